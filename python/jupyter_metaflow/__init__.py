@@ -1,0 +1,42 @@
+"""Jupyter-native Metaflow: write a flow across notebook cells, run it step by step in
+the kernel, see its DAG and artifacts, export it to ``flow.py``.
+
+``%load_ext jupyter_metaflow`` loads the kernel side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+from .comm import FrontendLink
+
+__all__ = ["__version__", "get_link", "load_ipython_extension", "unload_ipython_extension"]
+
+_link: FrontendLink | None = None
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where ``jupyter-builder develop`` finds the prebuilt labextension."""
+    return [{"src": "labextension", "dest": "jupyter-metaflow"}]
+
+
+def get_link() -> FrontendLink | None:
+    """The kernel's link to the frontends, once the extension is loaded."""
+    return _link
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_metaflow``: open the frontend link (idempotent)."""
+    global _link
+    if _link is None:
+        _link = FrontendLink()
+        _link.install()
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext jupyter_metaflow``: close the frontend link."""
+    global _link
+    if _link is not None:
+        _link.uninstall()
+        _link = None

@@ -1,0 +1,119 @@
+"""The kernel end of the ``jupyter_metaflow`` comm: handshake and message dispatch.
+
+One :class:`FrontendLink` per kernel. It registers the comm target (so a frontend can
+open a comm) and opens a comm itself when the extension loads (so an already-open
+frontend learns that the kernel side is there). Later features register handlers for
+their message types with :meth:`FrontendLink.on` and push messages with
+:meth:`FrontendLink.send`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import comm as comm_module
+
+from . import protocol
+from ._version import __version__
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], Any], None]
+"""``handler(payload, comm)`` for one message type."""
+
+
+def hello_payload() -> dict[str, Any]:
+    """The kernel's side of the handshake."""
+    import metaflow.metaflow_version
+
+    return {
+        "side": "kernel",
+        "package_version": __version__,
+        "metaflow_version": metaflow.metaflow_version.get_version(),
+    }
+
+
+class FrontendLink:
+    """All comms between this kernel and the frontends that talk to it."""
+
+    def __init__(self) -> None:
+        self._comms: dict[str, Any] = {}
+        self._handlers: dict[str, Handler] = {"hello": self._on_hello}
+        self.frontends: dict[str, dict[str, Any]] = {}
+        """comm id -> the frontend's ``hello`` payload, for comms that completed the handshake."""
+
+    # -- wiring -------------------------------------------------------------------------
+    def install(self) -> None:
+        """Register the comm target and announce ourselves to any listening frontend."""
+        manager = comm_module.get_comm_manager()
+        manager.register_target(protocol.COMM_TARGET, self._on_open)
+        opened = comm_module.create_comm(
+            target_name=protocol.COMM_TARGET,
+            data=protocol.envelope("hello", hello_payload()),
+        )
+        self._track(opened)
+
+    def uninstall(self) -> None:
+        """Close every comm and drop the target."""
+        manager = comm_module.get_comm_manager()
+        manager.unregister_target(protocol.COMM_TARGET, self._on_open)
+        for opened in list(self._comms.values()):
+            opened.close()
+        self._comms.clear()
+        self.frontends.clear()
+
+    def on(self, msg_type: str, handler: Handler) -> None:
+        """Route incoming messages of ``msg_type`` to ``handler(payload, comm)``."""
+        self._handlers[msg_type] = handler
+
+    def send(self, msg_type: str, payload: dict[str, Any], to: Any = None) -> None:
+        """Send one message to ``to`` (a comm) or to every connected frontend."""
+        message = protocol.envelope(msg_type, payload)
+        targets = [to] if to is not None else list(self._comms.values())
+        for target in targets:
+            target.send(message)
+
+    # -- comm callbacks -------------------------------------------------------------------
+    def _track(self, opened: Any) -> None:
+        self._comms[opened.comm_id] = opened
+        opened.on_msg(self._on_msg)
+        opened.on_close(self._on_close)
+
+    def _on_open(self, opened: Any, open_msg: dict[str, Any]) -> None:
+        self._track(opened)
+        self._dispatch(open_msg["content"].get("data"), opened)
+
+    def _on_msg(self, msg: dict[str, Any]) -> None:
+        opened = self._comms.get(msg["content"]["comm_id"])
+        if opened is not None:
+            self._dispatch(msg["content"].get("data"), opened)
+
+    def _on_close(self, msg: dict[str, Any]) -> None:
+        comm_id = msg["content"]["comm_id"]
+        self._comms.pop(comm_id, None)
+        self.frontends.pop(comm_id, None)
+
+    def _dispatch(self, data: Any, opened: Any) -> None:
+        try:
+            message = protocol.validate(data)
+        except protocol.ProtocolError as exc:
+            opened.send({"protocol": protocol.PROTOCOL_VERSION, "type": "error",
+                         "payload": {"message": str(exc)}})
+            return
+        handler = self._handlers.get(message["type"])
+        if handler is None:
+            log.debug("jupyter-metaflow: ignoring unknown message type %r", message["type"])
+            return
+        try:
+            handler(message["payload"], opened)
+        except Exception as exc:  # a handler bug must not kill the comm
+            log.exception("jupyter-metaflow: handler for %r failed", message["type"])
+            self.send("error", {"message": f"{type(exc).__name__}: {exc}",
+                                "in_reply_to": message["type"]}, to=opened)
+
+    def _on_hello(self, payload: dict[str, Any], opened: Any) -> None:
+        first_contact = opened.comm_id not in self.frontends
+        self.frontends[opened.comm_id] = payload
+        if payload.get("side") == "frontend" and first_contact:
+            self.send("hello", hello_payload(), to=opened)

@@ -1,0 +1,46 @@
+import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { IStatusBar } from '@jupyterlab/statusbar';
+
+import { KernelLinks } from './links';
+import { LinkStatus } from './status';
+import { IKernelLinks } from './tokens';
+
+export * from './tokens';
+export * from './protocol';
+
+/** Keeps one comm link per notebook to the kernel side of jupyter-metaflow. */
+const linksPlugin: JupyterFrontEndPlugin<IKernelLinks> = {
+  id: 'jupyter-metaflow:links',
+  description: 'Links each notebook to the kernel side of jupyter-metaflow over a comm.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  provides: IKernelLinks,
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker): IKernelLinks => {
+    console.log('jupyter-metaflow: links plugin activated');
+    return new KernelLinks(tracker);
+  }
+};
+
+/** Shows the active notebook's link state in the status bar. */
+const statusPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-metaflow:status',
+  description: 'Shows whether the kernel side of jupyter-metaflow is connected.',
+  autoStart: true,
+  requires: [IKernelLinks],
+  optional: [IStatusBar],
+  activate: (app: JupyterFrontEnd, links: IKernelLinks, statusBar: IStatusBar | null): void => {
+    if (!statusBar) {
+      return;
+    }
+    const item = new LinkStatus(links);
+    statusBar.registerStatusItem('jupyter-metaflow:status', {
+      item,
+      align: 'left',
+      rank: 4,
+      isActive: () => links.current !== null
+    });
+  }
+};
+
+export default [linksPlugin, statusPlugin];
