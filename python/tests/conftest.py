@@ -1,0 +1,82 @@
+"""Shared fixtures: a real IPython kernel (ipykernel via jupyter_client) per test."""
+
+from __future__ import annotations
+
+import os
+import queue
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class KernelHarness:
+    """A started kernel with helpers to execute code and exchange comm messages."""
+
+    def __init__(self, km: Any, kc: Any) -> None:
+        self.km = km
+        self.kc = kc
+        self.iopub: list[dict[str, Any]] = []
+
+    def execute(self, code: str, timeout: float = 60) -> dict[str, Any]:
+        """Run ``code``; return the execute_reply, collecting iopub messages on the way."""
+        msg_id = self.kc.execute(code)
+        self._drain_until_idle(msg_id, timeout)
+        reply = self.kc.get_shell_msg(timeout=timeout)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = self.kc.get_shell_msg(timeout=timeout)
+        return reply
+
+    def open_comm(self, target: str, data: Any) -> str:
+        """Open a comm from the "frontend" side, as JupyterLab does."""
+        comm_id = uuid.uuid4().hex
+        self._send_shell("comm_open", {"comm_id": comm_id, "target_name": target, "data": data})
+        return comm_id
+
+    def comm_send(self, comm_id: str, data: Any) -> None:
+        self._send_shell("comm_msg", {"comm_id": comm_id, "data": data})
+
+    def wait_for(self, predicate: Any, timeout: float = 30) -> dict[str, Any]:
+        """The first iopub message (seen or new) satisfying ``predicate``."""
+        for msg in self.iopub:
+            if predicate(msg):
+                return msg
+        while True:
+            try:
+                msg = self.kc.get_iopub_msg(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError("no matching iopub message") from None
+            self.iopub.append(msg)
+            if predicate(msg):
+                return msg
+
+    def _send_shell(self, msg_type: str, content: dict[str, Any]) -> None:
+        msg = self.kc.session.msg(msg_type, content)
+        self.kc.shell_channel.send(msg)
+
+    def _drain_until_idle(self, msg_id: str, timeout: float) -> None:
+        while True:
+            msg = self.kc.get_iopub_msg(timeout=timeout)
+            self.iopub.append(msg)
+            if (
+                msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"
+                and msg["parent_header"].get("msg_id") == msg_id
+            ):
+                return
+
+
+@pytest.fixture
+def kernel(tmp_path: Path) -> Iterator[KernelHarness]:
+    """A fresh python3 kernel whose cwd is a temporary directory."""
+    env = {**os.environ, "METAFLOW_USER": "tester"}
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    try:
+        yield KernelHarness(km, kc)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

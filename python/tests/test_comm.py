@@ -1,0 +1,74 @@
+"""The handshake over the comm, in a real ipykernel, from both directions."""
+
+import metaflow.metaflow_version
+
+import jupyter_metaflow
+from jupyter_metaflow import protocol
+
+
+def _is_comm(msg_type, comm_id=None, target=None):
+    def predicate(msg):
+        content = msg["content"]
+        return (
+            msg["msg_type"] == msg_type
+            and (comm_id is None or content.get("comm_id") == comm_id)
+            and (target is None or content.get("target_name") == target)
+        )
+
+    return predicate
+
+
+def test_load_ext_opens_a_comm_with_the_kernel_hello(kernel):
+    reply = kernel.execute("%load_ext jupyter_metaflow")
+    assert reply["content"]["status"] == "ok"
+    opened = kernel.wait_for(_is_comm("comm_open", target=protocol.COMM_TARGET))
+    data = opened["content"]["data"]
+    assert data["protocol"] == protocol.PROTOCOL_VERSION
+    assert data["type"] == "hello"
+    assert data["payload"] == {
+        "side": "kernel",
+        "package_version": jupyter_metaflow.__version__,
+        "metaflow_version": metaflow.metaflow_version.get_version(),
+    }
+
+
+def test_frontend_opened_comm_gets_hello_back(kernel):
+    kernel.execute("%load_ext jupyter_metaflow")
+    hello = protocol.envelope("hello", {"side": "frontend", "package_version": "0.1.0"})
+    comm_id = kernel.open_comm(protocol.COMM_TARGET, hello)
+    answer = kernel.wait_for(_is_comm("comm_msg", comm_id=comm_id))
+    assert answer["content"]["data"]["type"] == "hello"
+    assert answer["content"]["data"]["payload"]["side"] == "kernel"
+    reply = kernel.execute(
+        "import jupyter_metaflow; print(list(jupyter_metaflow.get_link().frontends.values()))"
+    )
+    assert reply["content"]["status"] == "ok"
+    printed = kernel.wait_for(lambda m: m["msg_type"] == "stream")
+    assert "'side': 'frontend'" in printed["content"]["text"]
+
+
+def test_comm_before_load_ext_is_closed(kernel):
+    hello = protocol.envelope("hello", {"side": "frontend", "package_version": "0.1.0"})
+    comm_id = kernel.open_comm(protocol.COMM_TARGET, hello)
+    closed = kernel.wait_for(_is_comm("comm_close", comm_id=comm_id))
+    assert closed["content"]["comm_id"] == comm_id
+
+
+def test_malformed_message_gets_an_error_reply(kernel):
+    kernel.execute("%load_ext jupyter_metaflow")
+    hello = protocol.envelope("hello", {"side": "frontend", "package_version": "0.1.0"})
+    comm_id = kernel.open_comm(protocol.COMM_TARGET, hello)
+    kernel.wait_for(_is_comm("comm_msg", comm_id=comm_id))
+    kernel.comm_send(comm_id, {"protocol": "1.0", "type": "hello", "payload": {"side": 3}})
+    error = kernel.wait_for(
+        lambda m: _is_comm("comm_msg", comm_id=comm_id)(m)
+        and m["content"]["data"]["type"] == "error"
+    )
+    assert "malformed 'hello' payload" in error["content"]["data"]["payload"]["message"]
+
+
+def test_load_ext_twice_keeps_one_link(kernel):
+    kernel.execute("%load_ext jupyter_metaflow")
+    kernel.execute("%reload_ext jupyter_metaflow")
+    reply = kernel.execute("import jupyter_metaflow; assert jupyter_metaflow.get_link() is not None")
+    assert reply["content"]["status"] == "ok"
