@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a development machine: Debian's Chromium, a .venv with the
+# package in development mode, npm dependencies, the labextension build.
+# Needs only python3 and Node.js/npm. Re-running skips what is already current.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+STAMPS="$ROOT/.venv/.stamps"
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+stamp_ok() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
+stamp_set() { mkdir -p "$STAMPS"; printf '%s' "$2" > "$STAMPS/$1"; }
+hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+# 1. Browser for the UI tests (Playwright cannot download its own here).
+if [[ "${MF_SKIP_BROWSER:-0}" != 1 && ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]]; then
+  say "installing Debian's chromium"
+  SUDO=""; [[ "$(id -u)" != 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+# 2. Python environment.
+if [[ ! -x .venv/bin/python ]]; then
+  say "creating .venv"
+  python3 -m venv .venv
+fi
+export PATH="$ROOT/.venv/bin:$PATH"
+PY_HASH="$(hash_of python/pyproject.toml)"
+if ! stamp_ok python "$PY_HASH"; then
+  say "installing Python dependencies"
+  python -m pip install -q --upgrade pip
+  python -m pip install -q "hatchling>=1.21" "hatch-jupyter-builder>=0.5" editables "jupyter-builder>=1.2,<2"
+  # Dependencies first (from pyproject), then the package itself without build isolation.
+  python - <<'PY' > .venv/requirements.txt
+import tomllib
+p = tomllib.load(open("python/pyproject.toml", "rb"))["project"]
+deps = p["dependencies"] + p["optional-dependencies"]["test"] + p["optional-dependencies"]["lab"]
+print("\n".join(sorted(set(deps))))
+PY
+  python -m pip install -q -r .venv/requirements.txt
+  stamp_set python "$PY_HASH"
+fi
+
+# 3. JavaScript dependencies.
+JS_HASH="$(hash_of package-lock.json)"
+if [[ ! -d node_modules ]] || ! stamp_ok npm "$JS_HASH"; then
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  stamp_set npm "$JS_HASH"
+fi
+UI_HASH="$(hash_of ui-tests/package-lock.json)"
+if [[ ! -d ui-tests/node_modules ]] || ! stamp_ok npm-ui "$UI_HASH"; then
+  say "npm ci (ui-tests)"
+  (cd ui-tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  stamp_set npm-ui "$UI_HASH"
+fi
+
+# 4. Build the labextension (tsc + jupyter-builder; incremental, a few seconds).
+say "building the labextension"
+npm run --silent build >/dev/null
+
+# 5. The package in development mode, its labextension linked into the venv.
+if ! python -c "import jupyter_metaflow" 2>/dev/null || ! stamp_ok editable "$PY_HASH"; then
+  say "installing jupyter-metaflow in development mode"
+  python -m pip install -q --no-build-isolation --no-deps -e python/
+  stamp_set editable "$PY_HASH"
+fi
+if [[ ! -e .venv/share/jupyter/labextensions/jupyter-metaflow ]]; then
+  jupyter-builder develop --overwrite python >/dev/null 2>&1
+fi
+jupyter labextension list 2>&1 | grep -q "jupyter-metaflow.*enabled.*OK" \
+  || { echo "jupyter-metaflow labextension is not enabled"; jupyter labextension list; exit 1; }
+say "ready"

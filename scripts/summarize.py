@@ -1,0 +1,49 @@
+"""Print one line "N passed, N failed" summing pytest, jest and Playwright results."""
+
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+
+def pytest_counts(path: Path) -> tuple[int, int]:
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root)
+    total = failed = skipped = 0
+    for suite in suites:
+        total += int(suite.get("tests", 0))
+        failed += int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        skipped += int(suite.get("skipped", 0))
+    return total - failed - skipped, failed
+
+
+def jest_counts(path: Path) -> tuple[int, int]:
+    data = json.loads(path.read_text())
+    failed = data["numFailedTests"] + data.get("numRuntimeErrorTestSuites", 0)
+    return data["numPassedTests"], failed
+
+
+def playwright_counts(path: Path) -> tuple[int, int]:
+    stats = json.loads(path.read_text())["stats"]
+    return stats["expected"], stats["unexpected"] + stats.get("flaky", 0)
+
+
+def main(out: Path) -> int:
+    passed = failed = 0
+    for name, reader in (("pytest.xml", pytest_counts), ("jest.json", jest_counts),
+                         ("playwright.json", playwright_counts)):
+        path = out / name
+        if not path.exists():
+            print(f"{name}: missing (the suite did not run to completion)")
+            failed += 1
+            continue
+        p, f = reader(path)
+        print(f"{name.split('.')[0]}: {p} passed, {f} failed")
+        passed += p
+        failed += f
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every test: set up (idempotent), then pytest, jest and the Galata UI tests.
+# Ends with one line "N passed, N failed" summing all three; exits non-zero on any failure.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+export PATH="$ROOT/.venv/bin:$PATH"
+OUT="$ROOT/.ci/out"
+rm -rf "$OUT"; mkdir -p "$OUT"
+status=0
+
+echo "== pytest"
+(cd python && python -m pytest -q -p no:cacheprovider --junitxml="$OUT/pytest.xml") || status=1
+
+echo "== jest"
+npx jest --ci --json --outputFile="$OUT/jest.json" || status=1
+
+echo "== Galata UI tests (Debian Chromium)"
+(cd ui-tests && MF_UI_JSON="$OUT/playwright.json" npx playwright test) || status=1
+
+python scripts/summarize.py "$OUT" || status=1
+exit $status

@@ -1,0 +1,43 @@
+/**
+ * Galata/Playwright configuration: a real `jupyter lab` in Debian's Chromium.
+ * Playwright cannot download browsers here, so the browser is /usr/bin/chromium
+ * (override with CHROMIUM_PATH); the server port is MF_UI_PORT (default 8888).
+ */
+const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
+
+const port = process.env.MF_UI_PORT || '8888';
+
+module.exports = {
+  ...baseConfig,
+  workers: 1,
+  retries: 0,
+  timeout: 120000,
+  reporter: [['list'], ['json', { outputFile: process.env.MF_UI_JSON || 'test-results/results.json' }]],
+  use: {
+    ...baseConfig.use,
+    baseURL: `http://localhost:${port}`,
+    browserName: 'chromium',
+    video: 'off',
+    trace: 'retain-on-failure',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-dev-shm-usage',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run'
+      ]
+    }
+  },
+  webServer: {
+    command: 'jupyter lab --config jupyter_server_test_config.py',
+    url: `http://localhost:${port}/lab`,
+    timeout: 120000,
+    reuseExistingServer: false,
+    stdout: 'ignore',
+    stderr: 'pipe'
+  }
+};
