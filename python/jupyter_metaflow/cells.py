@@ -1,0 +1,1169 @@
+"""How notebook cells become a Metaflow flow: the one implementation of the notebook contract.
+
+Used by the kernel executor, the exporter and the CLI; the TypeScript frontend mirrors it
+through the shared test vectors in ``python/tests/vectors/assembly.json``.
+
+The rules (issue 3, "The notebook contract"):
+
+* ``%%flow [NAME] [--param value ...]`` (or the cell tag ``flow:NAME``) is the flow cell: flow
+  decorators first, then what sits in ``class NAME(FlowSpec):`` before the steps. At most one,
+  before the first step cell.
+* ``%%step NAME`` (or the cell tag ``step:NAME``) is a step cell: decorator lines first, then the
+  method body. A ``self.next(...)`` as the body's last statement is the transition; a step other
+  than ``end`` without one goes to the next step cell in notebook order (an *implied* transition).
+* Any other code cell is a *module* cell (kept by the export, steps may use its names) when it
+  is tagged ``module`` or its top-level statements are only imports, ``def``/``class``
+  definitions and assignments of literal constants; otherwise (also: tagged ``skip``, empty,
+  containing ``%``/``!`` lines, or a syntax error) it is a *scratch* cell that runs in the
+  notebook only.
+* A markdown cell right above a step cell is that step's docstring; the notebook's first
+  markdown cell is the flow's docstring.
+* Join steps: a step is a join when the graph makes it one. Walking the graph from ``start``
+  with a stack of open splits (as Metaflow's graph does): a step reached from several branches
+  of the innermost open static split closes it; inside an open foreach, a step whose body reads
+  the name ``inputs`` closes it; a foreach that is still open when a chain of single steps
+  reaches ``end`` (or the convergence of an enclosing split) is closed by the last step(s)
+  before that point, innermost foreach last. The first step of a foreach body never joins it.
+
+Nothing here imports Metaflow; everything is pure and fast (``ast`` on each cell once).
+"""
+
+from __future__ import annotations
+
+import ast
+import enum
+import keyword
+import re
+import shlex
+import textwrap
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+__all__ = [
+    "CellError",
+    "CellInput",
+    "CellKind",
+    "FlowCell",
+    "FlowModel",
+    "StepCell",
+    "Transition",
+    "assemble",
+    "classify",
+    "flow_name_from_path",
+    "parse_flow_cell",
+    "parse_step_cell",
+]
+
+RESERVED_STEP_NAMES = frozenset({"name", "next", "input", "index", "cmd"})
+_STEP_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+_FLOW_MAGIC_RE = re.compile(r"^%%flow(?:\s|$)")
+_STEP_MAGIC_RE = re.compile(r"^%%step(?:\s|$)")
+
+
+class CellKind(str, enum.Enum):
+    """What a notebook cell is to the flow."""
+
+    FLOW = "flow"
+    STEP = "step"
+    MODULE = "module"
+    SCRATCH = "scratch"
+    MARKDOWN = "markdown"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class CellInput:
+    """One notebook cell as the rules see it (``index`` is its 0-based position)."""
+
+    index: int
+    id: str | None
+    cell_type: str
+    source: str
+    tags: tuple[str, ...] = ()
+
+    @classmethod
+    def from_nbformat(cls, index: int, cell: Mapping[str, Any]) -> "CellInput":
+        """Build from an nbformat cell (a ``NotebookNode`` or the plain JSON dict)."""
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(source)
+        metadata = cell.get("metadata") or {}
+        tags = metadata.get("tags") or ()
+        return cls(
+            index=index,
+            id=cell.get("id"),
+            cell_type=cell.get("cell_type", "code"),
+            source=source,
+            tags=tuple(str(t) for t in tags),
+        )
+
+
+@dataclass
+class CellError:
+    """A structural problem, located in a cell (``line`` is 1-based in the cell, or None)."""
+
+    cell_index: int | None
+    cell_id: str | None
+    line: int | None
+    message: str
+    fix: str
+    code: str
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"code", "cell_index", "cell_id", "line", "message", "fix"}``."""
+        return {
+            "code": self.code,
+            "cell_index": self.cell_index,
+            "cell_id": self.cell_id,
+            "line": self.line,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+    def __str__(self) -> str:
+        where = "cell %s" % (self.cell_index + 1 if self.cell_index is not None else "?")
+        if self.line is not None:
+            where += ", line %d" % self.line
+        return "%s: %s %s" % (where, self.message, self.fix)
+
+
+class CellRulesError(ValueError):
+    """Raised by the parse functions for a cell that cannot be read; carries a CellError."""
+
+    def __init__(self, error: CellError):
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass
+class Transition:
+    """A step's ``self.next(...)``.
+
+    ``kind``: ``linear`` (one target), ``split`` (several targets), ``foreach`` (one target and
+    ``foreach`` = the artifact name), ``num_parallel`` (one target, ``num_parallel`` = the
+    count or None when not a literal), ``switch`` (``cases`` maps each case value to a target,
+    ``condition`` = the artifact name; ``targets`` lists the case targets in order).
+    ``line`` is the 1-based cell line of the ``self.next`` call (None for implied transitions).
+    """
+
+    kind: str
+    targets: list[str]
+    foreach: str | None = None
+    condition: str | None = None
+    cases: dict[Any, str] | None = None
+    num_parallel: int | None = None
+    line: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"kind", "targets", "foreach", "condition", "cases", "num_parallel", "line"}``;
+        ``cases`` keys become strings (JSON objects have string keys)."""
+        return {
+            "kind": self.kind,
+            "targets": list(self.targets),
+            "foreach": self.foreach,
+            "condition": self.condition,
+            "cases": None if self.cases is None else {str(k): v for k, v in self.cases.items()},
+            "num_parallel": self.num_parallel,
+            "line": self.line,
+        }
+
+    def to_source(self) -> str:
+        """The ``self.next(...)`` statement that writes this transition."""
+        if self.kind == "switch":
+            items = ", ".join("%r: self.%s" % (k, v) for k, v in (self.cases or {}).items())
+            return "self.next({%s}, condition=%r)" % (items, self.condition)
+        args = ", ".join("self.%s" % t for t in self.targets)
+        if self.kind == "foreach":
+            return "self.next(%s, foreach=%r)" % (args, self.foreach)
+        if self.kind == "num_parallel":
+            return "self.next(%s, num_parallel=%r)" % (args, self.num_parallel)
+        return "self.next(%s)" % args
+
+
+@dataclass
+class _Header:
+    """Magic line / tag, decorators and body of a flow or step cell."""
+
+    magic_args: str | None  # text after %%flow / %%step, None when the cell is tag-based
+    magic_line: int | None
+    decorators: list[str]
+    decorator_lines: list[int]
+    body: str
+    body_line: int
+
+
+@dataclass
+class StepCell:
+    """A parsed step cell. ``body_line`` is the cell line (1-based) of ``body``'s first line:
+    body line ``k`` is cell line ``body_line + k - 1``."""
+
+    name: str
+    cell_index: int
+    cell_id: str | None
+    decorators: list[str]
+    decorator_lines: list[int]
+    body: str
+    body_line: int
+    transition: Transition | None
+    body_ast: ast.Module | None = field(default=None, repr=False)
+    reads_inputs: bool = False
+
+    @property
+    def is_end(self) -> bool:
+        return self.name == "end"
+
+    def body_without_transition(self) -> str:
+        """The body with its trailing ``self.next(...)`` statement removed (if any)."""
+        if self.transition is None or self.body_ast is None or not self.body_ast.body:
+            return self.body
+        tail = self.body_ast.body[-1]
+        lines = self.body.splitlines(True)
+        return "".join(lines[: tail.lineno - 1])
+
+
+@dataclass
+class FlowCell:
+    """A parsed flow cell: ``name`` (None when omitted), flow decorators, the class body and
+    ``param_args``, the magic line's tokens after the name (shlex-split)."""
+
+    name: str | None
+    cell_index: int
+    cell_id: str | None
+    decorators: list[str]
+    decorator_lines: list[int]
+    body: str
+    body_line: int
+    param_args: list[str]
+    name_source: str | None = None  # "magic" or "tag" when ``name`` is set
+
+    def parameter_values(self, declared: Iterable[str]) -> dict[str, str]:
+        """Map ``--name value`` / ``--name=value`` tokens to ``{name: value}`` (strings, as
+        on a command line) for the declared parameter names. A bare ``--flag`` (no value
+        follows) means ``"true"`` and ``--no-flag`` means ``"false"``.
+        Raises ValueError naming any unknown option."""
+        declared = list(declared)
+        by_option = {d.lower().replace("_", "-"): d for d in declared}
+        by_option.update({d.lower(): d for d in declared})
+        values: dict[str, str] = {}
+        tokens = list(self.param_args)
+        i = 0
+        while i < len(tokens):
+            tok = tokens[i]
+            if not tok.startswith("--") or tok == "--":
+                raise ValueError(
+                    "unexpected argument %r on the %%%%flow line: options are written "
+                    "--name value" % tok
+                )
+            opt, eq, val = tok[2:].partition("=")
+            key = opt.lower()
+            if not eq and key.startswith("no-") and key[3:] in by_option and key not in by_option:
+                values[by_option[key[3:]]] = "false"
+                i += 1
+                continue
+            if key not in by_option:
+                raise ValueError(
+                    "unknown parameter --%s on the %%%%flow line (declared: %s)"
+                    % (opt, ", ".join(declared) or "none")
+                )
+            if not eq:
+                if i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+                    val = tokens[i + 1]
+                    i += 1
+                else:
+                    val = "true"
+            values[by_option[key]] = val
+            i += 1
+        return values
+
+    def declared_parameters(self) -> dict[str, str]:
+        """``{attribute: parameter name}`` for ``x = Parameter("name", ...)`` (also
+        ``IncludeFile`` and ``Config``) assignments in the body; empty on a syntax error."""
+        try:
+            tree = ast.parse(self.body)
+        except SyntaxError:
+            return {}
+        found: dict[str, str] = {}
+        for stmt in tree.body:
+            if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call)):
+                continue
+            func = stmt.value.func
+            fname = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if fname not in ("Parameter", "IncludeFile", "Config"):
+                continue
+            pname = None
+            if stmt.value.args and isinstance(stmt.value.args[0], ast.Constant):
+                pname = stmt.value.args[0].value
+            for kw in stmt.value.keywords:
+                if kw.arg == "name" and isinstance(kw.value, ast.Constant):
+                    pname = kw.value.value
+            for target in stmt.targets:
+                if isinstance(target, ast.Name) and isinstance(pname, str):
+                    found[target.id] = pname
+        return found
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def _first_line(source: str) -> tuple[str, int]:
+    """The first non-blank line (stripped of trailing space) and its 1-based number."""
+    for number, line in enumerate(source.splitlines(), 1):
+        if line.strip():
+            return line.rstrip(), number
+    return "", 0
+
+
+def _tag_value(tags: Iterable[str], prefix: str) -> str | None:
+    for tag in tags:
+        if tag.startswith(prefix):
+            return tag[len(prefix) :].strip()
+    return None
+
+
+def _is_literal(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return isinstance(node.operand, ast.Constant) and isinstance(
+            node.operand.value, (int, float, complex)
+        ) and not isinstance(node.operand.value, bool)
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return all(_is_literal(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is not None and _is_literal(k) for k in node.keys) and all(
+            _is_literal(v) for v in node.values
+        )
+    return False
+
+
+def _is_name_target(node: ast.AST) -> bool:
+    if isinstance(node, ast.Name):
+        return True
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(_is_name_target(e) for e in node.elts)
+    return False
+
+
+def _is_module_statement(stmt: ast.stmt) -> bool:
+    if isinstance(
+        stmt,
+        (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass),
+    ):
+        return True
+    if isinstance(stmt, ast.Assign):
+        return all(_is_name_target(t) for t in stmt.targets) and _is_literal(stmt.value)
+    if isinstance(stmt, ast.AnnAssign):
+        return isinstance(stmt.target, ast.Name) and (
+            stmt.value is None or _is_literal(stmt.value)
+        )
+    if isinstance(stmt, ast.Expr):  # a docstring
+        return isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+    return False
+
+
+def _has_magic_lines(source: str) -> bool:
+    return any(line.lstrip().startswith(("%", "!")) for line in source.splitlines())
+
+
+def _is_module_source(source: str) -> bool:
+    if _has_magic_lines(source):
+        return False
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    return all(_is_module_statement(s) for s in tree.body)
+
+
+def classify(cell: CellInput) -> CellKind:
+    """The cell's kind under the notebook contract (see the module docstring)."""
+    if cell.cell_type == "markdown":
+        return CellKind.MARKDOWN
+    if cell.cell_type != "code":
+        return CellKind.OTHER
+    first, _ = _first_line(cell.source)
+    if _FLOW_MAGIC_RE.match(first) or _tag_value(cell.tags, "flow:") is not None:
+        return CellKind.FLOW
+    if _STEP_MAGIC_RE.match(first) or _tag_value(cell.tags, "step:") is not None:
+        return CellKind.STEP
+    if "module" in cell.tags:
+        return CellKind.MODULE
+    if "skip" in cell.tags or not cell.source.strip():
+        return CellKind.SCRATCH
+    return CellKind.MODULE if _is_module_source(cell.source) else CellKind.SCRATCH
+
+
+# --------------------------------------------------------------------------- flow / step cells
+
+
+def _error(cell: CellInput, line: int | None, message: str, fix: str, code: str) -> CellError:
+    return CellError(cell.index, cell.id, line, message, fix, code)
+
+
+def _split_header(cell: CellInput, magic: str) -> _Header:
+    """Separate magic line, decorator lines and body (dedented) of a flow/step cell."""
+    lines = cell.source.splitlines()
+    first, first_no = _first_line(cell.source)
+    magic_args: str | None = None
+    magic_line: int | None = None
+    if first.startswith("%%" + magic) and (len(first) == len(magic) + 2 or first[len(magic) + 2].isspace()):
+        magic_args = first[len(magic) + 2 :].strip()
+        magic_line = first_no
+        pos = first_no  # 0-based index of the line after the magic
+    else:
+        pos = 0
+    decorators: list[str] = []
+    decorator_lines: list[int] = []
+    while pos < len(lines) and lines[pos].lstrip().startswith("@"):
+        start = pos
+        text = lines[pos].strip()
+        while True:
+            try:
+                compile(text[1:].strip() or "(", "<decorator>", "eval")
+                break
+            except SyntaxError:
+                pos += 1
+                if pos >= len(lines):
+                    raise CellRulesError(
+                        _error(
+                            cell,
+                            start + 1,
+                            "The decorator on line %d is not a valid expression." % (start + 1),
+                            "Fix the decorator's syntax (close its parentheses).",
+                            "syntax-error",
+                        )
+                    )
+                text += "\n" + lines[pos].strip()
+        decorators.append(textwrap.dedent("\n".join(lines[start : pos + 1])).strip())
+        decorator_lines.append(start + 1)
+        pos += 1
+    body = textwrap.dedent("\n".join(lines[pos:]))
+    if lines[pos:] and cell.source.endswith("\n"):
+        body += "\n"
+    return _Header(magic_args, magic_line, decorators, decorator_lines, body, pos + 1)
+
+
+def _parse_body(cell: CellInput, body: str, body_line: int) -> ast.Module:
+    try:
+        tree = ast.parse(body)
+    except SyntaxError as exc:
+        line = None if exc.lineno is None else body_line + exc.lineno - 1
+        raise CellRulesError(
+            _error(
+                cell,
+                line,
+                "Syntax error: %s." % (exc.msg,),
+                "Correct the code on that line of the cell.",
+                "syntax-error",
+            )
+        ) from None
+    return tree
+
+
+def _switch_cases(node: ast.Dict) -> dict[Any, str] | None:
+    cases: dict[Any, str] = {}
+    for key, value in zip(node.keys, node.values):
+        if isinstance(key, ast.Constant):
+            case = key.value
+        elif (
+            isinstance(key, ast.Attribute)
+            and isinstance(key.value, ast.Attribute)
+            and isinstance(key.value.value, ast.Name)
+            and key.value.value.id == "self"
+        ):
+            case = "config:%s.%s" % (key.value.attr, key.attr)
+        else:
+            return None
+        if not (
+            isinstance(value, ast.Attribute)
+            and isinstance(value.value, ast.Name)
+            and value.value.id == "self"
+        ):
+            return None
+        cases[case] = value.attr
+    return cases or None
+
+
+def _is_self_next(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "next"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "self"
+    )
+
+
+def _parse_transition(cell: CellInput, tree: ast.Module, body: str, body_line: int) -> Transition | None:
+    """The body's tail ``self.next(...)``; a ``self.next`` anywhere else is an error."""
+    tail = tree.body[-1] if tree.body else None
+    tail_call = tail.value if isinstance(tail, ast.Expr) and _is_self_next(tail.value) else None
+    mentions = body.count(".next")
+    if mentions == (tail_call is not None):
+        nodes: Iterable[ast.AST] = ()  # fast path: no other self.next can exist
+    else:
+        nodes = ast.walk(tree)
+    for node in nodes:
+        if _is_self_next(node) and node is not tail_call:
+            raise CellRulesError(
+                _error(
+                    cell,
+                    body_line + node.lineno - 1,
+                    "self.next(...) must be the last statement of the step.",
+                    "Move the transition to the end of the cell, outside any if/for/with.",
+                    "bad-transition",
+                )
+            )
+    if tail_call is None:
+        return None
+    line = body_line + tail_call.lineno - 1
+    bad = CellRulesError(
+        _error(
+            cell,
+            line,
+            "This self.next(...) is not a transition Metaflow supports.",
+            "Write self.next(self.a), self.next(self.a, self.b), "
+            "self.next(self.a, foreach=\"items\") or "
+            "self.next({\"x\": self.x, \"y\": self.y}, condition=\"choice\").",
+            "bad-transition",
+        )
+    )
+    keywords = {k.arg: k.value for k in tail_call.keywords}
+    if None in keywords:
+        raise bad
+    if len(tail_call.args) == 1 and isinstance(tail_call.args[0], ast.Dict):
+        cond = keywords.get("condition")
+        cases = _switch_cases(tail_call.args[0])
+        if (
+            set(keywords) != {"condition"}
+            or cases is None
+            or not (isinstance(cond, ast.Constant) and isinstance(cond.value, str))
+        ):
+            raise bad
+        return Transition("switch", list(cases.values()), condition=cond.value, cases=cases, line=line)
+    targets = []
+    for arg in tail_call.args:
+        if not (
+            isinstance(arg, ast.Attribute)
+            and isinstance(arg.value, ast.Name)
+            and arg.value.id == "self"
+        ):
+            raise bad
+        targets.append(arg.attr)
+    if not targets:
+        raise bad
+    if not keywords:
+        return Transition("linear" if len(targets) == 1 else "split", targets, line=line)
+    if len(keywords) != 1 or len(targets) != 1:
+        raise bad
+    (name, value), = keywords.items()
+    if name == "foreach" and isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return Transition("foreach", targets, foreach=value.value, line=line)
+    if name == "num_parallel":
+        count = value.value if isinstance(value, ast.Constant) and isinstance(value.value, int) else None
+        return Transition("num_parallel", targets, num_parallel=count, line=line)
+    raise bad
+
+
+def _reads_inputs(tree: ast.Module, body: str) -> bool:
+    if "inputs" not in body:
+        return False
+    loads = stores = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == "inputs":
+            if isinstance(node.ctx, ast.Load):
+                loads = True
+            else:
+                stores = True
+    return loads and not stores
+
+
+def _step_name_problem(name: str) -> str | None:
+    if not name:
+        return "has no name"
+    if name in RESERVED_STEP_NAMES:
+        return "uses the reserved word %r" % name
+    if not _STEP_NAME_RE.match(name) or not name.isidentifier() or keyword.iskeyword(name):
+        return "has the invalid name %r" % name
+    return None
+
+
+def parse_step_cell(cell: CellInput) -> StepCell:
+    """Parse a step cell (``%%step NAME`` or tag ``step:NAME``). Raises CellRulesError."""
+    header = _split_header(cell, "step")
+    tag_name = _tag_value(cell.tags, "step:")
+    if header.magic_args is not None:
+        args = header.magic_args.split()
+        if len(args) != 1:
+            raise CellRulesError(
+                _error(
+                    cell,
+                    header.magic_line,
+                    "Usage: %%step NAME (got %r)." % ("%%step " + header.magic_args).strip(),
+                    "Write the step name, and only it, after %%step, e.g. %%step start.",
+                    "bad-magic",
+                )
+            )
+        name = args[0]
+        if tag_name is not None and tag_name != name:
+            raise CellRulesError(
+                _error(
+                    cell,
+                    header.magic_line,
+                    "The cell says %%%%step %s but is tagged step:%s." % (name, tag_name),
+                    "Remove the step: tag or make it match the %%step line.",
+                    "bad-magic",
+                )
+            )
+    else:
+        name = tag_name or ""
+    problem = _step_name_problem(name)
+    if problem:
+        raise CellRulesError(
+            _error(
+                cell,
+                header.magic_line,
+                "The step %s." % problem,
+                "Step names use lowercase letters, digits and underscores, start with a "
+                "letter or digit, and are not Python keywords or name/next/input/index/cmd.",
+                "bad-step-name",
+            )
+        )
+    tree = _parse_body(cell, header.body, header.body_line)
+    transition = _parse_transition(cell, tree, header.body, header.body_line)
+    return StepCell(
+        name=name,
+        cell_index=cell.index,
+        cell_id=cell.id,
+        decorators=header.decorators,
+        decorator_lines=header.decorator_lines,
+        body=header.body,
+        body_line=header.body_line,
+        transition=transition,
+        body_ast=tree,
+        reads_inputs=_reads_inputs(tree, header.body),
+    )
+
+
+def parse_flow_cell(cell: CellInput) -> FlowCell:
+    """Parse a flow cell (``%%flow [NAME] [--param value ...]`` or tag ``flow:NAME``).
+    Raises CellRulesError."""
+    header = _split_header(cell, "flow")
+    tag_name = _tag_value(cell.tags, "flow:")
+    name: str | None = tag_name or None
+    name_source = "tag" if name else None
+    param_args: list[str] = []
+    if header.magic_args is not None:
+        usage = "Write %%flow NAME --param value ..., e.g. %%flow PlayListFlow --genre Comedy."
+        try:
+            args = shlex.split(header.magic_args)
+        except ValueError as exc:
+            raise CellRulesError(
+                _error(cell, header.magic_line, "Cannot read the %%%%flow line: %s." % exc, usage, "bad-magic")
+            ) from None
+        if args and not args[0].startswith("-"):
+            if tag_name and args[0] != tag_name:
+                raise CellRulesError(
+                    _error(
+                        cell,
+                        header.magic_line,
+                        "The cell says %%%%flow %s but is tagged flow:%s." % (args[0], tag_name),
+                        "Remove the flow: tag or make it match the %%flow line.",
+                        "bad-magic",
+                    )
+                )
+            name = args.pop(0)
+            name_source = "magic"
+        param_args = args
+        expects_value = False
+        for tok in args:
+            if tok.startswith("--") and len(tok) > 2:
+                expects_value = "=" not in tok
+            elif expects_value:
+                expects_value = False
+            else:
+                raise CellRulesError(
+                    _error(
+                        cell,
+                        header.magic_line,
+                        "Unexpected argument %r on the %%%%flow line." % tok,
+                        usage,
+                        "bad-magic",
+                    )
+                )
+    if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
+        raise CellRulesError(
+            _error(
+                cell,
+                header.magic_line,
+                "%r is not a valid flow class name." % name,
+                "Use a Python identifier such as TrainModelFlow.",
+                "bad-magic",
+            )
+        )
+    _parse_body(cell, header.body, header.body_line)
+    return FlowCell(
+        name=name,
+        cell_index=cell.index,
+        cell_id=cell.id,
+        decorators=header.decorators,
+        decorator_lines=header.decorator_lines,
+        body=header.body,
+        body_line=header.body_line,
+        param_args=param_args,
+        name_source=name_source,
+    )
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def flow_name_from_path(path: str | None) -> str:
+    """``train_model.ipynb`` -> ``TrainModelFlow``; ``NotebookFlow`` without a usable name."""
+    if not path:
+        return "NotebookFlow"
+    stem = re.split(r"[\\/]", path)[-1]
+    if "." in stem:
+        stem = stem.rsplit(".", 1)[0]
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    words = [w for w in re.split(r"[^0-9A-Za-z]+", ascii_stem) if w]
+    if not words:
+        return "NotebookFlow"
+    name = "".join(w[0].upper() + w[1:] for w in words)
+    if name[0].isdigit():
+        name = "Notebook" + name
+    if not name.endswith("Flow"):
+        name += "Flow"
+    return name
+
+
+@dataclass
+class FlowModel:
+    """The flow a notebook's cells describe. See ``to_json`` for the serialized shape."""
+
+    name: str
+    name_source: str
+    flow_cell: FlowCell | None
+    steps: list[StepCell]
+    module_cells: list[CellInput]
+    scratch_cells: list[CellInput]
+    markdown_above: dict[str, str]
+    flow_doc: str | None
+    errors: list[CellError]
+    _next: dict[str, Transition | None] = field(default_factory=dict, repr=False)
+    _implied: set[str] = field(default_factory=set, repr=False)
+    _parents: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _joins: set[str] = field(default_factory=set, repr=False)
+
+    def step(self, name: str) -> StepCell:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def next_of(self, step: str) -> Transition | None:
+        """The step's transition, implied linear ones resolved; None for ``end`` (or a step
+        whose transition could not be resolved, which has an error)."""
+        return self._next.get(step)
+
+    def is_implied(self, step: str) -> bool:
+        """True when the step has no ``self.next`` and goes to the next step cell."""
+        return step in self._implied
+
+    def is_join(self, step: str) -> bool:
+        """True when the graph makes the step a join (``def step(self, inputs)``)."""
+        return step in self._joins
+
+    def parents(self, step: str) -> list[str]:
+        """Steps with a transition to ``step``, in notebook order."""
+        return list(self._parents.get(step, ()))
+
+    def to_json(self) -> dict[str, Any]:
+        """The model as plain JSON (what the frontend mirrors and the comm carries)::
+
+            {
+              "name": str,                       # flow class name
+              "name_source": "magic"|"tag"|"notebook"|"default",
+              "doc": str | null,                 # flow docstring (first markdown cell)
+              "flow": null | {"cell_index", "cell_id", "decorators": [str],
+                              "param_args": [str], "body_line": int},
+              "steps": [                         # notebook order
+                {"name", "cell_index", "cell_id", "decorators": [str], "body_line": int,
+                 "doc": str | null,              # markdown cell right above
+                 "transition": null | Transition.to_json(),   # implied ones resolved
+                 "implied": bool,                # no self.next in the cell
+                 "is_join": bool, "parents": [str]}
+              ],
+              "module_cells": [int], "scratch_cells": [int],   # cell indexes
+              "errors": [CellError.to_json()]
+            }
+        """
+        flow = None
+        if self.flow_cell is not None:
+            fc = self.flow_cell
+            flow = {
+                "cell_index": fc.cell_index,
+                "cell_id": fc.cell_id,
+                "decorators": list(fc.decorators),
+                "param_args": list(fc.param_args),
+                "body_line": fc.body_line,
+            }
+        steps = []
+        for s in self.steps:
+            t = self._next.get(s.name)
+            steps.append(
+                {
+                    "name": s.name,
+                    "cell_index": s.cell_index,
+                    "cell_id": s.cell_id,
+                    "decorators": list(s.decorators),
+                    "body_line": s.body_line,
+                    "doc": self.markdown_above.get(s.name),
+                    "transition": None if t is None else t.to_json(),
+                    "implied": s.name in self._implied,
+                    "is_join": s.name in self._joins,
+                    "parents": self.parents(s.name),
+                }
+            )
+        return {
+            "name": self.name,
+            "name_source": self.name_source,
+            "doc": self.flow_doc,
+            "flow": flow,
+            "steps": steps,
+            "module_cells": [c.index for c in self.module_cells],
+            "scratch_cells": [c.index for c in self.scratch_cells],
+            "errors": [e.to_json() for e in self.errors],
+        }
+
+
+def assemble(cells: list[CellInput], notebook_path: str | None = None) -> FlowModel:
+    """Apply the notebook contract to the cells; never raises for bad cells (see ``errors``)."""
+    errors: list[CellError] = []
+    flow_cell: FlowCell | None = None
+    steps: list[StepCell] = []
+    by_name: dict[str, StepCell] = {}
+    module_cells: list[CellInput] = []
+    scratch_cells: list[CellInput] = []
+    markdown_above: dict[str, str] = {}
+    flow_doc: str | None = None
+    flow_doc_index: int | None = None
+    flow_seen: int | None = None
+    failed_names: set[str | None] = set()
+    previous: CellInput | None = None
+
+    for cell in cells:
+        kind = classify(cell)
+        if kind is CellKind.MARKDOWN and flow_doc is None and cell.source.strip():
+            flow_doc = cell.source.strip()
+            flow_doc_index = cell.index
+        elif kind is CellKind.FLOW:
+            if flow_seen is not None:
+                errors.append(
+                    _error(
+                        cell,
+                        1,
+                        "A second flow cell (the first is cell %d)." % (flow_seen + 1),
+                        "Keep one %%flow cell: merge this one into it or delete it.",
+                        "two-flow-cells",
+                    )
+                )
+            else:
+                flow_seen = cell.index
+                if steps:
+                    errors.append(
+                        _error(
+                            cell,
+                            1,
+                            "The flow cell comes after step cell %d." % (steps[0].cell_index + 1),
+                            "Move the %%flow cell above the first %%step cell.",
+                            "flow-after-step",
+                        )
+                    )
+                try:
+                    flow_cell = parse_flow_cell(cell)
+                except CellRulesError as exc:
+                    errors.append(exc.error)
+        elif kind is CellKind.STEP:
+            try:
+                step = parse_step_cell(cell)
+            except CellRulesError as exc:
+                errors.append(exc.error)
+                failed_names.add(_declared_step_name(cell))
+            else:
+                if step.name in by_name:
+                    first = by_name[step.name]
+                    errors.append(
+                        _error(
+                            cell,
+                            1,
+                            "Step %r is already defined in cell %d." % (step.name, first.cell_index + 1),
+                            "Rename one of the two steps or delete one of the cells.",
+                            "duplicate-step",
+                        )
+                    )
+                else:
+                    by_name[step.name] = step
+                    steps.append(step)
+                    if (
+                        previous is not None
+                        and previous.cell_type == "markdown"
+                        and previous.source.strip()
+                        and previous.index != flow_doc_index
+                    ):
+                        markdown_above[step.name] = previous.source.strip()
+        elif kind is CellKind.MODULE:
+            module_cells.append(cell)
+        elif kind is CellKind.SCRATCH:
+            scratch_cells.append(cell)
+        previous = cell
+
+    if flow_cell is not None and flow_cell.name:
+        name, name_source = flow_cell.name, flow_cell.name_source or "magic"
+    elif notebook_path:
+        name, name_source = flow_name_from_path(notebook_path), "notebook"
+    else:
+        name, name_source = "NotebookFlow", "default"
+
+    model = FlowModel(
+        name=name,
+        name_source=name_source,
+        flow_cell=flow_cell,
+        steps=steps,
+        module_cells=module_cells,
+        scratch_cells=scratch_cells,
+        markdown_above=markdown_above,
+        flow_doc=flow_doc,
+        errors=errors,
+    )
+    _resolve_graph(model, failed_names)
+    return model
+
+
+def _declared_step_name(cell: CellInput) -> str | None:
+    """The name a step cell means, read loosely (for cells that failed to parse)."""
+    first, _ = _first_line(cell.source)
+    if _STEP_MAGIC_RE.match(first):
+        parts = first[6:].split()
+        return parts[0] if parts else None
+    return _tag_value(cell.tags, "step:")
+
+
+def _step_error(step: StepCell, line: int | None, message: str, fix: str, code: str) -> CellError:
+    return CellError(step.cell_index, step.cell_id, line, message, fix, code)
+
+
+def _resolve_graph(model: FlowModel, failed_names: set[str | None]) -> None:
+    """Transitions (implied ones resolved), parents, cycle check and joins.
+    ``failed_names``: names of step cells that did not parse (already reported)."""
+    steps = model.steps
+    names = {s.name: s for s in steps}
+    order = {s.name: i for i, s in enumerate(steps)}
+    errors = model.errors
+    if not steps:
+        if not failed_names:
+            errors.append(
+                CellError(
+                    None,
+                    None,
+                    None,
+                    "The notebook has no step cells.",
+                    "Add cells starting with %%step start and %%step end.",
+                    "no-steps",
+                )
+            )
+        return
+    for required in ("start", "end"):
+        if required not in names and required not in failed_names and None not in failed_names:
+            errors.append(
+                CellError(
+                    None,
+                    None,
+                    None,
+                    "The flow has no %r step." % required,
+                    "Add a cell starting with %%%%step %s." % required,
+                    "missing-%s" % required,
+                )
+            )
+
+    # transitions, implied ones resolved
+    for i, step in enumerate(steps):
+        t = step.transition
+        if step.is_end:
+            if t is not None:
+                errors.append(
+                    _step_error(
+                        step,
+                        t.line,
+                        "The end step has a self.next(...) transition.",
+                        "Remove the self.next(...) line: end is the last step.",
+                        "end-has-next",
+                    )
+                )
+            model._next[step.name] = None
+            continue
+        if t is None:
+            if i + 1 < len(steps):
+                t = Transition("linear", [steps[i + 1].name])
+                model._implied.add(step.name)
+            else:
+                errors.append(
+                    _step_error(
+                        step,
+                        None,
+                        "Step %r has no self.next(...) and no step cell follows it." % step.name,
+                        "End the cell with self.next(self.<next step>) or move it above the "
+                        "step it leads to.",
+                        "no-next",
+                    )
+                )
+                model._next[step.name] = None
+                continue
+        unknown = [x for x in t.targets if x not in names and x not in failed_names]
+        if unknown:
+            errors.append(
+                _step_error(
+                    step,
+                    t.line,
+                    "self.next(...) goes to %s, which no step cell defines."
+                    % ", ".join(repr(u) for u in unknown),
+                    "Add a %%%%step %s cell or fix the name in self.next(...)." % unknown[0],
+                    "unknown-target",
+                )
+            )
+        model._next[step.name] = t
+
+    edges: dict[str, list[str]] = {}
+    for step in steps:
+        t = model._next.get(step.name)
+        out = [] if t is None else [x for x in t.targets if x in names]
+        if t is not None and t.kind == "switch":
+            out = [x for x in out if x != step.name]  # a switch may loop to itself
+        edges[step.name] = list(dict.fromkeys(out))
+    parents: dict[str, list[str]] = {s.name: [] for s in steps}
+    for step in steps:
+        for target in edges[step.name]:
+            if step.name not in parents[target]:
+                parents[target].append(step.name)
+    model._parents = parents
+
+    cycle = _find_cycle(steps, edges)
+    if cycle:
+        first = names[cycle[0]]
+        errors.append(
+            _step_error(
+                first,
+                model._next[first.name].line if model._next.get(first.name) else None,
+                "The transitions form a loop: %s." % " -> ".join(cycle),
+                "Change a self.next(...) so the steps no longer lead back to %r." % cycle[0],
+                "cycle",
+            )
+        )
+        return
+    if "start" in names:
+        model._joins = _find_joins(model, edges, parents, order)
+
+
+def _find_cycle(steps: list[StepCell], edges: dict[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    for root in steps:
+        if state.get(root.name):
+            continue
+        stack = [(root.name, iter(edges[root.name]))]
+        path = [root.name]
+        state[root.name] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(child) == 1:
+                return path[path.index(child) :] + [child]
+            elif not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(edges[child])))
+    return None
+
+
+def _find_joins(
+    model: FlowModel,
+    edges: dict[str, list[str]],
+    parents: dict[str, list[str]],
+    order: dict[str, int],
+) -> set[str]:
+    """Decide which steps are joins (rule in the module docstring), in topological order."""
+    names = {s.name: s for s in model.steps}
+    reachable: set[str] = set()
+    todo = ["start"]
+    while todo:
+        n = todo.pop()
+        if n not in reachable:
+            reachable.add(n)
+            todo.extend(edges[n])
+    indegree = {n: sum(1 for p in parents[n] if p in reachable) for n in reachable}
+    ready = sorted((n for n in reachable if indegree[n] == 0), key=order.__getitem__)
+    # a frame is (split step, kind "split"|"foreach", branch root)
+    stacks: dict[str, list[tuple[str, str, str]]] = {}
+    joins: set[str] = set()
+
+    def out_stack(parent: str, child: str) -> list[tuple[str, str, str]]:
+        t = model._next.get(parent)
+        base = stacks[parent]
+        if t is not None and t.kind == "split":
+            return base + [(parent, "split", child)]
+        if t is not None and t.kind in ("foreach", "num_parallel"):
+            return base + [(parent, "foreach", child)]
+        return base
+
+    def forced(node: str, stack: list[tuple[str, str, str]]) -> bool:
+        """Must ``node`` close a foreach because the chain it starts reaches a point where
+        the open foreaches have to be closed (``end`` or a convergence)?"""
+        open_foreach = 0
+        for frame in reversed(stack):
+            if frame[1] != "foreach":
+                break
+            open_foreach += 1
+        chain = [node]
+        current = node
+        taken = 0
+        while True:
+            t = model._next.get(current)
+            if t is None or t.kind != "linear" or t.targets[0] not in names:
+                return False
+            succ = t.targets[0]
+            if succ == "end" or len(parents[succ]) > 1:
+                break
+            if names[succ].reads_inputs:
+                taken += 1
+            else:
+                chain.append(succ)
+            current = succ
+            if len(chain) + taken > 1000:
+                return False
+        return len(chain) <= open_foreach - taken
+
+    while ready:
+        node = ready.pop(0)
+        incoming = [out_stack(p, node) for p in parents[node] if p in stacks]
+        stack = incoming[0] if incoming else []
+        if len(incoming) > 1:
+            tops = {s[-1] if s else None for s in incoming}
+            if None not in tops and len({t[0] for t in tops}) == 1 and len(tops) > 1 and next(iter(tops))[1] == "split":
+                joins.add(node)
+                stack = stack[:-1]
+        elif stack and parents[node] and parents[node][0] != stack[-1][0]:
+            if names[node].reads_inputs or (stack[-1][1] == "foreach" and forced(node, stack)):
+                joins.add(node)
+                stack = stack[:-1]
+        stacks[node] = stack
+        for child in edges[node]:
+            if child in indegree:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    ready.append(child)
+                    ready.sort(key=order.__getitem__)
+    return joins
