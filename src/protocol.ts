@@ -8,7 +8,7 @@
  */
 
 /** The protocol version this frontend speaks (MAJOR.MINOR). */
-export const PROTOCOL_VERSION = '1.0';
+export const PROTOCOL_VERSION = '1.1';
 
 /** The comm target name, registered on both sides. */
 export const COMM_TARGET = 'jupyter_metaflow';
@@ -17,6 +17,12 @@ export const COMM_TARGET = 'jupyter_metaflow';
 export interface IMessagePayloads {
   hello: IHello;
   error: IError;
+  flow: IFlow;
+  flow_model: IFlowModelMessage;
+  step_status: IStepStatus;
+  run_state: IRunState;
+  export: IExportRequest;
+  export_result: IExportResult;
 }
 
 /** A message type of this protocol version. */
@@ -40,6 +46,120 @@ export interface IHello {
 export interface IError {
   message: string;
   in_reply_to?: string;
+}
+
+/** One notebook cell as sent to the kernel (`index` is 0-based). */
+export interface INotebookCell {
+  index: number;
+  id: string | null;
+  cell_type: string;
+  source: string;
+  tags: string[];
+}
+
+/** frontend -> kernel: the notebook's cells; answered by `flow_model`. */
+export interface IFlow {
+  /** Notebook path relative to the server root. */
+  path: string;
+  cells: INotebookCell[];
+  /** Echoed in the answer when set. */
+  request_id?: string;
+}
+
+/** A problem located in a cell; `message` and `fix` are untrusted text. */
+export interface ICellError {
+  code: string;
+  cell_index: number | null;
+  cell_id: string | null;
+  /** 1-based line in the cell source, or null. */
+  line: number | null;
+  message: string;
+  fix: string;
+}
+
+/**
+ * `jupyter_metaflow.cells.FlowModel.to_json()`; the frontend's own assembly
+ * produces the same shape (shared test vectors).
+ */
+export interface IFlowModelJSON {
+  name: string;
+  name_source?: string;
+  doc?: string | null;
+  flow?: {
+    cell_index: number;
+    cell_id: string | null;
+    decorators: string[];
+    param_args: string[];
+    body_line: number;
+  } | null;
+  steps: Array<{
+    name: string;
+    cell_index: number;
+    cell_id: string | null;
+    decorators: string[];
+    body_line: number;
+    doc: string | null;
+    transition: { [key: string]: unknown } | null;
+    implied: boolean;
+    is_join: boolean;
+    parents: string[];
+  }>;
+  module_cells?: number[];
+  scratch_cells?: number[];
+  errors: ICellError[];
+}
+
+/** kernel -> frontend: the answer to `flow`. */
+export interface IFlowModelMessage {
+  path: string;
+  model: IFlowModelJSON;
+  /** Errors of Metaflow's own graph checks (metaflow.lint), mapped to cells. */
+  lint_errors: ICellError[];
+  request_id?: string;
+}
+
+/** The state of a step (or of one foreach split of it). */
+export type StepState = 'queued' | 'running' | 'done' | 'failed' | 'skipped' | 'stale';
+
+/** kernel -> frontend: a step (or one foreach split) changed state. */
+export interface IStepStatus {
+  flow?: string;
+  run_id: string | null;
+  /** Untrusted text. */
+  step: string;
+  state: StepState;
+  split_index?: number;
+  num_splits?: number;
+  duration_ms?: number;
+  artifact_count?: number;
+  /** The exact cell source the run used (for stale detection). */
+  source?: string;
+  cell_id?: string | null;
+  /** Untrusted text. */
+  error?: string;
+}
+
+/** kernel -> frontend: snapshot of the current run, sent on connect. */
+export interface IRunState {
+  flow: string | null;
+  run_id: string | null;
+  steps: { [step: string]: IStepStatus };
+}
+
+/** frontend -> kernel: export the notebook to a flow file; answered by `export_result`. */
+export interface IExportRequest {
+  path: string;
+  output?: string;
+  force?: boolean;
+  request_id?: string;
+}
+
+/** kernel -> frontend: the answer to `export`; `error` is untrusted text. */
+export interface IExportResult {
+  ok: boolean;
+  output_path?: string;
+  error?: string;
+  request_id?: string;
 }
 
 /** Wrap a payload in an envelope of this protocol version. */

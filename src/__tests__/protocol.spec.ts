@@ -23,7 +23,16 @@ describe('protocol', () => {
   });
 
   it('knows every message type the schema defines', () => {
-    const known: string[] = ['hello', 'error'];
+    const known: string[] = [
+      'hello',
+      'error',
+      'flow',
+      'flow_model',
+      'step_status',
+      'run_state',
+      'export',
+      'export_result'
+    ];
     expect(Object.keys(schema.messages).sort()).toEqual(expect.arrayContaining(known.sort()));
   });
 
