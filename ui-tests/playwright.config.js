@@ -38,6 +38,6 @@ module.exports = {
     timeout: 120000,
     reuseExistingServer: false,
     stdout: 'ignore',
-    stderr: 'pipe'
+    stderr: process.env.MF_UI_SERVER_LOG ? 'pipe' : 'ignore'
   }
 };
