@@ -14,6 +14,7 @@ from .comm import FrontendLink
 __all__ = ["__version__", "get_link", "load_ipython_extension", "unload_ipython_extension"]
 
 _link: FrontendLink | None = None
+_magics: Any = None
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
@@ -27,16 +28,26 @@ def get_link() -> FrontendLink | None:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext jupyter_metaflow``: open the frontend link (idempotent)."""
-    global _link
+    """``%load_ext jupyter_metaflow``: open the frontend link, register ``%%flow``/``%%step``
+    (idempotent)."""
+    global _link, _magics
     if _link is None:
         _link = FrontendLink()
         _link.install()
+    if _magics is None:
+        from . import magics
+
+        _magics = magics.register(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext jupyter_metaflow``: close the frontend link."""
-    global _link
+    global _link, _magics
     if _link is not None:
         _link.uninstall()
         _link = None
+    if _magics is not None:
+        from . import magics
+
+        magics.unregister(ipython, _magics)
+        _magics = None

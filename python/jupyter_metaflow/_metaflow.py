@@ -1,0 +1,411 @@
+"""Every call into Metaflow's private internals, in one place (metaflow>=2.19,<2.20).
+
+The notebook executor (``executor.py``) runs steps in the kernel process the way Metaflow's
+own ``step`` command does: ``MetaflowTask.run_step`` against the real local datastore and
+``LocalMetadataProvider``. This module wraps the private pieces that needs:
+
+* :class:`Backend` -- environment, metadata provider and flow datastore of one flow;
+* :func:`new_run`, :func:`persist_parameters`, :func:`clone_task`, :func:`run_task` --
+  what ``NativeRuntime`` and ``resume`` do, minus the subprocesses;
+* :func:`parameter_values` -- magic-line ``--param value`` options parsed by the same click
+  options ``python flow.py run`` builds;
+* :func:`metaflow_state` -- saves and restores Metaflow's process-global state around each
+  operation so the kernel stays usable for ordinary code.
+
+Nothing here knows about cells or notebooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+from metaflow._vendor import click
+from metaflow import FlowSpec, decorators, parameters
+from metaflow.clone_util import clone_task_helper
+from metaflow.datastore import FlowDataStore
+from metaflow.graph import FlowGraph
+from metaflow.lint import LintWarn, linter
+from metaflow.metadata_provider import MetaDatum
+from metaflow.metaflow_current import Current, current
+from metaflow.metaflow_environment import MetaflowEnvironment
+from metaflow.mflog import TASK_LOG_SOURCE
+from metaflow.mflog.mflog import decorate
+from metaflow.plugins import LOGGING_SIDECARS, MONITOR_SIDECARS
+from metaflow.plugins.datastores.local_storage import LocalStorage
+from metaflow.plugins.metadata_providers.local import LocalMetadataProvider
+from metaflow.system import _system_logger, _system_monitor
+from metaflow.task import MetaflowTask
+from metaflow.util import write_latest_run_id
+
+__all__ = [
+    "Backend",
+    "FlowGraph",
+    "LintWarn",
+    "TaskOutcome",
+    "TaskState",
+    "clone_task",
+    "flowspec_attribute_names",
+    "lint",
+    "metaflow_state",
+    "new_run",
+    "parameter_values",
+    "persist_parameters",
+    "prepare_flow_class",
+    "read_task_state",
+    "run_task",
+    "run_task_ids",
+]
+
+NOTEBOOK_SYS_TAG = "jupyter-metaflow:notebook"
+"""System tag on every run this package creates; re-attach looks for it."""
+
+
+def _quiet_echo(*_args: Any, **_kwargs: Any) -> None:
+    """Metaflow's ``echo`` for messages we do not show (datastore creation notes)."""
+
+
+def flowspec_attribute_names() -> frozenset[str]:
+    """Public names ``FlowSpec`` itself defines; a step may not assign them as artifacts."""
+    return frozenset(n for n in dir(FlowSpec) if not n.startswith("_")) | {"name"}
+
+
+def prepare_flow_class(flow_cls: type) -> None:
+    """Resolve the class's Parameters once (``Parameter.init``), as ``cli.start`` does."""
+    flow_cls._process_config_decorators({})
+
+
+def lint(flow_cls: type) -> None:
+    """Metaflow's own validity checks on the class's graph; raises :class:`LintWarn`."""
+    linter.run_checks(flow_cls._graph)
+
+
+# -- process-global state -------------------------------------------------------------------
+@contextlib.contextmanager
+def metaflow_state(datastore_root: str | None = None) -> Iterator[str]:
+    """Point Metaflow's globals at the local datastore for one operation, then restore them.
+
+    Yields the datastore root, found the way ``python flow.py run`` finds it
+    (``METAFLOW_DATASTORE_SYSROOT_LOCAL``, else the nearest ``.metaflow``, else the cwd).
+    Restores ``LocalStorage.datastore_root``, ``FlowDataStore.default_storage_impl``, the
+    ``current`` singleton (instance fields and the class-level properties tasks add), the
+    parameter context, the system logger/monitor and ``sys.argv[0]``.
+    """
+    saved_root = LocalStorage.datastore_root
+    saved_impl = FlowDataStore.default_storage_impl
+    saved_current_cls = dict(Current.__dict__)
+    saved_current = dict(current.__dict__)
+    saved_context = parameters.context_proto
+    saved_logger = (_system_logger._logger, _system_logger._flow_name)
+    saved_monitor = (_system_monitor._monitor, _system_monitor._flow_name)
+    saved_argv0 = sys.argv[0] if sys.argv else None
+    try:
+        root = datastore_root or LocalStorage.get_datastore_root_from_config(
+            _quiet_echo, create_on_absent=True
+        )
+        LocalStorage.datastore_root = root
+        FlowDataStore.default_storage_impl = LocalStorage
+        yield root
+    finally:
+        LocalStorage.datastore_root = saved_root
+        FlowDataStore.default_storage_impl = saved_impl
+        for name in [n for n in Current.__dict__ if n not in saved_current_cls]:
+            delattr(Current, name)
+        for name, value in saved_current_cls.items():
+            if Current.__dict__.get(name) is not value and name not in ("__dict__", "__weakref__"):
+                setattr(Current, name, value)
+        current.__dict__.clear()
+        current.__dict__.update(saved_current)
+        parameters.context_proto = saved_context
+        _system_logger._logger, _system_logger._flow_name = saved_logger
+        _system_monitor._monitor, _system_monitor._flow_name = saved_monitor
+        if saved_argv0 is not None:
+            sys.argv[0] = saved_argv0
+
+
+# -- one flow's Metaflow objects ------------------------------------------------------------
+class Backend:
+    """Environment, metadata provider and flow datastore for one flow name and datastore root.
+
+    One provider serves every run of the session: ``LocalMetadataProvider`` numbers tasks per
+    instance, so :meth:`attach` advances its counter past the ids already in a run.
+    """
+
+    def __init__(self, flow_cls: type, datastore_root: str) -> None:
+        flow = flow_cls(use_cli=False)
+        self.flow_name: str = flow.name
+        self.datastore_root = datastore_root
+        self.environment = MetaflowEnvironment(flow)
+        self.event_logger = LOGGING_SIDECARS["nullSidecarLogger"](flow=flow, env=self.environment)
+        self.monitor = MONITOR_SIDECARS["nullSidecarMonitor"](flow=flow, env=self.environment)
+        self.metadata = LocalMetadataProvider(
+            self.environment, flow, self.event_logger, self.monitor
+        )
+        self.flow_datastore = FlowDataStore(
+            self.flow_name,
+            self.environment,
+            self.metadata,
+            self.event_logger,
+            self.monitor,
+            storage_impl=LocalStorage,
+            ds_root=datastore_root,
+        )
+
+    def attach(self, run_id: str) -> None:
+        """Make new task ids in ``run_id`` follow the ids already there (kernel restart)."""
+        existing = [int(t) for t in run_task_ids(self, run_id) if t.isdigit()]
+        if existing:
+            self.metadata._task_id_seq = max(self.metadata._task_id_seq, max(existing))
+
+    def install_globals(self) -> None:
+        """The system logger/monitor a task reports to (restored by :func:`metaflow_state`)."""
+        _system_logger.init_system_logger(self.flow_name, self.event_logger)
+        _system_monitor.init_system_monitor(self.flow_name, self.monitor)
+        parameters.set_parameter_context(self.flow_name, _quiet_echo, self.flow_datastore, {})
+
+
+def run_task_ids(backend: Backend, run_id: str) -> list[str]:
+    """Every task id in a run (all steps, ``_parameters`` included), from the metadata files."""
+    from metaflow.client import Run
+
+    run = Run(f"{backend.flow_name}/{run_id}", _namespace_check=False)
+    ids = [task.id for step in run for task in step]
+    params = backend.flow_datastore.get_task_datastores(
+        run_id=run_id, steps=["_parameters"], allow_not_done=True
+    )
+    ids.extend(ds.task_id for ds in params)
+    return ids
+
+
+# -- runs, parameters, clones ---------------------------------------------------------------
+def new_run(backend: Backend, notebook_tag: str | None) -> str:
+    """A new run id registered with the user's system tags plus the notebook marker."""
+    sys_tags = [NOTEBOOK_SYS_TAG] + ([notebook_tag] if notebook_tag else [])
+    run_id = backend.metadata.new_run_id(sys_tags=sys_tags)
+    write_latest_run_id(_LatestRunObj(backend), run_id)
+    return run_id
+
+
+@dataclass
+class _LatestRunObj:
+    """The ``obj`` shape ``write_latest_run_id`` reads (``obj.echo``, ``obj.flow.name``)."""
+
+    backend: Backend
+
+    @property
+    def flow(self) -> Any:
+        return type("F", (), {"name": self.backend.flow_name})
+
+    echo = staticmethod(_quiet_echo)
+
+
+def fresh_subclass(flow_cls: type) -> type:
+    """A throwaway subclass: tasks turn Parameters into class properties on it, not on ours."""
+    return type(flow_cls.__name__, (flow_cls,), {"__module__": flow_cls.__module__})
+
+
+def parameter_values(flow_cls: type, args: Sequence[str], prog: str) -> dict[str, Any]:
+    """Convert ``--name value`` options exactly as ``python flow.py run`` would.
+
+    Builds the click options Metaflow's ``run`` command gets from
+    ``parameters.add_custom_parameters(deploy_mode=True)``; missing options take their
+    defaults, deploy-time (callable) defaults included. Raises ``click.UsageError`` with the
+    usage text on bad input.
+    """
+    command = click.Command(prog, params=[], add_help_option=False)
+    with parameters.flow_context(flow_cls):
+        parameters.add_custom_parameters(deploy_mode=True)(command)
+    try:
+        ctx = command.make_context(prog, list(args), resilient_parsing=False)
+    except click.ClickException as exc:
+        usage = command.get_help(click.Context(command, info_name=prog))
+        raise click.UsageError(f"{exc.format_message()}\n{usage}") from None
+    return dict(ctx.params)
+
+
+def split_args(line: str) -> list[str]:
+    """Shell-like splitting of a magic line, as a terminal would split ``flow.py run ...``."""
+    return shlex.split(line)
+
+
+def persist_parameters(
+    backend: Backend, flow_cls: type, run_id: str, values: dict[str, Any]
+) -> str:
+    """The run's ``_parameters`` task, as ``NativeRuntime.persist_constants`` writes it."""
+    flow = fresh_subclass(flow_cls)(use_cli=False)
+    flow._set_constants(flow._graph, values, {})
+    task_id = backend.metadata.new_task_id(run_id, "_parameters")
+    ds = backend.flow_datastore.get_task_datastore(run_id, "_parameters", task_id, attempt=0, mode="w")
+    ds.init_task()
+    flow._task_ok = flow._success = True
+    flow._foreach_stack = []
+    ds.persist(flow)
+    ds.done()
+    graph = flow._graph
+    backend.metadata.register_metadata(
+        run_id,
+        "_parameters",
+        task_id,
+        [
+            MetaDatum(field="start_step", value=graph.start_step, type="graph_structure", tags=[]),
+            MetaDatum(field="end_step", value=graph.end_step, type="graph_structure", tags=[]),
+        ],
+    )
+    return task_id
+
+
+def clone_task(backend: Backend, origin_run: str, step: str, origin_task: str, run_id: str) -> str:
+    """Copy a finished task into ``run_id`` the way ``resume`` does (metadata only)."""
+    task_id = backend.metadata.new_task_id(run_id, step)
+    clone_task_helper(
+        backend.flow_name,
+        origin_run,
+        run_id,
+        step,
+        origin_task,
+        task_id,
+        backend.flow_datastore,
+        backend.metadata,
+    )
+    return task_id
+
+
+# -- task state -----------------------------------------------------------------------------
+@dataclass
+class TaskState:
+    """What scheduling the next steps needs to know about one finished task."""
+
+    step: str
+    task_id: str
+    ok: bool
+    next_steps: list[str] = field(default_factory=list)
+    foreach_var: str | None = None
+    num_splits: int | None = None
+    foreach_stack: tuple[tuple[str, int], ...] = ()
+    """``(step, index)`` of each enclosing foreach frame, outermost first."""
+
+
+def _stack_key(stack: Any) -> tuple[tuple[str, int], ...]:
+    return tuple((frame.step, frame.index) for frame in (stack or []))
+
+
+def read_task_state(backend: Backend, run_id: str, step: str, task_id: str) -> TaskState | None:
+    """A done task's transition and foreach state from the datastore (``None`` if not done)."""
+    try:
+        ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, mode="r")
+    except Exception:  # no DONE marker: the task never finished
+        return None
+    ok = bool(ds.get("_task_ok", False))
+    transition = ds.get("_transition", None) if ok else None
+    next_steps, foreach_var = (list(transition[0]), transition[1]) if transition else ([], None)
+    return TaskState(
+        step=step,
+        task_id=task_id,
+        ok=ok,
+        next_steps=next_steps,
+        foreach_var=foreach_var,
+        num_splits=ds.get("_foreach_num_splits", None) if foreach_var else None,
+        foreach_stack=_stack_key(ds.get("_foreach_stack", None)),
+    )
+
+
+# -- running one task -----------------------------------------------------------------------
+@dataclass
+class TaskOutcome:
+    """Result of :func:`run_task`."""
+
+    state: TaskState
+    duration: float
+    artifact_count: int
+    error: BaseException | None = None
+
+
+class _Tee(io.TextIOBase):
+    """Writes to the cell's stream and keeps a copy for ``Task.stdout`` / ``Task.stderr``."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.copy = io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _save_logs(backend: Backend, run_id: str, step: str, task_id: str, logs: dict[str, str]) -> None:
+    """Store captured output as Metaflow's runtime does (``mflog`` lines, ``task`` source)."""
+    ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, attempt=0, mode="w")
+    streams = {}
+    for stream, text in logs.items():
+        lines = text.splitlines(keepends=True) or []
+        streams[stream] = b"".join(decorate(TASK_LOG_SOURCE, line.encode("utf-8")) for line in lines)
+    ds.save_logs(TASK_LOG_SOURCE, streams)
+
+
+def run_task(
+    backend: Backend,
+    flow_cls: type,
+    run_id: str,
+    step: str,
+    input_paths: list[str],
+    split_index: int | None,
+    script_name: str,
+) -> TaskOutcome:
+    """Run one task of ``step`` in this process with Metaflow's task code.
+
+    ``input_paths`` are ``run/step/task`` pathspecs (may point into other runs). Output goes to
+    the cell (the current ``sys.stdout``/``sys.stderr``) and into the task's logs. Exceptions from
+    the user's code are returned in :attr:`TaskOutcome.error`, not raised.
+    """
+    task_cls = fresh_subclass(flow_cls)
+    flow = task_cls(use_cli=False)
+    decorators._init_flow_decorators(
+        flow, flow._graph, backend.environment, backend.flow_datastore, backend.metadata,
+        _quiet_echo, _quiet_echo, {},
+    )
+    decorators._init_step_decorators(
+        flow, flow._graph, backend.environment, backend.flow_datastore, _quiet_echo
+    )
+    task_id = backend.metadata.new_task_id(run_id, step)
+    task = MetaflowTask(
+        flow, backend.flow_datastore, backend.metadata, backend.environment, _quiet_echo,
+        backend.event_logger, backend.monitor, None,
+    )
+    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    error: BaseException | None = None
+    sys.argv[0] = script_name
+    started = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            task.run_step(step, run_id, task_id, None, input_paths, split_index, 0, 0)
+    except Exception as exc:  # the user's step failed (or its artifacts did not pickle)
+        error = exc
+    duration = time.perf_counter() - started
+    _save_logs(backend, run_id, step, task_id, {"stdout": out.copy.getvalue(), "stderr": err.copy.getvalue()})
+    transition = getattr(flow, "_transition", None) if error is None else None
+    next_steps, foreach_var = (list(transition[0]), transition[1]) if transition else ([], None)
+    state = TaskState(
+        step=step,
+        task_id=task_id,
+        ok=error is None,
+        next_steps=next_steps,
+        foreach_var=foreach_var,
+        num_splits=getattr(flow, "_foreach_num_splits", None) if foreach_var else None,
+        foreach_stack=_stack_key(getattr(flow, "_foreach_stack", None)),
+    )
+    artifacts = 0
+    if error is None:
+        ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, mode="r")
+        artifacts = sum(1 for name, _ in ds.items() if not name.startswith("_") and name != "name")
+    return TaskOutcome(state=state, duration=duration, artifact_count=artifacts, error=error)

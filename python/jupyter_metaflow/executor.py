@@ -1,0 +1,902 @@
+"""The notebook run session: executing a ``%%step`` cell runs that step as a real Metaflow task.
+
+One :class:`NotebookSession` per kernel (:func:`get_session`). Executing a step cell:
+
+1. assembles the notebook's flow with :mod:`jupyter_metaflow.cells` from the freshest cell
+   texts (the executing cell, the frontend's live model, the notebook file, cells this kernel
+   ran);
+2. compiles every step cell into a method registered in :mod:`linecache` under
+   ``<mfcell-N-step>`` (line numbers are the cell's own) and builds the ``FlowSpec`` subclass;
+   Metaflow's ``FlowGraph`` and lint then check it, errors naming cell and line;
+3. picks the run: ``start`` always opens a new run; another step runs in the current run when
+   its parents ran there and it did not, else in a new run that clones the current run's tasks
+   outside the step's descendants (as ``resume`` does); after a kernel restart the latest
+   notebook run in the datastore is re-attached;
+4. runs one task per input (every foreach split in order, one join task per split group) in
+   this process through ``_metaflow.run_task``.
+
+For frontends and later features: :attr:`NotebookSession.current_run`,
+:attr:`NotebookSession.last_step`, :meth:`NotebookSession.client_run` and
+:meth:`NotebookSession.add_listener` (called with a :class:`StepEvent` for every task status
+change). :func:`set_notebook_cells` is what the comm handler calls with the live notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import linecache
+import os
+import symtable
+import sys
+import time
+import tokenize
+import traceback
+import types
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from . import _metaflow as mf
+from . import cells as cellrules
+
+__all__ = [
+    "FlowDefinitionError",
+    "NotebookSession",
+    "StepEvent",
+    "StepFailed",
+    "get_session",
+    "set_notebook_cells",
+]
+
+CELL_FILE_PREFIX = "<mfcell-"
+
+
+# -- errors ---------------------------------------------------------------------------------
+class FlowDefinitionError(Exception):
+    """The notebook's flow cannot run as written; the message names cells, lines and fixes."""
+
+
+class StepFailed(Exception):
+    """A step's code raised (or its artifacts did not persist); :attr:`user_traceback` is the
+    traceback trimmed to the step's own frames, with the cell's line numbers."""
+
+    def __init__(self, message: str, user_traceback: str) -> None:
+        super().__init__(message)
+        self.user_traceback = user_traceback
+
+
+# -- status events --------------------------------------------------------------------------
+@dataclass
+class StepEvent:
+    """One task's status change, as listeners receive it.
+
+    ``status``: ``queued`` | ``running`` | ``done`` | ``failed`` | ``skipped``.
+    ``split_index``/``num_splits`` are set for foreach splits; ``duration`` (seconds) and
+    ``artifact_count`` once the task finished; ``message`` explains ``failed``/``skipped``.
+    """
+
+    status: str
+    step: str
+    flow: str
+    run_id: str
+    task_id: str | None = None
+    split_index: int | None = None
+    num_splits: int | None = None
+    duration: float | None = None
+    artifact_count: int | None = None
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+Listener = Callable[[StepEvent], None]
+
+
+# -- compiled cells -------------------------------------------------------------------------
+@dataclass
+class CellRef:
+    """Where a pseudo-file came from: cell position/id, what it holds, and the offset between
+    pseudo-file lines and cell lines (non-zero only for tag-based step cells)."""
+
+    index: int
+    cell_id: str | None
+    label: str
+    line_offset: int = 0
+
+    def where(self, file_line: int | None) -> str:
+        text = f"cell {self.index + 1} ({self.label})"
+        if file_line is not None:
+            text += f", line {file_line - self.line_offset}"
+        return text
+
+
+_cell_files: dict[str, CellRef] = {}
+"""Pseudo-filename -> its cell, for error messages about Metaflow's lint and tracebacks."""
+
+
+def _register_source(filename: str, text: str, ref: CellRef) -> None:
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    _cell_files[filename] = ref
+
+
+def _continuation_lines(text: str) -> set[int]:
+    """1-based lines that continue a multi-line string token (must not be re-indented)."""
+    inside: set[int] = set()
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
+                inside.update(range(tok.start[0] + 1, tok.end[0] + 1))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return inside
+
+
+def _indent(text: str, prefix: str) -> list[str]:
+    skip = _continuation_lines(text)
+    return [
+        line if (no in skip or not line.strip()) else prefix + line
+        for no, line in enumerate(text.splitlines(), start=1)
+    ]
+
+
+def _compile_at(expr: str, filename: str, line: int, mode: str = "eval") -> types.CodeType:
+    tree = ast.parse(expr, filename, mode)
+    ast.increment_lineno(tree, line - 1)
+    return compile(tree, filename, mode)
+
+
+@dataclass
+class CompiledStep:
+    name: str
+    cell: cellrules.StepCell
+    filename: str
+    ref: CellRef
+    code: types.CodeType
+    decorators: list[types.CodeType]
+    global_names: set[str]
+
+
+def compile_step(model: cellrules.FlowModel, step: cellrules.StepCell) -> CompiledStep:
+    """The step cell as the method ``def NAME(self[, inputs])`` with the cell's line numbers.
+
+    The pseudo-file holds ``def`` on the line just above the body (the magic line, or the
+    last decorator line: decorators are evaluated separately and shown there as comments),
+    the body indented as inside a class, and the implied ``self.next(...)`` after the body.
+    """
+    filename = f"{CELL_FILE_PREFIX}{step.cell_index + 1}-{step.name}>"
+    offset = 1 if step.body_line == 1 else 0  # tag-based cell without a magic line
+    args = "self, inputs" if model.is_join(step.name) else "self"
+    lines = [""] * (step.body_line - 1 + offset)
+    for deco, line in zip(step.decorators, step.decorator_lines):
+        for k, text in enumerate(deco.splitlines()):
+            lines[line - 1 + offset + k] = "    # " + text
+    lines[step.body_line - 2 + offset] = f"    def {step.name}({args}):"
+    body = _indent(step.body, " " * 8)
+    if model.is_implied(step.name):
+        body.append("        " + model.next_of(step.name).to_source())
+    if not any(line.strip() and not line.strip().startswith("#") for line in body):
+        body.append("        pass")
+    text = "\n".join(lines + body) + "\n"
+    ref = CellRef(step.cell_index, step.cell_id, f"%%step {step.name}", offset)
+    _register_source(filename, text, ref)
+    try:
+        tree = ast.parse("if 1:\n" + text, filename)
+    except SyntaxError as exc:
+        line = (exc.lineno or 2) - 1
+        raise FlowDefinitionError(
+            f"Syntax error in {ref.where(line)}: {exc.msg}.\n"
+            "Fix the code on that line of the cell."
+        ) from None
+    func = tree.body[0].body[0]
+    ast.increment_lineno(func, -1)
+    code = compile(ast.Module([func], []), filename, "exec")
+    decorators = [
+        _compile_at(deco.lstrip()[1:].strip(), filename, line + offset)
+        for deco, line in zip(step.decorators, step.decorator_lines)
+    ]
+    table = symtable.symtable("if 1:\n" + text, filename, "exec")
+    return CompiledStep(step.name, step, filename, ref, code, decorators, _global_names(table))
+
+
+def _global_names(table: symtable.SymbolTable) -> set[str]:
+    names: set[str] = set()
+    for child in table.get_children():
+        names.update(s.get_name() for s in child.get_symbols() if s.is_global() and s.is_referenced())
+        names.update(_global_names(child))
+    return names
+
+
+_METAFLOW_NAMES: dict[str, Any] = {}
+
+
+def _metaflow_names() -> dict[str, Any]:
+    """The Metaflow names cells may use without importing them."""
+    import metaflow
+
+    if not _METAFLOW_NAMES:
+        _METAFLOW_NAMES.update(_public_names(metaflow))
+    return _METAFLOW_NAMES
+
+
+def _public_names(metaflow: types.ModuleType) -> dict[str, Any]:
+    return {
+        name: getattr(metaflow, name)
+        for name in dir(metaflow)
+        if not name.startswith("_") and not isinstance(getattr(metaflow, name), types.ModuleType)
+    }
+
+
+@dataclass
+class BuiltFlow:
+    """The flow class built from the notebook, with what error reporting needs."""
+
+    model: cellrules.FlowModel
+    cls: type
+    steps: dict[str, CompiledStep]
+    flow_ref: CellRef | None
+    param_args: list[str]
+
+
+def build_flow(model: cellrules.FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
+    """Compile every step cell and the flow cell into a ``FlowSpec`` subclass.
+
+    Step and flow-cell code sees the notebook's globals (module-cell imports and helpers)
+    over Metaflow's names; what it assigns stays local to it.
+    """
+    from metaflow import FlowSpec, step as step_decorator
+
+    if model.errors:
+        raise FlowDefinitionError(_format_cell_errors(model.errors))
+    namespace = {**_metaflow_names(), **user_ns}
+    attrs: dict[str, Any] = {"__module__": "__main__", "__doc__": model.flow_doc}
+    flow_decorators, flow_ref, param_args = [], None, []
+    if model.flow_cell is not None:
+        class_body, flow_decorators, flow_ref = _exec_flow_cell(model.flow_cell, namespace)
+        attrs.update(class_body)
+        param_args = list(model.flow_cell.param_args)
+    steps: dict[str, CompiledStep] = {}
+    for cell in model.steps:
+        compiled = compile_step(model, cell)
+        func_ns: dict[str, Any] = {}
+        exec(compiled.code, namespace, func_ns)
+        func = step_decorator(func_ns[cell.name])
+        try:
+            for deco_code in reversed(compiled.decorators):
+                func = eval(deco_code, namespace)(func)
+        except Exception as exc:
+            raise FlowDefinitionError(
+                f"A decorator of {compiled.ref.where(None)} raised {type(exc).__name__}: {exc}\n"
+                + _user_traceback(exc)
+            ) from None
+        attrs[cell.name] = func
+        steps[cell.name] = compiled
+    _check_artifact_names(steps, attrs)
+    try:
+        cls = type(model.name, (FlowSpec,), attrs)
+        for deco in reversed(flow_decorators):
+            cls = deco(cls)
+        mf.prepare_flow_class(cls)
+    except Exception as exc:
+        raise FlowDefinitionError(_located_message(exc)) from None
+    return BuiltFlow(model, cls, steps, flow_ref, param_args)
+
+
+def _exec_flow_cell(
+    fc: cellrules.FlowCell, namespace: dict[str, Any]
+) -> tuple[dict[str, Any], list[Any], CellRef]:
+    """Run the flow cell's body like a class body: ``(class attributes, flow decorators, ref)``."""
+    filename = f"{CELL_FILE_PREFIX}{fc.cell_index + 1}-flow>"
+    ref = CellRef(fc.cell_index, fc.cell_id, "%%flow")
+    text = "\n" * (fc.body_line - 1) + fc.body
+    _register_source(filename, text, ref)
+    class_body: dict[str, Any] = {}
+    decorators = []
+    try:
+        for deco, line in zip(fc.decorators, fc.decorator_lines):
+            decorators.append(eval(_compile_at(deco.lstrip()[1:].strip(), filename, line), namespace))
+        exec(compile(text, filename, "exec"), namespace, class_body)
+    except Exception as exc:
+        raise FlowDefinitionError(
+            f"The flow cell ({ref.where(None)}) raised {type(exc).__name__}: {exc}\n"
+            + _user_traceback(exc)
+        ) from None
+    return class_body, decorators, ref
+
+
+def flow_cell_class(model: cellrules.FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
+    """A step-less ``FlowSpec`` subclass holding only the flow cell's declarations."""
+    from metaflow import FlowSpec
+
+    attrs: dict[str, Any] = {"__module__": "__main__"}
+    decorators, ref, param_args = [], None, []
+    if model.flow_cell is not None:
+        body, decorators, ref = _exec_flow_cell(model.flow_cell, {**_metaflow_names(), **user_ns})
+        attrs.update(body)
+        param_args = list(model.flow_cell.param_args)
+    try:
+        cls = type(model.name, (FlowSpec,), attrs)
+        for deco in reversed(decorators):
+            cls = deco(cls)
+        mf.prepare_flow_class(cls)
+    except Exception as exc:
+        raise FlowDefinitionError(f"The flow cell is not valid: {type(exc).__name__}: {exc}") from None
+    return BuiltFlow(model, cls, {}, ref, param_args)
+
+
+def _check_artifact_names(steps: dict[str, CompiledStep], attrs: dict[str, Any]) -> None:
+    """``self.X = ...`` where X is FlowSpec's own attribute or a flow-level constant."""
+    reserved = mf.flowspec_attribute_names()
+    constants = {k for k in attrs if not k.startswith("_") and k not in steps}
+    problems = []
+    for compiled in steps.values():
+        tree = compiled.cell.body_ast
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            targets: list[ast.AST] = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                targets = [node.target]
+            for target in targets:
+                for leaf in ast.walk(target):
+                    if not (
+                        isinstance(leaf, ast.Attribute)
+                        and isinstance(leaf.value, ast.Name)
+                        and leaf.value.id == "self"
+                    ):
+                        continue
+                    line = compiled.cell.body_line + leaf.lineno - 1
+                    where = compiled.ref.where(line + compiled.ref.line_offset)
+                    if leaf.attr in reserved:
+                        problems.append(
+                            f"{where}: self.{leaf.attr} is FlowSpec's own attribute, not an "
+                            f"artifact name. Rename the artifact (e.g. self.{leaf.attr}_value)."
+                        )
+                    elif leaf.attr in constants:
+                        problems.append(
+                            f"{where}: self.{leaf.attr} is a Parameter or constant of the flow "
+                            "(set in the %%flow cell) and is read-only in steps. Use another name."
+                        )
+    if problems:
+        raise FlowDefinitionError("\n".join(problems))
+
+
+def _format_cell_errors(errors: Iterable[cellrules.CellError]) -> str:
+    return "The notebook's flow has problems:\n" + "\n".join(f"  - {e}" for e in errors)
+
+
+def _located_message(exc: BaseException) -> str:
+    """Metaflow's lint/graph message with the pseudo-file replaced by its cell and line."""
+    source_file = getattr(exc, "source_file", None)
+    line_no = getattr(exc, "line_no", None)
+    message = str(exc)
+    if isinstance(exc, mf.LintWarn):
+        message = getattr(exc, "message", message)
+    ref = _cell_files.get(source_file or "")
+    if ref is not None:
+        return f"Metaflow's flow check failed at {ref.where(line_no)}:\n{message}"
+    return f"Metaflow's flow check failed:\n{message}"
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback from the first cell frame on (Metaflow's own frames dropped)."""
+    te = traceback.TracebackException.from_exception(exc)
+    frames = list(te.stack)
+    for i, frame in enumerate(frames):
+        if frame.filename.startswith(CELL_FILE_PREFIX):
+            te.stack = traceback.StackSummary.from_list(frames[i:])
+            break
+    text = "".join(te.format())
+    for filename, ref in _cell_files.items():
+        if filename in text:
+            text = text.replace(f'File "{filename}"', f'File "{filename}" = {ref.where(None)}')
+    return text
+
+
+# -- runs -----------------------------------------------------------------------------------
+@dataclass
+class RunRecord:
+    """What this session knows about one run: its ``_parameters`` task and, per step, the
+    finished tasks (successful ones in ``tasks``, steps with a failed task in ``failed``)."""
+
+    run_id: str
+    params_task: str
+    tasks: dict[str, list[mf.TaskState]] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)
+
+
+@dataclass
+class TaskSpec:
+    """One task to run: its inputs (``run/step/task``), split index and foreach position."""
+
+    input_paths: list[str]
+    split_index: int | None = None
+    num_splits: int | None = None
+
+
+class NotebookSession:
+    """The kernel's notebook run session (one per kernel, see :func:`get_session`)."""
+
+    def __init__(self) -> None:
+        self.flow_name: str | None = None
+        self.run: RunRecord | None = None
+        self.last_step: str | None = None
+        """The step most recently executed (successfully or not)."""
+        self._listeners: list[Listener] = []
+        self._backend: mf.Backend | None = None
+        self._backend_key: tuple[str, str] | None = None
+        self._live_cells: list[cellrules.CellInput] | None = None
+        self._live_path: str | None = None
+        self._executed: dict[str, tuple[float, str, str | None]] = {}
+        self._last_cells: list[cellrules.CellInput] = []
+
+    # -- public API for frontends and other features -------------------------------------
+    @property
+    def current_run(self) -> str | None:
+        """Pathspec ``Flow/run_id`` of the notebook's current run, or None."""
+        if self.run is None or self.flow_name is None:
+            return None
+        return f"{self.flow_name}/{self.run.run_id}"
+
+    def client_run(self) -> Any:
+        """The current run as a Metaflow Client ``Run`` (None before any step ran)."""
+        from metaflow import Run
+
+        pathspec = self.current_run
+        return None if pathspec is None else Run(pathspec, _namespace_check=False)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(StepEvent)`` on every task status change."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def set_notebook_cells(self, cells: list[cellrules.CellInput], path: str | None) -> None:
+        """The frontend's live notebook (freshest source after the executing cell)."""
+        self._live_cells = list(cells)
+        self._live_path = path
+
+    # -- where the notebook comes from ------------------------------------------------------
+    def notebook_path(self) -> str | None:
+        return self._live_path or os.environ.get("JPY_SESSION_NAME") or None
+
+    def record_executed(self, source: str, cell_id: str | None) -> None:
+        """Remember a cell this kernel executed (source 4, and fresher than an older file)."""
+        self._executed[self._cell_key(source, cell_id)] = (time.time(), source, cell_id)
+
+    @staticmethod
+    def _cell_key(source: str, cell_id: str | None) -> str:
+        if cell_id:
+            return "id:" + cell_id
+        probe = cellrules.CellInput(0, None, "code", source)
+        kind = cellrules.classify(probe)
+        if kind is cellrules.CellKind.FLOW:
+            return "flow"
+        if kind is cellrules.CellKind.STEP:
+            first = source.lstrip().splitlines()[0].split()
+            return "step:" + (first[1] if len(first) > 1 else "")
+        return "text:" + source
+
+    def notebook_model(self, source: str | None = None, cell_id: str | None = None) -> cellrules.FlowModel:
+        """Assemble the flow from the freshest cell texts; ``source`` is the executing cell."""
+        path = self.notebook_path()
+        if self._live_cells is not None:
+            base = [(c.id, c.source, c.tags, c.cell_type) for c in self._live_cells]
+            overlay = {}
+        else:
+            base, mtime = _read_notebook(path)
+            overlay = {k: v for k, v in self._executed.items() if v[0] > mtime}
+        if source is not None:
+            overlay[self._cell_key(source, cell_id)] = (time.time(), source, cell_id)
+        merged = []
+        used = set()
+        for bid, bsource, tags, ctype in base:
+            key = self._cell_key(bsource, bid) if ctype == "code" else None
+            alt = self._cell_key(bsource, None) if ctype == "code" else None
+            for k in (key, alt):
+                if k in overlay and k not in used:
+                    bsource = overlay[k][1]
+                    used.add(k)
+                    break
+            merged.append((bid, bsource, tags, ctype))
+        for k, (_, osource, oid) in sorted(overlay.items(), key=lambda kv: kv[1][0]):
+            if k not in used:
+                merged.append((oid, osource, (), "code"))
+        cells = [
+            cellrules.CellInput(index=i, id=cid, cell_type=ctype, source=src, tags=tuple(tags))
+            for i, (cid, src, tags, ctype) in enumerate(merged)
+        ]
+        self._last_cells = cells
+        return cellrules.assemble(cells, path)
+
+    # -- defining and running ------------------------------------------------------------
+    def define_flow(self, source: str, user_ns: dict[str, Any], cell_id: str | None = None) -> str:
+        """Execute a ``%%flow`` cell: check it and its parameter options; returns a summary."""
+        self.record_executed(source, cell_id)
+        model = self.notebook_model(source, cell_id)
+        mine = {c.index for c in self._last_cells if c.source == source}
+        errors = [e for e in model.errors if e.cell_index in mine]
+        if errors:
+            raise FlowDefinitionError(_format_cell_errors(errors))
+        built = flow_cell_class(model, user_ns)
+        values = self._parameter_values(built)
+        shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+        return f"Flow {built.cls.__name__}" + (f" with parameters {shown}" if shown else "")
+
+    @staticmethod
+    def _parameter_values(built: BuiltFlow) -> dict[str, Any]:
+        from metaflow._vendor import click
+
+        prog = f"%%flow {built.cls.__name__}"
+        try:
+            return mf.parameter_values(built.cls, built.param_args, prog)
+        except click.UsageError as exc:
+            where = built.flow_ref.where(1) if built.flow_ref else "the %%flow cell"
+            raise FlowDefinitionError(f"Bad parameter option in {where}: {exc}") from None
+
+    def run_step(
+        self,
+        name: str,
+        source: str | None,
+        user_ns: dict[str, Any],
+        cell_id: str | None = None,
+    ) -> RunRecord:
+        """Execute step ``name`` (every task it needs) as part of a notebook run."""
+        if source is not None:
+            self.record_executed(source, cell_id)
+        model = self.notebook_model(source, cell_id)
+        if name not in {s.name for s in model.steps}:
+            raise FlowDefinitionError(f"The notebook has no step cell for {name!r}.")
+        built = build_flow(model, user_ns)
+        try:
+            mf.lint(built.cls)
+        except mf.LintWarn as exc:
+            raise FlowDefinitionError(_located_message(exc)) from None
+        self._warn_scratch_names(built, name, user_ns)
+        node = built.cls._graph[name]
+        if node.parallel_foreach or any(getattr(d, "IS_PARALLEL", False) for d in node.decorators):
+            raise FlowDefinitionError(
+                f"Step {name!r} uses @parallel / num_parallel, which needs Metaflow's runtime: "
+                "run the exported flow with `python flow.py run` instead."
+            )
+        with mf.metaflow_state() as root:
+            backend = self._backend_for(built.cls, root)
+            backend.install_globals()
+            self.last_step = name
+            script = _script_name(self.notebook_path(), built.cls.__name__)
+            if name == built.cls._graph.start_step:
+                run = self._start_run(backend, built, script)
+                specs = [TaskSpec([f"{run.run_id}/_parameters/{run.params_task}"])]
+            else:
+                run = self._attached_run(backend, built, name)
+                specs = self._task_specs(built, run, name)
+                if name in run.tasks or name in run.failed:
+                    run = self._clone_run(backend, built, run, name)
+                    specs = self._task_specs(built, run, name)
+            self.run = run
+            self._execute(backend, built, run, name, specs, script)
+        return run
+
+    # -- pieces of run_step -----------------------------------------------------------------
+    def _backend_for(self, cls: type, root: str) -> mf.Backend:
+        key = (cls.__name__, root)
+        if self._backend_key != key:
+            if self.flow_name != cls.__name__:
+                self.run = None
+            self._backend = mf.Backend(cls, root)
+            self._backend_key = key
+            self.flow_name = cls.__name__
+        return self._backend
+
+    def _notebook_tag(self) -> str | None:
+        path = self.notebook_path()
+        return f"jupyter-metaflow-notebook:{os.path.basename(path)}" if path else None
+
+    def _start_run(self, backend: mf.Backend, built: BuiltFlow, script: str) -> RunRecord:
+        values = self._parameter_values(built)
+        run_id = mf.new_run(backend, self._notebook_tag())
+        saved_argv0 = sys.argv[0]
+        sys.argv[0] = script
+        try:
+            params_task = mf.persist_parameters(backend, built.cls, run_id, values)
+        except Exception as exc:
+            raise FlowDefinitionError(
+                f"The flow's parameters could not be set: {type(exc).__name__}: {exc}"
+            ) from None
+        finally:
+            sys.argv[0] = saved_argv0
+        return RunRecord(run_id, params_task)
+
+    def _attached_run(self, backend: mf.Backend, built: BuiltFlow, step: str) -> RunRecord:
+        if self.run is None:
+            self.run = self._latest_notebook_run(backend)
+        if self.run is None:
+            start = built.model.step(built.cls._graph.start_step)
+            raise FlowDefinitionError(
+                f"Step {step!r} needs a run of the flow first: execute the start step "
+                f"(cell {start.cell_index + 1}, %%step {start.name}) first."
+            )
+        return self.run
+
+    def _latest_notebook_run(self, backend: mf.Backend) -> RunRecord | None:
+        """Re-attach after a kernel restart: the newest run this package made for the flow."""
+        from metaflow import Flow
+        from metaflow.exception import MetaflowNotFound
+
+        wanted = self._notebook_tag()
+        try:
+            runs = list(Flow(backend.flow_name, _namespace_check=False))
+        except MetaflowNotFound:
+            return None
+        for run in runs:
+            tags = run.system_tags
+            if mf.NOTEBOOK_SYS_TAG in tags and (wanted is None or wanted in tags):
+                return self._load_run(backend, run)
+        return None
+
+    @staticmethod
+    def _load_run(backend: mf.Backend, run: Any) -> RunRecord | None:
+        params = backend.flow_datastore.get_task_datastores(run_id=run.id, steps=["_parameters"])
+        if not params:
+            return None
+        record = RunRecord(run.id, params[0].task_id)
+        for step in run:
+            for task in step:
+                state = mf.read_task_state(backend, run.id, step.id, task.id)
+                if state is None:
+                    continue
+                if state.ok:
+                    record.tasks.setdefault(step.id, []).append(state)
+                else:
+                    record.failed.add(step.id)
+        for states in record.tasks.values():
+            states.sort(key=lambda s: (s.foreach_stack, int(s.task_id) if s.task_id.isdigit() else 0))
+        backend.attach(run.id)
+        return record
+
+    def _clone_run(self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str) -> RunRecord:
+        """A new run holding clones of every finished task of ``run`` that does not depend on
+        ``step`` (``step`` and its descendants are left to run again)."""
+        graph = built.cls._graph
+        stale = {step}
+        todo = [step]
+        while todo:
+            for child in graph[todo.pop()].out_funcs:
+                if child not in stale:
+                    stale.add(child)
+                    todo.append(child)
+        new_id = mf.new_run(backend, self._notebook_tag())
+        params = mf.clone_task(backend, run.run_id, "_parameters", run.params_task, new_id)
+        record = RunRecord(new_id, params)
+        for name, states in run.tasks.items():
+            if name in stale:
+                continue
+            for state in states:
+                task_id = mf.clone_task(backend, run.run_id, name, state.task_id, new_id)
+                clone = mf.TaskState(**{**state.__dict__, "task_id": task_id})
+                record.tasks.setdefault(name, []).append(clone)
+        return record
+
+    def _task_specs(self, built: BuiltFlow, run: RunRecord, step: str) -> list[TaskSpec]:
+        """The tasks ``step`` needs in ``run``, from its parents' finished tasks."""
+        graph = built.cls._graph
+        node = graph[step]
+        parents = list(node.in_funcs)
+
+        def cell_of(name: str) -> str:
+            cell = built.steps[name].cell
+            return f"cell {cell.cell_index + 1} (%%step {name})"
+
+        def routed(parent: str) -> list[mf.TaskState]:
+            return [t for t in run.tasks.get(parent, []) if step in t.next_steps]
+
+        missing = [p for p in parents if not run.tasks.get(p)]
+        if node.type == "join":
+            if missing:
+                raise FlowDefinitionError(
+                    f"Join step {step!r} needs {', '.join(repr(p) for p in missing)} in the "
+                    f"current run: execute {', '.join(cell_of(p) for p in missing)} first."
+                )
+            self._check_routed(built, run, step, parents, routed)
+            split = graph[node.split_parents[-1]]
+            groups: dict[tuple, list[mf.TaskState]] = {}
+            if split.type == "foreach":
+                for parent in parents:
+                    for state in routed(parent):
+                        groups.setdefault(state.foreach_stack[:-1], []).append(state)
+                specs = []
+                for key in sorted(groups):
+                    members = sorted(groups[key], key=lambda s: s.foreach_stack[-1][1])
+                    specs.append(TaskSpec([f"{run.run_id}/{m.step}/{m.task_id}" for m in members]))
+                self._check_foreach_complete(built, run, step, split.name, groups)
+                return specs
+            for parent in parents:
+                for state in routed(parent):
+                    groups.setdefault(state.foreach_stack, []).append(state)
+            return [
+                TaskSpec([f"{run.run_id}/{m.step}/{m.task_id}" for m in groups[key]])
+                for key in sorted(groups)
+            ]
+        if len(missing) == len(parents):
+            raise FlowDefinitionError(
+                f"Step {step!r} needs {' or '.join(repr(p) for p in parents)} to have run in the "
+                f"current run: execute {' or '.join(cell_of(p) for p in parents)} first."
+            )
+        self._check_routed(built, run, step, parents, routed)
+        specs = []
+        for parent in parents:
+            for state in routed(parent):
+                path = f"{run.run_id}/{state.step}/{state.task_id}"
+                if state.foreach_var is not None:
+                    specs.extend(TaskSpec([path], i, state.num_splits) for i in range(state.num_splits or 0))
+                else:
+                    specs.append(TaskSpec([path]))
+        return specs
+
+    @staticmethod
+    def _check_routed(built: BuiltFlow, run: RunRecord, step: str, parents: list[str], routed: Callable) -> None:
+        """A parent whose tasks went elsewhere: a switch not taken, or a stale transition."""
+        graph = built.cls._graph
+        if any(routed(p) for p in parents):
+            return
+        switches = [p for p in parents if graph[p].type == "split-switch"]
+        if switches:
+            raise _Skipped(f"Step {step!r} was not taken: the switch in {switches[0]!r} chose "
+                           f"{run.tasks[switches[0]][0].next_steps}.")
+        went = {p: run.tasks[p][0].next_steps for p in parents if run.tasks.get(p)}
+        parent = next(iter(went))
+        cell = built.steps[parent].cell
+        raise FlowDefinitionError(
+            f"In the current run step {parent!r} went to {went[parent]}, not {step!r} (its cell "
+            f"changed since): execute cell {cell.cell_index + 1} (%%step {parent}) again first."
+        )
+
+    @staticmethod
+    def _check_foreach_complete(built: BuiltFlow, run: RunRecord, step: str, split: str, groups: dict) -> None:
+        split_tasks = run.tasks.get(split, [])
+        expected = {s.foreach_stack: s.num_splits for s in split_tasks}
+        for key, members in groups.items():
+            want = expected.get(key)
+            if want is not None and len(members) != want:
+                body = members[0].step
+                cell = built.steps[body].cell
+                raise FlowDefinitionError(
+                    f"Join step {step!r} needs all {want} foreach splits of {body!r}, but the "
+                    f"current run has {len(members)}: execute cell {cell.cell_index + 1} "
+                    f"(%%step {body}) first."
+                )
+
+    def _emit(self, event: StepEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not break the step
+                traceback.print_exc()
+
+    def _execute(
+        self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str,
+        specs: list[TaskSpec], script: str,
+    ) -> None:
+        base = dict(step=step, flow=backend.flow_name, run_id=run.run_id)
+        for spec in specs:
+            self._emit(StepEvent("queued", split_index=spec.split_index, num_splits=spec.num_splits, **base))
+        run.tasks.pop(step, None)
+        run.failed.discard(step)
+        for position, spec in enumerate(specs):
+            label = spec.split_index is not None or len(specs) > 1
+            if label:
+                what = (f"split {spec.split_index + 1} of {spec.num_splits}"
+                        if spec.split_index is not None else f"task {position + 1} of {len(specs)}")
+                print(f"── {step} · {what} ──", flush=True)
+            self._emit(StepEvent("running", split_index=spec.split_index, num_splits=spec.num_splits, **base))
+            outcome = mf.run_task(
+                backend, built.cls, run.run_id, step, spec.input_paths, spec.split_index, script
+            )
+            event = StepEvent(
+                "done" if outcome.error is None else "failed", task_id=outcome.state.task_id,
+                split_index=spec.split_index, num_splits=spec.num_splits,
+                duration=outcome.duration, artifact_count=outcome.artifact_count, **base,
+            )
+            if outcome.error is not None:
+                run.failed.add(step)
+                event.message = f"{type(outcome.error).__name__}: {outcome.error}"
+                self._emit(event)
+                for rest in specs[position + 1:]:
+                    self._emit(StepEvent("skipped", split_index=rest.split_index,
+                                         num_splits=rest.num_splits, message="an earlier task failed", **base))
+                ref = built.steps[step].ref
+                raise StepFailed(
+                    f"Step {step!r} ({ref.where(None)}) failed in run {backend.flow_name}/{run.run_id}; "
+                    "earlier runs and their artifacts are unchanged.",
+                    _user_traceback(outcome.error),
+                )
+            run.tasks.setdefault(step, []).append(outcome.state)
+            self._emit(event)
+
+    def _warn_scratch_names(self, built: BuiltFlow, step: str, user_ns: dict[str, Any]) -> None:
+        """Warn when the step reads a global that only scratch cells define."""
+        module_names = set()
+        for cell in built.model.module_cells:
+            module_names |= _defined_names(cell.source)
+        scratch: dict[str, int] = {}
+        for cell in built.model.scratch_cells:
+            for name in _defined_names(cell.source):
+                scratch.setdefault(name, cell.index)
+        if built.model.flow_cell is not None:
+            module_names |= _defined_names(built.model.flow_cell.body)
+        used = built.steps[step].global_names
+        for name in sorted(used):
+            if name in scratch and name not in module_names and name in user_ns:
+                print(
+                    f"Warning: step {step!r} uses {name!r}, which only scratch cell "
+                    f"{scratch[name] + 1} defines; the exported flow will not have it. Move it "
+                    "into a module cell (imports, defs, constants) or tag that cell `module`.",
+                    file=sys.stderr,
+                )
+
+
+class _Skipped(FlowDefinitionError):
+    """The step is not on the path a switch took in the current run."""
+
+
+def _defined_names(source: str) -> set[str]:
+    """Top-level names a cell binds (assignments, imports, defs, classes, loop targets)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(stmt.name)
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in stmt.names)
+        else:
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    names.add(node.id)
+    return names
+
+
+def _read_notebook(path: str | None) -> tuple[list[tuple], float]:
+    """``[(id, source, tags, cell_type)]`` of the notebook file and its mtime (or ``[]``, 0)."""
+    if not path or not os.path.isfile(path):
+        return [], 0.0
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:
+        return [], 0.0
+    cells = []
+    for i, cell in enumerate(nb.cells):
+        c = cellrules.CellInput.from_nbformat(i, cell)
+        cells.append((c.id, c.source, c.tags, c.cell_type))
+    return cells, os.path.getmtime(path)
+
+
+def _script_name(notebook_path: str | None, flow_name: str) -> str:
+    """What ``sys.argv[0]`` says during a task: the flow file the notebook exports to."""
+    if notebook_path:
+        return os.path.splitext(os.path.basename(notebook_path))[0] + ".py"
+    return f"{flow_name}.py"
+
+
+_session: NotebookSession | None = None
+
+
+def get_session() -> NotebookSession:
+    """This kernel's session."""
+    global _session
+    if _session is None:
+        _session = NotebookSession()
+    return _session
+
+
+def set_notebook_cells(cells: list[cellrules.CellInput], path: str | None) -> None:
+    """For the comm handler: the frontend's live notebook cells and path."""
+    get_session().set_notebook_cells(cells, path)

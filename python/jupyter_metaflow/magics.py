@@ -1,0 +1,86 @@
+"""``%%flow`` and ``%%step``: the cell magics of the notebook contract.
+
+``%%flow [NAME] [--param value ...]`` checks the flow cell (its body runs like the body of
+``class NAME(FlowSpec):``; the options are converted the way ``python flow.py run`` converts
+them). ``%%step NAME`` runs step ``NAME`` in the kernel as part of the notebook's current
+Metaflow run (see :mod:`jupyter_metaflow.executor`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from .executor import FlowDefinitionError, StepFailed, get_session
+
+__all__ = ["NotebookFlowMagics", "register", "unregister"]
+
+
+@magics_class
+class NotebookFlowMagics(Magics):
+    """The cell magics; one instance per shell, sharing the kernel's notebook session."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.session = get_session()
+        self._cell_id: str | None = None
+
+    def pre_run_cell(self, info: Any) -> None:
+        """Remember the executing cell's id and text (the notebook's source of last resort)."""
+        self._cell_id = getattr(info, "cell_id", None)
+        raw = getattr(info, "raw_cell", None)
+        if raw:
+            self.session.record_executed(raw, self._cell_id)
+
+    @magic_arguments()
+    @argument("name", nargs="?", help="flow class name (default: from the notebook's file name)")
+    @argument("options", nargs=argparse.REMAINDER,
+              help="--param value ..., converted as `python flow.py run --param value` would")
+    @cell_magic
+    def flow(self, line: str, cell: str) -> None:
+        """Flow cell: flow decorators, then Parameters and class constants of the flow."""
+        try:
+            tokens = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%%flow: {exc}") from None
+        if tokens and not tokens[0].startswith("-"):
+            parse_argstring(self.flow, line)
+        source = f"%%flow {line}\n{cell}"
+        print(self.session.define_flow(source, self.shell.user_ns, self._cell_id))
+
+    @magic_arguments()
+    @argument("name", help="the step's name (start, end, or any lowercase identifier)")
+    @cell_magic
+    def step(self, line: str, cell: str) -> None:
+        """Step cell: decorators, then the step's body ending with its ``self.next(...)``."""
+        args = parse_argstring(self.step, line)
+        source = f"%%step {line}\n{cell}"
+        self.session.run_step(args.name, source, self.shell.user_ns, self._cell_id)
+
+
+def _show_notebook_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
+    """Our errors are messages about cells, not bugs: show them without IPython's frames."""
+    if isinstance(value, StepFailed):
+        return [f"{value}\n\n{value.user_traceback}"]
+    return [f"{etype.__name__}: {value}"]
+
+
+def register(shell: Any) -> NotebookFlowMagics:
+    """Register the magics, the cell hook and the error display on ``shell``."""
+    magics = NotebookFlowMagics(shell)
+    shell.register_magics(magics)
+    shell.events.register("pre_run_cell", magics.pre_run_cell)
+    shell.set_custom_exc((FlowDefinitionError, StepFailed), _show_notebook_error)
+    return magics
+
+
+def unregister(shell: Any, magics: NotebookFlowMagics) -> None:
+    """Undo :func:`register` (the magics themselves stay until the shell ends)."""
+    shell.events.unregister("pre_run_cell", magics.pre_run_cell)
+    if shell.custom_exceptions == (FlowDefinitionError, StepFailed):
+        shell.set_custom_exc((), None)
