@@ -1,0 +1,1539 @@
+/**
+ * Flow assembly in the frontend: the notebook contract applied to the notebook
+ * model, live and without a kernel.
+ *
+ * This MIRRORS python/jupyter_metaflow/cells.py (the one definition of the
+ * rules, also used by the kernel and the exporter); both are checked by the
+ * same JSON test vectors, python/tests/vectors/assembly.json. Python source is
+ * read with the Lezer Python grammar (the parser CodeMirror uses), standing in
+ * for `ast.parse`.
+ */
+import { parser } from '@lezer/python';
+import type { SyntaxNode } from '@lezer/common';
+
+import type { ICellError, INotebookCell } from './protocol';
+
+/** What a notebook cell is to the flow. */
+export type CellKind = 'flow' | 'step' | 'module' | 'scratch' | 'markdown' | 'other';
+
+/** A step's `self.next(...)` (see cells.py `Transition`). */
+export interface ITransition {
+  kind: 'linear' | 'split' | 'foreach' | 'num_parallel' | 'switch';
+  targets: string[];
+  foreach: string | null;
+  condition: string | null;
+  /** Case value (as a string) -> target step, for `switch`. */
+  cases: { [value: string]: string } | null;
+  num_parallel: number | null;
+  /** 1-based cell line of the `self.next` call; null for implied transitions. */
+  line: number | null;
+}
+
+/** One step of the assembled flow. */
+export interface IStepModel {
+  name: string;
+  cell_index: number;
+  cell_id: string | null;
+  decorators: string[];
+  body_line: number;
+  doc: string | null;
+  transition: ITransition | null;
+  implied: boolean;
+  is_join: boolean;
+  parents: string[];
+}
+
+/** The flow a notebook's cells describe: `FlowModel.to_json()` of cells.py (typed `IFlowModelJSON`). */
+export interface IFlowModel {
+  name: string;
+  name_source: 'magic' | 'tag' | 'notebook' | 'default';
+  doc: string | null;
+  flow: {
+    cell_index: number;
+    cell_id: string | null;
+    decorators: string[];
+    param_args: string[];
+    body_line: number;
+  } | null;
+  steps: IStepModel[];
+  module_cells: number[];
+  scratch_cells: number[];
+  errors: ICellError[];
+}
+
+/** A cell as the rules see it (the `flow` message's cell shape). */
+export type ICellInput = INotebookCell;
+
+const RESERVED_STEP_NAMES = new Set(['name', 'next', 'input', 'index', 'cmd']);
+const STEP_NAME_RE = /^[a-z0-9][a-z0-9_]*$/;
+const FLOW_MAGIC_RE = /^%%flow(?:\s|$)/;
+const STEP_MAGIC_RE = /^%%step(?:\s|$)/;
+const PY_KEYWORDS = new Set(
+  (
+    'False None True and as assert async await break class continue def del elif else except ' +
+    'finally for from global if import in is lambda nonlocal not or pass raise return try ' +
+    'while with yield'
+  ).split(' ')
+);
+
+/** The cell's kind under the notebook contract. */
+export function classify(cell: ICellInput): CellKind {
+  if (cell.cell_type === 'markdown') {
+    return 'markdown';
+  }
+  if (cell.cell_type !== 'code') {
+    return 'other';
+  }
+  const [first] = Private.firstLine(cell.source);
+  if (FLOW_MAGIC_RE.test(first) || Private.tagValue(cell.tags, 'flow:') !== null) {
+    return 'flow';
+  }
+  if (STEP_MAGIC_RE.test(first) || Private.tagValue(cell.tags, 'step:') !== null) {
+    return 'step';
+  }
+  if (cell.tags.includes('module')) {
+    return 'module';
+  }
+  if (cell.tags.includes('skip') || !cell.source.trim()) {
+    return 'scratch';
+  }
+  return Private.isModuleSource(cell.source) ? 'module' : 'scratch';
+}
+
+/** `train_model.ipynb` -> `TrainModelFlow`; `NotebookFlow` without a usable name. */
+export function flowNameFromPath(path: string | null | undefined): string {
+  if (!path) {
+    return 'NotebookFlow';
+  }
+  let stem = path.split(/[\\/]/).pop() ?? '';
+  if (stem.includes('.')) {
+    stem = stem.slice(0, stem.lastIndexOf('.'));
+  }
+  const ascii = stem.normalize('NFKD').replace(/[^\x00-\x7f]/g, '');
+  const words = ascii.split(/[^0-9A-Za-z]+/).filter(w => w);
+  if (!words.length) {
+    return 'NotebookFlow';
+  }
+  let name = words.map(w => w[0].toUpperCase() + w.slice(1)).join('');
+  if (/^[0-9]/.test(name)) {
+    name = 'Notebook' + name;
+  }
+  if (!name.endsWith('Flow')) {
+    name += 'Flow';
+  }
+  return name;
+}
+
+/** Apply the notebook contract to the cells; never throws for bad cells (see `errors`). */
+export function assemble(cells: ICellInput[], notebookPath?: string | null): IFlowModel {
+  const errors: ICellError[] = [];
+  let flowCell: Private.IFlowCell | null = null;
+  const steps: Private.IStepCell[] = [];
+  const byName = new Map<string, Private.IStepCell>();
+  const moduleCells: number[] = [];
+  const scratchCells: number[] = [];
+  const markdownAbove = new Map<string, string>();
+  let flowDoc: string | null = null;
+  let flowDocIndex: number | null = null;
+  let flowSeen: number | null = null;
+  const failedNames = new Set<string | null>();
+  let previous: ICellInput | null = null;
+
+  for (const cell of cells) {
+    const kind = classify(cell);
+    if (kind === 'markdown' && flowDoc === null && cell.source.trim()) {
+      flowDoc = Private.pyStrip(cell.source);
+      flowDocIndex = cell.index;
+    } else if (kind === 'flow') {
+      if (flowSeen !== null) {
+        errors.push(
+          Private.error(
+            cell,
+            1,
+            `A second flow cell (the first is cell ${flowSeen + 1}).`,
+            'Keep one %%flow cell: merge this one into it or delete it.',
+            'two-flow-cells'
+          )
+        );
+      } else {
+        flowSeen = cell.index;
+        if (steps.length) {
+          errors.push(
+            Private.error(
+              cell,
+              1,
+              `The flow cell comes after step cell ${steps[0].cell_index + 1}.`,
+              'Move the %%flow cell above the first %%step cell.',
+              'flow-after-step'
+            )
+          );
+        }
+        try {
+          flowCell = Private.parseFlowCell(cell);
+        } catch (exc) {
+          errors.push(Private.cellRulesError(exc));
+        }
+      }
+    } else if (kind === 'step') {
+      let step: Private.IStepCell | null = null;
+      try {
+        step = Private.parseStepCell(cell);
+      } catch (exc) {
+        errors.push(Private.cellRulesError(exc));
+        failedNames.add(Private.declaredStepName(cell));
+      }
+      if (step) {
+        const first = byName.get(step.name);
+        if (first) {
+          errors.push(
+            Private.error(
+              cell,
+              1,
+              `Step ${Private.repr(step.name)} is already defined in cell ${first.cell_index + 1}.`,
+              'Rename one of the two steps or delete one of the cells.',
+              'duplicate-step'
+            )
+          );
+        } else {
+          byName.set(step.name, step);
+          steps.push(step);
+          if (
+            previous !== null &&
+            previous.cell_type === 'markdown' &&
+            previous.source.trim() &&
+            previous.index !== flowDocIndex
+          ) {
+            markdownAbove.set(step.name, Private.pyStrip(previous.source));
+          }
+        }
+      }
+    } else if (kind === 'module') {
+      moduleCells.push(cell.index);
+    } else if (kind === 'scratch') {
+      scratchCells.push(cell.index);
+    }
+    previous = cell;
+  }
+
+  let name: string;
+  let nameSource: IFlowModel['name_source'];
+  if (flowCell !== null && flowCell.name) {
+    name = flowCell.name;
+    nameSource = flowCell.nameSource ?? 'magic';
+  } else if (notebookPath) {
+    name = flowNameFromPath(notebookPath);
+    nameSource = 'notebook';
+  } else {
+    name = 'NotebookFlow';
+    nameSource = 'default';
+  }
+
+  const graph = Private.resolveGraph(steps, errors, failedNames);
+  return {
+    name,
+    name_source: nameSource,
+    doc: flowDoc,
+    flow: flowCell && {
+      cell_index: flowCell.cell_index,
+      cell_id: flowCell.cell_id,
+      decorators: [...flowCell.decorators],
+      param_args: [...flowCell.param_args],
+      body_line: flowCell.body_line
+    },
+    steps: steps.map(s => {
+      const t = graph.next.get(s.name);
+      return {
+        name: s.name,
+        cell_index: s.cell_index,
+        cell_id: s.cell_id,
+        decorators: [...s.decorators],
+        body_line: s.body_line,
+        doc: markdownAbove.get(s.name) ?? null,
+        transition: t ? { ...t, targets: [...t.targets] } : null,
+        implied: graph.implied.has(s.name),
+        is_join: graph.joins.has(s.name),
+        parents: [...(graph.parents.get(s.name) ?? [])]
+      };
+    }),
+    module_cells: moduleCells,
+    scratch_cells: scratchCells,
+    errors
+  };
+}
+
+/**
+ * Steps downstream of `step` (not including it), following transitions; used
+ * for stale propagation.
+ */
+export function descendants(model: IFlowModel, step: string): Set<string> {
+  const next = new Map(model.steps.map(s => [s.name, s.transition?.targets ?? []]));
+  const seen = new Set<string>();
+  const todo = [...(next.get(step) ?? [])];
+  while (todo.length) {
+    const n = todo.pop()!;
+    if (n !== step && !seen.has(n) && next.has(n)) {
+      seen.add(n);
+      todo.push(...next.get(n)!);
+    }
+  }
+  return seen;
+}
+
+/**
+ * Steps upstream of `step` (including it), in an order that runs parents before
+ * children (notebook order breaks ties).
+ */
+export function upstreamInOrder(model: IFlowModel, step: string): string[] {
+  const parents = new Map(model.steps.map(s => [s.name, s.parents]));
+  const needed = new Set<string>();
+  const todo = [step];
+  while (todo.length) {
+    const n = todo.pop()!;
+    if (!needed.has(n) && parents.has(n)) {
+      needed.add(n);
+      todo.push(...parents.get(n)!);
+    }
+  }
+  return topologicalOrder(model).filter(n => needed.has(n));
+}
+
+/** All steps, parents before children, ties in notebook order (cycles: notebook order). */
+export function topologicalOrder(model: IFlowModel): string[] {
+  const order = new Map(model.steps.map((s, i) => [s.name, i]));
+  const indegree = new Map(model.steps.map(s => [s.name, 0]));
+  for (const s of model.steps) {
+    for (const t of new Set(s.transition?.targets ?? [])) {
+      if (indegree.has(t) && t !== s.name) {
+        indegree.set(t, indegree.get(t)! + 1);
+      }
+    }
+  }
+  const ready = model.steps.filter(s => indegree.get(s.name) === 0).map(s => s.name);
+  const out: string[] = [];
+  const byName = new Map(model.steps.map(s => [s.name, s]));
+  while (ready.length) {
+    ready.sort((a, b) => order.get(a)! - order.get(b)!);
+    const n = ready.shift()!;
+    out.push(n);
+    for (const t of new Set(byName.get(n)!.transition?.targets ?? [])) {
+      if (indegree.has(t) && t !== n) {
+        indegree.set(t, indegree.get(t)! - 1);
+        if (indegree.get(t) === 0) {
+          ready.push(t);
+        }
+      }
+    }
+  }
+  for (const s of model.steps) {
+    if (!out.includes(s.name)) {
+      out.push(s.name);
+    }
+  }
+  return out;
+}
+
+/** Helpers mirroring cells.py's private functions. */
+namespace Private {
+  export interface IStepCell {
+    name: string;
+    cell_index: number;
+    cell_id: string | null;
+    decorators: string[];
+    body_line: number;
+    transition: ITransition | null;
+    readsInputs: boolean;
+  }
+
+  export interface IFlowCell {
+    name: string | null;
+    nameSource: 'magic' | 'tag' | null;
+    cell_index: number;
+    cell_id: string | null;
+    decorators: string[];
+    param_args: string[];
+    body_line: number;
+  }
+
+  interface IHeader {
+    magicArgs: string | null;
+    magicLine: number | null;
+    decorators: string[];
+    body: string;
+    bodyLine: number;
+  }
+
+  /** A cell that cannot be read; carries its error (cells.py `CellRulesError`). */
+  export class CellRulesError extends Error {
+    constructor(readonly cellError: ICellError) {
+      super(cellError.message);
+    }
+  }
+
+  export function cellRulesError(exc: unknown): ICellError {
+    if (exc instanceof CellRulesError) {
+      return exc.cellError;
+    }
+    throw exc;
+  }
+
+  export function error(
+    cell: ICellInput,
+    line: number | null,
+    message: string,
+    fix: string,
+    code: string
+  ): ICellError {
+    return { code, cell_index: cell.index, cell_id: cell.id ?? null, line, message, fix };
+  }
+
+  // ------------------------------------------------------------------ text helpers
+
+  /** Python `str.splitlines()` for the line breaks notebooks contain. */
+  export function splitLines(source: string): string[] {
+    const lines = source.split(/\r\n|\r|\n/);
+    if (lines.length && lines[lines.length - 1] === '') {
+      lines.pop();
+    }
+    return lines;
+  }
+
+  /** Python `str.strip()`. */
+  export function pyStrip(text: string): string {
+    return text.replace(/^\s+|\s+$/g, '');
+  }
+
+  /** The first non-blank line (right-stripped) and its 1-based number; ['', 0] if none. */
+  export function firstLine(source: string): [string, number] {
+    const lines = splitLines(source);
+    for (let i = 0; i < lines.length; i++) {
+      if (lines[i].trim()) {
+        return [lines[i].replace(/\s+$/, ''), i + 1];
+      }
+    }
+    return ['', 0];
+  }
+
+  export function tagValue(tags: string[], prefix: string): string | null {
+    for (const tag of tags) {
+      if (tag.startsWith(prefix)) {
+        return pyStrip(tag.slice(prefix.length));
+      }
+    }
+    return null;
+  }
+
+  /** Python `repr()` of a string. */
+  export function repr(text: string): string {
+    const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
+    const body = text
+      .replace(/\\/g, '\\\\')
+      .replace(/\n/g, '\\n')
+      .replace(/\r/g, '\\r')
+      .replace(/\t/g, '\\t');
+    return quote + (quote === "'" ? body.replace(/'/g, "\\'") : body) + quote;
+  }
+
+  /** Python `textwrap.dedent`. */
+  export function dedent(text: string): string {
+    const lines = text.split('\n').map(l => (l.trim() ? l : ''));
+    let margin: string | null = null;
+    for (const line of lines) {
+      if (!line) {
+        continue;
+      }
+      const indent = /^[ \t]*/.exec(line)![0];
+      if (margin === null) {
+        margin = indent;
+      } else if (!indent.startsWith(margin)) {
+        let i = 0;
+        while (i < margin.length && i < indent.length && margin[i] === indent[i]) {
+          i++;
+        }
+        margin = margin.slice(0, i);
+      }
+    }
+    const cut = margin?.length ?? 0;
+    return lines.map(l => l.slice(cut)).join('\n');
+  }
+
+  export function isIdentifier(name: string): boolean {
+    return /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*$/u.test(name);
+  }
+
+  /** POSIX `shlex.split`; throws on an unclosed quote or a trailing escape. */
+  export function shlexSplit(text: string): string[] {
+    const out: string[] = [];
+    let word: string | null = null;
+    let i = 0;
+    while (i < text.length) {
+      const ch = text[i];
+      if (/\s/.test(ch)) {
+        if (word !== null) {
+          out.push(word);
+          word = null;
+        }
+        i++;
+      } else if (ch === "'") {
+        const end = text.indexOf("'", i + 1);
+        if (end < 0) {
+          throw new Error('No closing quotation');
+        }
+        word = (word ?? '') + text.slice(i + 1, end);
+        i = end + 1;
+      } else if (ch === '"') {
+        let j = i + 1;
+        let acc = '';
+        while (j < text.length && text[j] !== '"') {
+          if (text[j] === '\\' && j + 1 < text.length && '\\"$`\n'.includes(text[j + 1])) {
+            acc += text[j + 1];
+            j += 2;
+          } else {
+            acc += text[j++];
+          }
+        }
+        if (j >= text.length) {
+          throw new Error('No closing quotation');
+        }
+        word = (word ?? '') + acc;
+        i = j + 1;
+      } else if (ch === '\\') {
+        if (i + 1 >= text.length) {
+          throw new Error('No escaped character');
+        }
+        word = (word ?? '') + text[i + 1];
+        i += 2;
+      } else {
+        word = (word ?? '') + ch;
+        i++;
+      }
+    }
+    if (word !== null) {
+      out.push(word);
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ Python syntax
+
+  /** A parsed Python source: Lezer tree root plus line lookup. */
+  export class PySource {
+    constructor(readonly text: string) {
+      this.root = parser.parse(text).topNode;
+      this._lineStarts = [0];
+      for (let i = 0; i < text.length; i++) {
+        if (text[i] === '\n') {
+          this._lineStarts.push(i + 1);
+        }
+      }
+    }
+
+    /** 1-based line of an offset. */
+    lineOf(offset: number): number {
+      let lo = 0;
+      let hi = this._lineStarts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (this._lineStarts[mid] <= offset) {
+          lo = mid;
+        } else {
+          hi = mid - 1;
+        }
+      }
+      return lo + 1;
+    }
+
+    slice(node: SyntaxNode): string {
+      return this.text.slice(node.from, node.to);
+    }
+
+    /** The first syntax error: [1-based line, CPython-like message], or null. */
+    syntaxError(): [number, string] | null {
+      const bracket = bracketError(this.text);
+      if (bracket) {
+        return [this.lineOf(bracket[0]), bracket[1]];
+      }
+      let found: number | null = null;
+      this.root.cursor().iterate(n => {
+        if (found !== null) {
+          return false;
+        }
+        if (n.type.isError) {
+          found = n.from;
+          return false;
+        }
+        return true;
+      });
+      if (found === null && /\0/.test(this.text)) {
+        return [1, 'source code string cannot contain null bytes'];
+      }
+      if (found === null) {
+        return null;
+      }
+      // An error at the end of the text belongs to its last non-blank line, as in CPython.
+      const at = Math.min(found, this.text.replace(/\s+$/, '').length);
+      return [this.lineOf(at), 'invalid syntax'];
+    }
+
+    readonly root: SyntaxNode;
+    private _lineStarts: number[];
+  }
+
+  /** Unclosed or mismatched brackets, as CPython's tokenizer reports them first. */
+  function bracketError(text: string): [number, string] | null {
+    const stack: Array<[string, number]> = [];
+    const pairs: { [close: string]: string } = { ')': '(', ']': '[', '}': '{' };
+    let i = 0;
+    while (i < text.length) {
+      const ch = text[i];
+      if (ch === '#') {
+        while (i < text.length && text[i] !== '\n') {
+          i++;
+        }
+        continue;
+      }
+      if (ch === '"' || ch === "'") {
+        const triple = text.startsWith(ch.repeat(3), i);
+        const quote = triple ? ch.repeat(3) : ch;
+        let j = i + quote.length;
+        while (j < text.length && !text.startsWith(quote, j)) {
+          if (text[j] === '\\') {
+            j++;
+          } else if (!triple && text[j] === '\n') {
+            break;
+          }
+          j++;
+        }
+        i = j + quote.length;
+        continue;
+      }
+      if ('([{'.includes(ch)) {
+        stack.push([ch, i]);
+      } else if (ch in pairs) {
+        const top = stack.pop();
+        if (!top) {
+          return [i, `unmatched '${ch}'`];
+        }
+        if (top[0] !== pairs[ch]) {
+          return [
+            i,
+            `closing parenthesis '${ch}' does not match opening parenthesis '${top[0]}'`
+          ];
+        }
+      }
+      i++;
+    }
+    if (stack.length) {
+      const [ch, at] = stack[stack.length - 1];
+      return [at, `'${ch}' was never closed`];
+    }
+    return null;
+  }
+
+  export function children(node: SyntaxNode): SyntaxNode[] {
+    const out: SyntaxNode[] = [];
+    for (let c = node.firstChild; c; c = c.nextSibling) {
+      if (c.name !== 'Comment') {
+        out.push(c);
+      }
+    }
+    return out;
+  }
+
+  /** Top-level statements of a parsed source. */
+  function statements(src: PySource): SyntaxNode[] {
+    return children(src.root);
+  }
+
+  /** Split a node's children on commas (ArgList / tuple-ish groups), dropping brackets. */
+  function commaGroups(nodes: SyntaxNode[]): SyntaxNode[][] {
+    const groups: SyntaxNode[][] = [[]];
+    for (const n of nodes) {
+      if (n.name === ',') {
+        groups.push([]);
+      } else if (!['(', ')', '[', ']', '{', '}'].includes(n.name)) {
+        groups[groups.length - 1].push(n);
+      }
+    }
+    return groups.filter(g => g.length);
+  }
+
+  const CONSTANTS = new Set(['Number', 'String', 'Boolean', 'None', 'Ellipsis', 'ContinuedString']);
+
+  function isLiteral(node: SyntaxNode, src: PySource): boolean {
+    if (CONSTANTS.has(node.name)) {
+      return true;
+    }
+    if (node.name === 'UnaryExpression') {
+      const [op, operand] = children(node);
+      return (
+        !!operand && /^[-+]$/.test(src.slice(op)) && operand.name === 'Number'
+      );
+    }
+    if (node.name === 'ParenthesizedExpression') {
+      const inner = children(node).filter(c => c.name !== '(' && c.name !== ')');
+      return inner.length === 1 && isLiteral(inner[0], src);
+    }
+    if (['TupleExpression', 'ArrayExpression', 'SetExpression'].includes(node.name)) {
+      return children(node)
+        .filter(c => !['(', ')', '[', ']', '{', '}', ','].includes(c.name))
+        .every(c => isLiteral(c, src));
+    }
+    if (node.name === 'DictionaryExpression') {
+      const parts = children(node).filter(c => !['{', '}', ',', ':'].includes(c.name));
+      return parts.every(c => c.name !== '**' && isLiteral(c, src));
+    }
+    return false;
+  }
+
+  function isNameTarget(group: SyntaxNode[]): boolean {
+    return group.every(
+      n =>
+        n.name === 'VariableName' ||
+        ((n.name === 'TupleExpression' || n.name === 'ArrayExpression') &&
+          commaGroups(children(n)).every(g => isNameTarget(g)))
+    );
+  }
+
+  function isModuleStatement(stmt: SyntaxNode, src: PySource): boolean {
+    switch (stmt.name) {
+      case 'ImportStatement':
+      case 'FunctionDefinition':
+      case 'ClassDefinition':
+      case 'PassStatement':
+        return true;
+      case 'DecoratedStatement':
+        return children(stmt).some(
+          c => c.name === 'FunctionDefinition' || c.name === 'ClassDefinition'
+        );
+      case 'ExpressionStatement': {
+        const parts = children(stmt);
+        return parts.length === 1 && (parts[0].name === 'String' || parts[0].name === 'ContinuedString');
+      }
+      case 'AssignStatement': {
+        const parts = children(stmt);
+        const sections: SyntaxNode[][] = [[]];
+        for (const p of parts) {
+          if (p.name === 'AssignOp') {
+            sections.push([]);
+          } else {
+            sections[sections.length - 1].push(p);
+          }
+        }
+        const typed = parts.some(p => p.name === 'TypeDef');
+        if (typed) {
+          const target = sections[0].filter(p => p.name !== 'TypeDef');
+          if (target.length !== 1 || target[0].name !== 'VariableName') {
+            return false;
+          }
+          return sections.length === 1 || (sections.length === 2 && valueIsLiteral(sections[1], src));
+        }
+        if (sections.length < 2) {
+          return false;
+        }
+        const targets = sections.slice(0, -1);
+        return (
+          targets.every(t => isNameTarget(commaGroups(t).flat())) &&
+          valueIsLiteral(sections[sections.length - 1], src)
+        );
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** The right-hand side of an assignment (a bare `1, 2` is a tuple). */
+  function valueIsLiteral(section: SyntaxNode[], src: PySource): boolean {
+    const groups = commaGroups(section);
+    return groups.length > 0 && groups.every(g => g.length === 1 && isLiteral(g[0], src));
+  }
+
+  function hasMagicLines(source: string): boolean {
+    return splitLines(source).some(l => /^\s*[%!]/.test(l));
+  }
+
+  export function isModuleSource(source: string): boolean {
+    if (hasMagicLines(source)) {
+      return false;
+    }
+    const src = new PySource(source);
+    if (src.syntaxError()) {
+      return false;
+    }
+    return statements(src).every(s => isModuleStatement(s, src));
+  }
+
+  // ------------------------------------------------------------------ flow / step cells
+
+  function splitHeader(cell: ICellInput, magic: string): IHeader {
+    const lines = splitLines(cell.source);
+    const [first, firstNo] = firstLine(cell.source);
+    let magicArgs: string | null = null;
+    let magicLine: number | null = null;
+    let pos = 0;
+    const prefix = '%%' + magic;
+    if (
+      first.startsWith(prefix) &&
+      (first.length === prefix.length || /\s/.test(first[prefix.length]))
+    ) {
+      magicArgs = pyStrip(first.slice(prefix.length));
+      magicLine = firstNo;
+      pos = firstNo;
+    }
+    const decorators: string[] = [];
+    while (pos < lines.length && lines[pos].trimStart().startsWith('@')) {
+      const start = pos;
+      let text = pyStrip(lines[pos]);
+      while (!isCompleteExpression(pyStrip(text.slice(1)) || '(')) {
+        pos++;
+        if (pos >= lines.length) {
+          throw new CellRulesError(
+            error(
+              cell,
+              start + 1,
+              `The decorator on line ${start + 1} is not a valid expression.`,
+              "Fix the decorator's syntax (close its parentheses).",
+              'syntax-error'
+            )
+          );
+        }
+        text += '\n' + pyStrip(lines[pos]);
+      }
+      decorators.push(pyStrip(dedent(lines.slice(start, pos + 1).join('\n'))));
+      pos++;
+    }
+    let body = dedent(lines.slice(pos).join('\n'));
+    if (lines.length > pos && cell.source.endsWith('\n')) {
+      body += '\n';
+    }
+    return { magicArgs, magicLine, decorators, body, bodyLine: pos + 1 };
+  }
+
+  /** Whether `text` compiles as one Python expression (`compile(..., 'eval')`). */
+  function isCompleteExpression(text: string): boolean {
+    const src = new PySource('(' + text + '\n)');
+    if (src.syntaxError()) {
+      return false;
+    }
+    const stmts = statements(src);
+    return stmts.length === 1 && stmts[0].name === 'ExpressionStatement';
+  }
+
+  function parseBody(cell: ICellInput, body: string, bodyLine: number): PySource {
+    const src = new PySource(body);
+    const problem = src.syntaxError();
+    if (problem) {
+      throw new CellRulesError(
+        error(
+          cell,
+          bodyLine + problem[0] - 1,
+          `Syntax error: ${problem[1]}.`,
+          'Correct the code on that line of the cell.',
+          'syntax-error'
+        )
+      );
+    }
+    return src;
+  }
+
+  function isSelfAttr(node: SyntaxNode | undefined, src: PySource): string | null {
+    if (!node || node.name !== 'MemberExpression') {
+      return null;
+    }
+    const [obj, dot, prop] = children(node);
+    if (obj?.name === 'VariableName' && src.slice(obj) === 'self' && dot?.name === '.' && prop?.name === 'PropertyName') {
+      return src.slice(prop);
+    }
+    return null;
+  }
+
+  function isSelfNext(node: SyntaxNode, src: PySource): boolean {
+    return node.name === 'CallExpression' && isSelfAttr(node.firstChild ?? undefined, src) === 'next';
+  }
+
+  /** The Python value of a string literal node, or null for bytes / f-strings. */
+  function stringValue(node: SyntaxNode, src: PySource): string | null {
+    if (node.name !== 'String') {
+      return null;
+    }
+    const raw = src.slice(node);
+    const m = /^([rRuU]*)('''|"""|'|")([\s\S]*)\2$/.exec(raw);
+    if (!m) {
+      return null;
+    }
+    if (/r/i.test(m[1])) {
+      return m[3];
+    }
+    const escapes: { [c: string]: string } = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', '0': '\0' };
+    return m[3].replace(/\\(.)/g, (_, c: string) => escapes[c] ?? '\\' + c);
+  }
+
+  /** `str(key)` of a switch case key constant, or null when not a constant. */
+  function caseKey(node: SyntaxNode, src: PySource): string | null {
+    const text = src.slice(node);
+    switch (node.name) {
+      case 'String':
+        return stringValue(node, src) ?? text;
+      case 'Boolean':
+      case 'None':
+        return text;
+      case 'Number': {
+        const clean = text.replace(/_/g, '');
+        if (/^0[xob]/i.test(clean) || /^\d+$/.test(clean)) {
+          return String(Number(clean));
+        }
+        return clean;
+      }
+    }
+    const attr = node.name === 'MemberExpression' ? children(node) : [];
+    if (attr.length === 3 && attr[2].name === 'PropertyName') {
+      const inner = isSelfAttr(attr[0], src);
+      if (inner !== null) {
+        return `config:${inner}.${src.slice(attr[2])}`;
+      }
+    }
+    return null;
+  }
+
+  function switchCases(dict: SyntaxNode, src: PySource): Map<string, string> | null {
+    const parts = children(dict).filter(c => !['{', '}', ','].includes(c.name));
+    const cases = new Map<string, string>();
+    for (let i = 0; i < parts.length; i += 3) {
+      const [key, colon, value] = parts.slice(i, i + 3);
+      if (!key || colon?.name !== ':' || !value) {
+        return null;
+      }
+      const k = caseKey(key, src);
+      const target = isSelfAttr(value, src);
+      if (k === null || target === null) {
+        return null;
+      }
+      cases.set(k, target);
+    }
+    return cases.size ? cases : null;
+  }
+
+  function parseTransition(cell: ICellInput, src: PySource, bodyLine: number): ITransition | null {
+    const stmts = statements(src);
+    const tail = stmts[stmts.length - 1];
+    const tailCall =
+      tail?.name === 'ExpressionStatement' &&
+      children(tail).length === 1 &&
+      isSelfNext(children(tail)[0], src)
+        ? children(tail)[0]
+        : null;
+    let stray: SyntaxNode | null = null;
+    src.root.cursor().iterate(n => {
+      if (stray) {
+        return false;
+      }
+      if (n.name === 'CallExpression' && isSelfNext(n.node, src) && !(tailCall && n.from === tailCall.from && n.to === tailCall.to)) {
+        stray = n.node;
+        return false;
+      }
+      return true;
+    });
+    if (stray) {
+      throw new CellRulesError(
+        error(
+          cell,
+          bodyLine + src.lineOf((stray as SyntaxNode).from) - 1,
+          'self.next(...) must be the last statement of the step.',
+          'Move the transition to the end of the cell, outside any if/for/with.',
+          'bad-transition'
+        )
+      );
+    }
+    if (!tailCall) {
+      return null;
+    }
+    const line = bodyLine + src.lineOf(tailCall.from) - 1;
+    const bad = new CellRulesError(
+      error(
+        cell,
+        line,
+        'This self.next(...) is not a transition Metaflow supports.',
+        'Write self.next(self.a), self.next(self.a, self.b), ' +
+          'self.next(self.a, foreach="items") or ' +
+          'self.next({"x": self.x, "y": self.y}, condition="choice").',
+        'bad-transition'
+      )
+    );
+    const argList = children(tailCall).find(c => c.name === 'ArgList');
+    const args: SyntaxNode[] = [];
+    const keywords = new Map<string | null, SyntaxNode>();
+    for (const group of commaGroups(argList ? children(argList) : [])) {
+      if (group.length === 3 && group[0].name === 'VariableName' && group[1].name === 'AssignOp') {
+        keywords.set(src.slice(group[0]), group[2]);
+      } else if (group.length === 1) {
+        args.push(group[0]);
+      } else if (group[0].name === '**' || src.slice(group[0]) === '**') {
+        keywords.set(null, group[group.length - 1]);
+      } else {
+        throw bad;
+      }
+    }
+    if (keywords.has(null)) {
+      throw bad;
+    }
+    const result = (kind: ITransition['kind'], targets: string[], extra: Partial<ITransition> = {}): ITransition => ({
+      kind,
+      targets,
+      foreach: null,
+      condition: null,
+      cases: null,
+      num_parallel: null,
+      line,
+      ...extra
+    });
+    if (args.length === 1 && args[0].name === 'DictionaryExpression') {
+      const cond = keywords.get('condition');
+      const cases = switchCases(args[0], src);
+      const condition = cond ? stringValue(cond, src) : null;
+      if (keywords.size !== 1 || !cases || condition === null) {
+        throw bad;
+      }
+      return result('switch', [...cases.values()], {
+        condition,
+        cases: Object.fromEntries(cases)
+      });
+    }
+    const targets: string[] = [];
+    for (const arg of args) {
+      const target = isSelfAttr(arg, src);
+      if (target === null) {
+        throw bad;
+      }
+      targets.push(target);
+    }
+    if (!targets.length) {
+      throw bad;
+    }
+    if (!keywords.size) {
+      return result(targets.length === 1 ? 'linear' : 'split', targets);
+    }
+    if (keywords.size !== 1 || targets.length !== 1) {
+      throw bad;
+    }
+    const [[name, value]] = [...keywords.entries()];
+    if (name === 'foreach') {
+      const foreach = stringValue(value, src);
+      if (foreach !== null) {
+        return result('foreach', targets, { foreach });
+      }
+    }
+    if (name === 'num_parallel') {
+      const text = src.slice(value).replace(/_/g, '');
+      const count = value.name === 'Number' && /^\d+$/.test(text) ? Number(text) : null;
+      return result('num_parallel', targets, { num_parallel: count });
+    }
+    throw bad;
+  }
+
+  /** Whether the body reads the name `inputs` and never binds it. */
+  function readsInputs(src: PySource): boolean {
+    let loads = false;
+    let stores = false;
+    src.root.cursor().iterate(n => {
+      if (n.name === 'VariableName' && src.text.slice(n.from, n.to) === 'inputs') {
+        if (isStore(n.node, src)) {
+          stores = true;
+        } else if (!['ImportStatement', 'ParamList'].includes(n.node.parent?.name ?? '')) {
+          loads = true;
+        }
+      }
+    });
+    return loads && !stores;
+  }
+
+  function isStore(node: SyntaxNode, src: PySource): boolean {
+    const parent = node.parent;
+    if (!parent) {
+      return false;
+    }
+    if (parent.name === 'AssignStatement' || parent.name === 'UpdateStatement') {
+      for (let s = node.nextSibling; s; s = s.nextSibling) {
+        if (s.name === 'AssignOp' || s.name === 'UpdateOp') {
+          return true;
+        }
+      }
+      return false;
+    }
+    if (parent.name === 'TupleExpression' || parent.name === 'ArrayExpression' || parent.name === 'ParenthesizedExpression') {
+      return isStore(parent, src);
+    }
+    // `for inputs in`, `as inputs`, `del inputs`
+    let sawFor = false;
+    for (let s = node.prevSibling; s; s = s.prevSibling) {
+      if (s.name === 'as' || s.name === 'del') {
+        return true;
+      }
+      if (s.name === 'for') {
+        sawFor = true;
+        break;
+      }
+      if (s.name === 'in') {
+        break;
+      }
+    }
+    if (sawFor) {
+      for (let s = node.nextSibling; s; s = s.nextSibling) {
+        if (s.name === 'in') {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  function stepNameProblem(name: string): string | null {
+    if (!name) {
+      return 'has no name';
+    }
+    if (RESERVED_STEP_NAMES.has(name)) {
+      return `uses the reserved word ${repr(name)}`;
+    }
+    if (!STEP_NAME_RE.test(name) || !isIdentifier(name) || PY_KEYWORDS.has(name)) {
+      return `has the invalid name ${repr(name)}`;
+    }
+    return null;
+  }
+
+  export function parseStepCell(cell: ICellInput): IStepCell {
+    const header = splitHeader(cell, 'step');
+    const tagName = tagValue(cell.tags, 'step:');
+    let name: string;
+    if (header.magicArgs !== null) {
+      let args: string[];
+      try {
+        args = shlexSplit(header.magicArgs);
+      } catch {
+        args = header.magicArgs.split(/\s+/).filter(a => a);
+      }
+      if (args.length !== 1) {
+        throw new CellRulesError(
+          error(
+            cell,
+            header.magicLine,
+            `Usage: %step NAME (got ${repr(pyStrip('%%step ' + header.magicArgs))}).`,
+            'Write the step name, and only it, after %%step, e.g. %%step start.',
+            'bad-magic'
+          )
+        );
+      }
+      name = args[0];
+      if (tagName !== null && tagName !== name) {
+        throw new CellRulesError(
+          error(
+            cell,
+            header.magicLine,
+            `The cell says %%step ${name} but is tagged step:${tagName}.`,
+            'Remove the step: tag or make it match the %%step line.',
+            'bad-magic'
+          )
+        );
+      }
+    } else {
+      name = tagName ?? '';
+    }
+    const problem = stepNameProblem(name);
+    if (problem) {
+      throw new CellRulesError(
+        error(
+          cell,
+          header.magicLine,
+          `The step ${problem}.`,
+          'Step names use lowercase letters, digits and underscores, start with a ' +
+            'letter or digit, and are not Python keywords or name/next/input/index/cmd.',
+          'bad-step-name'
+        )
+      );
+    }
+    const src = parseBody(cell, header.body, header.bodyLine);
+    return {
+      name,
+      cell_index: cell.index,
+      cell_id: cell.id ?? null,
+      decorators: header.decorators,
+      body_line: header.bodyLine,
+      transition: parseTransition(cell, src, header.bodyLine),
+      readsInputs: readsInputs(src)
+    };
+  }
+
+  export function parseFlowCell(cell: ICellInput): IFlowCell {
+    const header = splitHeader(cell, 'flow');
+    const tagName = tagValue(cell.tags, 'flow:');
+    let name: string | null = tagName || null;
+    let nameSource: IFlowCell['nameSource'] = name ? 'tag' : null;
+    let paramArgs: string[] = [];
+    if (header.magicArgs !== null) {
+      const usage = 'Write %%flow NAME --param value ..., e.g. %%flow PlayListFlow --genre Comedy.';
+      let args: string[];
+      try {
+        args = shlexSplit(header.magicArgs);
+      } catch (exc) {
+        throw new CellRulesError(
+          error(cell, header.magicLine, `Cannot read the %%flow line: ${(exc as Error).message}.`, usage, 'bad-magic')
+        );
+      }
+      if (args.length && !args[0].startsWith('-')) {
+        if (tagName && args[0] !== tagName) {
+          throw new CellRulesError(
+            error(
+              cell,
+              header.magicLine,
+              `The cell says %%flow ${args[0]} but is tagged flow:${tagName}.`,
+              'Remove the flow: tag or make it match the %%flow line.',
+              'bad-magic'
+            )
+          );
+        }
+        name = args.shift()!;
+        nameSource = 'magic';
+      }
+      paramArgs = args;
+      let expectsValue = false;
+      for (const tok of args) {
+        if (tok.startsWith('--') && tok.length > 2) {
+          expectsValue = !tok.includes('=');
+        } else if (expectsValue) {
+          expectsValue = false;
+        } else {
+          throw new CellRulesError(
+            error(cell, header.magicLine, `Unexpected argument ${repr(tok)} on the %%flow line.`, usage, 'bad-magic')
+          );
+        }
+      }
+    }
+    if (name !== null && (!isIdentifier(name) || PY_KEYWORDS.has(name))) {
+      throw new CellRulesError(
+        error(
+          cell,
+          header.magicLine,
+          `${repr(name)} is not a valid flow class name.`,
+          'Use a Python identifier such as TrainModelFlow.',
+          'bad-magic'
+        )
+      );
+    }
+    parseBody(cell, header.body, header.bodyLine);
+    return {
+      name,
+      nameSource,
+      cell_index: cell.index,
+      cell_id: cell.id ?? null,
+      decorators: header.decorators,
+      param_args: paramArgs,
+      body_line: header.bodyLine
+    };
+  }
+
+  /** The name a step cell means, read loosely (for cells that failed to parse). */
+  export function declaredStepName(cell: ICellInput): string | null {
+    const [first] = firstLine(cell.source);
+    if (STEP_MAGIC_RE.test(first)) {
+      const parts = first.slice(6).split(/\s+/).filter(p => p);
+      return parts.length ? parts[0] : null;
+    }
+    return tagValue(cell.tags, 'step:');
+  }
+
+  // ------------------------------------------------------------------ graph
+
+  interface IGraph {
+    next: Map<string, ITransition | null>;
+    implied: Set<string>;
+    parents: Map<string, string[]>;
+    joins: Set<string>;
+  }
+
+  function stepError(step: IStepCell, line: number | null, message: string, fix: string, code: string): ICellError {
+    return { code, cell_index: step.cell_index, cell_id: step.cell_id, line, message, fix };
+  }
+
+  /** Transitions (implied ones resolved), parents, cycle check and joins. */
+  export function resolveGraph(
+    steps: IStepCell[],
+    errors: ICellError[],
+    failedNames: Set<string | null>
+  ): IGraph {
+    const graph: IGraph = { next: new Map(), implied: new Set(), parents: new Map(), joins: new Set() };
+    const names = new Map(steps.map(s => [s.name, s]));
+    const order = new Map(steps.map((s, i) => [s.name, i]));
+    const global = (message: string, fix: string, code: string): ICellError => ({
+      code,
+      cell_index: null,
+      cell_id: null,
+      line: null,
+      message,
+      fix
+    });
+    if (!steps.length) {
+      if (!failedNames.size) {
+        errors.push(
+          global(
+            'The notebook has no step cells.',
+            'Add cells starting with %%step start and %%step end.',
+            'no-steps'
+          )
+        );
+      }
+      return graph;
+    }
+    for (const required of ['start', 'end']) {
+      if (!names.has(required) && !failedNames.has(required) && !failedNames.has(null)) {
+        errors.push(
+          global(
+            `The flow has no ${repr(required)} step.`,
+            `Add a cell starting with %%step ${required}.`,
+            `missing-${required}`
+          )
+        );
+      }
+    }
+
+    steps.forEach((step, i) => {
+      let t = step.transition;
+      if (step.name === 'end') {
+        if (t !== null) {
+          errors.push(
+            stepError(
+              step,
+              t.line,
+              'The end step has a self.next(...) transition.',
+              'Remove the self.next(...) line: end is the last step.',
+              'end-has-next'
+            )
+          );
+        }
+        graph.next.set(step.name, null);
+        return;
+      }
+      if (t === null) {
+        if (i + 1 < steps.length) {
+          t = {
+            kind: 'linear',
+            targets: [steps[i + 1].name],
+            foreach: null,
+            condition: null,
+            cases: null,
+            num_parallel: null,
+            line: null
+          };
+          graph.implied.add(step.name);
+        } else {
+          errors.push(
+            stepError(
+              step,
+              null,
+              `Step ${repr(step.name)} has no self.next(...) and no step cell follows it.`,
+              'End the cell with self.next(self.<next step>) or move it above the ' +
+                'step it leads to.',
+              'no-next'
+            )
+          );
+          graph.next.set(step.name, null);
+          return;
+        }
+      }
+      const unknown = t.targets.filter(x => !names.has(x) && !failedNames.has(x));
+      if (unknown.length) {
+        errors.push(
+          stepError(
+            step,
+            t.line,
+            `self.next(...) goes to ${unknown.map(repr).join(', ')}, which no step cell defines.`,
+            `Add a %%step ${unknown[0]} cell or fix the name in self.next(...).`,
+            'unknown-target'
+          )
+        );
+      }
+      graph.next.set(step.name, t);
+    });
+
+    const edges = new Map<string, string[]>();
+    for (const step of steps) {
+      const t = graph.next.get(step.name);
+      let out = t ? t.targets.filter(x => names.has(x)) : [];
+      if (t && t.kind === 'switch') {
+        out = out.filter(x => x !== step.name); // a switch may loop to itself
+      }
+      edges.set(step.name, [...new Set(out)]);
+    }
+    for (const step of steps) {
+      graph.parents.set(step.name, []);
+    }
+    for (const step of steps) {
+      for (const target of edges.get(step.name)!) {
+        const p = graph.parents.get(target)!;
+        if (!p.includes(step.name)) {
+          p.push(step.name);
+        }
+      }
+    }
+
+    const cycle = findCycle(steps, edges);
+    if (cycle) {
+      const first = names.get(cycle[0])!;
+      errors.push(
+        stepError(
+          first,
+          graph.next.get(first.name)?.line ?? null,
+          `The transitions form a loop: ${cycle.join(' -> ')}.`,
+          `Change a self.next(...) so the steps no longer lead back to ${repr(cycle[0])}.`,
+          'cycle'
+        )
+      );
+      return graph;
+    }
+    if (names.has('start')) {
+      graph.joins = findJoins(graph, names, edges, order);
+    }
+    return graph;
+  }
+
+  function findCycle(steps: IStepCell[], edges: Map<string, string[]>): string[] | null {
+    const state = new Map<string, number>();
+    for (const root of steps) {
+      if (state.get(root.name)) {
+        continue;
+      }
+      const stack: Array<[string, string[], number]> = [[root.name, edges.get(root.name)!, 0]];
+      const path = [root.name];
+      state.set(root.name, 1);
+      while (stack.length) {
+        const frame = stack[stack.length - 1];
+        const child = frame[2] < frame[1].length ? frame[1][frame[2]++] : null;
+        if (child === null) {
+          state.set(frame[0], 2);
+          stack.pop();
+          path.pop();
+        } else if (state.get(child) === 1) {
+          return [...path.slice(path.indexOf(child)), child];
+        } else if (!state.get(child)) {
+          state.set(child, 1);
+          path.push(child);
+          stack.push([child, edges.get(child)!, 0]);
+        }
+      }
+    }
+    return null;
+  }
+
+  /** A frame of the open-splits stack: split step, kind, branch root. */
+  type Frame = [string, 'split' | 'foreach', string];
+
+  /** Which steps are joins (rule in cells.py's module docstring), in topological order. */
+  function findJoins(
+    graph: IGraph,
+    names: Map<string, IStepCell>,
+    edges: Map<string, string[]>,
+    order: Map<string, number>
+  ): Set<string> {
+    const parents = graph.parents;
+    const reachable = new Set<string>();
+    const todo = ['start'];
+    while (todo.length) {
+      const n = todo.pop()!;
+      if (!reachable.has(n)) {
+        reachable.add(n);
+        todo.push(...edges.get(n)!);
+      }
+    }
+    const indegree = new Map<string, number>();
+    for (const n of reachable) {
+      indegree.set(n, parents.get(n)!.filter(p => reachable.has(p)).length);
+    }
+    const byOrder = (a: string, b: string) => order.get(a)! - order.get(b)!;
+    const ready = [...reachable].filter(n => indegree.get(n) === 0).sort(byOrder);
+    const stacks = new Map<string, Frame[]>();
+    const joins = new Set<string>();
+
+    const outStack = (parent: string, child: string): Frame[] => {
+      const t = graph.next.get(parent);
+      const base = stacks.get(parent)!;
+      if (t && t.kind === 'split') {
+        return [...base, [parent, 'split', child]];
+      }
+      if (t && (t.kind === 'foreach' || t.kind === 'num_parallel')) {
+        return [...base, [parent, 'foreach', child]];
+      }
+      return base;
+    };
+
+    const forced = (node: string, stack: Frame[]): boolean => {
+      let openForeach = 0;
+      for (let i = stack.length - 1; i >= 0; i--) {
+        if (stack[i][1] !== 'foreach') {
+          break;
+        }
+        openForeach++;
+      }
+      const chain = [node];
+      let current = node;
+      let taken = 0;
+      for (;;) {
+        const t = graph.next.get(current);
+        if (!t || t.kind !== 'linear' || !names.has(t.targets[0])) {
+          return false;
+        }
+        const succ = t.targets[0];
+        if (succ === 'end' || parents.get(succ)!.length > 1) {
+          break;
+        }
+        if (names.get(succ)!.readsInputs) {
+          taken++;
+        } else {
+          chain.push(succ);
+        }
+        current = succ;
+        if (chain.length + taken > 1000) {
+          return false;
+        }
+      }
+      return chain.length <= openForeach - taken;
+    };
+
+    while (ready.length) {
+      const node = ready.shift()!;
+      const incoming = parents
+        .get(node)!
+        .filter(p => stacks.has(p))
+        .map(p => outStack(p, node));
+      let stack = incoming.length ? incoming[0] : [];
+      if (incoming.length > 1) {
+        const tops = new Map<string, Frame | null>();
+        for (const s of incoming) {
+          const top = s.length ? s[s.length - 1] : null;
+          tops.set(JSON.stringify(top), top);
+        }
+        const values = [...tops.values()];
+        if (
+          !values.includes(null) &&
+          new Set(values.map(t => t![0])).size === 1 &&
+          values.length > 1 &&
+          values[0]![1] === 'split'
+        ) {
+          joins.add(node);
+          stack = stack.slice(0, -1);
+        }
+      } else if (stack.length && parents.get(node)!.length && parents.get(node)![0] !== stack[stack.length - 1][0]) {
+        if (names.get(node)!.readsInputs || (stack[stack.length - 1][1] === 'foreach' && forced(node, stack))) {
+          joins.add(node);
+          stack = stack.slice(0, -1);
+        }
+      }
+      stacks.set(node, stack);
+      for (const child of edges.get(node)!) {
+        if (indegree.has(child)) {
+          indegree.set(child, indegree.get(child)! - 1);
+          if (indegree.get(child) === 0) {
+            ready.push(child);
+            ready.sort(byOrder);
+          }
+        }
+      }
+    }
+    return joins;
+  }
+}
