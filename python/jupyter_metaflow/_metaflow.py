@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shlex
 import sys
 import time
@@ -51,6 +52,7 @@ __all__ = [
     "TaskState",
     "clone_task",
     "flowspec_attribute_names",
+    "forget_datastore_root",
     "lint",
     "metaflow_state",
     "new_run",
@@ -60,6 +62,7 @@ __all__ = [
     "read_task_state",
     "run_task",
     "run_task_ids",
+    "unpicklable_artifact",
 ]
 
 NOTEBOOK_SYS_TAG = "jupyter-metaflow:notebook"
@@ -126,6 +129,11 @@ def metaflow_state(datastore_root: str | None = None) -> Iterator[str]:
         _system_monitor._monitor, _system_monitor._flow_name = saved_monitor
         if saved_argv0 is not None:
             sys.argv[0] = saved_argv0
+
+
+def forget_datastore_root() -> None:
+    """Let the next Client call find the datastore from the cwd again (the Client caches it)."""
+    LocalStorage.datastore_root = None
 
 
 # -- one flow's Metaflow objects ------------------------------------------------------------
@@ -312,6 +320,20 @@ def read_task_state(backend: Backend, run_id: str, step: str, task_id: str) -> T
         num_splits=ds.get("_foreach_num_splits", None) if foreach_var else None,
         foreach_stack=_stack_key(ds.get("_foreach_stack", None)),
     )
+
+
+def unpicklable_artifact(exc: BaseException) -> tuple[str, BaseException] | None:
+    """``(artifact name, pickle's own error)`` when ``exc`` is Metaflow's failure to pickle an
+    artifact, else None."""
+    from metaflow.datastore.exceptions import UnpicklableArtifactException
+
+    if not isinstance(exc, UnpicklableArtifactException):
+        return None
+    match = re.search(r'named "([^"]+)"', str(exc))
+    root: BaseException = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    return (match.group(1) if match else "?"), root
 
 
 # -- running one task -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ import ast
 import io
 import linecache
 import os
+import re
 import symtable
 import sys
 import time
@@ -72,7 +73,8 @@ class StepEvent:
 
     ``status``: ``queued`` | ``running`` | ``done`` | ``failed`` | ``skipped``.
     ``split_index``/``num_splits`` are set for foreach splits; ``duration`` (seconds) and
-    ``artifact_count`` once the task finished; ``message`` explains ``failed``/``skipped``.
+    ``artifact_count`` once the task finished; ``message`` explains ``failed``/``skipped``;
+    ``source``/``cell_id`` are the step cell's text and id the run used.
     """
 
     status: str
@@ -85,9 +87,22 @@ class StepEvent:
     duration: float | None = None
     artifact_count: int | None = None
     message: str | None = None
+    source: str | None = None
+    cell_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """The protocol's ``step_status`` payload (optional fields only when set)."""
+        payload: dict[str, Any] = {
+            "flow": self.flow, "run_id": self.run_id, "step": self.step, "state": self.status,
+        }
+        optional = {
+            "split_index": self.split_index, "num_splits": self.num_splits,
+            "duration_ms": None if self.duration is None else self.duration * 1000.0,
+            "artifact_count": self.artifact_count, "source": self.source,
+            "cell_id": self.cell_id, "error": self.message if self.status == "failed" else None,
+        }
+        payload.update({k: v for k, v in optional.items() if v is not None})
+        return payload
 
 
 Listener = Callable[[StepEvent], None]
@@ -388,11 +403,15 @@ def _user_traceback(exc: BaseException) -> str:
         if frame.filename.startswith(CELL_FILE_PREFIX):
             te.stack = traceback.StackSummary.from_list(frames[i:])
             break
-    text = "".join(te.format())
-    for filename, ref in _cell_files.items():
-        if filename in text:
-            text = text.replace(f'File "{filename}"', f'File "{filename}" = {ref.where(None)}')
-    return text
+    return _CELL_FRAME.sub(_cell_frame_text, "".join(te.format()))
+
+
+_CELL_FRAME = re.compile(r'File "(<mfcell-[^>]*>)", line (\d+)')
+
+
+def _cell_frame_text(match: re.Match) -> str:
+    ref = _cell_files.get(match.group(1))
+    return match.group(0) if ref is None else ref.where(int(match.group(2))).capitalize()
 
 
 # -- runs -----------------------------------------------------------------------------------
@@ -549,6 +568,8 @@ class NotebookSession:
         if source is not None:
             self.record_executed(source, cell_id)
         model = self.notebook_model(source, cell_id)
+        if model.errors:
+            raise FlowDefinitionError(_format_cell_errors(model.errors))
         if name not in {s.name for s in model.steps}:
             raise FlowDefinitionError(f"The notebook has no step cell for {name!r}.")
         built = build_flow(model, user_ns)
@@ -573,7 +594,13 @@ class NotebookSession:
                 specs = [TaskSpec([f"{run.run_id}/_parameters/{run.params_task}"])]
             else:
                 run = self._attached_run(backend, built, name)
-                specs = self._task_specs(built, run, name)
+                try:
+                    specs = self._task_specs(built, run, name)
+                except _Skipped as exc:
+                    self._emit(StepEvent("skipped", step=name, flow=backend.flow_name,
+                                         run_id=run.run_id, message=str(exc)))
+                    print(exc)
+                    return run
                 if name in run.tasks or name in run.failed:
                     run = self._clone_run(backend, built, run, name)
                     specs = self._task_specs(built, run, name)
@@ -781,7 +808,10 @@ class NotebookSession:
         self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str,
         specs: list[TaskSpec], script: str,
     ) -> None:
-        base = dict(step=step, flow=backend.flow_name, run_id=run.run_id)
+        cell = built.steps[step].cell
+        source = next((c.source for c in self._last_cells if c.index == cell.cell_index), None)
+        base = dict(step=step, flow=backend.flow_name, run_id=run.run_id,
+                    source=source, cell_id=cell.cell_id)
         for spec in specs:
             self._emit(StepEvent("queued", split_index=spec.split_index, num_splits=spec.num_splits, **base))
         run.tasks.pop(step, None)
@@ -808,12 +838,7 @@ class NotebookSession:
                 for rest in specs[position + 1:]:
                     self._emit(StepEvent("skipped", split_index=rest.split_index,
                                          num_splits=rest.num_splits, message="an earlier task failed", **base))
-                ref = built.steps[step].ref
-                raise StepFailed(
-                    f"Step {step!r} ({ref.where(None)}) failed in run {backend.flow_name}/{run.run_id}; "
-                    "earlier runs and their artifacts are unchanged.",
-                    _user_traceback(outcome.error),
-                )
+                raise _step_failed(built, step, f"{backend.flow_name}/{run.run_id}", outcome.error)
             run.tasks.setdefault(step, []).append(outcome.state)
             self._emit(event)
 
@@ -837,6 +862,21 @@ class NotebookSession:
                     "into a module cell (imports, defs, constants) or tag that cell `module`.",
                     file=sys.stderr,
                 )
+
+
+def _step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) -> StepFailed:
+    where = built.steps[step].ref.where(None)
+    kept = "Earlier runs and their artifacts are unchanged."
+    pickling = mf.unpicklable_artifact(error)
+    if pickling is not None:
+        name, cause = pickling
+        return StepFailed(
+            f"Step {step!r} in {where} failed in run {run}: artifact self.{name} cannot be pickled "
+            f"({type(cause).__name__}: {cause}). Artifacts must be picklable: keep such objects in "
+            f"local variables, or store what they hold instead. {kept}",
+            "",
+        )
+    return StepFailed(f"Step {step!r} in {where} failed in run {run}. {kept}", _user_traceback(error))
 
 
 class _Skipped(FlowDefinitionError):

@@ -27,8 +27,11 @@ class NotebookFlowMagics(Magics):
 
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
-        self.session = get_session()
         self._cell_id: str | None = None
+
+    @property
+    def session(self) -> Any:
+        return get_session()
 
     def pre_run_cell(self, info: Any) -> None:
         """Remember the executing cell's id and text (the notebook's source of last resort)."""
@@ -63,6 +66,14 @@ class NotebookFlowMagics(Magics):
         self.session.run_step(args.name, source, self.shell.user_ns, self._cell_id)
 
 
+def complete_empty_body(lines: list[str]) -> list[str]:
+    """IPython refuses a cell magic with an empty body; a ``%%flow``/``%%step`` cell with only
+    its magic line is valid under the notebook contract, so give it a ``pass`` body."""
+    if lines and lines[0].startswith(("%%flow", "%%step")) and not "".join(lines[1:]).strip():
+        return [lines[0].rstrip("\n") + "\n", "pass\n"]
+    return lines
+
+
 def _show_notebook_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
     """Our errors are messages about cells, not bugs: show them without IPython's frames."""
     if isinstance(value, StepFailed):
@@ -75,6 +86,8 @@ def register(shell: Any) -> NotebookFlowMagics:
     magics = NotebookFlowMagics(shell)
     shell.register_magics(magics)
     shell.events.register("pre_run_cell", magics.pre_run_cell)
+    if complete_empty_body not in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.append(complete_empty_body)
     shell.set_custom_exc((FlowDefinitionError, StepFailed), _show_notebook_error)
     return magics
 
@@ -82,5 +95,7 @@ def register(shell: Any) -> NotebookFlowMagics:
 def unregister(shell: Any, magics: NotebookFlowMagics) -> None:
     """Undo :func:`register` (the magics themselves stay until the shell ends)."""
     shell.events.unregister("pre_run_cell", magics.pre_run_cell)
+    if complete_empty_body in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.remove(complete_empty_body)
     if shell.custom_exceptions == (FlowDefinitionError, StepFailed):
         shell.set_custom_exc((), None)

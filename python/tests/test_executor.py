@@ -1,0 +1,340 @@
+"""The kernel executor in-process (IPython's test shell), read back through Metaflow's Client.
+
+Each test gets a fresh temporary working directory holding its own ``.metaflow`` datastore,
+a fresh notebook session, and the notebook's cells given as the frontend would give them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import IPython
+from IPython.testing.globalipapp import start_ipython
+
+from jupyter_metaflow import _metaflow, executor
+from jupyter_metaflow.cells import CellInput
+
+
+@pytest.fixture
+def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("METAFLOW_USER", "tester")
+    monkeypatch.setenv("USER", "tester")  # read at call time (METAFLOW_USER only at import)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".metaflow").mkdir()
+    _metaflow.forget_datastore_root()
+    executor._session = None
+    start_ipython()
+    shell = IPython.get_ipython()
+    shell.run_line_magic("load_ext", "jupyter_metaflow")
+    for name in ("x", "local_only", "df"):
+        shell.user_ns.pop(name, None)
+    yield shell
+    executor._session = None
+    _metaflow.forget_datastore_root()
+
+
+def notebook(*sources: str, path: str = "demo_nb.ipynb") -> list[str]:
+    """Tell the session the notebook's cells (as the frontend's live model would)."""
+    executor.set_notebook_cells(
+        [CellInput(i, f"cell{i}", "code", s) for i, s in enumerate(sources)], path
+    )
+    return list(sources)
+
+
+def run(shell, source: str):
+    result = shell.run_cell(source)
+    return result
+
+
+def ok(shell, source: str):
+    result = shell.run_cell(source)
+    assert result.success, f"{source!r} failed: {result.error_in_exec}"
+    return result
+
+
+def latest(flow: str):
+    from metaflow import Flow
+
+    return Flow(flow).latest_run
+
+
+LINEAR = (
+    "%%flow LinearFlow\nK = 7",
+    "%%step start\nprint('hello from', current.pathspec)\nself.ids = (current.run_id, current.step_name, current.task_id)\nself.x = 1\nlocal_only = 'leak?'",
+    "%%step middle\nself.x += 1",
+    "%%step end\nprint('x is', self.x)",
+)
+
+
+def test_linear_flow_is_a_real_run(ip, capsys):
+    cells = notebook(*LINEAR)
+    for c in cells:
+        ok(ip, c)
+    out = capsys.readouterr().out
+    assert "hello from LinearFlow/" in out and "x is 2" in out
+    run = latest("LinearFlow")
+    assert run.successful and run.finished
+    assert run["end"].task.data.x == 2
+    assert run["start"].task.data.K == 7 and run["end"].task.data.K == 7
+    run_id, step_name, task_id = run["start"].task.data.ids
+    assert (run_id, step_name, task_id) == (run.id, "start", run["start"].task.id)
+    assert "hello from LinearFlow/%s/start/" % run.id in run["start"].task.stdout
+    assert "user:tester" in run.system_tags and "jupyter-metaflow:notebook" in run.system_tags
+    assert [t.id for t in run["middle"].task.parent_tasks] == [run["start"].task.id]
+    assert "local_only" not in ip.user_ns
+    session = executor.get_session()
+    assert session.current_run == f"LinearFlow/{run.id}" and session.last_step == "end"
+    assert session.client_run().id == run.id
+
+
+def test_global_state_is_reset_after_each_task(ip):
+    from metaflow import current
+    from metaflow.plugins.datastores.local_storage import LocalStorage
+
+    cells = notebook(*LINEAR)
+    before = LocalStorage.datastore_root
+    ok(ip, cells[0])
+    ok(ip, cells[1])
+    assert not current.is_running_flow
+    assert current.run_id is None and current.step_name is None
+    assert LocalStorage.datastore_root == before
+    assert "parameter_names" not in type(current).__dict__
+
+
+def test_rerun_clones_upstream_into_a_new_run(ip):
+    cells = notebook(*LINEAR)
+    for c in cells:
+        ok(ip, c)
+    first = latest("LinearFlow")
+    ok(ip, cells[2].replace("+= 1", "+= 10"))
+    second = latest("LinearFlow")
+    assert second.id != first.id
+    start = second["start"].task
+    assert start.data.x == 1
+    assert start.metadata_dict.get("origin-run-id") == first.id
+    assert second["middle"].task.data.x == 11
+    assert "end" not in [s.id for s in second]
+    assert first["middle"].task.data.x == 2 and first["end"].task.data.x == 2
+    ok(ip, cells[3])
+    assert latest("LinearFlow").successful and latest("LinearFlow")["end"].task.data.x == 11
+
+
+def test_parent_not_run_names_the_cell(ip):
+    cells = notebook(*LINEAR)
+    result = run(ip, cells[2])
+    assert not result.success
+    assert "execute the start step (cell 2, %%step start) first" in str(result.error_in_exec)
+    ok(ip, cells[1])
+    result = run(ip, cells[3])
+    assert "execute cell 3 (%%step middle) first" in str(result.error_in_exec)
+
+
+def test_branch_and_join_with_merge_artifacts(ip):
+    cells = notebook(
+        "%%flow BranchFlow",
+        "%%step start\nself.common = 'c'\nself.next(self.a, self.b)",
+        "%%step a\nself.v = 'from a'\nself.next(self.join)",
+        "%%step b\nself.v = 'from b'\nself.next(self.join)",
+        "%%step join\nself.vs = sorted(i.v for i in inputs)\nself.merge_artifacts(inputs, exclude=['v'])",
+        "%%step end\npass",
+    )
+    for c in cells:
+        ok(ip, c)
+    run = latest("BranchFlow")
+    assert run.successful
+    assert run["join"].task.data.vs == ["from a", "from b"]
+    assert run["end"].task.data.common == "c"
+
+
+FOREACH = (
+    "%%flow FanFlow --scale 3",
+    "scale = Parameter('scale', default=1, type=int)",
+)
+
+
+def test_foreach_runs_every_split_and_joins(ip, capsys):
+    cells = notebook(
+        "%%flow FanFlow --scale 3\nscale = Parameter('scale', default=1)",
+        "%%step start\nself.items = ['a', 'b', 'c']\nself.next(self.body, foreach='items')",
+        "%%step body\nself.out = self.input * self.scale\nprint('split', self.index, self.out)",
+        "%%step join\nself.outs = [i.out for i in inputs]",
+        "%%step end\npass",
+    )
+    ok(ip, cells[0])
+    ok(ip, cells[1])
+    events = []
+    executor.get_session().add_listener(events.append)
+    ok(ip, cells[2])
+    out = capsys.readouterr().out
+    assert out.index("split 1 of 3") < out.index("split 0 aaa") < out.index("split 2 of 3")
+    assert [(e.status, e.split_index) for e in events if e.status != "queued"] == [
+        ("running", 0), ("done", 0), ("running", 1), ("done", 1), ("running", 2), ("done", 2)
+    ]
+    done = [e for e in events if e.status == "done"]
+    assert all(e.duration > 0 and e.artifact_count >= 1 and e.num_splits == 3 for e in done)
+    assert done[0].to_json()["state"] == "done" and "source" in done[0].to_json()
+    ok(ip, cells[3])
+    ok(ip, cells[4])
+    run = latest("FanFlow")
+    assert run.successful
+    assert run["join"].task.data.outs == ["aaa", "bbb", "ccc"]
+    assert sorted(t.index for t in run["body"]) == [0, 1, 2]
+    assert run["end"].task.data.scale == 3
+
+
+def test_nested_foreach(ip):
+    cells = notebook(
+        "%%flow NestFlow",
+        "%%step start\nself.rows = [1, 2]\nself.next(self.row, foreach='rows')",
+        "%%step row\nself.r = self.input\nself.cols = [10, 20, 30]\nself.next(self.cell, foreach='cols')",
+        "%%step cell\nself.v = self.r * self.input",
+        "%%step join_cols\nself.row_total = sum(i.v for i in inputs)\nself.r = inputs[0].r",
+        "%%step join_rows\nself.totals = [(i.r, i.row_total) for i in inputs]",
+        "%%step end\npass",
+    )
+    for c in cells:
+        ok(ip, c)
+    run = latest("NestFlow")
+    assert run.successful
+    assert len(list(run["cell"])) == 6 and len(list(run["join_cols"])) == 2
+    assert run["join_rows"].task.data.totals == [(1, 60), (2, 120)]
+
+
+def test_parameters_defaults_and_magic_line_conversion(ip):
+    body = (
+        "\nalpha = Parameter('alpha', default=0.5)\ncount = Parameter('count', default=2)"
+        "\nconf = Parameter('conf', type=JSONType, default='{\"k\": 1}')\nLABEL = 'v1'"
+    )
+    steps = ("%%step start\nself.seen = (self.alpha, self.count, self.conf, self.LABEL)",
+             "%%step end\npass")
+    cells = notebook("%%flow ParamFlow" + body, *steps)
+    ok(ip, cells[0])
+    ok(ip, cells[1])
+    assert latest("ParamFlow")["start"].task.data.seen == (0.5, 2, {"k": 1}, "v1")
+    cells = notebook("%%flow ParamFlow --alpha 2 --count=5 --conf '{\"k\": [1, 2]}'" + body, *steps)
+    ok(ip, cells[1])
+    task = latest("ParamFlow")["start"].task
+    assert task.data.seen == (2.0, 5, {"k": [1, 2]}, "v1")
+    assert isinstance(task.data.alpha, float) and task.data.count == 5
+
+
+def test_bad_parameter_value_shows_usage(ip):
+    cells = notebook("%%flow ParamFlow --count many\ncount = Parameter('count', default=2)",
+                     "%%step start\npass", "%%step end\npass")
+    result = run(ip, cells[0])
+    message = str(result.error_in_exec)
+    assert "Invalid value for '--count': many is not a valid integer" in message
+    assert "--count INTEGER" in message
+    result = run(ip, cells[1])
+    assert "not a valid integer" in str(result.error_in_exec)
+    cells = notebook("%%flow ParamFlow --colour red\ncount = Parameter('count', default=2)",
+                     "%%step start\npass", "%%step end\npass")
+    assert "no such option: --colour" in str(run(ip, cells[0]).error_in_exec)
+
+
+def test_bad_magic_arguments_give_usage(ip):
+    for source in ("%%step\nx = 1", "%%step a b\nx = 1"):
+        result = run(ip, source)
+        assert not result.success
+        assert type(result.error_in_exec).__name__ == "UsageError"
+
+
+def test_failed_step_keeps_last_good_run(ip):
+    cells = notebook(*LINEAR)
+    for c in cells[:3]:
+        ok(ip, c)
+    good = latest("LinearFlow")
+    broken = cells[2].replace("self.x += 1", "self.x += 1\nself.y = [1]\n\nraise ValueError('boom')")
+    result = run(ip, broken)
+    error = result.error_in_exec
+    assert isinstance(error, executor.StepFailed)
+    assert "Cell 3 (%%step middle), line 5, in middle" in error.user_traceback
+    assert "ValueError: boom" in error.user_traceback
+    assert "task.py" not in error.user_traceback
+    from metaflow import Run
+
+    assert Run(f"LinearFlow/{good.id}")["middle"].task.data.x == 2
+    failed_run = executor.get_session().current_run
+    assert failed_run != f"LinearFlow/{good.id}"
+    assert not Run(failed_run)["middle"].task.successful
+    assert "depends on" not in str(run(ip, cells[3]).error_in_exec)
+    assert "execute cell 3 (%%step middle) first" in str(run(ip, cells[3]).error_in_exec)
+    ok(ip, cells[2])
+    ok(ip, cells[3])
+    assert latest("LinearFlow").successful
+
+
+def test_unpicklable_artifact_is_named(ip):
+    cells = notebook("%%step start\nimport threading\nself.lock = threading.Lock()\nself.next(self.end)",
+                     "%%step end\npass")
+    error = run(ip, cells[0]).error_in_exec
+    assert isinstance(error, executor.StepFailed)
+    assert "artifact self.lock cannot be pickled" in str(error)
+
+
+def test_artifact_name_colliding_with_flowspec(ip):
+    cells = notebook("%%step start\nself.x = 1\nself.index = 3\nself.next(self.end)", "%%step end\npass")
+    error = str(run(ip, cells[0]).error_in_exec)
+    assert "cell 1 (%%step start), line 3: self.index is FlowSpec's own attribute" in error
+
+
+def test_structural_errors_name_cell_and_line(ip):
+    cases = [
+        (("%%step start\nx = = 1\nself.next(self.end)", "%%step end\npass"),
+         "cell 1, line 2: Syntax error"),
+        (("%%step start\nself.next(self.nowhere)", "%%step end\npass"), "'nowhere', which no step cell"),
+        (("%%step start\npass", "%%step start\npass", "%%step end\npass"), "already defined in cell 1"),
+        (("%%step start\nself.next(self.a)", "%%step a\nself.next(self.start)", "%%step end\npass"),
+         "loop"),
+        (("%%step start\npass",), "no 'end' step"),
+        (("%%step begin\npass", "%%step end\npass"), "no 'start' step"),
+        (("%%step start\nself.x = [1]\nself.next(self.a, foreach='x')", "%%step a\nself.next(self.end)",
+          "%%step end\npass"), "cell 3 (%%step end), line 1:\nThe terminal step *end*"),
+    ]
+    for sources, expected in cases:
+        cells = notebook(*sources)
+        result = run(ip, cells[0])
+        assert not result.success
+        assert expected in str(result.error_in_exec), (sources, str(result.error_in_exec))
+
+
+def test_scratch_only_name_warns(ip, capsys):
+    cells = notebook("df = [1, 2]\nprint(df)", "%%step start\nself.n = len(df)\nself.next(self.end)",
+                     "%%step end\npass")
+    ok(ip, cells[0])
+    ok(ip, cells[1])
+    err = capsys.readouterr().err
+    assert "step 'start' uses 'df', which only scratch cell 1 defines" in err
+    assert latest("DemoNbFlow")["start"].task.data.n == 2
+
+
+def test_restart_reattaches_to_latest_notebook_run(ip):
+    cells = notebook(*LINEAR)
+    ok(ip, cells[1])
+    ok(ip, cells[2])
+    first = latest("LinearFlow")
+    executor._session = None  # what a kernel restart leaves: no session state
+    _metaflow.forget_datastore_root()
+    notebook(*LINEAR)
+    ok(ip, cells[3])
+    run = latest("LinearFlow")
+    assert run.id == first.id and run.successful
+    assert {t.id for s in run for t in s} == {"1", "2", "3"}
+    assert run["end"].task.data.x == 2
+
+
+def test_module_cell_names_are_visible_in_steps(ip):
+    cells = notebook("import math\ndef double(v):\n    return 2 * v",
+                     "%%step start\nself.v = double(math.pi)\nself.next(self.end)", "%%step end\npass")
+    ok(ip, cells[0])
+    ok(ip, cells[1])
+    assert latest("DemoNbFlow")["start"].task.data.v == pytest.approx(2 * 3.141592653589793)
+
+
+def test_implied_transitions_and_flow_name_from_notebook(ip):
+    cells = notebook("%%step start\nself.a = 1", "%%step end\nprint(self.a)", path=os.path.join("x", "my model.ipynb"))
+    ok(ip, cells[0])
+    ok(ip, cells[1])
+    assert latest("MyModelFlow").successful
