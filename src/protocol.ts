@@ -8,7 +8,7 @@
  */
 
 /** The protocol version this frontend speaks (MAJOR.MINOR). */
-export const PROTOCOL_VERSION = '1.1';
+export const PROTOCOL_VERSION = '1.2';
 
 /** The comm target name, registered on both sides. */
 export const COMM_TARGET = 'jupyter_metaflow';
@@ -23,6 +23,8 @@ export interface IMessagePayloads {
   run_state: IRunState;
   export: IExportRequest;
   export_result: IExportResult;
+  artifact_page: IArtifactPage;
+  artifact_page_result: IArtifactPageResult;
 }
 
 /** A message type of this protocol version. */
@@ -160,6 +162,33 @@ export interface IExportResult {
   output_path?: string;
   error?: string;
   request_id?: string;
+}
+
+/** Rows of a frame as text: `index[i]` labels `cells[i]`, the row at `start + i`. */
+export interface IFrameRows {
+  start: number;
+  index: string[];
+  cells: string[][];
+}
+
+/** frontend -> kernel: one page of a `%mf_show` frame artifact of task `pathspec`. */
+export interface IArtifactPage {
+  request_id: string;
+  pathspec: string;
+  artifact: string;
+  offset: number;
+  limit: number;
+}
+
+/** kernel -> frontend: the answer to `artifact_page`; `rows` or `error` (untrusted text). */
+export interface IArtifactPageResult {
+  request_id: string;
+  pathspec: string;
+  artifact: string;
+  offset?: number;
+  total?: number;
+  rows?: IFrameRows;
+  error?: string;
 }
 
 /** Wrap a payload in an envelope of this protocol version. */
