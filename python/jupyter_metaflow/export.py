@@ -1,0 +1,569 @@
+"""Notebook -> ``flow.py``: the one exporter (CLI, nbconvert exporter and the kernel use it).
+
+The notebook contract is :mod:`jupyter_metaflow.cells`; this module only writes the text:
+
+* a header comment and ``from metaflow import ...`` for the Metaflow names the flow and step
+  cells use without importing them;
+* the module cells (imports, helpers, constants), magic lines dropped;
+* ``class NAME(FlowSpec):`` with the notebook's first markdown cell as its docstring, the
+  ``%%flow`` cell's decorators above it and its body first;
+* every step in notebook order: its decorators, ``@step``, ``def NAME(self)`` (``(self,
+  inputs)`` for joins), the markdown cell right above it as docstring, its body and an
+  explicit ``self.next(...)`` (implied transitions written out);
+* ``if __name__ == "__main__": NAME()``.
+
+Before any text is returned, the export guard (:func:`find_undefined_names`) rejects steps
+that use names the exported module would not define, and Metaflow's own ``FlowGraph`` and
+lint check the flow's graph (:func:`validate_graph`). Every problem is an
+:class:`ExportError` whose message names the cell, the line and the fix.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import difflib
+import functools
+import importlib.util
+import io
+import json
+import linecache
+import os
+import symtable
+import sys
+import tempfile
+import tokenize
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .cells import CellError, CellInput, FlowModel, StepCell, assemble
+
+__all__ = [
+    "ExportError",
+    "NameProblem",
+    "check_flow_file",
+    "default_output_path",
+    "export_cells",
+    "export_notebook",
+    "find_undefined_names",
+    "indent_code",
+    "metaflow_names",
+    "read_notebook",
+    "render_flow",
+    "validate_graph",
+    "write_atomic",
+]
+
+CELL_MARKER = "# cell: "
+HEADER = "# Exported from {source} by jupyter-metaflow; edit the notebook and export again."
+
+
+class ExportError(Exception):
+    """The notebook (or a file) cannot be exported; ``errors`` locate each problem."""
+
+    def __init__(self, message: str, errors: Iterable[CellError] = ()) -> None:
+        super().__init__(message)
+        self.errors = list(errors)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_notebook(path: str | os.PathLike[str]) -> list[CellInput]:
+    """The cells of a notebook file (upgraded to nbformat 4). Raises ExportError when the
+    file cannot be read, is not JSON or has an nbformat version that cannot be upgraded."""
+    import nbformat
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExportError("Cannot read the notebook %s: %s." % (path, exc)) from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ExportError(
+            "%s is not a notebook: not valid JSON (%s). Open it in Jupyter and save it again, "
+            "or pass the right file." % (path, exc)
+        ) from None
+    if not isinstance(raw, dict) or "nbformat" not in raw:
+        raise ExportError("%s is not a notebook: it has no 'nbformat' field." % path)
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # nbformat raises several unrelated types for bad versions
+        raise ExportError(
+            "%s has nbformat version %s, which cannot be upgraded to version 4 (%s). "
+            "Open and save it with a current Jupyter first."
+            % (path, raw.get("nbformat"), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        ) from None
+    return [CellInput.from_nbformat(i, cell) for i, cell in enumerate(nb.cells)]
+
+
+def default_output_path(notebook_path: str | os.PathLike[str]) -> Path:
+    """``dir/train_model.ipynb`` -> ``dir/train_model.py``."""
+    return Path(notebook_path).with_suffix(".py")
+
+
+# --------------------------------------------------------------------------- names
+
+
+@functools.lru_cache(maxsize=1)
+def metaflow_names() -> frozenset[str]:
+    """The public non-module names of the ``metaflow`` package (``FlowSpec``, ``step``,
+    ``Parameter``, ``current``, the decorators, ...): usable in flow and step cells without
+    an import, and imported by the exported file."""
+    import metaflow
+
+    return frozenset(
+        n
+        for n in dir(metaflow)
+        if not n.startswith("_") and not isinstance(getattr(metaflow, n), types.ModuleType)
+    )
+
+
+_BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__builtins__"}
+
+
+@dataclass
+class NameProblem:
+    """A name a step (or the flow cell, or a module cell) uses that the exported module would
+    not define. ``scratch_cell`` is the index of a scratch cell defining it, if any."""
+
+    name: str
+    where: str  # "step 'train'", "the flow cell", "a module cell"
+    cell_index: int
+    cell_id: str | None
+    line: int | None
+    scratch_cell: int | None
+
+    def to_error(self) -> CellError:
+        if self.scratch_cell is not None:
+            message = "%s uses %r, which only scratch cell %d defines: the exported flow would " "fail with NameError." % (
+                _cap(self.where),
+                self.name,
+                self.scratch_cell + 1,
+            )
+            fix = (
+                "Move the definition into a module cell (imports, def/class, literal constants) "
+                "or tag cell %d 'module'." % (self.scratch_cell + 1)
+            )
+        else:
+            message = "%s uses %r, which no cell defines." % (_cap(self.where), self.name)
+            fix = "Import or define %r in a module cell, or fix the name." % self.name
+        return CellError(self.cell_index, self.cell_id, self.line, message, fix, "undefined-name")
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _strip_magics(source: str) -> str:
+    """Blank out IPython magic and shell lines (keeps line numbers)."""
+    return "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+    )
+
+
+def indent_code(code: str, prefix: str) -> str:
+    """Indent every line of ``code`` by ``prefix`` except lines inside multi-line strings
+    (their content must not change). Blank lines stay empty."""
+    inside = _string_continuation_lines(code)
+    out = []
+    for number, line in enumerate(code.splitlines(), 1):
+        if number in inside or not line.strip():
+            out.append(line if number in inside else "")
+        else:
+            out.append(prefix + line)
+    return "\n".join(out)
+
+
+def _string_continuation_lines(code: str) -> set[int]:
+    """1-based numbers of lines that continue a multi-line string token."""
+    lines: set[int] = set()
+    if '"""' not in code and "'''" not in code and "\\\n" not in code:
+        return lines
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
+                lines.update(range(tok.start[0] + 1, tok.end[0] + 1))
+            elif sys.version_info >= (3, 12) and tok.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
+                if tok.end[0] > tok.start[0]:
+                    lines.update(range(tok.start[0] + 1, tok.end[0] + 1))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return lines
+
+
+def _global_refs(source: str, wrapper: str | None = None) -> dict[str, int] | None:
+    """Names ``source`` looks up in the module globals, with the first line using each.
+    ``wrapper`` is a ``def``/``class`` line to wrap the code in (scope of a step body or a
+    class body); None reads the code as module code. None on a syntax error."""
+    code = source if wrapper is None else wrapper + "\n" + (indent_code(source, "    ") if source.strip() else "    pass")
+    offset = 0 if wrapper is None else 1
+    try:
+        table = symtable.symtable(code, "<cell>", "exec")
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+    names: set[str] = set()
+
+    def walk(t: symtable.SymbolTable, top: bool) -> None:
+        for sym in t.get_symbols():
+            if not sym.is_referenced():
+                continue
+            if top and wrapper is None:
+                if not (sym.is_assigned() or sym.is_imported()):
+                    names.add(sym.get_name())
+            elif sym.is_global():
+                names.add(sym.get_name())
+            elif t.get_type() == "class" and not sym.is_assigned() and not sym.is_free():
+                names.add(sym.get_name())
+        for child in t.get_children():
+            walk(child, False)
+
+    walk(table, True)
+    first: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
+            line = node.lineno - offset
+            if node.id not in first or line < first[node.id]:
+                first[node.id] = line
+    return {n: first.get(n, 1) for n in names}
+
+
+def _defined_names(source: str) -> set[str] | None:
+    """Top-level names a module/scratch cell binds (None on a syntax error)."""
+    try:
+        table = symtable.symtable(source, "<cell>", "exec")
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    names = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            names |= _star_names(node)
+    return names
+
+
+def _star_names(node: ast.ImportFrom) -> set[str]:
+    """Names ``from MODULE import *`` binds (imports MODULE; empty if it cannot)."""
+    if node.level or not node.module:
+        return set()
+    try:
+        module = importlib.import_module(node.module)
+    except Exception:
+        return set()
+    public = getattr(module, "__all__", None)
+    return set(public) if public is not None else {n for n in dir(module) if not n.startswith("_")}
+
+
+def find_undefined_names(model: FlowModel, cells: list[CellInput]) -> list[NameProblem]:
+    """The export guard: every name a step body, a step decorator, the flow cell or a module
+    cell looks up globally that the exported module would not define (module cells,
+    Metaflow's names, builtins). Names only a scratch cell defines say which cell.
+    The kernel runs the same check as a warning before a step executes."""
+    module_defs: set[str] = set()
+    for cell in model.module_cells:
+        defs = _defined_names(_strip_magics(cell.source))
+        module_defs |= defs or set()
+    scratch_defs: dict[str, int] = {}
+    for cell in model.scratch_cells:
+        for name in _defined_names(_strip_magics(cell.source)) or ():
+            scratch_defs.setdefault(name, cell.index)
+    known = module_defs | metaflow_names() | _BUILTINS
+    problems: list[NameProblem] = []
+
+    def report(refs: dict[str, int] | None, where: str, cell_index: int, cell_id: str | None, line_of) -> None:
+        for name, line in sorted((refs or {}).items(), key=lambda kv: (kv[1], kv[0])):
+            if name not in known:
+                problems.append(
+                    NameProblem(name, where, cell_index, cell_id, line_of(line), scratch_defs.get(name))
+                )
+
+    class_names: set[str] = set()
+    if model.flow_cell is not None:
+        fc = model.flow_cell
+        class_names = _defined_names(fc.body) or set()
+        refs = _global_refs(fc.body, "class _Flow:")
+        report(refs, "the flow cell", fc.cell_index, fc.cell_id, lambda n: fc.body_line + n - 1)
+        for deco, deco_line in zip(fc.decorators, fc.decorator_lines):
+            report(_global_refs(deco[1:].strip()), "the flow cell", fc.cell_index, fc.cell_id, lambda n, d=deco_line: d + n - 1)
+    for cell in model.module_cells:
+        refs = _global_refs(_strip_magics(cell.source))
+        report(
+            {n: line for n, line in (refs or {}).items() if n not in module_defs},
+            "module cell %d" % (cell.index + 1),
+            cell.index,
+            cell.id,
+            lambda n: n,
+        )
+    for step in model.steps:
+        where = "step %r" % step.name
+        args = "self, inputs" if model.is_join(step.name) else "self"
+        refs = _global_refs(step.body, "def _step(%s):" % args)
+        report(refs, where, step.cell_index, step.cell_id, lambda n, s=step: s.body_line + n - 1)
+        for deco, deco_line in zip(step.decorators, step.decorator_lines):
+            refs = _global_refs(deco[1:].strip())
+            refs = {n: line for n, line in (refs or {}).items() if n not in class_names}
+            report(refs, where, step.cell_index, step.cell_id, lambda n, d=deco_line: d + n - 1)
+    return problems
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _docstring(text: str, indent: str) -> str:
+    text = text.strip().replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    if text.endswith('"'):
+        text = text[:-1] + '\\"'
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return '%s"""%s"""' % (indent, text)
+    body = "\n".join(indent + line if line.strip() else "" for line in lines[1:])
+    return '%s"""%s\n%s\n%s"""' % (indent, lines[0], body, indent)
+
+
+def _trim_blank(code: str) -> str:
+    lines = [line.rstrip() for line in code.splitlines()]
+    inside = _string_continuation_lines(code)
+    lines = [raw if i in inside else line for i, (line, raw) in enumerate(zip(lines, code.splitlines()), 1)]
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _marker(cell_id: str | None, cell_index: int) -> str:
+    return CELL_MARKER + (cell_id if cell_id else "#%d" % (cell_index + 1))
+
+
+def _step_code(model: FlowModel, step: StepCell) -> str:
+    """The step's method body (dedented): its code plus the written-out transition."""
+    body = _trim_blank(step.body)
+    transition = model.next_of(step.name)
+    if model.is_implied(step.name) and transition is not None:
+        body = (body + "\n" if body else "") + transition.to_source()
+    return body or "pass"
+
+
+def _metaflow_imports(model: FlowModel, module_defs: set[str]) -> list[str]:
+    needed = {"FlowSpec", "step"}
+    sources = []
+    if model.flow_cell is not None:
+        sources.append(model.flow_cell.body)
+        sources.extend(d[1:] for d in model.flow_cell.decorators)
+    for step in model.steps:
+        sources.append(step.body)
+        sources.extend(d[1:] for d in step.decorators)
+    mf = metaflow_names()
+    for src in sources:
+        try:
+            tree = ast.parse(src.strip() or "pass")
+        except SyntaxError:
+            continue
+        needed.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in mf)
+    return sorted(needed - module_defs)
+
+
+def render_flow(model: FlowModel, *, cell_ids: bool = False, source_name: str | None = None) -> str:
+    """The flow file's text for a model without errors. Deterministic: the same notebook
+    always gives the same bytes."""
+    out: list[str] = [HEADER.format(source=source_name or "a notebook")]
+    module_defs: set[str] = set()
+    module_blocks = []
+    for cell in model.module_cells:
+        code = _trim_blank(_strip_magics(cell.source))
+        module_defs |= _defined_names(code) or set()
+        if code:
+            module_blocks.append((_marker(cell.id, cell.index) + "\n" if cell_ids else "") + code)
+    imports = _metaflow_imports(model, module_defs)
+    if imports:
+        out.append("from metaflow import %s" % ", ".join(imports))
+    for block in module_blocks:
+        out.append("\n\n" + block)
+    out.append("\n")
+    if model.flow_cell is not None:
+        if cell_ids:
+            out.append(_marker(model.flow_cell.cell_id, model.flow_cell.cell_index))
+        out.extend(model.flow_cell.decorators)
+    out.append("class %s(FlowSpec):" % model.name)
+    members: list[str] = []
+    if model.flow_doc:
+        members.append(_docstring(model.flow_doc, "    "))
+    if model.flow_cell is not None:
+        flow_body = _trim_blank(model.flow_cell.body)
+        if flow_body:
+            members.append(indent_code(flow_body, "    "))
+    for step in model.steps:
+        lines = []
+        if cell_ids:
+            lines.append("    " + _marker(step.cell_id, step.cell_index))
+        lines.extend(indent_code(d, "    ") for d in step.decorators)
+        lines.append("    @step")
+        args = "self, inputs" if model.is_join(step.name) else "self"
+        lines.append("    def %s(%s):" % (step.name, args))
+        doc = model.markdown_above.get(step.name)
+        if doc:
+            lines.append(_docstring(doc, "        "))
+        lines.append(indent_code(_step_code(model, step), "        "))
+        members.append("\n".join(lines))
+    out.append("\n\n".join(members))
+    out.append("\n")
+    out.append('if __name__ == "__main__":')
+    out.append("    %s()" % model.name)
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_graph(model: FlowModel) -> list[CellError]:
+    """Run Metaflow's ``FlowGraph`` and lint on the flow's graph, errors mapped to cells.
+
+    Builds a skeleton module holding only the class and its step methods exactly as exported
+    (decorators other than ``@parallel`` and the module/flow code are left out, so no user
+    code runs), loads it from a temporary file the way Metaflow loads a flow file, and runs
+    ``metaflow.lint.linter`` on the class's graph."""
+    from metaflow.lint import LintWarn, linter
+
+    lines = ["from metaflow import FlowSpec, step, parallel", "class %s(FlowSpec):" % model.name]
+    where: dict[int, tuple[StepCell, int | None]] = {}
+    for step in model.steps:
+        def_line = len(lines) + 1
+        if any(d.strip() == "@parallel" or d.strip().startswith("@parallel(") for d in step.decorators):
+            lines.append("    @parallel")
+        lines.append("    @step")
+        args = "self, inputs" if model.is_join(step.name) else "self"
+        lines.append("    def %s(%s):" % (step.name, args))
+        for n in range(def_line, len(lines) + 1):
+            where[n] = (step, None)
+        first = len(lines) + 1
+        lines.extend(indent_code(_step_code(model, step), "        ").splitlines())
+        # skeleton body lines map to the cell: same order, leading blank lines trimmed
+        written = _trim_blank(step.body).splitlines()
+        lead = next((i for i, text in enumerate(step.body.splitlines()) if text.strip()), 0)
+        for k in range(first, len(lines) + 1):
+            offset = k - first
+            where[k] = (step, step.body_line + lead + offset if offset < len(written) else None)
+    source = "\n".join(lines) + "\n"
+    fd, path = tempfile.mkstemp(prefix="jmf_graph_%s_" % model.name, suffix=".py")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(source)
+        spec = importlib.util.spec_from_file_location("_jmf_graph_check", path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+            graph = getattr(module, model.name)._graph
+            linter.run_checks(graph)
+        except LintWarn as warn:
+            step, line = where.get(getattr(warn, "line_no", None) or -1, (None, None))
+            message = str(warn.message if hasattr(warn, "message") else warn).strip()
+            if step is None:
+                return [CellError(None, None, None, message, "Fix the flow's transitions as the message says.", "lint")]
+            return [CellError(step.cell_index, step.cell_id, line, message, "Fix the flow's transitions as the message says.", "lint")]
+    finally:
+        os.unlink(path)
+        linecache.checkcache(path)
+    return []
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _format_errors(headline: str, errors: list[CellError]) -> str:
+    return "\n".join([headline] + ["  - " + str(e) for e in errors])
+
+
+def export_cells(
+    cells: list[CellInput],
+    notebook_path: str | os.PathLike[str] | None = None,
+    *,
+    cell_ids: bool = False,
+) -> str:
+    """Export the cells to flow-file text. Raises ExportError (naming cells, lines and
+    fixes) for cell-rule errors, undefined names or Metaflow lint errors."""
+    name = os.fspath(notebook_path) if notebook_path is not None else None
+    model = assemble(cells, name)
+    if model.errors:
+        raise ExportError(_format_errors("The notebook does not describe a valid flow:", model.errors), model.errors)
+    for cell in model.module_cells:
+        stripped = _strip_magics(cell.source)
+        try:
+            ast.parse(stripped)
+        except SyntaxError as exc:
+            err = CellError(cell.index, cell.id, exc.lineno, "Syntax error in a module cell: %s." % exc.msg,
+                            "Fix the code, or remove the 'module' tag so the cell stays scratch.", "syntax-error")
+            raise ExportError(_format_errors("Cannot export:", [err]), [err]) from None
+    problems = [p.to_error() for p in find_undefined_names(model, cells)]
+    if problems:
+        raise ExportError(
+            _format_errors("Export stopped: the flow would use names the exported file does not define:", problems),
+            problems,
+        )
+    lint = validate_graph(model)
+    if lint:
+        raise ExportError(_format_errors("Metaflow's checks reject the flow:", lint), lint)
+    return render_flow(model, cell_ids=cell_ids, source_name=Path(name).name if name else None)
+
+
+def export_notebook(path: str | os.PathLike[str], *, cell_ids: bool = False) -> str:
+    """Read and export a notebook file; raises ExportError."""
+    return export_cells(read_notebook(path), path, cell_ids=cell_ids)
+
+
+def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False) -> bool:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``. An existing
+    file with other content is only replaced with ``force`` (else ExportError). Returns
+    False when the file already held exactly this text (nothing written)."""
+    path = Path(path)
+    if path.exists():
+        try:
+            if path.read_text(encoding="utf-8") == text:
+                return False
+        except (OSError, UnicodeDecodeError):
+            pass
+        if not force:
+            raise ExportError("%s already exists; pass --force to overwrite it." % path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        else:
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def check_flow_file(flow_path: str | os.PathLike[str], text: str) -> str:
+    """Unified diff from the file on disk to ``text``; empty when the file is current."""
+    flow_path = Path(flow_path)
+    try:
+        current = flow_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        current = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExportError("Cannot read %s: %s." % (flow_path, exc)) from None
+    if current == text:
+        return ""
+    return "".join(
+        difflib.unified_diff(
+            current.splitlines(True),
+            text.splitlines(True),
+            fromfile=str(flow_path),
+            tofile="%s (exported now)" % flow_path,
+        )
+    )
+

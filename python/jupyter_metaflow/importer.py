@@ -1,0 +1,350 @@
+"""``flow.py`` -> notebook: an existing FlowSpec file as cells that follow the notebook contract.
+
+Module code becomes module cells (tagged ``module`` where the cell rules would otherwise call
+it scratch), the class body a ``%%flow NAME`` cell (class decorators first), each step a
+``%%step NAME`` cell with its decorators, docstrings markdown cells (the class docstring
+first, each step's right above its cell). The ``__main__`` block is dropped (the export
+writes it). The result is checked: exporting it again must give the same graph as the file
+(Metaflow's ``FlowGraph`` on both), so ``export(import(f))`` keeps graph, decorators and
+step code.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cells import CellInput, CellKind, assemble, classify
+from .export import CELL_MARKER, HEADER, ExportError, validate_graph
+
+__all__ = ["FlowImportError", "import_flow", "import_flow_file"]
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class FlowImportError(ExportError):
+    """The file cannot become a notebook; the message says why and what to do."""
+
+
+@dataclass
+class _Cell:
+    cell_type: str
+    source: str
+    tags: tuple[str, ...] = ()
+    cell_id: str | None = None
+
+
+def _is_flowspec_base(base: ast.expr, flow_classes: set[str]) -> bool:
+    if isinstance(base, ast.Name):
+        return base.id == "FlowSpec" or base.id in flow_classes
+    return isinstance(base, ast.Attribute) and base.attr == "FlowSpec"
+
+
+def _is_step_decorator(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Name) and node.id == "step") or (
+        isinstance(node, ast.Attribute) and node.attr == "step"
+    )
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
+
+
+def _dedent_block(lines: list[str]) -> str:
+    """Dedent source lines by the first code line's indentation; lines inside multi-line
+    strings keep their text (tokenize tells which)."""
+    from .export import _string_continuation_lines
+
+    text = "\n".join(lines)
+    inside = _string_continuation_lines(text)
+    indent = None
+    for number, line in enumerate(lines, 1):
+        if line.strip() and number not in inside:
+            indent = len(line) - len(line.lstrip())
+            break
+    if not indent:
+        return text
+    out = []
+    for number, line in enumerate(lines, 1):
+        if number in inside:
+            out.append(line)
+        elif line[:indent].strip() == "":
+            out.append(line[indent:])
+        else:
+            out.append(line.lstrip())
+    return "\n".join(out)
+
+
+def _strip_blank(text: str) -> str:
+    lines = text.splitlines()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _marker_id(lines: list[str]) -> tuple[str | None, list[str]]:
+    """A ``# cell: ID`` marker (written by ``export --cell-ids``) among the lines, removed."""
+    found = None
+    kept = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith(CELL_MARKER) and found is None:
+            candidate = stripped[len(CELL_MARKER) :].strip()
+            if _ID_RE.match(candidate):
+                found = candidate
+                continue
+            if candidate.startswith("#"):
+                continue
+        kept.append(line)
+    return found, kept
+
+
+def _own_header_lines(lines: list[str]) -> int:
+    """How many leading lines our own export wrote (its header comment and the Metaflow
+    import it generates): the export writes them again."""
+    if not lines or not lines[0].startswith(HEADER.split("{source}")[0]):
+        return 0
+    if len(lines) > 1 and lines[1].startswith("from metaflow import "):
+        return 2
+    return 1
+
+
+def _longest_blank_run(lines: list[str]) -> int:
+    best = run = 0
+    for line in lines:
+        run = run + 1 if not line.strip() else 0
+        best = max(best, run)
+    return best
+
+
+def _start_line(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", None) or []
+    return min([node.lineno] + [d.lineno for d in decorators])
+
+
+def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
+    """The notebook (nbformat 4 JSON dict) for a flow file's text. Raises FlowImportError."""
+    import nbformat
+
+    try:
+        tree = ast.parse(source, filename)
+    except SyntaxError as exc:
+        raise FlowImportError(
+            "%s line %s: syntax error (%s); fix the file first." % (filename, exc.lineno, exc.msg)
+        ) from None
+    lines = source.splitlines()
+
+    flow_classes: set[str] = set()
+    flows: list[ast.ClassDef] = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and any(_is_flowspec_base(b, flow_classes) for b in node.bases):
+            flow_classes.add(node.name)
+            flows.append(node)
+    if not flows:
+        raise FlowImportError(
+            "%s defines no FlowSpec class: pass a Metaflow flow file (class NAME(FlowSpec): ...)."
+            % filename
+        )
+    if len(flows) > 1:
+        raise FlowImportError(
+            "%s defines %d FlowSpec classes (%s); a notebook holds one flow. Split the file so "
+            "each flow has its own." % (filename, len(flows), ", ".join(f.name for f in flows))
+        )
+    flow = flows[0]
+    if any(isinstance(b, ast.Name) and b.id != "FlowSpec" for b in flow.bases) or len(flow.bases) != 1:
+        raise FlowImportError(
+            "%s: %s must derive from FlowSpec directly (bases: %s); a notebook flow cannot "
+            "inherit steps from another class." % (filename, flow.name, ", ".join(ast.unparse(b) for b in flow.bases))
+        )
+
+    cells: list[_Cell] = []
+    doc = ast.get_docstring(flow)
+    if doc:
+        cells.append(_Cell("markdown", inspect.cleandoc(doc)))
+    cells.append(_Cell("code", "%load_ext jupyter_metaflow", cell_id="load-ext"))
+
+    # module code: a cell per block separated by two blank lines or a cell marker
+    top = [n for n in tree.body if n is not flow and not _is_main_guard(n)]
+    skip = _own_header_lines(lines)
+    blocks: list[list[str]] = []
+    previous_end = skip
+    flow_lines = range(_start_line(flow), flow.end_lineno + 1)
+    for node in top:
+        start = _start_line(node)
+        gap = [ln for k, ln in enumerate(lines[previous_end : start - 1], previous_end + 1) if k not in flow_lines]
+        code = lines[start - 1 : node.end_lineno]
+        previous_end = max(previous_end, node.end_lineno)
+        if node.end_lineno <= skip:
+            continue
+        if start <= skip:
+            code = lines[skip : node.end_lineno]
+        marker, gap_kept = _marker_id(gap)
+        blank_run = _longest_blank_run(gap_kept)
+        if not blocks or marker is not None or blank_run >= 2:
+            blocks.append([] if marker is None else [CELL_MARKER + marker])
+            comments = _strip_blank("\n".join(gap_kept))
+            blocks[-1].extend(comments.splitlines() if comments else [])
+        else:
+            blocks[-1].extend(gap_kept)
+        blocks[-1].extend(code)
+    for number, block in enumerate(blocks, 1):
+        marker, block = _marker_id(block)
+        text = _strip_blank("\n".join(block))
+        if not text:
+            continue
+        cell = _Cell("code", text, cell_id=marker or "module-%d" % number)
+        if classify(CellInput(0, None, "code", text, ())) is not CellKind.MODULE:
+            cell.tags = ("module",)
+        cells.append(cell)
+
+    # the flow cell: class decorators and the class body without docstring and steps
+    class_decorators = [ast.get_source_segment(source, d) for d in flow.decorator_list]
+    marker_lines = lines[_start_line(flow) - 2 : _start_line(flow) - 1] if _start_line(flow) > 1 else []
+    flow_marker, _ = _marker_id(marker_lines)
+    body_nodes = list(flow.body)
+    if doc and body_nodes and isinstance(body_nodes[0], ast.Expr):
+        body_nodes = body_nodes[1:]
+    steps = [
+        n
+        for n in body_nodes
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(_is_step_decorator(d) for d in n.decorator_list)
+    ]
+    if not steps:
+        raise FlowImportError("%s: %s has no @step methods." % (filename, flow.name))
+    class_code: list[str] = []
+    step_ids = {id(s) for s in steps}
+    prev = (flow.body[0].end_lineno if doc else flow.lineno)
+    for node in body_nodes:
+        start = _start_line(node)
+        if id(node) in step_ids:
+            prev = node.end_lineno
+            continue
+        chunk = lines[prev : node.end_lineno]
+        prev = node.end_lineno
+        class_code.append("\n".join(chunk))
+    _, class_lines = _marker_id("\n".join(class_code).splitlines())
+    flow_body = _strip_blank(_dedent_block(class_lines))
+    flow_src = "\n".join(["%%flow " + flow.name] + ["@" + d for d in class_decorators] + ([flow_body] if flow_body else []))
+    cells.append(_Cell("code", flow_src, cell_id=flow_marker or "flow"))
+
+    # steps
+    prev_end = flow.lineno
+    for node in body_nodes:
+        if id(node) not in step_ids:
+            prev_end = node.end_lineno
+            continue
+        between = lines[prev_end : _start_line(node) - 1]
+        prev_end = node.end_lineno
+        step_marker, _ = _marker_id(between)
+        decorators = []
+        for d in node.decorator_list:
+            if _is_step_decorator(d):
+                continue
+            if isinstance(d, ast.Call) and _is_step_decorator(d.func):
+                raise FlowImportError(
+                    "%s line %d: @step(...) with arguments is not supported in notebooks; use "
+                    "the plain @step and the names start/end." % (filename, d.lineno)
+                )
+            decorators.append(_dedent_block(lines[d.lineno - 1 : d.end_lineno]).strip())
+        args = [a.arg for a in node.args.args]
+        if len(args) > 2 or not args:
+            raise FlowImportError(
+                "%s line %d: step %s takes %s; steps take (self) or, for joins, (self, inputs)."
+                % (filename, node.lineno, node.name, "(%s)" % ", ".join(args))
+            )
+        step_doc = ast.get_docstring(node)
+        body_stmts = node.body[1:] if step_doc is not None else node.body
+        if body_stmts:
+            body_first = node.body[0].end_lineno + 1 if step_doc is not None else node.body[0].lineno
+            if step_doc is None:
+                # comments between the def line and the first statement belong to the body
+                body_first = node.body[0].lineno
+                for k in range(node.body[0].lineno - 1, node.lineno, -1):
+                    if lines[k - 1].strip().startswith("#"):
+                        body_first = k
+                    else:
+                        break
+            body_lines = lines[body_first - 1 : node.end_lineno]
+        else:
+            body_lines = []
+        body = _strip_blank(_dedent_block(body_lines))
+        if len(args) == 2 and args[1] != "inputs":
+            body = "%s = inputs\n%s" % (args[1], body)
+        if step_doc:
+            cells.append(_Cell("markdown", inspect.cleandoc(step_doc)))
+        src = "\n".join(["%%step " + node.name] + decorators + ([body] if body else []))
+        cells.append(_Cell("code", src, cell_id=step_marker or "step-" + node.name.replace("_", "-")))
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    used: set[str] = set()
+    for index, cell in enumerate(cells):
+        if cell.cell_type == "markdown":
+            nb_cell = nbformat.v4.new_markdown_cell(cell.source)
+        else:
+            nb_cell = nbformat.v4.new_code_cell(cell.source)
+        cell_id = cell.cell_id or "md-%d" % index
+        while cell_id in used:
+            cell_id = "%s-%d" % (cell_id[:56], index)
+        used.add(cell_id)
+        nb_cell["id"] = cell_id
+        if cell.tags:
+            nb_cell.metadata["tags"] = list(cell.tags)
+        nb.cells.append(nb_cell)
+    nbformat.validate(nb)
+    _check_graph(nb, flow, tree, filename)
+    return nb
+
+
+def _check_graph(nb: Any, flow: ast.ClassDef, tree: ast.Module, filename: str) -> None:
+    """The notebook must give the file's graph: same steps, transitions and joins."""
+    cells = [CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)]
+    model = assemble(cells)
+    if model.errors:
+        raise FlowImportError(
+            "%s does not follow Metaflow's rules: %s" % (filename, "; ".join(str(e) for e in model.errors))
+        )
+    lint = validate_graph(model)
+    if lint:
+        raise FlowImportError("%s: Metaflow's checks reject the flow: %s" % (filename, lint[0].message))
+    for node in flow.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(_is_step_decorator(d) for d in node.decorator_list):
+            file_join = len(node.args.args) == 2
+            if file_join != model.is_join(node.name):
+                raise FlowImportError(
+                    "%s: step %s %s a join in the file, but in a notebook %s. Make its body use "
+                    "'inputs' only in join steps." % (
+                        filename,
+                        node.name,
+                        "is" if file_join else "is not",
+                        "the graph does not make it one" if file_join else "it would be one",
+                    )
+                )
+
+
+def import_flow_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a flow file and return its notebook. Raises FlowImportError."""
+    path = Path(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FlowImportError("Cannot read %s: %s." % (path, exc)) from None
+    return import_flow(source, path.name)
