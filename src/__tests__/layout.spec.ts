@@ -1,0 +1,91 @@
+import { assemble, type IFlowModel } from '../assembly';
+import { layoutFlow, layoutKey, NODE_HEIGHT, NODE_WIDTH } from '../layout';
+
+function flow(sources: string[]): IFlowModel {
+  return assemble(sources.map((source, index) => ({ index, id: null, cell_type: 'code', source, tags: [] })));
+}
+
+describe('layoutFlow', () => {
+  const branch = flow([
+    '%%step start\nself.next(self.a, self.b)',
+    '%%step a\nself.next(self.join)',
+    '%%step b\nself.next(self.join)',
+    '%%step join\nx = 1',
+    '%%step end'
+  ]);
+
+  it('places every step once, parents above children', () => {
+    const layout = layoutFlow(branch);
+    expect(layout.nodes.map(n => n.name)).toEqual(['start', 'a', 'b', 'join', 'end']);
+    const y = new Map(layout.nodes.map(n => [n.name, n.y]));
+    expect(y.get('start')!).toBeLessThan(y.get('a')!);
+    expect(y.get('a')).toBe(y.get('b'));
+    expect(y.get('a')!).toBeLessThan(y.get('join')!);
+    expect(y.get('join')!).toBeLessThan(y.get('end')!);
+    for (const n of layout.nodes) {
+      expect([n.width, n.height]).toEqual([NODE_WIDTH, NODE_HEIGHT]);
+      expect(n.x).toBeGreaterThanOrEqual(0);
+      expect(n.x + n.width).toBeLessThanOrEqual(layout.width);
+      expect(n.y + n.height).toBeLessThanOrEqual(layout.height);
+    }
+  });
+
+  it('does not overlap siblings', () => {
+    const layout = layoutFlow(branch);
+    const [a, b] = layout.nodes.filter(n => n.name === 'a' || n.name === 'b');
+    expect(Math.abs(a.x - b.x)).toBeGreaterThanOrEqual(NODE_WIDTH);
+  });
+
+  it('routes one edge per transition target, ending at the target box', () => {
+    const layout = layoutFlow(branch);
+    expect(layout.edges.map(e => `${e.from}->${e.to}`)).toEqual([
+      'start->a',
+      'start->b',
+      'a->join',
+      'b->join',
+      'join->end'
+    ]);
+    const join = layout.nodes.find(n => n.name === 'join')!;
+    for (const e of layout.edges.filter(e => e.to === 'join')) {
+      const last = e.points[e.points.length - 1];
+      expect(Math.abs(last.y - join.y)).toBeLessThan(1);
+    }
+  });
+
+  it('labels foreach and switch edges', () => {
+    const model = flow([
+      "%%step start\nself.next({'x': self.a, 'y': self.end}, condition='c')",
+      "%%step a\nself.next(self.b, foreach='items')",
+      '%%step b\nself.next(self.end)',
+      '%%step end'
+    ]);
+    const labels = layoutFlow(model).edges.map(e => e.label);
+    expect(labels).toEqual(['x', 'y', 'foreach items', null]);
+  });
+
+  it('skips unknown targets and survives cycles', () => {
+    const model = flow(['%%step start\nself.next(self.nope)', '%%step a\nself.next(self.a2)', '%%step a2\nself.next(self.a)', '%%step end']);
+    const layout = layoutFlow(model);
+    expect(layout.nodes).toHaveLength(4);
+    expect(layout.edges.map(e => e.to)).toEqual(['a2', 'a']);
+  });
+
+  it('keys layouts on the graph only', () => {
+    const a = flow(['%%step start\nx = 1', '%%step end']);
+    const b = flow(['%%step start\nx = 2  # edited', '%%step end']);
+    const c = flow(['%%step start\nself.next(self.mid)', '%%step mid', '%%step end']);
+    expect(layoutKey(a)).toBe(layoutKey(b));
+    expect(layoutKey(a)).not.toBe(layoutKey(c));
+  });
+
+  it('lays out 300 steps', () => {
+    const sources = ['%%step start\nself.next(self.s0, self.s1)'];
+    for (let i = 0; i < 298; i++) {
+      sources.push(`%%step s${i}\nself.next(self.${i + 2 < 298 ? `s${i + 2}` : 'end'})`);
+    }
+    sources.push('%%step end');
+    const model = flow(sources);
+    const layout = layoutFlow(model);
+    expect(layout.nodes).toHaveLength(300);
+  });
+});

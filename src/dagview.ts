@@ -1,0 +1,325 @@
+/**
+ * SVG rendering of a laid-out flow: step boxes coloured by status, with
+ * duration, foreach split progress, switch choice, stale and error markers;
+ * zoom (wheel) and pan (drag). Everything that comes from the notebook or the
+ * kernel (step names, errors) is set with textContent / createElementNS, never
+ * parsed as HTML.
+ */
+import type { StepState } from './protocol';
+import type { ILayout } from './layout';
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** What a node shows besides its name. */
+export interface INodeState {
+  status: StepState | null;
+  durationMs: number | null;
+  /** Foreach progress: splits finished / splits in total. */
+  splits: { done: number; total: number } | null;
+  /** The case a switch step took. */
+  switchChoice: string | null;
+  stale: boolean;
+  /** Untrusted error texts (cell rules, lint, failed run). */
+  errors: string[];
+}
+
+/** Callbacks of a {@link DagView}. */
+export interface IDagViewOptions {
+  /** A node was clicked. */
+  onSelect?: (step: string) => void;
+}
+
+/** Human duration: 850 ms, 12.3 s, 4 min 05 s. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) {
+    return `${Math.round(ms)} ms`;
+  }
+  if (ms < 60000) {
+    return `${(ms / 1000).toFixed(1)} s`;
+  }
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+}
+
+/** The one-line detail under a step's name. */
+export function nodeDetail(state: INodeState | undefined): string {
+  if (!state) {
+    return '';
+  }
+  const parts: string[] = [];
+  if (state.stale) {
+    parts.push('stale');
+  } else if (state.status) {
+    parts.push(state.status);
+  }
+  if (state.splits) {
+    parts.push(`${state.splits.done}/${state.splits.total}`);
+  }
+  if (state.switchChoice !== null) {
+    parts.push(`→ ${state.switchChoice}`);
+  }
+  if (state.durationMs !== null) {
+    parts.push(formatDuration(state.durationMs));
+  }
+  return parts.join(' · ');
+}
+
+/** An SVG view of a flow DAG with zoom and pan. */
+export class DagView {
+  constructor(options: IDagViewOptions = {}) {
+    this._options = options;
+    this.node = svg('svg', { class: 'jp-mf-DagView', role: 'img' }) as SVGSVGElement;
+    this._markerId = `jp-mf-arrow-${++Private.counter}`;
+    const defs = svg('defs');
+    const marker = svg('marker', {
+      id: this._markerId,
+      viewBox: '0 0 10 10',
+      refX: '10',
+      refY: '5',
+      markerWidth: '7',
+      markerHeight: '7',
+      orient: 'auto-start-reverse'
+    });
+    marker.appendChild(svg('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'jp-mf-DagArrow' }));
+    defs.appendChild(marker);
+    this.node.appendChild(defs);
+    this._root = svg('g', { class: 'jp-mf-DagRoot' }) as SVGGElement;
+    this.node.appendChild(this._root);
+    this.node.addEventListener('wheel', this._onWheel, { passive: false });
+    this.node.addEventListener('pointerdown', this._onPointerDown);
+    this.node.addEventListener('click', this._onClick);
+  }
+
+  /** The `<svg>` element to insert into the page. */
+  readonly node: SVGSVGElement;
+
+  /** The step shown as selected. */
+  get selected(): string | null {
+    return this._selected;
+  }
+
+  set selected(step: string | null) {
+    this._selected = step;
+    for (const g of Array.from(this._root.querySelectorAll('.jp-mf-DagNode'))) {
+      g.classList.toggle('jp-mod-selected', g.getAttribute('data-step') === step);
+    }
+  }
+
+  /** Current zoom factor and translation. */
+  get transform(): { k: number; x: number; y: number } {
+    return { ...this._transform };
+  }
+
+  /** Draw `layout`; node details come from `states` (by step name). */
+  render(layout: ILayout, states: Map<string, INodeState>): void {
+    const first = this._layout === null;
+    this._layout = layout;
+    const root = this._root;
+    root.textContent = '';
+    const edgeLayer = svg('g', { class: 'jp-mf-DagEdges' });
+    const nodeLayer = svg('g', { class: 'jp-mf-DagNodes' });
+    root.append(edgeLayer, nodeLayer);
+    for (const edge of layout.edges) {
+      if (!edge.points.length) {
+        continue;
+      }
+      const d = edge.points.map((p, i) => `${i ? 'L' : 'M'} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(' ');
+      const path = svg('path', {
+        d,
+        class: `jp-mf-DagEdge jp-mf-DagEdge-${edge.kind}`,
+        'marker-end': `url(#${this._markerId})`,
+        'data-from': edge.from,
+        'data-to': edge.to
+      });
+      edgeLayer.appendChild(path);
+      if (edge.label) {
+        const mid = edge.points[Math.floor(edge.points.length / 2)];
+        const label = svg('text', { x: String(mid.x + 4), y: String(mid.y), class: 'jp-mf-DagEdgeLabel' });
+        label.textContent = edge.label;
+        edgeLayer.appendChild(label);
+      }
+    }
+    for (const n of layout.nodes) {
+      const state = states.get(n.name);
+      const g = svg('g', {
+        class: 'jp-mf-DagNode',
+        transform: `translate(${n.x.toFixed(1)},${n.y.toFixed(1)})`,
+        'data-step': n.name,
+        'data-status': state?.status ?? 'none',
+        tabindex: '0'
+      });
+      if (state?.stale) {
+        g.setAttribute('data-stale', 'true');
+      }
+      if (state?.errors.length) {
+        g.setAttribute('data-error', 'true');
+      }
+      if (n.name === this._selected) {
+        g.classList.add('jp-mod-selected');
+      }
+      const title = svg('title');
+      const detail = nodeDetail(state);
+      title.textContent = [n.name, detail, ...(state?.errors ?? [])].filter(x => x).join('\n');
+      g.appendChild(title);
+      g.appendChild(svg('rect', { class: 'jp-mf-DagNode-box', width: String(n.width), height: String(n.height), rx: '6' }));
+      const name = svg('text', { class: 'jp-mf-DagNode-name', x: '10', y: '19' });
+      name.textContent = ellipsis(n.name, 22);
+      g.appendChild(name);
+      const info = svg('text', { class: 'jp-mf-DagNode-detail', x: '10', y: '36' });
+      info.textContent = ellipsis(detail, 28);
+      g.appendChild(info);
+      if (state?.errors.length) {
+        const mark = svg('g', { class: 'jp-mf-DagNode-error', transform: `translate(${n.width - 14},14)` });
+        mark.appendChild(svg('circle', { r: '8' }));
+        const bang = svg('text', { 'text-anchor': 'middle', y: '4' });
+        bang.textContent = '!';
+        mark.appendChild(bang);
+        const why = svg('title');
+        why.textContent = state.errors.join('\n');
+        mark.appendChild(why);
+        g.appendChild(mark);
+      }
+      nodeLayer.appendChild(g);
+    }
+    if (first) {
+      this.fit();
+    } else {
+      this._apply();
+    }
+  }
+
+  /** Zoom and centre so the whole DAG fits the visible area (never above 100%). */
+  fit(): void {
+    const layout = this._layout;
+    if (!layout) {
+      return;
+    }
+    const width = this.node.clientWidth || 300;
+    const height = this.node.clientHeight || 400;
+    const k = Math.min(1, width / Math.max(layout.width, 1), height / Math.max(layout.height, 1));
+    this._transform = {
+      k: Math.max(k, MIN_ZOOM),
+      x: (width - layout.width * k) / 2,
+      y: Math.max(0, (height - layout.height * k) / 2)
+    };
+    this._apply();
+  }
+
+  /** Zoom by `factor` around the point (cx, cy) of the view. */
+  zoomBy(factor: number, cx = 0, cy = 0): void {
+    const t = this._transform;
+    const k = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, t.k * factor));
+    const f = k / t.k;
+    this._transform = { k, x: cx - (cx - t.x) * f, y: cy - (cy - t.y) * f };
+    this._apply();
+  }
+
+  /** Move the drawing by (dx, dy) screen pixels. */
+  panBy(dx: number, dy: number): void {
+    this._transform = { ...this._transform, x: this._transform.x + dx, y: this._transform.y + dy };
+    this._apply();
+  }
+
+  /** Pan so a step's box is in view. */
+  reveal(step: string): void {
+    const n = this._layout?.nodes.find(x => x.name === step);
+    if (!n) {
+      return;
+    }
+    const width = this.node.clientWidth || 300;
+    const height = this.node.clientHeight || 400;
+    const { k } = this._transform;
+    this._transform = { k, x: width / 2 - (n.x + n.width / 2) * k, y: height / 2 - (n.y + n.height / 2) * k };
+    this._apply();
+  }
+
+  dispose(): void {
+    this.node.removeEventListener('wheel', this._onWheel);
+    this.node.removeEventListener('pointerdown', this._onPointerDown);
+    this.node.removeEventListener('click', this._onClick);
+    this.node.remove();
+  }
+
+  private _apply(): void {
+    const { k, x, y } = this._transform;
+    this._root.setAttribute('transform', `translate(${x.toFixed(1)},${y.toFixed(1)}) scale(${k.toFixed(4)})`);
+  }
+
+  private _onWheel = (event: WheelEvent): void => {
+    event.preventDefault();
+    const box = this.node.getBoundingClientRect();
+    this.zoomBy(Math.exp(-event.deltaY * 0.0015), event.clientX - box.left, event.clientY - box.top);
+  };
+
+  private _onPointerDown = (event: PointerEvent): void => {
+    if (event.button !== 0) {
+      return;
+    }
+    let lastX = event.clientX;
+    let lastY = event.clientY;
+    this._dragged = false;
+    const move = (e: PointerEvent) => {
+      if (Math.abs(e.clientX - event.clientX) + Math.abs(e.clientY - event.clientY) > 3) {
+        this._dragged = true;
+        this.node.classList.add('jp-mod-panning');
+      }
+      if (this._dragged) {
+        this.panBy(e.clientX - lastX, e.clientY - lastY);
+      }
+      lastX = e.clientX;
+      lastY = e.clientY;
+    };
+    const up = () => {
+      window.removeEventListener('pointermove', move);
+      window.removeEventListener('pointerup', up);
+      this.node.classList.remove('jp-mod-panning');
+    };
+    window.addEventListener('pointermove', move);
+    window.addEventListener('pointerup', up);
+  };
+
+  private _onClick = (event: MouseEvent): void => {
+    if (this._dragged) {
+      this._dragged = false;
+      return;
+    }
+    const step = stepAt(event.target);
+    if (step !== null) {
+      this.selected = step;
+      this._options.onSelect?.(step);
+    }
+  };
+
+  private _options: IDagViewOptions;
+  private _root: SVGGElement;
+  private _markerId: string;
+  private _layout: ILayout | null = null;
+  private _selected: string | null = null;
+  private _transform = { k: 1, x: 0, y: 0 };
+  private _dragged = false;
+}
+
+/** The step name of the DAG node an event target belongs to, or null. */
+export function stepAt(target: EventTarget | null): string | null {
+  const el = target instanceof Element ? target.closest('.jp-mf-DagNode') : null;
+  return el?.getAttribute('data-step') ?? null;
+}
+
+const MIN_ZOOM = 0.1;
+const MAX_ZOOM = 3;
+
+function svg(tag: string, attrs: { [name: string]: string } = {}): SVGElement {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    el.setAttribute(k, v);
+  }
+  return el as SVGElement;
+}
+
+function ellipsis(text: string, max: number): string {
+  return text.length > max ? text.slice(0, max - 1) + '…' : text;
+}
+
+namespace Private {
+  export let counter = 0;
+}
