@@ -15,6 +15,7 @@ __all__ = ["__version__", "get_link", "load_ipython_extension", "unload_ipython_
 
 _link: FrontendLink | None = None
 _magics: Any = None
+_sync: Any = None
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
@@ -30,7 +31,7 @@ def get_link() -> FrontendLink | None:
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext jupyter_metaflow``: open the frontend link, register ``%%flow``/``%%step``
     (idempotent)."""
-    global _link, _magics
+    global _link, _magics, _sync
     if _link is None:
         _link = FrontendLink()
         _link.install()
@@ -38,11 +39,20 @@ def load_ipython_extension(ipython: Any) -> None:
         from . import magics
 
         _magics = magics.register(ipython)
+    if _sync is None:  # the live flow: comm handlers, tagged cells, %mf_dag
+        from . import sync, widget
+
+        _sync = sync.get_sync()
+        _sync.install(ipython, _link)
+        ipython.register_magics(widget.DagMagics)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext jupyter_metaflow``: close the frontend link."""
-    global _link, _magics
+    global _link, _magics, _sync
+    if _sync is not None:
+        _sync.uninstall()
+        _sync = None
     if _link is not None:
         _link.uninstall()
         _link = None

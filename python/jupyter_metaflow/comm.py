@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Any], None]
 """``handler(payload, comm)`` for one message type."""
 
+ConnectListener = Callable[[Any], None]
+"""``listener(comm)``, called once per comm when a frontend completes the handshake."""
+
 
 def hello_payload() -> dict[str, Any]:
     """The kernel's side of the handshake."""
@@ -40,6 +43,7 @@ class FrontendLink:
     def __init__(self) -> None:
         self._comms: dict[str, Any] = {}
         self._handlers: dict[str, Handler] = {"hello": self._on_hello}
+        self._connect_listeners: list[ConnectListener] = []
         self.frontends: dict[str, dict[str, Any]] = {}
         """comm id -> the frontend's ``hello`` payload, for comms that completed the handshake."""
 
@@ -66,6 +70,11 @@ class FrontendLink:
     def on(self, msg_type: str, handler: Handler) -> None:
         """Route incoming messages of ``msg_type`` to ``handler(payload, comm)``."""
         self._handlers[msg_type] = handler
+
+    def on_connect(self, listener: ConnectListener) -> None:
+        """Call ``listener(comm)`` whenever a frontend completes the handshake on a comm
+        (to send it a snapshot of the current state)."""
+        self._connect_listeners.append(listener)
 
     def send(self, msg_type: str, payload: dict[str, Any], to: Any = None) -> None:
         """Send one message to ``to`` (a comm) or to every connected frontend."""
@@ -117,3 +126,5 @@ class FrontendLink:
         self.frontends[opened.comm_id] = payload
         if payload.get("side") == "frontend" and first_contact:
             self.send("hello", hello_payload(), to=opened)
+            for listener in list(self._connect_listeners):
+                listener(opened)

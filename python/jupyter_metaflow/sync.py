@@ -1,0 +1,374 @@
+"""The live flow between the frontend and the kernel's executor.
+
+One :class:`FlowSync` per kernel (:func:`get_sync`), installed by ``%load_ext``:
+
+* ``flow`` (the notebook's cells, from the frontend) -> assembled with
+  :mod:`jupyter_metaflow.cells`, checked with Metaflow's own graph lint
+  (:func:`jupyter_metaflow.export.validate_graph`, no user code runs), answered with
+  ``flow_model``, and handed to the executor (so the step runner sees the live notebook);
+* the executor's :class:`~jupyter_metaflow.executor.StepEvent` s -> ``step_status`` messages
+  (with the exact cell source the run used), a ``run_state`` snapshot when a frontend connects;
+* stale steps: a step whose cell differs from the source its last run used, and everything
+  downstream of it (or of a step that ran again after it), is reported ``stale``;
+* ``export`` -> :mod:`jupyter_metaflow.export` (the one exporter) -> ``export_result``;
+* cells *tagged* ``step:NAME`` / ``flow:NAME`` (no magic line) run exactly like ``%%step`` /
+  ``%%flow`` cells: an input transformer finds the executing cell by the ``cellId`` JupyterLab
+  puts in the execute_request metadata (or, headless, by its source in the notebook file named
+  by ``JPY_SESSION_NAME``) and routes it to the executor.
+
+Listeners (the inline DAG widget) get every change through :meth:`FlowSync.add_listener`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import traceback
+from typing import Any, Callable
+
+from . import cells as cellrules
+from . import export as exporter
+from .executor import NotebookSession, StepEvent, get_session
+
+__all__ = ["FlowSync", "get_sync", "run_tagged"]
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[["FlowSync"], None]
+"""``listener(sync)``, called after the model or any step status changed."""
+
+FINISHED_STATES = frozenset({"done", "failed", "skipped"})
+
+
+class FlowSync:
+    """The kernel's view of the notebook's flow and of its steps' states."""
+
+    def __init__(self, session: NotebookSession) -> None:
+        self.session = session
+        self.path: str | None = None
+        """The notebook path the frontend sent (relative to the server root)."""
+        self.cells: list[cellrules.CellInput] | None = None
+        """The frontend's cells, None until the first ``flow`` message."""
+        self.model: dict[str, Any] | None = None
+        self.lint_errors: list[dict[str, Any]] = []
+        self.flow: str | None = None
+        self.run_id: str | None = None
+        self.run_status: dict[str, dict[str, Any]] = {}
+        """step -> its last ``step_status`` from a run (never ``stale``)."""
+        self.splits_done: dict[str, set[int]] = {}
+        self._rerun_stale: set[str] = set()
+        self._sent: dict[str, dict[str, Any]] = {}
+        self._executing: tuple[str, str | None] | None = None
+        self._listeners: list[Listener] = []
+        self._link: Any = None
+        self._shell: Any = None
+
+    # -- wiring -------------------------------------------------------------------------
+    def install(self, shell: Any, link: Any) -> None:
+        """Register the comm handlers, the executor listener and the tagged-cell router."""
+        self._shell, self._link = shell, link
+        link.on("flow", self.on_flow)
+        link.on("export", self.on_export)
+        link.on_connect(self.send_run_state)
+        self.session.add_listener(self.on_step_event)
+        shell.events.register("pre_run_cell", self._pre_run_cell)
+        shell.events.register("post_run_cell", self._post_run_cell)
+        if self.route_tagged_cell not in shell.input_transformers_cleanup:
+            shell.input_transformers_cleanup.append(self.route_tagged_cell)
+
+    def uninstall(self) -> None:
+        shell = self._shell
+        if shell is not None:
+            shell.events.unregister("pre_run_cell", self._pre_run_cell)
+            shell.events.unregister("post_run_cell", self._post_run_cell)
+            if self.route_tagged_cell in shell.input_transformers_cleanup:
+                shell.input_transformers_cleanup.remove(self.route_tagged_cell)
+        self.session.remove_listener(self.on_step_event)
+        self._shell = self._link = None
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    # -- the flow ----------------------------------------------------------------------------
+    def on_flow(self, payload: dict[str, Any], opened: Any = None) -> None:
+        """``flow`` message: assemble, lint, hand the cells to the executor, answer ``flow_model``."""
+        cells = [
+            cellrules.CellInput(c["index"], c["id"], c["cell_type"], c["source"], tuple(c["tags"]))
+            for c in payload["cells"]
+        ]
+        self.path, self.cells = payload["path"], cells
+        model = cellrules.assemble(cells, self.path)
+        self.model = model.to_json()
+        self.lint_errors = [] if model.errors else graph_errors(model)
+        self.session.set_notebook_cells(cells, self.notebook_file(self.path))
+        answer: dict[str, Any] = {"path": self.path, "model": self.model, "lint_errors": self.lint_errors}
+        if "request_id" in payload:
+            answer["request_id"] = payload["request_id"]
+        if self._link is not None:
+            self._link.send("flow_model", answer)
+        self.publish()
+
+    def current_model(self) -> dict[str, Any]:
+        """The frontend's model, else the executor's view of the notebook (file, run cells)."""
+        if self.model is not None:
+            return self.model
+        return self.session.notebook_model().to_json()
+
+    # -- step states -------------------------------------------------------------------------
+    def on_step_event(self, event: StepEvent) -> None:
+        """Executor listener: record the task's state and publish it."""
+        status: dict[str, Any] = {"flow": event.flow, "run_id": event.run_id, "step": event.step,
+                                  "state": event.status}
+        if event.split_index is not None:
+            status["split_index"] = event.split_index
+        if event.num_splits is not None:
+            status["num_splits"] = event.num_splits
+        if event.duration is not None:
+            status["duration_ms"] = round(event.duration * 1000, 1)
+        if event.artifact_count is not None:
+            status["artifact_count"] = event.artifact_count
+        if event.message and event.status in ("failed", "skipped"):
+            status["error"] = event.message
+        source, cell_id = self._source_of(event.step)
+        if source is not None:
+            status["source"] = source
+            status["cell_id"] = cell_id
+        if event.status == "queued" and not event.split_index:
+            self.splits_done.pop(event.step, None)
+        if event.status == "done" and event.split_index is not None:
+            self.splits_done.setdefault(event.step, set()).add(event.split_index)
+        if event.status == "running" and self.run_status.get(event.step, {}).get("state") != "running":
+            self._rerun_stale.discard(event.step)
+            self._rerun_stale |= self._descendants({event.step}) & set(self.run_status)
+        self.flow, self.run_id = event.flow, event.run_id
+        self.run_status[event.step] = status
+        self.publish(always={event.step})
+
+    def statuses(self) -> dict[str, dict[str, Any]]:
+        """step -> its current ``step_status``: the last run status, or ``stale``."""
+        stale = self._stale_steps()
+        out = {}
+        for step, status in self.run_status.items():
+            if step in stale and status["state"] in FINISHED_STATES:
+                status = {**status, "state": "stale"}
+                status.pop("error", None)
+            out[step] = status
+        return out
+
+    def _stale_steps(self) -> set[str]:
+        edited = set()
+        if self.cells is not None:
+            by_id = {c.id: c.source for c in self.cells if c.id}
+            for step, status in self.run_status.items():
+                if "source" in status and by_id.get(status.get("cell_id")) not in (None, status["source"]):
+                    edited.add(step)
+        changed = edited | self._rerun_stale
+        return changed | (self._descendants(edited) & set(self.run_status))
+
+    def _descendants(self, steps: set[str]) -> set[str]:
+        try:
+            model = self.current_model()
+        except Exception:  # an unreadable notebook: no graph, no propagation
+            return set()
+        children: dict[str, list[str]] = {}
+        for s in model.get("steps", []):
+            children[s["name"]] = list((s.get("transition") or {}).get("targets", []))
+        seen: set[str] = set()
+        todo = [c for s in steps for c in children.get(s, [])]
+        while todo:
+            step = todo.pop()
+            if step not in seen:
+                seen.add(step)
+                todo.extend(children.get(step, []))
+        return seen
+
+    def publish(self, always: set[str] = frozenset()) -> None:
+        """Send the statuses that changed since last time (and those in ``always``)."""
+        current = self.statuses()
+        for step, status in current.items():
+            if step in always or self._sent.get(step) != status:
+                if self._link is not None:
+                    self._link.send("step_status", status)
+        self._sent = current
+        for listener in list(self._listeners):
+            try:
+                listener(self)
+            except Exception:  # a broken view must not break a step
+                traceback.print_exc()
+
+    def run_state(self) -> dict[str, Any]:
+        return {"flow": self.flow, "run_id": self.run_id, "steps": self.statuses()}
+
+    def send_run_state(self, opened: Any) -> None:
+        """Connect listener: the snapshot for a frontend that just connected."""
+        if self._link is not None:
+            self._link.send("run_state", self.run_state(), to=opened)
+
+    def _source_of(self, step: str) -> tuple[str | None, str | None]:
+        """The source of the step's cell as the run used it, and the cell's id."""
+        if self._executing is not None:
+            raw, cell_id = self._executing
+            tags = self.tags_of(cell_id, raw)
+            probe = cellrules.CellInput(0, cell_id, "code", raw, tags)
+            if cellrules.classify(probe) is cellrules.CellKind.STEP:
+                try:
+                    if cellrules.parse_step_cell(probe).name == step:
+                        return raw, cell_id
+                except cellrules.CellRulesError:
+                    pass
+        if self.cells is not None and self.model is not None:
+            for s in self.model["steps"]:
+                if s["name"] == step:
+                    cell = next((c for c in self.cells if c.index == s["cell_index"]), None)
+                    if cell is not None:
+                        return cell.source, cell.id
+        return None, None
+
+    # -- export -------------------------------------------------------------------------------
+    def on_export(self, payload: dict[str, Any], opened: Any = None) -> None:
+        """``export`` message: write the flow file through the one exporter."""
+        result: dict[str, Any]
+        try:
+            notebook = self.notebook_file(payload["path"])
+            if self.cells is not None and self.path == payload["path"]:
+                cells = self.cells
+            else:
+                cells = exporter.read_notebook(notebook)
+            text = exporter.export_cells(cells, payload["path"])
+            notebook_dir = os.path.dirname(notebook)
+            if payload.get("output"):
+                output = os.path.join(notebook_dir, payload["output"])
+            else:
+                output = str(exporter.default_output_path(notebook))
+            exporter.write_atomic(output, text, force=bool(payload.get("force")))
+            result = {"ok": True, "output_path": _server_path(payload["path"], notebook_dir, output)}
+        except exporter.ExportError as exc:
+            result = {"ok": False, "error": str(exc)}
+        except OSError as exc:
+            result = {"ok": False, "error": f"Cannot write the flow file: {exc}"}
+        if "request_id" in payload:
+            result["request_id"] = payload["request_id"]
+        if self._link is not None:
+            self._link.send("export_result", result, to=opened)
+
+    def notebook_file(self, path: str) -> str:
+        """The kernel-side file of the notebook at server path ``path``.
+
+        The kernel's cwd is the notebook's directory when it started, and jupyter-server puts
+        the notebook's absolute path in ``JPY_SESSION_NAME``.
+        """
+        name = posixpath.basename(path)
+        session = os.environ.get("JPY_SESSION_NAME", "")
+        if session and os.path.basename(session) == name and os.path.isfile(session):
+            return session
+        return os.path.abspath(name)
+
+    # -- tagged cells --------------------------------------------------------------------
+    def tags_of(self, cell_id: str | None, source: str) -> tuple[str, ...]:
+        """The tags of the cell ``cell_id`` (or, without an id, of the tagged cell with this
+        source): from the frontend's cells, else from the notebook file."""
+        if self.cells is not None and cell_id:
+            for cell in self.cells:
+                if cell.id == cell_id:
+                    return cell.tags
+        path = self.session.notebook_path()
+        if not path or not os.path.isfile(path):
+            return ()
+        try:
+            disk = exporter.read_notebook(path)
+        except exporter.ExportError:
+            return ()
+        if cell_id:
+            for cell in disk:
+                if cell.id == cell_id:
+                    return cell.tags
+        tagged = {cell.tags for cell in disk if cell.source.strip() == source.strip()
+                  and any(t.startswith(("step:", "flow:")) for t in cell.tags)}
+        return tagged.pop() if len(tagged) == 1 else ()
+
+    def route_tagged_cell(self, lines: list[str]) -> list[str]:
+        """Input transformer: a cell tagged ``step:NAME``/``flow:NAME`` becomes a call of
+        :func:`run_tagged`, so it runs exactly like a ``%%step``/``%%flow`` cell."""
+        parent = _execute_request()
+        if parent is None:
+            return lines
+        code = parent["content"].get("code", "")
+        text = "".join(lines)
+        if text.strip() != code.strip() or text.lstrip().startswith("%%"):
+            return lines  # not the executing cell itself, or a magic cell
+        cell_id = (parent.get("metadata") or {}).get("cellId")
+        tags = self.tags_of(cell_id, code)
+        kind = cellrules.classify(cellrules.CellInput(0, cell_id, "code", code, tags))
+        if kind not in (cellrules.CellKind.STEP, cellrules.CellKind.FLOW):
+            return lines
+        prefix = "step:" if kind is cellrules.CellKind.STEP else "flow:"
+        name = next(t[len(prefix):].strip() for t in tags if t.startswith(prefix))
+        return [
+            f"__import__('jupyter_metaflow.sync').sync.run_tagged({kind.value!r}, {name!r}, "
+            f"{code!r}, {cell_id!r})\n"
+        ]
+
+    def _pre_run_cell(self, info: Any) -> None:
+        self._executing = (info.raw_cell or "", getattr(info, "cell_id", None))
+
+    def _post_run_cell(self, result: Any) -> None:
+        self._executing = None
+
+
+def graph_errors(model: cellrules.FlowModel) -> list[dict[str, Any]]:
+    """Metaflow's graph lint on the assembled flow, mapped to cells (``CellError`` JSON)."""
+    try:
+        return [e.to_json() for e in exporter.validate_graph(model)]
+    except Exception as exc:  # Metaflow's graph code failed on this flow: say so, on no cell
+        return [cellrules.CellError(None, None, None, f"Metaflow could not read the flow's graph: "
+                                    f"{type(exc).__name__}: {exc}", "Check the step cells' self.next "
+                                    "calls.", "graph").to_json()]
+
+
+def run_tagged(kind: str, name: str, source: str, cell_id: str | None) -> None:
+    """Run a tagged cell as its ``%%step``/``%%flow`` equivalent (the transformer's target)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    session = get_session()
+    if kind == "step":
+        session.run_step(name, source, shell.user_ns, cell_id)
+    else:
+        print(session.define_flow(source, shell.user_ns, cell_id))
+
+
+def _execute_request() -> dict[str, Any] | None:
+    """The execute_request the kernel is handling, or None (no kernel, other request)."""
+    from IPython import get_ipython
+
+    kernel = getattr(get_ipython(), "kernel", None)
+    if kernel is None or not hasattr(kernel, "get_parent"):
+        return None
+    parent = kernel.get_parent("shell") or {}
+    if (parent.get("header") or {}).get("msg_type") != "execute_request":
+        return None
+    return parent
+
+
+def _server_path(notebook_path: str, notebook_dir: str, output: str) -> str:
+    """``output`` as a server path when it lies under the notebook's directory, else as is."""
+    relative = os.path.relpath(output, notebook_dir)
+    if relative.startswith(os.pardir):
+        return output
+    return posixpath.join(posixpath.dirname(notebook_path), relative.replace(os.sep, "/"))
+
+
+_sync: FlowSync | None = None
+
+
+def get_sync() -> FlowSync:
+    """This kernel's sync (created on first use, bound to the executor's session)."""
+    global _sync
+    if _sync is None:
+        _sync = FlowSync(get_session())
+    return _sync

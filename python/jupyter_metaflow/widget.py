@@ -1,0 +1,139 @@
+"""The inline DAG: an ipywidget that follows the notebook's flow and its steps' states.
+
+``%mf_dag`` (or :func:`dag_widget`) shows a :class:`DagWidget`. Its synced traits hold the
+graph (``nodes``, ``edges``), the steps' ``status`` and the flow's ``errors``; the view
+(``src/widget/``, module ``jupyter-metaflow``) draws them and redraws while steps run, because
+the widget listens to :class:`jupyter_metaflow.sync.FlowSync`. Frontends without a widget
+manager (VS Code without ipywidgets, nbviewer, GitHub) get the ``text/html`` static SVG of
+:mod:`jupyter_metaflow.dag` and a ``text/plain`` summary from the same mime bundle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+from ipywidgets import DOMWidget
+from traitlets import Dict, List, Unicode
+
+from . import dag
+from ._version import __version__
+from .sync import FlowSync, get_sync
+
+__all__ = ["DagMagics", "DagWidget", "MODULE_NAME", "MODULE_VERSION", "dag_widget", "static_bundle"]
+
+MODULE_NAME = "jupyter-metaflow"
+"""The npm package whose widget registry entry holds the view (``src/widget/``)."""
+MODULE_VERSION = "^" + __version__
+"""The semver range of that package this kernel accepts (the frontend registers exactly
+the package version, ``src/version.ts``)."""
+
+
+class DagWidget(DOMWidget):
+    """The flow's DAG with live step states."""
+
+    _model_name = Unicode("DagModel").tag(sync=True)
+    _view_name = Unicode("DagView").tag(sync=True)
+    _model_module = Unicode(MODULE_NAME).tag(sync=True)
+    _view_module = Unicode(MODULE_NAME).tag(sync=True)
+    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+
+    flow = Unicode("", help="the flow class name").tag(sync=True)
+    run_id = Unicode(None, allow_none=True, help="the current run id").tag(sync=True)
+    nodes = List(Dict(), help="dag.graph_of nodes, notebook order").tag(sync=True)
+    edges = List(Dict(), help="dag.graph_of edges").tag(sync=True)
+    status = Dict(help="step -> its step_status, plus splits_done for foreach steps").tag(sync=True)
+    errors = List(Dict(), help="the flow's cell-rule and lint errors (CellError JSON)").tag(sync=True)
+
+    def __init__(self, sync: FlowSync | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._sync = sync
+        if sync is not None:
+            self.refresh(sync)
+            sync.add_listener(self.refresh)
+
+    def refresh(self, sync: FlowSync) -> None:
+        """Take the model and the step states from ``sync`` (its listener callback)."""
+        state = snapshot(sync)
+        with self.hold_sync():
+            for name, value in state.items():
+                if getattr(self, name) != value:
+                    setattr(self, name, value)
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.remove_listener(self.refresh)
+            self._sync = None
+        super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle.update(_render(self.flow, {"nodes": self.nodes, "edges": self.edges}, self.status, self.errors))
+        return bundle
+
+
+def snapshot(sync: FlowSync) -> dict[str, Any]:
+    """The widget's trait values for the current state of ``sync``."""
+    model = sync.current_model()
+    graph = dag.graph_of(model)
+    status = {}
+    for step, st in sync.statuses().items():
+        st = dict(st)
+        if st.get("num_splits"):
+            st["splits_done"] = len(sync.splits_done.get(step, ()))
+        status[step] = st
+    return {
+        "flow": model.get("name", ""),
+        "run_id": sync.run_id,
+        "nodes": graph["nodes"],
+        "edges": graph["edges"],
+        "status": status,
+        "errors": list(model.get("errors", [])) + list(sync.lint_errors),
+    }
+
+
+def _render(flow: str, graph: dict[str, Any], status: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, str]:
+    messages = [_error_text(e) for e in errors]
+    return {
+        "text/html": dag.render_html(graph, status, flow, messages),
+        "text/plain": "\n".join([dag.render_text(graph, status, flow), *messages]),
+    }
+
+
+def _error_text(error: dict[str, Any]) -> str:
+    where = "" if error.get("cell_index") is None else f"cell {error['cell_index'] + 1}"
+    if where and error.get("line") is not None:
+        where += f", line {error['line']}"
+    text = f"{error['message']} {error.get('fix', '')}".strip()
+    return f"{where}: {text}" if where else text
+
+
+def static_bundle(sync: FlowSync | None = None) -> dict[str, str]:
+    """The static ``text/html`` + ``text/plain`` bundle of the current DAG (no widget)."""
+    state = snapshot(sync or get_sync())
+    return _render(state["flow"], state, state["status"], state["errors"])
+
+
+def dag_widget() -> DagWidget:
+    """A live DAG widget of this kernel's notebook flow."""
+    return DagWidget(get_sync())
+
+
+@magics_class
+class DagMagics(Magics):
+    """``%mf_dag``: the notebook's flow as an inline DAG."""
+
+    @magic_arguments()
+    @argument("--static", action="store_true",
+              help="show a static SVG picture (no widget, does not update)")
+    @line_magic
+    def mf_dag(self, line: str) -> None:
+        """Show the notebook's flow as a DAG that updates while steps run."""
+        args = parse_argstring(self.mf_dag, line)
+        if args.static:
+            display(static_bundle(), raw=True)
+        else:
+            display(dag_widget())
