@@ -1,0 +1,107 @@
+import { assemble } from '../assembly';
+import { computeNodeStates, StatusBook } from '../model';
+import type { IStepStatus } from '../protocol';
+
+const SOURCES = [
+  '%%step start\nself.items = [1, 2, 3]\nself.next(self.work, foreach="items")',
+  '%%step work\nself.y = self.input',
+  '%%step gather\nself.ys = [i.y for i in inputs]',
+  '%%step end'
+];
+
+function model(sources: string[]) {
+  return assemble(sources.map((source, index) => ({ index, id: `c${index}`, cell_type: 'code', source, tags: [] })));
+}
+
+function status(step: string, state: IStepStatus['state'], extra: Partial<IStepStatus> = {}): IStepStatus {
+  return { run_id: '1', step, state, ...extra };
+}
+
+describe('StatusBook', () => {
+  it('folds foreach splits into progress', () => {
+    const book = new StatusBook();
+    book.apply(status('work', 'running', { split_index: 0, num_splits: 3 }));
+    expect(book.get('work')).toMatchObject({ state: 'running', splits: { done: 0, total: 3 } });
+    book.apply(status('work', 'done', { split_index: 0, num_splits: 3, duration_ms: 10 }));
+    book.apply(status('work', 'done', { split_index: 2, num_splits: 3, duration_ms: 5 }));
+    expect(book.get('work')).toMatchObject({ state: 'running', splits: { done: 2, total: 3 }, durationMs: 15 });
+    book.apply(status('work', 'done', { split_index: 1, num_splits: 3, duration_ms: 5 }));
+    expect(book.get('work')).toMatchObject({ state: 'done', splits: { done: 3, total: 3 }, durationMs: 20 });
+  });
+
+  it('marks a step failed when a split fails, and keeps its error', () => {
+    const book = new StatusBook();
+    book.apply(status('work', 'done', { split_index: 0, num_splits: 2 }));
+    book.apply(status('work', 'failed', { split_index: 1, num_splits: 2, error: 'boom' }));
+    expect(book.get('work')).toMatchObject({ state: 'failed', error: 'boom' });
+  });
+
+  it('starts over on a new run and on a run_state snapshot', () => {
+    const book = new StatusBook();
+    book.apply(status('work', 'done', { split_index: 0, num_splits: 2 }));
+    book.apply(status('work', 'running', { run_id: '2', split_index: 0, num_splits: 2 }));
+    expect(book.get('work')!.splits).toEqual({ done: 0, total: 2 });
+    book.reset({ flow: 'F', run_id: '3', steps: { start: status('start', 'done', { run_id: '3' }) } });
+    expect(book.steps()).toEqual(['start']);
+  });
+});
+
+describe('computeNodeStates', () => {
+  const flow = model(SOURCES);
+  const source = (i: number) => SOURCES[i];
+
+  it('shows status, duration and errors per step', () => {
+    const book = new StatusBook();
+    book.apply(status('start', 'done', { duration_ms: 1200, source: SOURCES[0], cell_id: 'c0' }));
+    book.apply(status('work', 'failed', { error: 'ZeroDivisionError <b>x</b>', source: SOURCES[1] }));
+    const { nodes, stale } = computeNodeStates(flow, book, source);
+    expect(nodes.get('start')).toMatchObject({ status: 'done', durationMs: 1200, stale: false, errors: [] });
+    expect(nodes.get('work')).toMatchObject({ status: 'failed', errors: ['ZeroDivisionError <b>x</b>'] });
+    expect(nodes.get('end')).toMatchObject({ status: null, stale: false });
+    expect(stale.size).toBe(0);
+  });
+
+  it('marks an edited step and the downstream steps that ran stale', () => {
+    const book = new StatusBook();
+    for (let i = 0; i < 3; i++) {
+      book.apply(status(['start', 'work', 'gather'][i], 'done', { source: SOURCES[i] }));
+    }
+    const edited = (i: number) => (i === 1 ? SOURCES[1] + '\nself.z = 2' : SOURCES[i]);
+    const { nodes, stale } = computeNodeStates(flow, book, edited);
+    expect([...stale].sort()).toEqual(['gather', 'work']);
+    expect(nodes.get('start')!.stale).toBe(false);
+    expect(nodes.get('end')!.stale).toBe(false); // never ran: nothing to be stale about
+    // undoing the edit clears it
+    expect(computeNodeStates(flow, book, source).stale.size).toBe(0);
+  });
+
+  it('trusts the kernel saying stale', () => {
+    const book = new StatusBook();
+    book.apply(status('start', 'stale', { duration_ms: 3 }));
+    book.apply(status('work', 'done'));
+    const { nodes, stale } = computeNodeStates(flow, book, source);
+    expect([...stale].sort()).toEqual(['start', 'work']);
+    expect(nodes.get('start')).toMatchObject({ status: 'done', stale: true, durationMs: 3 });
+  });
+
+  it('puts cell-rule and lint errors on their step', () => {
+    const bad = model(['%%step start\nself.next(self.nope)', '%%step end']);
+    const lint = [{ code: 'lint', cell_index: 1, cell_id: 'c1', line: 1, message: 'lint says no', fix: '' }];
+    const { nodes } = computeNodeStates(bad, new StatusBook(), () => null, lint);
+    expect(nodes.get('start')!.errors[0]).toMatch(/^line 2: self.next\(\.\.\.\) goes to 'nope'/);
+    expect(nodes.get('end')!.errors).toEqual(['line 1: lint says no']);
+  });
+
+  it('derives the switch choice from the branch that ran', () => {
+    const sw = model([
+      "%%step start\nself.c = 'a'\nself.next({'a': self.x, 'b': self.y}, condition='c')",
+      '%%step x\nself.next(self.end)',
+      '%%step y\nself.next(self.end)',
+      '%%step end'
+    ]);
+    const book = new StatusBook();
+    book.apply(status('start', 'done'));
+    book.apply(status('y', 'running'));
+    expect(computeNodeStates(sw, book, () => null).nodes.get('start')!.switchChoice).toBe('b');
+  });
+});

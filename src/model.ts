@@ -1,0 +1,546 @@
+/**
+ * Per-notebook flow state: the flow assembled live from the notebook's cells,
+ * the last step statuses the kernel reported, and stale detection (a step
+ * whose cell source differs from the source its last run used, and every step
+ * downstream of it that ran).
+ */
+import type { ISessionContext } from '@jupyterlab/apputils';
+import type { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import type { ICellModel } from '@jupyterlab/cells';
+import { Token } from '@lumino/coreutils';
+import type { IDisposable } from '@lumino/disposable';
+import { Signal } from '@lumino/signaling';
+import type { ISignal } from '@lumino/signaling';
+
+import { assemble, descendants, type IFlowModel } from './assembly';
+import type { INodeState } from './dagview';
+import type {
+  ICellError,
+  IEnvelope,
+  IExportResult,
+  IFlowModelMessage,
+  INotebookCell,
+  IRunState,
+  IStepStatus,
+  StepState
+} from './protocol';
+import type { IKernelLink, IKernelLinks } from './tokens';
+
+/** A step's status as the kernel last reported it, foreach splits folded in. */
+export interface IStepRecord {
+  state: StepState;
+  runId: string | null;
+  durationMs: number | null;
+  artifactCount: number | null;
+  splits: { done: number; total: number } | null;
+  /** The cell source the last run used. */
+  source: string | null;
+  cellId: string | null;
+  /** Untrusted text. */
+  error: string | null;
+}
+
+/** Folds `step_status` / `run_state` messages into one record per step. */
+export class StatusBook {
+  /** The record of a step, if the kernel reported it. */
+  get(step: string): IStepRecord | undefined {
+    return this._records.get(step);
+  }
+
+  /** Steps with a record. */
+  steps(): string[] {
+    return [...this._records.keys()];
+  }
+
+  /** Forget everything (kernel restarted). */
+  clear(): void {
+    this._records.clear();
+    this._splits.clear();
+  }
+
+  /** Replace all records with a `run_state` snapshot. */
+  reset(snapshot: IRunState): void {
+    this.clear();
+    for (const status of Object.values(snapshot.steps ?? {})) {
+      this.apply(status);
+    }
+  }
+
+  /** Apply one `step_status`. */
+  apply(status: IStepStatus): IStepRecord {
+    const previous = this._records.get(status.step);
+    let splits = this._splits.get(status.step);
+    const isSplit = typeof status.split_index === 'number';
+    if (
+      !splits ||
+      (previous && previous.runId !== status.run_id) ||
+      (!isSplit && status.state === 'queued')
+    ) {
+      splits = { done: new Set(), failed: new Set(), total: null, durationMs: 0 };
+      this._splits.set(status.step, splits);
+    }
+    if (typeof status.num_splits === 'number') {
+      splits.total = status.num_splits;
+    }
+    let state = status.state;
+    if (isSplit) {
+      const index = status.split_index!;
+      if (status.state === 'done' && !splits.done.has(index)) {
+        splits.done.add(index);
+        splits.durationMs += status.duration_ms ?? 0;
+      } else if (status.state === 'failed') {
+        splits.failed.add(index);
+      }
+      if (splits.failed.size) {
+        state = 'failed';
+      } else if (status.state === 'queued' && !splits.done.size) {
+        state = 'queued';
+      } else if (status.state === 'done' || status.state === 'queued') {
+        state = splits.total !== null && splits.done.size >= splits.total ? 'done' : 'running';
+      }
+    }
+    const record: IStepRecord = {
+      state,
+      runId: status.run_id ?? null,
+      durationMs: isSplit
+        ? splits.durationMs || previous?.durationMs || null
+        : status.duration_ms ?? (status.state === 'stale' ? previous?.durationMs ?? null : null),
+      artifactCount: status.artifact_count ?? previous?.artifactCount ?? null,
+      splits: splits.total !== null ? { done: splits.done.size, total: splits.total } : null,
+      source: status.source ?? previous?.source ?? null,
+      cellId: status.cell_id ?? previous?.cellId ?? null,
+      error: status.error ?? (state === 'failed' ? previous?.error ?? null : null)
+    };
+    this._records.set(status.step, record);
+    return record;
+  }
+
+  private _records = new Map<string, IStepRecord>();
+  private _splits = new Map<
+    string,
+    { done: Set<number>; failed: Set<number>; total: number | null; durationMs: number }
+  >();
+}
+
+/** Node states and the stale set of a flow, from its records and the live cell sources. */
+export function computeNodeStates(
+  model: IFlowModel,
+  book: StatusBook,
+  sourceOfCell: (cellIndex: number) => string | null,
+  kernelErrors: ICellError[] = []
+): { nodes: Map<string, INodeState>; stale: Set<string> } {
+  const edited = new Set<string>();
+  for (const step of model.steps) {
+    const record = book.get(step.name);
+    if (!record) {
+      continue;
+    }
+    const current = sourceOfCell(step.cell_index);
+    if (record.state === 'stale' || (record.source !== null && current !== null && current !== record.source)) {
+      edited.add(step.name);
+    }
+  }
+  const stale = new Set(edited);
+  for (const step of edited) {
+    for (const d of descendants(model, step)) {
+      if (book.get(d)) {
+        stale.add(d);
+      }
+    }
+  }
+  const errorsByCell = new Map<number, string[]>();
+  for (const e of [...model.errors, ...kernelErrors]) {
+    if (e.cell_index !== null) {
+      const list = errorsByCell.get(e.cell_index) ?? [];
+      const text = e.line !== null ? `line ${e.line}: ${e.message}` : e.message;
+      if (!list.includes(text)) {
+        list.push(text);
+      }
+      errorsByCell.set(e.cell_index, list);
+    }
+  }
+  const nodes = new Map<string, INodeState>();
+  for (const step of model.steps) {
+    const record = book.get(step.name);
+    const errors = [...(errorsByCell.get(step.cell_index) ?? [])];
+    if (record?.state === 'failed' && record.error) {
+      errors.push(record.error);
+    }
+    let switchChoice: string | null = null;
+    const t = step.transition;
+    if (t?.kind === 'switch' && record && t.cases) {
+      const taken = Object.entries(t.cases).find(([, target]) => {
+        const r = book.get(target);
+        return target !== step.name && r && r.runId === record.runId && r.state !== 'stale';
+      });
+      switchChoice = taken ? taken[0] : null;
+    }
+    nodes.set(step.name, {
+      status: record ? (record.state === 'stale' ? 'done' : record.state) : null,
+      durationMs: record?.durationMs ?? null,
+      splits: record?.splits ?? null,
+      switchChoice,
+      stale: stale.has(step.name),
+      errors
+    });
+  }
+  return { nodes, stale };
+}
+
+/** The cells of a notebook model in the protocol's shape. */
+export function notebookCells(cells: Iterable<ICellModel>): INotebookCell[] {
+  const out: INotebookCell[] = [];
+  let index = 0;
+  for (const cell of cells) {
+    const tags = cell.getMetadata('tags');
+    out.push({
+      index: index++,
+      id: cell.id ?? null,
+      cell_type: cell.type,
+      source: cell.sharedModel.getSource(),
+      tags: Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : []
+    });
+  }
+  return out;
+}
+
+/** Options of a {@link FlowState}. */
+export interface IFlowStateOptions {
+  /** Wait this long after the last edit before assembling again (ms). */
+  debounceMs?: number;
+  /** Whether to run `%load_ext jupyter_metaflow` when the notebook holds step cells. */
+  autoLoad?: () => boolean;
+}
+
+/** The live flow of one notebook panel. */
+export class FlowState implements IDisposable {
+  constructor(
+    readonly panel: NotebookPanel,
+    readonly link: IKernelLink | null,
+    options: IFlowStateOptions = {}
+  ) {
+    this._debounceMs = options.debounceMs ?? 50;
+    this._autoLoad = options.autoLoad ?? (() => true);
+    const model = panel.content.model;
+    model?.contentChanged.connect(this._schedule, this);
+    model?.cells.changed.connect(this._schedule, this);
+    link?.messageReceived.connect(this._onMessage, this);
+    link?.stateChanged.connect(this._onLinkState, this);
+    panel.sessionContext.statusChanged.connect(this._onKernelStatus, this);
+    this.refresh();
+    this._maybeAutoLoad();
+  }
+
+  /** The flow assembled by the frontend from the current cells. */
+  get model(): IFlowModel {
+    return this._model;
+  }
+
+  /** The cells the model was assembled from. */
+  get cells(): INotebookCell[] {
+    return this._cells;
+  }
+
+  /** The kernel's last `flow_model` answer. */
+  get kernelModel(): IFlowModelMessage | null {
+    return this._kernelModel;
+  }
+
+  /** The kernel's step statuses. */
+  get book(): StatusBook {
+    return this._book;
+  }
+
+  /** Node states by step name (status, stale, errors...). */
+  get nodes(): Map<string, INodeState> {
+    return this._nodes;
+  }
+
+  /** Steps marked stale. */
+  get stale(): Set<string> {
+    return this._stale;
+  }
+
+  /** Errors not located in a step cell (missing start, lint errors without a cell...). */
+  get flowErrors(): ICellError[] {
+    const stepCells = new Set(this._model.steps.map(s => s.cell_index));
+    return this._allErrors().filter(e => e.cell_index === null || !stepCells.has(e.cell_index));
+  }
+
+  /** Emits after the model, statuses or stale set changed. */
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  /** Whether a step ran successfully with the code its cell holds now. */
+  isUpToDate(step: string): boolean {
+    return this._book.get(step)?.state === 'done' && !this._stale.has(step);
+  }
+
+  /** The cell index of a step, or -1. */
+  cellIndexOf(step: string): number {
+    return this._model.steps.find(s => s.name === step)?.cell_index ?? -1;
+  }
+
+  /** The step a cell holds, or null. */
+  stepOfCell(index: number): string | null {
+    return this._model.steps.find(s => s.cell_index === index)?.name ?? null;
+  }
+
+  /** Assemble now (cancelling a pending debounce) and notify. */
+  refresh(): void {
+    if (this._timer !== null) {
+      clearTimeout(this._timer);
+      this._timer = null;
+    }
+    const model = this.panel.content.model;
+    this._cells = model ? notebookCells(model.cells) : [];
+    this._model = assemble(this._cells, this.panel.context.path);
+    this._recompute();
+    this._sendFlow();
+    this._maybeAutoLoad();
+  }
+
+  /** Ask the kernel to export the notebook to a flow file. */
+  export(options: { output?: string; force?: boolean } = {}): Promise<IExportResult> {
+    const link = this.link;
+    if (!link || link.state !== 'connected') {
+      return Promise.reject(new Error('not-connected'));
+    }
+    const requestId = `export-${++Private.requestCounter}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this._pending.delete(requestId);
+        reject(new Error('The kernel did not answer the export request within 60 s.'));
+      }, 60000);
+      this._pending.set(requestId, result => {
+        clearTimeout(timer);
+        resolve(result);
+      });
+      this._sendFlow(true);
+      if (!link.send('export', { path: this.panel.context.path, ...options, request_id: requestId })) {
+        clearTimeout(timer);
+        this._pending.delete(requestId);
+        reject(new Error('not-connected'));
+      }
+    });
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    if (this._timer !== null) {
+      clearTimeout(this._timer);
+    }
+    Signal.clearData(this);
+    this.link?.messageReceived.disconnect(this._onMessage, this);
+    this.link?.stateChanged.disconnect(this._onLinkState, this);
+  }
+
+  private _schedule(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    if (this._timer !== null) {
+      clearTimeout(this._timer);
+    }
+    this._timer = setTimeout(() => {
+      this._timer = null;
+      if (!this._isDisposed) {
+        this.refresh();
+      }
+    }, this._debounceMs);
+  }
+
+  private _recompute(): void {
+    const sources = new Map(this._cells.map(c => [c.index, c.source]));
+    const { nodes, stale } = computeNodeStates(
+      this._model,
+      this._book,
+      i => sources.get(i) ?? null,
+      this._kernelModel?.lint_errors ?? []
+    );
+    this._nodes = nodes;
+    this._stale = stale;
+    this._changed.emit();
+  }
+
+  private _allErrors(): ICellError[] {
+    return [...this._model.errors, ...(this._kernelModel?.lint_errors ?? [])];
+  }
+
+  /** Send the cells to the kernel when they differ from what it has (or when forced). */
+  private _sendFlow(force = false): void {
+    const link = this.link;
+    if (!link || link.state !== 'connected') {
+      return;
+    }
+    const payload = { path: this.panel.context.path, cells: this._cells };
+    const key = JSON.stringify(payload);
+    if (!force && key === this._lastSent) {
+      return;
+    }
+    if (link.send('flow', payload)) {
+      this._lastSent = key;
+    }
+  }
+
+  private _onMessage(_: IKernelLink, message: IEnvelope): void {
+    switch (message.type) {
+      case 'flow_model':
+        this._kernelModel = message.payload as IFlowModelMessage;
+        this._recompute();
+        break;
+      case 'step_status':
+        this._book.apply(message.payload as IStepStatus);
+        this._recompute();
+        break;
+      case 'run_state':
+        this._book.reset(message.payload as IRunState);
+        this._recompute();
+        break;
+      case 'export_result': {
+        const result = message.payload as IExportResult;
+        const resolve = result.request_id ? this._pending.get(result.request_id) : undefined;
+        if (resolve) {
+          this._pending.delete(result.request_id!);
+          resolve(result);
+        }
+        break;
+      }
+    }
+  }
+
+  private _onLinkState(_: IKernelLink, state: string): void {
+    if (state === 'connected') {
+      this._lastSent = null;
+      this._sendFlow();
+    } else if (state === 'not-loaded') {
+      this._maybeAutoLoad();
+    }
+  }
+
+  private _onKernelStatus(_: ISessionContext, status: string): void {
+    if (status === 'restarting' || status === 'autorestarting') {
+      this._autoLoadTried = false;
+      this._kernelModel = null;
+      this._book.clear();
+      this._recompute();
+    }
+  }
+
+  /** Load the kernel extension silently when the notebook holds step cells. */
+  private _maybeAutoLoad(): void {
+    const link = this.link;
+    const kernel = this.panel.sessionContext.session?.kernel;
+    if (
+      this._autoLoadTried === kernel ||
+      !kernel ||
+      !link ||
+      link.state !== 'not-loaded' ||
+      !this._model.steps.length ||
+      !this._autoLoad()
+    ) {
+      return;
+    }
+    this._autoLoadTried = kernel;
+    kernel.requestExecute({ code: '%load_ext jupyter_metaflow', silent: true, store_history: false });
+  }
+
+  private _model: IFlowModel = assemble([]);
+  private _cells: INotebookCell[] = [];
+  private _kernelModel: IFlowModelMessage | null = null;
+  private _book = new StatusBook();
+  private _nodes = new Map<string, INodeState>();
+  private _stale = new Set<string>();
+  private _timer: ReturnType<typeof setTimeout> | null = null;
+  private _debounceMs: number;
+  private _autoLoad: () => boolean;
+  private _autoLoadTried: unknown = false;
+  private _lastSent: string | null = null;
+  private _pending = new Map<string, (r: IExportResult) => void>();
+  private _isDisposed = false;
+  private _changed = new Signal<this, void>(this);
+}
+
+/** One {@link FlowState} per open notebook. */
+export interface IFlowStates {
+  /** The state of a notebook panel. */
+  get(panel: NotebookPanel): FlowState | undefined;
+  /** The state of the active notebook. */
+  readonly current: FlowState | null;
+  /** Emits a state when its notebook opens. */
+  readonly added: ISignal<IFlowStates, FlowState>;
+  /** Emits when the active notebook changes. */
+  readonly currentChanged: ISignal<IFlowStates, FlowState | null>;
+}
+
+/** The flow states service. */
+export const IFlowStates = new Token<IFlowStates>(
+  'jupyter-metaflow:IFlowStates',
+  'The live flow (model, statuses, stale steps) of each open notebook.'
+);
+
+/** Creates a {@link FlowState} for every notebook the tracker sees. */
+export class FlowStates implements IFlowStates {
+  constructor(
+    private readonly _tracker: INotebookTracker,
+    private readonly _links: IKernelLinks,
+    private readonly _options: IFlowStateOptions
+  ) {
+    _tracker.widgetAdded.connect((_, panel) => this._track(panel));
+    _tracker.currentChanged.connect(() => this._currentChanged.emit(this.current));
+    _tracker.forEach(panel => this._track(panel));
+  }
+
+  get(panel: NotebookPanel): FlowState | undefined {
+    return this._states.get(panel);
+  }
+
+  get current(): FlowState | null {
+    const panel = this._tracker.currentWidget;
+    return (panel && this._states.get(panel)) ?? null;
+  }
+
+  get added(): ISignal<this, FlowState> {
+    return this._added;
+  }
+
+  get currentChanged(): ISignal<this, FlowState | null> {
+    return this._currentChanged;
+  }
+
+  private async _track(panel: NotebookPanel): Promise<void> {
+    if (this._states.has(panel)) {
+      return;
+    }
+    await panel.context.ready;
+    if (panel.isDisposed || this._states.has(panel)) {
+      return;
+    }
+    const state = new FlowState(panel, this._links.get(panel) ?? null, this._options);
+    this._states.set(panel, state);
+    panel.disposed.connect(() => {
+      state.dispose();
+      this._states.delete(panel);
+    });
+    this._added.emit(state);
+    if (this._tracker.currentWidget === panel) {
+      this._currentChanged.emit(state);
+    }
+  }
+
+  private _states = new Map<NotebookPanel, FlowState>();
+  private _added = new Signal<this, FlowState>(this);
+  private _currentChanged = new Signal<this, FlowState | null>(this);
+}
+
+namespace Private {
+  export let requestCounter = 0;
+}
