@@ -122,10 +122,14 @@ class CellError:
         }
 
     def __str__(self) -> str:
-        where = "cell %s" % (self.cell_index + 1 if self.cell_index is not None else "?")
+        """``cell N, line L: message fix`` (cell and line 1-based, left out when unknown)."""
+        text = "%s %s" % (self.message, self.fix)
+        if self.cell_index is None:
+            return text
+        where = "cell %d" % (self.cell_index + 1)
         if self.line is not None:
             where += ", line %d" % self.line
-        return "%s: %s %s" % (where, self.message, self.fix)
+        return "%s: %s" % (where, text)
 
 
 class CellRulesError(ValueError):

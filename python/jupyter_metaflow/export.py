@@ -139,7 +139,13 @@ class NameProblem:
     scratch_cell: int | None
 
     def to_error(self) -> CellError:
-        if self.scratch_cell is not None:
+        if self.name == "inputs" and self.where.startswith("step"):
+            message = "%s uses 'inputs', but it is not a join step." % _cap(self.where)
+            fix = (
+                "Only a step that closes a branch or a foreach receives inputs: fix the "
+                "transitions or stop using 'inputs' here."
+            )
+        elif self.scratch_cell is not None:
             message = "%s uses %r, which only scratch cell %d defines: the exported flow would " "fail with NameError." % (
                 _cap(self.where),
                 self.name,
