@@ -5,6 +5,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { KernelLinks } from './links';
 import { LinkStatus } from './status';
 import { IKernelLinks } from './tokens';
+import { widgetPlugin } from './widget';
 
 export * from './tokens';
 export * from './protocol';
@@ -43,4 +44,4 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [linksPlugin, statusPlugin];
+export default [linksPlugin, statusPlugin, widgetPlugin];

@@ -1,7 +1,8 @@
 """The inline DAG: an ipywidget that follows the notebook's flow and its steps' states.
 
 ``%mf_dag`` (or :func:`dag_widget`) shows a :class:`DagWidget`. Its synced traits hold the
-graph (``nodes``, ``edges``), the steps' ``status`` and the flow's ``errors``; the view
+graph (``model``: ``FlowModel.to_json()``, the steps and their transitions, which the view lays
+out with the panel's dagre layout), the steps' ``status`` and the flow's ``errors``; the view
 (``src/widget/``, module ``jupyter-metaflow``) draws them and redraws while steps run, because
 the widget listens to :class:`jupyter_metaflow.sync.FlowSync`. Frontends without a widget
 manager (VS Code without ipywidgets, nbviewer, GitHub) get the ``text/html`` static SVG of
@@ -34,8 +35,8 @@ the package version, ``src/version.ts``)."""
 class DagWidget(DOMWidget):
     """The flow's DAG with live step states."""
 
-    _model_name = Unicode("DagModel").tag(sync=True)
-    _view_name = Unicode("DagView").tag(sync=True)
+    _model_name = Unicode("DagWidgetModel").tag(sync=True)
+    _view_name = Unicode("DagWidgetView").tag(sync=True)
     _model_module = Unicode(MODULE_NAME).tag(sync=True)
     _view_module = Unicode(MODULE_NAME).tag(sync=True)
     _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
@@ -43,8 +44,7 @@ class DagWidget(DOMWidget):
 
     flow = Unicode("", help="the flow class name").tag(sync=True)
     run_id = Unicode(None, allow_none=True, help="the current run id").tag(sync=True)
-    nodes = List(Dict(), help="dag.graph_of nodes, notebook order").tag(sync=True)
-    edges = List(Dict(), help="dag.graph_of edges").tag(sync=True)
+    model = Dict(help="the graph: FlowModel.to_json() (steps, transitions, joins)").tag(sync=True)
     status = Dict(help="step -> its step_status, plus splits_done for foreach steps").tag(sync=True)
     errors = List(Dict(), help="the flow's cell-rule and lint errors (CellError JSON)").tag(sync=True)
 
@@ -71,14 +71,13 @@ class DagWidget(DOMWidget):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = super()._repr_mimebundle_(**kwargs)
-        bundle.update(_render(self.flow, {"nodes": self.nodes, "edges": self.edges}, self.status, self.errors))
+        bundle.update(_render(self.flow, self.model, self.status, self.errors))
         return bundle
 
 
 def snapshot(sync: FlowSync) -> dict[str, Any]:
     """The widget's trait values for the current state of ``sync``."""
     model = sync.current_model()
-    graph = dag.graph_of(model)
     status = {}
     for step, st in sync.statuses().items():
         st = dict(st)
@@ -88,14 +87,14 @@ def snapshot(sync: FlowSync) -> dict[str, Any]:
     return {
         "flow": model.get("name", ""),
         "run_id": sync.run_id,
-        "nodes": graph["nodes"],
-        "edges": graph["edges"],
+        "model": model,
         "status": status,
         "errors": list(model.get("errors", [])) + list(sync.lint_errors),
     }
 
 
-def _render(flow: str, graph: dict[str, Any], status: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, str]:
+def _render(flow: str, model: dict[str, Any], status: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, str]:
+    graph = dag.graph_of({**model, "errors": errors})
     messages = [_error_text(e) for e in errors]
     return {
         "text/html": dag.render_html(graph, status, flow, messages),
@@ -114,7 +113,7 @@ def _error_text(error: dict[str, Any]) -> str:
 def static_bundle(sync: FlowSync | None = None) -> dict[str, str]:
     """The static ``text/html`` + ``text/plain`` bundle of the current DAG (no widget)."""
     state = snapshot(sync or get_sync())
-    return _render(state["flow"], state, state["status"], state["errors"])
+    return _render(state["flow"], state["model"], state["status"], state["errors"])
 
 
 def dag_widget() -> DagWidget:
