@@ -1,0 +1,188 @@
+"""flow.py -> notebook (jupyter_metaflow.importer) and export(import(f)) fidelity.
+
+The flows in ``tests/flows/`` are written in the style of Metaflow's tutorials (hello world,
+playlist with IncludeFile/Parameters and a branch, statistics with a decorated foreach,
+nested foreach with helper code and a join argument not named ``inputs``, switch). For each,
+export(import(f)) must have the same Metaflow ``FlowGraph`` (node types, transitions,
+joins), the same decorators and the same step code as ``f``.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from jupyter_metaflow.cells import CellInput, CellKind, classify
+from jupyter_metaflow.export import export_cells
+from jupyter_metaflow.importer import FlowImportError, import_flow, import_flow_file
+
+FLOWS = Path(__file__).parent / "flows"
+FLOW_FILES = sorted(FLOWS.glob("*.py"))
+
+
+def load_flow_class(path: Path):
+    """Load a flow file as Metaflow does (module from file, FlowSpec subclass)."""
+    from metaflow import FlowSpec
+
+    spec = importlib.util.spec_from_file_location("jmf_test_%s_%d" % (path.stem, abs(hash(path))), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    classes = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, FlowSpec) and v is not FlowSpec]
+    assert len(classes) == 1
+    return classes[0]
+
+
+def graph_summary(cls):
+    graph = cls._graph
+    return {
+        node.name: {
+            "type": node.type,
+            "out_funcs": list(node.out_funcs),
+            "in_funcs": sorted(node.in_funcs),
+            "num_args": node.num_args,
+            "foreach_param": node.foreach_param,
+            "condition": node.condition,
+            "switch_cases": dict(node.switch_cases),
+            "matching_join": node.matching_join,
+            "decorators": [(d.name, dict(d.attributes)) for d in node.decorators],
+            "doc": node.doc,
+        }
+        for node in graph
+    }
+
+
+def step_code(path: Path) -> dict[str, tuple[list[str], str]]:
+    """{step: (decorator sources, body AST dump without docstring)}; a renamed join argument
+    (``results`` -> ``inputs`` plus ``results = inputs``) counts as the same code."""
+    tree = ast.parse(path.read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef))
+    out = {}
+    for fn in cls.body:
+        if not isinstance(fn, ast.FunctionDef) or not any(ast.unparse(d) == "step" for d in fn.decorator_list):
+            continue
+        body = fn.body[1:] if ast.get_docstring(fn) is not None else fn.body
+        if len(fn.args.args) == 2 and fn.args.args[1].arg != "inputs":
+            alias = ast.parse("%s = inputs" % fn.args.args[1].arg).body
+            body = alias + body
+        decorators = [ast.unparse(d) for d in fn.decorator_list if ast.unparse(d) != "step"]
+        out[fn.name] = (decorators, ast.dump(ast.Module(body=body, type_ignores=[])))
+    return out
+
+
+@pytest.fixture()
+def flow_dir(tmp_path):
+    for f in FLOWS.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    return tmp_path
+
+
+@pytest.mark.parametrize("flow_file", FLOW_FILES, ids=[p.stem for p in FLOW_FILES])
+def test_export_of_import_keeps_graph_decorators_and_code(flow_file, flow_dir):
+    original = flow_dir / flow_file.name
+    nb = import_flow_file(original)
+    nbformat.validate(nb)
+    cells = [CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)]
+    exported = flow_dir / ("rt_" + flow_file.name)
+    exported.write_text(export_cells(cells, flow_file.stem + ".ipynb"))
+
+    a, b = load_flow_class(original), load_flow_class(exported)
+    assert a.__name__ == b.__name__
+    assert graph_summary(a) == graph_summary(b)
+    code_a, code_b = step_code(original), step_code(exported)
+    assert code_a == code_b
+    # parameters and class-level code survive (same values as attributes of the class)
+    for attr in ("genre", "recommendations", "movie_data", "max_depth", "SEED", "mode"):
+        if hasattr(a, attr):
+            assert type(getattr(a, attr)) is type(getattr(b, attr)), attr
+
+
+@pytest.mark.parametrize("flow_file", FLOW_FILES, ids=[p.stem for p in FLOW_FILES])
+def test_import_cells_follow_the_contract(flow_file):
+    nb = import_flow_file(flow_file)
+    kinds = [classify(CellInput.from_nbformat(i, c)) for i, c in enumerate(nb.cells)]
+    assert kinds.count(CellKind.FLOW) == 1
+    assert kinds[kinds.index(CellKind.FLOW) :].count(CellKind.MODULE) == 0  # module code first
+    assert nb.cells[kinds.index(CellKind.FLOW) - 1].cell_type in ("code", "markdown")
+    assert any(c.source == "%load_ext jupyter_metaflow" for c in nb.cells)
+    assert len({c.id for c in nb.cells}) == len(nb.cells)
+
+
+def test_import_puts_docstrings_in_markdown_and_decorators_under_magic():
+    nb = import_flow_file(FLOWS / "statistics.py")
+    sources = [c.source for c in nb.cells]
+    assert sources[0].startswith("A flow to generate some statistics about the movie genres.")
+    step = next(s for s in sources if s.startswith("%%step compute_statistics"))
+    assert step.splitlines()[1:4] == ['@catch(var="compute_failed")', "@retry(times=1)", "@resources(memory=1024, cpu=1)"]
+    index = sources.index(step)
+    assert nb.cells[index - 1].cell_type == "markdown"
+    assert nb.cells[index - 1].source == "Compute statistics for a single genre."
+    # comments inside the step survive
+    assert "# The genre currently being processed is a class property called" in step
+    flow_cell = next(s for s in sources if s.startswith("%%flow"))
+    assert flow_cell.startswith("%%flow MovieStatsFlow\nmovie_data = IncludeFile(")
+
+
+def test_nested_flow_helpers_and_renamed_join_argument():
+    nb = import_flow_file(FLOWS / "nested_foreach.py")
+    sources = [c.source for c in nb.cells]
+    flow_cell = next(s for s in sources if s.startswith("%%flow"))
+    assert "def depths(self):" in flow_cell and "SEED = 7" in flow_cell
+    join = next(s for s in sources if s.startswith("%%step best_depth"))
+    assert join.splitlines()[1] == "results = inputs"
+    assert any(s.startswith("def score(rate, depth):") for s in sources)
+
+
+def test_own_export_round_trips_byte_for_byte(tmp_path):
+    source = (FLOWS / "playlist.py").read_text()
+    cells = [CellInput.from_nbformat(i, c) for i, c in enumerate(import_flow(source, "playlist.py").cells)]
+    first = export_cells(cells, "playlist.ipynb", cell_ids=True)
+    cells2 = [CellInput.from_nbformat(i, c) for i, c in enumerate(import_flow(first, "playlist.py").cells)]
+    assert export_cells(cells2, "playlist.ipynb", cell_ids=True) == first
+    assert [c.id for c in cells2] == [c.id for c in cells]
+
+
+def test_non_module_statements_get_the_module_tag():
+    src = (
+        "import os\nfrom metaflow import FlowSpec, step\n\n\nDATA_DIR = os.environ.get('X', '.')\n\n\n"
+        "class F(FlowSpec):\n    @step\n    def start(self):\n        self.d = DATA_DIR\n        self.next(self.end)\n\n"
+        "    @step\n    def end(self):\n        pass\n"
+    )
+    nb = import_flow(src, "f.py")
+    cell = next(c for c in nb.cells if c.source.startswith("DATA_DIR"))
+    assert cell.metadata["tags"] == ["module"]
+    cells = [CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)]
+    assert "DATA_DIR = os.environ.get('X', '.')" in export_cells(cells)
+
+
+@pytest.mark.parametrize(
+    "source,message",
+    [
+        ("import os\n", "defines no FlowSpec class"),
+        (
+            "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    @step\n    def start(self):\n        self.next(self.end)\n"
+            "    @step\n    def end(self):\n        pass\nclass B(FlowSpec):\n    pass\n",
+            "defines 2 FlowSpec classes (A, B)",
+        ),
+        ("def broken(:\n", "syntax error"),
+        ("from metaflow import FlowSpec\nclass A(FlowSpec):\n    x = 1\n", "no @step methods"),
+        (
+            "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    @step\n    def start(self):\n        self.next(self.nowhere)\n"
+            "    @step\n    def end(self):\n        pass\n",
+            "nowhere",
+        ),
+    ],
+)
+def test_import_bad_flow_files(source, message):
+    with pytest.raises(FlowImportError, match=re.escape(message)):
+        import_flow(source, "bad.py")
+
+
+def test_import_unreadable_file(tmp_path):
+    with pytest.raises(FlowImportError, match="Cannot read"):
+        import_flow_file(tmp_path / "nope.py")
