@@ -30,15 +30,17 @@ def get_link() -> FrontendLink | None:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext jupyter_metaflow``: open the frontend link, register ``%%flow``/``%%step``
-    (idempotent)."""
+    and ``%mf_show`` (idempotent)."""
     global _link, _magics, _sync
     if _link is None:
         _link = FrontendLink()
         _link.install()
     if _magics is None:
         from . import magics
+        from .show import magics as show_magics
 
         _magics = magics.register(ipython)
+        show_magics.register(ipython, _link)
     if _sync is None:  # the live flow: comm handlers, tagged cells, %mf_dag
         from . import sync, widget
 

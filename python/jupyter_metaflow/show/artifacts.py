@@ -1,0 +1,45 @@
+"""Loading artifact values through the Client API, with a small cache for paging.
+
+Only the artifact asked for is loaded (``DataArtifact.data``). Frames are kept in a tiny
+LRU cache keyed by the artifact's content hash, so the renderer's page requests and a
+repeated ``%mf_show`` of the same frame do not unpickle it again.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import OrderedDict
+from typing import Any
+
+CACHED_FRAMES = 2
+"""How many loaded DataFrames/Series stay in memory for paging."""
+
+_frames: "OrderedDict[str, Any]" = OrderedDict()
+
+
+def load(artifact: Any) -> Any:
+    """The value of a ``DataArtifact``; frames come from (and go to) the paging cache."""
+    key = artifact.sha
+    if key in _frames:
+        _frames.move_to_end(key)
+        return _frames[key]
+    value = artifact.data
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(value, (pd.DataFrame, pd.Series)):
+        _frames[key] = value
+        while len(_frames) > CACHED_FRAMES:
+            _frames.popitem(last=False)
+    return value
+
+
+def size(artifact: Any) -> int | None:
+    """The stored (pickled) size of a ``DataArtifact`` in bytes, if the datastore knows it."""
+    try:
+        return int(artifact.size)
+    except Exception:  # older datastores and remote ones may not report sizes
+        return None
+
+
+def clear() -> None:
+    """Forget every cached frame."""
+    _frames.clear()
