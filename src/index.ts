@@ -1,9 +1,10 @@
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { INotebookTracker } from '@jupyterlab/notebook';
+import type { NotebookPanel } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { KernelLinks } from './links';
-import { LinkStatus } from './status';
+import { LinkIndicator, LinkStatus } from './status';
 import { IKernelLinks } from './tokens';
 import { widgetPlugin } from './widget';
 
@@ -23,14 +24,30 @@ const linksPlugin: JupyterFrontEndPlugin<IKernelLinks> = {
   }
 };
 
-/** Shows the active notebook's link state in the status bar. */
+/**
+ * Shows the link state in each notebook's toolbar (JupyterLab and Notebook 7)
+ * and, where there is a status bar, for the active notebook there.
+ */
 const statusPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-metaflow:status',
   description: 'Shows whether the kernel side of jupyter-metaflow is connected.',
   autoStart: true,
-  requires: [IKernelLinks],
+  requires: [IKernelLinks, INotebookTracker],
   optional: [IStatusBar],
-  activate: (app: JupyterFrontEnd, links: IKernelLinks, statusBar: IStatusBar | null): void => {
+  activate: (
+    app: JupyterFrontEnd,
+    links: IKernelLinks,
+    tracker: INotebookTracker,
+    statusBar: IStatusBar | null
+  ): void => {
+    const addIndicator = (panel: NotebookPanel): void => {
+      const link = links.get(panel);
+      if (link) {
+        panel.toolbar.insertAfter('spacer', 'jupyter-metaflow-status', new LinkIndicator(link));
+      }
+    };
+    tracker.forEach(addIndicator);
+    tracker.widgetAdded.connect((_, panel) => addIndicator(panel));
     if (!statusBar) {
       return;
     }

@@ -42,6 +42,7 @@ class FrontendLink:
 
     def __init__(self) -> None:
         self._comms: dict[str, Any] = {}
+        self._opened_here: set[str] = set()
         self._handlers: dict[str, Handler] = {"hello": self._on_hello}
         self._connect_listeners: list[ConnectListener] = []
         self.frontends: dict[str, dict[str, Any]] = {}
@@ -56,6 +57,7 @@ class FrontendLink:
             target_name=protocol.COMM_TARGET,
             data=protocol.envelope("hello", hello_payload()),
         )
+        self._opened_here.add(opened.comm_id)
         self._track(opened)
 
     def uninstall(self) -> None:
@@ -65,6 +67,7 @@ class FrontendLink:
         for opened in list(self._comms.values()):
             opened.close()
         self._comms.clear()
+        self._opened_here.clear()
         self.frontends.clear()
 
     def on(self, msg_type: str, handler: Handler) -> None:
@@ -101,6 +104,7 @@ class FrontendLink:
     def _on_close(self, msg: dict[str, Any]) -> None:
         comm_id = msg["content"]["comm_id"]
         self._comms.pop(comm_id, None)
+        self._opened_here.discard(comm_id)
         self.frontends.pop(comm_id, None)
 
     def _dispatch(self, data: Any, opened: Any) -> None:
@@ -122,9 +126,10 @@ class FrontendLink:
                                 "in_reply_to": message["type"]}, to=opened)
 
     def _on_hello(self, payload: dict[str, Any], opened: Any) -> None:
+        # The opener's hello is answered once; our own comm opened with our hello already.
         first_contact = opened.comm_id not in self.frontends
         self.frontends[opened.comm_id] = payload
-        if payload.get("side") == "frontend" and first_contact:
+        if first_contact and opened.comm_id not in self._opened_here:
             self.send("hello", hello_payload(), to=opened)
             for listener in list(self._connect_listeners):
                 listener(opened)

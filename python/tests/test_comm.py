@@ -72,3 +72,17 @@ def test_load_ext_twice_keeps_one_link(kernel):
     kernel.execute("%reload_ext jupyter_metaflow")
     reply = kernel.execute("import jupyter_metaflow; assert jupyter_metaflow.get_link() is not None")
     assert reply["content"]["status"] == "ok"
+
+
+def test_kernel_opened_comm_is_not_answered_twice(kernel):
+    kernel.execute("%load_ext jupyter_metaflow")
+    opened = kernel.wait_for(_is_comm("comm_open", target=protocol.COMM_TARGET))
+    comm_id = opened["content"]["comm_id"]
+    kernel.comm_send(comm_id, protocol.envelope("hello", {"side": "frontend", "package_version": "0.1.0"}))
+    reply = kernel.execute(
+        "import jupyter_metaflow; print(len(jupyter_metaflow.get_link().frontends))"
+    )
+    assert reply["content"]["status"] == "ok"
+    printed = kernel.wait_for(lambda m: m["msg_type"] == "stream")
+    assert printed["content"]["text"].strip() == "1"
+    assert not [m for m in kernel.iopub if _is_comm("comm_msg", comm_id=comm_id)(m)]

@@ -2,7 +2,7 @@ import { Signal } from '@lumino/signaling';
 
 import { KernelLink } from '../kernellink';
 import { COMM_TARGET, PROTOCOL_VERSION } from '../protocol';
-import { LinkStatus } from '../status';
+import { LinkIndicator, describeLink } from '../status';
 
 /**
  * A scripted kernel connection: records what the link sends and lets the test
@@ -133,15 +133,34 @@ describe('KernelLink', () => {
   });
 });
 
-describe('LinkStatus.describe', () => {
+describe('link state display', () => {
   it('describes every state as text', () => {
-    expect(LinkStatus.describe(null).text).toBe('Metaflow: no kernel');
+    expect(describeLink(null).text).toBe('Metaflow: no kernel');
     const link: any = {
       state: 'connected',
-      kernelInfo: { side: 'kernel', package_version: '0.1.0', metaflow_version: '<b>2</b>' }
+      kernelInfo: { side: 'kernel', package_version: '0.1.0', metaflow_version: '2.19.39' }
     };
-    const described = LinkStatus.describe(link);
-    expect(described.text).toBe('Metaflow: connected');
-    expect(described.title).toContain('<b>2</b>'); // stays text; set via textContent/title
+    expect(describeLink(link)).toEqual({
+      state: 'connected',
+      text: 'Metaflow: connected',
+      title: 'jupyter-metaflow 0.1.0 in the kernel, Metaflow 2.19.39'
+    });
+    expect(describeLink({ ...link, state: 'not-loaded' }).title).toContain('%load_ext');
+  });
+
+  it('renders kernel-supplied text as text and follows the link', () => {
+    const kernel = new ScriptedKernel();
+    const link = new KernelLink(sessionWith(kernel));
+    const indicator = new LinkIndicator(link);
+    expect(indicator.node.getAttribute('data-jp-mf-status')).toBe('not-loaded');
+    const payload = '<img src=x onerror="window.__pwned=1">';
+    kernel.opened[0].receive({
+      ...kernelHello,
+      payload: { ...kernelHello.payload, metaflow_version: payload }
+    });
+    expect(indicator.node.getAttribute('data-jp-mf-status')).toBe('connected');
+    expect(indicator.node.querySelector('img')).toBeNull();
+    expect(indicator.node.title).toContain(payload);
+    expect((window as any).__pwned).toBeUndefined();
   });
 });

@@ -21,7 +21,7 @@ test.describe('handshake', () => {
     await page.contents.uploadFile(path.join(EXAMPLES, 'hello.ipynb'), `${tmpPath}/hello.ipynb`);
     await page.notebook.openByPath(`${tmpPath}/hello.ipynb`);
     await page.notebook.activate('hello.ipynb');
-    const status = page.locator('.jp-mf-LinkStatus');
+    const status = page.locator('#jp-main-statusbar .jp-mf-LinkStatus');
     await expect(status).toHaveAttribute('data-jp-mf-status', 'not-loaded', { timeout: 60000 });
     await expect(status).toHaveText('Metaflow: not loaded');
 
@@ -29,6 +29,8 @@ test.describe('handshake', () => {
     await expect(status).toHaveAttribute('data-jp-mf-status', 'connected');
     await expect(status).toHaveText('Metaflow: connected');
     await expect(status).toHaveAttribute('title', /jupyter-metaflow 0\.1\.0 in the kernel, Metaflow 2\.19\./);
+    const indicator = page.locator('.jp-NotebookPanel-toolbar .jp-mf-LinkIndicator');
+    await expect(indicator).toHaveAttribute('data-jp-mf-status', 'connected');
     await page.screenshot({ path: 'test-results/screenshots/connected.png' });
   });
 
@@ -36,7 +38,7 @@ test.describe('handshake', () => {
     await page.contents.uploadFile(path.join(EXAMPLES, 'hello.ipynb'), `${tmpPath}/hello.ipynb`);
     await page.notebook.openByPath(`${tmpPath}/hello.ipynb`);
     await page.notebook.activate('hello.ipynb');
-    const status = page.locator('.jp-mf-LinkStatus');
+    const status = page.locator('#jp-main-statusbar .jp-mf-LinkStatus');
     await page.notebook.runCell(1);
     await expect(status).toHaveAttribute('data-jp-mf-status', 'connected');
 
