@@ -136,6 +136,32 @@ def forget_datastore_root() -> None:
     LocalStorage.datastore_root = None
 
 
+class _KernelLocalMetadata(LocalMetadataProvider):
+    """``LocalMetadataProvider`` that does not write a task's system metadata twice.
+
+    Metaflow's runtime allocates a task id in the launcher (``new_task_id`` writes the system
+    metadata) and the task process registers it again (``register_task_id`` in ``run_step``,
+    same files). In one process the second write only costs file creations, so it is skipped
+    for ids this provider allocated itself.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._allocated: set[tuple[str, str, str]] = set()
+
+    def new_task_id(self, run_id, step_name, tags=None, sys_tags=None):  # noqa: D102
+        task_id = super().new_task_id(run_id, step_name, tags=tags, sys_tags=sys_tags)
+        self._allocated.add((run_id, step_name, task_id))
+        return task_id
+
+    def register_task_id(self, run_id, step_name, task_id, attempt=0, tags=None, sys_tags=None):  # noqa: D102
+        if attempt == 0 and (run_id, step_name, task_id) in self._allocated:
+            return False
+        return super().register_task_id(
+            run_id, step_name, task_id, attempt=attempt, tags=tags, sys_tags=sys_tags
+        )
+
+
 # -- one flow's Metaflow objects ------------------------------------------------------------
 class Backend:
     """Environment, metadata provider and flow datastore for one flow name and datastore root.
@@ -151,7 +177,7 @@ class Backend:
         self.environment = MetaflowEnvironment(flow)
         self.event_logger = LOGGING_SIDECARS["nullSidecarLogger"](flow=flow, env=self.environment)
         self.monitor = MONITOR_SIDECARS["nullSidecarMonitor"](flow=flow, env=self.environment)
-        self.metadata = LocalMetadataProvider(
+        self.metadata = _KernelLocalMetadata(
             self.environment, flow, self.event_logger, self.monitor
         )
         self.flow_datastore = FlowDataStore(
@@ -366,13 +392,16 @@ class _Tee(io.TextIOBase):
 
 
 def _save_logs(backend: Backend, run_id: str, step: str, task_id: str, logs: dict[str, str]) -> None:
-    """Store captured output as Metaflow's runtime does (``mflog`` lines, ``task`` source)."""
-    ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, attempt=0, mode="w")
-    streams = {}
-    for stream, text in logs.items():
-        lines = text.splitlines(keepends=True) or []
-        streams[stream] = b"".join(decorate(TASK_LOG_SOURCE, line.encode("utf-8")) for line in lines)
-    ds.save_logs(TASK_LOG_SOURCE, streams)
+    """Store captured output as Metaflow's runtime does (``mflog`` lines, ``task`` source).
+    Empty streams are not written (the Client reads a missing log as empty)."""
+    streams = {
+        stream: b"".join(decorate(TASK_LOG_SOURCE, line.encode("utf-8")) for line in text.splitlines(True))
+        for stream, text in logs.items()
+        if text
+    }
+    if streams:
+        ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, attempt=0, mode="w")
+        ds.save_logs(TASK_LOG_SOURCE, streams)
 
 
 def run_task(

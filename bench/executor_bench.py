@@ -1,0 +1,203 @@
+"""Framework overhead per step: in-kernel executor vs ``spin`` vs ``flow.py run`` vs plain calls.
+
+Runs the same six-step linear flow of trivial steps
+
+  (a) in the kernel executor (IPython shell in this process, ``%%step`` cells),
+  (b) with ``python flow.py spin <step>`` per step (after one real run, as spin needs),
+  (c) with ``python flow.py run`` (whole flow, per-task share of the wall time),
+  (d) as plain Python function calls,
+
+and prints the per-step framework overhead of each (step time minus the plain call) and the
+ratios; then persists a 100 MB artifact in the kernel executor and compares it with
+``pickle.dumps`` + writing the bytes to a file on the same disk.
+
+    python bench/executor_bench.py [--repeat 5] [--spin-repeat 1] [--run-repeat 2]
+
+Everything is written under a temporary directory (removed at the end); ``--dir`` picks the
+disk it lives on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STEPS = ["start", "a", "b", "c", "d", "end"]
+
+
+def step_body(i: int) -> str:
+    return f"self.x{i} = {i}"
+
+
+def flow_file() -> str:
+    """The bench flow as a ``flow.py`` (what the notebook exports to)."""
+    lines = ["from metaflow import FlowSpec, step", "", "", "class BenchFlow(FlowSpec):"]
+    for i, name in enumerate(STEPS):
+        lines += ["    @step", f"    def {name}(self):", f"        {step_body(i)}"]
+        if name != "end":
+            lines.append(f"        self.next(self.{STEPS[i + 1]})")
+        lines.append("")
+    lines += ["", 'if __name__ == "__main__":', "    BenchFlow()", ""]
+    return "\n".join(lines)
+
+
+def step_cells() -> list[str]:
+    cells = ["%%flow BenchFlow\n# no parameters"]
+    for i, name in enumerate(STEPS):
+        cells.append(f"%%step {name}\n{step_body(i)}")
+    return cells
+
+
+def plain_calls(repeat: int) -> list[float]:
+    """(d) the step bodies as plain method calls on a plain object."""
+    class Plain:
+        pass
+
+    funcs = []
+    for i in range(len(STEPS)):
+        namespace: dict = {}
+        exec(f"def f(self):\n    {step_body(i)}\n", namespace)
+        funcs.append(namespace["f"])
+    times = []
+    obj = Plain()
+    for _ in range(repeat):
+        for f in funcs:
+            t0 = time.perf_counter()
+            f(obj)
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def in_kernel(workdir: Path, repeat: int, big_mb: int) -> tuple[list[float], list[float], float]:
+    """(a) every step cell executed through the magics; also the large-artifact step."""
+    import IPython
+    from IPython.testing.globalipapp import start_ipython
+
+    from jupyter_metaflow import executor
+    from jupyter_metaflow.cells import CellInput
+
+    os.chdir(workdir)
+    start_ipython()
+    shell = IPython.get_ipython()
+    shell.run_line_magic("load_ext", "jupyter_metaflow")
+    cells = step_cells()
+    executor.set_notebook_cells(
+        [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], "bench.ipynb")
+    assert shell.run_cell(cells[0]).success
+    times = []
+    for _ in range(repeat + 1):  # the first pass warms imports and caches
+        pass_times = []
+        for source in cells[1:]:
+            t0 = time.perf_counter()
+            result = shell.run_cell(source)
+            pass_times.append(time.perf_counter() - t0)
+            assert result.success, result.error_in_exec
+        times.extend(pass_times)
+    times = times[len(STEPS):]
+
+    import numpy as np
+
+    shell.user_ns["BIG"] = np.random.default_rng(0).random(big_mb * 1024 * 1024 // 8)
+    big_cells = ["%%flow BigFlow\n# no parameters", "%%step start\nself.big = BIG",
+                 "%%step end\npass"]
+    executor.set_notebook_cells(
+        [CellInput(i, f"b{i}", "code", s) for i, s in enumerate(big_cells)], "bench.ipynb")
+    big_times, trivial = [], []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        assert shell.run_cell(big_cells[1]).success
+        big_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        assert shell.run_cell(big_cells[2]).success
+        trivial.append(time.perf_counter() - t0)
+    from metaflow import Flow
+
+    loaded = Flow("BigFlow").latest_run["start"].task.data.big
+    assert loaded.shape == shell.user_ns["BIG"].shape and float(loaded[123]) == float(shell.user_ns["BIG"][123])
+    return times, big_times, statistics.median(trivial)
+
+
+def raw_pickle_write(workdir: Path, big_mb: int, repeat: int = 3) -> list[float]:
+    """pickle.dumps + write (+ flush) of the same array, into the same folder."""
+    import numpy as np
+
+    data = np.random.default_rng(0).random(big_mb * 1024 * 1024 // 8)
+    target = workdir / ".metaflow" / "raw_pickle.bin"
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        blob = pickle.dumps(data, protocol=4)
+        with open(target, "wb") as f:
+            f.write(blob)
+            f.flush()
+        times.append(time.perf_counter() - t0)
+        target.unlink()
+    return times
+
+
+def cli(workdir: Path, *args: str) -> float:
+    env = {**os.environ, "METAFLOW_USER": os.environ.get("METAFLOW_USER", "bench")}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "flow.py", "--no-pylint", *args], cwd=workdir, env=env,
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5, help="in-kernel passes over the flow")
+    parser.add_argument("--spin-repeat", type=int, default=1, help="spin passes over the steps")
+    parser.add_argument("--run-repeat", type=int, default=2, help="`flow.py run` repetitions")
+    parser.add_argument("--big-mb", type=int, default=100, help="large artifact size (MB)")
+    parser.add_argument("--dir", default=None,
+                        help="where the flow and its .metaflow datastore live (default: a temporary "
+                             "directory; e.g. /dev/shm to take disk latency out)")
+    args = parser.parse_args()
+    os.environ.setdefault("METAFLOW_USER", "bench")
+    os.environ.setdefault("USER", os.environ["METAFLOW_USER"])
+    root = Path(tempfile.mkdtemp(prefix="mf-bench-", dir=args.dir))
+    try:
+        (root / ".metaflow").mkdir()
+        (root / "flow.py").write_text(flow_file())
+        plain = plain_calls(1000)
+        plain_step = statistics.median(plain)
+
+        kernel_times, big_times, trivial_step = in_kernel(root, args.repeat, args.big_mb)
+
+        run_times = [cli(root, "run") for _ in range(args.run_repeat)]
+        spin_times = [cli(root, "spin", name) for _ in range(args.spin_repeat) for name in STEPS]
+        raw = raw_pickle_write(root, args.big_mb)
+    finally:
+        os.chdir(Path(__file__).resolve().parent)
+        shutil.rmtree(root, ignore_errors=True)
+
+    kernel = statistics.median(kernel_times) - plain_step
+    spin = statistics.median(spin_times) - plain_step
+    run = statistics.median(run_times) / len(STEPS) - plain_step
+    print(f"framework overhead per trivial step (median; {len(STEPS)}-step linear flow)")
+    print(f"  (a) in-kernel executor  {kernel * 1000:9.2f} ms   ({len(kernel_times)} steps,"
+          f" min {min(kernel_times) * 1000:.2f} ms, max {max(kernel_times) * 1000:.2f} ms)")
+    print(f"  (b) spin per step       {spin * 1000:9.2f} ms   ({len(spin_times)} spins)")
+    print(f"  (c) flow.py run         {run * 1000:9.2f} ms   (wall / {len(STEPS)} tasks,"
+          f" {len(run_times)} runs: {', '.join(f'{t:.2f} s' for t in run_times)})")
+    print(f"  (d) plain call          {plain_step * 1e6:9.2f} us")
+    print(f"ratios: spin / in-kernel = {spin / kernel:.0f}x, run / in-kernel = {run / kernel:.0f}x")
+    big = statistics.median(big_times) - trivial_step
+    raw_t = statistics.median(raw)
+    print(f"{args.big_mb} MB artifact: in-kernel persist {big:.3f} s (step {statistics.median(big_times):.3f} s"
+          f" - trivial step {trivial_step:.3f} s) vs pickle+write {raw_t:.3f} s = {big / raw_t:.2f}x")
+    target_ok = kernel <= 0.015 and spin / kernel >= 60 and big / raw_t <= 2
+    print("targets (<= 15 ms, >= 60x less than spin, large artifact <= 2x):",
+          "met" if target_ok else "NOT met")
+
+
+if __name__ == "__main__":
+    main()
