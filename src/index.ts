@@ -3,6 +3,7 @@ import { INotebookTracker } from '@jupyterlab/notebook';
 import type { NotebookPanel } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
+import { flowPlugins } from './flowplugins';
 import { KernelLinks } from './links';
 import { LinkIndicator, LinkStatus } from './status';
 import { IKernelLinks } from './tokens';
@@ -61,4 +62,4 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [linksPlugin, statusPlugin, widgetPlugin];
+export default [linksPlugin, statusPlugin, widgetPlugin, ...flowPlugins];

@@ -1,2 +1,3 @@
 import './base.css';
 import './widget.css';
+import './dag.css';

@@ -1,0 +1,223 @@
+/**
+ * Commands: Run step, Run to here, Run all steps, Export to flow.py, Show DAG,
+ * Show artifacts. Steps run by executing their CELLS with JupyterLab's own
+ * NotebookActions (outputs land in the cells as with Shift+Enter). Menus,
+ * toolbar buttons and shortcuts come from schema/commands.json.
+ */
+import type { JupyterFrontEnd } from '@jupyterlab/application';
+import { Dialog, Notification, showDialog, type ICommandPalette } from '@jupyterlab/apputils';
+import { NotebookActions, type INotebookTracker, type NotebookPanel } from '@jupyterlab/notebook';
+import { downloadIcon, fastForwardIcon, runIcon, treeViewIcon } from '@jupyterlab/ui-components';
+import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
+
+import { topologicalOrder, upstreamInOrder } from './assembly';
+import type { FlowState, IFlowStates } from './model';
+import { selectCell } from './panel';
+
+/** Command ids. */
+export namespace CommandIDs {
+  export const runStep = 'jupyter-metaflow:run-step';
+  export const runToHere = 'jupyter-metaflow:run-to-here';
+  export const runAll = 'jupyter-metaflow:run-all';
+  export const exportFlow = 'jupyter-metaflow:export';
+  export const showDag = 'jupyter-metaflow:show-dag';
+  export const showArtifacts = 'jupyter-metaflow:show-artifacts';
+}
+
+/** The steps "Run to here" runs: the target's upstream in order, minus up-to-date ones. */
+export function stepsToHere(state: Pick<FlowState, 'model' | 'isUpToDate'>, target: string): string[] {
+  return upstreamInOrder(state.model, target).filter(s => s === target || !state.isUpToDate(s));
+}
+
+/** Register the commands (and palette entries). */
+export function addCommands(
+  app: JupyterFrontEnd,
+  states: IFlowStates,
+  tracker: INotebookTracker,
+  dagPanelId: string | null,
+  palette: ICommandPalette | null
+): void {
+  const current = (): FlowState | null => {
+    const panel = tracker.currentWidget;
+    return (panel && states.get(panel)) ?? null;
+  };
+  /** The step a command is about: its `step` arg, the DAG node clicked, or the active cell's. */
+  const target = (args: ReadonlyPartialJSONObject): string | null => {
+    const state = current();
+    if (!state) {
+      return null;
+    }
+    if (typeof args.step === 'string') {
+      return args.step;
+    }
+    if (args.origin === 'dag') {
+      const hit = app.contextMenuHitTest(node => node.classList?.contains('jp-mf-DagNode') ?? false);
+      return hit?.getAttribute('data-step') ?? null;
+    }
+    return state.stepOfCell(state.panel.content.activeCellIndex);
+  };
+  const hasStep = (args: ReadonlyPartialJSONObject) => target(args) !== null;
+
+  app.commands.addCommand(CommandIDs.runStep, {
+    label: args => (target(args) ? `Run Step ${target(args)}` : 'Run Step'),
+    caption: 'Run the step of this cell in the kernel',
+    icon: args => (args.toolbar ? runIcon : undefined),
+    isEnabled: hasStep,
+    execute: async args => {
+      const state = current();
+      const step = target(args);
+      if (state && step) {
+        await runSteps(state, [step]);
+      }
+    }
+  });
+
+  app.commands.addCommand(CommandIDs.runToHere, {
+    label: 'Run to Here',
+    caption: 'Run the steps upstream of this one that are not up to date, then this one',
+    isEnabled: hasStep,
+    execute: async args => {
+      const state = current();
+      const step = target(args);
+      if (state && step) {
+        await runSteps(state, stepsToHere(state, step));
+      }
+    }
+  });
+
+  app.commands.addCommand(CommandIDs.runAll, {
+    label: 'Run All Steps',
+    caption: 'Run every step of the flow, in order',
+    icon: args => (args.toolbar ? fastForwardIcon : undefined),
+    isEnabled: () => !!current()?.model.steps.length,
+    execute: async () => {
+      const state = current();
+      if (state) {
+        await runSteps(state, topologicalOrder(state.model));
+      }
+    }
+  });
+
+  app.commands.addCommand(CommandIDs.exportFlow, {
+    label: 'Export to flow.py',
+    caption: 'Write the notebook flow to a flow.py file next to the notebook',
+    icon: args => (args.toolbar ? downloadIcon : undefined),
+    isEnabled: () => current() !== null,
+    execute: async () => {
+      const state = current();
+      if (state) {
+        await exportFlow(state);
+      }
+    }
+  });
+
+  app.commands.addCommand(CommandIDs.showDag, {
+    label: 'Show Metaflow DAG',
+    caption: 'Open the DAG panel of the active notebook',
+    icon: args => (args.toolbar ? treeViewIcon : undefined),
+    execute: () => {
+      if (dagPanelId) {
+        app.shell.activateById(dagPanelId);
+      }
+    }
+  });
+
+  app.commands.addCommand(CommandIDs.showArtifacts, {
+    label: 'Show Artifacts',
+    caption: 'Insert a %mf_show cell below the step and run it',
+    isEnabled: hasStep,
+    execute: async args => {
+      const state = current();
+      const step = target(args);
+      if (state && step) {
+        await showArtifacts(state, step);
+      }
+    }
+  });
+
+  if (palette) {
+    const category = 'Metaflow';
+    for (const command of [
+      CommandIDs.runStep,
+      CommandIDs.runToHere,
+      CommandIDs.runAll,
+      CommandIDs.exportFlow,
+      CommandIDs.showDag,
+      CommandIDs.showArtifacts
+    ]) {
+      palette.addItem({ command, category });
+    }
+  }
+}
+
+/**
+ * Run the cells of `steps` one after the other, like Shift+Enter; stop at the
+ * first that fails. Returns whether all succeeded.
+ */
+export async function runSteps(state: FlowState, steps: string[]): Promise<boolean> {
+  state.refresh();
+  const panel: NotebookPanel = state.panel;
+  for (const step of steps) {
+    const index = state.cellIndexOf(step);
+    const cell = panel.content.widgets[index];
+    if (!cell) {
+      Notification.error(`Step ${step} has no cell in this notebook.`, { autoClose: 5000 });
+      return false;
+    }
+    selectCell(panel, index);
+    const ok = await NotebookActions.runCells(panel.content, [cell], panel.sessionContext);
+    if (!ok || state.book.get(step)?.state === 'failed') {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Export through the kernel (the one exporter); ask before overwriting. */
+export async function exportFlow(state: FlowState): Promise<void> {
+  if (state.link?.state !== 'connected') {
+    Notification.warning(
+      'Metaflow is not loaded in this kernel: run %load_ext jupyter_metaflow in the notebook, then export again.',
+      { autoClose: 8000 }
+    );
+    return;
+  }
+  try {
+    let result = await state.export();
+    if (!result.ok && /already exists/.test(result.error ?? '')) {
+      const answer = await showDialog({
+        title: 'Overwrite the flow file?',
+        body: result.error ?? '',
+        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Overwrite' })]
+      });
+      if (!answer.button.accept) {
+        return;
+      }
+      result = await state.export({ force: true });
+    }
+    if (result.ok) {
+      Notification.success(`Exported the flow to ${result.output_path ?? 'flow.py'}`, { autoClose: 5000 });
+    } else {
+      Notification.error(`Export failed: ${result.error ?? 'unknown error'}`, { autoClose: false });
+    }
+  } catch (err) {
+    Notification.error(`Export failed: ${(err as Error).message}`, { autoClose: false });
+  }
+}
+
+/** Insert `%mf_show STEP` below the step's cell and run it. */
+async function showArtifacts(state: FlowState, step: string): Promise<void> {
+  const panel = state.panel;
+  const index = state.cellIndexOf(step);
+  if (index < 0) {
+    return;
+  }
+  selectCell(panel, index);
+  NotebookActions.insertBelow(panel.content);
+  const cell = panel.content.activeCell;
+  if (!cell) {
+    return;
+  }
+  cell.model.sharedModel.setSource(`%mf_show ${step}`);
+  await NotebookActions.runCells(panel.content, [cell], panel.sessionContext);
+}
