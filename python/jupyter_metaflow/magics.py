@@ -75,10 +75,16 @@ def complete_empty_body(lines: list[str]) -> list[str]:
 
 
 def _show_notebook_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
-    """Our errors are messages about cells, not bugs: show them without IPython's frames."""
+    """Our errors are messages about cells, not bugs: show them without IPython's frames.
+
+    IPython discards what a custom handler returns when user code raised, so the handler
+    shows the traceback itself (an ``error`` message in a kernel)."""
     if isinstance(value, StepFailed):
-        return [f"{value}\n\n{value.user_traceback}"]
-    return [f"{etype.__name__}: {value}"]
+        stb = [f"{value}\n\n{value.user_traceback}"]
+    else:
+        stb = [f"{etype.__name__}: {value}"]
+    shell._showtraceback(etype, value, stb)
+    return stb
 
 
 def register(shell: Any) -> NotebookFlowMagics:
