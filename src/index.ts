@@ -8,6 +8,7 @@ import { KernelLinks } from './links';
 import { LinkIndicator, LinkStatus } from './status';
 import { IKernelLinks } from './tokens';
 import { widgetPlugin } from './widget';
+import { showPlugin } from './mime';
 
 export * from './tokens';
 export * from './protocol';
@@ -62,4 +63,4 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [linksPlugin, statusPlugin, widgetPlugin, ...flowPlugins];
+export default [linksPlugin, statusPlugin, widgetPlugin, showPlugin, ...flowPlugins];

@@ -1,3 +1,4 @@
 import './base.css';
 import './widget.css';
 import './dag.css';
+import './show.css';

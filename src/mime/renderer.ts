@@ -1,0 +1,133 @@
+/**
+ * The `%mf_show` output renderer: a header (name, type, size, step, pathspec)
+ * and the body for the bundle's kind. Everything is built from text nodes.
+ */
+import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { Widget } from '@lumino/widgets';
+
+import type { IArtifactPageResult } from '../protocol';
+import type { IKernelLink } from '../tokens';
+import { h, humanBytes } from './dom';
+import { MIME_TYPE, RENDERER_RANK } from './types';
+import type { IHeader, IShowData, PageFetcher } from './types';
+import { renderBody } from './views';
+
+/** Finds the kernel link of the notebook an output node sits in (null if none). */
+export type LinkFinder = (node: HTMLElement) => IKernelLink | null;
+
+/** How long a page request may take. */
+export const PAGE_TIMEOUT_MS = 30_000;
+
+/** Renders one `application/vnd.jupyter-metaflow.artifact+json` output. */
+export class ArtifactRenderer extends Widget implements IRenderMime.IRenderer {
+  constructor(private readonly _findLink: LinkFinder | null) {
+    super();
+    this.addClass('jp-mf-Show');
+  }
+
+  renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    const data = model.data[MIME_TYPE] as unknown as IShowData;
+    this.node.replaceChildren();
+    if (!data || typeof data !== 'object' || !data.header) {
+      this.node.appendChild(h('pre', 'jp-mf-Show-pre', 'This %mf_show output is malformed.'));
+      return Promise.resolve();
+    }
+    this.node.dataset.jpMfKind = data.kind;
+    this.node.append(renderHeader(data.header), renderBody(data, this._fetcher(data)));
+    return Promise.resolve();
+  }
+
+  /** Page requests over the notebook's kernel link, for frames that name their task. */
+  private _fetcher(data: IShowData): PageFetcher | null {
+    const page = data.page;
+    const findLink = this._findLink;
+    if (!page || !findLink) {
+      return null;
+    }
+    return (offset, limit) => {
+      const link = findLink(this.node);
+      if (!link || link.state !== 'connected') {
+        return Promise.reject(new Error('the kernel side is not connected (%load_ext jupyter_metaflow)'));
+      }
+      return requestPage(link, { ...page, offset, limit });
+    };
+  }
+}
+
+let lastRequest = 0;
+
+/** Send `artifact_page` on `link` and wait for the matching `artifact_page_result`. */
+export function requestPage(
+  link: IKernelLink,
+  request: { pathspec: string; artifact: string; offset: number; limit: number }
+): ReturnType<PageFetcher> {
+  const requestId = `page-${Date.now()}-${++lastRequest}`;
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      link.messageReceived.disconnect(onMessage);
+    };
+    const onMessage = (_: IKernelLink, message: { type: string; payload: unknown }): void => {
+      const result = message.payload as IArtifactPageResult;
+      if (message.type !== 'artifact_page_result' || result.request_id !== requestId) {
+        return;
+      }
+      done();
+      if (result.error !== undefined || !result.rows || result.total === undefined) {
+        reject(new Error(result.error ?? 'the kernel sent no rows'));
+      } else {
+        resolve({ total: result.total, rows: result.rows });
+      }
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error('the kernel did not answer (is it busy?)'));
+    }, PAGE_TIMEOUT_MS);
+    link.messageReceived.connect(onMessage);
+    if (!link.send('artifact_page', { request_id: requestId, ...request })) {
+      done();
+      reject(new Error('the kernel side is not connected (%load_ext jupyter_metaflow)'));
+    }
+  });
+}
+
+/** Title, type, size, step and pathspec. */
+export function renderHeader(header: IHeader): HTMLElement {
+  const facts: string[] = [];
+  if (header.type) {
+    facts.push(header.type);
+  }
+  if (header.size !== undefined && header.size !== null) {
+    facts.push(humanBytes(header.size));
+  }
+  if (header.step) {
+    const index = header.index !== undefined && header.index !== null ? `[${header.index}]` : '';
+    facts.push(`step ${header.step}${index}`);
+  }
+  if (header.splits !== undefined) {
+    facts.push(`${header.splits} splits`);
+  }
+  if (header.status) {
+    facts.push(header.status);
+  }
+  if (header.scope) {
+    facts.push(header.scope);
+  }
+  return h(
+    'div',
+    'jp-mf-Show-header',
+    h('span', 'jp-mf-Show-title', header.title),
+    h('span', 'jp-mf-Show-facts', facts.join(' \u00b7 ')),
+    header.pathspec && h('code', 'jp-mf-Show-pathspec', header.pathspec)
+  );
+}
+
+/** A renderer factory; `findLink` enables paging through the kernel. */
+export function createRendererFactory(findLink: LinkFinder | null): IRenderMime.IRendererFactory {
+  return {
+    safe: true,
+    mimeTypes: [MIME_TYPE],
+    defaultRank: RENDERER_RANK,
+    createRenderer: () => new ArtifactRenderer(findLink)
+  };
+}
