@@ -245,6 +245,12 @@ class FlowSync:
                 output = os.path.join(notebook_dir, payload["output"])
             else:
                 output = str(exporter.default_output_path(notebook))
+            folder = os.path.dirname(output)
+            if not os.path.isdir(folder):
+                raise exporter.ExportError(
+                    f"Cannot write {output}: the folder {folder} does not exist. Create it or "
+                    "choose another output path."
+                )
             exporter.write_atomic(output, text, force=bool(payload.get("force")))
             result = {"ok": True, "output_path": _server_path(payload["path"], notebook_dir, output)}
         except exporter.ExportError as exc:

@@ -1,0 +1,214 @@
+"""The live flow over the comm, in a real ipykernel: flow -> flow_model, tagged cells run as
+steps, step_status / run_state, stale steps, export requests; tags-as-steps headless too."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from jupyter_metaflow import protocol
+from sync_helpers import Frontend, cell
+
+FOREACH_CELLS = [
+    cell(0, "%load_ext jupyter_metaflow"),
+    cell(1, "self.items = [1, 2, 3]\nself.next(self.square, foreach='items')", ("step:start",)),
+    cell(2, "self.sq = self.input ** 2\nprint('square of', self.input)", ("step:square",)),
+    cell(3, "self.total = sum(i.sq for i in inputs)", ("step:gather",)),
+    cell(4, "print('total', self.total)", ("step:end",)),
+]
+
+
+def test_protocol_messages_of_this_feature_are_in_the_schema():
+    assert {"flow", "flow_model", "step_status", "run_state", "export", "export_result"} <= protocol.MESSAGE_TYPES
+    with pytest.raises(protocol.ProtocolError, match="malformed 'step_status' payload"):
+        protocol.envelope("step_status", {"run_id": "1", "step": "a", "state": "exploded"})
+    with pytest.raises(protocol.ProtocolError, match="malformed 'flow' payload"):
+        protocol.envelope("flow", {"path": "x.ipynb", "cells": [{"index": 0}]})
+
+
+def test_flow_is_answered_with_the_model_cell_errors_and_metaflow_lint(kernel):
+    fe = Frontend(kernel)
+    assert fe.messages("run_state") == [{"flow": None, "run_id": None, "steps": {}}]
+
+    fe.send("flow", {"path": "work/My Flow.ipynb", "request_id": "r1", "cells": [
+        cell(0, "# Title", cell_type="markdown"),
+        cell(1, "self.next(self.nowhere)", ("step:start",)),
+        cell(2, "%%step end\npass"),
+    ]})
+    answer = fe.wait("flow_model", lambda p: p.get("request_id") == "r1")
+    model = answer["model"]
+    assert answer["path"] == "work/My Flow.ipynb" and answer["lint_errors"] == []
+    assert model["name"] == "MyFlow" and model["doc"] == "# Title"
+    assert [s["name"] for s in model["steps"]] == ["start", "end"]
+    (error,) = model["errors"]
+    assert error["cell_id"] == "c1" and error["line"] == 1 and "nowhere" in error["message"]
+
+    # cells.py accepts this graph; Metaflow's own lint rejects it (the foreach is never joined)
+    fe.send("flow", {"path": "nb.ipynb", "request_id": "r2", "cells": [
+        cell(0, "%%step start\nself.items = [1]\nself.next(self.body, foreach='items')"),
+        cell(1, "%%step body\nself.y = self.input"),
+        cell(2, "%%step end"),
+    ]})
+    answer = fe.wait("flow_model", lambda p: p.get("request_id") == "r2")
+    assert answer["model"]["errors"] == []
+    (lint,) = answer["lint_errors"]
+    assert lint["code"] == "lint" and lint["cell_id"] == "c2" and "joined" in lint["message"]
+
+
+def test_tagged_cells_run_as_steps_and_report_status(kernel):
+    fe = Frontend(kernel)
+    fe.send("flow", {"path": "squares.ipynb", "cells": FOREACH_CELLS})
+    fe.wait("flow_model")
+    replies = {}
+    for c in FOREACH_CELLS[1:]:
+        reply = fe.run_cell(c["source"], c["id"])
+        assert reply["content"]["status"] == "ok", fe.output_text(reply["msg_id"])
+        replies[c["tags"][0][5:]] = reply["msg_id"]
+
+    assert "square of 3" in fe.output_text(replies["square"])
+    assert "total 14" in fe.output_text(replies["end"])
+
+    square = fe.statuses("square", parent=replies["square"])
+    states = [(s["state"], s.get("split_index")) for s in square]
+    assert states == [("queued", 0), ("queued", 1), ("queued", 2),
+                      ("running", 0), ("done", 0), ("running", 1), ("done", 1),
+                      ("running", 2), ("done", 2)]
+    done = [s for s in square if s["state"] == "done"]
+    assert all(s["num_splits"] == 3 and s["duration_ms"] > 0 and s["artifact_count"] >= 1 for s in done)
+    assert all(s["source"] == FOREACH_CELLS[2]["source"] and s["cell_id"] == "c2" for s in square)
+    run_id = square[0]["run_id"]
+    assert {s["run_id"] for s in fe.statuses()} == {run_id}
+    assert {s["flow"] for s in fe.statuses()} == {"SquaresFlow"}
+
+    # a second frontend gets the snapshot: every step done in this run
+    other = Frontend.__new__(Frontend)
+    other.kernel = kernel
+    other.comm_id = kernel.open_comm(protocol.COMM_TARGET, protocol.envelope(
+        "hello", {"side": "frontend", "package_version": "0.1.0"}))
+    snapshot = other.wait("run_state")
+    assert snapshot["flow"] == "SquaresFlow" and snapshot["run_id"] == run_id
+    assert {k: v["state"] for k, v in snapshot["steps"].items()} == dict.fromkeys(
+        ["start", "square", "gather", "end"], "done")
+
+    # the run is a real, successful Metaflow run
+    reply = fe.run_cell("from metaflow import Flow, namespace\nnamespace(None)\n"
+                        "r = Flow('SquaresFlow')[%r]\nprint(r.successful, r['gather'].task.data.total)" % run_id)
+    assert "True 14" in fe.output_text(reply["msg_id"])
+
+
+def test_edits_and_reruns_mark_steps_and_descendants_stale(kernel):
+    fe = Frontend(kernel)
+    cells = [cell(0, "%load_ext jupyter_metaflow"),
+             cell(1, "%%step start\nself.x = 1"),
+             cell(2, "%%step middle\nself.y = self.x + 1"),
+             cell(3, "%%step end\nprint(self.y)")]
+    fe.send("flow", {"path": "chain.ipynb", "cells": cells})
+    fe.wait("flow_model")
+    for c in cells[1:]:
+        assert fe.run_cell(c["source"], c["id"])["content"]["status"] == "ok"
+    seen = len(fe.statuses())
+
+    edited = [*cells[:2], cell(2, "%%step middle\nself.y = self.x + 2"), cells[3]]
+    fe.send("flow", {"path": "chain.ipynb", "cells": edited})
+    fe.barrier()
+    changed = fe.statuses()[seen:]
+    assert [(s["step"], s["state"]) for s in changed] == [("middle", "stale"), ("end", "stale")]
+    assert changed[1]["source"] == cells[3]["source"]  # still the source its run used
+    seen = len(fe.statuses())
+
+    # undoing the edit makes them done again
+    fe.send("flow", {"path": "chain.ipynb", "cells": cells})
+    fe.barrier()
+    assert [(s["step"], s["state"]) for s in fe.statuses()[seen:]] == [("middle", "done"), ("end", "done")]
+    seen = len(fe.statuses())
+
+    # running start again (a new run) leaves middle and end behind: stale until they run
+    reply = fe.run_cell(cells[1]["source"], "c1")
+    assert reply["content"]["status"] == "ok"
+    after = {s["step"]: s["state"] for s in fe.statuses()[seen:]}
+    assert after == {"start": "done", "middle": "stale", "end": "stale"}
+
+
+def test_a_failing_tagged_step_reports_failed_with_the_error(kernel):
+    fe = Frontend(kernel)
+    cells = [cell(0, "%load_ext jupyter_metaflow"),
+             cell(1, "self.x = 1", ("step:start",)),
+             cell(2, "raise ValueError('<b>no</b> good')", ("step:end",))]
+    fe.send("flow", {"path": "bad.ipynb", "cells": cells})
+    fe.wait("flow_model")
+    assert fe.run_cell(cells[1]["source"], "c1")["content"]["status"] == "ok"
+    reply = fe.run_cell(cells[2]["source"], "c2")
+    assert reply["content"]["status"] == "error"
+    assert "ValueError" in fe.output_text(reply["msg_id"])
+    (failed,) = [s for s in fe.statuses("end") if s["state"] == "failed"]
+    assert failed["error"] == "ValueError: <b>no</b> good" and failed["cell_id"] == "c2"
+
+
+def test_untagged_cells_are_left_alone(kernel):
+    fe = Frontend(kernel)
+    fe.send("flow", {"path": "nb.ipynb", "cells": [cell(0, "x = 40 + 2", ("module",))]})
+    fe.wait("flow_model")
+    reply = fe.run_cell("x = 40 + 2\nprint(x)", "c0")
+    assert reply["content"]["status"] == "ok" and fe.output_text(reply["msg_id"]) == "42\n"
+    assert fe.statuses() == []
+
+
+def test_export_request_writes_the_flow_file_and_never_overwrites(kernel, tmp_path):
+    fe = Frontend(kernel)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c["source"], metadata={"tags": c["tags"]})
+                for c in FOREACH_CELLS]
+    nbformat.write(nb, tmp_path / "squares.ipynb")
+
+    fe.send("export", {"path": "sub/squares.ipynb", "request_id": "e1"})
+    result = fe.wait("export_result", lambda p: p.get("request_id") == "e1")
+    assert result == {"ok": True, "output_path": "sub/squares.py", "request_id": "e1"}
+    text = (tmp_path / "squares.py").read_text()
+    assert "class SquaresFlow(FlowSpec):" in text and "def gather(self, inputs):" in text
+
+    # the frontend's unsaved cells win over the file; an existing file needs force
+    live = [*FOREACH_CELLS[:4], cell(4, "print('grand total', self.total)", ("step:end",))]
+    fe.send("flow", {"path": "sub/squares.ipynb", "cells": live})
+    fe.send("export", {"path": "sub/squares.ipynb", "request_id": "e2"})
+    result = fe.wait("export_result", lambda p: p.get("request_id") == "e2")
+    assert result["ok"] is False and "already exists" in result["error"]
+    assert "grand total" not in (tmp_path / "squares.py").read_text()
+    fe.send("export", {"path": "sub/squares.ipynb", "force": True, "output": "out/flow.py", "request_id": "e3"})
+    result = fe.wait("export_result", lambda p: p.get("request_id") == "e3")
+    assert result["ok"] is False and "out" in result["error"]  # no such directory: a clear error
+    os.mkdir(tmp_path / "out")
+    fe.send("export", {"path": "sub/squares.ipynb", "output": "out/flow.py", "request_id": "e4"})
+    result = fe.wait("export_result", lambda p: p.get("request_id") == "e4")
+    assert result == {"ok": True, "output_path": "sub/out/flow.py", "request_id": "e4"}
+    assert "grand total" in (tmp_path / "out" / "flow.py").read_text()
+
+    # a broken flow is refused with the cell and the fix
+    fe.send("flow", {"path": "sub/squares.ipynb", "cells": [cell(0, "%%step start\nself.next(self.nope)")]})
+    fe.send("export", {"path": "sub/squares.ipynb", "force": True, "request_id": "e5"})
+    result = fe.wait("export_result", lambda p: p.get("request_id") == "e5")
+    assert result["ok"] is False and "cell 1" in result["error"] and "nope" in result["error"]
+
+
+def test_tagged_cells_run_headless_from_the_notebook_file(tmp_path):
+    """nbclient sends no cellId: the kernel finds the tags in the file JPY_SESSION_NAME names."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c["source"], metadata={"tags": c["tags"]})
+                for c in FOREACH_CELLS]
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "from metaflow import Flow\nr = Flow('SquaresFlow').latest_run\n"
+        "print(r.successful, r['gather'].task.data.total, len(list(r['square'])))"))
+    path = tmp_path / "squares.ipynb"
+    nbformat.write(nb, path)
+    env = {**os.environ, "METAFLOW_USER": "tester", "USER": "tester", "JPY_SESSION_NAME": str(path)}
+    client = NotebookClient(nb, timeout=180, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env=env)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "square of 2" in text and "total 14" in text
+    assert "True 14 3" in text
