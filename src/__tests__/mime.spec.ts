@@ -1,0 +1,216 @@
+import { Signal } from '@lumino/signaling';
+
+import { ArtifactRenderer, createRendererFactory, requestPage } from '../mime';
+import { FrameTable } from '../mime/frame';
+import { pngImage } from '../mime/dom';
+import { MIME_TYPE, RENDERER_RANK } from '../mime/types';
+import type { IFrameView, IShowData } from '../mime/types';
+import type { IEnvelope, IMessagePayloads, MessageType } from '../protocol';
+import type { IKernelLink, LinkState } from '../tokens';
+
+const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
+
+function frameView(total: number, pageSize = 2): IFrameView {
+  const rows = (start: number, end: number) => ({
+    start,
+    index: Array.from({ length: end - start }, (_, i) => String(start + i)),
+    cells: Array.from({ length: end - start }, (_, i) => [String(start + i), PAYLOAD])
+  });
+  return {
+    kind: 'dataframe',
+    series: false,
+    shape: [total, 2],
+    columns: ['n', PAYLOAD],
+    dtypes: ['int64', 'object'],
+    columns_omitted: 0,
+    index_name: null,
+    memory_bytes: 2048,
+    page_size: pageSize,
+    head: rows(0, Math.min(total, pageSize)),
+    tail: rows(Math.max(pageSize, total - pageSize), total)
+  };
+}
+
+function bundle(data: Partial<IShowData>): IShowData {
+  return {
+    version: 1,
+    kind: 'artifact',
+    header: {
+      title: 'df',
+      name: 'df',
+      type: 'pandas.DataFrame',
+      size: 2048,
+      step: 'start',
+      pathspec: 'F/1/start/2/df'
+    },
+    ...data
+  };
+}
+
+async function render(data: IShowData, renderer = new ArtifactRenderer(null)): Promise<HTMLElement> {
+  await renderer.renderModel({ data: { [MIME_TYPE]: data as any } } as any);
+  return renderer.node;
+}
+
+/** A kernel link whose kernel answers page requests from `rows`. */
+class FakeLink implements IKernelLink {
+  constructor(private readonly _answer: (payload: any) => any) {}
+  sessionContext = null as any;
+  state: LinkState = 'connected';
+  kernelInfo = null;
+  stateChanged: Signal<IKernelLink, LinkState> = new Signal<IKernelLink, LinkState>(this);
+  messageReceived: Signal<IKernelLink, IEnvelope> = new Signal<IKernelLink, IEnvelope>(this);
+  sent: any[] = [];
+  send<T extends MessageType>(type: T, payload: IMessagePayloads[T]): boolean {
+    this.sent.push({ type, payload });
+    const answer = this._answer(payload);
+    setTimeout(() =>
+      this.messageReceived.emit({ protocol: '1.2', type: 'artifact_page_result', payload: answer } as any)
+    );
+    return true;
+  }
+}
+
+describe('%mf_show renderer', () => {
+  it('registers for the custom type below text/html', () => {
+    const factory = createRendererFactory(null);
+    expect(factory.mimeTypes).toEqual(['application/vnd.jupyter-metaflow.artifact+json']);
+    expect(RENDERER_RANK).toBeLessThan(50);
+    expect(factory.defaultRank).toBe(RENDERER_RANK);
+    expect(factory.safe).toBe(true);
+  });
+
+  it('shows the header and renders HTML payloads as text', async () => {
+    const node = await render(bundle({ view: frameView(10) }));
+    expect(node.querySelector('.jp-mf-Show-title')!.textContent).toBe('df');
+    expect(node.querySelector('.jp-mf-Show-facts')!.textContent).toBe(
+      'pandas.DataFrame \u00b7 2.0 KB \u00b7 step start'
+    );
+    expect(node.querySelector('.jp-mf-Show-pathspec')!.textContent).toBe('F/1/start/2/df');
+    expect(node.querySelectorAll('img')).toHaveLength(0);
+    const headers = Array.from(node.querySelectorAll('thead th div:first-child')).map(e => e.textContent);
+    expect(headers).toEqual(['n', PAYLOAD]);
+    expect(node.querySelector('tbody td:nth-child(3)')!.textContent).toBe(PAYLOAD);
+  });
+
+  it('pages through embedded head and tail without a kernel', async () => {
+    const table = new FrameTable(frameView(10), null);
+    const status = () => table.node.querySelector('.jp-mf-Show-pageStatus')!.textContent;
+    expect(status()).toBe('rows 1\u20132 of 10');
+    await table.show(8);
+    expect(status()).toBe('rows 9\u201310 of 10');
+    expect(table.node.querySelector('tbody th')!.textContent).toBe('8');
+    await table.show(4);
+    expect(status()).toContain('%load_ext jupyter_metaflow');
+  });
+
+  it('fetches other pages from the kernel link', async () => {
+    const link = new FakeLink(p => ({
+      request_id: p.request_id,
+      pathspec: p.pathspec,
+      artifact: p.artifact,
+      offset: p.offset,
+      total: 10,
+      rows: { start: p.offset, index: ['2', '3'], cells: [['2', 'x'], ['3', 'y']] }
+    }));
+    const renderer = new ArtifactRenderer(() => link);
+    const node = await render(
+      bundle({ view: frameView(10), page: { pathspec: 'F/1/start/2', artifact: 'df' } }),
+      renderer
+    );
+    const next = node.querySelector('button[title="Next page"]') as HTMLButtonElement;
+    next.click();
+    await new Promise(r => setTimeout(r, 10));
+    expect(link.sent[link.sent.length - 1]).toMatchObject({
+      type: 'artifact_page',
+      payload: { pathspec: 'F/1/start/2', artifact: 'df', offset: 2, limit: 2 }
+    });
+    const cells = Array.from(node.querySelectorAll('tbody td')).map(e => e.textContent);
+    expect(cells).toEqual(['2', 'x', '3', 'y']);
+    expect(node.querySelector('.jp-mf-Show-pageStatus')!.textContent).toBe('rows 3\u20134 of 10');
+  });
+
+  it('rejects a page request with the kernel error as text', async () => {
+    const link = new FakeLink(p => ({ request_id: p.request_id, pathspec: '', artifact: '', error: 'KeyError: <b>nope</b>' }));
+    await expect(
+      requestPage(link, { pathspec: 'F/1/s/2', artifact: 'nope', offset: 0, limit: 5 })
+    ).rejects.toThrow('KeyError: <b>nope</b>');
+  });
+
+  it('isolates own HTML in an empty-sandbox iframe', async () => {
+    const node = await render(
+      bundle({
+        view: {
+          kind: 'estimator',
+          params: [['C', '0.5']],
+          text: 'LogisticRegression(C=0.5)',
+          html: '<script>window.__pwned=1</script><b>est</b>'
+        }
+      })
+    );
+    const frame = node.querySelector('iframe')!;
+    expect(frame.getAttribute('sandbox')).toBe('');
+    expect(frame.srcdoc).toContain('<b>est</b>');
+    expect(node.querySelector('b')).toBeNull();
+    expect(node.querySelector('td')!.textContent).toBe('C');
+  });
+
+  it('draws containers as a collapsible tree with counts', async () => {
+    const node = await render(
+      bundle({
+        view: {
+          kind: 'tree',
+          root: {
+            type: 'dict',
+            length: 3,
+            entries: [{ key: `'${PAYLOAD}'`, value: { type: 'int', text: '1' } }],
+            omitted: 2
+          }
+        }
+      })
+    );
+    const details = node.querySelector('details')!;
+    expect(details.open).toBe(true);
+    expect(details.querySelector('summary')!.textContent).toBe('dict (3)');
+    expect(node.querySelector('.jp-mf-Show-key')!.textContent).toBe(`'${PAYLOAD}': `);
+    expect(node.querySelector('.jp-mf-Show-note')!.textContent).toBe('\u2026 2 more');
+    expect(node.querySelectorAll('img')).toHaveLength(0);
+  });
+
+  it('accepts only base64 PNG data', () => {
+    expect(pngImage('iVBORw0KGgo=', 'x')!.src).toBe('data:image/png;base64,iVBORw0KGgo=');
+    expect(pngImage('x" onerror="alert(1)', 'x')).toBeNull();
+  });
+
+  it('renders step, run and diff tables', async () => {
+    const step = await render(
+      bundle({
+        kind: 'step',
+        header: { title: 'train', step: 'train', pathspec: 'F/1/train' },
+        tasks: [
+          { task: '3', index: 0, pathspec: 'F/1/train/3', finished: true, successful: true },
+          { task: '4', index: 1, pathspec: 'F/1/train/4', finished: true, successful: false }
+        ],
+        artifacts_of: 'F/1/train/3',
+        artifacts: [{ name: 'model', size: 10, type: 'int', preview: '10' }]
+      })
+    );
+    expect(Array.from(step.querySelectorAll('tbody tr')).map(r => r.textContent)).toEqual([
+      '30ok',
+      '41failed',
+      'modelint10 B10'
+    ]);
+    const diff = await render(
+      bundle({
+        kind: 'diff',
+        header: { title: 'F/1 \u2192 F/2', scope: 'all steps' },
+        unchanged: 4,
+        rows: [
+          { step: 'train', index: 2, artifact: 'score', status: 'changed', size_a: 5, size_b: 5, value_a: '30', value_b: '60' }
+        ]
+      })
+    );
+    expect(diff.querySelector('.jp-mf-Show-info')!.textContent).toBe('4 artifacts unchanged');
+    expect(diff.querySelector('tbody tr')!.textContent).toBe('train[2]scorechanged3060');
+  });
+});
