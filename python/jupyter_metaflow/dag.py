@@ -30,6 +30,7 @@ LAYER_GAP = 56
 NODE_GAP = 28
 CHAR_WIDTH = 7.2
 MIN_NODE_WIDTH = 80
+DUMMY_WIDTH = 8
 MARGIN = 16
 
 
@@ -93,44 +94,73 @@ class Box:
     order: int
 
 
-def layout(graph: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, Box], float, float]:
-    """Layered top-down layout: ``({name: Box}, width, height)``.
+@dataclass
+class Layout:
+    """Boxes of the steps, bend points of edges that span several layers, drawing size."""
 
-    Layer = longest path from a source node (back edges of a cycle are ignored); order within a
-    layer starts in notebook order and is refined by two barycentre sweeps.
+    boxes: dict[str, Box]
+    bends: dict[tuple[str, str], list[tuple[float, float]]]
+    width: float
+    height: float
+
+
+def layout(graph: dict[str, list[dict[str, Any]]]) -> Layout:
+    """Layered top-down layout (Sugiyama-style, kept simple).
+
+    Layer = longest path from a source node (back edges of a cycle are ignored); an edge that
+    spans several layers gets a narrow placeholder in each layer it crosses (its bend points),
+    so it is routed beside the boxes; the order within a layer starts in notebook order and is
+    refined by two barycentre sweeps.
     """
     names = [n["name"] for n in graph["nodes"]]
-    index = {name: i for i, name in enumerate(names)}
     parents: dict[str, list[str]] = {n: [] for n in names}
     children: dict[str, list[str]] = {n: [] for n in names}
-    for e in _acyclic_edges(names, graph["edges"]):
-        parents[e[1]].append(e[0])
-        children[e[0]].append(e[1])
+    edges = _acyclic_edges(names, graph["edges"])
+    for a, b in edges:
+        parents[b].append(a)
+        children[a].append(b)
     layer: dict[str, int] = {}
     for name in _topological(names, parents, children):
         layer[name] = max((layer[p] + 1 for p in parents[name]), default=0)
+    # placeholders for long edges
+    chains: dict[tuple[str, str], list[str]] = {}
+    for a, b in edges:
+        if layer[b] - layer[a] > 1:
+            chain = [f"\0{a}\0{b}\0{k}" for k in range(layer[a] + 1, layer[b])]
+            for k, dummy in zip(range(layer[a] + 1, layer[b]), chain):
+                layer[dummy] = k
+            path = [a, *chain, b]
+            children[a] = [path[1] if c == b else c for c in children[a]]
+            parents[b] = [path[-2] if p == a else p for p in parents[b]]
+            for up, node, down in zip(path, path[1:], path[2:]):
+                parents[node], children[node] = [up], [down]
+            chains[(a, b)] = chain
+    everything = names + [d for chain in chains.values() for d in chain]
+    index = {name: i for i, name in enumerate(everything)}
     layers: list[list[str]] = [[] for _ in range(max(layer.values(), default=-1) + 1)]
-    for name in names:
+    for name in everything:
         layers[layer[name]].append(name)
-    position = {name: float(i) for i, name in enumerate(names)}
+    position = {name: float(i) for i, name in enumerate(everything)}
     for _ in range(2):
         for rank in layers[1:]:
             _sort_by_barycentre(rank, parents, position, index)
         for rank in reversed(layers[:-1]):
             _sort_by_barycentre(rank, children, position, index)
     widths = {n: max(MIN_NODE_WIDTH, len(n) * CHAR_WIDTH + 24) for n in names}
+    widths.update({d: DUMMY_WIDTH for chain in chains.values() for d in chain})
     row_widths = [sum(widths[n] for n in rank) + NODE_GAP * (len(rank) - 1) for rank in layers]
     total_width = max(row_widths, default=0) + 2 * MARGIN
-    boxes: dict[str, Box] = {}
+    placed: dict[str, Box] = {}
     for r, rank in enumerate(layers):
         x = (total_width - row_widths[r]) / 2
         for order, name in enumerate(rank):
             w = widths[name]
-            boxes[name] = Box(x + w / 2, MARGIN + r * (NODE_HEIGHT + LAYER_GAP) + NODE_HEIGHT / 2,
-                              w, NODE_HEIGHT, r, order)
+            placed[name] = Box(x + w / 2, MARGIN + r * (NODE_HEIGHT + LAYER_GAP) + NODE_HEIGHT / 2,
+                               w, NODE_HEIGHT, r, order)
             x += w + NODE_GAP
     total_height = 2 * MARGIN + len(layers) * NODE_HEIGHT + max(len(layers) - 1, 0) * LAYER_GAP
-    return boxes, total_width, total_height
+    bends = {edge: [(placed[d].x, placed[d].y) for d in chain] for edge, chain in chains.items()}
+    return Layout({n: placed[n] for n in names}, bends, total_width, total_height)
 
 
 def _acyclic_edges(names: list[str], edges: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -208,7 +238,8 @@ def render_svg(graph: dict[str, list[dict[str, Any]]], status: dict[str, dict[st
                title: str | None = None) -> str:
     """The DAG as a standalone ``<svg>`` (every text escaped); ``status`` maps step -> step_status."""
     status = status or {}
-    boxes, width, height = layout(graph)
+    placed = layout(graph)
+    boxes, width, height = placed.boxes, placed.width, placed.height
     esc = html.escape
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="jp-mf-DagSvg" role="img" '
@@ -229,8 +260,17 @@ def render_svg(graph: dict[str, list[dict[str, Any]]], status: dict[str, dict[st
             right = max(a.x + a.width / 2, b.x + b.width / 2) + 16
             path = f"M{a.x + a.width / 2:.1f},{a.y:.1f} L{right:.1f},{a.y:.1f} L{right:.1f},{b.y:.1f} L{b.x + b.width / 2:.1f},{b.y:.1f}"
         else:
-            mid = (y1 + y2) / 2
-            path = f"M{x1:.1f},{y1:.1f} C{x1:.1f},{mid:.1f} {x2:.1f},{mid:.1f} {x2:.1f},{y2:.1f}"
+            points = [(x1, y1)]
+            for bx, by in placed.bends.get((e["source"], e["target"]), []):
+                points += [(bx, by - NODE_HEIGHT / 2), (bx, by + NODE_HEIGHT / 2)]
+            points.append((x2, y2))
+            path = f"M{x1:.1f},{y1:.1f}"
+            for (px, py), (qx, qy) in zip(points, points[1:]):
+                if px == qx:
+                    path += f" L{qx:.1f},{qy:.1f}"
+                else:
+                    mid = (py + qy) / 2
+                    path += f" C{px:.1f},{mid:.1f} {qx:.1f},{mid:.1f} {qx:.1f},{qy:.1f}"
         dash = ' stroke-dasharray="4 3"' if e["kind"] == "foreach" else ""
         out.append(
             f'<path class="jp-mf-DagSvg-edge" d="{path}" fill="none" stroke="#757575" '

@@ -49,10 +49,10 @@ class DagWidget(DOMWidget):
     errors = List(Dict(), help="the flow's cell-rule and lint errors (CellError JSON)").tag(sync=True)
 
     def __init__(self, sync: FlowSync | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        initial = snapshot(sync) if sync is not None else {}
+        super().__init__(**{**initial, **kwargs})  # the comm opens with the full state
         self._sync = sync
         if sync is not None:
-            self.refresh(sync)
             sync.add_listener(self.refresh)
 
     def refresh(self, sync: FlowSync) -> None:
