@@ -30,6 +30,7 @@ from metaflow._vendor import click
 from metaflow import FlowSpec, decorators, parameters
 from metaflow.clone_util import clone_task_helper
 from metaflow.datastore import FlowDataStore
+from metaflow.datastore.content_addressed_store import ContentAddressedStore
 from metaflow.graph import FlowGraph
 from metaflow.lint import LintWarn, linter
 from metaflow.metadata_provider import MetaDatum
@@ -162,6 +163,28 @@ class _KernelLocalMetadata(LocalMetadataProvider):
         )
 
 
+RAW_BLOB_BYTES = 16 * 1024 * 1024
+"""Artifacts whose pickle is at least this large are stored uncompressed (see below)."""
+
+
+class _KernelContentAddressedStore(ContentAddressedStore):
+    """Metaflow's content-addressed store, but large blobs are written uncompressed.
+
+    Metaflow gzips every artifact blob (level 3): seconds per 100 MB, which would dominate an
+    interactive step. Blobs of at least :data:`RAW_BLOB_BYTES` are saved with ``raw=True``
+    instead, a format every Metaflow reader handles (the blob's ``cas_raw`` metadata flag);
+    smaller blobs are compressed as usual. Costs disk space for compressible large artifacts.
+    """
+
+    def save_blobs(self, blob_iter, raw=False, len_hint=0, is_transfer=False):  # noqa: D102
+        if raw or is_transfer:
+            return super().save_blobs(blob_iter, raw=raw, len_hint=len_hint, is_transfer=is_transfer)
+        results = []
+        for blob in blob_iter:
+            results.extend(super().save_blobs(iter([blob]), raw=len(blob) >= RAW_BLOB_BYTES, len_hint=1))
+        return results
+
+
 # -- one flow's Metaflow objects ------------------------------------------------------------
 class Backend:
     """Environment, metadata provider and flow datastore for one flow name and datastore root.
@@ -189,6 +212,8 @@ class Backend:
             storage_impl=LocalStorage,
             ds_root=datastore_root,
         )
+        store = self.flow_datastore.ca_store
+        self.flow_datastore.ca_store = _KernelContentAddressedStore(store._prefix, store._storage_impl)
 
     def attach(self, run_id: str) -> None:
         """Make new task ids in ``run_id`` follow the ids already there (kernel restart)."""

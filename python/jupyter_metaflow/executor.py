@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterable
 
 from . import _metaflow as mf
 from . import cells as cellrules
+from . import switches
 
 __all__ = [
     "FlowDefinitionError",
@@ -433,6 +434,8 @@ class TaskSpec:
     input_paths: list[str]
     split_index: int | None = None
     num_splits: int | None = None
+    iteration: int = 0
+    """0, or the iteration of a recursive switch (its input is the previous iteration)."""
 
 
 class NotebookSession:
@@ -469,6 +472,11 @@ class NotebookSession:
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(StepEvent)`` on every task status change."""
         self._listeners.append(listener)
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        """The registered listeners (e.g. the comm sync's, once the extension is loaded)."""
+        return tuple(self._listeners)
 
     def remove_listener(self, listener: Listener) -> None:
         if listener in self._listeners:
@@ -722,6 +730,10 @@ class NotebookSession:
             return [t for t in run.tasks.get(parent, []) if step in t.next_steps]
 
         missing = [p for p in parents if not run.tasks.get(p)]
+        if missing:
+            reason = switches.not_taken(graph, run.tasks, step)
+            if reason is not None:
+                raise _Skipped(f"Step {step!r} is not on this run's path: {reason}; nothing to run.")
         if node.type == "join":
             if missing:
                 raise FlowDefinitionError(
@@ -770,10 +782,9 @@ class NotebookSession:
         graph = built.cls._graph
         if any(routed(p) for p in parents):
             return
-        switches = [p for p in parents if graph[p].type == "split-switch"]
-        if switches:
-            raise _Skipped(f"Step {step!r} was not taken: the switch in {switches[0]!r} chose "
-                           f"{run.tasks[switches[0]][0].next_steps}.")
+        reason = switches.not_taken(graph, run.tasks, step)
+        if reason is not None:
+            raise _Skipped(f"Step {step!r} is not on this run's path: {reason}; nothing to run.")
         went = {p: run.tasks[p][0].next_steps for p in parents if run.tasks.get(p)}
         parent = next(iter(went))
         cell = built.steps[parent].cell
@@ -816,15 +827,20 @@ class NotebookSession:
             self._emit(StepEvent("queued", split_index=spec.split_index, num_splits=spec.num_splits, **base))
         run.tasks.pop(step, None)
         run.failed.discard(step)
-        for position, spec in enumerate(specs):
-            label = spec.split_index is not None or len(specs) > 1
-            if label:
-                what = (f"split {spec.split_index + 1} of {spec.num_splits}"
-                        if spec.split_index is not None else f"task {position + 1} of {len(specs)}")
-                print(f"── {step} · {what} ──", flush=True)
+        recursive = switches.is_recursive(built.cls._graph, step)
+        initial = len(specs)
+        for position, spec in enumerate(specs):  # a recursive switch appends its iterations
+            what = [f"split {spec.split_index + 1} of {spec.num_splits}"] if spec.split_index is not None else []
+            if not what and initial > 1:
+                what.append(f"task {position + 1 - sum(s.iteration > 0 for s in specs[:position])} of {initial}")
+            if recursive:
+                what.append(f"iteration {spec.iteration + 1}")
+            if what:
+                print(f"── {step} · {' · '.join(what)} ──", flush=True)
             self._emit(StepEvent("running", split_index=spec.split_index, num_splits=spec.num_splits, **base))
             outcome = mf.run_task(
-                backend, built.cls, run.run_id, step, spec.input_paths, spec.split_index, script
+                backend, built.cls, run.run_id, step, spec.input_paths,
+                None if spec.iteration else spec.split_index, script,
             )
             event = StepEvent(
                 "done" if outcome.error is None else "failed", task_id=outcome.state.task_id,
@@ -841,6 +857,9 @@ class NotebookSession:
                 raise _step_failed(built, step, f"{backend.flow_name}/{run.run_id}", outcome.error)
             run.tasks.setdefault(step, []).append(outcome.state)
             self._emit(event)
+            if recursive and outcome.state.next_steps == [step]:
+                path = f"{run.run_id}/{step}/{outcome.state.task_id}"
+                specs.insert(position + 1, TaskSpec([path], spec.split_index, spec.num_splits, spec.iteration + 1))
 
     def _warn_scratch_names(self, built: BuiltFlow, step: str, user_ns: dict[str, Any]) -> None:
         """Warn when the step reads a global that only scratch cells define."""

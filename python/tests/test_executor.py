@@ -338,3 +338,19 @@ def test_implied_transitions_and_flow_name_from_notebook(ip):
     ok(ip, cells[0])
     ok(ip, cells[1])
     assert latest("MyModelFlow").successful
+
+
+def test_large_artifact_is_stored_uncompressed_and_reads_back(ip, tmp_path):
+    import json
+
+    payload = os.urandom(_metaflow.RAW_BLOB_BYTES + 1)
+    ip.user_ns["PAYLOAD"] = payload
+    cells = notebook("%%step start\nself.big = PAYLOAD\nself.small = 'x' * 100\nself.next(self.end)",
+                     "%%step end\npass")
+    ok(ip, cells[0])
+    task = latest("DemoNbFlow")["start"].task
+    assert task.data.big == payload and task.data.small == "x" * 100
+    data_dir = tmp_path / ".metaflow" / "DemoNbFlow" / "data"
+    big_sha, small_sha = task["big"].sha, task["small"].sha
+    assert json.loads((data_dir / big_sha[:2] / f"{big_sha}_meta").read_text())["cas_raw"] is True
+    assert json.loads((data_dir / small_sha[:2] / f"{small_sha}_meta").read_text())["cas_raw"] is False
