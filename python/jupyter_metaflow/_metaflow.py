@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ __all__ = [
     "TaskOutcome",
     "TaskState",
     "clone_task",
+    "config_parameter_names",
     "flowspec_attribute_names",
     "forget_datastore_root",
     "lint",
@@ -279,17 +279,31 @@ def parameter_values(flow_cls: type, args: Sequence[str], prog: str) -> dict[str
     command = click.Command(prog, params=[], add_help_option=False)
     with parameters.flow_context(flow_cls):
         parameters.add_custom_parameters(deploy_mode=True)(command)
+    obj = _ClickObj(flow_cls(use_cli=False))  # what IncludeFile's conversion reads
+    saved_context = parameters.context_proto  # what deploy-time defaults read
+    parameters.set_parameter_context(obj.flow.name, _quiet_echo, LocalStorage, {})
     try:
-        ctx = command.make_context(prog, list(args), resilient_parsing=False)
+        ctx = command.make_context(prog, list(args), resilient_parsing=False, obj=obj)
     except click.ClickException as exc:
         usage = command.get_help(click.Context(command, info_name=prog))
         raise click.UsageError(f"{exc.format_message()}\n{usage}") from None
+    finally:
+        parameters.context_proto = saved_context
     return dict(ctx.params)
 
 
-def split_args(line: str) -> list[str]:
-    """Shell-like splitting of a magic line, as a terminal would split ``flow.py run ...``."""
-    return shlex.split(line)
+@dataclass
+class _ClickObj:
+    """The parts of the CLI's ``ctx.obj`` that parameter conversion reads."""
+
+    flow: Any
+    echo: Any = staticmethod(_quiet_echo)
+    datastore_impl: Any = LocalStorage
+
+
+def config_parameter_names(flow_cls: type) -> list[str]:
+    """Names of the flow's ``Config`` declarations."""
+    return [p.name for _, p in flow_cls._get_parameters() if p.IS_CONFIG_PARAMETER]
 
 
 def persist_parameters(

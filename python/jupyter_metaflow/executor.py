@@ -551,7 +551,7 @@ class NotebookSession:
             raise FlowDefinitionError(_format_cell_errors(errors))
         built = flow_cell_class(model, user_ns)
         values = self._parameter_values(built)
-        shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+        shown = ", ".join(f"{k}={_shown_value(v)}" for k, v in values.items())
         return f"Flow {built.cls.__name__}" + (f" with parameters {shown}" if shown else "")
 
     @staticmethod
@@ -559,6 +559,14 @@ class NotebookSession:
         from metaflow._vendor import click
 
         prog = f"%%flow {built.cls.__name__}"
+        configs = mf.config_parameter_names(built.cls)
+        if configs:
+            where = built.flow_ref.where(None) if built.flow_ref else "the flow cell"
+            raise FlowDefinitionError(
+                f"Config {', '.join(repr(c) for c in configs)} in {where}: Config is not supported "
+                "when steps run in the kernel yet. Use Parameter (or constants) in the notebook, "
+                "or run the exported flow with `python flow.py run`."
+            )
         try:
             return mf.parameter_values(built.cls, built.param_args, prog)
         except click.UsageError as exc:
@@ -586,6 +594,7 @@ class NotebookSession:
         except mf.LintWarn as exc:
             raise FlowDefinitionError(_located_message(exc)) from None
         self._warn_scratch_names(built, name, user_ns)
+        _warn_runtime_decorators(built, name)
         node = built.cls._graph[name]
         if node.parallel_foreach or any(getattr(d, "IS_PARALLEL", False) for d in node.decorators):
             raise FlowDefinitionError(
@@ -900,6 +909,29 @@ def _step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) ->
 
 class _Skipped(FlowDefinitionError):
     """The step is not on the path a switch took in the current run."""
+
+
+RUNTIME_ONLY_DECORATORS = frozenset(
+    {"retry", "batch", "kubernetes", "conda", "pypi", "environment", "card"}
+)
+"""Step decorators whose effect comes from Metaflow's runtime (retries, remote compute,
+environments, card rendering): a step run in the kernel runs once, here, without them."""
+
+
+def _warn_runtime_decorators(built: BuiltFlow, step: str) -> None:
+    names = [d.name for d in built.cls._graph[step].decorators if d.name in RUNTIME_ONLY_DECORATORS]
+    if names:
+        shown = ", ".join(f"@{n}" for n in names)
+        print(
+            f"Note: {shown} on step {step!r} takes effect under Metaflow's runtime "
+            "(`python flow.py run`); in the kernel the step runs once, here, without it.",
+            file=sys.stderr,
+        )
+
+
+def _shown_value(value: Any) -> str:
+    """A parameter value for the ``%%flow`` summary (files are read when a run starts)."""
+    return "<file, read when start runs>" if callable(value) else repr(value)
 
 
 def _defined_names(source: str) -> set[str]:

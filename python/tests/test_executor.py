@@ -354,3 +354,49 @@ def test_large_artifact_is_stored_uncompressed_and_reads_back(ip, tmp_path):
     big_sha, small_sha = task["big"].sha, task["small"].sha
     assert json.loads((data_dir / big_sha[:2] / f"{big_sha}_meta").read_text())["cas_raw"] is True
     assert json.loads((data_dir / small_sha[:2] / f"{small_sha}_meta").read_text())["cas_raw"] is False
+
+
+def test_switch_runs_the_chosen_branch_and_skips_the_other(ip, capsys):
+    cells = notebook(
+        "%%flow SwitchFlow",
+        "%%step start\nself.choice = 'b'\nself.next({'a': self.a, 'b': self.b}, condition='choice')",
+        "%%step a\nself.r = 'A'\nself.next(self.end)",
+        "%%step b\nself.r = 'B'\nself.next(self.end)",
+        "%%step end\nprint('got', self.r)",
+    )
+    ok(ip, cells[1])
+    events = []
+    executor.get_session().add_listener(events.append)
+    ok(ip, cells[2])
+    assert [e.status for e in events] == ["skipped"] and "chose" in capsys.readouterr().out
+    ok(ip, cells[3])
+    ok(ip, cells[4])
+    run = latest("SwitchFlow")
+    assert run.successful and run["end"].task.data.r == "B"
+    assert "a" not in [s.id for s in run]
+
+
+def test_include_file_is_read_like_the_cli(ip, tmp_path):
+    (tmp_path / "notes.txt").write_text("some text\n")
+    cells = notebook("%%flow IncludeFlow\nnotes = IncludeFile('notes', default='notes.txt')",
+                     "%%step start\nself.length = len(self.notes)\nself.next(self.end)", "%%step end\npass")
+    ok(ip, cells[0])
+    ok(ip, cells[1])
+    task = latest("IncludeFlow")["start"].task
+    assert task.data.notes == "some text\n" and task.data.length == 10
+
+
+def test_config_is_refused_with_a_clear_error(ip):
+    cells = notebook("%%flow ConfigFlow\ncfg = Config('cfg', default_value={'a': 1})",
+                     "%%step start\nself.next(self.end)", "%%step end\npass")
+    for source in cells[:2]:
+        assert "Config is not supported when steps run in the kernel" in str(run(ip, source).error_in_exec)
+
+
+def test_catch_works_and_runtime_only_decorators_are_noted(ip, capsys):
+    cells = notebook("%%step start\n@catch(var='problem')\n@retry(times=2)\nself.v = 1 / 0\nself.next(self.end)",
+                     "%%step end\npass")
+    ok(ip, cells[0])
+    assert "@retry on step 'start' takes effect under Metaflow's runtime" in capsys.readouterr().err
+    task = latest("DemoNbFlow")["start"].task
+    assert "ZeroDivisionError: division by zero" in str(task.data.problem)
