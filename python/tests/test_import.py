@@ -1,10 +1,11 @@
 """flow.py -> notebook (jupyter_metaflow.importer) and export(import(f)) fidelity.
 
-The flows in ``tests/flows/`` are written in the style of Metaflow's tutorials (hello world,
-playlist with IncludeFile/Parameters and a branch, statistics with a decorated foreach,
-nested foreach with helper code and a join argument not named ``inputs``, switch). For each,
-export(import(f)) must have the same Metaflow ``FlowGraph`` (node types, transitions,
-joins), the same decorators and the same step code as ``f``.
+Inputs: Metaflow's own tutorial flows, read from the installed package (hello world,
+playlists, statistics, hello-cloud), and our flows in ``tests/flows/`` written in the same
+style (IncludeFile/Parameters and a branch, a decorated foreach, nested foreach with helper
+code and a join argument not named ``inputs``, a switch). For each, export(import(f)) must
+have the same Metaflow ``FlowGraph`` (node types, transitions, joins), the same decorators
+and the same step code as ``f``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ from jupyter_metaflow.importer import FlowImportError, import_flow, import_flow_
 
 FLOWS = Path(__file__).parent / "flows"
 FLOW_FILES = sorted(FLOWS.glob("*.py"))
+
+
+def _tutorial_files() -> list[Path]:
+    """Metaflow's own tutorial flows, as installed with the package (not copied here)."""
+    import metaflow
+
+    return sorted((Path(metaflow.__file__).parent / "tutorials").glob("*/*.py"))
+
+
+TUTORIALS = _tutorial_files()
 
 
 def load_flow_class(path: Path):
@@ -75,20 +86,20 @@ def step_code(path: Path) -> dict[str, tuple[list[str], str]]:
     return out
 
 
-@pytest.fixture()
-def flow_dir(tmp_path):
-    for f in FLOWS.iterdir():
-        shutil.copy(f, tmp_path / f.name)
-    return tmp_path
-
-
-@pytest.mark.parametrize("flow_file", FLOW_FILES, ids=[p.stem for p in FLOW_FILES])
-def test_export_of_import_keeps_graph_decorators_and_code(flow_file, flow_dir):
-    original = flow_dir / flow_file.name
+@pytest.mark.parametrize(
+    "flow_file",
+    FLOW_FILES + TUTORIALS,
+    ids=[p.stem for p in FLOW_FILES] + ["tutorial-" + p.parent.name for p in TUTORIALS],
+)
+def test_export_of_import_keeps_graph_decorators_and_code(flow_file, tmp_path):
+    for f in flow_file.parent.iterdir():
+        if f.is_file():
+            shutil.copy(f, tmp_path / f.name)
+    original = tmp_path / flow_file.name
     nb = import_flow_file(original)
     nbformat.validate(nb)
     cells = [CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)]
-    exported = flow_dir / ("rt_" + flow_file.name)
+    exported = tmp_path / ("rt_" + flow_file.name)
     exported.write_text(export_cells(cells, flow_file.stem + ".ipynb"))
 
     a, b = load_flow_class(original), load_flow_class(exported)
