@@ -150,8 +150,11 @@ export interface IRunState {
 
 /** frontend -> kernel: export the notebook to a flow file; answered by `export_result`. */
 export interface IExportRequest {
+  /** Notebook path relative to the server root. */
   path: string;
+  /** Relative to the notebook's folder; default: the notebook's name with `.py`. */
   output?: string;
+  /** Overwrite an existing file with other content. */
   force?: boolean;
   request_id?: string;
 }
@@ -159,6 +162,7 @@ export interface IExportRequest {
 /** kernel -> frontend: the answer to `export`; `error` is untrusted text. */
 export interface IExportResult {
   ok: boolean;
+  /** A server path when the file lies under the notebook's folder. */
   output_path?: string;
   error?: string;
   request_id?: string;
