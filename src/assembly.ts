@@ -1461,6 +1461,27 @@ namespace Private {
       return base;
     };
 
+    // Do `node`'s parents come from the cases of one switch (no split in between)? Such a
+    // step continues the chain; it does not close anything.
+    const switchConvergence = (node: string): boolean => {
+      const origins = new Set<string>();
+      for (const parent of parents.get(node)!) {
+        let current = parent;
+        for (;;) {
+          const t = graph.next.get(current);
+          if (t && t.kind === 'switch') {
+            origins.add(current);
+            break;
+          }
+          if (!t || t.kind !== 'linear' || parents.get(current)!.length !== 1) {
+            return false;
+          }
+          current = parents.get(current)![0];
+        }
+      }
+      return origins.size === 1;
+    };
+
     const forced = (node: string, stack: Frame[]): boolean => {
       let openForeach = 0;
       for (let i = stack.length - 1; i >= 0; i--) {
@@ -1478,7 +1499,7 @@ namespace Private {
           return false;
         }
         const succ = t.targets[0];
-        if (succ === 'end' || parents.get(succ)!.length > 1) {
+        if (succ === 'end' || (parents.get(succ)!.length > 1 && !switchConvergence(succ))) {
           break;
         }
         if (names.get(succ)!.readsInputs) {

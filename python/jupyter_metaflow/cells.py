@@ -1123,6 +1123,22 @@ def _find_joins(
             return base + [(parent, "foreach", child)]
         return base
 
+    def switch_convergence(node: str) -> bool:
+        """Do ``node``'s parents come from the cases of one switch (no split in between)?
+        Such a step continues the chain; it does not close anything."""
+        origins = set()
+        for parent in parents[node]:
+            current = parent
+            while True:
+                t = model._next.get(current)
+                if t is not None and t.kind == "switch":
+                    origins.add(current)
+                    break
+                if t is None or t.kind != "linear" or len(parents[current]) != 1:
+                    return False
+                current = parents[current][0]
+        return len(origins) == 1
+
     def forced(node: str, stack: list[tuple[str, str, str]]) -> bool:
         """Must ``node`` close a foreach because the chain it starts reaches a point where
         the open foreaches have to be closed (``end`` or a convergence)?"""
@@ -1139,7 +1155,7 @@ def _find_joins(
             if t is None or t.kind != "linear" or t.targets[0] not in names:
                 return False
             succ = t.targets[0]
-            if succ == "end" or len(parents[succ]) > 1:
+            if succ == "end" or (len(parents[succ]) > 1 and not switch_convergence(succ)):
                 break
             if names[succ].reads_inputs:
                 taken += 1
