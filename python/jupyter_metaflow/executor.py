@@ -412,7 +412,10 @@ _CELL_FRAME = re.compile(r'File "(<mfcell-[^>]*>)", line (\d+)')
 
 def _cell_frame_text(match: re.Match) -> str:
     ref = _cell_files.get(match.group(1))
-    return match.group(0) if ref is None else ref.where(int(match.group(2))).capitalize()
+    if ref is None:
+        return match.group(0)
+    text = ref.where(int(match.group(2)))
+    return text[0].upper() + text[1:]
 
 
 # -- runs -----------------------------------------------------------------------------------

@@ -126,3 +126,25 @@ def test_restart_reattaches_to_the_latest_notebook_run(workdir):
     assert run.id == first.id and run.successful
     assert run["end"].task.data.total == 285
     assert len({t.id for s in run for t in s}) == 3
+
+
+def test_failing_step_shows_the_cells_traceback_in_a_kernel(workdir):
+    """The error output a frontend gets: the cell's line numbers, not the magic's frames."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in (
+        "%load_ext jupyter_metaflow",
+        "%%step start\nvalue = 1\nraise RuntimeError('bad value %d' % value)\nself.next(self.end)",
+        "%%step end\npass",
+    )]
+    path = workdir / "failing.ipynb"
+    nbformat.write(nb, path)
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(workdir)}})
+    client.execute(env=kernel_env(path))
+    errors = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert len(errors) == 1
+    text = "\n".join(errors[0].traceback)
+    assert "Cell 2 (%%step start), line 3, in start" in text
+    assert "RuntimeError: bad value 1" in text
+    assert "magics.py" not in text and "task.py" not in text
+    assert "needs a run of the flow first" not in text
