@@ -6,7 +6,8 @@ The notebook contract is :mod:`jupyter_metaflow.cells`; this module only writes 
   cells use without importing them;
 * the module cells (imports, helpers, constants), magic lines dropped;
 * ``class NAME(FlowSpec):`` with the notebook's first markdown cell as its docstring, the
-  ``%%flow`` cell's decorators above it and its body first;
+  ``%%flow`` cell's decorators above it and its body first; the ``%%flow`` line's parameter
+  values (what notebook runs use) in a ``# notebook parameters: --name value`` comment above;
 * every step in notebook order: its decorators, ``@step``, ``def NAME(self)`` (``(self,
   inputs)`` for joins), the markdown cell right above it as docstring, its body and an
   explicit ``self.next(...)`` (implied transitions written out);
@@ -29,6 +30,7 @@ import io
 import json
 import linecache
 import os
+import shlex
 import symtable
 import sys
 import tempfile
@@ -52,11 +54,13 @@ __all__ = [
     "metaflow_names",
     "read_notebook",
     "render_flow",
+    "string_continuation_lines",
     "validate_graph",
     "write_atomic",
 ]
 
 CELL_MARKER = "# cell: "
+PARAMS_MARKER = "# notebook parameters: "
 HEADER = "# Exported from {source} by jupyter-metaflow; edit the notebook and export again."
 
 
@@ -175,7 +179,7 @@ def _strip_magics(source: str) -> str:
 def indent_code(code: str, prefix: str) -> str:
     """Indent every line of ``code`` by ``prefix`` except lines inside multi-line strings
     (their content must not change). Blank lines stay empty."""
-    inside = _string_continuation_lines(code)
+    inside = string_continuation_lines(code)
     out = []
     for number, line in enumerate(code.splitlines(), 1):
         if number in inside or not line.strip():
@@ -185,7 +189,7 @@ def indent_code(code: str, prefix: str) -> str:
     return "\n".join(out)
 
 
-def _string_continuation_lines(code: str) -> set[int]:
+def string_continuation_lines(code: str) -> set[int]:
     """1-based numbers of lines that continue a multi-line string token."""
     lines: set[int] = set()
     if '"""' not in code and "'''" not in code and "\\\n" not in code:
@@ -333,7 +337,7 @@ def _docstring(text: str, indent: str) -> str:
 
 def _trim_blank(code: str) -> str:
     lines = [line.rstrip() for line in code.splitlines()]
-    inside = _string_continuation_lines(code)
+    inside = string_continuation_lines(code)
     lines = [raw if i in inside else line for i, (line, raw) in enumerate(zip(lines, code.splitlines()), 1)]
     while lines and not lines[0].strip():
         lines.pop(0)
@@ -394,6 +398,8 @@ def render_flow(model: FlowModel, *, cell_ids: bool = False, source_name: str | 
     if model.flow_cell is not None:
         if cell_ids:
             out.append(_marker(model.flow_cell.cell_id, model.flow_cell.cell_index))
+        if model.flow_cell.param_args:
+            out.append(PARAMS_MARKER + shlex.join(model.flow_cell.param_args))
         out.extend(model.flow_cell.decorators)
     out.append("class %s(FlowSpec):" % model.name)
     members: list[str] = []

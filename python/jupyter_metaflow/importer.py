@@ -1,7 +1,8 @@
 """``flow.py`` -> notebook: an existing FlowSpec file as cells that follow the notebook contract.
 
 Module code becomes module cells (tagged ``module`` where the cell rules would otherwise call
-it scratch), the class body a ``%%flow NAME`` cell (class decorators first), each step a
+it scratch), the class body a ``%%flow NAME`` cell (class decorators first; parameter values
+from a ``# notebook parameters:`` comment the export wrote go back on its line), each step a
 ``%%step NAME`` cell with its decorators, docstrings markdown cells (the class docstring
 first, each step's right above its cell). The ``__main__`` block is dropped (the export
 writes it). The result is checked: exporting it again must give the same graph as the file
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .cells import CellInput, CellKind, assemble, classify
-from .export import CELL_MARKER, HEADER, ExportError, validate_graph
+from .export import CELL_MARKER, HEADER, PARAMS_MARKER, ExportError, string_continuation_lines, validate_graph
 
 __all__ = ["FlowImportError", "import_flow", "import_flow_file"]
 
@@ -68,10 +69,8 @@ def _is_main_guard(node: ast.stmt) -> bool:
 def _dedent_block(lines: list[str]) -> str:
     """Dedent source lines by the first code line's indentation; lines inside multi-line
     strings keep their text (tokenize tells which)."""
-    from .export import _string_continuation_lines
-
     text = "\n".join(lines)
-    inside = _string_continuation_lines(text)
+    inside = string_continuation_lines(text)
     indent = None
     for number, line in enumerate(lines, 1):
         if line.strip() and number not in inside:
@@ -185,7 +184,10 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
     skip = _own_header_lines(lines)
     blocks: list[list[str]] = []
     previous_end = skip
-    flow_lines = range(_start_line(flow), flow.end_lineno + 1)
+    flow_top = _start_line(flow)
+    while flow_top > 1 and lines[flow_top - 2].startswith("#"):
+        flow_top -= 1  # the comments right above the class belong to the flow cell
+    flow_lines = range(flow_top, flow.end_lineno + 1)
     for node in top:
         start = _start_line(node)
         gap = [ln for k, ln in enumerate(lines[previous_end : start - 1], previous_end + 1) if k not in flow_lines]
@@ -216,8 +218,9 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
 
     # the flow cell: class decorators and the class body without docstring and steps
     class_decorators = [ast.get_source_segment(source, d) for d in flow.decorator_list]
-    marker_lines = lines[_start_line(flow) - 2 : _start_line(flow) - 1] if _start_line(flow) > 1 else []
-    flow_marker, _ = _marker_id(marker_lines)
+    comments = lines[flow_top - 1 : _start_line(flow) - 1]  # cell marker, parameter values
+    flow_marker, comments = _marker_id(comments)
+    param_args = next((c[len(PARAMS_MARKER) :].strip() for c in comments if c.startswith(PARAMS_MARKER)), "")
     body_nodes = list(flow.body)
     if doc and body_nodes and isinstance(body_nodes[0], ast.Expr):
         body_nodes = body_nodes[1:]
@@ -241,7 +244,7 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         class_code.append("\n".join(chunk))
     _, class_lines = _marker_id("\n".join(class_code).splitlines())
     flow_body = _strip_blank(_dedent_block(class_lines))
-    flow_src = "\n".join(["%%flow " + flow.name] + ["@" + d for d in class_decorators] + ([flow_body] if flow_body else []))
+    flow_src = "\n".join([("%%flow " + flow.name + " " + param_args).strip()] + ["@" + d for d in class_decorators] + ([flow_body] if flow_body else []))
     cells.append(_Cell("code", flow_src, cell_id=flow_marker or "flow"))
 
     # steps

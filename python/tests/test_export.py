@@ -72,6 +72,7 @@ def square(x):
     return x * x
 
 
+# notebook parameters: --count 4
 class SquaresFlow(FlowSpec):
     """# Squares
     Squares some numbers.
