@@ -197,3 +197,19 @@ def test_import_bad_flow_files(source, message):
 def test_import_unreadable_file(tmp_path):
     with pytest.raises(FlowImportError, match="Cannot read"):
         import_flow_file(tmp_path / "nope.py")
+
+
+def test_flow_line_parameter_values_survive_export_and_import():
+    cells = [
+        CellInput(0, "f", "code", "%%flow GreetFlow --greeting 'Hi there' --repeat 3\n"
+                  "greeting = Parameter('greeting', default='Hello')\nrepeat = Parameter('repeat', default=1)", ()),
+        CellInput(1, "s", "code", "%%step start\nself.m = self.greeting * self.repeat", ()),
+        CellInput(2, "e", "code", "%%step end", ()),
+    ]
+    text = export_cells(cells, "greet.ipynb")
+    assert "\n# notebook parameters: --greeting 'Hi there' --repeat 3\nclass GreetFlow(FlowSpec):\n" in text
+    nb = import_flow(text, "greet.py")
+    flow_line = next(c.source.splitlines()[0] for c in nb.cells if c.source.startswith("%%flow"))
+    assert flow_line == "%%flow GreetFlow --greeting 'Hi there' --repeat 3"
+    again = export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "greet.ipynb")
+    assert again == text
