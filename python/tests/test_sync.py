@@ -60,6 +60,36 @@ def test_flow_is_answered_with_the_model_cell_errors_and_metaflow_lint(kernel):
     (lint,) = answer["lint_errors"]
     assert lint["code"] == "lint" and lint["cell_id"] == "c2" and "joined" in lint["message"]
 
+    # a body edit keeps the verdict; joining the foreach clears it
+    fe.send("flow", {"path": "nb.ipynb", "request_id": "r3", "cells": [
+        cell(0, "%%step start\nself.items = [2]\nself.next(self.body, foreach='items')"),
+        cell(1, "%%step body\nself.y = self.input"),
+        cell(2, "%%step end"),
+    ]})
+    assert fe.wait("flow_model", lambda p: p.get("request_id") == "r3")["lint_errors"] == [lint]
+    fe.send("flow", {"path": "nb.ipynb", "request_id": "r4", "cells": [
+        cell(0, "%%step start\nself.items = [1]\nself.next(self.body, foreach='items')"),
+        cell(1, "%%step body\nself.y = self.input"),
+        cell(2, "%%step join\nself.ys = [i.y for i in inputs]"),
+        cell(3, "%%step end"),
+    ]})
+    assert fe.wait("flow_model", lambda p: p.get("request_id") == "r4")["lint_errors"] == []
+
+
+def test_a_tagged_flow_cell_defines_the_flow_and_its_parameters(kernel):
+    fe = Frontend(kernel)
+    cells = [cell(0, "%load_ext jupyter_metaflow"),
+             cell(1, "greeting = Parameter('greeting', default='hi')", ("flow:HelloFlow",)),
+             cell(2, "self.message = self.greeting.upper()", ("step:start",)),
+             cell(3, "print(self.message)", ("step:end",))]
+    fe.send("flow", {"path": "hello.ipynb", "cells": cells})
+    fe.wait("flow_model")
+    replies = [fe.run_cell(c["source"], c["id"]) for c in cells[1:]]
+    assert [r["content"]["status"] for r in replies] == ["ok", "ok", "ok"]
+    assert "Flow HelloFlow with parameters greeting='hi'" in fe.output_text(replies[0]["msg_id"])
+    assert fe.output_text(replies[2]["msg_id"]).strip() == "HI"
+    assert {s["flow"] for s in fe.statuses()} == {"HelloFlow"}
+
 
 def test_tagged_cells_run_as_steps_and_report_status(kernel):
     fe = Frontend(kernel)
