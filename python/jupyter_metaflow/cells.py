@@ -217,14 +217,6 @@ class StepCell:
     def is_end(self) -> bool:
         return self.name == "end"
 
-    def body_without_transition(self) -> str:
-        """The body with its trailing ``self.next(...)`` statement removed (if any)."""
-        if self.transition is None or self.body_ast is None or not self.body_ast.body:
-            return self.body
-        tail = self.body_ast.body[-1]
-        lines = self.body.splitlines(True)
-        return "".join(lines[: tail.lineno - 1])
-
 
 @dataclass
 class FlowCell:

@@ -122,7 +122,6 @@ def test_step_body_line_mapping_is_exact():
     assert step.body_line == 6
     assert step.decorator_lines == [2, 3]
     assert step.transition.line == 9
-    assert step.body_without_transition() == "import os\n\nself.a = 1\n"
     assert not step.is_end
 
 
