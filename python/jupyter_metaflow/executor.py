@@ -500,15 +500,20 @@ class NotebookSession:
 
     @staticmethod
     def _cell_key(source: str, cell_id: str | None) -> str:
+        """How an executed cell is matched to a notebook cell: by id, else a flow cell to the
+        flow cell, a step cell to the step cell of the same name, any other cell by its text."""
         if cell_id:
             return "id:" + cell_id
-        probe = cellrules.CellInput(0, None, "code", source)
-        kind = cellrules.classify(probe)
-        if kind is cellrules.CellKind.FLOW:
-            return "flow"
-        if kind is cellrules.CellKind.STEP:
-            first = source.lstrip().splitlines()[0].split()
-            return "step:" + (first[1] if len(first) > 1 else "")
+        if source.lstrip().startswith(("%%flow", "%%step")):
+            probe = cellrules.CellInput(0, None, "code", source)
+            if cellrules.classify(probe) is cellrules.CellKind.FLOW:
+                return "flow"
+            try:
+                return "step:" + cellrules.parse_step_cell(probe).name
+            except cellrules.CellRulesError:  # e.g. a syntax error: match by the magic line
+                words = source.lstrip().splitlines()[0].split()
+                if len(words) > 1:
+                    return "step:" + words[1]
         return "text:" + source
 
     def notebook_model(self, source: str | None = None, cell_id: str | None = None) -> cellrules.FlowModel:
