@@ -1,0 +1,225 @@
+/**
+ * The live flow in real JupyterLab: DAG panel, step statuses from real runs in
+ * the kernel, stale marking, commands, export, and untrusted text staying text.
+ */
+import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import type { Locator } from '@playwright/test';
+
+const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
+const SHOTS = 'test-results/screenshots';
+
+interface ICellSpec {
+  source: string;
+  type?: 'code' | 'markdown';
+  tags?: string[];
+}
+
+/** Upload a notebook built from `cells`, open it and show the DAG panel. */
+async function openFlow(page: IJupyterLabPageFixture, tmpPath: string, name: string, cells: ICellSpec[]): Promise<void> {
+  const notebook = {
+    cells: cells.map((c, i) => ({
+      cell_type: c.type ?? 'code',
+      id: `cell-${i}`,
+      metadata: c.tags ? { tags: c.tags } : {},
+      source: c.source,
+      ...((c.type ?? 'code') === 'code' ? { outputs: [], execution_count: null } : {})
+    })),
+    metadata: {
+      kernelspec: { display_name: 'Python 3 (ipykernel)', language: 'python', name: 'python3' },
+      language_info: { name: 'python' }
+    },
+    nbformat: 4,
+    nbformat_minor: 5
+  };
+  await page.contents.uploadContent(JSON.stringify(notebook), 'text', `${tmpPath}/${name}`);
+  await page.notebook.openByPath(`${tmpPath}/${name}`);
+  await page.notebook.activate(name);
+  await command(page, 'jupyter-metaflow:show-dag');
+  await expect(page.locator('#jp-mf-dag-panel')).toBeVisible();
+}
+
+/** Run a JupyterLab command without waiting for it to finish. */
+async function command(page: IJupyterLabPageFixture, id: string, args: Record<string, unknown> = {}): Promise<void> {
+  await page.evaluate(([id, args]) => {
+    void (window as any).jupyterapp.commands.execute(id, args);
+  }, [id, args] as const);
+}
+
+function node(page: IJupyterLabPageFixture, step: string): Locator {
+  return page.locator(`#jp-mf-dag-panel .jp-mf-DagNode[data-step="${step}"]`);
+}
+
+async function connected(page: IJupyterLabPageFixture): Promise<void> {
+  // No %load_ext in these notebooks: the frontend loads the kernel side because they hold step cells.
+  await expect(page.locator('#jp-main-statusbar .jp-mf-LinkStatus')).toHaveAttribute(
+    'data-jp-mf-status',
+    'connected',
+    { timeout: 90000 }
+  );
+}
+
+/** Execution counts of the active notebook's cells. */
+async function executionCounts(page: IJupyterLabPageFixture): Promise<Array<number | null>> {
+  return page.evaluate(() => {
+    const cells = (window as any).jupyterapp.shell.currentWidget.content.model.cells;
+    const out: Array<number | null> = [];
+    for (let i = 0; i < cells.length; i++) {
+      out.push(cells.get(i).executionCount ?? null);
+    }
+    return out;
+  });
+}
+
+test.describe('DAG panel', () => {
+  test.use({ kernels: null });
+
+  test('typing a new step cell adds a node', async ({ page, tmpPath }) => {
+    await openFlow(page, tmpPath, 'typing.ipynb', [{ source: '%%step start' }, { source: '%%step end' }]);
+    await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagNode')).toHaveCount(2);
+    await page.notebook.setCell(1, 'code', '%%step train');
+    await page.notebook.addCell('code', '%%step end');
+    await expect(node(page, 'train')).toBeVisible();
+    await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagNode')).toHaveCount(3);
+    await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagEdge')).toHaveCount(2);
+    // the badge names the step on its cell
+    await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-StepBadge-name')).toHaveText('train');
+  });
+
+  test('running a step turns its node running, then done, with a duration', async ({ page, tmpPath }) => {
+    await openFlow(page, tmpPath, 'running.ipynb', [
+      { source: '%%step start\nimport time\ntime.sleep(3)\nself.x = 1' },
+      { source: '%%step end\nprint(self.x)' }
+    ]);
+    await connected(page);
+    await page.notebook.selectCells(0);
+    await command(page, 'jupyter-metaflow:run-step');
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'running', { timeout: 60000 });
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
+    await expect(node(page, 'start').locator('.jp-mf-DagNode-detail')).toContainText(/done · \d/);
+    await expect(page.locator('.jp-Cell').nth(0).locator('.jp-mf-StepBadge')).toHaveAttribute('data-status', 'done');
+    await expect(node(page, 'end')).toHaveAttribute('data-status', 'none');
+  });
+
+  test('a failing step is red on the node and shows its error on the cell; payloads stay text', async ({ page, tmpPath }) => {
+    await openFlow(page, tmpPath, 'failing.ipynb', [
+      { source: `%%step start\nraise ValueError('boom ${PAYLOAD}')` },
+      { source: '%%step end' }
+    ]);
+    await connected(page);
+    await page.notebook.selectCells(0);
+    await command(page, 'jupyter-metaflow:run-step');
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'failed', { timeout: 60000 });
+    await expect(node(page, 'start')).toHaveAttribute('data-error', 'true');
+    const errors = page.locator('.jp-Cell').nth(0).locator('.jp-mf-CellErrors');
+    await expect(errors).toContainText('boom');
+    await expect(errors).toContainText(PAYLOAD);
+    await expect(node(page, 'start').locator('.jp-mf-DagNode-error title')).toContainText(PAYLOAD);
+
+    // The payload as a step name (magic line and tag): an error, shown as text on the cells and in the panel.
+    await page.evaluate(payload => {
+      const model = (window as any).jupyterapp.shell.currentWidget.content.model;
+      model.sharedModel.insertCell(1, { cell_type: 'code', source: `%%step ${payload}` });
+      model.sharedModel.insertCell(2, { cell_type: 'code', source: 'self.y = 1', metadata: { tags: [`step:${payload}`] } });
+    }, PAYLOAD);
+    await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-CellErrors')).toContainText(PAYLOAD);
+    await expect(page.locator('.jp-Cell').nth(2).locator('.jp-mf-CellErrors')).toContainText(PAYLOAD);
+    await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagPanel-errors')).toContainText(PAYLOAD);
+    await expect(page.locator('.jp-mf-CellErrors img, .jp-mf-DagPanel img, .jp-mf-StepBadge img')).toHaveCount(0);
+    expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
+    await page.screenshot({ path: `${SHOTS}/dag-failed.png` });
+  });
+
+  test('editing a step marks it and its descendants stale', async ({ page, tmpPath }) => {
+    await openFlow(page, tmpPath, 'stale.ipynb', [
+      { source: '%%step start\nself.a = 1' },
+      { source: '%%step middle\nself.b = self.a + 1' },
+      { source: '%%step end\nprint(self.b)' }
+    ]);
+    await connected(page);
+    await command(page, 'jupyter-metaflow:run-all');
+    await expect(node(page, 'end')).toHaveAttribute('data-status', 'done', { timeout: 90000 });
+    for (const step of ['start', 'middle', 'end']) {
+      await expect(node(page, step)).not.toHaveAttribute('data-stale', 'true');
+    }
+    await page.notebook.setCell(1, 'code', '%%step middle\nself.b = self.a + 2');
+    await expect(node(page, 'middle')).toHaveAttribute('data-stale', 'true');
+    await expect(node(page, 'end')).toHaveAttribute('data-stale', 'true');
+    await expect(node(page, 'start')).not.toHaveAttribute('data-stale', 'true');
+    await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-StepBadge')).toHaveAttribute('data-stale', '');
+    await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-StepBadge-status')).toHaveText('stale');
+  });
+
+  test('clicking a node selects and scrolls to its cell', async ({ page, tmpPath }) => {
+    const filler: ICellSpec[] = Array.from({ length: 40 }, (_, i) => ({
+      type: 'markdown' as const,
+      source: `Filler paragraph ${i}\n\nwith two lines`
+    }));
+    await openFlow(page, tmpPath, 'scroll.ipynb', [{ source: '%%step start' }, ...filler, { source: '%%step end' }]);
+    const last = page.locator('.jp-Notebook .jp-Cell').nth(41);
+    await node(page, 'end').click();
+    await expect(last).toBeInViewport();
+    const active = await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex);
+    expect(active).toBe(41);
+    await expect(node(page, 'end')).toHaveClass(/jp-mod-selected/);
+  });
+
+  test('Run to here runs the upstream steps that are not up to date, in order', async ({ page, tmpPath }) => {
+    await openFlow(page, tmpPath, 'tohere.ipynb', [
+      { source: '%%step start\nself.n = 1\nself.next(self.a, self.b)' },
+      { source: '%%step a\nself.v = 1' },
+      { source: '%%step b\nself.v = 2' },
+      { source: '%%step join\nself.t = sum(i.v for i in inputs)' },
+      { source: '%%step end' }
+    ]);
+    await connected(page);
+    await page.notebook.selectCells(0);
+    await command(page, 'jupyter-metaflow:run-step');
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
+    const before = await executionCounts(page);
+    await command(page, 'jupyter-metaflow:run-to-here', { step: 'join' });
+    await expect(node(page, 'join')).toHaveAttribute('data-status', 'done', { timeout: 90000 });
+    const after = await executionCounts(page);
+    expect(after[0]).toBe(before[0]); // start was up to date: not run again
+    expect(after[1]).not.toBeNull();
+    expect(after[2]).toBeGreaterThan(after[1]!); // a, then b
+    expect(after[3]).toBeGreaterThan(after[2]!); // then join
+    expect(after[4]).toBeNull(); // end is downstream: not run
+    await expect(node(page, 'end')).toHaveAttribute('data-status', 'none');
+  });
+
+  test('the export command writes the flow file', async ({ page, tmpPath }) => {
+    await openFlow(page, tmpPath, 'train.ipynb', [
+      { source: '%%step start\nself.x = 1\nself.next(self.end)' },
+      { source: '%%step end\nprint(self.x)' }
+    ]);
+    await connected(page);
+    await command(page, 'jupyter-metaflow:export');
+    await expect(page.locator('.jp-Notification-Toast-success, .Toastify__toast--success')).toContainText('train.py', {
+      timeout: 30000
+    });
+    expect(await page.contents.fileExists(`${tmpPath}/train.py`)).toBe(true);
+  });
+
+  test('screenshots of the panel in light and dark themes', async ({ page, tmpPath }) => {
+    await openFlow(page, tmpPath, 'shots.ipynb', [
+      { source: '%%step start\nself.items = [1, 2, 3]\nself.next(self.work, foreach="items")' },
+      { source: '%%step work\nself.y = self.input * 2' },
+      { source: '%%step gather\nself.ys = [i.y for i in inputs]\nself.next(self.pick)' },
+      { source: "%%step pick\nself.c = 'a'\nself.next({'a': self.left, 'b': self.right}, condition='c')" },
+      { source: '%%step left\nself.next(self.end)' },
+      { source: '%%step right\nself.next(self.nowhere)' },
+      { source: '%%step end' }
+    ]);
+    await connected(page);
+    await command(page, 'jupyter-metaflow:run-to-here', { step: 'left' });
+    await expect(node(page, 'left')).toHaveAttribute('data-status', 'done', { timeout: 120000 });
+    await expect(node(page, 'work').locator('.jp-mf-DagNode-detail')).toContainText('3/3');
+    await expect(node(page, 'pick').locator('.jp-mf-DagNode-detail')).toContainText('→ a');
+    await expect(node(page, 'right')).toHaveAttribute('data-error', 'true');
+    const panel = page.locator('#jp-mf-dag-panel');
+    await panel.screenshot({ path: `${SHOTS}/dag-panel-light.png` });
+    await page.theme.setDarkTheme();
+    await panel.screenshot({ path: `${SHOTS}/dag-panel-dark.png` });
+    await page.theme.setLightTheme();
+  });
+});
