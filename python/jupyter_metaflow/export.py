@@ -96,13 +96,28 @@ def read_notebook(path: str | os.PathLike[str]) -> list[CellInput]:
         raise ExportError("%s is not a notebook: it has no 'nbformat' field." % path)
     try:
         nb = nbformat.reads(text, as_version=4)
-    except Exception as exc:  # nbformat raises several unrelated types for bad versions
+    except Exception as exc:  # nbformat raises several unrelated types here
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if raw.get("nbformat") == 4:
+            raise ExportError(
+                "%s is not a valid notebook (%s). Open it in Jupyter and save it again." % (path, reason)
+            ) from None
         raise ExportError(
             "%s has nbformat version %s, which cannot be upgraded to version 4 (%s). "
-            "Open and save it with a current Jupyter first."
-            % (path, raw.get("nbformat"), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            "Open and save it with a current Jupyter first." % (path, raw.get("nbformat"), reason)
         ) from None
-    return [CellInput.from_nbformat(i, cell) for i, cell in enumerate(nb.cells)]
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        source = cell.get("source", "") if isinstance(cell, dict) else None
+        if not isinstance(source, (str, list)) or (
+            isinstance(source, list) and not all(isinstance(s, str) for s in source)
+        ):
+            raise ExportError(
+                "%s is not a valid notebook: cell %d has no text source. Open it in Jupyter and "
+                "save it again." % (path, index + 1)
+            )
+        cells.append(CellInput.from_nbformat(index, cell))
+    return cells
 
 
 def default_output_path(notebook_path: str | os.PathLike[str]) -> Path:
@@ -150,10 +165,9 @@ class NameProblem:
                 "transitions or stop using 'inputs' here."
             )
         elif self.scratch_cell is not None:
-            message = "%s uses %r, which only scratch cell %d defines: the exported flow would " "fail with NameError." % (
-                _cap(self.where),
-                self.name,
-                self.scratch_cell + 1,
+            message = (
+                "%s uses %r, which only scratch cell %d defines: the exported flow would fail "
+                "with NameError." % (_cap(self.where), self.name, self.scratch_cell + 1)
             )
             fix = (
                 "Move the definition into a module cell (imports, def/class, literal constants) "

@@ -332,6 +332,13 @@ def test_read_notebook_bad_inputs(tmp_path):
     (tmp_path / "v1.ipynb").write_text(json.dumps({"nbformat": 1, "nbformat_minor": 0, "metadata": {}}))
     with pytest.raises(ExportError, match="version 1, which cannot be upgraded"):
         read_notebook(tmp_path / "v1.ipynb")
+    (tmp_path / "ints.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": [1], "metadata": {}}))
+    with pytest.raises(ExportError, match="is not a valid notebook"):
+        read_notebook(tmp_path / "ints.ipynb")
+    cell = {"cell_type": "code", "source": 5, "metadata": {}, "outputs": [], "execution_count": None}
+    (tmp_path / "src.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "cells": [cell], "metadata": {}}))
+    with pytest.raises(ExportError, match="cell 1 has no text source"):
+        read_notebook(tmp_path / "src.ipynb")
 
 
 def test_read_notebook_upgrades_v3(tmp_path):
