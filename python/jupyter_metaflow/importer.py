@@ -177,6 +177,9 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
     doc = ast.get_docstring(flow)
     if doc:
         cells.append(_Cell("markdown", inspect.cleandoc(doc)))
+    elif any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and ast.get_docstring(n) for n in flow.body):
+        # the first markdown cell is the flow's docstring: keep step docstrings off that spot
+        cells.append(_Cell("markdown", "# " + flow.name))
     cells.append(_Cell("code", "%load_ext jupyter_metaflow", cell_id="load-ext"))
 
     # module code: a cell per block separated by two blank lines or a cell marker
@@ -217,7 +220,7 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         cells.append(cell)
 
     # the flow cell: class decorators and the class body without docstring and steps
-    class_decorators = [ast.get_source_segment(source, d) for d in flow.decorator_list]
+    class_decorators = [_dedent_block(lines[d.lineno - 1 : d.end_lineno]).strip() for d in flow.decorator_list]
     comments = lines[flow_top - 1 : _start_line(flow) - 1]  # cell marker, parameter values
     flow_marker, comments = _marker_id(comments)
     param_args = next((c[len(PARAMS_MARKER) :].strip() for c in comments if c.startswith(PARAMS_MARKER)), "")
@@ -235,7 +238,6 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
     step_ids = {id(s) for s in steps}
     prev = (flow.body[0].end_lineno if doc else flow.lineno)
     for node in body_nodes:
-        start = _start_line(node)
         if id(node) in step_ids:
             prev = node.end_lineno
             continue
@@ -244,7 +246,8 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         class_code.append("\n".join(chunk))
     _, class_lines = _marker_id("\n".join(class_code).splitlines())
     flow_body = _strip_blank(_dedent_block(class_lines))
-    flow_src = "\n".join([("%%flow " + flow.name + " " + param_args).strip()] + ["@" + d for d in class_decorators] + ([flow_body] if flow_body else []))
+    magic = ("%%flow " + flow.name + " " + param_args).strip()
+    flow_src = "\n".join([magic] + class_decorators + ([flow_body] if flow_body else []))
     cells.append(_Cell("code", flow_src, cell_id=flow_marker or "flow"))
 
     # steps

@@ -213,3 +213,25 @@ def test_flow_line_parameter_values_survive_export_and_import():
     assert flow_line == "%%flow GreetFlow --greeting 'Hi there' --repeat 3"
     again = export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "greet.ipynb")
     assert again == text
+
+
+def test_multiline_class_decorators_comments_and_step_docs_without_a_flow_doc():
+    src = (
+        "from metaflow import FlowSpec, step, project, resources\n\n\n"
+        "@project(\n    name=\"multi_deco\",\n)\nclass MultiDecoFlow(FlowSpec):\n"
+        "    # a comment in the class body\n    LIMIT = 3\n\n"
+        "    @resources(\n        cpu=1,\n        memory=512,\n    )\n    @step\n    def start(self):\n"
+        "        # first comment\n        self.x = 1\n        self.next(self.end)\n\n"
+        "    @step\n    def end(self):\n        \"\"\"Only a docstring.\"\"\"\n"
+    )
+    nb = import_flow(src, "multi_deco.py")
+    sources = [c.source for c in nb.cells]
+    assert sources[0] == "# MultiDecoFlow"
+    assert '%%flow MultiDecoFlow\n@project(\n    name="multi_deco",\n)\n# a comment in the class body\nLIMIT = 3' in sources
+    assert "%%step start\n@resources(\n    cpu=1,\n    memory=512,\n)\n# first comment\nself.x = 1\nself.next(self.end)" in sources
+    text = export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "multi_deco.ipynb")
+    tree = ast.parse(text)
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef))
+    end = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "end")
+    assert ast.get_docstring(end) == "Only a docstring."
+    assert "    @resources(\n        cpu=1,\n        memory=512,\n    )\n    @step\n" in text
