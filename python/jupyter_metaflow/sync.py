@@ -55,7 +55,8 @@ class FlowSync:
         self.run_id: str | None = None
         self.run_status: dict[str, dict[str, Any]] = {}
         """step -> its last ``step_status`` from a run (never ``stale``)."""
-        self.splits_done: dict[str, set[int]] = {}
+        self.splits_done: dict[str, dict[int, float]] = {}
+        """foreach step -> split index -> duration (ms) of its finished splits in the latest execution."""
         self._rerun_stale: set[str] = set()
         self._sent: dict[str, dict[str, Any]] = {}
         self._executing: tuple[str, str | None] | None = None
@@ -151,7 +152,7 @@ class FlowSync:
         if event.status == "queued" and not event.split_index:
             self.splits_done.pop(event.step, None)
         if event.status == "done" and event.split_index is not None:
-            self.splits_done.setdefault(event.step, set()).add(event.split_index)
+            self.splits_done.setdefault(event.step, {})[event.split_index] = status.get("duration_ms", 0.0)
         if event.status == "running" and self.run_status.get(event.step, {}).get("state") != "running":
             self._rerun_stale.discard(event.step)
             self._rerun_stale |= self._descendants({event.step}) & set(self.run_status)

@@ -45,7 +45,8 @@ class DagWidget(DOMWidget):
     flow = Unicode("", help="the flow class name").tag(sync=True)
     run_id = Unicode(None, allow_none=True, help="the current run id").tag(sync=True)
     model = Dict(help="the graph: FlowModel.to_json() (steps, transitions, joins)").tag(sync=True)
-    status = Dict(help="step -> its step_status, plus splits_done for foreach steps").tag(sync=True)
+    status = Dict(help="step -> its step_status; foreach steps add splits_done and show the "
+                       "splits' total duration").tag(sync=True)
     errors = List(Dict(), help="the flow's cell-rule and lint errors (CellError JSON)").tag(sync=True)
 
     def __init__(self, sync: FlowSync | None = None, **kwargs: Any) -> None:
@@ -82,7 +83,10 @@ def snapshot(sync: FlowSync) -> dict[str, Any]:
     for step, st in sync.statuses().items():
         st = dict(st)
         if st.get("num_splits"):
-            st["splits_done"] = len(sync.splits_done.get(step, ()))
+            finished = sync.splits_done.get(step, {})
+            st["splits_done"] = len(finished)
+            if finished and "duration_ms" in st:
+                st["duration_ms"] = round(sum(finished.values()), 1)
         status[step] = st
     return {
         "flow": model.get("name", ""),

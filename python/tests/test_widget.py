@@ -142,6 +142,7 @@ def test_mf_dag_widget_updates_while_steps_run(kernel):
     seen = [(u["state"], u.get("split_index"), u.get("splits_done")) for u in updates]
     assert ("running", 0, 0) in seen and ("running", 1, 1) in seen and seen[-1] == ("done", 1, 2)
     assert seen.index(("running", 0, 0)) < seen.index(("running", 1, 1))
+    assert updates[-1]["duration_ms"] >= 400  # both splits (0.2 s each), not the last one only
 
     static = fe.run_cell("%mf_dag --static")
     (display,) = [m for m in kernel.iopub if m["msg_type"] == "display_data"
