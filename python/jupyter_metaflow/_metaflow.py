@@ -53,6 +53,7 @@ __all__ = [
     "clone_task",
     "config_parameter_names",
     "flowspec_attribute_names",
+    "kernel_runner",
     "forget_datastore_root",
     "lint",
     "metaflow_state",
@@ -499,3 +500,33 @@ def run_task(
         ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, mode="r")
         artifacts = sum(1 for name, _ in ds.items() if not name.startswith("_") and name != "name")
     return TaskOutcome(state=state, duration=duration, artifact_count=artifacts, error=error)
+
+
+# -- metaflow.Runner in a kernel (runtime path, %mf_run, %mf_resume; see runtime_path.py) -----
+def kernel_runner(flow_file: str, **kwargs: Any) -> Any:
+    """``metaflow.Runner(flow_file, **kwargs)`` without two side effects on a long-lived kernel.
+
+    ``Runner`` caches the flow module by path (``click_api.loaded_modules``), so a regenerated
+    file at the same path would keep the old Parameters: the entry is dropped first. Its
+    ``SubprocessManager`` takes over SIGINT (on the running asyncio loop or with
+    ``signal.signal``), which would stop the kernel's interrupt from working: both are restored.
+    """
+    import asyncio
+    import os
+    import signal
+
+    from metaflow import Runner
+    from metaflow.runner import click_api
+
+    click_api.loaded_modules.pop(os.path.abspath(flow_file), None)
+    saved = signal.getsignal(signal.SIGINT)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    try:
+        return Runner(flow_file, **kwargs)
+    finally:
+        if loop is not None:
+            loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, saved)

@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable
 
 from . import _metaflow as mf
 from . import cells as cellrules
-from . import switches
+from . import runtime_path, switches
 
 __all__ = [
     "FlowDefinitionError",
@@ -481,6 +481,23 @@ class NotebookSession:
         """The registered listeners (e.g. the comm sync's, once the extension is loaded)."""
         return tuple(self._listeners)
 
+    @property
+    def last_cells(self) -> list[cellrules.CellInput]:
+        """The notebook cells the last assembly used (what the exporter needs)."""
+        return list(self._last_cells)
+
+    def adopt_run(self, flow_cls: type, run_id: str) -> RunRecord | None:
+        """Make a run of ``flow_cls`` that Metaflow's runtime made (``%mf_run``, a resumed
+        runtime-path step) the notebook's current run."""
+        from metaflow import Run
+
+        with mf.metaflow_state() as root:
+            backend = self._backend_for(flow_cls, root)
+            record = self._load_run(backend, Run(f"{backend.flow_name}/{run_id}", _namespace_check=False))
+        if record is not None:
+            self.run = record
+        return record
+
     def remove_listener(self, listener: Listener) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
@@ -602,19 +619,17 @@ class NotebookSession:
         except mf.LintWarn as exc:
             raise FlowDefinitionError(_located_message(exc)) from None
         self._warn_scratch_names(built, name, user_ns)
-        _warn_runtime_decorators(built, name)
-        node = built.cls._graph[name]
-        if node.parallel_foreach or any(getattr(d, "IS_PARALLEL", False) for d in node.decorators):
-            raise FlowDefinitionError(
-                f"Step {name!r} uses @parallel / num_parallel, which needs Metaflow's runtime: "
-                "run the exported flow with `python flow.py run` instead."
-            )
+        runtime = runtime_path.runtime_reasons(built.cls._graph, name)
+        if not runtime:
+            _warn_runtime_decorators(built, name)
         with mf.metaflow_state() as root:
             backend = self._backend_for(built.cls, root)
             backend.install_globals()
             self.last_step = name
             script = _script_name(self.notebook_path(), built.cls.__name__)
             if name == built.cls._graph.start_step:
+                if runtime:
+                    return runtime_path.run_step_in_runtime(self, built, name, runtime, None, built.param_args)
                 run = self._start_run(backend, built, script)
                 specs = [TaskSpec([f"{run.run_id}/_parameters/{run.params_task}"])]
             else:
@@ -626,6 +641,8 @@ class NotebookSession:
                                          run_id=run.run_id, message=str(exc)))
                     print(exc)
                     return run
+                if runtime:
+                    return runtime_path.run_step_in_runtime(self, built, name, runtime, run.run_id)
                 if name in run.tasks or name in run.failed:
                     run = self._clone_run(backend, built, run, name)
                     specs = self._task_specs(built, run, name)
@@ -919,11 +936,9 @@ class _Skipped(FlowDefinitionError):
     """The step is not on the path a switch took in the current run."""
 
 
-RUNTIME_ONLY_DECORATORS = frozenset(
-    {"retry", "batch", "kubernetes", "conda", "pypi", "environment", "card"}
-)
-"""Step decorators whose effect comes from Metaflow's runtime (retries, remote compute,
-environments, card rendering): a step run in the kernel runs once, here, without them."""
+RUNTIME_ONLY_DECORATORS = frozenset({"retry"})
+"""Step decorators that still run in the kernel but act only under Metaflow's runtime
+(``@retry(times=0)``; decorators that need the runtime go through :mod:`.runtime_path`)."""
 
 
 def _warn_runtime_decorators(built: BuiltFlow, step: str) -> None:
