@@ -457,7 +457,8 @@ def run_task(
 
     ``input_paths`` are ``run/step/task`` pathspecs (may point into other runs). Output goes to
     the cell (the current ``sys.stdout``/``sys.stderr``) and into the task's logs. Exceptions from
-    the user's code are returned in :attr:`TaskOutcome.error`, not raised.
+    the user's code (``KeyboardInterrupt`` and ``SystemExit`` too) are returned in
+    :attr:`TaskOutcome.error`, not raised: the task is then recorded as failed.
     """
     task_cls = fresh_subclass(flow_cls)
     flow = task_cls(use_cli=False)
@@ -480,7 +481,7 @@ def run_task(
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             task.run_step(step, run_id, task_id, None, input_paths, split_index, 0, 0)
-    except Exception as exc:  # the user's step failed (or its artifacts did not pickle)
+    except BaseException as exc:  # the step failed, did not pickle, exited or was interrupted
         error = exc
     duration = time.perf_counter() - started
     _save_logs(backend, run_id, step, task_id, {"stdout": out.copy.getvalue(), "stderr": err.copy.getvalue()})

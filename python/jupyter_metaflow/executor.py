@@ -577,7 +577,11 @@ class NotebookSession:
         built = flow_cell_class(model, user_ns)
         values = self._parameter_values(built)
         shown = ", ".join(f"{k}={_shown_value(v)}" for k, v in values.items())
-        return f"Flow {built.cls.__name__}" + (f" with parameters {shown}" if shown else "")
+        summary = f"Flow {built.cls.__name__}" + (f" with parameters {shown}" if shown else "")
+        if self.current_run is not None and self.flow_name == built.cls.__name__:
+            summary += (f" (run {self.current_run} keeps the values it started with; "
+                        "they apply from the next execution of the start step)")
+        return summary
 
     @staticmethod
     def _parameter_values(built: BuiltFlow) -> dict[str, Any]:
@@ -888,6 +892,8 @@ class NotebookSession:
                 for rest in specs[position + 1:]:
                     self._emit(StepEvent("skipped", split_index=rest.split_index,
                                          num_splits=rest.num_splits, message="an earlier task failed", **base))
+                if isinstance(outcome.error, KeyboardInterrupt):
+                    raise outcome.error
                 raise _step_failed(built, step, f"{backend.flow_name}/{run.run_id}", outcome.error)
             run.tasks.setdefault(step, []).append(outcome.state)
             self._emit(event)

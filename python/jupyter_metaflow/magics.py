@@ -29,6 +29,7 @@ class NotebookFlowMagics(Magics):
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
         self._cell_id: str | None = None
+        self._raw_cell: str | None = None
 
     @property
     def session(self) -> Any:
@@ -37,9 +38,17 @@ class NotebookFlowMagics(Magics):
     def pre_run_cell(self, info: Any) -> None:
         """Remember the executing cell's id and text (the notebook's source of last resort)."""
         self._cell_id = getattr(info, "cell_id", None)
-        raw = getattr(info, "raw_cell", None)
-        if raw:
-            self.session.record_executed(raw, self._cell_id)
+        self._raw_cell = getattr(info, "raw_cell", None)
+        if self._raw_cell:
+            self.session.record_executed(self._raw_cell, self._cell_id)
+
+    def _source(self, magic: str, line: str, cell: str) -> str:
+        """The cell's exact text: IPython hands the magic its body with a newline appended."""
+        rebuilt = f"%%{magic} {line}\n{cell}"
+        raw = self._raw_cell
+        if raw is not None and raw.strip("\n") == rebuilt.strip("\n"):
+            return raw
+        return rebuilt
 
     @magic_arguments()
     @argument("name", nargs="?", help="flow class name (default: from the notebook's file name)")
@@ -54,7 +63,7 @@ class NotebookFlowMagics(Magics):
             raise UsageError(f"%%flow: {exc}") from None
         if tokens and not tokens[0].startswith("-"):
             parse_argstring(self.flow, line)
-        source = f"%%flow {line}\n{cell}"
+        source = self._source("flow", line, cell)
         print(self.session.define_flow(source, self.shell.user_ns, self._cell_id))
 
     @magic_arguments()
@@ -63,7 +72,7 @@ class NotebookFlowMagics(Magics):
     def step(self, line: str, cell: str) -> None:
         """Step cell: decorators, then the step's body ending with its ``self.next(...)``."""
         args = parse_argstring(self.step, line)
-        source = f"%%step {line}\n{cell}"
+        source = self._source("step", line, cell)
         self.session.run_step(args.name, source, self.shell.user_ns, self._cell_id)
 
 

@@ -174,7 +174,10 @@ def test_foreach_runs_every_split_and_joins(ip, capsys):
     ]
     done = [e for e in events if e.status == "done"]
     assert all(e.duration > 0 and e.artifact_count >= 1 and e.num_splits == 3 for e in done)
-    assert done[0].to_json()["state"] == "done" and "source" in done[0].to_json()
+    from jupyter_metaflow import protocol
+
+    payload = protocol.envelope("step_status", done[0].to_json())["payload"]
+    assert payload["state"] == "done" and payload["source"] == cells[2] and payload["split_index"] == 0
     ok(ip, cells[3])
     ok(ip, cells[4])
     run = latest("FanFlow")
@@ -402,3 +405,16 @@ def test_catch_works_and_runtime_only_decorators_are_noted(ip, capsys):
     assert "@retry on step 'start' takes effect under Metaflow's runtime" in capsys.readouterr().err
     task = latest("DemoNbFlow")["start"].task
     assert "ZeroDivisionError: division by zero" in str(task.data.problem)
+
+
+def test_interrupted_step_is_recorded_failed_and_reraised(ip):
+    cells = notebook(*LINEAR)
+    ok(ip, cells[1])
+    first = executor.get_session().current_run
+    result = run(ip, cells[2].replace("self.x += 1", "self.x += 1\nraise KeyboardInterrupt"))
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    session = executor.get_session()
+    assert session.current_run == first and "middle" in session.run.failed
+    ok(ip, cells[2])
+    assert executor.get_session().current_run != first  # a re-run: a new run, never the same one
+    assert latest("LinearFlow")["middle"].task.data.x == 2
