@@ -418,3 +418,24 @@ def test_interrupted_step_is_recorded_failed_and_reraised(ip):
     ok(ip, cells[2])
     assert executor.get_session().current_run != first  # a re-run: a new run, never the same one
     assert latest("LinearFlow")["middle"].task.data.x == 2
+
+
+def test_rerunning_a_join_reuses_cloned_foreach_splits(ip):
+    cells = notebook(
+        "%%step start\nself.items = [3, 1, 2]\nself.next(self.body, foreach='items')",
+        "%%step body\nself.out = self.input * 10",
+        "%%step join\nself.outs = [i.out for i in inputs]",
+        "%%step end\npass",
+    )
+    for c in cells[:3]:
+        ok(ip, c)
+    first = latest("DemoNbFlow")
+    ok(ip, cells[2].replace("[i.out for i in inputs]", "sorted(i.out for i in inputs)"))
+    second = latest("DemoNbFlow")
+    assert second.id != first.id
+    assert first["join"].task.data.outs == [30, 10, 20]
+    assert second["join"].task.data.outs == [10, 20, 30]
+    clones = list(second["body"])
+    assert len(clones) == 3 and {t.metadata_dict.get("origin-run-id") for t in clones} == {first.id}
+    ok(ip, cells[3])
+    assert latest("DemoNbFlow").successful
