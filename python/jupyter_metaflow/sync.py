@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from . import cells as cellrules
 from . import export as exporter
+from ._metaflow import NOTEBOOK_SYS_TAG, forget_datastore_root
 from .executor import NotebookSession, StepEvent, get_session
 
 __all__ = ["FlowSync", "get_sync", "run_tagged"]
@@ -38,6 +39,8 @@ Listener = Callable[["FlowSync"], None]
 """``listener(sync)``, called after the model or any step status changed."""
 
 FINISHED_STATES = frozenset({"done", "failed", "skipped"})
+NOTEBOOK_FILE_TAG = "jupyter-metaflow-notebook:"
+"""Prefix of the executor's system tag naming the notebook file a run was made from."""
 
 
 class FlowSync:
@@ -61,6 +64,7 @@ class FlowSync:
         self._sent: dict[str, dict[str, Any]] = {}
         self._executing: tuple[str, str | None] | None = None
         self._lint_cache: tuple[str, list[dict[str, Any]]] | None = None
+        self._restore_tried = False
         self._listeners: list[Listener] = []
         self._link: Any = None
         self._shell: Any = None
@@ -217,8 +221,54 @@ class FlowSync:
 
     def send_run_state(self, opened: Any) -> None:
         """Connect listener: the snapshot for a frontend that just connected."""
+        if self.run_id is None and not self._restore_tried:
+            self._restore_tried = True
+            self.restore_latest_run()
         if self._link is not None:
             self._link.send("run_state", self.run_state(), to=opened)
+
+    def restore_latest_run(self) -> None:
+        """After a kernel restart: the steps of the notebook's latest run (the run the executor
+        re-attaches to when the next step runs) become the steps' last statuses. Their
+        ``source`` is unknown, so they are not compared with the cells."""
+        from metaflow import Flow
+        from metaflow.exception import MetaflowException
+
+        try:
+            name = self.current_model()["name"]
+            notebook = os.path.basename(self.session.notebook_path() or "")
+            run = None
+            for candidate in Flow(name, _namespace_check=False):
+                tags = candidate.system_tags
+                if NOTEBOOK_SYS_TAG not in tags:
+                    continue
+                made_by = [t.split(":", 1)[1] for t in tags if t.startswith(NOTEBOOK_FILE_TAG)]
+                if not notebook or not made_by or notebook in made_by:
+                    run = candidate
+                    break
+            if run is None:
+                return
+            restored = {}
+            for step in run:
+                if step.id.startswith("_"):
+                    continue
+                tasks = list(step)
+                failed = any(t.finished and not t.successful for t in tasks)
+                durations = [(t.finished_at - t.created_at).total_seconds() * 1000
+                             for t in tasks if t.finished_at and t.created_at]
+                status = {"flow": name, "run_id": run.id, "step": step.id,
+                          "state": "failed" if failed else "done",
+                          "duration_ms": round(sum(durations), 1)}
+                if len(tasks) > 1:
+                    status["num_splits"] = len(tasks)
+                restored[step.id] = status
+        except (MetaflowException, OSError):  # no datastore or an unreadable run: nothing to restore
+            return
+        finally:
+            forget_datastore_root()
+        self.flow, self.run_id = name, run.id
+        self.run_status.update(restored)
+        self.publish()
 
     def _source_of(self, step: str) -> tuple[str | None, str | None]:
         """The source of the step's cell as the run used it, and the cell's id."""

@@ -242,3 +242,37 @@ def test_tagged_cells_run_headless_from_the_notebook_file(tmp_path):
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "square of 2" in text and "total 14" in text
     assert "True 14 3" in text
+
+
+def test_a_restarted_kernel_reports_the_run_it_will_reattach_to(tmp_path):
+    """Kernel 1 runs the flow; kernel 2 (same folder) sends the run's steps in run_state."""
+    from jupyter_client.manager import start_new_kernel
+
+    from conftest import KernelHarness
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c["source"], metadata={"tags": c["tags"]})
+                for c in FOREACH_CELLS]
+    path = tmp_path / "squares.ipynb"
+    nbformat.write(nb, path)
+    env = {**os.environ, "METAFLOW_USER": "tester", "JPY_SESSION_NAME": str(path)}
+    snapshots = []
+    for run_steps in (True, False):
+        km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+        try:
+            fe = Frontend(KernelHarness(km, kc))
+            snapshots.append(fe.messages("run_state")[0])
+            if run_steps:
+                for c in FOREACH_CELLS[1:]:
+                    assert fe.run_cell(c["source"])["content"]["status"] == "ok"
+                run_id = fe.statuses()[-1]["run_id"]
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+    assert snapshots[0] == {"flow": None, "run_id": None, "steps": {}}
+    restored = snapshots[1]
+    assert restored["flow"] == "SquaresFlow" and restored["run_id"] == run_id
+    assert {k: v["state"] for k, v in restored["steps"].items()} == dict.fromkeys(
+        ["start", "square", "gather", "end"], "done")
+    assert restored["steps"]["square"]["num_splits"] == 3
+    assert all(v["duration_ms"] > 0 and "source" not in v for v in restored["steps"].values())
