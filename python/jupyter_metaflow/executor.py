@@ -654,6 +654,40 @@ class NotebookSession:
             self._execute(backend, built, run, name, specs, script)
         return run
 
+    def run_split(self, name: str, split: int, user_ns: dict[str, Any]) -> RunRecord:
+        """Run only split ``split`` (0-based) of foreach body ``name``, for debugging.
+
+        The task runs in a new run that clones the current run's tasks outside ``name`` and
+        its descendants (as a re-execution does); the notebook's current run is unchanged, so
+        executing the step's cell later still runs every split there.
+        """
+        model = self.notebook_model()
+        if model.errors:
+            raise FlowDefinitionError(_format_cell_errors(model.errors))
+        built = build_flow(model, user_ns)
+        if name not in built.steps:
+            raise FlowDefinitionError(f"The notebook has no step cell for {name!r}.")
+        with mf.metaflow_state() as root:
+            backend = self._backend_for(built.cls, root)
+            backend.install_globals()
+            current = self._attached_run(backend, built, name)
+            specs = [s for s in self._task_specs(built, current, name) if s.split_index is not None]
+            if not specs:
+                raise FlowDefinitionError(f"Step {name!r} is not the first step of a foreach body.")
+            chosen = [s for s in specs if s.split_index == split]
+            if not chosen:
+                raise FlowDefinitionError(
+                    f"Step {name!r} has splits 0 to {len(specs) - 1} in the current run; {split} is not one of them."
+                )
+            debug = self._clone_run(backend, built, current, name)
+            spec = next(s for s in self._task_specs(built, debug, name) if s.split_index == split)
+            try:
+                self._execute(backend, built, debug, name, [spec],
+                              _script_name(self.notebook_path(), built.cls.__name__))
+            finally:
+                self.run = current
+        return debug
+
     # -- pieces of run_step -----------------------------------------------------------------
     def _backend_for(self, cls: type, root: str) -> mf.Backend:
         key = (cls.__name__, root)
@@ -894,7 +928,7 @@ class NotebookSession:
                                          num_splits=rest.num_splits, message="an earlier task failed", **base))
                 if isinstance(outcome.error, KeyboardInterrupt):
                     raise outcome.error
-                raise _step_failed(built, step, f"{backend.flow_name}/{run.run_id}", outcome.error)
+                raise _step_failed(built, step, f"{backend.flow_name}/{run.run_id}", outcome.error) from outcome.error
             run.tasks.setdefault(step, []).append(outcome.state)
             self._emit(event)
             if recursive and outcome.state.next_steps == [step]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -91,6 +92,11 @@ def _show_notebook_error(shell: Any, etype: type, value: BaseException, tb: Any,
     shows the traceback itself (an ``error`` message in a kernel)."""
     if isinstance(value, StepFailed):
         stb = [f"{value}\n\n{value.user_traceback}"]
+        cause = value.__cause__
+        if cause is not None:  # %debug then opens the step's own frames
+            sys.last_type, sys.last_value, sys.last_traceback = type(cause), cause, cause.__traceback__
+            if sys.version_info >= (3, 12):
+                sys.last_exc = cause
     else:
         stb = [f"{etype.__name__}: {value}"]
     shell._showtraceback(etype, value, stb)

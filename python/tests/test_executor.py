@@ -256,6 +256,15 @@ def test_failed_step_keeps_last_good_run(ip):
     assert "Cell 3 (%%step middle), line 5, in middle" in error.user_traceback
     assert "ValueError: boom" in error.user_traceback
     assert "task.py" not in error.user_traceback
+    import sys
+
+    assert isinstance(sys.last_value, ValueError)  # what %debug opens: the step's frames
+    frames = []
+    tb = sys.last_traceback
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    assert frames[-1] == "<mfcell-3-middle>"
     from metaflow import Run
 
     assert Run(f"LinearFlow/{good.id}")["middle"].task.data.x == 2
