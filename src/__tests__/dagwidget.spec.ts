@@ -8,6 +8,7 @@ import {
   nodeStates,
   stateOf
 } from '../widget/dagwidget';
+import { widgetPlugin } from '../widget';
 import { PACKAGE_VERSION } from '../version';
 
 const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
@@ -40,6 +41,20 @@ describe('DAG widget', () => {
     expect(model.get('_model_name')).toBe('DagWidgetModel');
     expect(model.get('_view_name')).toBe('DagWidgetView');
     expect(model.get('_model_module')).toBe('jupyter-metaflow');
+  });
+
+  it('is registered with the widget manager under the range the kernel asks for', () => {
+    const registered: any[] = [];
+    const registry = { registerWidget: (data: any) => registered.push(data) };
+    widgetPlugin.activate({} as any, registry, null);
+    expect(registered).toEqual([
+      { name: 'jupyter-metaflow', version: PACKAGE_VERSION, exports: { DagWidgetModel, DagWidgetView } }
+    ]);
+    // widget.py asks for "^" + __version__ (python/jupyter_metaflow/_version.py), which the
+    // registered version satisfies as long as both equal package.json (test_versions.py).
+    const py = require('fs').readFileSync(require('path').join(__dirname, '../../python/jupyter_metaflow/widget.py'), 'utf-8');
+    expect(py).toContain('MODULE_NAME = "jupyter-metaflow"');
+    expect(py).toContain('MODULE_VERSION = "^" + __version__');
   });
 
   it('draws the synced model with statuses and foreach progress', () => {
