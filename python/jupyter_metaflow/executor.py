@@ -754,12 +754,10 @@ class NotebookSession:
         for step in run:
             for task in step:
                 state = mf.read_task_state(backend, run.id, step.id, task.id)
-                if state is None:
-                    continue
-                if state.ok:
-                    record.tasks.setdefault(step.id, []).append(state)
-                else:
+                if state is None or not state.ok:  # never finished (kernel died) or failed
                     record.failed.add(step.id)
+                else:
+                    record.tasks.setdefault(step.id, []).append(state)
         for states in record.tasks.values():
             states.sort(key=lambda s: (s.foreach_stack, int(s.task_id) if s.task_id.isdigit() else 0))
         backend.attach(run.id)
@@ -801,6 +799,12 @@ class NotebookSession:
         def routed(parent: str) -> list[mf.TaskState]:
             return [t for t in run.tasks.get(parent, []) if step in t.next_steps]
 
+        failed = [p for p in parents if p in run.failed]
+        if failed:
+            raise FlowDefinitionError(
+                f"Step {step!r} needs {', '.join(repr(p) for p in failed)}, which failed in the "
+                f"current run: fix and execute {', '.join(cell_of(p) for p in failed)} again first."
+            )
         missing = [p for p in parents if not run.tasks.get(p)]
         if missing:
             reason = switches.not_taken(graph, run.tasks, step)

@@ -271,8 +271,9 @@ def test_failed_step_keeps_last_good_run(ip):
     failed_run = executor.get_session().current_run
     assert failed_run != f"LinearFlow/{good.id}"
     assert not Run(failed_run)["middle"].task.successful
-    assert "depends on" not in str(run(ip, cells[3]).error_in_exec)
-    assert "execute cell 3 (%%step middle) first" in str(run(ip, cells[3]).error_in_exec)
+    message = str(run(ip, cells[3]).error_in_exec)
+    assert "'middle', which failed in the current run" in message
+    assert "execute cell 3 (%%step middle) again first" in message
     ok(ip, cells[2])
     ok(ip, cells[3])
     assert latest("LinearFlow").successful
