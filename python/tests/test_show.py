@@ -350,3 +350,14 @@ def resolve_run_without_notebook(run_id: str) -> Any:
     from jupyter_metaflow.show.address import resolve_run
 
     return resolve_run(run_id, NotebookRun())
+
+
+def test_unloadable_artifact_says_why(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(world["root"])])
+    monkeypatch.delitem(sys.modules, "richobj", raising=False)
+    with pytest.raises(ShowError, match=r"cannot load .*/start/\d+/rich: ModuleNotFoundError: "
+                                        r"No module named 'richobj'.*importable"):
+        show(f"{world['a']}/start/rich")
+    rows = {a["name"]: a for a in data(show(f"{world['a']}/start"))["artifacts"]}
+    assert rows["rich"]["type"] is None and "No module named 'richobj'" in rows["rich"]["preview"]
+    assert rows["arr"]["type"] == "numpy.ndarray"

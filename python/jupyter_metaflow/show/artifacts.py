@@ -11,6 +11,8 @@ import sys
 from collections import OrderedDict
 from typing import Any
 
+from .address import ShowError
+
 CACHED_FRAMES = 2
 """How many loaded DataFrames/Series stay in memory for paging."""
 
@@ -18,12 +20,21 @@ _frames: "OrderedDict[str, Any]" = OrderedDict()
 
 
 def load(artifact: Any) -> Any:
-    """The value of a ``DataArtifact``; frames come from (and go to) the paging cache."""
+    """The value of a ``DataArtifact``; frames come from (and go to) the paging cache.
+
+    Raises :class:`ShowError` when the value cannot be unpickled here."""
     key = artifact.sha
     if key in _frames:
         _frames.move_to_end(key)
         return _frames[key]
-    value = artifact.data
+    try:
+        value = artifact.data
+    except Exception as exc:  # unpickling needs the value's classes importable here
+        raise ShowError(
+            f"cannot load {artifact.pathspec}: {type(exc).__name__}: {exc}. Loading an "
+            "artifact unpickles it: the modules its classes come from must be importable in "
+            "this kernel"
+        ) from None
     pd = sys.modules.get("pandas")
     if pd is not None and isinstance(value, (pd.DataFrame, pd.Series)):
         _frames[key] = value

@@ -12,7 +12,7 @@ import json
 from typing import Any, Callable
 
 from . import artifacts, fallbacks
-from .address import Target
+from .address import ShowError, Target
 from .views import Limits, array_stats, brief, safe_repr, type_name, view
 
 MIME_TYPE = "application/vnd.jupyter-metaflow.artifact+json"
@@ -20,6 +20,8 @@ BUNDLE_VERSION = 1
 DEFAULT_MAX_BYTES = 100 * 1024
 PREVIEW_MAX_BYTES = 1 << 20
 """Step and run tables load an artifact for its type and preview only below this size."""
+SPLIT_LOAD_MAX_BYTES = 16 << 20
+"""A foreach artifact shown across splits is loaded per split only below this size."""
 DIFF_VALUE_MAX_BYTES = 64 * 1024
 """Changed artifacts up to this stored size are shown side by side in a diff."""
 DIFF_SUMMARY_MAX_BYTES = 64 << 20
@@ -101,10 +103,17 @@ def _splits_data(target: Target, limits: Limits) -> dict[str, Any]:
     splits = []
     for task in shown:
         artifact = task[name]
-        value = artifacts.load(artifact)
-        splits.append({"index": task.index, "task": task.id, "pathspec": artifact.pathspec,
-                       "type": type_name(value), "size": artifacts.size(artifact),
-                       "view": view(value, limits.halved().halved())})
+        stored = artifacts.size(artifact)
+        split = {"index": task.index, "task": task.id, "pathspec": artifact.pathspec,
+                 "size": stored}
+        if stored is not None and stored > SPLIT_LOAD_MAX_BYTES:
+            split.update(type="?", view={"kind": "repr", "text": (
+                f"large ({stored:,} bytes stored): show it with "
+                f"{target.step.id}[{task.index}].{name}")})
+        else:
+            value = artifacts.load(artifact)
+            split.update(type=type_name(value), view=view(value, limits.halved().halved()))
+        splits.append(split)
     return {
         "version": BUNDLE_VERSION, "kind": "splits",
         "header": {"title": f"{target.step.id}.{name}", "name": name, "flow":
@@ -142,7 +151,11 @@ def _artifact_row(artifact: Any, limits: Limits) -> dict[str, Any]:
     stored = artifacts.size(artifact)
     row: dict[str, Any] = {"name": artifact.id, "size": stored, "type": None, "preview": None}
     if stored is not None and stored <= PREVIEW_MAX_BYTES:
-        value = artifacts.load(artifact)
+        try:
+            value = artifacts.load(artifact)
+        except ShowError as exc:
+            row["preview"] = str(exc)
+            return row
         row["type"] = type_name(value)
         row["preview"] = brief(value, limits.cell_chars)
     else:
@@ -194,8 +207,6 @@ def _time(value: Any) -> str | None:
 def diff(run_a: Any, run_b: Any, step: str | None, artifact: str | None,
          max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
     """Which artifacts differ between two runs (by content hash), with values or deltas."""
-    from .address import ShowError
-
     steps_a = {s.id: s for s in run_a}
     steps_b = {s.id: s for s in run_b}
     if step is not None:
