@@ -691,9 +691,8 @@ class NotebookSession:
     # -- pieces of run_step -----------------------------------------------------------------
     def _backend_for(self, cls: type, root: str) -> mf.Backend:
         key = (cls.__name__, root)
-        if self._backend_key != key:
-            if self.flow_name != cls.__name__:
-                self.run = None
+        if self._backend_key != key:  # another flow name or datastore: re-attach there
+            self.run = None
             self._backend = mf.Backend(cls, root)
             self._backend_key = key
             self.flow_name = cls.__name__
