@@ -98,7 +98,8 @@ def test_notebook_and_exported_flow_give_equal_artifacts(name, workdir):
     assert exported_run.id != notebook_run.id and exported_run.successful
 
     ours, theirs = run_artifacts(notebook_run), run_artifacts(exported_run)
-    assert sorted(ours) == sorted(theirs) == sorted(s.name for s in model.steps)
+    assert sorted(ours) == sorted(theirs)  # a switch leaves the same cases out of both
+    assert set(ours) <= {s.name for s in model.steps} and {"start", "end"} <= set(ours)
     for step in ours:
         assert len(ours[step]) == len(theirs[step]), step
         for i, (a, b) in enumerate(zip(ours[step], theirs[step])):
