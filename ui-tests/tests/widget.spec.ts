@@ -8,16 +8,21 @@ import type { Locator, Page } from '@playwright/test';
 
 const SHOTS = 'test-results/screenshots';
 
+const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
+
 /** A notebook whose steps are tagged cells; the foreach body sleeps so "running" is visible. */
 function liveNotebook(): string {
-  const cells = [
+  return notebook([
     { source: '%load_ext jupyter_metaflow' },
     { source: '%mf_dag' },
     { source: "self.items = [1, 2, 3]\nself.next(self.work, foreach='items')", tags: ['step:start'] },
     { source: 'import time\ntime.sleep(1.5)\nself.w = self.input * 10', tags: ['step:work'] },
     { source: 'self.total = sum(i.w for i in inputs)', tags: ['step:join'] },
     { source: "print('total', self.total)", tags: ['step:end'] }
-  ];
+  ]);
+}
+
+function notebook(cells: Array<{ source: string; tags?: string[] }>): string {
   return JSON.stringify({
     cells: cells.map((c, i) => ({
       cell_type: 'code',
@@ -85,6 +90,27 @@ test.describe('inline DAG widget', () => {
     await page.notebook.selectCells(0);
     await dagNode(page, 'join').locator('rect').click();
     await expect.poll(() => activeCellIndex(page)).toBe(4);
+  });
+
+  test('an error text with HTML stays text in the widget', async ({ page, tmpPath }) => {
+    const cells = [
+      { source: '%load_ext jupyter_metaflow' },
+      { source: '%mf_dag' },
+      { source: 'self.x = 1', tags: ['step:start'] },
+      { source: `raise ValueError(${JSON.stringify(PAYLOAD)})`, tags: ['step:end'] }
+    ];
+    await page.contents.uploadContent(notebook(cells), 'text', `${tmpPath}/payload.ipynb`);
+    await page.notebook.openByPath(`${tmpPath}/payload.ipynb`);
+    await page.notebook.activate('payload.ipynb');
+    for (const index of [0, 1, 2, 3]) {
+      await page.notebook.runCell(index);
+    }
+    const end = dagNode(page, 'end');
+    await expect(end).toHaveAttribute('data-status', 'failed');
+    await expect(end).toHaveAttribute('data-error', 'true');
+    await expect(end.locator('title').first()).toContainText(PAYLOAD);
+    await expect(page.locator('.jp-mf-DagWidget img')).toHaveCount(0);
+    expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
   });
 
   test('Notebook 7 renders the widget', async ({ page, context, baseURL, tmpPath }) => {
