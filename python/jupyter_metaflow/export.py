@@ -389,6 +389,8 @@ def _metaflow_imports(model: FlowModel, module_defs: set[str]) -> list[str]:
         except SyntaxError:
             continue
         needed.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in mf)
+    for cell in model.module_cells:  # e.g. a helper that reads `current`
+        needed.update(n for n in _global_refs(_strip_magics(cell.source)) or () if n in mf)
     return sorted(needed - module_defs)
 
 

@@ -187,6 +187,16 @@ def test_metaflow_names_are_imported_only_when_used_and_not_defined():
     assert text.count("from metaflow import") == 2
 
 
+def test_metaflow_names_used_by_module_cells_are_imported_before_them(tmp_path):
+    cells = nb_cells(
+        "def run_id():\n    return current.run_id",
+        "%%step start\nself.r = run_id()",
+        "%%step end",
+    )
+    text = export_cells(cells)
+    assert text.index("from metaflow import FlowSpec, current, step") < text.index("def run_id():")
+
+
 def test_guard_names_scratch_and_undefined_names_with_cells_and_lines():
     cells = nb_cells(
         "import pandas as pd",
