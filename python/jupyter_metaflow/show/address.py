@@ -255,7 +255,8 @@ def _check_artifact(task: Any, name: str | None) -> str:
     if name in task:
         return name
     names = sorted(a.id for a in task)
-    raise ShowError(f"task {task.pathspec} has no artifact {name!r}; "
+    failed = "" if task.successful else " (the task did not finish successfully)"
+    raise ShowError(f"task {task.pathspec} has no artifact {name!r}{failed}; "
                     f"{_alternatives('artifacts', name, names)}")
 
 
