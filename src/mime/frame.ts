@@ -56,7 +56,8 @@ export class FrameTable {
     }
     if (!this._fetch) {
       this._status.textContent =
-        'Only the first and last rows are stored in this output; run %load_ext jupyter_metaflow in the notebook\u2019s kernel to page through the rest.';
+        'Only the first and last rows are stored in this output; run ' +
+        '%load_ext jupyter_metaflow in the notebook\u2019s kernel to page through the rest.';
       return;
     }
     this._status.textContent = 'Loading\u2026';

@@ -49,7 +49,11 @@ export function renderView(view: View, fetch: PageFetcher | null): HTMLElement {
         view.html !== undefined && sandboxedHtml(view.html, 'object view'),
         view.image && pngImage(view.image.png, 'object image'),
         view.html_omitted !== undefined &&
-          h('div', 'jp-mf-Show-note', `Its own HTML view (${humanBytes(view.html_omitted)}) is too large to include.`),
+          h(
+            'div',
+            'jp-mf-Show-note',
+            `Its own HTML view (${humanBytes(view.html_omitted)}) is too large to include.`
+          ),
         h('pre', 'jp-mf-Show-pre', view.text)
       );
     default:
@@ -68,7 +72,8 @@ function renderArray(view: IArrayView): HTMLElement {
     h(
       'div',
       'jp-mf-Show-info',
-      `shape (${view.shape.join(', ')}${view.shape.length === 1 ? ',' : ''}) \u00b7 ${view.dtype} \u00b7 ${humanBytes(view.nbytes)}`
+      `shape (${view.shape.join(', ')}${view.shape.length === 1 ? ',' : ''})` +
+        ` \u00b7 ${view.dtype} \u00b7 ${humanBytes(view.nbytes)}`
     ),
     numbers.length > 0 &&
       table(
@@ -127,7 +132,8 @@ export function renderBody(data: IShowData, fetch: PageFetcher | null): HTMLElem
         );
       }
       if (data.omitted) {
-        body.appendChild(h('div', 'jp-mf-Show-note', `${count(data.omitted)} more splits; show one with step[i].name`));
+        const more = `${count(data.omitted)} more splits; show one with step[i].name`;
+        body.appendChild(h('div', 'jp-mf-Show-note', more));
       }
       break;
     case 'step':
@@ -136,7 +142,11 @@ export function renderBody(data: IShowData, fetch: PageFetcher | null): HTMLElem
         body.appendChild(
           table(
             ['task', 'index', 'status'],
-            (data.tasks ?? []).map(t => [t.task, t.index ?? '', t.successful ? 'ok' : t.finished ? 'failed' : 'not finished'])
+            (data.tasks ?? []).map(t => [
+              t.task,
+              t.index ?? '',
+              t.successful ? 'ok' : t.finished ? 'failed' : 'not finished'
+            ])
           )
         );
       }
@@ -144,7 +154,7 @@ export function renderBody(data: IShowData, fetch: PageFetcher | null): HTMLElem
       body.appendChild(
         table(
           ['name', 'type', 'size', 'preview'],
-          (data.artifacts ?? []).map(a => [a.name, a.type ?? '', a.size !== null ? humanBytes(a.size) : '', a.preview ?? ''])
+          (data.artifacts ?? []).map(a => [a.name, a.type ?? '', sizeOf(a.size), a.preview ?? ''])
         )
       );
       if (data.artifacts_omitted) {
@@ -174,7 +184,8 @@ export function renderBody(data: IShowData, fetch: PageFetcher | null): HTMLElem
             if (r.changes) {
               return [where, r.artifact, r.status, table(['', 'A', 'B'], r.changes), ''];
             }
-            return [where, r.artifact, r.status, r.value_a ?? r.note ?? sizeOf(r.size_a), r.value_b ?? sizeOf(r.size_b)];
+            const a = r.value_a ?? r.note ?? sizeOf(r.size_a);
+            return [where, r.artifact, r.status, a, r.value_b ?? sizeOf(r.size_b)];
           })
         )
       );
