@@ -39,6 +39,7 @@ Listener = Callable[["FlowSync"], None]
 """``listener(sync)``, called after the model or any step status changed."""
 
 FINISHED_STATES = frozenset({"done", "failed", "skipped"})
+_UNKNOWN = object()
 NOTEBOOK_FILE_TAG = "jupyter-metaflow-notebook:"
 """Prefix of the executor's system tag naming the notebook file a run was made from."""
 
@@ -62,7 +63,9 @@ class FlowSync:
         """foreach step -> split index -> duration (ms) of its finished splits in the latest execution."""
         self._rerun_stale: set[str] = set()
         self._sent: dict[str, dict[str, Any]] = {}
-        self._executing: tuple[str, str | None] | None = None
+        self._executing: tuple[str, str | None, Any] | None = None
+        """The executing cell: source, id, and the step it runs (computed on first use)."""
+        self._file_model: dict[str, Any] | None = None
         self._lint_cache: tuple[str, list[dict[str, Any]]] | None = None
         self._restore_tried = False
         self._listeners: list[Listener] = []
@@ -132,7 +135,9 @@ class FlowSync:
         """The frontend's model, else the executor's view of the notebook (file, run cells)."""
         if self.model is not None:
             return self.model
-        return self.session.notebook_model().to_json()
+        if self._file_model is None:  # read once per cell execution (a foreach emits many events)
+            self._file_model = self.session.notebook_model().to_json()
+        return self._file_model
 
     # -- step states -------------------------------------------------------------------------
     def on_step_event(self, event: StepEvent) -> None:
@@ -273,15 +278,18 @@ class FlowSync:
     def _source_of(self, step: str) -> tuple[str | None, str | None]:
         """The source of the step's cell as the run used it, and the cell's id."""
         if self._executing is not None:
-            raw, cell_id = self._executing
-            tags = self.tags_of(cell_id, raw)
-            probe = cellrules.CellInput(0, cell_id, "code", raw, tags)
-            if cellrules.classify(probe) is cellrules.CellKind.STEP:
-                try:
-                    if cellrules.parse_step_cell(probe).name == step:
-                        return raw, cell_id
-                except cellrules.CellRulesError:
-                    pass
+            raw, cell_id, running = self._executing
+            if running is _UNKNOWN:
+                running = None
+                probe = cellrules.CellInput(0, cell_id, "code", raw, self.tags_of(cell_id, raw))
+                if cellrules.classify(probe) is cellrules.CellKind.STEP:
+                    try:
+                        running = cellrules.parse_step_cell(probe).name
+                    except cellrules.CellRulesError:
+                        pass
+                self._executing = (raw, cell_id, running)
+            if running == step:
+                return raw, cell_id
         if self.cells is not None and self.model is not None:
             for s in self.model["steps"]:
                 if s["name"] == step:
@@ -381,10 +389,12 @@ class FlowSync:
         ]
 
     def _pre_run_cell(self, info: Any) -> None:
-        self._executing = (info.raw_cell or "", getattr(info, "cell_id", None))
+        self._executing = (info.raw_cell or "", getattr(info, "cell_id", None), _UNKNOWN)
+        self._file_model = None
 
     def _post_run_cell(self, result: Any) -> None:
         self._executing = None
+        self._file_model = None
 
 
 def graph_errors(model: cellrules.FlowModel) -> list[dict[str, Any]]:
