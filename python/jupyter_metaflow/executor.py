@@ -631,6 +631,10 @@ class NotebookSession:
             backend.install_globals()
             self.last_step = name
             script = _script_name(self.notebook_path(), built.cls.__name__)
+            if any(d.name == "card" for d in built.cls._graph[name].decorators):
+                # @card renders in a subprocess running `python <sys.argv[0]> card create`
+                script = str(runtime_path.generated_flow_file(
+                    self._last_cells, self.notebook_path(), built.cls.__name__, os.getcwd()))
             if name == built.cls._graph.start_step:
                 if runtime:
                     return runtime_path.run_step_in_runtime(self, built, name, runtime, None, built.param_args)

@@ -449,3 +449,14 @@ def test_rerunning_a_join_reuses_cloned_foreach_splits(ip):
     assert len(clones) == 3 and {t.metadata_dict.get("origin-run-id") for t in clones} == {first.id}
     ok(ip, cells[3])
     assert latest("DemoNbFlow").successful
+
+
+def test_card_renders_from_the_generated_flow_file(ip, tmp_path):
+    from metaflow.cards import get_cards
+
+    cells = notebook("%%step start\n@card\nself.v = 41\nself.next(self.end)", "%%step end\npass")
+    ok(ip, cells[0])
+    task = latest("DemoNbFlow")["start"].task
+    cards = list(get_cards(task))
+    assert len(cards) == 1
+    assert "v" in cards[0].get() and (tmp_path / "demo_nb.nbflow.py").is_file()
