@@ -171,7 +171,7 @@ export function computeNodeStates(
     if (t?.kind === 'switch' && record && t.cases) {
       const taken = Object.entries(t.cases).find(([, target]) => {
         const r = book.get(target);
-        return target !== step.name && r && r.runId === record.runId && r.state !== 'stale';
+        return target !== step.name && r && r.runId === record.runId;
       });
       switchChoice = taken ? taken[0] : null;
     }

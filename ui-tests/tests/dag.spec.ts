@@ -165,24 +165,24 @@ test.describe('DAG panel', () => {
 
   test('Run to here runs the upstream steps that are not up to date, in order', async ({ page, tmpPath }) => {
     await openFlow(page, tmpPath, 'tohere.ipynb', [
-      { source: '%%step start\nself.n = 1\nself.next(self.a, self.b)' },
-      { source: '%%step a\nself.v = 1' },
-      { source: '%%step b\nself.v = 2' },
-      { source: '%%step join\nself.t = sum(i.v for i in inputs)' },
-      { source: '%%step end' }
+      { source: '%%step start\nself.n = 1' },
+      { source: '%%step a\nself.n += 1' },
+      { source: '%%step b\nself.n *= 10' },
+      { source: '%%step c\nself.n -= 1' },
+      { source: '%%step end\nprint(self.n)' }
     ]);
     await connected(page);
     await page.notebook.selectCells(0);
     await command(page, 'jupyter-metaflow:run-step');
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
     const before = await executionCounts(page);
-    await command(page, 'jupyter-metaflow:run-to-here', { step: 'join' });
-    await expect(node(page, 'join')).toHaveAttribute('data-status', 'done', { timeout: 90000 });
+    await command(page, 'jupyter-metaflow:run-to-here', { step: 'c' });
+    await expect(node(page, 'c')).toHaveAttribute('data-status', 'done', { timeout: 90000 });
     const after = await executionCounts(page);
     expect(after[0]).toBe(before[0]); // start was up to date: not run again
     expect(after[1]).not.toBeNull();
     expect(after[2]).toBeGreaterThan(after[1]!); // a, then b
-    expect(after[3]).toBeGreaterThan(after[2]!); // then join
+    expect(after[3]).toBeGreaterThan(after[2]!); // then c
     expect(after[4]).toBeNull(); // end is downstream: not run
     await expect(node(page, 'end')).toHaveAttribute('data-status', 'none');
   });
@@ -207,7 +207,7 @@ test.describe('DAG panel', () => {
       { source: '%%step gather\nself.ys = [i.y for i in inputs]\nself.next(self.pick)' },
       { source: "%%step pick\nself.c = 'a'\nself.next({'a': self.left, 'b': self.right}, condition='c')" },
       { source: '%%step left\nself.next(self.end)' },
-      { source: '%%step right\nself.next(self.nowhere)' },
+      { source: '%%step right\nself.next(self.end)' },
       { source: '%%step end' }
     ]);
     await connected(page);
@@ -215,7 +215,14 @@ test.describe('DAG panel', () => {
     await expect(node(page, 'left')).toHaveAttribute('data-status', 'done', { timeout: 120000 });
     await expect(node(page, 'work').locator('.jp-mf-DagNode-detail')).toContainText('3/3');
     await expect(node(page, 'pick').locator('.jp-mf-DagNode-detail')).toContainText('→ a');
+    // an edit that breaks the flow: error marker on the node, stale downstream of an edited step
+    await page.evaluate(() => {
+      const model = (window as any).jupyterapp.shell.currentWidget.content.model;
+      model.cells.get(5).sharedModel.setSource('%%step right\nself.next(self.nowhere)');
+      model.cells.get(1).sharedModel.setSource('%%step work\nself.y = self.input * 3');
+    });
     await expect(node(page, 'right')).toHaveAttribute('data-error', 'true');
+    await expect(node(page, 'gather')).toHaveAttribute('data-stale', 'true');
     const panel = page.locator('#jp-mf-dag-panel');
     await panel.screenshot({ path: `${SHOTS}/dag-panel-light.png` });
     await page.theme.setDarkTheme();
