@@ -1023,12 +1023,20 @@ def _defined_names(source: str) -> set[str]:
     return names
 
 
+_notebook_files: dict[str, tuple[float, list[tuple]]] = {}
+"""Path -> (mtime, cells) of notebook files already read (outputs make them slow to parse)."""
+
+
 def _read_notebook(path: str | None) -> tuple[list[tuple], float]:
     """``[(id, source, tags, cell_type)]`` of the notebook file and its mtime (or ``[]``, 0)."""
     if not path or not os.path.isfile(path):
         return [], 0.0
     import nbformat
 
+    mtime = os.path.getmtime(path)
+    cached = _notebook_files.get(path)
+    if cached is not None and cached[0] == mtime:
+        return cached[1], mtime
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception:
@@ -1037,7 +1045,8 @@ def _read_notebook(path: str | None) -> tuple[list[tuple], float]:
     for i, cell in enumerate(nb.cells):
         c = cellrules.CellInput.from_nbformat(i, cell)
         cells.append((c.id, c.source, c.tags, c.cell_type))
-    return cells, os.path.getmtime(path)
+    _notebook_files[path] = (mtime, cells)
+    return cells, mtime
 
 
 def _script_name(notebook_path: str | None, flow_name: str) -> str:
