@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable
 
 from . import _metaflow as mf
 from . import cells as cellrules
-from . import runtime_path, switches
+from . import cards, runtime_path, switches
 
 __all__ = [
     "FlowDefinitionError",
@@ -656,6 +656,8 @@ class NotebookSession:
                     specs = self._task_specs(built, run, name)
             self.run = run
             self._execute(backend, built, run, name, specs, script)
+            if cards.has_card(built.cls._graph, name):
+                cards.display_cards(backend.flow_name, run.run_id, name, os.path.basename(script))
         return run
 
     def run_split(self, name: str, split: int, user_ns: dict[str, Any]) -> RunRecord:

@@ -1,0 +1,93 @@
+"""``@card`` steps in the kernel: Metaflow renders the card, the cell shows it in a sandboxed
+iframe, and Metaflow's own ``card get`` finds it (what ``card view`` opens)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import IPython
+from IPython.testing.globalipapp import start_ipython
+
+from jupyter_metaflow import _metaflow, cards, executor
+from jupyter_metaflow.cells import CellInput
+
+
+@pytest.fixture
+def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("METAFLOW_USER", "tester")
+    monkeypatch.setenv("USER", "tester")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".metaflow").mkdir()
+    _metaflow.forget_datastore_root()
+    executor._session = None
+    start_ipython()
+    shell = IPython.get_ipython()
+    shell.run_line_magic("load_ext", "jupyter_metaflow")
+    yield shell
+    executor._session = None
+    _metaflow.forget_datastore_root()
+
+
+def card_data(card_html: str) -> dict:
+    """The JSON a Metaflow card embeds (``window.__MF_DATA__[id] = "<base64>"``)."""
+    match = re.search(r'window\.__MF_DATA__\["[^"]+"\] = "([A-Za-z0-9+/=]+)"', card_html)
+    assert match, "no embedded card data"
+    return json.loads(base64.b64decode(match.group(1)))
+
+
+def test_card_step_renders_shows_inline_and_card_get_finds_it(ip, tmp_path, monkeypatch):
+    from metaflow import Flow
+    from metaflow.cards import get_cards
+
+    sources = [
+        "from metaflow.cards import Markdown",
+        "%%step start\n@card\nself.score = 0.93\ncurrent.card.append(Markdown('# Score <b>&\"x\"</b>'))",
+        "%%step end\npass",
+    ]
+    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(sources)],
+                                "card_nb.ipynb")
+    displayed = []
+    monkeypatch.setattr(ip.display_pub, "publish", lambda data, metadata=None, **kw: displayed.append(data))
+    for source in sources:
+        assert ip.run_cell(source).success
+    run = Flow("CardNbFlow").latest_run
+    task = run["start"].task
+    found = get_cards(task)
+    assert len(found) == 1 and found[0].type == "default"
+    card_html = found[0].get()
+    data = json.dumps(card_data(card_html))
+    assert "# Score <b>&\\\"x\\\"</b>" in data and "score" in data
+
+    frames = [d for d in displayed if "text/html" in d and "jp-mf-Card" in d["text/html"]]
+    assert len(frames) == 1
+    frame = frames[0]["text/html"]
+    assert frame.startswith('<iframe class="jp-mf-Card" sandbox="allow-scripts"')
+    srcdoc = re.search(r'srcdoc="([^"]*)"', frame).group(1)
+    assert "<" not in srcdoc and '"' not in srcdoc  # attribute-escaped
+    assert html.unescape(srcdoc) == card_html
+    assert f"card view {task.pathspec}" in frames[0]["text/plain"]
+
+    flow_file = tmp_path / "card_nb.nbflow.py"
+    assert flow_file.exists()
+    got = subprocess.run(
+        [sys.executable, str(flow_file), "card", "get", "/".join(task.pathspec.split("/")[1:])],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "METAFLOW_USER": "tester"},
+    )
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.strip() == card_html.strip()
+
+
+def test_card_iframe_escapes_hostile_html():
+    frame = cards.card_iframe('<script>alert("x")</script>"><img src=x onerror=1>', 'a"b<c>')
+    assert frame.count("<iframe") == 1 and frame.count("<script") == 0 and "<img" not in frame
+    assert 'title="a&quot;b&lt;c&gt;"' in frame
+    assert "sandbox=\"allow-scripts\"" in frame and "allow-same-origin" not in frame
