@@ -394,7 +394,23 @@ class FlowSync:
 
     def _post_run_cell(self, result: Any) -> None:
         self._executing = None
+        self.publish()  # views that throttle redraws while a cell runs catch up now
         self._file_model = None
+
+    @property
+    def running_cell(self) -> bool:
+        """Whether a cell is executing (views may throttle redraws until it ends)."""
+        return self._executing is not None
+
+    @property
+    def executing_cell_id(self) -> str | None:
+        """The ``cellId`` of the executing cell, when the frontend sent one."""
+        return None if self._executing is None else self._executing[1]
+
+    @property
+    def frontend_connected(self) -> bool:
+        """Whether a jupyter-metaflow frontend (with the widget view) completed the handshake."""
+        return bool(self._link is not None and self._link.frontends)
 
 
 def graph_errors(model: cellrules.FlowModel) -> list[dict[str, Any]]:

@@ -1,21 +1,27 @@
 """The inline DAG: an ipywidget that follows the notebook's flow and its steps' states.
 
-``%mf_dag`` (or :func:`dag_widget`) shows a :class:`DagWidget`. Its synced traits hold the
-graph (``model``: ``FlowModel.to_json()``, the steps and their transitions, which the view lays
-out with the panel's dagre layout), the steps' ``status`` and the flow's ``errors``; the view
+``%mf_dag`` (or :func:`dag_widget`) shows a :class:`DagWidget`. Its synced traits hold the graph
+(``model``: ``FlowModel.to_json()``, the steps and their transitions, which the view lays out
+with the panel's dagre layout), the steps' ``status`` and the flow's ``errors``; the view
 (``src/widget/``, module ``jupyter-metaflow``) draws them and redraws while steps run, because
-the widget listens to :class:`jupyter_metaflow.sync.FlowSync`. Frontends without a widget
-manager (VS Code without ipywidgets, nbviewer, GitHub) get the ``text/html`` static SVG of
-:mod:`jupyter_metaflow.dag` and a ``text/plain`` summary from the same mime bundle.
+the widget listens to :class:`jupyter_metaflow.sync.FlowSync`. Its mime bundle also carries the
+``text/html`` static SVG of :mod:`jupyter_metaflow.dag` and a ``text/plain`` summary for
+frontends without a widget manager.
+
+Where no jupyter-metaflow frontend is connected the widget cannot render (VS Code, runs by
+nbclient/papermill, whose saved widget state makes nbconvert/nbviewer pick the widget), so
+``%mf_dag`` shows a :class:`LiveStaticDag` there: that static picture alone, redrawn in place.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from IPython.display import display
+from IPython.display import display, update_display
 from ipywidgets import DOMWidget
 from traitlets import Dict, List, Unicode
 
@@ -23,7 +29,8 @@ from . import dag
 from ._version import __version__
 from .sync import FlowSync, get_sync
 
-__all__ = ["DagMagics", "DagWidget", "MODULE_NAME", "MODULE_VERSION", "dag_widget", "static_bundle"]
+__all__ = ["DagMagics", "DagWidget", "LiveStaticDag", "MODULE_NAME", "MODULE_VERSION", "dag_widget",
+           "static_bundle"]
 
 MODULE_NAME = "jupyter-metaflow"
 """The npm package whose widget registry entry holds the view (``src/widget/``)."""
@@ -125,18 +132,69 @@ def dag_widget() -> DagWidget:
     return DagWidget(get_sync())
 
 
+class LiveStaticDag:
+    """The static picture, redrawn in place (``update_display_data``) as the flow changes:
+    the live DAG for frontends without the jupyter-metaflow widget view (VS Code, runs by
+    nbclient/papermill, whose saved outputs then show the final states in nbviewer/GitHub)."""
+
+    MIN_INTERVAL = 0.25
+    """Seconds between redraws while a cell runs (the last state is drawn when it ends)."""
+
+    def __init__(self, sync: FlowSync) -> None:
+        self._sync = sync
+        self._display_id = uuid.uuid4().hex
+        self._html: str | None = None
+        self._drawn_at = 0.0
+
+    def show(self) -> None:
+        bundle = static_bundle(self._sync)
+        display(bundle, raw=True, display_id=self._display_id)
+        self._html, self._drawn_at = bundle["text/html"], time.monotonic()
+        self._sync.add_listener(self.refresh)
+
+    def refresh(self, sync: FlowSync) -> None:
+        if sync.running_cell and time.monotonic() - self._drawn_at < self.MIN_INTERVAL:
+            return
+        bundle = static_bundle(sync)
+        if bundle["text/html"] != self._html:
+            update_display(bundle, raw=True, display_id=self._display_id)
+            self._html, self._drawn_at = bundle["text/html"], time.monotonic()
+
+    def close(self) -> None:
+        self._sync.remove_listener(self.refresh)
+
+
 @magics_class
 class DagMagics(Magics):
     """``%mf_dag``: the notebook's flow as an inline DAG."""
 
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self._shown: dict[str, DagWidget | LiveStaticDag] = {}
+        """cell id -> the live view it shows (re-running the cell replaces it)."""
+
     @magic_arguments()
     @argument("--static", action="store_true",
-              help="show a static SVG picture (no widget, does not update)")
+              help="a static SVG picture of the DAG as it is now (never updated)")
     @line_magic
     def mf_dag(self, line: str) -> None:
-        """Show the notebook's flow as a DAG that updates while steps run."""
+        """Show the notebook's flow as a DAG that updates while steps run: the interactive
+        widget where the jupyter-metaflow frontend extension is connected (JupyterLab,
+        Notebook 7), else a static SVG picture redrawn in place."""
         args = parse_argstring(self.mf_dag, line)
+        sync = get_sync()
         if args.static:
-            display(static_bundle(), raw=True)
+            display(static_bundle(sync), raw=True)
+            return
+        cell_id = sync.executing_cell_id
+        previous = self._shown.pop(cell_id, None) if cell_id else None
+        if previous is not None:
+            previous.close()
+        if sync.frontend_connected:
+            view: DagWidget | LiveStaticDag = DagWidget(sync)
+            display(view)
         else:
-            display(dag_widget())
+            view = LiveStaticDag(sync)
+            view.show()
+        if cell_id:
+            self._shown[cell_id] = view

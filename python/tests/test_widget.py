@@ -114,7 +114,7 @@ def test_mf_dag_widget_updates_while_steps_run(kernel):
              cell(4, "pass", ("step:end",))]
     fe.send("flow", {"path": "live.ipynb", "cells": cells})
     fe.wait("flow_model")
-    shown = fe.run_cell("%mf_dag")
+    shown = fe.run_cell("%mf_dag", "c-dag")
     assert shown["content"]["status"] == "ok"
     opened = [m for m in kernel.iopub if m["msg_type"] == "comm_open"
               and m["content"]["target_name"] == "jupyter.widget"
@@ -150,13 +150,22 @@ def test_mf_dag_widget_updates_while_steps_run(kernel):
     assert set(display["content"]["data"]) == {"text/html", "text/plain"}
     assert 'data-step="work" data-state="done"' in display["content"]["data"]["text/html"]
 
+    # re-running the %mf_dag cell replaces its widget: the old one closes and stops listening
+    again = fe.run_cell("%mf_dag", "c-dag")
+    assert any(m["msg_type"] == "comm_close" and m["content"]["comm_id"] == widget_comm
+               for m in kernel.iopub if m["parent_header"].get("msg_id") == again["msg_id"])
 
-def test_notebook_run_headless_keeps_the_static_dag_in_the_file(tmp_path):
+
+def test_headless_runs_get_the_static_dag_redrawn_to_the_final_states(tmp_path):
+    """No jupyter-metaflow frontend: %mf_dag shows the SVG picture and redraws it in place
+    (update_display_data), so the saved notebook shows the final states in nbconvert/nbviewer."""
+    from nbconvert import HTMLExporter
+
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("%load_ext jupyter_metaflow"),
+                nbformat.v4.new_code_cell("%mf_dag"),
                 nbformat.v4.new_code_cell("self.x = 1", metadata={"tags": ["step:start"]}),
-                nbformat.v4.new_code_cell("print(self.x)", metadata={"tags": ["step:end"]}),
-                nbformat.v4.new_code_cell("%mf_dag")]
+                nbformat.v4.new_code_cell("print(self.x)", metadata={"tags": ["step:end"]})]
     path = tmp_path / "saved.ipynb"
     nbformat.write(nb, path)
     env = {**os.environ, "METAFLOW_USER": "tester", "JPY_SESSION_NAME": str(path)}
@@ -164,8 +173,12 @@ def test_notebook_run_headless_keeps_the_static_dag_in_the_file(tmp_path):
                    resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
     nbformat.write(nb, path)
     saved = nbformat.read(path, as_version=4)
-    (output,) = saved.cells[3].outputs
-    assert {"application/vnd.jupyter.widget-view+json", "text/html", "text/plain"} <= set(output["data"])
+    (output,) = saved.cells[1].outputs
+    assert set(output["data"]) == {"text/html", "text/plain"}
     html = output["data"]["text/html"]
     assert 'data-step="start" data-state="done"' in html and 'data-step="end" data-state="done"' in html
     assert output["data"]["text/plain"].startswith("SavedFlow: 2 steps")
+    body, _ = HTMLExporter().from_notebook_node(saved)  # what nbviewer serves
+    nodes = re.findall(r'<g class="jp-mf-DagSvg-node"[^>]*>', body)
+    assert sorted(re.search(r'data-step="(\w+)"', g)[1] + ":" + re.search(r'data-state="(\w+)"', g)[1]
+                  for g in nodes) == ["end:done", "start:done"]
