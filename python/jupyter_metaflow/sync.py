@@ -191,6 +191,8 @@ class FlowSync:
         return changed | (self._descendants(edited) & set(self.run_status))
 
     def _descendants(self, steps: set[str]) -> set[str]:
+        if not steps:
+            return set()
         try:
             model = self.current_model()
         except Exception:  # an unreadable notebook: no graph, no propagation
