@@ -30,6 +30,7 @@ from metaflow import FlowSpec, decorators, parameters
 from metaflow.clone_util import clone_task_helper
 from metaflow.datastore import FlowDataStore
 from metaflow.datastore.content_addressed_store import ContentAddressedStore
+from metaflow.flowspec import FlowStateItems
 from metaflow.graph import FlowGraph
 from metaflow.lint import LintWarn, linter
 from metaflow.metadata_provider import MetaDatum
@@ -265,8 +266,22 @@ class _LatestRunObj:
 
 
 def fresh_subclass(flow_cls: type) -> type:
-    """A throwaway subclass: tasks turn Parameters into class properties on it, not on ours."""
-    return type(flow_cls.__name__, (flow_cls,), {"__module__": flow_cls.__module__})
+    """A throwaway subclass: tasks turn Parameters into class properties on it, not on ours.
+
+    Without flow or step mutators nothing can change the graph, so the subclass reuses its
+    parent's ``FlowGraph`` instead of parsing every step's source again.
+    """
+    attrs: dict[str, Any] = {"__module__": flow_cls.__module__}
+    mutators = flow_cls._flow_state[FlowStateItems.FLOW_MUTATORS]
+    if not mutators and not any(step.config_decorators for step in flow_cls._steps):
+        attrs["_init_graph"] = classmethod(_reuse_parent_graph)
+    return type(flow_cls.__name__, (flow_cls,), attrs)
+
+
+def _reuse_parent_graph(cls: type) -> None:
+    parent = cls.__mro__[1]
+    cls._graph = parent._graph
+    cls._steps = parent._steps
 
 
 def parameter_values(flow_cls: type, args: Sequence[str], prog: str) -> dict[str, Any]:
@@ -466,9 +481,10 @@ def run_task(
         flow, flow._graph, backend.environment, backend.flow_datastore, backend.metadata,
         _quiet_echo, _quiet_echo, {},
     )
-    decorators._init_step_decorators(
-        flow, flow._graph, backend.environment, backend.flow_datastore, _quiet_echo
-    )
+    with _own_step_decorators_only(flow, step):
+        decorators._init_step_decorators(
+            flow, flow._graph, backend.environment, backend.flow_datastore, _quiet_echo
+        )
     task_id = backend.metadata.new_task_id(run_id, step)
     task = MetaflowTask(
         flow, backend.flow_datastore, backend.metadata, backend.environment, _quiet_echo,
@@ -501,6 +517,26 @@ def run_task(
         ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, mode="r")
         artifacts = sum(1 for name, _ in ds.items() if not name.startswith("_") and name != "name")
     return TaskOutcome(state=state, duration=duration, artifact_count=artifacts, error=error)
+
+
+# -- step decorators of one in-kernel task (added with the runtime path, issue 7) -----------
+@contextlib.contextmanager
+def _own_step_decorators_only(flow: Any, step: str) -> Iterator[None]:
+    """Hide the other steps' decorators while step decorators initialise for one task.
+
+    ``_init_step_decorators`` calls ``step_init`` for every step of the flow, and some
+    decorators refuse outside Metaflow's runtime (``@kubernetes``/``@batch`` want a remote
+    datastore, ``@pypi``/``@conda`` an environment flag). Those steps go through the runtime
+    path; an in-kernel task of another step only needs its own step's decorators.
+    """
+    hidden = [(func, func.decorators) for func in flow if func.__name__ != step and func.decorators]
+    for func, _ in hidden:
+        func.decorators = []
+    try:
+        yield
+    finally:
+        for func, decos in hidden:
+            func.decorators = decos
 
 
 # -- metaflow.Runner in a kernel (runtime path, %mf_run, %mf_resume; see runtime_path.py) -----

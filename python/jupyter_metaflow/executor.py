@@ -171,6 +171,8 @@ class CompiledStep:
     code: types.CodeType
     decorators: list[types.CodeType]
     global_names: set[str]
+    self_assigned: list[tuple[str, int]]
+    """``(X, cell line)`` of each ``self.X = ...`` in the body."""
 
 
 def compile_step(model: cellrules.FlowModel, step: cellrules.StepCell) -> CompiledStep:
@@ -183,19 +185,42 @@ def compile_step(model: cellrules.FlowModel, step: cellrules.StepCell) -> Compil
     filename = f"{CELL_FILE_PREFIX}{step.cell_index + 1}-{step.name}>"
     offset = 1 if step.body_line == 1 else 0  # tag-based cell without a magic line
     args = "self, inputs" if model.is_join(step.name) else "self"
-    lines = [""] * (step.body_line - 1 + offset)
-    for deco, line in zip(step.decorators, step.decorator_lines):
-        for k, text in enumerate(deco.splitlines()):
-            lines[line - 1 + offset + k] = "    # " + text
-    lines[step.body_line - 2 + offset] = f"    def {step.name}({args}):"
-    body = _indent(step.body, " " * 8)
-    if model.is_implied(step.name):
-        body.append("        " + model.next_of(step.name).to_source())
-    if not any(line.strip() and not line.strip().startswith("#") for line in body):
-        body.append("        pass")
-    text = "\n".join(lines + body) + "\n"
+    implied = model.next_of(step.name).to_source() if model.is_implied(step.name) else None
     ref = CellRef(step.cell_index, step.cell_id, f"%%step {step.name}", offset)
+    key = (filename, step.body, step.body_line, tuple(step.decorators),
+           tuple(step.decorator_lines), args, implied)
+    cached = _compiled_steps.get(key)
+    if cached is None:
+        lines = [""] * (step.body_line - 1 + offset)
+        for deco, line in zip(step.decorators, step.decorator_lines):
+            for k, text in enumerate(deco.splitlines()):
+                lines[line - 1 + offset + k] = "    # " + text
+        lines[step.body_line - 2 + offset] = f"    def {step.name}({args}):"
+        body = _indent(step.body, " " * 8)
+        if implied is not None:
+            body.append("        " + implied)
+        if not any(line.strip() and not line.strip().startswith("#") for line in body):
+            body.append("        pass")
+        text = "\n".join(lines + body) + "\n"
+        _register_source(filename, text, ref)
+        cached = (text, *_compile_step_text(step, filename, text, ref))
+        if len(_compiled_steps) >= 512:
+            _compiled_steps.clear()
+        _compiled_steps[key] = cached
+    text, code, decorators, global_names, self_assigned = cached
     _register_source(filename, text, ref)
+    return CompiledStep(step.name, step, filename, ref, code, decorators, global_names, self_assigned)
+
+
+_compiled_steps: dict[tuple, tuple] = {}
+"""Compiled step cells by pseudo-file name and text (cells rarely change between steps)."""
+
+
+def _compile_step_text(
+    step: cellrules.StepCell, filename: str, text: str, ref: CellRef
+) -> tuple[types.CodeType, list[types.CodeType], set[str], list[tuple[str, int]]]:
+    """``(code, decorator codes, global names read, self.X assignments)`` of a step's file."""
+    offset = ref.line_offset
     try:
         tree = ast.parse("if 1:\n" + text, filename)
     except SyntaxError as exc:
@@ -212,7 +237,25 @@ def compile_step(model: cellrules.FlowModel, step: cellrules.StepCell) -> Compil
         for deco, line in zip(step.decorators, step.decorator_lines)
     ]
     table = symtable.symtable("if 1:\n" + text, filename, "exec")
-    return CompiledStep(step.name, step, filename, ref, code, decorators, _global_names(table))
+    return code, decorators, _global_names(table), _self_assignments(step)
+
+
+def _self_assignments(step: cellrules.StepCell) -> list[tuple[str, int]]:
+    """``(X, cell line)`` for every ``self.X = ...`` (also augmented/annotated) in the body."""
+    found = []
+    for node in ast.walk(step.body_ast) if step.body_ast is not None else ():
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        else:
+            continue
+        for target in targets:
+            for leaf in ast.walk(target):
+                if (isinstance(leaf, ast.Attribute) and isinstance(leaf.value, ast.Name)
+                        and leaf.value.id == "self"):
+                    found.append((leaf.attr, step.body_line + leaf.lineno - 1))
+    return found
 
 
 def _global_names(table: symtable.SymbolTable) -> set[str]:
@@ -346,35 +389,18 @@ def _check_artifact_names(steps: dict[str, CompiledStep], attrs: dict[str, Any])
     constants = {k for k in attrs if not k.startswith("_") and k not in steps}
     problems = []
     for compiled in steps.values():
-        tree = compiled.cell.body_ast
-        if tree is None:
-            continue
-        for node in ast.walk(tree):
-            targets: list[ast.AST] = []
-            if isinstance(node, ast.Assign):
-                targets = node.targets
-            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-                targets = [node.target]
-            for target in targets:
-                for leaf in ast.walk(target):
-                    if not (
-                        isinstance(leaf, ast.Attribute)
-                        and isinstance(leaf.value, ast.Name)
-                        and leaf.value.id == "self"
-                    ):
-                        continue
-                    line = compiled.cell.body_line + leaf.lineno - 1
-                    where = compiled.ref.where(line + compiled.ref.line_offset)
-                    if leaf.attr in reserved:
-                        problems.append(
-                            f"{where}: self.{leaf.attr} is FlowSpec's own attribute, not an "
-                            f"artifact name. Rename the artifact (e.g. self.{leaf.attr}_value)."
-                        )
-                    elif leaf.attr in constants:
-                        problems.append(
-                            f"{where}: self.{leaf.attr} is a Parameter or constant of the flow "
-                            "(set in the %%flow cell) and is read-only in steps. Use another name."
-                        )
+        for attr, line in compiled.self_assigned:
+            where = compiled.ref.where(line + compiled.ref.line_offset)
+            if attr in reserved:
+                problems.append(
+                    f"{where}: self.{attr} is FlowSpec's own attribute, not an "
+                    f"artifact name. Rename the artifact (e.g. self.{attr}_value)."
+                )
+            elif attr in constants:
+                problems.append(
+                    f"{where}: self.{attr} is a Parameter or constant of the flow "
+                    "(set in the %%flow cell) and is read-only in steps. Use another name."
+                )
     if problems:
         raise FlowDefinitionError("\n".join(problems))
 
@@ -518,19 +544,15 @@ class NotebookSession:
     @staticmethod
     def _cell_key(source: str, cell_id: str | None) -> str:
         """How an executed cell is matched to a notebook cell: by id, else a flow cell to the
-        flow cell, a step cell to the step cell of the same name, any other cell by its text."""
+        flow cell, a step cell to the step cell named on its magic line, any other cell by its
+        text."""
         if cell_id:
             return "id:" + cell_id
-        if source.lstrip().startswith(("%%flow", "%%step")):
-            probe = cellrules.CellInput(0, None, "code", source)
-            if cellrules.classify(probe) is cellrules.CellKind.FLOW:
-                return "flow"
-            try:
-                return "step:" + cellrules.parse_step_cell(probe).name
-            except cellrules.CellRulesError:  # e.g. a syntax error: match by the magic line
-                words = source.lstrip().splitlines()[0].split()
-                if len(words) > 1:
-                    return "step:" + words[1]
+        first = source.lstrip().split("\n", 1)[0].split()
+        if first and first[0] == "%%flow":
+            return "flow"
+        if first and first[0] == "%%step" and len(first) > 1:
+            return "step:" + first[1]
         return "text:" + source
 
     def notebook_model(self, source: str | None = None, cell_id: str | None = None) -> cellrules.FlowModel:
