@@ -113,6 +113,36 @@ test.describe('inline DAG widget', () => {
     expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
   });
 
+  test('tags added in the UI (not saved) make cells run as steps', async ({ page, tmpPath }) => {
+    const cells = [
+      { source: '%load_ext jupyter_metaflow' },
+      { source: 'self.x = 41' },
+      { source: "print('x is', self.x + 1)" }
+    ];
+    await page.contents.uploadContent(notebook(cells), 'text', `${tmpPath}/tags.ipynb`);
+    await page.notebook.openByPath(`${tmpPath}/tags.ipynb`);
+    await page.notebook.activate('tags.ipynb');
+    await page.notebook.runCell(0);
+    await expect(page.locator('#jp-main-statusbar .jp-mf-LinkStatus')).toHaveAttribute(
+      'data-jp-mf-status',
+      'connected'
+    );
+    await page.evaluate(() => {
+      const cells = (window as any).jupyterapp.shell.currentWidget.content.model.cells;
+      cells.get(1).setMetadata('tags', ['step:start']);
+      cells.get(2).setMetadata('tags', ['step:end']);
+    });
+    await page.notebook.runCell(1);
+    await page.notebook.runCell(2);
+    expect(await page.notebook.getCellTextOutput(2)).toEqual([expect.stringContaining('x is 42')]);
+    // the file on disk still has no tags: the kernel used the cells the frontend sent
+    const saved = await page.evaluate(async path => {
+      const reply = await fetch(`${(window as any).jupyterapp.serviceManager.serverSettings.baseUrl}api/contents/${path}`);
+      return (await reply.json()).content.cells.map((c: any) => c.metadata.tags ?? []);
+    }, `${tmpPath}/tags.ipynb`);
+    expect(saved).toEqual([[], [], []]);
+  });
+
   test('Notebook 7 renders the widget', async ({ page, context, baseURL, tmpPath }) => {
     await page.contents.uploadContent(liveNotebook(), 'text', `${tmpPath}/nb7.ipynb`);
     const nb7 = await context.newPage();
