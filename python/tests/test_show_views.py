@@ -1,0 +1,84 @@
+"""``%mf_show`` views of awkward values, without Metaflow: every bundle stays bounded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jupyter_metaflow.show.bundle import MIME_TYPE, bundle_size, fit
+from jupyter_metaflow.show.views import Limits, frame_page, safe_repr, view
+
+LIMIT = 100 * 1024
+
+
+def bundled(value: object, max_bytes: int = LIMIT) -> dict:
+    bundle = fit(lambda limits: {"version": 1, "kind": "artifact",
+                                 "header": {"title": "v", "type": type(value).__name__},
+                                 "view": view(value, limits)}, max_bytes)
+    assert bundle_size(bundle) <= max_bytes
+    return bundle[MIME_TYPE]
+
+
+def self_containing() -> list:
+    loop: list = [1]
+    loop.append(loop)
+    return loop
+
+
+def deep(levels: int) -> list:
+    value: list = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("value", [
+    pd.DataFrame(np.zeros((3, 5000))),
+    pd.DataFrame({"s": ["x" * 100_000] * 30}),
+    {f"key{i}": i for i in range(200_000)},
+    set(range(100_000)),
+    self_containing(),
+    deep(5000),
+    "y" * 5_000_000,
+    b"\x00" * 5_000_000,
+    np.zeros((4000, 4000, 3), dtype=np.uint8),
+    np.array([object(), None, "s"], dtype=object),
+    np.arange(24).reshape(2, 3, 4),
+    np.float64(3.5),
+    np.array(7),
+], ids=["wide-frame", "long-cells", "big-dict", "big-set", "self-containing", "deep",
+        "long-str", "long-bytes", "big-image", "object-array", "3d", "np-scalar", "0d"])
+def test_awkward_values_stay_bounded(value: object) -> None:
+    data = bundled(value)
+    assert data["kind"] in ("artifact", "omitted")
+
+
+def test_wide_frame_reports_omitted_columns() -> None:
+    v = bundled(pd.DataFrame(np.zeros((3, 5000))))["view"]
+    assert v["columns_omitted"] == 5000 - len(v["columns"]) > 0
+
+
+def test_big_image_is_downscaled() -> None:
+    v = bundled(np.zeros((4000, 4000, 3), dtype=np.uint8))["view"]
+    assert max(v["image"]["width"], v["image"]["height"]) <= Limits().image_px
+
+
+def test_nan_and_inf_in_statistics() -> None:
+    v = view(np.array([1.0, np.nan, np.inf, 3.0]))
+    assert v["stats"]["nan"] == 1 and v["stats"]["min"] == 1.0 and v["stats"]["max"] == 3.0
+
+
+def test_page_is_clamped_and_bounded() -> None:
+    frame = pd.DataFrame({"a": range(100)})
+    assert frame_page(frame, 95, 10, Limits())["rows"]["index"] == ["95", "96", "97", "98", "99"]
+    assert frame_page(frame, 500, 10, Limits())["rows"]["cells"] == []
+
+
+def test_repr_never_raises_and_is_cut() -> None:
+    class Loud:
+        def __repr__(self) -> str:
+            return "z" * 10_000
+
+    assert len(safe_repr(Loud(), 50)) == 50
+    assert view(Loud())["kind"] == "repr"
