@@ -29,8 +29,8 @@ def get_link() -> FrontendLink | None:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext jupyter_metaflow``: open the frontend link, register ``%%flow``/``%%step``
-    and ``%mf_show`` (idempotent)."""
+    """``%load_ext jupyter_metaflow``: open the frontend link, register ``%%flow``/``%%step``,
+    ``%mf_show``, ``%mf_run``/``%mf_resume``/``%mf_split`` (idempotent)."""
     global _link, _magics, _sync
     if _link is None:
         _link = FrontendLink()
@@ -41,6 +41,9 @@ def load_ipython_extension(ipython: Any) -> None:
 
         _magics = magics.register(ipython)
         show_magics.register(ipython, _link)
+        from .run_magics import RunMagics  # %mf_run, %mf_resume, %mf_split
+
+        ipython.register_magics(RunMagics)
     if _sync is None:  # the live flow: comm handlers, tagged cells, %mf_dag
         from . import sync, widget
 

@@ -481,6 +481,7 @@ def run_task(
         flow, flow._graph, backend.environment, backend.flow_datastore, backend.metadata,
         _quiet_echo, _quiet_echo, {},
     )
+    _reset_card_decorator_state()
     with _own_step_decorators_only(flow, step):
         decorators._init_step_decorators(
             flow, flow._graph, backend.environment, backend.flow_datastore, _quiet_echo
@@ -537,6 +538,20 @@ def _own_step_decorators_only(flow: Any, step: str) -> Iterator[None]:
     finally:
         for func, decos in hidden:
             func.decorators = decos
+
+
+def _reset_card_decorator_state() -> None:
+    """``CardDecorator`` keeps per-process class state (events seen, per-step counters that
+    decide when ``current.card`` is finalised and the card rendered). A task process starts
+    with it empty; so does each in-kernel task, or only the kernel's first ``@card`` task
+    would render."""
+    from metaflow.plugins.cards.card_decorator import CardDecorator
+
+    CardDecorator._called_once = {}
+    CardDecorator.total_decos_on_step = {}
+    CardDecorator.step_counter = 0
+    CardDecorator.task_finished_decos = 0
+    CardDecorator.card_creator = None
 
 
 # -- metaflow.Runner in a kernel (runtime path, %mf_run, %mf_resume; see runtime_path.py) -----

@@ -2,7 +2,7 @@
 
 Some step decorators only work under ``NativeRuntime`` (it launches every task as a
 subprocess and lets decorators rewrite that command or relaunch it): ``@kubernetes``,
-``@batch``, ``@conda``, ``@pypi``, ``@parallel``/``num_parallel``, ``@timeout``,
+``@batch``, ``@conda``, ``@pypi``, ``@parallel`` (the step ``num_parallel`` starts), ``@timeout``,
 ``@environment``, ``@retry`` with retries, and any decorator with ``runtime_*`` hooks.
 :func:`runtime_reasons` says which of them a step has.
 
@@ -70,8 +70,6 @@ def runtime_reasons(graph: Any, step: str) -> list[str]:
 
     node = graph[step]
     reasons = []
-    if node.parallel_foreach:
-        reasons.append("num_parallel starts a control task and its workers")
     for deco in node.decorators:
         if deco.name in _RUNTIME_ONLY:
             reasons.append(_RUNTIME_ONLY[deco.name])

@@ -91,3 +91,27 @@ def test_card_iframe_escapes_hostile_html():
     assert frame.count("<iframe") == 1 and frame.count("<script") == 0 and "<img" not in frame
     assert 'title="a&quot;b&lt;c&gt;"' in frame
     assert "sandbox=\"allow-scripts\"" in frame and "allow-same-origin" not in frame
+
+
+def test_every_foreach_split_renders_its_card(ip, monkeypatch):
+    """Card state is per task process in Metaflow; each in-kernel task starts it afresh."""
+    from metaflow import Flow
+    from metaflow.cards import get_cards
+
+    sources = [
+        "%%step start\nself.items = ['a', 'b', 'c']\nself.next(self.each, foreach='items')",
+        "%%step each\n@card(type='blank')\nfrom metaflow.cards import Markdown\n"
+        "current.card.append(Markdown('item ' + self.input))",
+        "%%step join\nself.next(self.end)",
+        "%%step end\npass",
+    ]
+    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(sources)],
+                                "card_nb.ipynb")
+    displayed = []
+    monkeypatch.setattr(ip.display_pub, "publish", lambda data, metadata=None, **kw: displayed.append(data))
+    for source in sources[:2]:
+        assert ip.run_cell(source).success
+    run = Flow("CardNbFlow").latest_run
+    texts = sorted(json.dumps(card_data(c.get())) for t in run["each"] for c in get_cards(t))
+    assert len(texts) == 3 and all(f"item {x}" in t for x, t in zip("abc", texts))
+    assert sum("jp-mf-Card" in d.get("text/html", "") for d in displayed) == 3

@@ -1,0 +1,232 @@
+"""``%mf_run``, ``%mf_resume`` and ``%mf_split``: whole runs and foreach debugging.
+
+* ``%mf_run [--with DECO]... [--max-workers N] [--max-num-splits N] [--tag T]...
+  [--param value ...]`` runs the whole notebook flow as one real run through
+  ``metaflow.Runner`` on the exported flow file (see :mod:`.runtime_path`): Metaflow's own
+  runtime and engines, e.g. ``--with kubernetes``. Parameter values default to the
+  ``%%flow`` line's. Logs stream into the cell with a per-step progress line; the ``Run`` is
+  returned and becomes the notebook's current run.
+* ``%mf_resume STEP [--origin-run-id ID] [...]``: ``resume STEP`` from the notebook's current
+  run (or ``ID``), the same way.
+* ``%mf_split STEP INDEX`` / ``%mf_split STEP --value V``: run one split of a foreach body in
+  the kernel (in a debug run that clones the current run) and preview what the join would
+  receive.
+"""
+
+from __future__ import annotations
+
+import os
+import reprlib
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from . import _metaflow as mf
+from . import runtime_path
+from .executor import FlowDefinitionError, build_flow, get_session
+
+__all__ = ["RunMagics"]
+
+_short = reprlib.Repr()
+_short.maxstring = 60
+_short.maxother = 60
+
+
+def _run_options(func: Any) -> Any:
+    """The Metaflow run options both ``%mf_run`` and ``%mf_resume`` accept."""
+    for deco in reversed([
+        argument("--with", dest="decospecs", action="append", default=[], metavar="DECO",
+                 help="add a decorator to every step, as `run --with` (e.g. kubernetes, "
+                      "'kubernetes:cpu=4', retry)"),
+        argument("--max-workers", type=int, default=None, help="tasks run in parallel"),
+        argument("--max-num-splits", type=int, default=None, help="largest foreach allowed"),
+        argument("--tag", dest="tags", action="append", default=[], help="tag the run"),
+    ]):
+        func = deco(func)
+    return func
+
+
+@magics_class
+class RunMagics(Magics):
+    """Whole-flow runs through Metaflow's runtime, and single foreach splits in the kernel."""
+
+    @magic_arguments()
+    @_run_options
+    @line_magic
+    def mf_run(self, line: str) -> Any:
+        """Run the whole notebook flow as one Metaflow run (``python flow.py run ...``).
+
+        Options other than those below are the flow's parameters (``--alpha 0.1``).
+        """
+        args, params = self._parse(self.mf_run, line)
+        built, flow_file = self._flow_file()
+        values = runtime_path.parameter_kwargs(built, list(built.param_args) + params)
+        options = self._options(args)
+        shown = " ".join([f"--with {d}" for d in args.decospecs] + [line_of(options)] + params).strip()
+        print(f"Running `python {flow_file.name} run {shown}`".rstrip() + " with Metaflow's runtime.", flush=True)
+        return self._launch(built, flow_file, args, lambda r: r.run(**options, **values))
+
+    @magic_arguments()
+    @argument("step", help="the step to resume from (it and the steps after it run again)")
+    @argument("--origin-run-id", default=None,
+              help="run to resume (default: the notebook's current run)")
+    @_run_options
+    @line_magic
+    def mf_resume(self, line: str) -> Any:
+        """Resume a run from STEP, as ``python flow.py resume STEP --origin-run-id ID``."""
+        args, rest = self._parse(self.mf_resume, line)
+        if rest:
+            raise UsageError(f"%mf_resume: unknown options {' '.join(rest)} (parameters come from the origin run)")
+        session = get_session()
+        built, flow_file = self._flow_file()
+        if args.step not in built.steps:
+            raise UsageError(f"%mf_resume: the notebook has no step {args.step!r} "
+                             f"(steps: {', '.join(built.steps)})")
+        origin = args.origin_run_id
+        if origin is None:
+            if session.current_run is None or session.flow_name != built.cls.__name__:
+                raise UsageError("%mf_resume: the notebook has no current run of "
+                                 f"{built.cls.__name__} yet; pass --origin-run-id or run steps first")
+            origin = session.current_run.split("/", 1)[1]
+        options = self._options(args)
+        print(f"Running `python {flow_file.name} resume {args.step} --origin-run-id {origin}"
+              + (f" {line_of(options)}" if options else "") + "` with Metaflow's runtime.", flush=True)
+        return self._launch(built, flow_file, args,
+                            lambda r: r.resume(step_to_rerun=args.step, origin_run_id=origin, **options))
+
+    @magic_arguments()
+    @argument("step", help="a foreach body step (the first step after the foreach)")
+    @argument("index", nargs="?", type=int, default=None, help="0-based split index")
+    @argument("--value", default=None,
+              help="the split whose foreach value is this (its str() or repr())")
+    @line_magic
+    def mf_split(self, line: str) -> Any:
+        """Run one split of a foreach body in the kernel; preview what the join would get."""
+        args, rest = self._parse(self.mf_split, line)
+        if rest or (args.index is None) == (args.value is None):
+            raise UsageError("%mf_split STEP INDEX  or  %mf_split STEP --value V")
+        session = get_session()
+        model = session.notebook_model()
+        built = build_flow(model, self.shell.user_ns)
+        graph = built.cls._graph
+        if args.step not in built.steps:
+            raise UsageError(f"%mf_split: the notebook has no step {args.step!r}")
+        parents = [p for p in graph[args.step].in_funcs if graph[p].type == "foreach"]
+        if not parents:
+            raise UsageError(f"%mf_split: {args.step!r} is not the first step of a foreach body")
+        run = session.client_run()
+        if run is None:
+            raise FlowDefinitionError(f"No current run yet: execute the steps up to {parents[0]!r} first.")
+        values = _foreach_values(run, parents[0], graph)
+        index = args.index
+        if args.value is not None:
+            matches = [i for i, v in enumerate(values) if args.value in (str(v), repr(v))]
+            if not matches:
+                raise UsageError(f"%mf_split: no split of {args.step!r} has the value {args.value!r}; "
+                                 f"values: {', '.join(_short.repr(v) for v in values)}")
+            index = matches[0]
+        record = session.run_split(args.step, index, self.shell.user_ns)
+        _preview_join(built, record, args.step, parents[0], index, values, session)
+        return None
+
+    # -- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _parse(magic: Any, line: str) -> tuple[Any, list[str]]:
+        from IPython.core.magic_arguments import arg_split
+
+        parser = magic.parser
+        try:
+            args, rest = parser.parse_known_args(arg_split(line))
+        except SystemExit:  # argparse already printed the usage
+            raise UsageError(parser.format_usage().strip()) from None
+        return args, rest
+
+    def _flow_file(self) -> tuple[Any, Any]:
+        session = get_session()
+        model = session.notebook_model()
+        if model.errors:
+            raise FlowDefinitionError("The notebook's flow has problems:\n"
+                                      + "\n".join(f"  - {e}" for e in model.errors))
+        built = build_flow(model, self.shell.user_ns)
+        flow_file = runtime_path.generated_flow_file(session.last_cells, session.notebook_path(),
+                                                     built.cls.__name__, os.getcwd())
+        return built, flow_file
+
+    @staticmethod
+    def _options(args: Any) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if args.tags:
+            options["tags"] = list(args.tags)
+        if args.max_workers is not None:
+            options["max_workers"] = args.max_workers
+        if args.max_num_splits is not None:
+            options["max_num_splits"] = args.max_num_splits
+        return options
+
+    def _launch(self, built: Any, flow_file: Any, args: Any, call: Any) -> Any:
+        session = get_session()
+        progress = runtime_path.RunProgress(built.cls.__name__, list(built.steps), session.listeners)
+        top = {"decospecs": list(args.decospecs)} if args.decospecs else {}
+        runner = mf.kernel_runner(str(flow_file), show_output=False, cwd=os.getcwd(), pylint=False, **top)
+        with runner:
+            executing = runtime_path.stream_run(runner, lambda: call(runner), progress)
+            run = executing.run
+            status = executing.status
+        session.adopt_run(built.cls, run.id)
+        if status != "successful":
+            raise runtime_path.RuntimeRunFailed(
+                f"Run {run.pathspec} did not succeed (Metaflow's log is above). It is now the "
+                f"notebook's current run; fix the failing step and use %mf_resume STEP."
+            )
+        print(f"Done: {run.pathspec} is now the notebook's current run.", flush=True)
+        return run
+
+
+def line_of(options: dict[str, Any]) -> str:
+    """``{"max_workers": 2, "tags": ["a"]}`` -> ``--max-workers 2 --tag a``."""
+    parts = []
+    for key, value in options.items():
+        flag = "--tag" if key == "tags" else "--" + key.replace("_", "-")
+        for item in value if isinstance(value, list) else [value]:
+            parts.append(f"{flag} {item}")
+    return " ".join(parts)
+
+
+def _foreach_values(run: Any, split_step: str, graph: Any) -> list[Any]:
+    """The list a foreach step iterates over, read from its task in ``run``."""
+    task = run[split_step].task
+    try:
+        var = task["_foreach_var"].data
+    except KeyError:
+        var = None
+    if var is None:
+        raise FlowDefinitionError(f"Step {split_step!r} has not run as a foreach in {run.pathspec}.")
+    return list(task[var].data)
+
+
+def _preview_join(built: Any, record: Any, step: str, split_step: str, index: int,
+                  values: list[Any], session: Any) -> None:
+    """Print what the join of ``split_step``'s foreach would receive (text, never HTML)."""
+    from metaflow import Run
+
+    graph = built.cls._graph
+    join = graph[split_step].matching_join
+    flow = built.cls.__name__
+    run = Run(f"{flow}/{record.run_id}", _namespace_check=False)
+    task = run[step].task
+    artifacts = {a.id: a.data for a in task if not a.id.startswith("_") and a.id != "name"}
+    lines = [
+        f"Debug run {flow}/{record.run_id}: split {index} of {len(values)} of {step!r} "
+        f"(input {_short.repr(values[index])}); the notebook's current run stays {session.current_run}.",
+    ]
+    if join:
+        lines.append(f"Join {join!r} would receive {len(values)} inputs, one per split; "
+                     f"inputs[{index}] would carry:")
+    else:
+        lines.append("The split's artifacts:")
+    for name, value in sorted(artifacts.items()):
+        lines.append(f"  {name} = {_short.repr(value)}")
+    lines.append(f"Execute the %%step {step} cell to run all {len(values)} splits.")
+    print("\n".join(lines))

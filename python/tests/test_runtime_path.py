@@ -1,0 +1,183 @@
+"""Steps whose decorators need Metaflow's runtime run through it (``resume STEP`` on the
+generated flow file via ``metaflow.Runner``), and their run becomes the notebook's run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import IPython
+from IPython.testing.globalipapp import start_ipython
+
+from jupyter_metaflow import _metaflow, executor, runtime_path
+from jupyter_metaflow.cells import CellInput
+
+
+@pytest.fixture
+def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("METAFLOW_USER", "tester")
+    monkeypatch.setenv("USER", "tester")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".metaflow").mkdir()
+    _metaflow.forget_datastore_root()
+    executor._session = None
+    start_ipython()
+    shell = IPython.get_ipython()
+    shell.run_line_magic("load_ext", "jupyter_metaflow")
+    yield shell
+    executor._session = None
+    _metaflow.forget_datastore_root()
+
+
+def notebook(*sources: str, path: str = "rt_nb.ipynb") -> list[str]:
+    executor.set_notebook_cells(
+        [CellInput(i, f"cell{i}", "code", s) for i, s in enumerate(sources)], path
+    )
+    return list(sources)
+
+
+def ok(shell, source: str):
+    result = shell.run_cell(source)
+    assert result.success, f"{source!r} failed: {result.error_in_exec}"
+    return result
+
+
+def test_which_decorators_need_the_runtime():
+    from metaflow import (FlowSpec, batch, card, catch, environment, kubernetes, parallel, pypi,
+                          resources, retry, step, timeout)
+
+    class RoutingFlow(FlowSpec):
+        @card
+        @catch(var="problem")
+        @retry(times=0)
+        @resources(cpu=2)
+        @step
+        def start(self):
+            self.next(self.a)
+
+        @retry
+        @step
+        def a(self):
+            self.next(self.b)
+
+        @timeout(seconds=5)
+        @environment(vars={"X": "1"})
+        @step
+        def b(self):
+            self.next(self.c)
+
+        @kubernetes
+        @step
+        def c(self):
+            self.next(self.d)
+
+        @batch
+        @pypi(packages={"six": "1.16.0"})
+        @step
+        def d(self):
+            self.next(self.e, num_parallel=2)
+
+        @parallel
+        @step
+        def e(self):
+            self.next(self.join)
+
+        @step
+        def join(self, inputs):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+    graph = RoutingFlow._graph
+    reasons = {name: runtime_path.runtime_reasons(graph, name) for name in graph.nodes}
+    assert reasons["start"] == [] and reasons["join"] == [] and reasons["end"] == []
+    assert reasons["a"] == ["@retry(times=3) relaunches a failed task"]
+    assert set(reasons["b"]) == {"@timeout is enforced on the task process",
+                                 "@environment sets the task process's environment"}
+    assert reasons["c"] == ["@kubernetes launches the task on Kubernetes"]
+    assert set(reasons["d"]) == {"@batch launches the task on AWS Batch", "@pypi builds the step's PyPI environment"}
+    assert reasons["e"] == ["@parallel starts a control task and its workers"]
+
+
+def test_retry_step_runs_in_the_runtime_and_joins_the_notebook_run(ip, tmp_path, capsys):
+    from metaflow import Flow
+
+    cells = notebook(
+        "%%step start\nself.x = 1",
+        "%%step flaky\n@retry(times=2)\nprint('attempt', current.retry_count)\n"
+        "if current.retry_count < 1:\n    raise RuntimeError('flaky on purpose')\n"
+        "self.attempts = current.retry_count + 1\nself.x += 1",
+        "%%step end\nprint('x', self.x, 'attempts', self.attempts)",
+    )
+    ok(ip, cells[0])
+    notebook_run = Flow("RtNbFlow").latest_run.id
+    ok(ip, cells[1])
+    out = capsys.readouterr().out
+    assert ("Step 'flaky' runs under Metaflow's runtime, not in the kernel: "
+            "@retry(times=2) relaunches a failed task.") in out
+    assert f"`python rt_nb.nbflow.py resume flaky --origin-run-id {notebook_run}`" in out
+    assert "RuntimeError: flaky on purpose" in out and "Task is starting (retry)." in out
+    run = Flow("RtNbFlow").latest_run
+    assert run.id != notebook_run and run.successful
+    assert executor.get_session().current_run == f"RtNbFlow/{run.id}"
+    assert run["start"].task.metadata_dict.get("origin-run-id") == notebook_run
+    assert run["flaky"].task.data.attempts == 2 and run["flaky"].task.current_attempt == 1
+    assert (tmp_path / "rt_nb.nbflow.py").read_text().startswith("# Exported from rt_nb.ipynb")
+    # a later in-kernel step reads what the runtime produced
+    ok(ip, cells[2])
+    assert "x 2 attempts 2" in capsys.readouterr().out
+    assert Flow("RtNbFlow").latest_run["end"].task.data.x == 2
+
+
+def test_parallel_step_runs_in_the_runtime(ip, capsys):
+    from metaflow import Flow
+
+    cells = notebook(
+        "%%step start\nself.base = 10\nself.next(self.train, num_parallel=2)",
+        "%%step train\n@parallel\nself.rank = current.parallel.node_index + self.base",
+        "%%step gather\nself.ranks = sorted(i.rank for i in inputs)\nself.next(self.end)",
+        "%%step end\npass",
+    )
+    ok(ip, cells[0])  # the num_parallel split itself runs in the kernel
+    assert "Metaflow's runtime" not in capsys.readouterr().out
+    ok(ip, cells[1])
+    assert "@parallel starts a control task and its workers" in capsys.readouterr().out
+    run = Flow("RtNbFlow").latest_run
+    assert run.successful and run["gather"].task.data.ranks == [10, 11]
+
+
+def test_pypi_without_a_conda_environment_shows_metaflows_error(ip, capsys):
+    from metaflow import Flow
+
+    cells = notebook(
+        "%%step start\nself.x = 1",
+        "%%step deps\n@pypi(packages={'six': '1.16.0'})\nimport six\nself.v = six.__version__",
+        "%%step end\npass",
+    )
+    ok(ip, cells[0])
+    before = Flow("RtNbFlow").latest_run.id
+    result = ip.run_cell(cells[1])
+    assert not result.success
+    assert isinstance(result.error_in_exec, runtime_path.RuntimeRunFailed)
+    assert "stopped before the run started" in str(result.error_in_exec)
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert "@pypi builds the step's PyPI environment" in out
+    assert "@pypi decorator requires --environment=conda or --environment=pypi" in out
+    assert executor.get_session().current_run == f"RtNbFlow/{before}"
+
+
+def test_generated_file_never_replaces_a_foreign_file(ip, tmp_path):
+    cells = notebook(
+        "%%step start\nself.x = 1",
+        "%%step slow\n@timeout(seconds=30)\nself.x += 1",
+        "%%step end\npass",
+    )
+    mine = tmp_path / "rt_nb.nbflow.py"
+    mine.write_text("# my own file\n")
+    ok(ip, cells[0])
+    result = ip.run_cell(cells[1])
+    assert not result.success and "was not generated by jupyter-metaflow" in str(result.error_in_exec)
+    assert mine.read_text() == "# my own file\n"
