@@ -8,6 +8,7 @@ repeated ``%mf_show`` of the same frame do not unpickle it again.
 from __future__ import annotations
 
 import sys
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -17,6 +18,8 @@ CACHED_FRAMES = 2
 """How many loaded DataFrames/Series stay in memory for paging."""
 
 _frames: "OrderedDict[str, Any]" = OrderedDict()
+_lock = threading.Lock()
+"""Page requests may be handled on a kernel subshell thread while a cell runs."""
 
 
 def load(artifact: Any) -> Any:
@@ -24,9 +27,10 @@ def load(artifact: Any) -> Any:
 
     Raises :class:`ShowError` when the value cannot be unpickled here."""
     key = artifact.sha
-    if key in _frames:
-        _frames.move_to_end(key)
-        return _frames[key]
+    with _lock:
+        if key in _frames:
+            _frames.move_to_end(key)
+            return _frames[key]
     try:
         value = artifact.data
     except Exception as exc:  # unpickling needs the value's classes importable here
@@ -37,9 +41,10 @@ def load(artifact: Any) -> Any:
         ) from None
     pd = sys.modules.get("pandas")
     if pd is not None and isinstance(value, (pd.DataFrame, pd.Series)):
-        _frames[key] = value
-        while len(_frames) > CACHED_FRAMES:
-            _frames.popitem(last=False)
+        with _lock:
+            _frames[key] = value
+            while len(_frames) > CACHED_FRAMES:
+                _frames.popitem(last=False)
     return value
 
 
@@ -53,4 +58,5 @@ def size(artifact: Any) -> int | None:
 
 def clear() -> None:
     """Forget every cached frame."""
-    _frames.clear()
+    with _lock:
+        _frames.clear()
