@@ -1,0 +1,110 @@
+"""``%mf_run``, ``%mf_resume`` and ``%mf_split`` in a real kernel (nbclient, headless), with
+Metaflow's runtime underneath; results read back through the Client."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+from jupyter_metaflow import _metaflow
+
+CELLS = [
+    "%load_ext jupyter_metaflow",
+    "%%flow SquaresFlow --n 3\nn = Parameter('n', default=2, type=int)",
+    "%%step start\nself.items = list(range(self.n))\nself.next(self.square, foreach='items')",
+    "%%step square\nself.value = self.input ** 2\nprint('squared', self.input)",
+    "%%step join\nself.total = sum(i.value for i in inputs)",
+    "%%step end\nprint('total', self.total)",
+]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / ".metaflow").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("USER", "tester")
+    _metaflow.forget_datastore_root()
+    yield tmp_path
+    _metaflow.forget_datastore_root()
+
+
+def execute(path: Path, extra: list[str]) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=[new_code_cell(s) for s in CELLS + extra])
+    nbformat.write(nb, path)
+    client = NotebookClient(nb, timeout=240, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute(env={**os.environ, "METAFLOW_USER": "tester", "USER": "tester",
+                        "JPY_SESSION_NAME": str(path)})
+    return nb
+
+
+def text_of(cell) -> str:
+    parts = []
+    for out in cell.outputs:
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("display_data", "execute_result"):
+            parts.append(out.data.get("text/plain", ""))
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}")
+    return "".join(parts)
+
+
+def test_mf_run_split_resume_and_kubernetes_option(workdir):
+    from metaflow import Flow, Run
+
+    path = workdir / "squares.ipynb"
+    nb = execute(path, [
+        "run = %mf_run --n 4 --tag nightly --max-workers 2\nrun",
+        "from jupyter_metaflow.executor import get_session\nprint('current', get_session().current_run)",
+        "%mf_split square --value 3",
+        "resumed = %mf_resume join",
+        "%mf_run --with kubernetes",
+        "%mf_run --n notanumber",
+    ])
+    cells = [c for c in nb.cells]
+    run_cell, current_cell, split_cell, resume_cell, k8s_cell, bad_cell = cells[len(CELLS):]
+
+    # %mf_run: a real run of the exported flow through Metaflow's runtime
+    out = text_of(run_cell)
+    assert "Running `python squares.nbflow.py run --tag nightly --max-workers 2 --n 4`" in out
+    assert "Task is starting." in out and "Foreach yields 4 child steps." in out
+    assert "] total 14" in out
+    progress = [o for o in run_cell.outputs if o.output_type == "display_data"]
+    assert progress and progress[0].data["text/plain"].endswith("start ✓  square ✓ 4  join ✓  end ✓")
+    assert progress[0].data["text/html"].startswith("<div class='jp-mf-RunProgress'>")
+    result = [o for o in run_cell.outputs if o.output_type == "execute_result"][0]
+    run_id = result.data["text/plain"].split("/")[1].rstrip("')")
+    run = Run(f"SquaresFlow/{run_id}")
+    assert run.successful and "nightly" in run.tags and "user:tester" in run.system_tags
+    assert run["join"].task.data.total == 14 and len(list(run["square"])) == 4
+    assert f"current SquaresFlow/{run_id}" in text_of(current_cell)
+
+    # one split in the kernel, the join previewed; the current run stays
+    out = text_of(split_cell)
+    assert "── square · split 4 of 4 ──" in out and "squared 3" in out
+    assert "Join 'join' would receive 4 inputs, one per split; inputs[3] would carry:" in out
+    assert "  value = 9" in out and f"the notebook's current run stays SquaresFlow/{run_id}" in out
+
+    # %mf_resume JOIN from the notebook's current run
+    out = text_of(resume_cell)
+    assert f"resume join --origin-run-id {run_id}" in out and "Cloning previously run task" in out
+    resumed = Flow("SquaresFlow").latest_run
+    assert resumed.id != run_id and resumed.successful
+    assert resumed["square"].task.metadata_dict.get("origin-run-id") == run_id
+
+    # --with kubernetes reaches Metaflow's own option handling; its error is in the cell
+    out = text_of(k8s_cell)
+    assert "Running `python squares.nbflow.py run --with kubernetes" in out
+    assert "--with kubernetes run" in out  # the command Metaflow was given
+    assert "The @kubernetes decorator requires --datastore=s3" in out
+    assert "RuntimeRunFailed: Metaflow's runtime stopped before the run started" in out
+
+    # parameter values go through the flow's own click options
+    out = text_of(bad_cell)
+    assert "Bad parameter option" in out and "notanumber" in out
