@@ -76,7 +76,7 @@ def plain_calls(repeat: int) -> list[float]:
     return times
 
 
-def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple[list[float], list[float], list[float], float, list[float]]:
+def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple:
     """(a) every step cell executed through the magics, first with the listeners
     ``%load_ext`` installs (comm status updates), then without; also the large-artifact step."""
     import IPython
@@ -94,21 +94,22 @@ def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple
         [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], "bench.ipynb")
     assert shell.run_cell(cells[0]).success
 
-    def passes() -> list[float]:
-        times = []
+    def passes() -> tuple[list[float], list[float]]:
+        times, cpu = [], []
         for _ in range(repeat + 1):  # the first pass warms imports and caches
             for source in cells[1:]:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 result = shell.run_cell(source)
                 times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
                 assert result.success, result.error_in_exec
-        return times[len(STEPS):]
+        return times[len(STEPS):], cpu[len(STEPS):]
 
-    with_listeners = passes()
+    with_listeners, _ = passes()
     session = executor.get_session()
     for listener in session.listeners:
         session.remove_listener(listener)
-    times = passes()
+    times, cpu_times = passes()
 
     import numpy as np
 
@@ -130,7 +131,7 @@ def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple
 
     loaded = Flow("BigFlow").latest_run["start"].task.data.big
     assert loaded.shape == shell.user_ns["BIG"].shape and float(loaded[123]) == float(shell.user_ns["BIG"][123])
-    return with_listeners, times, big_times, statistics.median(trivial), raw
+    return with_listeners, times, cpu_times, big_times, statistics.median(trivial), raw
 
 
 def raw_pickle_write(data, target: Path) -> float:
@@ -166,6 +167,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("METAFLOW_USER", "bench")
     os.environ.setdefault("USER", os.environ["METAFLOW_USER"])
+    load = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="mf-bench-", dir=args.dir))
     try:
         (root / ".metaflow").mkdir()
@@ -173,7 +175,7 @@ def main() -> None:
         plain = plain_calls(1000)
         plain_step = statistics.median(plain)
 
-        listened, kernel_times, big_times, trivial_step, raw = in_kernel(
+        listened, kernel_times, cpu_times, big_times, trivial_step, raw = in_kernel(
             root, args.repeat, args.big_mb, args.big_repeat)
 
         run_times = [cli(root, "run") for _ in range(args.run_repeat)]
@@ -185,9 +187,12 @@ def main() -> None:
     kernel = statistics.median(kernel_times) - plain_step
     spin = statistics.median(spin_times) - plain_step
     run = statistics.median(run_times) / len(STEPS) - plain_step
+    print(f"load average at start: {load[0]:.2f}; datastore under {root.parent}")
     print(f"framework overhead per trivial step (median; {len(STEPS)}-step linear flow)")
     print(f"  (a) in-kernel executor  {kernel * 1000:9.2f} ms   ({len(kernel_times)} steps,"
           f" min {min(kernel_times) * 1000:.2f} ms, max {max(kernel_times) * 1000:.2f} ms)")
+    print(f"      CPU time of the kernel process per step: {statistics.median(cpu_times) * 1000:.2f} ms"
+          " (the rest of the wall time is waiting for the disk or the CPU)")
     print(f"      same, with the comm listeners %load_ext installs: "
           f"{(statistics.median(listened) - plain_step) * 1000:.2f} ms")
     print(f"  (b) spin per step       {spin * 1000:9.2f} ms   ({len(spin_times)} spins)")
