@@ -535,7 +535,15 @@ class NotebookSession:
 
     # -- where the notebook comes from ------------------------------------------------------
     def notebook_path(self) -> str | None:
-        return self._live_path or os.environ.get("JPY_SESSION_NAME") or None
+        """The notebook's path: from the frontend, else as jupyter_server (``JPY_SESSION_NAME``)
+        or VS Code (``__vsc_ipynb_file__`` in the user namespace) tell the kernel."""
+        if self._live_path or os.environ.get("JPY_SESSION_NAME"):
+            return self._live_path or os.environ["JPY_SESSION_NAME"]
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        path = shell.user_ns.get("__vsc_ipynb_file__") if shell is not None else None
+        return path if isinstance(path, str) and path else None
 
     def record_executed(self, source: str, cell_id: str | None) -> None:
         """Remember a cell this kernel executed (source 4, and fresher than an older file)."""
@@ -636,7 +644,14 @@ class NotebookSession:
             self.record_executed(source, cell_id)
         model = self.notebook_model(source, cell_id)
         if model.errors:
-            raise FlowDefinitionError(_format_cell_errors(model.errors))
+            message = _format_cell_errors(model.errors)
+            if self._live_cells is None and not _read_notebook(self.notebook_path())[0]:
+                message += (
+                    "\nThis kernel cannot see the notebook (no JupyterLab extension, no notebook "
+                    "file): it knows only the cells it executed. Execute the other step cells "
+                    "once (they fail until the flow is complete), then this one again."
+                )
+            raise FlowDefinitionError(message)
         if name not in {s.name for s in model.steps}:
             raise FlowDefinitionError(f"The notebook has no step cell for {name!r}.")
         built = build_flow(model, user_ns)

@@ -21,6 +21,7 @@ from jupyter_metaflow.cells import CellInput
 def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("METAFLOW_USER", "tester")
     monkeypatch.setenv("USER", "tester")  # read at call time (METAFLOW_USER only at import)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".metaflow").mkdir()
     _metaflow.forget_datastore_root()
@@ -460,3 +461,16 @@ def test_card_renders_from_the_generated_flow_file(ip, tmp_path):
     cards = list(get_cards(task))
     assert len(cards) == 1
     assert "v" in cards[0].get() and (tmp_path / "demo_nb.nbflow.py").is_file()
+
+
+def test_without_a_notebook_the_executed_cells_make_the_flow(ip):
+    executor.get_session()  # fresh session: no live cells, no notebook file
+    start = "%%step start\nself.v = 5\nself.next(self.end)"
+    first = run(ip, start)
+    assert "no 'end' step" in str(first.error_in_exec)
+    assert "it knows only the cells it executed" in str(first.error_in_exec)
+    end = "%%step end\nprint(self.v)"
+    assert "needs a run of the flow first" in str(run(ip, end).error_in_exec)
+    ok(ip, start)
+    ok(ip, end)
+    assert latest("NotebookFlow")["end"].task.data.v == 5
