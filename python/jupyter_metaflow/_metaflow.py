@@ -42,6 +42,7 @@ from metaflow.plugins import LOGGING_SIDECARS, MONITOR_SIDECARS
 from metaflow.plugins.datastores.local_storage import LocalStorage
 from metaflow.plugins.metadata_providers.local import LocalMetadataProvider
 from metaflow.system import _system_logger, _system_monitor
+from metaflow.system_context import system_context
 from metaflow.task import MetaflowTask
 from metaflow.util import write_latest_run_id
 
@@ -100,7 +101,8 @@ def metaflow_state(datastore_root: str | None = None) -> Iterator[str]:
     (``METAFLOW_DATASTORE_SYSROOT_LOCAL``, else the nearest ``.metaflow``, else the cwd).
     Restores ``LocalStorage.datastore_root``, ``FlowDataStore.default_storage_impl``, the
     ``current`` singleton (instance fields and the class-level properties tasks add), the
-    parameter context, the system logger/monitor and ``sys.argv[0]``.
+    parameter context, the system logger/monitor, ``system_context`` (a task leaves its
+    inputs and datastore there) and ``sys.argv[0]``.
     """
     saved_root = LocalStorage.datastore_root
     saved_impl = FlowDataStore.default_storage_impl
@@ -110,6 +112,7 @@ def metaflow_state(datastore_root: str | None = None) -> Iterator[str]:
     saved_logger = (_system_logger._logger, _system_logger._flow_name)
     saved_monitor = (_system_monitor._monitor, _system_monitor._flow_name)
     saved_argv0 = sys.argv[0] if sys.argv else None
+    saved_system = {k: (v.copy() if isinstance(v, dict) else v) for k, v in system_context.__dict__.items()}
     try:
         root = datastore_root or LocalStorage.get_datastore_root_from_config(
             _quiet_echo, create_on_absent=True
@@ -132,6 +135,8 @@ def metaflow_state(datastore_root: str | None = None) -> Iterator[str]:
         _system_monitor._monitor, _system_monitor._flow_name = saved_monitor
         if saved_argv0 is not None:
             sys.argv[0] = saved_argv0
+        system_context.__dict__.clear()
+        system_context.__dict__.update(saved_system)
 
 
 def forget_datastore_root() -> None:

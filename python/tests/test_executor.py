@@ -102,6 +102,9 @@ def test_global_state_is_reset_after_each_task(ip):
     assert current.run_id is None and current.step_name is None
     assert LocalStorage.datastore_root == before
     assert "parameter_names" not in type(current).__dict__
+    from metaflow.system_context import system_context
+
+    assert system_context.inputs is None and system_context.task_datastore is None
 
 
 def test_rerun_clones_upstream_into_a_new_run(ip):
