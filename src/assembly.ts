@@ -140,7 +140,7 @@ export function assemble(cells: ICellInput[], notebookPath?: string | null): IFl
   let previous: ICellInput | null = null;
 
   for (const cell of cells) {
-    const kind = classify(cell);
+    const kind = Private.cached(cell, 'kind', () => classify(cell));
     if (kind === 'markdown' && flowDoc === null && cell.source.trim()) {
       flowDoc = Private.pyStrip(cell.source);
       flowDocIndex = cell.index;
@@ -169,7 +169,7 @@ export function assemble(cells: ICellInput[], notebookPath?: string | null): IFl
           );
         }
         try {
-          flowCell = Private.parseFlowCell(cell);
+          flowCell = Private.cached(cell, 'flow', () => Private.parseFlowCell(cell));
         } catch (exc) {
           errors.push(Private.cellRulesError(exc));
         }
@@ -177,7 +177,7 @@ export function assemble(cells: ICellInput[], notebookPath?: string | null): IFl
     } else if (kind === 'step') {
       let step: Private.IStepCell | null = null;
       try {
-        step = Private.parseStepCell(cell);
+        step = Private.cached(cell, 'step', () => Private.parseStepCell(cell));
       } catch (exc) {
         errors.push(Private.cellRulesError(exc));
         failedNames.add(Private.declaredStepName(cell));
@@ -334,6 +334,40 @@ export function topologicalOrder(model: IFlowModel): string[] {
 
 /** Helpers mirroring cells.py's private functions. */
 namespace Private {
+  /**
+   * Per-cell results by cell content (type, tags, source), so that an edit
+   * re-reads only the edited cell. Results are computed for the cell at hand
+   * and re-stamped with the position and id of later cells with the same content.
+   */
+  const cache = new Map<string, { index: number; id: string | null; value?: unknown; error?: ICellError }>();
+  const CACHE_SIZE = 5000;
+
+  export function cached<T>(cell: ICellInput, what: string, compute: () => T): T {
+    const key = `${what}\0${cell.cell_type}\0${cell.tags.join('\u0001')}\0${cell.source}`;
+    let hit = cache.get(key);
+    if (!hit) {
+      hit = { index: cell.index, id: cell.id ?? null };
+      try {
+        hit.value = compute();
+      } catch (exc) {
+        hit.error = cellRulesError(exc);
+      }
+      if (cache.size >= CACHE_SIZE) {
+        cache.clear();
+      }
+      cache.set(key, hit);
+    }
+    const id = cell.id ?? null;
+    if (hit.error) {
+      throw new CellRulesError({ ...hit.error, cell_index: cell.index, cell_id: id });
+    }
+    const value = hit.value as T;
+    if (value !== null && typeof value === 'object' && (hit.index !== cell.index || hit.id !== id)) {
+      return { ...value, cell_index: cell.index, cell_id: id };
+    }
+    return value;
+  }
+
   export interface IStepCell {
     name: string;
     cell_index: number;

@@ -48,13 +48,20 @@ export class CellDecorations implements IDisposable {
     }
     state.panel.content.widgets.forEach((cell, index) => {
       const step = steps.get(index);
+      const node = step ? state.nodes.get(step.name) : undefined;
+      const cellErrors = errors.get(index) ?? [];
+      // Touch the DOM only for cells whose decoration changed (large notebooks).
+      const signature = JSON.stringify([step?.name, node?.status, node?.durationMs, node?.stale, cellErrors]);
+      if (this._drawn.get(cell) === signature) {
+        return;
+      }
+      this._drawn.set(cell, signature);
       if (step) {
-        const node = state.nodes.get(step.name);
         decorateStep(cell, step.name, node?.status ?? null, node?.durationMs ?? null, node?.stale ?? false);
       } else {
         cell.node.querySelector(`:scope > .${BADGE}`)?.remove();
       }
-      showErrors(cell, errors.get(index) ?? []);
+      showErrors(cell, cellErrors);
     });
   }
 
@@ -71,6 +78,7 @@ export class CellDecorations implements IDisposable {
   }
 
   private _isDisposed = false;
+  private _drawn = new WeakMap<Cell, string>();
 }
 
 /** Put (or refresh) the badge of a step cell. */

@@ -291,15 +291,22 @@ export class FlowState implements IDisposable {
     return this._model.steps.find(s => s.cell_index === index)?.name ?? null;
   }
 
+  /** How long the last assembly (cells read, rules applied, statuses folded) took, in ms. */
+  get lastRefreshMs(): number {
+    return this._lastRefreshMs;
+  }
+
   /** Assemble now (cancelling a pending debounce) and notify. */
   refresh(): void {
     if (this._timer !== null) {
       clearTimeout(this._timer);
       this._timer = null;
     }
+    const t0 = performance.now();
     const model = this.panel.content.model;
     this._cells = model ? notebookCells(model.cells) : [];
     this._model = assemble(this._cells, this.panel.context.path);
+    this._lastRefreshMs = performance.now() - t0;
     this._recompute();
     this._sendFlow();
     this._maybeAutoLoad();
@@ -464,6 +471,7 @@ export class FlowState implements IDisposable {
   private _autoLoad: () => boolean;
   private _autoLoadTried: unknown = false;
   private _lastSent: string | null = null;
+  private _lastRefreshMs = 0;
   private _pending = new Map<string, (r: IExportResult) => void>();
   private _isDisposed = false;
   private _changed = new Signal<this, void>(this);

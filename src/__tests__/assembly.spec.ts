@@ -124,6 +124,20 @@ describe('assembly: helpers', () => {
     expect(upstreamInOrder(model, 'b')).toEqual(['start', 'b']);
   });
 
+  it('locates errors of identical cells at each position (per-cell cache)', () => {
+    const bad = '%%step Bad';
+    const m = assemble([cell(bad, [], 0), cell('%%step start', [], 1), cell(bad, [], 2), cell('%%step end', [], 3)]);
+    expect(m.errors.map(e => [e.code, e.cell_index])).toEqual([
+      ['bad-step-name', 0],
+      ['bad-step-name', 2]
+    ]);
+    const moved = assemble([cell('%%step start', [], 0), cell('%%step end', [], 1)]);
+    expect(moved.steps.map(s => [s.name, s.cell_index])).toEqual([
+      ['start', 0],
+      ['end', 1]
+    ]);
+  });
+
   it('reports the line of an unclosed bracket like CPython', () => {
     const m = assemble([cell('%%step start\nx = [\n  1,\n', [], 0), cell('%%step end', [], 1)]);
     expect(m.errors[0]).toMatchObject({ code: 'syntax-error', line: 2 });

@@ -87,5 +87,38 @@ describe('layoutFlow', () => {
     const model = flow(sources);
     const layout = layoutFlow(model);
     expect(layout.nodes).toHaveLength(300);
+    expect(layout.edges).toHaveLength(300);
+    // no two boxes overlap
+    const sorted = [...layout.nodes].sort((a, b) => a.y - b.y);
+    for (let i = 0; i < sorted.length; i++) {
+      for (let j = i + 1; j < sorted.length && sorted[j].y < sorted[i].y + NODE_HEIGHT; j++) {
+        expect(Math.abs(sorted[i].x - sorted[j].x)).toBeGreaterThanOrEqual(NODE_WIDTH);
+      }
+    }
+  });
+
+  it('stacks a linear chain and ends every edge on its own boxes', () => {
+    const model = flow([
+      '%%step start\nself.next(self.a, self.b)',
+      '%%step a\nself.next(self.a2)',
+      '%%step a2\nself.next(self.a3)',
+      '%%step a3\nself.next(self.join)',
+      '%%step b\nself.next(self.join)',
+      '%%step join\nx = 1',
+      '%%step end'
+    ]);
+    const layout = layoutFlow(model);
+    const box = new Map(layout.nodes.map(n => [n.name, n]));
+    expect(box.get('a')!.x).toBe(box.get('a2')!.x);
+    expect(box.get('a2')!.y - box.get('a')!.y).toBe(box.get('a3')!.y - box.get('a2')!.y);
+    expect(box.get('a2')!.y).toBeGreaterThan(box.get('a')!.y + NODE_HEIGHT);
+    expect(box.get('b')!.y).toBe(box.get('a')!.y); // siblings top-aligned
+    expect(box.get('join')!.y).toBeGreaterThan(box.get('a3')!.y + NODE_HEIGHT);
+    const touches = (p: { x: number; y: number }, n: { x: number; y: number; width: number; height: number }) =>
+      p.x >= n.x - 0.5 && p.x <= n.x + n.width + 0.5 && p.y >= n.y - 0.5 && p.y <= n.y + n.height + 0.5;
+    for (const e of layout.edges) {
+      expect(touches(e.points[0], box.get(e.from)!)).toBe(true);
+      expect(touches(e.points[e.points.length - 1], box.get(e.to)!)).toBe(true);
+    }
   });
 });
