@@ -31,7 +31,6 @@ from metaflow.clone_util import clone_task_helper
 from metaflow.datastore import FlowDataStore
 from metaflow.datastore.content_addressed_store import ContentAddressedStore
 from metaflow.flowspec import FlowStateItems
-from metaflow.graph import FlowGraph
 from metaflow.lint import LintWarn, linter
 from metaflow.metadata_provider import MetaDatum
 from metaflow.metaflow_current import Current, current
@@ -48,7 +47,6 @@ from metaflow.util import write_latest_run_id
 
 __all__ = [
     "Backend",
-    "FlowGraph",
     "LintWarn",
     "TaskOutcome",
     "TaskState",
@@ -94,7 +92,7 @@ def lint(flow_cls: type) -> None:
 
 # -- process-global state -------------------------------------------------------------------
 @contextlib.contextmanager
-def metaflow_state(datastore_root: str | None = None) -> Iterator[str]:
+def metaflow_state() -> Iterator[str]:
     """Point Metaflow's globals at the local datastore for one operation, then restore them.
 
     Yields the datastore root, found the way ``python flow.py run`` finds it
@@ -114,9 +112,7 @@ def metaflow_state(datastore_root: str | None = None) -> Iterator[str]:
     saved_argv0 = sys.argv[0] if sys.argv else None
     saved_system = {k: (v.copy() if isinstance(v, dict) else v) for k, v in system_context.__dict__.items()}
     try:
-        root = datastore_root or LocalStorage.get_datastore_root_from_config(
-            _quiet_echo, create_on_absent=True
-        )
+        root = LocalStorage.get_datastore_root_from_config(_quiet_echo, create_on_absent=True)
         LocalStorage.datastore_root = root
         FlowDataStore.default_storage_impl = LocalStorage
         yield root
