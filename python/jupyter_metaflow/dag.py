@@ -226,6 +226,18 @@ def _status_line(status: dict[str, Any] | None) -> str:
     return " · ".join(p for p in parts if p)
 
 
+def _switch_choice(step: str, edges: list[dict[str, Any]], status: dict[str, dict[str, Any]]) -> str | None:
+    """The case a switch step took: the label of its edge whose target ran in the same run."""
+    st = status.get(step)
+    if not st:
+        return None
+    for e in edges:
+        ran = status.get(e["target"])
+        if e["source"] == step and e["target"] != step and ran and ran.get("run_id") == st.get("run_id"):
+            return e.get("label")
+    return None
+
+
 def _duration(ms: float) -> str:
     if ms < 1000:
         return f"{ms:.0f} ms"
@@ -300,6 +312,9 @@ def render_svg(graph: dict[str, list[dict[str, Any]]], status: dict[str, dict[st
             f'stroke="{stroke}" stroke-width="{2 if node.get("errors") else 1.5}"/>'
         )
         line = _status_line(st)
+        choice = _switch_choice(node["name"], graph["edges"], status) if node["kind"] == "switch" else None
+        if choice is not None:
+            line += f" · → {choice}"
         name_y = box.y - 3 if line else box.y + 4
         out.append(
             f'<text x="{box.x:.1f}" y="{name_y:.1f}" text-anchor="middle" fill="#212121" '

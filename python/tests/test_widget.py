@@ -83,6 +83,17 @@ def test_static_svg_shows_states_and_escapes_every_text():
     assert html.count("<svg") == 1 and 'xmlns="http://www.w3.org/2000/svg"' in html
 
 
+def test_static_svg_shows_the_case_a_switch_took():
+    model = model_of(["%%step start\nself.mode = 'fast'\n"
+                      "self.next({'fast': self.quick, 'slow': self.careful}, condition='mode')",
+                      "%%step quick\nself.next(self.end)", "%%step careful\nself.next(self.end)",
+                      "%%step end"]).to_json()
+    assert model["errors"] == []
+    status = {"start": {"state": "done", "run_id": "5"}, "quick": {"state": "done", "run_id": "5"},
+              "careful": {"state": "done", "run_id": "4"}}
+    assert "done · → fast" in dag.render_svg(dag.graph_of(model), status)
+
+
 def test_widget_bundle_has_the_view_the_static_svg_and_text():
     session = NotebookSession()
     sync = FlowSync(session)

@@ -89,6 +89,31 @@ describe('DAG widget', () => {
     expect(view.el.querySelector('[data-step="work"]')!.getAttribute('data-stale')).toBe('true');
   });
 
+  it('shows the case a switch step took', () => {
+    const flowWithSwitch = assemble(
+      cells([
+        "%%step start\nself.mode = 'fast'\nself.next({'fast': self.quick, 'slow': self.careful}, condition='mode')",
+        '%%step quick\nself.next(self.end)',
+        '%%step careful\nself.next(self.end)',
+        '%%step end'
+      ])
+    );
+    expect(flowWithSwitch.errors).toEqual([]);
+    const model = widgetModel({
+      flow: 'F',
+      model: flowWithSwitch,
+      status: {
+        start: { run_id: '5', step: 'start', state: 'done' },
+        quick: { run_id: '5', step: 'quick', state: 'done' },
+        careful: { run_id: '4', step: 'careful', state: 'done' }
+      },
+      errors: []
+    });
+    const view = render(model);
+    expect(nodeStates(stateOf(model)).get('start')!.switchChoice).toBe('fast');
+    expect(view.el.querySelector('[data-step="start"] .jp-mf-DagNode-detail')!.textContent).toBe('done · → fast');
+  });
+
   it('renders untrusted step names and errors as text only', () => {
     const bad = assemble(cells(['%%step start\nself.next(self.nowhere)', '%%step end']));
     const model = widgetModel({

@@ -158,12 +158,26 @@ export function nodeStates(state: IDagWidgetState): Map<string, INodeState> {
       status: st?.state ?? null,
       durationMs: st?.duration_ms ?? null,
       splits: st?.num_splits ? { done: st.splits_done ?? 0, total: st.num_splits } : null,
-      switchChoice: null,
+      switchChoice: switchChoice(step, state),
       stale: st?.state === 'stale',
       errors
     });
   }
   return states;
+}
+
+/** The case a switch step took in its run: the case whose target ran in the same run. */
+function switchChoice(step: IFlowModel['steps'][number], state: IDagWidgetState): string | null {
+  const t = step.transition;
+  const st = state.status[step.name];
+  if (t?.kind !== 'switch' || !t.cases || !st) {
+    return null;
+  }
+  const taken = Object.entries(t.cases).find(([, target]) => {
+    const ran = state.status[target];
+    return target !== step.name && ran !== undefined && ran.run_id === st.run_id;
+  });
+  return taken ? taken[0] : null;
 }
 
 /** Error texts not located in a step's cell (missing start, lint on no cell, ...), as plain text. */
