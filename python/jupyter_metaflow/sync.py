@@ -22,6 +22,7 @@ Listeners (the inline DAG widget) get every change through :meth:`FlowSync.add_l
 from __future__ import annotations
 
 import json
+import logging
 import os
 import posixpath
 import traceback
@@ -33,6 +34,8 @@ from ._metaflow import NOTEBOOK_SYS_TAG, forget_datastore_root
 from .executor import NotebookSession, StepEvent, get_session
 
 __all__ = ["FlowSync", "get_sync", "run_tagged"]
+
+log = logging.getLogger(__name__)
 
 
 Listener = Callable[["FlowSync"], None]
@@ -270,6 +273,9 @@ class FlowSync:
                     status["num_splits"] = len(tasks)
                 restored[step.id] = status
         except (MetaflowException, OSError):  # no datastore or an unreadable run: nothing to restore
+            return
+        except Exception:  # best effort: the frontend still gets its (empty) snapshot
+            log.warning("jupyter-metaflow: could not read the latest run", exc_info=True)
             return
         finally:
             forget_datastore_root()
