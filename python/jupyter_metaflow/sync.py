@@ -258,19 +258,21 @@ class FlowSync:
                     break
             if run is None:
                 return
-            restored = {}
+            restored, splits = {}, {}
             for step in run:
                 if step.id.startswith("_"):
                     continue
                 tasks = list(step)
                 failed = any(t.finished and not t.successful for t in tasks)
                 durations = [(t.finished_at - t.created_at).total_seconds() * 1000
-                             for t in tasks if t.finished_at and t.created_at]
+                             if t.finished_at and t.created_at else 0.0 for t in tasks]
                 status = {"flow": name, "run_id": run.id, "step": step.id,
                           "state": "failed" if failed else "done",
                           "duration_ms": round(sum(durations), 1)}
                 if len(tasks) > 1:
                     status["num_splits"] = len(tasks)
+                    splits[step.id] = {i: ms for i, (t, ms) in enumerate(zip(tasks, durations))
+                                       if t.successful}
                 restored[step.id] = status
         except (MetaflowException, OSError):  # no datastore or an unreadable run: nothing to restore
             return
@@ -281,6 +283,7 @@ class FlowSync:
             forget_datastore_root()
         self.flow, self.run_id = name, run.id
         self.run_status.update(restored)
+        self.splits_done.update(splits)
         self.publish()
 
     def _source_of(self, step: str) -> tuple[str | None, str | None]:

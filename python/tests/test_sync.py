@@ -276,3 +276,14 @@ def test_a_restarted_kernel_reports_the_run_it_will_reattach_to(tmp_path):
         ["start", "square", "gather", "end"], "done")
     assert restored["steps"]["square"]["num_splits"] == 3
     assert all(v["duration_ms"] > 0 and "source" not in v for v in restored["steps"].values())
+
+    # the widget of the restarted kernel counts the restored splits as done
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    try:
+        fe = Frontend(KernelHarness(km, kc))
+        reply = fe.run_cell("from jupyter_metaflow.widget import dag_widget\n"
+                            "w = dag_widget()\nprint(w.status['square']['splits_done'], w.run_id)")
+        assert fe.output_text(reply["msg_id"]).split() == ["3", run_id]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
