@@ -1,4 +1,5 @@
 import type { ISessionContext } from '@jupyterlab/apputils';
+import { CommsOverSubshells } from '@jupyterlab/services';
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
 import { Signal } from '@lumino/signaling';
 import type { ISignal } from '@lumino/signaling';
@@ -93,6 +94,12 @@ export class KernelLink implements IKernelLink {
       this._setState('no-kernel');
       return;
     }
+    // Comm messages must reach the kernel's main thread: the handlers touch the
+    // executor's state, which steps running on the main thread also use. With
+    // subshells per comm target (JupyterLab 4.6's default), closing our probe comm
+    // also deletes the subshell the live comm is bound to, after which the kernel
+    // drops its messages ("Unknown subshell_id"; ipykernel#1557, jupyterlab#19722).
+    kernel.commsOverSubshells = CommsOverSubshells.Disabled;
     kernel.registerCommTarget(COMM_TARGET, this._onCommOpen);
     this._setState('not-loaded');
     this._probePending = true;

@@ -12,6 +12,7 @@ class ScriptedKernel {
   status = 'idle';
   handleComms = true;
   isDisposed = false;
+  commsOverSubshells = 'perCommTarget';
   targets = new Map<string, (comm: any, msg: any) => void>();
   opened: ScriptedComm[] = [];
 
@@ -69,6 +70,7 @@ describe('KernelLink', () => {
     const kernel = new ScriptedKernel();
     const link = new KernelLink(sessionWith(kernel));
     expect(kernel.targets.has(COMM_TARGET)).toBe(true);
+    expect(kernel.commsOverSubshells).toBe('disabled');
     expect(kernel.opened).toHaveLength(1);
     expect(kernel.opened[0].openData.type).toBe('hello');
     expect(kernel.opened[0].openData.payload.side).toBe('frontend');

@@ -28,6 +28,8 @@ test.describe('handshake', () => {
     await page.notebook.runCell(1);
     await expect(status).toHaveAttribute('data-jp-mf-status', 'connected');
     await expect(status).toHaveText('Metaflow: connected');
+    // Loads silently (no kernel-side noise from subshells torn down under the cell).
+    expect(await page.notebook.getCellTextOutput(1)).toBeNull();
     await expect(status).toHaveAttribute('title', /jupyter-metaflow 0\.1\.0 in the kernel, Metaflow 2\.19\./);
     const indicator = page.locator('.jp-NotebookPanel-toolbar .jp-mf-LinkIndicator');
     await expect(indicator).toHaveAttribute('data-jp-mf-status', 'connected');
