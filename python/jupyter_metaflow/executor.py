@@ -384,7 +384,7 @@ def flow_cell_class(model: cellrules.FlowModel, user_ns: dict[str, Any]) -> Buil
 
 
 def _check_artifact_names(steps: dict[str, CompiledStep], attrs: dict[str, Any]) -> None:
-    """``self.X = ...`` where X is FlowSpec's own attribute or a flow-level constant."""
+    """``self.X = ...`` where X is FlowSpec's own attribute, a step or a flow-level constant."""
     reserved = mf.flowspec_attribute_names()
     constants = {k for k in attrs if not k.startswith("_") and k not in steps}
     problems = []
@@ -395,6 +395,11 @@ def _check_artifact_names(steps: dict[str, CompiledStep], attrs: dict[str, Any])
                 problems.append(
                     f"{where}: self.{attr} is FlowSpec's own attribute, not an "
                     f"artifact name. Rename the artifact (e.g. self.{attr}_value)."
+                )
+            elif attr in steps:
+                problems.append(
+                    f"{where}: self.{attr} is the name of step {attr!r}; an artifact of that "
+                    "name would hide the step. Rename the artifact."
                 )
             elif attr in constants:
                 problems.append(

@@ -292,9 +292,11 @@ def test_unpicklable_artifact_is_named(ip):
 
 
 def test_artifact_name_colliding_with_flowspec(ip):
-    cells = notebook("%%step start\nself.x = 1\nself.index = 3\nself.next(self.end)", "%%step end\npass")
+    cells = notebook("%%step start\nself.x = 1\nself.index = 3\nself.end = 4\nself.next(self.end)",
+                     "%%step end\npass")
     error = str(run(ip, cells[0]).error_in_exec)
     assert "cell 1 (%%step start), line 3: self.index is FlowSpec's own attribute" in error
+    assert "cell 1 (%%step start), line 4: self.end is the name of step 'end'" in error
 
 
 def test_structural_errors_name_cell_and_line(ip):
@@ -477,3 +479,21 @@ def test_without_a_notebook_the_executed_cells_make_the_flow(ip):
     ok(ip, start)
     ok(ip, end)
     assert latest("NotebookFlow")["end"].task.data.v == 5
+
+
+def test_static_branches_inside_a_foreach(ip):
+    cells = notebook(
+        "%%step start\nself.items = [1, 2]\nself.next(self.fan, foreach='items')",
+        "%%step fan\nself.n = self.input\nself.next(self.double, self.square)",
+        "%%step double\nself.r = self.n * 2\nself.next(self.pair)",
+        "%%step square\nself.r = self.n ** 2\nself.next(self.pair)",
+        "%%step pair\nself.both = (inputs.double.r, inputs.square.r)",
+        "%%step collect\nself.pairs = [i.both for i in inputs]",
+        "%%step end\npass",
+    )
+    for c in cells:
+        ok(ip, c)
+    run = latest("DemoNbFlow")
+    assert run.successful
+    assert len(list(run["pair"])) == 2
+    assert run["collect"].task.data.pairs == [(2, 1), (4, 4)]
