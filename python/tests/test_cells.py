@@ -9,7 +9,6 @@ same length, element-wise subset match; scalars: ==).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -193,7 +192,8 @@ def test_model_helpers():
     assert model.step("a").cell_index == 1
 
 
-def test_assemble_1000_cells_is_fast():
+def test_assemble_1000_cells():
+    """A large notebook assembles without errors (timing lives in bench/export_bench.py)."""
     cells = [CellInput(0, "m", "code", "import os\nX = 1\n", ())]
     cells.append(CellInput(1, "s", "code", "%%step start\nself.x = 0\n", ()))
     for i in range(2, 999):
@@ -204,10 +204,7 @@ def test_assemble_1000_cells_is_fast():
         else:
             cells.append(CellInput(i, None, "code", "print(%d)\n" % i, ()))
     cells.append(CellInput(999, None, "code", "%%step end\nprint(self.x)\n", ()))
-    assemble(cells)  # warm-up
-    t0 = time.perf_counter()
     model = assemble(cells)
-    elapsed = time.perf_counter() - t0
     assert not model.errors
     assert len(model.steps) == 334
-    assert elapsed < 0.1, elapsed
+    assert model.next_of("s997").targets == ["end"]
