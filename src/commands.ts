@@ -11,6 +11,7 @@ import { downloadIcon, fastForwardIcon, runIcon, treeViewIcon } from '@jupyterla
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { topologicalOrder, upstreamInOrder } from './assembly';
+import { CONTEXT_STEP_ATTR } from './dagview';
 import type { FlowState, IFlowStates } from './model';
 import { selectCell } from './panel';
 
@@ -51,8 +52,8 @@ export function addCommands(
       return args.step;
     }
     if (args.origin === 'dag') {
-      const hit = app.contextMenuHitTest(node => node.classList?.contains('jp-mf-DagNode') ?? false);
-      return hit?.getAttribute('data-step') ?? null;
+      const hit = app.contextMenuHitTest(node => node.hasAttribute(CONTEXT_STEP_ATTR));
+      return hit?.getAttribute(CONTEXT_STEP_ATTR) ?? null;
     }
     return state.stepOfCell(state.panel.content.activeCellIndex);
   };

@@ -88,6 +88,7 @@ export class DagView {
     this.node.addEventListener('wheel', this._onWheel, { passive: false });
     this.node.addEventListener('pointerdown', this._onPointerDown);
     this.node.addEventListener('click', this._onClick);
+    this.node.addEventListener('contextmenu', this._onContextMenu);
   }
 
   /** The `<svg>` element to insert into the page. */
@@ -237,6 +238,7 @@ export class DagView {
     this.node.removeEventListener('wheel', this._onWheel);
     this.node.removeEventListener('pointerdown', this._onPointerDown);
     this.node.removeEventListener('click', this._onClick);
+    this.node.removeEventListener('contextmenu', this._onContextMenu);
     this.node.remove();
   }
 
@@ -290,6 +292,20 @@ export class DagView {
     }
   };
 
+  /**
+   * Remember the node a context menu opens on, as an attribute of the view's
+   * HTML host: JupyterLab's context-menu hit test only visits HTML elements.
+   */
+  private _onContextMenu = (event: MouseEvent): void => {
+    const host = this.node.parentElement;
+    const step = stepAt(event.target);
+    if (host && step !== null) {
+      host.setAttribute(CONTEXT_STEP_ATTR, step);
+    } else {
+      host?.removeAttribute(CONTEXT_STEP_ATTR);
+    }
+  };
+
   private _options: IDagViewOptions;
   private _root: SVGGElement;
   private _markerId: string;
@@ -304,6 +320,9 @@ export function stepAt(target: EventTarget | null): string | null {
   const el = target instanceof Element ? target.closest('.jp-mf-DagNode') : null;
   return el?.getAttribute('data-step') ?? null;
 }
+
+/** Attribute of a DAG view's host naming the node a context menu was opened on. */
+export const CONTEXT_STEP_ATTR = 'data-jp-mf-context-step';
 
 const MIN_ZOOM = 0.1;
 const MAX_ZOOM = 3;

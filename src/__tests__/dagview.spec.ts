@@ -1,5 +1,5 @@
 import { assemble } from '../assembly';
-import { DagView, formatDuration, nodeDetail, stepAt, type INodeState } from '../dagview';
+import { CONTEXT_STEP_ATTR, DagView, formatDuration, nodeDetail, stepAt, type INodeState } from '../dagview';
 import { layoutFlow } from '../layout';
 
 const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
@@ -93,5 +93,21 @@ describe('DagView', () => {
     expect(formatDuration(245000)).toBe('4 min 05 s');
     expect(nodeDetail(state({ status: 'done', switchChoice: 'x' }))).toBe('done · → x');
     expect(nodeDetail(undefined)).toBe('');
+  });
+});
+
+describe('DagView context menu', () => {
+  it('names the node a context menu opens on, on its HTML host', () => {
+    const model = assemble(
+      ['%%step start', '%%step end'].map((source, index) => ({ index, id: null, cell_type: 'code', source, tags: [] }))
+    );
+    const host = document.createElement('div');
+    const view = new DagView();
+    host.appendChild(view.node);
+    view.render(layoutFlow(model), new Map());
+    view.node.querySelector('[data-step="end"] rect')!.dispatchEvent(new MouseEvent('contextmenu', { bubbles: true }));
+    expect(host.getAttribute(CONTEXT_STEP_ATTR)).toBe('end');
+    view.node.dispatchEvent(new MouseEvent('contextmenu', { bubbles: true }));
+    expect(host.hasAttribute(CONTEXT_STEP_ATTR)).toBe(false);
   });
 });

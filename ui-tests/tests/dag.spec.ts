@@ -187,6 +187,25 @@ test.describe('DAG panel', () => {
     await expect(node(page, 'end')).toHaveAttribute('data-status', 'none');
   });
 
+  test('the node context menu runs a step and shows its artifacts', async ({ page, tmpPath }) => {
+    await openFlow(page, tmpPath, 'menu.ipynb', [
+      { source: '%%step start\nself.greeting = "hello"\nself.next(self.end)' },
+      { source: '%%step end' }
+    ]);
+    await connected(page);
+    await node(page, 'start').click({ button: 'right' });
+    const menu = page.locator('.lm-Menu');
+    await expect(menu.getByText('Run Step start')).toBeVisible();
+    await expect(menu.getByText('Run to Here')).toBeVisible();
+    await menu.getByText('Run Step start').click();
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
+    await node(page, 'start').click({ button: 'right' });
+    await page.locator('.lm-Menu').getByText('Show Artifacts').click();
+    const shown = page.locator('.jp-Notebook .jp-Cell').nth(1);
+    await expect(shown.locator('.jp-InputArea-editor')).toContainText('%mf_show start');
+    await expect(shown.locator('.jp-OutputArea')).toContainText('greeting', { timeout: 60000 });
+  });
+
   test('the export command writes the flow file', async ({ page, tmpPath }) => {
     await openFlow(page, tmpPath, 'train.ipynb', [
       { source: '%%step start\nself.x = 1\nself.next(self.end)' },
