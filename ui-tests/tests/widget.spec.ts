@@ -161,6 +161,12 @@ test.describe('inline DAG widget', () => {
     const widget = nb7.locator('.jp-mf-DagWidget');
     await expect(widget.locator('.jp-mf-DagNode')).toHaveCount(4, { timeout: 30000 });
     await expect(dagNode(nb7, 'start')).toHaveAttribute('data-status', 'done');
+    // live there too: the foreach body shows running, then done with all splits
+    await nb7.locator('.jp-Cell').nth(3).click();
+    await nb7.keyboard.press('Shift+Enter');
+    await expect(dagNode(nb7, 'work')).toHaveAttribute('data-status', 'running', { timeout: 30000 });
+    await expect(dagNode(nb7, 'work')).toHaveAttribute('data-status', 'done', { timeout: 30000 });
+    await expect(dagNode(nb7, 'work').locator('.jp-mf-DagNode-detail')).toHaveText(/^done · 3\/3 · /);
     await nb7.screenshot({ path: `${SHOTS}/widget-notebook7.png` });
     await nb7.close();
   });
