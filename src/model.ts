@@ -435,10 +435,12 @@ export class FlowState implements IDisposable {
 
   private _onKernelStatus(_: ISessionContext, status: string): void {
     if (status === 'restarting' || status === 'autorestarting') {
-      this._autoLoadTried = false;
+      this._autoLoadTried = null;
       this._kernelModel = null;
       this._book.clear();
       this._recompute();
+    } else if (status === 'idle') {
+      this._maybeAutoLoad();
     }
   }
 
@@ -449,6 +451,7 @@ export class FlowState implements IDisposable {
     if (
       this._autoLoadTried === kernel ||
       !kernel ||
+      ['restarting', 'autorestarting', 'dead', 'terminating'].includes(kernel.status) ||
       !link ||
       link.state !== 'not-loaded' ||
       !this._model.steps.length ||
@@ -469,7 +472,8 @@ export class FlowState implements IDisposable {
   private _timer: ReturnType<typeof setTimeout> | null = null;
   private _debounceMs: number;
   private _autoLoad: () => boolean;
-  private _autoLoadTried: unknown = false;
+  /** The kernel the extension was last auto-loaded into (reset by restarts). */
+  private _autoLoadTried: unknown = null;
   private _lastSent: string | null = null;
   private _lastRefreshMs = 0;
   private _pending = new Map<string, (r: IExportResult) => void>();

@@ -219,6 +219,35 @@ test.describe('DAG panel', () => {
     expect(await page.contents.fileExists(`${tmpPath}/train.py`)).toBe(true);
   });
 
+  test('the panel follows the active notebook; a kernel restart clears statuses and reloads', async ({ page, tmpPath }) => {
+    await openFlow(page, tmpPath, 'first.ipynb', [{ source: '%%step start\nself.next(self.end)' }, { source: '%%step end' }]);
+    await connected(page);
+    await page.notebook.selectCells(0);
+    await command(page, 'jupyter-metaflow:run-step');
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
+    await openFlow(page, tmpPath, 'second.ipynb', [
+      { source: '%%step start\nself.next(self.other)' },
+      { source: '%%step other' },
+      { source: '%%step end' }
+    ]);
+    const title = page.locator('#jp-mf-dag-panel .jp-mf-DagPanel-title');
+    await expect(title).toHaveText('SecondFlow');
+    await expect(node(page, 'other')).toBeVisible();
+    await page.notebook.activate('first.ipynb');
+    await expect(title).toHaveText('FirstFlow');
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'done');
+
+    await page.evaluate(() => {
+      void (window as any).jupyterapp.commands.execute('notebook:restart-kernel');
+    });
+    await page.locator('.jp-Dialog .jp-mod-accept').click();
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'none', { timeout: 60000 });
+    await connected(page); // loaded again by itself
+    await page.notebook.selectCells(0);
+    await command(page, 'jupyter-metaflow:run-step');
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
+  });
+
   test('screenshots of the panel in light and dark themes', async ({ page, tmpPath }) => {
     await openFlow(page, tmpPath, 'shots.ipynb', [
       { source: '%%step start\nself.items = [1, 2, 3]\nself.next(self.work, foreach="items")' },
