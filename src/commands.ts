@@ -136,6 +136,12 @@ export function addCommands(
     }
   });
 
+  // Enabled states and labels follow the active notebook's flow (toolbar, menus).
+  const refresh = () => app.commands.notifyCommandChanged();
+  states.currentChanged.connect(refresh);
+  states.added.connect((_, state) => state.changed.connect(refresh));
+  tracker.activeCellChanged.connect(refresh);
+
   if (palette) {
     const category = 'Metaflow';
     for (const command of [

@@ -92,7 +92,7 @@ test.describe('DAG panel', () => {
     ]);
     await connected(page);
     await page.notebook.selectCells(0);
-    await command(page, 'jupyter-metaflow:run-step');
+    await page.keyboard.press('Control+Alt+Enter'); // Run Step's shortcut
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'running', { timeout: 60000 });
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
     await expect(node(page, 'start').locator('.jp-mf-DagNode-detail')).toContainText(/done · \d/);
@@ -136,7 +136,13 @@ test.describe('DAG panel', () => {
       { source: '%%step end\nprint(self.b)' }
     ]);
     await connected(page);
-    await command(page, 'jupyter-metaflow:run-all');
+    // the toolbar button (in the toolbar's overflow menu when the notebook is narrow)
+    const runAll = page.locator('[data-command="jupyter-metaflow:run-all"]');
+    if (!(await runAll.isVisible())) {
+      await page.locator('.jp-NotebookPanel-toolbar [data-jp-item-name="toolbar-popup-opener"]').click();
+    }
+    await expect(runAll).toHaveAttribute('aria-disabled', 'false');
+    await runAll.click();
     await expect(node(page, 'end')).toHaveAttribute('data-status', 'done', { timeout: 90000 });
     for (const step of ['start', 'middle', 'end']) {
       await expect(node(page, step)).not.toHaveAttribute('data-stale', 'true');
