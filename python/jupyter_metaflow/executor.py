@@ -51,6 +51,8 @@ __all__ = [
 ]
 
 CELL_FILE_PREFIX = "<mfcell-"
+MAX_REMEMBERED_CELLS = 1000
+"""Executed cells kept as a source of the notebook's text (oldest forgotten first)."""
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -552,7 +554,11 @@ class NotebookSession:
 
     def record_executed(self, source: str, cell_id: str | None) -> None:
         """Remember a cell this kernel executed (source 4, and fresher than an older file)."""
-        self._executed[self._cell_key(source, cell_id)] = (time.time(), source, cell_id)
+        key = self._cell_key(source, cell_id)
+        self._executed.pop(key, None)  # keep the dict in execution order
+        self._executed[key] = (time.time(), source, cell_id)
+        if len(self._executed) > MAX_REMEMBERED_CELLS:
+            del self._executed[next(iter(self._executed))]
 
     @staticmethod
     def _cell_key(source: str, cell_id: str | None) -> str:
