@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from . import _metaflow as mf
+from . import cards
 from .export import HEADER, ExportError, export_cells, write_atomic
 
 __all__ = [
@@ -302,6 +303,8 @@ def run_step_in_runtime(session: Any, built: Any, step: str, reasons: list[str],
         run_id = executing.run.id
         status = executing.status
     record = session.adopt_run(built.cls, run_id)
+    if cards.has_card(built.cls._graph, step) and status == "successful":
+        cards.display_cards(built.cls.__name__, run_id, step, flow_file.name)
     if status != "successful":
         raise RuntimeRunFailed(
             f"Step {step!r} failed under Metaflow's runtime in run {built.cls.__name__}/{run_id} "

@@ -115,3 +115,26 @@ def test_every_foreach_split_renders_its_card(ip, monkeypatch):
     texts = sorted(json.dumps(card_data(c.get())) for t in run["each"] for c in get_cards(t))
     assert len(texts) == 3 and all(f"item {x}" in t for x, t in zip("abc", texts))
     assert sum("jp-mf-Card" in d.get("text/html", "") for d in displayed) == 3
+
+
+def test_card_of_a_runtime_path_step_is_shown_too(ip, monkeypatch):
+    from metaflow import Flow
+    from metaflow.cards import get_cards
+
+    sources = [
+        "%%step start\nself.x = 1",
+        "%%step report\n@card\n@retry(times=1)\nself.x += 1",
+        "%%step end\npass",
+    ]
+    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(sources)],
+                                "card_nb.ipynb")
+    displayed = []
+    monkeypatch.setattr(ip.display_pub, "publish", lambda data, metadata=None, **kw: displayed.append(data))
+    for source in sources[:2]:
+        assert ip.run_cell(source).success
+    run = Flow("CardNbFlow").latest_run
+    assert run.successful and run["report"].task.data.x == 2
+    found = get_cards(run["report"].task)
+    frames = [d["text/html"] for d in displayed if "jp-mf-Card" in d.get("text/html", "")]
+    assert len(found) == 1 and len(frames) == 1
+    assert html.unescape(re.search(r'srcdoc="([^"]*)"', frames[0]).group(1)) == found[0].get()
