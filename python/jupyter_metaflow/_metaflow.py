@@ -51,6 +51,7 @@ __all__ = [
     "TaskOutcome",
     "TaskState",
     "clone_task",
+    "config_options",
     "config_parameter_names",
     "flowspec_attribute_names",
     "kernel_runner",
@@ -80,9 +81,10 @@ def flowspec_attribute_names() -> frozenset[str]:
     return frozenset(n for n in dir(FlowSpec) if not n.startswith("_")) | {"name"}
 
 
-def prepare_flow_class(flow_cls: type) -> None:
-    """Resolve the class's Parameters once (``Parameter.init``), as ``cli.start`` does."""
-    flow_cls._process_config_decorators({})
+def prepare_flow_class(flow_cls: type, configs: dict[str, Any] | None = None) -> type:
+    """Resolve the class's Parameters (``Parameter.init``) and ``Config`` values once, as
+    ``cli.start`` does; returns the class to use (a new one when flow mutators ran)."""
+    return flow_cls._process_config_decorators(configs or {}) or flow_cls
 
 
 def lint(flow_cls: type) -> None:
@@ -293,20 +295,45 @@ def parameter_values(flow_cls: type, args: Sequence[str], prog: str) -> dict[str
     defaults, deploy-time (callable) defaults included. Raises ``click.UsageError`` with the
     usage text on bad input.
     """
+    return _flow_options(flow_cls, args, prog)[0]
+
+
+def config_options(flow_cls: type, args: Sequence[str], prog: str) -> dict[str, Any]:
+    """The flow's ``Config`` values from ``--config NAME FILE`` / ``--config-value NAME JSON``
+    options and the declared defaults, processed as the CLI processes them (what
+    ``_process_config_decorators`` and ``_set_constants`` take)."""
+    return _flow_options(flow_cls, args, prog)[1]
+
+
+def _flow_options(flow_cls: type, args: Sequence[str], prog: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    from metaflow.user_configs.config_options import config_options_with_config_input
+
     command = click.Command(prog, params=[], add_help_option=False)
     with parameters.flow_context(flow_cls):
         parameters.add_custom_parameters(deploy_mode=True)(command)
-    obj = _ClickObj(flow_cls(use_cli=False))  # what IncludeFile's conversion reads
+        config_options_with_config_input(command)
+    obj = _ClickObj(flow_cls(use_cli=False))  # what IncludeFile's / Config's conversion reads
     saved_context = parameters.context_proto  # what deploy-time defaults read
     parameters.set_parameter_context(obj.flow.name, _quiet_echo, LocalStorage, {})
     try:
-        ctx = command.make_context(prog, list(args), resilient_parsing=False, obj=obj)
+        with parameters.flow_context(flow_cls):
+            ctx = click.Context(command, info_name=prog, obj=obj)
+            ctx.params.update(quiet=True, datastore=LocalStorage.TYPE)  # read by Config's callback
+            with ctx.scope(cleanup=False):
+                command.parse_args(ctx, list(args))
+        delayed = getattr(obj, "delayed_config_exception", None)
+        if delayed is not None:
+            raise delayed
     except click.ClickException as exc:
         usage = command.get_help(click.Context(command, info_name=prog))
         raise click.UsageError(f"{exc.format_message()}\n{usage}") from None
     finally:
         parameters.context_proto = saved_context
-    return dict(ctx.params)
+    values = dict(ctx.params)
+    configs = values.pop("config", None) or values.pop("config_value", None) or {}
+    for key in ("config", "config_value", "quiet", "datastore"):
+        values.pop(key, None)
+    return values, configs
 
 
 @dataclass
@@ -324,11 +351,12 @@ def config_parameter_names(flow_cls: type) -> list[str]:
 
 
 def persist_parameters(
-    backend: Backend, flow_cls: type, run_id: str, values: dict[str, Any]
+    backend: Backend, flow_cls: type, run_id: str, values: dict[str, Any],
+    configs: dict[str, Any] | None = None,
 ) -> str:
     """The run's ``_parameters`` task, as ``NativeRuntime.persist_constants`` writes it."""
     flow = fresh_subclass(flow_cls)(use_cli=False)
-    flow._set_constants(flow._graph, values, {})
+    flow._set_constants(flow._graph, values, configs or {})
     task_id = backend.metadata.new_task_id(run_id, "_parameters")
     ds = backend.flow_datastore.get_task_datastore(run_id, "_parameters", task_id, attempt=0, mode="w")
     ds.init_task()

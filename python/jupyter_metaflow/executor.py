@@ -297,6 +297,8 @@ class BuiltFlow:
     steps: dict[str, CompiledStep]
     flow_ref: CellRef | None
     param_args: list[str]
+    config_options: dict[str, Any] = field(default_factory=dict)
+    """The ``Config`` values (defaults, or ``--config``/``--config-value`` on the magic line)."""
 
 
 def build_flow(model: cellrules.FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
@@ -337,10 +339,9 @@ def build_flow(model: cellrules.FlowModel, user_ns: dict[str, Any]) -> BuiltFlow
         cls = type(model.name, (FlowSpec,), attrs)
         for deco in reversed(flow_decorators):
             cls = deco(cls)
-        mf.prepare_flow_class(cls)
     except Exception as exc:
         raise FlowDefinitionError(_located_message(exc)) from None
-    return BuiltFlow(model, cls, steps, flow_ref, param_args)
+    return _prepared(BuiltFlow(model, cls, steps, flow_ref, param_args))
 
 
 def _exec_flow_cell(
@@ -379,10 +380,27 @@ def flow_cell_class(model: cellrules.FlowModel, user_ns: dict[str, Any]) -> Buil
         cls = type(model.name, (FlowSpec,), attrs)
         for deco in reversed(decorators):
             cls = deco(cls)
-        mf.prepare_flow_class(cls)
     except Exception as exc:
         raise FlowDefinitionError(f"The flow cell is not valid: {type(exc).__name__}: {exc}") from None
-    return BuiltFlow(model, cls, {}, ref, param_args)
+    return _prepared(BuiltFlow(model, cls, {}, ref, param_args))
+
+
+def _prepared(built: BuiltFlow) -> BuiltFlow:
+    """Resolve the flow's Parameters and ``Config`` values (from the ``%%flow`` line) once."""
+    from metaflow._vendor import click
+
+    if mf.config_parameter_names(built.cls):
+        try:
+            built.config_options = mf.config_options(
+                built.cls, built.param_args, f"%%flow {built.cls.__name__}")
+        except click.UsageError as exc:
+            where = built.flow_ref.where(1) if built.flow_ref else "the %%flow cell"
+            raise FlowDefinitionError(f"Bad Config option in {where}: {exc}") from None
+    try:
+        built.cls = mf.prepare_flow_class(built.cls, built.config_options)
+    except Exception as exc:
+        raise FlowDefinitionError(_located_message(exc)) from None
+    return built
 
 
 def _check_artifact_names(steps: dict[str, CompiledStep], attrs: dict[str, Any]) -> None:
@@ -629,14 +647,6 @@ class NotebookSession:
         from metaflow._vendor import click
 
         prog = f"%%flow {built.cls.__name__}"
-        configs = mf.config_parameter_names(built.cls)
-        if configs:
-            where = built.flow_ref.where(None) if built.flow_ref else "the flow cell"
-            raise FlowDefinitionError(
-                f"Config {', '.join(repr(c) for c in configs)} in {where}: Config is not supported "
-                "when steps run in the kernel yet. Use Parameter (or constants) in the notebook, "
-                "or run the exported flow with `python flow.py run`."
-            )
         try:
             return mf.parameter_values(built.cls, built.param_args, prog)
         except click.UsageError as exc:
@@ -762,7 +772,7 @@ class NotebookSession:
         saved_argv0 = sys.argv[0]
         sys.argv[0] = script
         try:
-            params_task = mf.persist_parameters(backend, built.cls, run_id, values)
+            params_task = mf.persist_parameters(backend, built.cls, run_id, values, built.config_options)
         except Exception as exc:
             raise FlowDefinitionError(
                 f"The flow's parameters could not be set: {type(exc).__name__}: {exc}"

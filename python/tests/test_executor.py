@@ -405,11 +405,14 @@ def test_include_file_is_read_like_the_cli(ip, tmp_path):
     assert task.data.notes == "some text\n" and task.data.length == 10
 
 
-def test_config_is_refused_with_a_clear_error(ip):
-    cells = notebook("%%flow ConfigFlow\ncfg = Config('cfg', default_value={'a': 1})",
-                     "%%step start\nself.next(self.end)", "%%step end\npass")
-    for source in cells[:2]:
-        assert "Config is not supported when steps run in the kernel" in str(run(ip, source).error_in_exec)
+def test_config_default_is_an_artifact_like_in_a_run(ip):
+    cells = notebook("%%flow ConfigFlow\ncfg = Config('cfg', default_value={'lr': 0.1, 'layers': [8, 4]})",
+                     "%%step start\nself.lr_seen = self.cfg.lr\nself.next(self.end)", "%%step end\npass")
+    for source in cells:
+        ok(ip, source)
+    run = latest("ConfigFlow")
+    assert run["start"].task.data.lr_seen == 0.1
+    assert run["end"].task.data.cfg == {"lr": 0.1, "layers": [8, 4]}
 
 
 def test_catch_works_and_runtime_only_decorators_are_noted(ip, capsys):
