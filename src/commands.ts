@@ -137,7 +137,15 @@ export function addCommands(
   });
 
   // Enabled states and labels follow the active notebook's flow (toolbar, menus).
-  const refresh = () => app.commands.notifyCommandChanged();
+  let shown = '';
+  const refresh = () => {
+    const state = current();
+    const now = JSON.stringify([!!state, state?.model.steps.length, state && target({})]);
+    if (now !== shown) {
+      shown = now;
+      app.commands.notifyCommandChanged();
+    }
+  };
   states.currentChanged.connect(refresh);
   states.added.connect((_, state) => state.changed.connect(refresh));
   tracker.activeCellChanged.connect(refresh);

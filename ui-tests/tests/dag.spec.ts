@@ -203,6 +203,7 @@ test.describe('DAG panel', () => {
     const menu = page.locator('.lm-Menu');
     await expect(menu.getByText('Run Step start')).toBeVisible();
     await expect(menu.getByText('Run to Here')).toBeVisible();
+    await expect(menu.locator('.lm-Menu-item', { hasText: 'Run Step start' })).not.toHaveClass(/lm-mod-disabled/);
     await menu.getByText('Run Step start').click();
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
     await node(page, 'start').click({ button: 'right' });
