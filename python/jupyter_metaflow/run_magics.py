@@ -139,8 +139,9 @@ class RunMagics(Magics):
         parser = magic.parser
         try:
             args, rest = parser.parse_known_args(arg_split(line))
-        except SystemExit:  # argparse already printed the usage
-            raise UsageError(parser.format_usage().strip()) from None
+        except UsageError as exc:
+            usage = parser.format_usage().split("::", 1)[-1].strip()
+            raise UsageError(f"{exc}\nUsage: {usage}") from None
         return args, rest
 
     def _flow_file(self) -> tuple[Any, Any]:

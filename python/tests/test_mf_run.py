@@ -108,3 +108,41 @@ def test_mf_run_split_resume_and_kubernetes_option(workdir):
     # parameter values go through the flow's own click options
     out = text_of(bad_cell)
     assert "Bad parameter option" in out and "notanumber" in out
+
+
+@pytest.fixture
+def ip(workdir, monkeypatch):
+    import IPython
+    from IPython.testing.globalipapp import start_ipython
+
+    from jupyter_metaflow import executor
+    from jupyter_metaflow.cells import CellInput
+
+    monkeypatch.setenv("METAFLOW_USER", "tester")
+    executor._session = None
+    start_ipython()
+    shell = IPython.get_ipython()
+    shell.run_line_magic("load_ext", "jupyter_metaflow")
+    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(CELLS)],
+                                str(workdir / "squares.ipynb"))
+    yield shell
+    executor._session = None
+
+
+def test_bad_magic_input_gets_clear_errors(ip):
+    def error(line: str) -> str:
+        result = ip.run_cell(line)
+        assert not result.success, line
+        return str(result.error_in_exec)
+
+    assert "no current run of SquaresFlow yet" in error("%mf_resume join")
+    assert "the notebook has no step 'nosuch'" in error("%mf_resume nosuch --origin-run-id 1")
+    assert "%mf_split STEP INDEX  or  %mf_split STEP --value V" in error("%mf_split square")
+    assert "'end' is not the first step of a foreach body" in error("%mf_split end 0")
+    assert "execute the steps up to 'start' first" in error("%mf_split square 0")
+    for source in CELLS[1:3]:
+        assert ip.run_cell(source).success
+    assert "has splits 0 to 2 in the current run; 7 is not one of them" in error("%mf_split square 7")
+    assert "no split of 'square' has the value '9'" in error("%mf_split square --value 9")
+    message = error("%mf_run --max-workers lots")
+    assert "invalid int value: 'lots'" in message and "Usage: %mf_run [--with DECO]" in message
