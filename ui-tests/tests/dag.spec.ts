@@ -83,6 +83,13 @@ test.describe('DAG panel', () => {
     await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagEdge')).toHaveCount(2);
     // the badge names the step on its cell
     await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-StepBadge-name')).toHaveText('train');
+    // a step:NAME tag makes a plain code cell a step too
+    await page.notebook.addCell('code', 'x = 1');
+    await page.evaluate(() => {
+      const cells = (window as any).jupyterapp.shell.currentWidget.content.model.cells;
+      cells.get(cells.length - 1).setMetadata('tags', ['step:tagged']);
+    });
+    await expect(node(page, 'tagged')).toBeVisible();
   });
 
   test('running a step turns its node running, then done, with a duration', async ({ page, tmpPath }) => {
