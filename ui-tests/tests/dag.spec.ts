@@ -178,24 +178,24 @@ test.describe('DAG panel', () => {
 
   test('Run to here runs the upstream steps that are not up to date, in order', async ({ page, tmpPath }) => {
     await openFlow(page, tmpPath, 'tohere.ipynb', [
-      { source: '%%step start\nself.n = 1' },
-      { source: '%%step a\nself.n += 1' },
-      { source: '%%step b\nself.n *= 10' },
-      { source: '%%step c\nself.n -= 1' },
-      { source: '%%step end\nprint(self.n)' }
+      { source: '%%step start\nself.n = 1\nself.next(self.a, self.b)' },
+      { source: '%%step a\nself.v = 1\nself.next(self.join)' },
+      { source: '%%step b\nself.v = 2\nself.next(self.join)' },
+      { source: '%%step join\nself.t = sum(i.v for i in inputs)\nself.next(self.end)' },
+      { source: '%%step end\nprint(self.t)' }
     ]);
     await connected(page);
     await page.notebook.selectCells(0);
     await command(page, 'jupyter-metaflow:run-step');
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
     const before = await executionCounts(page);
-    await command(page, 'jupyter-metaflow:run-to-here', { step: 'c' });
-    await expect(node(page, 'c')).toHaveAttribute('data-status', 'done', { timeout: 90000 });
+    await command(page, 'jupyter-metaflow:run-to-here', { step: 'join' });
+    await expect(node(page, 'join')).toHaveAttribute('data-status', 'done', { timeout: 90000 });
     const after = await executionCounts(page);
     expect(after[0]).toBe(before[0]); // start was up to date: not run again
     expect(after[1]).not.toBeNull();
     expect(after[2]).toBeGreaterThan(after[1]!); // a, then b
-    expect(after[3]).toBeGreaterThan(after[2]!); // then c
+    expect(after[3]).toBeGreaterThan(after[2]!); // then join
     expect(after[4]).toBeNull(); // end is downstream: not run
     await expect(node(page, 'end')).toHaveAttribute('data-status', 'none');
   });
