@@ -590,7 +590,8 @@ def kernel_runner(flow_file: str, **kwargs: Any) -> Any:
     ``Runner`` caches the flow module by path (``click_api.loaded_modules``), so a regenerated
     file at the same path would keep the old Parameters: the entry is dropped first. Its
     ``SubprocessManager`` takes over SIGINT (on the running asyncio loop or with
-    ``signal.signal``), which would stop the kernel's interrupt from working: both are restored.
+    ``signal.signal``); ipykernel re-installs its own handler around every execution, a plain
+    IPython shell does not (Ctrl-C would stop raising KeyboardInterrupt): both are restored.
     """
     import asyncio
     import os

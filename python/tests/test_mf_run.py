@@ -146,3 +146,14 @@ def test_bad_magic_input_gets_clear_errors(ip):
     assert "no split of 'square' has the value '9'" in error("%mf_split square --value 9")
     message = error("%mf_run --max-workers lots")
     assert "invalid int value: 'lots'" in message and "Usage: %mf_run [--with DECO]" in message
+
+
+def test_mf_run_leaves_the_sigint_handler_as_it_was(ip):
+    """metaflow.Runner installs its own SIGINT handler; in a plain IPython shell (ipykernel
+    re-installs its own around every execution) Ctrl-C would stop raising KeyboardInterrupt."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    result = ip.run_cell("%mf_run")
+    assert result.success, result.error_in_exec
+    assert signal.getsignal(signal.SIGINT) is before
