@@ -223,8 +223,9 @@ def _preview_join(built: Any, record: Any, step: str, split_step: str, index: in
         f"(input {_short.repr(values[index])}); the notebook's current run stays {session.current_run}.",
     ]
     if join:
+        via = "" if graph[step].out_funcs == [join] else " (as of this step; the steps before the join may change them)"
         lines.append(f"Join {join!r} would receive {len(values)} inputs, one per split; "
-                     f"inputs[{index}] would carry:")
+                     f"inputs[{index}] would carry{via}:")
     else:
         lines.append("The split's artifacts:")
     for name, value in sorted(artifacts.items()):
