@@ -20,16 +20,27 @@ function stepName(i: number): string {
   return i === 0 ? 'start' : i === STEPS - 1 ? 'end' : `s${i}`;
 }
 
-/** Step i's cell: a split every 10 steps, joined three steps later. */
+/**
+ * Step i's cell. 'mixed': a split every 10 steps, joined three steps later,
+ * linear runs in between. 'branchy' (MF_BENCH_SHAPE=branchy): every third step
+ * joins the previous split and splits again, so no linear runs at all.
+ */
+const SHAPE = process.env.MF_BENCH_SHAPE === 'branchy' ? 'branchy' : 'mixed';
+
 function stepSource(i: number, nextOverride?: number): string {
   const name = stepName(i);
   if (i === STEPS - 1) {
     return `%%step ${name}\nprint('done')`;
   }
-  const r = i % 10;
-  const body = r === 3 ? 'self.x = [inp.x for inp in inputs]' : `self.x = ${i}`;
-  const targets = nextOverride !== undefined ? [nextOverride] : r === 0 ? [i + 1, i + 2] : r === 1 ? [i + 2] : [i + 1];
-  return `%%step ${name}\n${body}\nself.next(${targets.map(t => `self.${stepName(t)}`).join(', ')})`;
+  const period = SHAPE === 'branchy' ? 3 : 10;
+  const r = i % period;
+  const body = r === 3 % period && i > 0 ? 'self.x = [inp.x for inp in inputs]' : `self.x = ${i}`;
+  let targets = r === 0 ? [i + 1, i + 2] : r === 1 ? [i + 2] : [i + 1];
+  targets = targets.map(t => Math.min(t, STEPS - 1));
+  if (nextOverride !== undefined) {
+    targets = [nextOverride];
+  }
+  return `%%step ${name}\n${body}\nself.next(${[...new Set(targets)].map(t => `self.${stepName(t)}`).join(', ')})`;
 }
 
 function notebook(sources: string[]): string {
@@ -113,13 +124,14 @@ test('DAG of a 300-step flow: layout + render, and update after an edit', async 
       },
       [index, source] as const
     );
+  const BODY_STEP = [150, 151, 152].find(i => stepSource(i).includes(`self.x = ${i}`))!;
   const bodyEdits: number[] = [];
   const graphEdits: number[] = [];
   const bodyParts: number[][] = [];
   const graphParts: number[][] = [];
   for (let round = 0; round < ROUNDS; round++) {
     await page.waitForTimeout(1500); // let the kernel's answer to the previous edit land
-    bodyEdits.push((await edit(150, stepSource(150).replace('self.x = 150', `self.x = ${1000 + round}`))) - DEBOUNCE_MS);
+    bodyEdits.push((await edit(BODY_STEP, stepSource(BODY_STEP).replace(`self.x = ${BODY_STEP}`, `self.x = ${1000 + round}`))) - DEBOUNCE_MS);
     bodyParts.push(await parts());
     await page.waitForTimeout(1500);
     // a transition edit changes the graph: a new layout
@@ -129,7 +141,7 @@ test('DAG of a 300-step flow: layout + render, and update after an edit', async 
   await expect(nodes).toHaveCount(STEPS);
 
   const lines = [
-    `DAG bench (${STEPS} steps, Chromium ${page.context().browser()?.version()}):`,
+    `DAG bench (${STEPS} steps, shape ${SHAPE}, Chromium ${page.context().browser()?.version()}):`,
     `  layout + render (notebook switch, fresh layout): ${stats(render)}  [target < 300 ms]`,
     `  update after a body edit (cached layout), after the ${DEBOUNCE_MS} ms edit pause: ${stats(bodyEdits)}  [target < 100 ms]`,
     `  update after a transition edit (new layout), after the ${DEBOUNCE_MS} ms edit pause: ${stats(graphEdits)}  [target < 100 ms]`
