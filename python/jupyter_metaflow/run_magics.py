@@ -64,8 +64,8 @@ class RunMagics(Magics):
         built, flow_file = self._flow_file()
         values = runtime_path.parameter_kwargs(built, list(built.param_args) + params)
         options = self._options(args)
-        shown = " ".join([f"--with {d}" for d in args.decospecs] + [line_of(options)] + params).strip()
-        print(f"Running `python {flow_file.name} run {shown}`".rstrip() + " with Metaflow's runtime.", flush=True)
+        command = " ".join(["run"] + [f"--with {d}" for d in args.decospecs] + [line_of(options)] + params)
+        print(f"Running `python {flow_file.name} {' '.join(command.split())}` with Metaflow's runtime.", flush=True)
         return self._launch(built, flow_file, args, lambda r: r.run(**options, **values))
 
     @magic_arguments()
