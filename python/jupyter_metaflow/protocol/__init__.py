@@ -31,22 +31,29 @@ def is_compatible(version: str) -> bool:
     return version.split(".")[0] == PROTOCOL_VERSION.split(".")[0]
 
 
+def _validator(ref: str) -> jsonschema.protocols.Validator:
+    """A validator for ``#/definitions/...`` or ``#/messages/...`` (the schema is checked once)."""
+    cls = jsonschema.validators.validator_for(SCHEMA)
+    return cls({**SCHEMA, "$ref": ref})
+
+
+jsonschema.validators.validator_for(SCHEMA).check_schema(SCHEMA)
+_ENVELOPE = _validator("#/definitions/envelope")
+_PAYLOADS = {name: _validator(f"#/messages/{name}") for name in MESSAGE_TYPES}
+
+
 def validate(message: Any) -> dict[str, Any]:
     """Check ``message`` against the envelope and its type's payload schema; return it."""
-    try:
-        jsonschema.validate(message, {**SCHEMA, "$ref": "#/definitions/envelope"})
-    except jsonschema.ValidationError as exc:
-        raise ProtocolError(f"malformed message: {exc.message}") from None
+    error = jsonschema.exceptions.best_match(_ENVELOPE.iter_errors(message))
+    if error is not None:
+        raise ProtocolError(f"malformed message: {error.message}")
     if not is_compatible(message["protocol"]):
         raise ProtocolError(
             f"protocol {message['protocol']} is not compatible with {PROTOCOL_VERSION}"
         )
     msg_type = message["type"]
-    if msg_type in MESSAGE_TYPES:
-        try:
-            jsonschema.validate(
-                message["payload"], {**SCHEMA, **SCHEMA["messages"][msg_type]}
-            )
-        except jsonschema.ValidationError as exc:
-            raise ProtocolError(f"malformed {msg_type!r} payload: {exc.message}") from None
+    if msg_type in _PAYLOADS:
+        error = jsonschema.exceptions.best_match(_PAYLOADS[msg_type].iter_errors(message["payload"]))
+        if error is not None:
+            raise ProtocolError(f"malformed {msg_type!r} payload: {error.message}")
     return message
