@@ -311,7 +311,11 @@ def run_step_in_runtime(session: Any, built: Any, step: str, reasons: list[str],
             f"({how}; its log is above). The notebook's current run is now that run; earlier "
             "runs are unchanged."
         )
-    print(f"Done: {built.cls.__name__}/{run_id} is now the notebook's current run.", flush=True)
+    after = [s for s, tasks in progress.tasks.items()
+             if s != step and tasks and any(v == "done" for v in tasks.values())]
+    print(f"Done: {built.cls.__name__}/{run_id} is now the notebook's current run."
+          + (f" The runtime also ran {', '.join(after)}; executing those cells runs them again "
+             "in the kernel, in a new run." if after and origin_run else ""), flush=True)
     return record
 
 

@@ -119,6 +119,7 @@ def test_retry_step_runs_in_the_runtime_and_joins_the_notebook_run(ip, tmp_path,
             "@retry(times=2) relaunches a failed task.") in out
     assert f"`python rt_nb.nbflow.py resume flaky --origin-run-id {notebook_run}`" in out
     assert "RuntimeError: flaky on purpose" in out and "Task is starting (retry)." in out
+    assert "The runtime also ran end; executing those cells runs them again in the kernel" in out
     run = Flow("RtNbFlow").latest_run
     assert run.id != notebook_run and run.successful
     assert executor.get_session().current_run == f"RtNbFlow/{run.id}"
