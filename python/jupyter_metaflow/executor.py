@@ -1003,25 +1003,14 @@ class NotebookSession:
                 specs.insert(position + 1, TaskSpec([path], spec.split_index, spec.num_splits, spec.iteration + 1))
 
     def _warn_scratch_names(self, built: BuiltFlow, step: str, user_ns: dict[str, Any]) -> None:
-        """Warn when the step reads a global that only scratch cells define."""
-        module_names = set()
-        for cell in built.model.module_cells:
-            module_names |= _defined_names(cell.source)
-        scratch: dict[str, int] = {}
-        for cell in built.model.scratch_cells:
-            for name in _defined_names(cell.source):
-                scratch.setdefault(name, cell.index)
-        if built.model.flow_cell is not None:
-            module_names |= _defined_names(built.model.flow_cell.body)
-        used = built.steps[step].global_names
-        for name in sorted(used):
-            if name in scratch and name not in module_names and name in user_ns:
-                print(
-                    f"Warning: step {step!r} uses {name!r}, which only scratch cell "
-                    f"{scratch[name] + 1} defines; the exported flow will not have it. Move it "
-                    "into a module cell (imports, defs, constants) or tag that cell `module`.",
-                    file=sys.stderr,
-                )
+        """The export guard, as a warning: the step reads a global only a scratch cell defines."""
+        from .export import find_undefined_names  # export imports cells only; no cycle
+
+        for problem in find_undefined_names(built.model, self._last_cells):
+            if (problem.where == f"step {step!r}" and problem.scratch_cell is not None
+                    and problem.name in user_ns):
+                error = problem.to_error()
+                print(f"Warning: {error.message} {error.fix}", file=sys.stderr)
 
 
 def _step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) -> StepFailed:
@@ -1062,25 +1051,6 @@ def _warn_runtime_decorators(built: BuiltFlow, step: str) -> None:
 def _shown_value(value: Any) -> str:
     """A parameter value for the ``%%flow`` summary (files are read when a run starts)."""
     return "<file, read when start runs>" if callable(value) else repr(value)
-
-
-def _defined_names(source: str) -> set[str]:
-    """Top-level names a cell binds (assignments, imports, defs, classes, loop targets)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    names: set[str] = set()
-    for stmt in tree.body:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(stmt.name)
-        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in stmt.names)
-        else:
-            for node in ast.walk(stmt):
-                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                    names.add(node.id)
-    return names
 
 
 _notebook_files: dict[str, tuple[float, list[tuple]]] = {}

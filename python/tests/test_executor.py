@@ -325,7 +325,8 @@ def test_scratch_only_name_warns(ip, capsys):
     ok(ip, cells[0])
     ok(ip, cells[1])
     err = capsys.readouterr().err
-    assert "step 'start' uses 'df', which only scratch cell 1 defines" in err
+    assert "Step 'start' uses 'df', which only scratch cell 1 defines" in err
+    assert "exported flow would fail with NameError" in err
     assert latest("DemoNbFlow")["start"].task.data.n == 2
 
 
