@@ -30,6 +30,7 @@ import re
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -110,7 +111,6 @@ def generated_flow_file(cells: Sequence[Any], notebook_path: str | None, flow_na
 
 # -- progress -------------------------------------------------------------------------------
 _TASK_LINE = re.compile(r"\[(?P<run>[^/\]\s]+)/(?P<step>[^/\]\s]+)/(?P<task>[^\s\]]+)(?: \(pid \d+\))?\] (?P<msg>.*)")
-_CLONE_LINE = re.compile(r"Cloning task from [^/\s]+/[^/\s]+/(?P<step>[^/\s]+)/\S+ to [^/\s]+/(?P<run>[^/\s]+)/\S+/(?P<task>\S+)")
 _STARTING = re.compile(r"Workflow starting \(run-id (?P<run>[^)]+)\)")
 
 
@@ -139,10 +139,6 @@ class RunProgress:
         if started:
             self.run_id = started.group("run")
             return
-        clone = _CLONE_LINE.search(line)
-        if clone:
-            self._set(clone.group("run"), clone.group("step"), clone.group("task"), "cloned")
-            return
         match = _TASK_LINE.search(line)
         if not match:
             return
@@ -165,10 +161,11 @@ class RunProgress:
             try:
                 listener(event)
             except Exception:  # a broken listener must not stop the run
-                pass
+                traceback.print_exc()
         self.show()
 
     def summary(self) -> str:
+        """``Flow/run: start ✓  train ▶ 3  join ·``: each step's state and task count."""
         parts = []
         for step in self.steps:
             states = list(self.tasks.get(step, {}).values())
@@ -182,6 +179,7 @@ class RunProgress:
         return f"{run}: " + "  ".join(parts)
 
     def html(self) -> str:
+        """:meth:`summary` as HTML (every part escaped)."""
         cells = []
         for part in self.summary().split(": ", 1)[1].split("  "):
             cells.append(f"<span style='margin-right:1em'>{html.escape(part)}</span>")
