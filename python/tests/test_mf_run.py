@@ -157,3 +157,34 @@ def test_mf_run_leaves_the_sigint_handler_as_it_was(ip):
     result = ip.run_cell("%mf_run")
     assert result.success, result.error_in_exec
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_interrupting_mf_run_stops_metaflows_processes(kernel, tmp_path):
+    import subprocess
+    import time
+
+    (tmp_path / ".metaflow").mkdir(exist_ok=True)
+    cells = ["%%step start\nimport time\ntime.sleep(60)", "%%step end\npass"]
+    setup = (
+        "from jupyter_metaflow import executor\nfrom jupyter_metaflow.cells import CellInput\n"
+        f"executor.set_notebook_cells([CellInput(i, f'c{{i}}', 'code', s) for i, s in enumerate({cells!r})],"
+        f" {str(tmp_path / 'sleepy.ipynb')!r})\n"
+    )
+    for code in ("%load_ext jupyter_metaflow", setup):
+        assert kernel.execute(code)["content"]["status"] == "ok"
+    msg_id = kernel.kc.execute("%mf_run")
+    deadline = time.monotonic() + 60
+    def running() -> bool:  # any process whose command line names the generated flow file
+        return subprocess.run(["pgrep", "-f", str(tmp_path / "sleepy.nbflow.py")], capture_output=True).returncode == 0
+
+    while not running():
+        assert time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.2)
+    time.sleep(2.0)  # the start task is sleeping now
+    kernel.km.interrupt_kernel()
+    reply = kernel.kc.get_shell_msg(timeout=60)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kernel.kc.get_shell_msg(timeout=60)
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    time.sleep(0.5)
+    assert not running()
