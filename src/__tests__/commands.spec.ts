@@ -1,0 +1,24 @@
+import { assemble } from '../assembly';
+import { stepsToHere } from '../commands';
+
+const model = assemble(
+  [
+    '%%step start\nself.next(self.a, self.b)',
+    '%%step a\nself.next(self.join)',
+    '%%step b\nself.next(self.join)',
+    '%%step join\nx = 1',
+    '%%step end'
+  ].map((source, index) => ({ index, id: null, cell_type: 'code', source, tags: [] }))
+);
+
+describe('stepsToHere', () => {
+  it('runs the upstream steps in order, then the step', () => {
+    expect(stepsToHere({ model, isUpToDate: () => false }, 'join')).toEqual(['start', 'a', 'b', 'join']);
+  });
+
+  it('skips upstream steps that are up to date, never the step itself', () => {
+    const done = new Set(['start', 'b', 'join']);
+    expect(stepsToHere({ model, isUpToDate: s => done.has(s) }, 'join')).toEqual(['a', 'join']);
+    expect(stepsToHere({ model, isUpToDate: () => true }, 'end')).toEqual(['end']);
+  });
+});
