@@ -101,7 +101,7 @@ export function addCommands(
 
   app.commands.addCommand(CommandIDs.exportFlow, {
     label: 'Export to flow.py',
-    caption: 'Write the notebook flow to a flow.py file next to the notebook',
+    caption: 'Write the notebook flow to a Python flow file (<notebook>.py) next to the notebook',
     icon: args => (args.toolbar ? downloadIcon : undefined),
     isEnabled: () => current() !== null,
     execute: async () => {
