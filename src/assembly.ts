@@ -1148,7 +1148,7 @@ namespace Private {
           error(
             cell,
             header.magicLine,
-            `Usage: %step NAME (got ${repr(pyStrip('%%step ' + header.magicArgs))}).`,
+            `Usage: %%step NAME (got ${repr(pyStrip('%%step ' + header.magicArgs))}).`,
             'Write the step name, and only it, after %%step, e.g. %%step start.',
             'bad-magic'
           )

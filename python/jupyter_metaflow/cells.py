@@ -596,7 +596,7 @@ def parse_step_cell(cell: CellInput) -> StepCell:
                 _error(
                     cell,
                     header.magic_line,
-                    "Usage: %%step NAME (got %r)." % ("%%step " + header.magic_args).strip(),
+                    "Usage: %%%%step NAME (got %r)." % ("%%step " + header.magic_args).strip(),
                     "Write the step name, and only it, after %%step, e.g. %%step start.",
                     "bad-magic",
                 )
