@@ -680,6 +680,12 @@ class NotebookSession:
             mf.lint(built.cls)
         except mf.LintWarn as exc:
             raise FlowDefinitionError(_located_message(exc)) from None
+        except Exception as exc:  # Metaflow's lint itself breaks on some invalid graphs
+            raise FlowDefinitionError(
+                f"Metaflow's flow check could not read the graph ({type(exc).__name__}: {exc}). "
+                "Check the step cells' self.next calls: every branch of a split must end in "
+                "an explicit self.next to its join."
+            ) from None
         self._warn_scratch_names(built, name, user_ns)
         runtime = runtime_path.runtime_reasons(built.cls._graph, name)
         if not runtime:

@@ -501,3 +501,20 @@ def test_static_branches_inside_a_foreach(ip):
     assert run.successful
     assert len(list(run["pair"])) == 2
     assert run["collect"].task.data.pairs == [(2, 1), (4, 4)]
+
+
+def test_branch_arm_falling_through_is_a_clear_error(ip):
+    # Arm 'a' has no self.next, so it falls through to 'b' (the next step cell): an invalid
+    # graph on which Metaflow's own lint raises IndexError instead of a LintWarn.
+    cells = notebook(
+        "%%step start\nself.next(self.a, self.b)",
+        "%%step a\nself.x = 1",
+        "%%step b\nself.next(self.join)",
+        "%%step join\nself.next(self.end)",
+        "%%step end\npass",
+    )
+    result = run(ip, cells[0])
+    assert not result.success
+    error = result.error_in_exec
+    assert isinstance(error, executor.FlowDefinitionError), repr(error)
+    assert "self.next" in str(error)
