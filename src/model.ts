@@ -5,6 +5,7 @@
  * downstream of it that ran).
  */
 import type { ISessionContext } from '@jupyterlab/apputils';
+import { NotebookActions } from '@jupyterlab/notebook';
 import type { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import type { ICellModel } from '@jupyterlab/cells';
 import { Token } from '@lumino/coreutils';
@@ -296,6 +297,16 @@ export class FlowState implements IDisposable {
     return this._lastRefreshMs;
   }
 
+  /**
+   * Assemble and send now if an edit is still waiting for its debounce, so the
+   * kernel has the notebook's current cells (tags included) before a cell runs.
+   */
+  flush(): void {
+    if (this._timer !== null) {
+      this.refresh();
+    }
+  }
+
   /** Assemble now (cancelling a pending debounce) and notify. */
   refresh(): void {
     if (this._timer !== null) {
@@ -509,6 +520,14 @@ export class FlowStates implements IFlowStates {
     _tracker.widgetAdded.connect((_, panel) => this._track(panel));
     _tracker.currentChanged.connect(() => this._currentChanged.emit(this.current));
     _tracker.forEach(panel => this._track(panel));
+    // Emitted before the execute request goes out on the same websocket.
+    NotebookActions.executionScheduled.connect((_, { notebook }) => {
+      for (const [panel, state] of this._states) {
+        if (panel.content === notebook) {
+          state.flush();
+        }
+      }
+    });
   }
 
   get(panel: NotebookPanel): FlowState | undefined {

@@ -92,6 +92,23 @@ test.describe('DAG panel', () => {
     await expect(node(page, 'tagged')).toBeVisible();
   });
 
+  test('a step: tag set right before Shift+Enter runs the cell as that step', async ({ page, tmpPath }) => {
+    await openFlow(page, tmpPath, 'tagrace.ipynb', [
+      { source: "self.greeting = 'hi'" },
+      { source: '%%step end\nprint(self.greeting)' }
+    ]);
+    await connected(page);
+    // Tag the first cell and run it in the same tick: the flow must reach the kernel first.
+    await page.evaluate(() => {
+      const app = (window as any).jupyterapp;
+      const notebook = app.shell.currentWidget.content;
+      notebook.model.cells.get(0).setMetadata('tags', ['step:start']);
+      notebook.activeCellIndex = 0;
+      void app.commands.execute('notebook:run-cell');
+    });
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
+  });
+
   test('running a step turns its node running, then done, with a duration', async ({ page, tmpPath }) => {
     await openFlow(page, tmpPath, 'running.ipynb', [
       { source: '%%step start\nimport time\ntime.sleep(3)\nself.x = 1' },
