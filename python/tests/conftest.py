@@ -71,6 +71,32 @@ class KernelHarness:
 
 
 @pytest.fixture
+def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An in-process IPython shell with the extension loaded, in a fresh working directory
+    with its own ``.metaflow`` datastore and a fresh executor session."""
+    import IPython
+    from IPython.testing.globalipapp import start_ipython
+
+    from jupyter_metaflow import _metaflow, executor
+
+    monkeypatch.setenv("METAFLOW_USER", "tester")
+    monkeypatch.setenv("USER", "tester")  # read at call time (METAFLOW_USER only at import)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".metaflow").mkdir()
+    _metaflow.forget_datastore_root()
+    executor._session = None
+    start_ipython()
+    shell = IPython.get_ipython()
+    shell.run_line_magic("load_ext", "jupyter_metaflow")
+    for name in ("x", "local_only", "df"):  # names earlier tests may have left behind
+        shell.user_ns.pop(name, None)
+    yield shell
+    executor._session = None
+    _metaflow.forget_datastore_root()
+
+
+@pytest.fixture
 def kernel(tmp_path: Path) -> Iterator[KernelHarness]:
     """A fresh python3 kernel whose cwd is a temporary directory."""
     env = {**os.environ, "METAFLOW_USER": "tester"}

@@ -10,30 +10,10 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
-import IPython
-from IPython.testing.globalipapp import start_ipython
 
-from jupyter_metaflow import _metaflow, cards, executor
+from jupyter_metaflow import cards, executor
 from jupyter_metaflow.cells import CellInput
-
-
-@pytest.fixture
-def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("METAFLOW_USER", "tester")
-    monkeypatch.setenv("USER", "tester")
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / ".metaflow").mkdir()
-    _metaflow.forget_datastore_root()
-    executor._session = None
-    start_ipython()
-    shell = IPython.get_ipython()
-    shell.run_line_magic("load_ext", "jupyter_metaflow")
-    yield shell
-    executor._session = None
-    _metaflow.forget_datastore_root()
 
 
 def card_data(card_html: str) -> dict:

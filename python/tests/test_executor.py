@@ -7,51 +7,19 @@ a fresh notebook session, and the notebook's cells given as the frontend would g
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
-import IPython
-from IPython.testing.globalipapp import start_ipython
 
 from jupyter_metaflow import _metaflow, executor
-from jupyter_metaflow.cells import CellInput
-
-
-@pytest.fixture
-def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("METAFLOW_USER", "tester")
-    monkeypatch.setenv("USER", "tester")  # read at call time (METAFLOW_USER only at import)
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / ".metaflow").mkdir()
-    _metaflow.forget_datastore_root()
-    executor._session = None
-    start_ipython()
-    shell = IPython.get_ipython()
-    shell.run_line_magic("load_ext", "jupyter_metaflow")
-    for name in ("x", "local_only", "df"):
-        shell.user_ns.pop(name, None)
-    yield shell
-    executor._session = None
-    _metaflow.forget_datastore_root()
+from inprocess import set_notebook, ok
 
 
 def notebook(*sources: str, path: str = "demo_nb.ipynb") -> list[str]:
-    """Tell the session the notebook's cells (as the frontend's live model would)."""
-    executor.set_notebook_cells(
-        [CellInput(i, f"cell{i}", "code", s) for i, s in enumerate(sources)], path
-    )
-    return list(sources)
+    return set_notebook(*sources, path=path)
 
 
 def run(shell, source: str):
     result = shell.run_cell(source)
-    return result
-
-
-def ok(shell, source: str):
-    result = shell.run_cell(source)
-    assert result.success, f"{source!r} failed: {result.error_in_exec}"
     return result
 
 

@@ -3,43 +3,14 @@ generated flow file via ``metaflow.Runner``), and their run becomes the notebook
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-import IPython
-from IPython.testing.globalipapp import start_ipython
-
-from jupyter_metaflow import _metaflow, executor, runtime_path
-from jupyter_metaflow.cells import CellInput
 
 
-@pytest.fixture
-def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("METAFLOW_USER", "tester")
-    monkeypatch.setenv("USER", "tester")
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / ".metaflow").mkdir()
-    _metaflow.forget_datastore_root()
-    executor._session = None
-    start_ipython()
-    shell = IPython.get_ipython()
-    shell.run_line_magic("load_ext", "jupyter_metaflow")
-    yield shell
-    executor._session = None
-    _metaflow.forget_datastore_root()
+from jupyter_metaflow import executor, runtime_path
+from inprocess import set_notebook, ok
 
 
 def notebook(*sources: str, path: str = "rt_nb.ipynb") -> list[str]:
-    executor.set_notebook_cells(
-        [CellInput(i, f"cell{i}", "code", s) for i, s in enumerate(sources)], path
-    )
-    return list(sources)
-
-
-def ok(shell, source: str):
-    result = shell.run_cell(source)
-    assert result.success, f"{source!r} failed: {result.error_in_exec}"
-    return result
+    return set_notebook(*sources, path=path)
 
 
 def test_which_decorators_need_the_runtime():

@@ -9,48 +9,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import nbformat
-import pytest
-import IPython
-from IPython.testing.globalipapp import start_ipython
 
-from jupyter_metaflow import _metaflow, executor
+from jupyter_metaflow import executor
 from jupyter_metaflow.cells import CellInput
 from jupyter_metaflow.export import export_notebook
+from inprocess import set_notebook, ok
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.fixture
-def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("METAFLOW_USER", "tester")
-    monkeypatch.setenv("USER", "tester")
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / ".metaflow").mkdir()
-    _metaflow.forget_datastore_root()
-    executor._session = None
-    start_ipython()
-    shell = IPython.get_ipython()
-    shell.run_line_magic("load_ext", "jupyter_metaflow")
-    yield shell
-    executor._session = None
-    _metaflow.forget_datastore_root()
-
-
 def notebook(*sources: str, path: str = "switch_nb.ipynb") -> list[str]:
-    executor.set_notebook_cells(
-        [CellInput(i, f"cell{i}", "code", s) for i, s in enumerate(sources)], path
-    )
-    return list(sources)
-
-
-def ok(shell, source: str):
-    result = shell.run_cell(source)
-    assert result.success, f"{source!r} failed: {result.error_in_exec}"
-    return result
+    return set_notebook(*sources, path=path)
 
 
 def shape(run) -> dict[str, int]:
