@@ -165,9 +165,11 @@ class FlowSync:
             self.splits_done.pop(event.step, None)
         if event.status == "done" and event.split_index is not None:
             self.splits_done.setdefault(event.step, {})[event.split_index] = status.get("duration_ms", 0.0)
-        if event.status == "running" and self.run_status.get(event.step, {}).get("state") != "running":
+        # a step running again in another run leaves its descendants behind; more tasks of it in
+        # the same run (foreach splits, join groups, a recursive switch's iterations) do not
+        if event.status in ("queued", "running") and self.run_status.get(event.step, {}).get("run_id") != event.run_id:
             self._rerun_stale.discard(event.step)
-            self._rerun_stale |= self._descendants({event.step}) & set(self.run_status)
+            self._rerun_stale |= (self._descendants({event.step}) - {event.step}) & set(self.run_status)
         self.flow, self.run_id = event.flow, event.run_id
         self.run_status[event.step] = status
         self.publish(always={event.step})

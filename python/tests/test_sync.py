@@ -165,6 +165,33 @@ def test_edits_and_reruns_mark_steps_and_descendants_stale(kernel):
     assert after == {"start": "done", "middle": "stale", "end": "stale"}
 
 
+def test_a_recursive_switch_and_foreach_splits_leave_no_step_stale(kernel):
+    # One execution of a recursive step runs several tasks in the same run (as a foreach
+    # body does): that is not a re-execution, so neither it nor what follows is stale.
+    fe = Frontend(kernel)
+    cells = [cell(0, "%load_ext jupyter_metaflow"),
+             cell(1, "%%step start\nself.n = 0\nself.next(self.grow)"),
+             cell(2, "%%step grow\nself.n += 1\nself.status = 'again' if self.n < 3 else 'done'\n"
+                     "self.next({'again': self.grow, 'done': self.fan}, condition='status')"),
+             cell(3, "%%step fan\nself.items = [1, 2]\nself.next(self.body, foreach='items')"),
+             cell(4, "%%step body\nself.sq = self.input ** 2"),
+             cell(5, "%%step join\nself.total = sum(i.sq for i in inputs)"),
+             cell(6, "%%step end\nprint(self.total)")]
+    fe.send("flow", {"path": "loop.ipynb", "cells": cells})
+    fe.wait("flow_model")
+    for c in cells[1:]:
+        assert fe.run_cell(c["source"], c["id"])["content"]["status"] == "ok"
+    last = {s["step"]: s["state"] for s in fe.statuses()}
+    assert last == dict.fromkeys(["start", "grow", "fan", "body", "join", "end"], "done")
+    assert {s["step"] for s in fe.statuses() if s["state"] == "stale"} == set()
+
+    # re-executing grow starts a new run: what follows it is stale again until it runs
+    seen = len(fe.statuses())
+    assert fe.run_cell(cells[2]["source"], "c2")["content"]["status"] == "ok"
+    after = {s["step"]: s["state"] for s in fe.statuses()[seen:]}
+    assert after == {"grow": "done", "fan": "stale", "body": "stale", "join": "stale", "end": "stale"}
+
+
 def test_a_failing_tagged_step_reports_failed_with_the_error(kernel):
     fe = Frontend(kernel)
     cells = [cell(0, "%load_ext jupyter_metaflow"),
