@@ -471,7 +471,13 @@ export class FlowState implements IDisposable {
       return;
     }
     this._autoLoadTried = kernel;
-    kernel.requestExecute({ code: '%load_ext jupyter_metaflow', silent: true, store_history: false });
+    // The loader itself, not %load_ext: the notebook's own `%load_ext jupyter_metaflow` cell then
+    // registers the extension quietly instead of printing "already loaded".
+    kernel.requestExecute({
+      code: '__import__("jupyter_metaflow").load_ipython_extension(__import__("IPython").get_ipython())',
+      silent: true,
+      store_history: false
+    });
   }
 
   private _model: IFlowModel = assemble([]);

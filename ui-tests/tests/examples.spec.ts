@@ -27,11 +27,12 @@ function node(page: IJupyterLabPageFixture, step: string) {
   return page.locator(`#jp-mf-dag-panel .jp-mf-DagNode[data-step="${step}"]`);
 }
 
-/** Every step node of the panel shows `done`; returns the step names. */
+/** The panel shows exactly STEPS, every one `done` and none stale. */
 async function expectAllDone(page: IJupyterLabPageFixture, steps: string[]): Promise<void> {
   await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagNode')).toHaveCount(steps.length);
   for (const step of steps) {
     await expect(node(page, step)).toHaveAttribute('data-status', 'done');
+    await expect(node(page, step)).not.toHaveAttribute('data-stale', 'true');
   }
 }
 
@@ -55,6 +56,8 @@ test.describe('examples', () => {
   test('sklearn_hyperparams: Run All, every step done, %mf_show of the best model', async ({ page, tmpPath }) => {
     await runExample(page, tmpPath, 'sklearn_hyperparams.ipynb');
     await expectNoErrors(page);
+    // The frontend loaded the extension first: the notebook's own %load_ext cell stays quiet.
+    expect(await page.notebook.getCellTextOutput(1)).toBeNull();
     await expectAllDone(page, ['start', 'train', 'choose', 'end']);
     const last = await page.notebook.getCellTextOutput((await page.notebook.getCellCount()) - 1);
     expect(last?.join('')).toMatch(/^True [\d.]+ LogisticRegression/);
