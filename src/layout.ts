@@ -48,6 +48,8 @@ const MAX_OPTIMISED_NODES = 100;
 
 /** Vertical gap between the steps of a chain (and between ranks). */
 const RANK_SEP = 36;
+/** How far a recursive step's loop reaches right of its box. */
+const SELF_LOOP = 18;
 
 /**
  * Lay the flow out; steps whose targets are unknown keep only the known edges.
@@ -89,7 +91,7 @@ export function layoutFlow(model: IFlowModel): ILayout {
   }
   const outer = edges
     .map((e, i) => ({ ...e, id: `e${i}` }))
-    .filter(e => !isChainLink(e, chainOf));
+    .filter(e => !isChainLink(e, chainOf) && e.from !== e.to);
   for (const e of outer) {
     g.setEdge(
       boxOf.get(e.from)!,
@@ -129,12 +131,34 @@ export function layoutFlow(model: IFlowModel): ILayout {
     }
     placed.set(`${e.from}->${e.to}#${e.kind}#${e.label}`, { from: e.from, to: e.to, kind: e.kind, label: e.label, points });
   }
+  const graph = g.graph();
+  let width = graph.width ?? 0;
   const out: ILayoutEdge[] = [];
   for (const e of edges) {
     const key = `${e.from}->${e.to}#${e.kind}#${e.label}`;
     const done = placed.get(key);
     if (done) {
       out.push(done);
+      continue;
+    }
+    if (e.from === e.to) {
+      // a recursive step: a loop out of and back into its right border (dagre's own
+      // self-loops run off the drawing), its label right of the loop
+      const box = boxes.get(e.from)!;
+      const right = box.x + box.width;
+      const top = box.y + box.height * 0.3;
+      const bottom = box.y + box.height * 0.7;
+      out.push({
+        ...e,
+        points: [
+          { x: right, y: top },
+          { x: right + SELF_LOOP, y: top },
+          { x: right + SELF_LOOP, y: (top + bottom) / 2 },
+          { x: right + SELF_LOOP, y: bottom },
+          { x: right, y: bottom }
+        ]
+      });
+      width = Math.max(width, right + SELF_LOOP + 4 + (e.label?.length ?? 0) * 7 + 12);
       continue;
     }
     const a = boxes.get(e.from)!;
@@ -147,11 +171,10 @@ export function layoutFlow(model: IFlowModel): ILayout {
       ]
     });
   }
-  const graph = g.graph();
   return {
     nodes: model.steps.map(s => boxes.get(s.name)!),
     edges: out,
-    width: graph.width ?? 0,
+    width,
     height: graph.height ?? 0
   };
 }

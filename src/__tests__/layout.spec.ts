@@ -70,6 +70,33 @@ describe('layoutFlow', () => {
     expect(layout.edges.map(e => e.to)).toEqual(['a2', 'a']);
   });
 
+  it('draws a recursive step as a small loop on its right side, inside the layout', () => {
+    const model = flow([
+      '%%step start\nself.next(self.grow)',
+      "%%step grow\nself.next({'again': self.grow, 'done': self.end}, condition='status')",
+      '%%step end'
+    ]);
+    const layout = layoutFlow(model);
+    const grow = layout.nodes.find(n => n.name === 'grow')!;
+    const loop = layout.edges.find(e => e.from === 'grow' && e.to === 'grow')!;
+    expect(loop.label).toBe('again');
+    const first = loop.points[0];
+    const last = loop.points[loop.points.length - 1];
+    // leaves and re-enters the node's right border, within its height
+    for (const p of [first, last]) {
+      expect(p.x).toBeCloseTo(grow.x + grow.width, 0);
+      expect(p.y).toBeGreaterThan(grow.y);
+      expect(p.y).toBeLessThan(grow.y + grow.height);
+    }
+    for (const p of loop.points) {
+      expect(p.x).toBeGreaterThanOrEqual(grow.x + grow.width - 0.5);
+      expect(p.x).toBeLessThan(grow.x + grow.width + 40);
+    }
+    // the label (drawn right of the middle point) fits in the layout
+    const mid = loop.points[Math.floor(loop.points.length / 2)];
+    expect(mid.x + 4 + 'again'.length * 7).toBeLessThanOrEqual(layout.width);
+  });
+
   it('keys layouts on the graph only', () => {
     const a = flow(['%%step start\nx = 1', '%%step end']);
     const b = flow(['%%step start\nx = 2  # edited', '%%step end']);
