@@ -968,28 +968,39 @@ class NotebookSession:
         source = next((c.source for c in self._last_cells if c.index == cell.cell_index), None)
         base = dict(step=step, flow=backend.flow_name, run_id=run.run_id,
                     source=source, cell_id=cell.cell_id)
+        # a nested foreach body runs the splits of every outer split at once: its events then
+        # number the tasks of this execution (progress over all of them), not the inner splits
+        nested = sum(s.split_index is not None for s in specs) > (specs[0].num_splits or 0) if specs else False
+        flat = {id(s): i for i, s in enumerate(specs)}
+
+        def splits(spec: TaskSpec) -> dict[str, int | None]:
+            if nested:
+                return {"split_index": flat[id(spec)], "num_splits": len(flat)}
+            return {"split_index": spec.split_index, "num_splits": spec.num_splits}
+
         for spec in specs:
-            self._emit(StepEvent("queued", split_index=spec.split_index, num_splits=spec.num_splits, **base))
+            self._emit(StepEvent("queued", **splits(spec), **base))
         run.tasks.pop(step, None)
         run.failed.discard(step)
         recursive = switches.is_recursive(built.cls._graph, step)
         initial = len(specs)
         for position, spec in enumerate(specs):  # a recursive switch appends its iterations
             what = [f"split {spec.split_index + 1} of {spec.num_splits}"] if spec.split_index is not None else []
-            if not what and initial > 1:
+            if nested:
+                what.append(f"task {flat[id(spec)] + 1} of {len(flat)}")
+            elif not what and initial > 1:
                 what.append(f"task {position + 1 - sum(s.iteration > 0 for s in specs[:position])} of {initial}")
             if recursive:
                 what.append(f"iteration {spec.iteration + 1}")
             if what:
                 print(f"── {step} · {' · '.join(what)} ──", flush=True)
-            self._emit(StepEvent("running", split_index=spec.split_index, num_splits=spec.num_splits, **base))
+            self._emit(StepEvent("running", **splits(spec), **base))
             outcome = mf.run_task(
                 backend, built.cls, run.run_id, step, spec.input_paths,
                 None if spec.iteration else spec.split_index, script,
             )
             event = StepEvent(
-                "done" if outcome.error is None else "failed", task_id=outcome.state.task_id,
-                split_index=spec.split_index, num_splits=spec.num_splits,
+                "done" if outcome.error is None else "failed", task_id=outcome.state.task_id, **splits(spec),
                 duration=outcome.duration, artifact_count=outcome.artifact_count, **base,
             )
             if outcome.error is not None:
@@ -997,8 +1008,7 @@ class NotebookSession:
                 event.message = f"{type(outcome.error).__name__}: {outcome.error}"
                 self._emit(event)
                 for rest in specs[position + 1:]:
-                    self._emit(StepEvent("skipped", split_index=rest.split_index,
-                                         num_splits=rest.num_splits, message="an earlier task failed", **base))
+                    self._emit(StepEvent("skipped", **splits(rest), message="an earlier task failed", **base))
                 if isinstance(outcome.error, KeyboardInterrupt):
                     raise outcome.error
                 raise _step_failed(built, step, f"{backend.flow_name}/{run.run_id}", outcome.error) from outcome.error
@@ -1007,6 +1017,7 @@ class NotebookSession:
             if recursive and outcome.state.next_steps == [step]:
                 path = f"{run.run_id}/{step}/{outcome.state.task_id}"
                 specs.insert(position + 1, TaskSpec([path], spec.split_index, spec.num_splits, spec.iteration + 1))
+                flat[id(specs[position + 1])] = flat[id(spec)]
 
     def _warn_scratch_names(self, built: BuiltFlow, step: str, user_ns: dict[str, Any]) -> None:
         """The export guard, as a warning: the step reads a global only a scratch cell defines."""

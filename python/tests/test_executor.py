@@ -159,7 +159,7 @@ def test_foreach_runs_every_split_and_joins(ip, capsys):
     assert run["end"].task.data.scale == 3
 
 
-def test_nested_foreach(ip):
+def test_nested_foreach(ip, capsys):
     cells = notebook(
         "%%flow NestFlow",
         "%%step start\nself.rows = [1, 2]\nself.next(self.row, foreach='rows')",
@@ -169,8 +169,15 @@ def test_nested_foreach(ip):
         "%%step join_rows\nself.totals = [(i.r, i.row_total) for i in inputs]",
         "%%step end\npass",
     )
+    events = []
+    executor.get_session().add_listener(events.append)
     for c in cells:
         ok(ip, c)
+    # the inner body's one execution runs 6 tasks: progress counts all 6, each task is told apart
+    done = [(e.split_index, e.num_splits) for e in events if e.step == "cell" and e.status == "done"]
+    assert done == [(i, 6) for i in range(6)]
+    out = capsys.readouterr().out
+    assert "── cell · split 1 of 3 · task 4 of 6 ──" in out
     run = latest("NestFlow")
     assert run.successful
     assert len(list(run["cell"])) == 6 and len(list(run["join_cols"])) == 2
