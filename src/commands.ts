@@ -188,6 +188,15 @@ export async function runSteps(state: FlowState, steps: string[]): Promise<boole
   return true;
 }
 
+/**
+ * The overwrite dialog's text from the exporter's "already exists" error, without
+ * its command-line advice (`pass --force`): the dialog's button is the way here.
+ */
+export function overwriteQuestion(error: string): string {
+  const what = error.replace(/;\s*pass --force to overwrite it\.?\s*$/, '').trim();
+  return `${what} with other content. Overwrite it with the flow exported from this notebook?`;
+}
+
 /** Export through the kernel (the one exporter); ask before overwriting. */
 export async function exportFlow(state: FlowState): Promise<void> {
   if (state.link?.state !== 'connected') {
@@ -202,7 +211,7 @@ export async function exportFlow(state: FlowState): Promise<void> {
     if (!result.ok && /already exists/.test(result.error ?? '')) {
       const answer = await showDialog({
         title: 'Overwrite the flow file?',
-        body: result.error ?? '',
+        body: overwriteQuestion(result.error ?? ''),
         buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Overwrite' })]
       });
       if (!answer.button.accept) {

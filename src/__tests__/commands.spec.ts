@@ -1,5 +1,5 @@
 import { assemble } from '../assembly';
-import { stepsToHere } from '../commands';
+import { overwriteQuestion, stepsToHere } from '../commands';
 
 const model = assemble(
   [
@@ -20,5 +20,15 @@ describe('stepsToHere', () => {
     const done = new Set(['start', 'b', 'join']);
     expect(stepsToHere({ model, isUpToDate: s => done.has(s) }, 'join')).toEqual(['a', 'join']);
     expect(stepsToHere({ model, isUpToDate: () => true }, 'end')).toEqual(['end']);
+  });
+});
+
+describe('overwriteQuestion', () => {
+  it('asks in the dialog\'s terms, without the command line\'s --force advice', () => {
+    const text = overwriteQuestion('/home/me/work/switch.py already exists; pass --force to overwrite it.');
+    expect(text).toBe(
+      '/home/me/work/switch.py already exists with other content. Overwrite it with the flow exported from this notebook?'
+    );
+    expect(text).not.toContain('--force');
   });
 });

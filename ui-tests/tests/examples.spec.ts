@@ -70,5 +70,19 @@ test.describe('examples', () => {
     await expect(page.locator('.jp-mf-Show-fallback')).toHaveCount(0);
     await show.scrollIntoViewIfNeeded();
     await page.screenshot({ path: `${SHOTS}/examples-sklearn-show.png` });
+
+    // Export from the panel; after an edit, exporting again asks before overwriting, in UI terms.
+    const exportButton = page.locator('#jp-mf-dag-panel button', { hasText: 'Export' });
+    await exportButton.click();
+    await expect(page.locator('.Toastify__toast', { hasText: 'Exported the flow to' })).toHaveCount(1);
+    expect(await page.contents.fileExists(`${tmpPath}/sklearn_hyperparams.py`)).toBe(true);
+    await page.notebook.setCell(8, 'code', "%%step end\nprint('best C', self.best_c)");
+    await exportButton.click();
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toContainText('sklearn_hyperparams.py already exists with other content. Overwrite it');
+    await expect(dialog).not.toContainText('--force');
+    await page.screenshot({ path: `${SHOTS}/examples-sklearn-overwrite.png` });
+    await dialog.locator('.jp-mod-accept').click();
+    await expect(page.locator('.Toastify__toast', { hasText: 'Exported the flow to' })).toHaveCount(2);
   });
 });
