@@ -92,7 +92,9 @@ export function layoutFlow(model: IFlowModel): ILayout {
   const outer = edges
     .map((e, i) => ({ ...e, id: `e${i}` }))
     .filter(e => !isChainLink(e, chainOf) && e.from !== e.to);
-  for (const e of outer) {
+  // dagre places the targets of a step right to left in edge order: add them reversed so
+  // branches read left to right as in self.next(...)
+  for (const e of [...outer].reverse()) {
     g.setEdge(
       boxOf.get(e.from)!,
       boxOf.get(e.to)!,

@@ -70,6 +70,35 @@ describe('layoutFlow', () => {
     expect(layout.edges.map(e => e.to)).toEqual(['a2', 'a']);
   });
 
+  it('lays branches out left to right in the order of self.next', () => {
+    const xs = (sources: string[], names: string[]) => {
+      const layout = layoutFlow(flow(sources));
+      return names.map(n => layout.nodes.find(b => b.name === n)!.x);
+    };
+    const split = xs(
+      [
+        '%%step start\nself.next(self.upper, self.lower, self.title)',
+        '%%step upper\nself.next(self.join)',
+        '%%step lower\nself.next(self.join)',
+        '%%step title\nself.next(self.join)',
+        '%%step join\nx = 1',
+        '%%step end'
+      ],
+      ['upper', 'lower', 'title']
+    );
+    expect([...split].sort((a, b) => a - b)).toEqual(split);
+    const cases = xs(
+      [
+        "%%step start\nself.next({'small': self.small, 'large': self.large}, condition='mode')",
+        '%%step small\nself.next(self.end)',
+        '%%step large\nself.next(self.end)',
+        '%%step end'
+      ],
+      ['small', 'large']
+    );
+    expect(cases[0]).toBeLessThan(cases[1]);
+  });
+
   it('draws a recursive step as a small loop on its right side, inside the layout', () => {
     const model = flow([
       '%%step start\nself.next(self.grow)',
