@@ -24,8 +24,27 @@ def jest_counts(path: Path) -> tuple[int, int]:
 
 
 def playwright_counts(path: Path) -> tuple[int, int]:
-    stats = json.loads(path.read_text())["stats"]
-    return stats["expected"], stats["unexpected"] + stats.get("flaky", 0)
+    """Passed includes tests that failed once and passed on their one CI retry (named below)."""
+    data = json.loads(path.read_text())
+    stats = data["stats"]
+    if stats.get("flaky"):
+        print(f"playwright: {stats['flaky']} flaky (passed on retry): " + ", ".join(_flaky_titles(data)))
+    return stats["expected"] + stats.get("flaky", 0), stats["unexpected"]
+
+
+def _flaky_titles(data: dict) -> list[str]:
+    titles = []
+
+    def walk(suite: dict) -> None:
+        for spec in suite.get("specs", []):
+            if any(t.get("status") == "flaky" for t in spec.get("tests", [])):
+                titles.append(f"{spec.get('file', '')}: {spec['title']}")
+        for child in suite.get("suites", []):
+            walk(child)
+
+    for suite in data.get("suites", []):
+        walk(suite)
+    return titles
 
 
 def main(out: Path) -> int:

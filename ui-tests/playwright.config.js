@@ -10,7 +10,7 @@ const port = process.env.MF_UI_PORT || '8888';
 module.exports = {
   ...baseConfig,
   workers: 1,
-  retries: 0,
+  retries: process.env.CI ? 1 : 0, // a test that passes only on its retry is reported as flaky
   timeout: 120000,
   reporter: [['list'], ['json', { outputFile: process.env.MF_UI_JSON || 'test-results/results.json' }]],
   use: {
