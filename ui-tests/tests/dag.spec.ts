@@ -5,35 +5,14 @@
 import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
 
+import { openNotebook, type ICellSpec } from './notebooks';
+
 const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
 const SHOTS = 'test-results/screenshots';
 
-interface ICellSpec {
-  source: string;
-  type?: 'code' | 'markdown';
-  tags?: string[];
-}
-
 /** Upload a notebook built from `cells`, open it and show the DAG panel. */
 async function openFlow(page: IJupyterLabPageFixture, tmpPath: string, name: string, cells: ICellSpec[]): Promise<void> {
-  const notebook = {
-    cells: cells.map((c, i) => ({
-      cell_type: c.type ?? 'code',
-      id: `cell-${i}`,
-      metadata: c.tags ? { tags: c.tags } : {},
-      source: c.source,
-      ...((c.type ?? 'code') === 'code' ? { outputs: [], execution_count: null } : {})
-    })),
-    metadata: {
-      kernelspec: { display_name: 'Python 3 (ipykernel)', language: 'python', name: 'python3' },
-      language_info: { name: 'python' }
-    },
-    nbformat: 4,
-    nbformat_minor: 5
-  };
-  await page.contents.uploadContent(JSON.stringify(notebook), 'text', `${tmpPath}/${name}`);
-  await page.notebook.openByPath(`${tmpPath}/${name}`);
-  await page.notebook.activate(name);
+  await openNotebook(page, tmpPath, name, cells);
   await command(page, 'jupyter-metaflow:show-dag');
   await expect(page.locator('#jp-mf-dag-panel')).toBeVisible();
 }

@@ -4,6 +4,8 @@
  */
 import { expect, test } from '@jupyterlab/galata';
 
+import { openNotebook } from './notebooks';
+
 const SHOTS = 'test-results/screenshots';
 
 const CELLS = [
@@ -27,25 +29,7 @@ test.describe('runtime, switch and cards', () => {
   test.use({ kernels: null });
 
   test('card iframe, switch note and %mf_run progress', async ({ page, tmpPath }) => {
-    const notebook = {
-      cells: CELLS.map((source, i) => ({
-        cell_type: 'code',
-        id: `cell-${i}`,
-        metadata: {},
-        source,
-        outputs: [],
-        execution_count: null
-      })),
-      metadata: {
-        kernelspec: { display_name: 'Python 3 (ipykernel)', language: 'python', name: 'python3' },
-        language_info: { name: 'python' }
-      },
-      nbformat: 4,
-      nbformat_minor: 5
-    };
-    await page.contents.uploadContent(JSON.stringify(notebook), 'text', `${tmpPath}/cards.ipynb`);
-    await page.notebook.openByPath(`${tmpPath}/cards.ipynb`);
-    await page.notebook.activate('cards.ipynb');
+    await openNotebook(page, tmpPath, 'cards.ipynb', CELLS);
     for (let i = 0; i < CELLS.length; i++) {
       await page.notebook.runCell(i);
     }

@@ -5,6 +5,8 @@
  */
 import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 
+import { openNotebook } from './notebooks';
+
 const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
 const SHOTS = 'test-results/screenshots';
 
@@ -29,31 +31,9 @@ const CELLS = [
   `%mf_show --max-kb 100 start`
 ];
 
-async function openNotebook(page: IJupyterLabPageFixture, tmpPath: string, name: string): Promise<void> {
-  const notebook = {
-    cells: CELLS.map((source, i) => ({
-      cell_type: 'code',
-      id: `cell-${i}`,
-      metadata: {},
-      source,
-      outputs: [],
-      execution_count: null
-    })),
-    metadata: {
-      kernelspec: { display_name: 'Python 3 (ipykernel)', language: 'python', name: 'python3' },
-      language_info: { name: 'python' }
-    },
-    nbformat: 4,
-    nbformat_minor: 5
-  };
-  await page.contents.uploadContent(JSON.stringify(notebook), 'text', `${tmpPath}/${name}`);
-  await page.notebook.openByPath(`${tmpPath}/${name}`);
-  await page.notebook.activate(name);
-}
-
 /** Open the notebook, run the flow's steps in the kernel and `%mf_show start.df`. */
 async function showFrame(page: IJupyterLabPageFixture, tmpPath: string, name: string) {
-  await openNotebook(page, tmpPath, name);
+  await openNotebook(page, tmpPath, name, CELLS);
   for (let i = 0; i < 5; i++) {
     await page.notebook.runCell(i);
   }

@@ -6,13 +6,15 @@
 import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { Locator, Page } from '@playwright/test';
 
+import { notebookJson } from './notebooks';
+
 const SHOTS = 'test-results/screenshots';
 
 const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
 
 /** A notebook whose steps are tagged cells; the foreach body sleeps so "running" is visible. */
 function liveNotebook(): string {
-  return notebook([
+  return notebookJson([
     { source: '%load_ext jupyter_metaflow' },
     { source: '%mf_dag' },
     { source: "self.items = [1, 2, 3]\nself.next(self.work, foreach='items')", tags: ['step:start'] },
@@ -20,25 +22,6 @@ function liveNotebook(): string {
     { source: 'self.total = sum(i.w for i in inputs)', tags: ['step:join'] },
     { source: "print('total', self.total)", tags: ['step:end'] }
   ]);
-}
-
-function notebook(cells: Array<{ source: string; tags?: string[] }>): string {
-  return JSON.stringify({
-    cells: cells.map((c, i) => ({
-      cell_type: 'code',
-      id: `cell-${i}`,
-      metadata: c.tags ? { tags: c.tags } : {},
-      source: c.source,
-      outputs: [],
-      execution_count: null
-    })),
-    metadata: {
-      kernelspec: { display_name: 'Python 3 (ipykernel)', language: 'python', name: 'python3' },
-      language_info: { name: 'python' }
-    },
-    nbformat: 4,
-    nbformat_minor: 5
-  });
 }
 
 function dagNode(scope: Page | Locator, step: string): Locator {
@@ -99,7 +82,7 @@ test.describe('inline DAG widget', () => {
       { source: 'self.x = 1', tags: ['step:start'] },
       { source: `raise ValueError(${JSON.stringify(PAYLOAD)})`, tags: ['step:end'] }
     ];
-    await page.contents.uploadContent(notebook(cells), 'text', `${tmpPath}/payload.ipynb`);
+    await page.contents.uploadContent(notebookJson(cells), 'text', `${tmpPath}/payload.ipynb`);
     await page.notebook.openByPath(`${tmpPath}/payload.ipynb`);
     await page.notebook.activate('payload.ipynb');
     for (const index of [0, 1, 2, 3]) {
@@ -119,7 +102,7 @@ test.describe('inline DAG widget', () => {
       { source: 'self.x = 41' },
       { source: "print('x is', self.x + 1)" }
     ];
-    await page.contents.uploadContent(notebook(cells), 'text', `${tmpPath}/tags.ipynb`);
+    await page.contents.uploadContent(notebookJson(cells), 'text', `${tmpPath}/tags.ipynb`);
     await page.notebook.openByPath(`${tmpPath}/tags.ipynb`);
     await page.notebook.activate('tags.ipynb');
     await page.notebook.runCell(0);
