@@ -6,7 +6,7 @@
  * parsed as HTML.
  */
 import type { StepState } from './protocol';
-import type { ILayout } from './layout';
+import type { ILayout, ILayoutNode } from './layout';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -84,6 +84,9 @@ export class DagView {
     defs.appendChild(marker);
     this.node.appendChild(defs);
     this._root = svg('g', { class: 'jp-mf-DagRoot' }) as SVGGElement;
+    this._edgeLayer = svg('g', { class: 'jp-mf-DagEdges' }) as SVGGElement;
+    this._nodeLayer = svg('g', { class: 'jp-mf-DagNodes' }) as SVGGElement;
+    this._root.append(this._edgeLayer, this._nodeLayer);
     this.node.appendChild(this._root);
     this.node.addEventListener('wheel', this._onWheel, { passive: false });
     this.node.addEventListener('pointerdown', this._onPointerDown);
@@ -111,15 +114,15 @@ export class DagView {
     return { ...this._transform };
   }
 
-  /** Draw `layout`; node details come from `states` (by step name). */
+  /**
+   * Draw `layout`; node details come from `states` (by step name). A step's
+   * node keeps its elements across redraws (only what changed is updated), so
+   * keyboard focus and an open context menu's target survive status updates.
+   */
   render(layout: ILayout, states: Map<string, INodeState>): void {
     const first = this._layout === null;
     this._layout = layout;
-    const root = this._root;
-    root.textContent = '';
-    const edgeLayer = svg('g', { class: 'jp-mf-DagEdges' });
-    const nodeLayer = svg('g', { class: 'jp-mf-DagNodes' });
-    root.append(edgeLayer, nodeLayer);
+    this._edgeLayer.textContent = '';
     for (const edge of layout.edges) {
       if (!edge.points.length) {
         continue;
@@ -132,55 +135,35 @@ export class DagView {
         'data-from': edge.from,
         'data-to': edge.to
       });
-      edgeLayer.appendChild(path);
+      this._edgeLayer.appendChild(path);
       if (edge.label) {
         const mid = edge.points[Math.floor(edge.points.length / 2)];
         const label = svg('text', { x: String(mid.x + 4), y: String(mid.y), class: 'jp-mf-DagEdgeLabel' });
         label.textContent = edge.label;
-        edgeLayer.appendChild(label);
+        this._edgeLayer.appendChild(label);
       }
     }
+    const drawn = new Set<string>();
+    let cursor = this._nodeLayer.firstChild;
     for (const n of layout.nodes) {
-      const state = states.get(n.name);
-      const g = svg('g', {
-        class: 'jp-mf-DagNode',
-        transform: `translate(${n.x.toFixed(1)},${n.y.toFixed(1)})`,
-        'data-step': n.name,
-        'data-status': state?.status ?? 'none',
-        tabindex: '0'
-      });
-      if (state?.stale) {
-        g.setAttribute('data-stale', 'true');
+      drawn.add(n.name);
+      let node = this._nodes.get(n.name);
+      if (!node) {
+        node = createNode(n.name);
+        this._nodes.set(n.name, node);
       }
-      if (state?.errors.length) {
-        g.setAttribute('data-error', 'true');
+      updateNode(node, n, states.get(n.name), n.name === this._selected);
+      if (node.g === cursor) {
+        cursor = cursor.nextSibling;
+      } else {
+        this._nodeLayer.insertBefore(node.g, cursor);
       }
-      if (n.name === this._selected) {
-        g.classList.add('jp-mod-selected');
+    }
+    for (const [name, node] of this._nodes) {
+      if (!drawn.has(name)) {
+        node.g.remove();
+        this._nodes.delete(name);
       }
-      const title = svg('title');
-      const detail = nodeDetail(state);
-      title.textContent = [n.name, detail, ...(state?.errors ?? [])].filter(x => x).join('\n');
-      g.appendChild(title);
-      g.appendChild(svg('rect', { class: 'jp-mf-DagNode-box', width: String(n.width), height: String(n.height), rx: '6' }));
-      const name = svg('text', { class: 'jp-mf-DagNode-name', x: '10', y: '19' });
-      name.textContent = ellipsis(n.name, 22);
-      g.appendChild(name);
-      const info = svg('text', { class: 'jp-mf-DagNode-detail', x: '10', y: '36' });
-      info.textContent = ellipsis(detail, 28);
-      g.appendChild(info);
-      if (state?.errors.length) {
-        const mark = svg('g', { class: 'jp-mf-DagNode-error', transform: `translate(${n.width - 14},14)` });
-        mark.appendChild(svg('circle', { r: '8' }));
-        const bang = svg('text', { 'text-anchor': 'middle', y: '4' });
-        bang.textContent = '!';
-        mark.appendChild(bang);
-        const why = svg('title');
-        why.textContent = state.errors.join('\n');
-        mark.appendChild(why);
-        g.appendChild(mark);
-      }
-      nodeLayer.appendChild(g);
     }
     if (first) {
       this.fit();
@@ -308,6 +291,9 @@ export class DagView {
 
   private _options: IDagViewOptions;
   private _root: SVGGElement;
+  private _edgeLayer: SVGGElement;
+  private _nodeLayer: SVGGElement;
+  private _nodes = new Map<string, INodeElements>();
   private _markerId: string;
   private _layout: ILayout | null = null;
   private _selected: string | null = null;
@@ -326,6 +312,77 @@ export const CONTEXT_STEP_ATTR = 'data-jp-mf-context-step';
 
 const MIN_ZOOM = 0.1;
 const MAX_ZOOM = 3;
+
+/** The elements of one step's node, kept across redraws. */
+interface INodeElements {
+  g: SVGGElement;
+  title: SVGElement;
+  box: SVGElement;
+  name: SVGElement;
+  detail: SVGElement;
+  mark: SVGElement | null;
+}
+
+function createNode(step: string): INodeElements {
+  const g = svg('g', { class: 'jp-mf-DagNode', 'data-step': step, tabindex: '0' }) as SVGGElement;
+  const title = svg('title');
+  const box = svg('rect', { class: 'jp-mf-DagNode-box', rx: '6' });
+  const name = svg('text', { class: 'jp-mf-DagNode-name', x: '10', y: '19' });
+  const detail = svg('text', { class: 'jp-mf-DagNode-detail', x: '10', y: '36' });
+  g.append(title, box, name, detail);
+  return { g, title, box, name, detail, mark: null };
+}
+
+/** Bring a node's elements up to date with its layout box and state. */
+function updateNode(
+  node: INodeElements,
+  box: ILayoutNode,
+  state: INodeState | undefined,
+  selected: boolean
+): void {
+  const { g } = node;
+  setAttr(g, 'transform', `translate(${box.x.toFixed(1)},${box.y.toFixed(1)})`);
+  setAttr(g, 'data-status', state?.status ?? 'none');
+  setAttr(g, 'data-stale', state?.stale ? 'true' : null);
+  setAttr(g, 'data-error', state?.errors.length ? 'true' : null);
+  g.classList.toggle('jp-mod-selected', selected);
+  setAttr(node.box, 'width', String(box.width));
+  setAttr(node.box, 'height', String(box.height));
+  const detail = nodeDetail(state);
+  setText(node.title, [box.name, detail, ...(state?.errors ?? [])].filter(x => x).join('\n'));
+  setText(node.name, ellipsis(box.name, 22));
+  setText(node.detail, ellipsis(detail, 28));
+  const errors = state?.errors ?? [];
+  if (!errors.length) {
+    node.mark?.remove();
+    node.mark = null;
+    return;
+  }
+  if (!node.mark) {
+    node.mark = svg('g', { class: 'jp-mf-DagNode-error' });
+    node.mark.appendChild(svg('circle', { r: '8' }));
+    const bang = svg('text', { 'text-anchor': 'middle', y: '4' });
+    bang.textContent = '!';
+    node.mark.append(bang, svg('title'));
+    g.appendChild(node.mark);
+  }
+  setAttr(node.mark, 'transform', `translate(${box.width - 14},14)`);
+  setText(node.mark.lastChild as SVGElement, errors.join('\n'));
+}
+
+function setAttr(el: Element, name: string, value: string | null): void {
+  if (value === null) {
+    el.removeAttribute(name);
+  } else if (el.getAttribute(name) !== value) {
+    el.setAttribute(name, value);
+  }
+}
+
+function setText(el: Element, text: string): void {
+  if (el.textContent !== text) {
+    el.textContent = text;
+  }
+}
 
 function svg(tag: string, attrs: { [name: string]: string } = {}): SVGElement {
   const el = document.createElementNS(SVG_NS, tag);

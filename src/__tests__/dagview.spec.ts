@@ -111,3 +111,37 @@ describe('DagView context menu', () => {
     expect(host.hasAttribute(CONTEXT_STEP_ATTR)).toBe(false);
   });
 });
+
+describe('DagView redraws', () => {
+  const cells = (sources: string[]) =>
+    sources.map((source, index) => ({ index, id: null, cell_type: 'code', source, tags: [] }));
+
+  it('keeps the elements of a step node and updates them in place', () => {
+    const view = new DagView();
+    document.body.appendChild(view.node);
+    view.render(layoutFlow(assemble(cells(['%%step start', '%%step end']))), new Map());
+    const rect = view.node.querySelector('[data-step="start"] rect')!;
+    const done = new Map([['start', state({ status: 'done', durationMs: 850, errors: ['bad <b>x</b>'] })]]);
+    view.render(layoutFlow(assemble(cells(['%%step start', '%%step train', '%%step end']))), done);
+    expect(rect.isConnected).toBe(true);
+    expect(view.node.querySelector('[data-step="start"] rect')).toBe(rect);
+    const start = view.node.querySelector('[data-step="start"]')!;
+    expect(start.getAttribute('data-status')).toBe('done');
+    expect(start.getAttribute('data-error')).toBe('true');
+    expect(start.querySelector('.jp-mf-DagNode-detail')!.textContent).toBe('done · 850 ms');
+    expect(start.querySelector('.jp-mf-DagNode-error title')!.textContent).toBe('bad <b>x</b>');
+    expect(start.querySelector('b')).toBeNull();
+    expect(Array.from(view.node.querySelectorAll('.jp-mf-DagNode')).map(g => g.getAttribute('data-step'))).toEqual([
+      'start',
+      'train',
+      'end'
+    ]);
+    view.render(layoutFlow(assemble(cells(['%%step start', '%%step end']))), new Map());
+    expect(view.node.querySelector('[data-step="train"]')).toBeNull();
+    expect(start.hasAttribute('data-error')).toBe(false);
+    expect(start.querySelector('.jp-mf-DagNode-error')).toBeNull();
+    expect(start.getAttribute('data-status')).toBe('none');
+    view.dispose();
+    view.node.remove();
+  });
+});

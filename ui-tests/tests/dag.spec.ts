@@ -207,6 +207,17 @@ test.describe('DAG panel', () => {
     await expect(menu.getByText('Run Step start')).toBeVisible();
     await expect(menu.getByText('Run to Here')).toBeVisible();
     await expect(menu.locator('.lm-Menu-item', { hasText: 'Run Step start' })).not.toHaveClass(/lm-mod-disabled/);
+    // The panel redraws while the menu is open (another cell changes, as a collaborator
+    // or a restored notebook would do); the menu must still run the node it opened on.
+    await page.evaluate(() => {
+      const cells = (window as any).jupyterapp.shell.currentWidget.content.model.sharedModel;
+      cells.transact(() => {
+      cells.insertCell(1, { cell_type: 'code', source: '%%step extra\nself.next(self.end)' });
+      cells.getCell(0).setSource('%%step start\nself.greeting = "hello"\nself.next(self.extra)');
+    });
+    });
+    await expect(node(page, 'extra')).toBeVisible();
+    await expect(menu.getByText('Run Step start')).toBeVisible();
     await menu.getByText('Run Step start').click();
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
     await node(page, 'start').click({ button: 'right' });
