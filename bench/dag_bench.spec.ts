@@ -117,7 +117,8 @@ test('DAG of a 300-step flow: layout + render, and update after an edit', async 
             observer.disconnect();
             resolve(performance.now() - t0);
           });
-          observer.observe(svg, { childList: true });
+          // the view updates nodes in place: any change in the drawing is the redraw (one task)
+          observer.observe(svg, { childList: true, subtree: true, attributes: true, characterData: true });
           const t0 = performance.now();
           app.shell.currentWidget.content.model.cells.get(index).sharedModel.setSource(source);
         });
