@@ -141,8 +141,8 @@ def test_self_is_the_last_executed_step(world: Any) -> None:
 def test_foreach_every_split_and_one_split(world: Any) -> None:
     d = data(show("work.out"))
     assert d["kind"] == "splits" and d["header"]["splits"] == 3
-    assert [(s["index"], s["view"]["preview"]) for s in d["splits"]] == [
-        (0, "aa"), (1, "bb"), (2, "cc")]
+    assert [(s["index"], s["label"], s["view"]["preview"]) for s in d["splits"]] == [
+        (0, "[0]", "aa"), (1, "[1]", "bb"), (2, "[2]", "cc")]
     one = data(show("work[1].out"))
     assert one["kind"] == "artifact" and one["header"]["index"] == 1
     assert one["view"] == {"kind": "text", "type": "str", "length": 2, "lines": 1,
@@ -156,7 +156,7 @@ def test_step_table(world: Any) -> None:
     assert rows["note"]["type"] == "str" and rows["note"]["preview"] == "'from the notebook'"
     assert rows["xs"]["size"] > 0
     work = data(show("work"))
-    assert [t["index"] for t in work["tasks"]] == [0, 1, 2]
+    assert [(t["index"], t["label"]) for t in work["tasks"]] == [(0, "[0]"), (1, "[1]"), (2, "[2]")]
 
 
 def test_errors_say_what_exists(world: Any) -> None:

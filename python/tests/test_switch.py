@@ -157,3 +157,52 @@ def test_recursive_switch_inside_foreach_iterates_per_split(ip, capsys):
     assert run["join"].task.data.counts == [1, 3]
     assert len(list(run["count"])) == 4 and len(list(run["done"])) == 2
     assert sorted(t.index for t in run["done"]) == [0, 1]
+
+
+def test_show_recursive_step_final_iteration_and_labels(ip):
+    from jupyter_metaflow.show.bundle import MIME_TYPE
+    from jupyter_metaflow.show.magics import ShowMagics
+
+    cells = notebook(
+        "%%step start\nself.n = 0\nself.next(self.grow)",
+        "%%step grow\nself.n += 1\nself.more = 'yes' if self.n < 3 else 'no'\n"
+        "self.next({'yes': self.grow, 'no': self.end}, condition='more')",
+        "%%step end",
+        path="grow_nb.ipynb",
+    )
+    for c in cells[:2]:
+        ok(ip, c)
+
+    def show(address: str) -> dict:
+        return ShowMagics.bundle(address, None, 100 * 1024)
+
+    last = show("self.n")  # what the step left: its last iteration
+    assert last[MIME_TYPE]["kind"] == "artifact" and last[MIME_TYPE]["view"]["text"] == "3"
+    every = show("grow.n")
+    assert [(s["label"], s["view"]["text"]) for s in every[MIME_TYPE]["splits"]] == [
+        ("iteration 1", "1"), ("iteration 2", "2"), ("iteration 3", "3")]
+    assert "iteration 3 · int: 3" in every["text/plain"]
+    table = show("grow")[MIME_TYPE]
+    assert [t["label"] for t in table["tasks"]] == ["iteration 1", "iteration 2", "iteration 3"]
+    assert table["artifacts_of"] == table["tasks"][-1]["pathspec"]
+    assert {a["name"]: a["preview"] for a in table["artifacts"]}["n"] == "3"
+
+
+def test_show_labels_nested_foreach_positions(ip):
+    from jupyter_metaflow.show.bundle import MIME_TYPE
+    from jupyter_metaflow.show.magics import ShowMagics
+
+    cells = notebook(
+        "%%step start\nself.outer = [1, 2]\nself.next(self.mid, foreach='outer')",
+        "%%step mid\nself.inner = [10, 20]\nself.next(self.leaf, foreach='inner')",
+        "%%step leaf\nself.v = self.input\nself.next(self.join_in)",
+        "%%step join_in\nself.next(self.join_out)",
+        "%%step join_out\nself.next(self.end)",
+        "%%step end",
+        path="nested_nb.ipynb",
+    )
+    for c in cells[:3]:
+        ok(ip, c)
+    splits = ShowMagics.bundle("leaf.v", None, 100 * 1024)[MIME_TYPE]["splits"]
+    assert [(s["label"], s["view"]["text"]) for s in splits] == [
+        ("[0][0]", "10"), ("[0][1]", "20"), ("[1][0]", "10"), ("[1][1]", "20")]

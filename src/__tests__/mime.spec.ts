@@ -188,16 +188,16 @@ describe('%mf_show renderer', () => {
         kind: 'step',
         header: { title: 'train', step: 'train', pathspec: 'F/1/train' },
         tasks: [
-          { task: '3', index: 0, pathspec: 'F/1/train/3', finished: true, successful: true },
-          { task: '4', index: 1, pathspec: 'F/1/train/4', finished: true, successful: false }
+          { task: '3', index: 0, label: '[0]', pathspec: 'F/1/train/3', finished: true, successful: true },
+          { task: '4', index: null, label: 'iteration 2', pathspec: 'F/1/train/4', finished: true, successful: false }
         ],
         artifacts_of: 'F/1/train/3',
         artifacts: [{ name: 'model', size: 10, type: 'int', preview: '10' }]
       })
     );
     expect(Array.from(step.querySelectorAll('tbody tr')).map(r => r.textContent)).toEqual([
-      '30ok',
-      '41failed',
+      '3[0]ok',
+      '4iteration 2failed',
       'modelint10 B10'
     ]);
     const diff = await render(

@@ -127,6 +127,8 @@ export type View =
 export interface ITaskRow {
   task: string;
   index: number | null;
+  /** Foreach position and recursion iteration, e.g. `[1][0]`, `iteration 3`. */
+  label: string;
   pathspec: string;
   finished: boolean;
   successful: boolean;
@@ -150,6 +152,8 @@ export interface IStepRow {
 
 export interface ISplit {
   index: number | null;
+  /** Foreach position and recursion iteration, e.g. `[1][0]`, `iteration 3`. */
+  label: string;
   task: string;
   pathspec: string;
   type: string;

@@ -126,13 +126,13 @@ export function renderBody(data: IShowData, fetch: PageFetcher | null): HTMLElem
           h(
             'div',
             'jp-mf-Show-split',
-            h('div', 'jp-mf-Show-subtitle', `[${split.index}] task ${split.task} \u00b7 ${split.type}`),
+            h('div', 'jp-mf-Show-subtitle', `${split.label} \u00b7 task ${split.task} \u00b7 ${split.type}`),
             renderView(split.view, null)
           )
         );
       }
       if (data.omitted) {
-        const more = `${count(data.omitted)} more splits; show one with step[i].name`;
+        const more = `${count(data.omitted)} more tasks; show one with step[i].name or its pathspec`;
         body.appendChild(h('div', 'jp-mf-Show-note', more));
       }
       break;
@@ -141,10 +141,10 @@ export function renderBody(data: IShowData, fetch: PageFetcher | null): HTMLElem
       if ((data.tasks ?? []).length > 1) {
         body.appendChild(
           table(
-            ['task', 'index', 'status'],
+            ['task', 'position', 'status'],
             (data.tasks ?? []).map(t => [
               t.task,
-              t.index ?? '',
+              t.label,
               t.successful ? 'ok' : t.finished ? 'failed' : 'not finished'
             ])
           )

@@ -3,7 +3,8 @@
 Forms (``STEP`` may carry a foreach split index, ``train[3]``):
 
 * ``""``                      the notebook's current run
-* ``self.NAME``               artifact NAME as the most recently executed step sees it
+* ``self.NAME``               artifact NAME as the most recently executed step left it (the
+  last iteration of a recursive step, in each foreach split)
 * ``STEP`` / ``STEP.NAME``    a step (or one artifact of it) of the notebook's current run
 * ``Flow/Run``, ``Flow/Run/STEP``, ``Flow/Run/STEP.NAME``, ``Flow/Run/STEP/NAME``,
   ``Flow/Run/STEP/TASK``, ``Flow/Run/STEP/TASK/NAME``   any past run, by pathspec
@@ -66,7 +67,8 @@ class Target:
     """A resolved address: the Client objects ``%mf_show`` renders.
 
     ``kind`` is ``run``, ``step``, ``task``, ``artifact`` (one task's artifact) or
-    ``splits`` (one artifact across every task of a foreach step).
+    ``splits`` (one artifact across the tasks of a step: foreach splits, iterations of a
+    recursive step).
     """
 
     kind: str
@@ -146,6 +148,7 @@ def resolve(address: Address, notebook: NotebookRun | None = None) -> Target:
     """Turn ``address`` into Client objects; raise :class:`ShowError` naming alternatives."""
     notebook = notebook or NotebookRun()
     with any_namespace():
+        as_left = address.last_step
         if address.last_step:
             if not notebook.last_step:
                 raise ShowError(
@@ -160,6 +163,8 @@ def resolve(address: Address, notebook: NotebookRun | None = None) -> Target:
             return Target("run", run=run)
         step = _step(run, address.step)
         tasks = _tasks(step, address)
+        if as_left:
+            tasks = final_tasks(tasks)
         if address.artifact is None:
             if len(tasks) == 1:
                 return Target("task" if address.task or address.index is not None else "step",
@@ -232,11 +237,11 @@ def _tasks(step: Any, address: Address) -> list[Any]:
             ids = sorted((t.id for t in step), key=_numeric)
             raise ShowError(f"step {step.pathspec} has no task {address.task!r}; tasks: "
                             f"{_listing(ids)}") from None
-    tasks = sorted(step, key=lambda t: (_numeric(t.id)))
+    tasks = sorted(step, key=lambda t: _numeric(t.id))
     if not tasks:
         raise ShowError(f"step {step.pathspec} has no tasks yet")
     if len(tasks) > 1 or address.index is not None:
-        tasks = sorted(tasks, key=lambda t: (t.index is None, t.index or 0, _numeric(t.id)))
+        tasks = sorted(tasks, key=lambda t: (position(t), _numeric(t.id)))
     if address.index is None:
         return tasks
     chosen = [t for t in tasks if t.index == address.index]
@@ -248,6 +253,49 @@ def _tasks(step: Any, address: Address) -> list[Any]:
         raise ShowError(f"step {step.id} has no split [{address.index}]; splits: "
                         f"{_listing(indices)}")
     return chosen
+
+
+def position(task: Any) -> tuple[int, ...]:
+    """Where a task sits in the foreach splits around its step: one index per enclosing
+    foreach, outermost first (``()`` outside any foreach)."""
+    try:
+        return tuple(frame.index for frame in task["_foreach_stack"].data)
+    except KeyError:
+        return ()
+
+
+def final_tasks(tasks: Sequence[Any]) -> list[Any]:
+    """The last task at each foreach position: a recursive step's final iterations (the
+    tasks the steps after it read); other steps' tasks unchanged. Keeps the order given."""
+    last: dict[tuple[int, ...], Any] = {}
+    for task in tasks:
+        key = position(task)
+        if key not in last or _numeric(task.id) > _numeric(last[key].id):
+            last[key] = task
+    kept = {id(t) for t in last.values()}
+    return [t for t in tasks if id(t) in kept]
+
+
+def task_labels(tasks: Sequence[Any]) -> list[str]:
+    """How to name each of a step's tasks: its foreach position (``[2]``, ``[1][0]``) and,
+    when a recursive step ran several times there, the iteration (``iteration 3``)."""
+    where = [position(t) for t in tasks]
+    counts: dict[tuple[int, ...], int] = {}
+    for key in where:
+        counts[key] = counts.get(key, 0) + 1
+    order = sorted(range(len(tasks)), key=lambda i: _numeric(tasks[i].id))
+    seen: dict[tuple[int, ...], int] = {}
+    iteration: dict[int, int] = {}
+    for i in order:
+        seen[where[i]] = seen.get(where[i], 0) + 1
+        iteration[i] = seen[where[i]]
+    labels = []
+    for i, key in enumerate(where):
+        parts = ["".join(f"[{n}]" for n in key)] if key else []
+        if counts[key] > 1:
+            parts.append(f"iteration {iteration[i]}")
+        labels.append(" ".join(parts) or f"task {tasks[i].id}")
+    return labels
 
 
 def _check_artifact(task: Any, name: str | None) -> str:

@@ -12,7 +12,7 @@ import json
 from typing import Any, Callable
 
 from . import artifacts, fallbacks
-from .address import ShowError, Target
+from .address import ShowError, Target, final_tasks, task_labels
 from .views import Limits, array_stats, brief, safe_repr, type_name, view
 
 MIME_TYPE = "application/vnd.jupyter-metaflow.artifact+json"
@@ -101,15 +101,14 @@ def _splits_data(target: Target, limits: Limits) -> dict[str, Any]:
     name = target.artifact
     shown = target.tasks[: limits.items]
     splits = []
-    for task in shown:
+    for task, label in zip(shown, task_labels(shown)):
         artifact = task[name]
         stored = artifacts.size(artifact)
-        split = {"index": task.index, "task": task.id, "pathspec": artifact.pathspec,
-                 "size": stored}
+        split = {"index": task.index, "label": label, "task": task.id,
+                 "pathspec": artifact.pathspec, "size": stored}
         if stored is not None and stored > SPLIT_LOAD_MAX_BYTES:
             split.update(type="?", view={"kind": "repr", "text": (
-                f"large ({stored:,} bytes stored): show it with "
-                f"{target.step.id}[{task.index}].{name}")})
+                f"large ({stored:,} bytes stored): show it with {artifact.pathspec}")})
         else:
             value = artifacts.load(artifact)
             split.update(type=type_name(value), view=view(value, limits.halved().halved()))
@@ -126,8 +125,9 @@ def _splits_data(target: Target, limits: Limits) -> dict[str, Any]:
 # -- a step or a task: its artifacts ---------------------------------------------------------
 def _step_data(target: Target, limits: Limits) -> dict[str, Any]:
     tasks = target.tasks or [target.task]
-    task = target.task or tasks[0]
-    rows = [_task_row(t) for t in tasks[: limits.items]]
+    task = target.task or final_tasks(tasks)[0]
+    shown = tasks[: limits.items]
+    rows = [_task_row(t, label) for t, label in zip(shown, task_labels(shown))]
     listing = [_artifact_row(a, limits) for a in sorted(task, key=lambda a: a.id)]
     title = target.step.id if target.kind == "step" else f"{target.step.id}/{task.id}"
     return {
@@ -142,8 +142,8 @@ def _step_data(target: Target, limits: Limits) -> dict[str, Any]:
     }
 
 
-def _task_row(task: Any) -> dict[str, Any]:
-    return {"task": task.id, "index": task.index, "pathspec": task.pathspec,
+def _task_row(task: Any, label: str) -> dict[str, Any]:
+    return {"task": task.id, "index": task.index, "label": label, "pathspec": task.pathspec,
             "finished": bool(task.finished), "successful": bool(task.successful)}
 
 

@@ -162,19 +162,19 @@ def _artifact_html(data: dict[str, Any]) -> list[str]:
 def _splits_html(data: dict[str, Any]) -> list[str]:
     out = []
     for split in data["splits"]:
-        out.append(f"<p><b>[{escape(str(split['index']))}]</b> {escape(split['pathspec'])} "
+        out.append(f"<p><b>{escape(split['label'])}</b> {escape(split['pathspec'])} "
                    f"{escape(split['type'])}</p>")
         out.extend(view_html(split["view"]))
     if data["omitted"]:
-        out.append(f"<p>{data['omitted']:,} more splits</p>")
+        out.append(f"<p>{data['omitted']:,} more tasks</p>")
     return out
 
 
 def _step_html(data: dict[str, Any]) -> list[str]:
     out = []
     if len(data["tasks"]) > 1:
-        out.append(_table(["task", "index", "status"], [
-            [t["task"], t["index"], "ok" if t["successful"] else "not successful"]
+        out.append(_table(["task", "position", "status"], [
+            [t["task"], t["label"], "ok" if t["successful"] else "not successful"]
             for t in data["tasks"]]))
     out.append(f"<p>artifacts of {escape(data['artifacts_of'])}</p>")
     out.append(_table(["name", "type", "size", "preview"], [
@@ -214,7 +214,7 @@ _BODY_HTML = {"artifact": _artifact_html, "splits": _splits_html, "step": _step_
 
 _BODY_TEXT = {
     "artifact": lambda d: _view_text(d["view"]),
-    "splits": lambda d: [f"[{s['index']}] {s['type']}: " + " | ".join(_view_text(s["view"])[:2])
+    "splits": lambda d: [f"{s['label']} · {s['type']}: " + " | ".join(_view_text(s["view"])[:2])
                          for s in d["splits"]],
     "step": lambda d: [f"{a['name']}: {a['type'] or '?'} {a['preview']}" for a in d["artifacts"]],
     "task": lambda d: [f"{a['name']}: {a['type'] or '?'} {a['preview']}" for a in d["artifacts"]],
