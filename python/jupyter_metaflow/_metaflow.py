@@ -592,10 +592,13 @@ def kernel_runner(flow_file: str, **kwargs: Any) -> Any:
     ``SubprocessManager`` takes over SIGINT (on the running asyncio loop or with
     ``signal.signal``); ipykernel re-installs its own handler around every execution, a plain
     IPython shell does not (Ctrl-C would stop raising KeyboardInterrupt): both are restored.
+    The kernel's interpreter directory goes first on the run's PATH: Metaflow starts some
+    processes (``@parallel`` workers) as plain ``python``.
     """
     import asyncio
     import os
     import signal
+    import sys
 
     from metaflow import Runner
     from metaflow.runner import click_api
@@ -606,8 +609,11 @@ def kernel_runner(flow_file: str, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = None
+    env = dict(kwargs.pop("env", None) or {})
+    path = env.get("PATH", os.environ.get("PATH", ""))
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), *filter(None, path.split(os.pathsep))])
     try:
-        return Runner(flow_file, **kwargs)
+        return Runner(flow_file, env=env, **kwargs)
     finally:
         if loop is not None:
             loop.remove_signal_handler(signal.SIGINT)

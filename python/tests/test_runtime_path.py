@@ -103,8 +103,12 @@ def test_retry_step_runs_in_the_runtime_and_joins_the_notebook_run(ip, tmp_path,
     assert Flow("RtNbFlow").latest_run["end"].task.data.x == 2
 
 
-def test_parallel_step_runs_in_the_runtime(ip, capsys):
+def test_parallel_step_runs_in_the_runtime(ip, capsys, monkeypatch):
     from metaflow import Flow
+
+    # Metaflow starts @parallel workers as `python` from PATH; a kernel whose PATH lacks its
+    # own interpreter (JupyterLab started without activating the venv) must still work.
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
 
     cells = notebook(
         "%%step start\nself.base = 10\nself.next(self.train, num_parallel=2)",
