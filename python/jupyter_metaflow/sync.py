@@ -8,8 +8,9 @@ One :class:`FlowSync` per kernel (:func:`get_sync`), installed by ``%load_ext``:
   ``flow_model``, and handed to the executor (so the step runner sees the live notebook);
 * the executor's :class:`~jupyter_metaflow.executor.StepEvent` s -> ``step_status`` messages
   (with the exact cell source the run used), a ``run_state`` snapshot when a frontend connects;
-* stale steps: a step whose cell differs from the source its last run used, and everything
-  downstream of it (or of a step that ran again after it), is reported ``stale``;
+* stale steps: a step whose cell differs from the source its last run used, or whose run
+  used another ``%%flow`` cell (parameters, constants), and everything downstream of it (or
+  of a step that ran again after it), is reported ``stale``;
 * ``export`` -> :mod:`jupyter_metaflow.export` (the one exporter) -> ``export_result``;
 * cells *tagged* ``step:NAME`` / ``flow:NAME`` (no magic line) run exactly like ``%%step`` /
   ``%%flow`` cells: an input transformer finds the executing cell by the ``cellId`` JupyterLab
@@ -65,6 +66,8 @@ class FlowSync:
         self.splits_done: dict[str, dict[int, float]] = {}
         """foreach step -> split index -> duration (ms) of its finished splits in the latest execution."""
         self._rerun_stale: set[str] = set()
+        self._flow_used: dict[str, str] = {}
+        """step -> the flow cell's source when it last ran (known only with the frontend's cells)."""
         self._sent: dict[str, dict[str, Any]] = {}
         self._executing: tuple[str, str | None, Any] | None = None
         """The executing cell: source, id, and the step it runs (computed on first use)."""
@@ -170,6 +173,11 @@ class FlowSync:
         if event.status in ("queued", "running") and self.run_status.get(event.step, {}).get("run_id") != event.run_id:
             self._rerun_stale.discard(event.step)
             self._rerun_stale |= (self._descendants({event.step}) - {event.step}) & set(self.run_status)
+        flow_source = self._flow_cell_source()
+        if flow_source is None:
+            self._flow_used.pop(event.step, None)
+        else:
+            self._flow_used[event.step] = flow_source
         self.flow, self.run_id = event.flow, event.run_id
         self.run_status[event.step] = status
         self.publish(always={event.step})
@@ -192,6 +200,10 @@ class FlowSync:
             for step, status in self.run_status.items():
                 if "source" in status and by_id.get(status.get("cell_id")) not in (None, status["source"]):
                     edited.add(step)
+        flow_source = self._flow_cell_source()
+        if flow_source is not None:
+            edited |= {step for step, used in self._flow_used.items()
+                       if used != flow_source and step in self.run_status}
         changed = edited | self._rerun_stale
         return changed | (self._descendants(edited) & set(self.run_status))
 
@@ -287,6 +299,13 @@ class FlowSync:
         self.run_status.update(restored)
         self.splits_done.update(splits)
         self.publish()
+
+    def _flow_cell_source(self) -> str | None:
+        """The source of the frontend's flow cell (``%%flow`` or ``flow:`` tag), if any."""
+        flow = (self.model or {}).get("flow")
+        if self.cells is None or not flow or flow.get("cell_index") is None:
+            return None
+        return next((c.source for c in self.cells if c.index == flow["cell_index"]), None)
 
     def _source_of(self, step: str) -> tuple[str | None, str | None]:
         """The source of the step's cell as the run used it, and the cell's id."""

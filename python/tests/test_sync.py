@@ -165,6 +165,30 @@ def test_edits_and_reruns_mark_steps_and_descendants_stale(kernel):
     assert after == {"start": "done", "middle": "stale", "end": "stale"}
 
 
+def test_editing_the_flow_cell_marks_every_step_that_ran_stale(kernel):
+    fe = Frontend(kernel)
+    cells = [cell(0, "%load_ext jupyter_metaflow"),
+             cell(1, "%%flow ParamFlow --n 2\nn = Parameter('n', default=1)"),
+             cell(2, "%%step start\nself.x = self.n"),
+             cell(3, "%%step end\nprint(self.x)")]
+    fe.send("flow", {"path": "param.ipynb", "cells": cells})
+    fe.wait("flow_model")
+    for c in cells[1:]:
+        assert fe.run_cell(c["source"], c["id"])["content"]["status"] == "ok"
+    seen = len(fe.statuses())
+
+    # new parameter values (even a bad one): what ran used the old flow cell
+    edited = [cells[0], cell(1, "%%flow ParamFlow --n many\nn = Parameter('n', default=1)"), *cells[2:]]
+    fe.send("flow", {"path": "param.ipynb", "cells": edited})
+    fe.barrier()
+    assert [(s["step"], s["state"]) for s in fe.statuses()[seen:]] == [("start", "stale"), ("end", "stale")]
+    seen = len(fe.statuses())
+
+    fe.send("flow", {"path": "param.ipynb", "cells": cells})
+    fe.barrier()
+    assert [(s["step"], s["state"]) for s in fe.statuses()[seen:]] == [("start", "done"), ("end", "done")]
+
+
 def test_a_recursive_switch_and_foreach_splits_leave_no_step_stale(kernel):
     # One execution of a recursive step runs several tasks in the same run (as a foreach
     # body does): that is not a re-execution, so neither it nor what follows is stale.
