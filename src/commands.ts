@@ -219,7 +219,11 @@ export async function exportFlow(state: FlowState): Promise<void> {
       }
       result = await state.export({ force: true });
     }
-    if (result.ok) {
+    if (result.ok && result.written === false) {
+      Notification.info(`${result.output_path ?? 'The flow file'} is already up to date with this notebook.`, {
+        autoClose: 5000
+      });
+    } else if (result.ok) {
       Notification.success(`Exported the flow to ${result.output_path ?? 'flow.py'}`, { autoClose: 5000 });
     } else {
       Notification.error(`Export failed: ${result.error ?? 'unknown error'}`, { autoClose: false });

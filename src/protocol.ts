@@ -8,7 +8,7 @@
  */
 
 /** The protocol version this frontend speaks (MAJOR.MINOR). */
-export const PROTOCOL_VERSION = '1.2';
+export const PROTOCOL_VERSION = '1.3';
 
 /** The comm target name, registered on both sides. */
 export const COMM_TARGET = 'jupyter_metaflow';
@@ -164,6 +164,8 @@ export interface IExportResult {
   ok: boolean;
   /** A server path when the file lies under the notebook's folder. */
   output_path?: string;
+  /** False when the file already held exactly this flow (nothing written); since 1.3. */
+  written?: boolean;
   error?: string;
   request_id?: string;
 }

@@ -352,8 +352,9 @@ class FlowSync:
                     f"Cannot write {output}: the folder {folder} does not exist. Create it or "
                     "choose another output path."
                 )
-            exporter.write_atomic(output, text, force=bool(payload.get("force")))
-            result = {"ok": True, "output_path": _server_path(payload["path"], notebook_dir, output)}
+            written = exporter.write_atomic(output, text, force=bool(payload.get("force")))
+            result = {"ok": True, "output_path": _server_path(payload["path"], notebook_dir, output),
+                      "written": written}
         except exporter.ExportError as exc:
             result = {"ok": False, "error": str(exc)}
         except OSError as exc:

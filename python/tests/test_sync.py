@@ -249,7 +249,7 @@ def test_export_request_writes_the_flow_file_and_never_overwrites(kernel, tmp_pa
 
     fe.send("export", {"path": "sub/squares.ipynb", "request_id": "e1"})
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e1")
-    assert result == {"ok": True, "output_path": "sub/squares.py", "request_id": "e1"}
+    assert result == {"ok": True, "output_path": "sub/squares.py", "written": True, "request_id": "e1"}
     text = (tmp_path / "squares.py").read_text()
     assert "class SquaresFlow(FlowSpec):" in text and "def gather(self, inputs):" in text
 
@@ -266,8 +266,12 @@ def test_export_request_writes_the_flow_file_and_never_overwrites(kernel, tmp_pa
     os.mkdir(tmp_path / "out")
     fe.send("export", {"path": "sub/squares.ipynb", "output": "out/flow.py", "request_id": "e4"})
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e4")
-    assert result == {"ok": True, "output_path": "sub/out/flow.py", "request_id": "e4"}
+    assert result == {"ok": True, "output_path": "sub/out/flow.py", "written": True, "request_id": "e4"}
     assert "grand total" in (tmp_path / "out" / "flow.py").read_text()
+    # the same flow again: nothing to write, and the answer says so
+    fe.send("export", {"path": "sub/squares.ipynb", "output": "out/flow.py", "request_id": "e4b"})
+    result = fe.wait("export_result", lambda p: p.get("request_id") == "e4b")
+    assert result == {"ok": True, "output_path": "sub/out/flow.py", "written": False, "request_id": "e4b"}
 
     # a broken flow is refused with the cell and the fix
     fe.send("flow", {"path": "sub/squares.ipynb", "cells": [cell(0, "%%step start\nself.next(self.nope)")]})

@@ -238,6 +238,12 @@ test.describe('DAG panel', () => {
       timeout: 30000
     });
     expect(await page.contents.fileExists(`${tmpPath}/train.py`)).toBe(true);
+    // the same flow again: nothing to write, and the toast says so
+    await command(page, 'jupyter-metaflow:export');
+    await expect(page.locator('.jp-Notification-Toast-info, .Toastify__toast--info')).toContainText(
+      'train.py is already up to date',
+      { timeout: 30000 }
+    );
   });
 
   test('the panel follows the active notebook; a kernel restart clears statuses and reloads', async ({ page, tmpPath }) => {
