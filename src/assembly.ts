@@ -1194,6 +1194,9 @@ namespace Private {
     };
   }
 
+  /** `%%flow` options that take two values, as on Metaflow's command line. */
+  const TWO_VALUE_FLOW_OPTIONS = ['--config', '--config-value'];
+
   export function parseFlowCell(cell: ICellInput): IFlowCell {
     const header = splitHeader(cell, 'flow');
     const tagName = tagValue(cell.tags, 'flow:');
@@ -1201,7 +1204,9 @@ namespace Private {
     let nameSource: IFlowCell['nameSource'] = name ? 'tag' : null;
     let paramArgs: string[] = [];
     if (header.magicArgs !== null) {
-      const usage = 'Write %%flow NAME --param value ..., e.g. %%flow PlayListFlow --genre Comedy.';
+      const usage =
+        'Write %%flow NAME --param value ..., e.g. %%flow PlayListFlow --genre Comedy ' +
+        '(Configs: --config NAME FILE, --config-value NAME JSON).';
       let args: string[];
       try {
         args = shlexSplit(header.magicArgs);
@@ -1226,12 +1231,12 @@ namespace Private {
         nameSource = 'magic';
       }
       paramArgs = args;
-      let expectsValue = false;
+      let expects = 0; // values the last option still takes
       for (const tok of args) {
         if (tok.startsWith('--') && tok.length > 2) {
-          expectsValue = !tok.includes('=');
-        } else if (expectsValue) {
-          expectsValue = false;
+          expects = tok.includes('=') ? 0 : TWO_VALUE_FLOW_OPTIONS.includes(tok) ? 2 : 1;
+        } else if (expects) {
+          expects -= 1;
         } else {
           throw new CellRulesError(
             error(cell, header.magicLine, `Unexpected argument ${repr(tok)} on the %%flow line.`, usage, 'bad-magic')

@@ -642,6 +642,11 @@ def parse_step_cell(cell: CellInput) -> StepCell:
     )
 
 
+TWO_VALUE_FLOW_OPTIONS = ("--config", "--config-value")
+"""``%%flow`` options that take two values, as on Metaflow's command line: ``--config NAME
+FILE``, ``--config-value NAME JSON``."""
+
+
 def parse_flow_cell(cell: CellInput) -> FlowCell:
     """Parse a flow cell (``%%flow [NAME] [--param value ...]`` or tag ``flow:NAME``).
     Raises CellRulesError."""
@@ -651,7 +656,8 @@ def parse_flow_cell(cell: CellInput) -> FlowCell:
     name_source = "tag" if name else None
     param_args: list[str] = []
     if header.magic_args is not None:
-        usage = "Write %%flow NAME --param value ..., e.g. %%flow PlayListFlow --genre Comedy."
+        usage = ("Write %%flow NAME --param value ..., e.g. %%flow PlayListFlow --genre Comedy "
+                 "(Configs: --config NAME FILE, --config-value NAME JSON).")
         try:
             args = shlex.split(header.magic_args)
         except ValueError as exc:
@@ -672,12 +678,12 @@ def parse_flow_cell(cell: CellInput) -> FlowCell:
             name = args.pop(0)
             name_source = "magic"
         param_args = args
-        expects_value = False
+        expects = 0  # values the last option still takes
         for tok in args:
             if tok.startswith("--") and len(tok) > 2:
-                expects_value = "=" not in tok
-            elif expects_value:
-                expects_value = False
+                expects = 0 if "=" in tok else 2 if tok in TWO_VALUE_FLOW_OPTIONS else 1
+            elif expects:
+                expects -= 1
             else:
                 raise CellRulesError(
                     _error(

@@ -391,6 +391,26 @@ def test_config_default_is_an_artifact_like_in_a_run(ip):
     assert run["end"].task.data.cfg == {"lr": 0.1, "layers": [8, 4]}
 
 
+def test_config_options_on_the_flow_line_like_on_the_command_line(ip, tmp_path):
+    (tmp_path / "settings.json").write_text('{"lr": 0.5, "layers": [16]}')
+    flow_cell = ("%%flow ConfigFlow --config cfg settings.json --config-value extra '{\"tag\": \"x\"}'\n"
+                 "cfg = Config('cfg', default_value={'lr': 0.1})\n"
+                 "extra = Config('extra', default_value={'tag': 'default'})")
+    cells = notebook(flow_cell,
+                     "%%step start\nself.lr_seen = self.cfg.lr\nself.tag = self.extra.tag\nself.next(self.end)",
+                     "%%step end\npass")
+    for source in cells:
+        ok(ip, source)
+    run = latest("ConfigFlow")
+    assert run["start"].task.data.lr_seen == 0.5 and run["start"].task.data.tag == "x"
+    assert run["end"].task.data.cfg == {"lr": 0.5, "layers": [16]}
+
+    # a file that does not exist: Metaflow's own error, on the flow cell
+    cells = notebook(flow_cell.replace("settings.json", "missing.json"), *cells[1:])
+    result = ip.run_cell(cells[0])
+    assert not result.success and "missing.json" in str(result.error_in_exec), result.error_in_exec
+
+
 def test_catch_works_and_runtime_only_decorators_are_noted(ip, capsys):
     # @retry(times=0) stays in the kernel; with retries the step goes to Metaflow's runtime
     # (test_runtime_path.py)
