@@ -70,6 +70,8 @@ __all__ = [
 
 NOTEBOOK_SYS_TAG = "jupyter-metaflow:notebook"
 """System tag on every run this package creates; re-attach looks for it."""
+DEBUG_SYS_TAG = "jupyter-metaflow:debug-split"
+"""System tag on ``%mf_split`` debug runs, which are never the notebook's current run."""
 
 
 def _quiet_echo(*_args: Any, **_kwargs: Any) -> None:
@@ -247,11 +249,13 @@ def run_task_ids(backend: Backend, run_id: str) -> list[str]:
 
 
 # -- runs, parameters, clones ---------------------------------------------------------------
-def new_run(backend: Backend, notebook_tag: str | None) -> str:
-    """A new run id registered with the user's system tags plus the notebook marker."""
+def new_run(backend: Backend, notebook_tag: str | None, debug: bool = False) -> str:
+    """A new run id registered with the user's system tags plus the notebook marker (and the
+    debug marker; a debug run does not become the flow's ``latest_run`` for ``resume``)."""
     sys_tags = [NOTEBOOK_SYS_TAG] + ([notebook_tag] if notebook_tag else [])
-    run_id = backend.metadata.new_run_id(sys_tags=sys_tags)
-    write_latest_run_id(_LatestRunObj(backend), run_id)
+    run_id = backend.metadata.new_run_id(sys_tags=sys_tags + ([DEBUG_SYS_TAG] if debug else []))
+    if not debug:
+        write_latest_run_id(_LatestRunObj(backend), run_id)
     return run_id
 
 

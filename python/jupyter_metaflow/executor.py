@@ -749,7 +749,7 @@ class NotebookSession:
                 raise FlowDefinitionError(
                     f"Step {name!r} has splits 0 to {len(specs) - 1} in the current run; {split} is not one of them."
                 )
-            debug = self._clone_run(backend, built, current, name)
+            debug = self._clone_run(backend, built, current, name, debug=True)
             spec = next(s for s in self._task_specs(built, debug, name) if s.split_index == split)
             try:
                 self._execute(backend, built, debug, name, [spec],
@@ -810,6 +810,8 @@ class NotebookSession:
             return None
         for run in runs:
             tags = run.system_tags
+            if mf.DEBUG_SYS_TAG in tags:  # %mf_split's debug runs are never current
+                continue
             if mf.NOTEBOOK_SYS_TAG in tags and (wanted is None or wanted in tags):
                 return self._load_run(backend, run)
         return None
@@ -832,7 +834,8 @@ class NotebookSession:
         backend.attach(run.id)
         return record
 
-    def _clone_run(self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str) -> RunRecord:
+    def _clone_run(self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str,
+                   debug: bool = False) -> RunRecord:
         """A new run holding clones of every finished task of ``run`` that does not depend on
         ``step`` (``step`` and its descendants are left to run again)."""
         graph = built.cls._graph
@@ -843,7 +846,7 @@ class NotebookSession:
                 if child not in stale:
                     stale.add(child)
                     todo.append(child)
-        new_id = mf.new_run(backend, self._notebook_tag())
+        new_id = mf.new_run(backend, self._notebook_tag(), debug)
         params = mf.clone_task(backend, run.run_id, "_parameters", run.params_task, new_id)
         record = RunRecord(new_id, params)
         for name, states in run.tasks.items():

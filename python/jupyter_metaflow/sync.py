@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from . import cells as cellrules
 from . import export as exporter
-from ._metaflow import NOTEBOOK_SYS_TAG, forget_datastore_root
+from ._metaflow import DEBUG_SYS_TAG, NOTEBOOK_SYS_TAG, forget_datastore_root
 from .executor import NotebookSession, StepEvent, get_session
 
 __all__ = ["FlowSync", "get_sync", "run_tagged"]
@@ -264,7 +264,7 @@ class FlowSync:
             run = None
             for candidate in Flow(name, _namespace_check=False):
                 tags = candidate.system_tags
-                if NOTEBOOK_SYS_TAG not in tags:
+                if NOTEBOOK_SYS_TAG not in tags or DEBUG_SYS_TAG in tags:
                     continue
                 made_by = [t.split(":", 1)[1] for t in tags if t.startswith(NOTEBOOK_FILE_TAG)]
                 if not notebook or not made_by or notebook in made_by:

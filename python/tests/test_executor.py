@@ -320,6 +320,27 @@ def test_restart_reattaches_to_latest_notebook_run(ip):
     assert run["end"].task.data.x == 2
 
 
+def test_restart_after_mf_split_reattaches_to_the_current_run_not_the_debug_run(ip):
+    cells = notebook(
+        "%%step start\nself.items = [1, 2, 3]\nself.next(self.body, foreach='items')",
+        "%%step body\nself.sq = self.input ** 2",
+        "%%step join\nself.total = sum(i.sq for i in inputs)",
+        "%%step end\npass",
+    )
+    for c in cells[:3]:
+        ok(ip, c)
+    current = executor.get_session().current_run
+    ok(ip, "%mf_split body 1")  # a newer run holding only start and one split
+    executor._session = None
+    _metaflow.forget_datastore_root()
+    notebook(*cells)
+    ok(ip, cells[3])
+    assert executor.get_session().current_run == current
+    from metaflow import Run
+
+    assert Run(current)["end"].task.data.total == 14
+
+
 def test_module_cell_names_are_visible_in_steps(ip):
     cells = notebook("import math\ndef double(v):\n    return 2 * v",
                      "%%step start\nself.v = double(math.pi)\nself.next(self.end)", "%%step end\npass")
