@@ -799,21 +799,38 @@ class NotebookSession:
         return self.run
 
     def _latest_notebook_run(self, backend: mf.Backend) -> RunRecord | None:
-        """Re-attach after a kernel restart: the newest run this package made for the flow."""
-        from metaflow import Flow
+        """Re-attach after a kernel restart: the notebook's newest run of the flow."""
+        run = self.latest_notebook_client_run(backend.flow_name)
+        return None if run is None else self._load_run(backend, run)
+
+    def latest_notebook_client_run(self, flow_name: str) -> Any:
+        """The newest run (Client ``Run``) this notebook made of ``flow_name``: in the kernel
+        (our system tags), or by Metaflow's runtime from the generated ``<notebook>.nbflow.py``
+        (``%mf_run``, ``%mf_resume``, runtime-path steps); never a ``%mf_split`` debug run."""
+        from metaflow import Flow, Step
         from metaflow.exception import MetaflowNotFound
 
         wanted = self._notebook_tag()
+        path = self.notebook_path()
+        generated = os.path.splitext(os.path.basename(path))[0] + runtime_path.GENERATED_SUFFIX if path else None
         try:
-            runs = list(Flow(backend.flow_name, _namespace_check=False))
+            runs = list(Flow(flow_name, _namespace_check=False))
         except MetaflowNotFound:
             return None
         for run in runs:
             tags = run.system_tags
-            if mf.DEBUG_SYS_TAG in tags:  # %mf_split's debug runs are never current
+            if mf.DEBUG_SYS_TAG in tags:
                 continue
-            if mf.NOTEBOOK_SYS_TAG in tags and (wanted is None or wanted in tags):
-                return self._load_run(backend, run)
+            if mf.NOTEBOOK_SYS_TAG in tags:
+                if wanted is None or wanted in tags:
+                    return run
+                continue
+            try:
+                params = Step(f"{run.pathspec}/_parameters", _namespace_check=False).task
+            except MetaflowNotFound:
+                continue
+            if generated and params is not None and params.metadata_dict.get("script-name") == generated:
+                return run
         return None
 
     @staticmethod

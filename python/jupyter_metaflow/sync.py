@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from . import cells as cellrules
 from . import export as exporter
-from ._metaflow import DEBUG_SYS_TAG, NOTEBOOK_SYS_TAG, forget_datastore_root
+from ._metaflow import forget_datastore_root
 from .executor import NotebookSession, StepEvent, get_session
 
 __all__ = ["FlowSync", "get_sync", "run_tagged"]
@@ -44,8 +44,6 @@ Listener = Callable[["FlowSync"], None]
 
 FINISHED_STATES = frozenset({"done", "failed", "skipped"})
 _UNKNOWN = object()
-NOTEBOOK_FILE_TAG = "jupyter-metaflow-notebook:"
-"""Prefix of the executor's system tag naming the notebook file a run was made from."""
 
 
 class FlowSync:
@@ -255,21 +253,11 @@ class FlowSync:
         """After a kernel restart: the steps of the notebook's latest run (the run the executor
         re-attaches to when the next step runs) become the steps' last statuses. Their
         ``source`` is unknown, so they are not compared with the cells."""
-        from metaflow import Flow
         from metaflow.exception import MetaflowException
 
         try:
             name = self.current_model()["name"]
-            notebook = os.path.basename(self.session.notebook_path() or "")
-            run = None
-            for candidate in Flow(name, _namespace_check=False):
-                tags = candidate.system_tags
-                if NOTEBOOK_SYS_TAG not in tags or DEBUG_SYS_TAG in tags:
-                    continue
-                made_by = [t.split(":", 1)[1] for t in tags if t.startswith(NOTEBOOK_FILE_TAG)]
-                if not notebook or not made_by or notebook in made_by:
-                    run = candidate
-                    break
+            run = self.session.latest_notebook_client_run(name)
             if run is None:
                 return
             restored, splits = {}, {}

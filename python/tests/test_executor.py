@@ -341,6 +341,22 @@ def test_restart_after_mf_split_reattaches_to_the_current_run_not_the_debug_run(
     assert Run(current)["end"].task.data.total == 14
 
 
+def test_restart_after_mf_run_reattaches_to_the_mf_run_run(ip):
+    cells = notebook("%%flow RunFlow\nn = Parameter('n', default=1)",
+                     "%%step start\nself.v = self.n * 10", "%%step end\nself.seen = self.v")
+    for c in cells:
+        ok(ip, c)
+    ok(ip, "mf = %mf_run --n 7")  # Metaflow's runtime makes this run, from demo_nb.nbflow.py
+    made = ip.user_ns["mf"]
+    executor._session = None
+    _metaflow.forget_datastore_root()
+    notebook(*cells)
+    ok(ip, cells[2])
+    session = executor.get_session()
+    assert session.current_run != f"RunFlow/{made.id}"  # re-executing end made a new run...
+    assert session.client_run()["end"].task.data.seen == 70  # ...from the %mf_run run
+
+
 def test_module_cell_names_are_visible_in_steps(ip):
     cells = notebook("import math\ndef double(v):\n    return 2 * v",
                      "%%step start\nself.v = double(math.pi)\nself.next(self.end)", "%%step end\npass")
