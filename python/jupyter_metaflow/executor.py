@@ -516,6 +516,14 @@ class NotebookSession:
             return None
         return f"{self.flow_name}/{self.run.run_id}"
 
+    def restorable_run(self) -> str | None:
+        """The current run's pathspec; after a kernel restart (no current run yet), the
+        notebook's run the next step will re-attach to (None when there is none)."""
+        if self.run is not None:
+            return self.current_run
+        run = self.latest_notebook_client_run(self.notebook_model().name)
+        return None if run is None else run.pathspec
+
     def client_run(self) -> Any:
         """The current run as a Metaflow Client ``Run`` (None before any step ran)."""
         from metaflow import Run

@@ -86,10 +86,11 @@ class RunMagics(Magics):
                              f"(steps: {', '.join(built.steps)})")
         origin = args.origin_run_id
         if origin is None:
-            if session.current_run is None or session.flow_name != built.cls.__name__:
+            current = session.restorable_run()
+            if current is None or current.split("/", 1)[0] != built.cls.__name__:
                 raise UsageError("%mf_resume: the notebook has no current run of "
                                  f"{built.cls.__name__} yet; pass --origin-run-id or run steps first")
-            origin = session.current_run.split("/", 1)[1]
+            origin = current.split("/", 1)[1]
         options = self._options(args)
         print(f"Running `python {flow_file.name} resume {args.step} --origin-run-id {origin}"
               + (f" {line_of(options)}" if options else "") + "` with Metaflow's runtime.", flush=True)

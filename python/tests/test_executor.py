@@ -341,7 +341,7 @@ def test_restart_after_mf_split_reattaches_to_the_current_run_not_the_debug_run(
     assert Run(current)["end"].task.data.total == 14
 
 
-def test_restart_after_mf_run_reattaches_to_the_mf_run_run(ip):
+def test_restart_after_mf_run_reattaches_to_the_mf_run_run(ip, capsys):
     cells = notebook("%%flow RunFlow\nn = Parameter('n', default=1)",
                      "%%step start\nself.v = self.n * 10", "%%step end\nself.seen = self.v")
     for c in cells:
@@ -351,6 +351,10 @@ def test_restart_after_mf_run_reattaches_to_the_mf_run_run(ip):
     executor._session = None
     _metaflow.forget_datastore_root()
     notebook(*cells)
+    capsys.readouterr()
+    ok(ip, "%mf_show start.v")  # was: "this notebook has no run yet"
+    assert f"RunFlow/{made.id}/start/" in capsys.readouterr().out
+    assert executor.get_session().restorable_run() == f"RunFlow/{made.id}"  # %mf_resume's origin
     ok(ip, cells[2])
     session = executor.get_session()
     assert session.current_run != f"RunFlow/{made.id}"  # re-executing end made a new run...

@@ -30,7 +30,7 @@ def notebook_run() -> NotebookRun:
     from ..executor import get_session
 
     session = get_session()
-    return NotebookRun(run_pathspec=session.current_run, last_step=session.last_step)
+    return NotebookRun(run_pathspec=session.restorable_run(), last_step=session.last_step)
 
 
 @magics_class
