@@ -557,7 +557,11 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
         if not force:
             raise ExportError("%s already exists; pass --force to overwrite it." % path)
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ExportError("Cannot write %s: %s. Create the folder %s or choose another output "
+                          "file." % (path, exc.strerror or exc, directory)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
@@ -568,9 +572,11 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
             os.umask(mask)
             os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise ExportError("Cannot write %s: %s. Choose another output file." % (path, exc.strerror or exc)) from None
         raise
     return True
 

@@ -159,6 +159,16 @@ def test_import_refuses_to_overwrite_without_force(tmp_path, capsys):
     assert nbformat.read(str(target), as_version=4).cells
 
 
+@pytest.mark.parametrize("output", ["no/such/folder/flow.py", "a_folder"])
+def test_export_to_an_unwritable_output_exits_2(output, tmp_path, capsys):
+    nb = good_notebook(tmp_path)
+    (tmp_path / "a_folder").mkdir()
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    assert main(["export", str(nb), "-o", str(tmp_path / output), "--force"]) == 2  # was a traceback
+    assert capsys.readouterr().err.startswith("error: Cannot write ")
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
 def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         main(["export"])
