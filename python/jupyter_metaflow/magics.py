@@ -60,8 +60,8 @@ class NotebookFlowMagics(Magics):
         """Flow cell: flow decorators, then Parameters and class constants of the flow."""
         try:
             tokens = shlex.split(line)
-        except ValueError as exc:
-            raise UsageError(f"%%flow: {exc}") from None
+        except ValueError:  # define_flow reports the unreadable line with the cell and the fix
+            tokens = []
         if tokens and not tokens[0].startswith("-"):
             parse_argstring(self.flow, line)
         source = self._source("flow", line, cell)
@@ -72,8 +72,10 @@ class NotebookFlowMagics(Magics):
     @cell_magic
     def step(self, line: str, cell: str) -> None:
         """Step cell: decorators, then the step's body ending with its ``self.next(...)``."""
-        args = parse_argstring(self.step, line)
         source = self._source("step", line, cell)
+        if len(line.split()) != 1:  # the notebook's check names the cell, the line and the fix
+            self.session.run_step("", source, self.shell.user_ns, self._cell_id)
+        args = parse_argstring(self.step, line)
         self.session.run_step(args.name, source, self.shell.user_ns, self._cell_id)
 
 

@@ -216,11 +216,16 @@ def test_bad_parameter_value_shows_usage(ip):
     assert "no such option: --colour" in str(run(ip, cells[0]).error_in_exec)
 
 
-def test_bad_magic_arguments_give_usage(ip):
-    for source in ("%%step\nx = 1", "%%step a b\nx = 1"):
-        result = run(ip, source)
-        assert not result.success
-        assert type(result.error_in_exec).__name__ == "UsageError"
+def test_bad_magic_arguments_give_usage_with_cell_and_fix(ip):
+    for source in ("%%step\nx = 1", "%%step a b\nx = 1"):  # was IPython's bare argparse text
+        notebook("%%step start\npass", source, "%%step end\npass")
+        message = str(run(ip, source).error_in_exec)
+        assert f"cell 2, line 1: Usage: %%step NAME (got '{source.splitlines()[0]}')" in message
+        assert "Write the step name, and only it, after %%step" in message
+    source = "%%flow F --n '3\nn = Parameter('n', default=1)"
+    notebook(source, "%%step start\npass", "%%step end\npass")
+    message = str(run(ip, source).error_in_exec)
+    assert "cell 1, line 1: Cannot read the %%flow line: No closing quotation. Write %%flow NAME" in message
 
 
 def test_failed_step_keeps_last_good_run(ip):
