@@ -249,14 +249,32 @@ def run_task_ids(backend: Backend, run_id: str) -> list[str]:
 
 
 # -- runs, parameters, clones ---------------------------------------------------------------
-def new_run(backend: Backend, notebook_tag: str | None, debug: bool = False) -> str:
-    """A new run id registered with the user's system tags plus the notebook marker (and the
-    debug marker; a debug run does not become the flow's ``latest_run`` for ``resume``)."""
-    sys_tags = [NOTEBOOK_SYS_TAG] + ([notebook_tag] if notebook_tag else [])
+def new_run(backend: Backend, flow_cls: type, notebook_tag: str | None, debug: bool = False) -> str:
+    """A new run id registered with the user's system tags, those of the flow's decorators,
+    plus the notebook marker (and the debug marker; a debug run does not become the flow's
+    ``latest_run`` for ``resume``)."""
+    sys_tags = [NOTEBOOK_SYS_TAG] + ([notebook_tag] if notebook_tag else []) + _flow_sys_tags(backend, flow_cls)
     run_id = backend.metadata.new_run_id(sys_tags=sys_tags + ([DEBUG_SYS_TAG] if debug else []))
     if not debug:
         write_latest_run_id(_LatestRunObj(backend), run_id)
     return run_id
+
+
+def _flow_sys_tags(backend: Backend, flow_cls: type) -> list[str]:
+    """System tags the flow's decorators add (``@project``: ``project:NAME``,
+    ``project_branch:BRANCH``); Metaflow's CLI adds them before it registers a run."""
+    if not flow_cls._flow_state[FlowStateItems.FLOW_DECORATORS]:
+        return []
+    flow = fresh_subclass(flow_cls)(use_cli=False)
+    probe = _KernelLocalMetadata(backend.environment, flow, backend.event_logger, backend.monitor)
+    before = set(probe.sticky_sys_tags)
+    try:
+        decorators._init_flow_decorators(
+            flow, flow._graph, backend.environment, backend.flow_datastore, probe, _quiet_echo, _quiet_echo, {},
+        )
+    except Exception:  # the task runs them again and reports the error as the step's failure
+        return []
+    return sorted(probe.sticky_sys_tags - before)
 
 
 @dataclass

@@ -782,7 +782,7 @@ class NotebookSession:
 
     def _start_run(self, backend: mf.Backend, built: BuiltFlow, script: str) -> RunRecord:
         values = self._parameter_values(built)
-        run_id = mf.new_run(backend, self._notebook_tag())
+        run_id = mf.new_run(backend, built.cls, self._notebook_tag())
         saved_argv0 = sys.argv[0]
         sys.argv[0] = script
         try:
@@ -871,7 +871,7 @@ class NotebookSession:
                 if child not in stale:
                     stale.add(child)
                     todo.append(child)
-        new_id = mf.new_run(backend, self._notebook_tag(), debug)
+        new_id = mf.new_run(backend, built.cls, self._notebook_tag(), debug)
         params = mf.clone_task(backend, run.run_id, "_parameters", run.params_task, new_id)
         record = RunRecord(new_id, params)
         for name, states in run.tasks.items():

@@ -366,6 +366,21 @@ def test_restart_after_mf_run_reattaches_to_the_mf_run_run(ip, capsys):
     assert session.client_run()["end"].task.data.seen == 70  # ...from the %mf_run run
 
 
+def test_project_flow_runs_carry_the_project_system_tags(ip):
+    from metaflow import Flow
+
+    cells = notebook("%%flow ProjFlow\n@project(name='demo_proj')", "%%step start\npass",
+                     "%%step end\nself.branch = current.branch_name")
+    for c in cells:
+        ok(ip, c)
+    ok(ip, cells[2])  # a re-execution: a new run cloning start
+    runs = list(Flow("ProjFlow"))
+    assert len(runs) == 2
+    for run in runs:  # as `python flow.py run` tags them (the first run had neither)
+        assert {"project:demo_proj", "project_branch:user.tester"} <= run.system_tags
+    assert len(list(Flow("ProjFlow").runs("project:demo_proj"))) == 2
+
+
 def test_module_cell_names_are_visible_in_steps(ip):
     cells = notebook("import math\ndef double(v):\n    return 2 * v",
                      "%%step start\nself.v = double(math.pi)\nself.next(self.end)", "%%step end\npass")
