@@ -268,12 +268,9 @@ def _flow_sys_tags(backend: Backend, flow_cls: type) -> list[str]:
     flow = fresh_subclass(flow_cls)(use_cli=False)
     probe = _KernelLocalMetadata(backend.environment, flow, backend.event_logger, backend.monitor)
     before = set(probe.sticky_sys_tags)
-    try:
-        decorators._init_flow_decorators(
-            flow, flow._graph, backend.environment, backend.flow_datastore, probe, _quiet_echo, _quiet_echo, {},
-        )
-    except Exception:  # the task runs them again and reports the error as the step's failure
-        return []
+    decorators._init_flow_decorators(
+        flow, flow._graph, backend.environment, backend.flow_datastore, probe, _quiet_echo, _quiet_echo, {},
+    )
     return sorted(probe.sticky_sys_tags - before)
 
 

@@ -780,9 +780,18 @@ class NotebookSession:
         path = self.notebook_path()
         return f"jupyter-metaflow-notebook:{os.path.basename(path)}" if path else None
 
+    def _new_run(self, backend: mf.Backend, built: BuiltFlow, debug: bool = False) -> str:
+        try:
+            return mf.new_run(backend, built.cls, self._notebook_tag(), debug)
+        except Exception as exc:  # a flow decorator's own check (@project's name, ...)
+            where = built.flow_ref.where(None) if built.flow_ref else "the %%flow cell"
+            raise FlowDefinitionError(
+                f"A flow decorator in {where} failed: {type(exc).__name__}: {exc} Fix its arguments."
+            ) from None
+
     def _start_run(self, backend: mf.Backend, built: BuiltFlow, script: str) -> RunRecord:
         values = self._parameter_values(built)
-        run_id = mf.new_run(backend, built.cls, self._notebook_tag())
+        run_id = self._new_run(backend, built)
         saved_argv0 = sys.argv[0]
         sys.argv[0] = script
         try:
@@ -871,7 +880,7 @@ class NotebookSession:
                 if child not in stale:
                     stale.add(child)
                     todo.append(child)
-        new_id = mf.new_run(backend, built.cls, self._notebook_tag(), debug)
+        new_id = self._new_run(backend, built, debug)
         params = mf.clone_task(backend, run.run_id, "_parameters", run.params_task, new_id)
         record = RunRecord(new_id, params)
         for name, states in run.tasks.items():

@@ -376,9 +376,14 @@ def test_project_flow_runs_carry_the_project_system_tags(ip):
     ok(ip, cells[2])  # a re-execution: a new run cloning start
     runs = list(Flow("ProjFlow"))
     assert len(runs) == 2
-    for run in runs:  # as `python flow.py run` tags them (the first run had neither)
-        assert {"project:demo_proj", "project_branch:user.tester"} <= run.system_tags
+    for made in runs:  # as `python flow.py run` tags them (the first run had neither)
+        assert {"project:demo_proj", "project_branch:user.tester"} <= made.system_tags
     assert len(list(Flow("ProjFlow").runs("project:demo_proj"))) == 2
+    cells = notebook("%%flow ProjFlow\n@project(name='Bad Name')", *cells[1:])
+    error = run(ip, cells[1]).error_in_exec  # was Metaflow's internal traceback
+    assert isinstance(error, executor.FlowDefinitionError)
+    assert "A flow decorator in cell 1 (%%flow) failed: MetaflowException: The @project name" in str(error)
+    assert len(list(Flow("ProjFlow"))) == 2  # no run registered
 
 
 def test_module_cell_names_are_visible_in_steps(ip):
