@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import reprlib
+import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -64,7 +65,8 @@ class RunMagics(Magics):
         built, flow_file = self._flow_file()
         values = runtime_path.parameter_kwargs(built, list(built.param_args) + params)
         options = self._options(args)
-        command = " ".join(["run"] + [f"--with {d}" for d in args.decospecs] + [line_of(options)] + params)
+        command = " ".join(["run"] + [f"--with {d}" for d in args.decospecs] + [line_of(options)]
+                           + [shlex.quote(p) for p in params])
         print(f"Running `python {flow_file.name} {' '.join(command.split())}` with Metaflow's runtime.", flush=True)
         return self._launch(built, flow_file, args, lambda r: r.run(**options, **values))
 
@@ -139,7 +141,7 @@ class RunMagics(Magics):
 
         parser = magic.parser
         try:
-            args, rest = parser.parse_known_args(arg_split(line))
+            args, rest = parser.parse_known_args(arg_split(line, posix=True))  # quotes as in a shell
         except UsageError as exc:
             usage = parser.format_usage().split("::", 1)[-1].strip()
             raise UsageError(f"{exc}\nUsage: {usage}") from None
@@ -192,7 +194,7 @@ def line_of(options: dict[str, Any]) -> str:
     for key, value in options.items():
         flag = "--tag" if key == "tags" else "--" + key.replace("_", "-")
         for item in value if isinstance(value, list) else [value]:
-            parts.append(f"{flag} {item}")
+            parts.append(f"{flag} {shlex.quote(str(item))}")
     return " ".join(parts)
 
 

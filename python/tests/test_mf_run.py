@@ -159,6 +159,14 @@ def test_mf_run_leaves_the_sigint_handler_as_it_was(ip):
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_mf_run_reads_quoted_values_as_a_shell_does(ip, capsys):
+    result = ip.run_cell("made = %mf_run --tag 'two words' --n '2'")  # quotes were kept: tag "'two words'"
+    assert result.success, result.error_in_exec
+    made = ip.user_ns["made"]
+    assert "two words" in made.tags and made["start"].task.data.n == 2
+    assert "run --tag 'two words' --n 2` with Metaflow's runtime" in capsys.readouterr().out
+
+
 def test_interrupting_mf_run_stops_metaflows_processes(kernel, tmp_path):
     import subprocess
     import time
