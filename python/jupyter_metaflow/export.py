@@ -156,6 +156,7 @@ class NameProblem:
     cell_id: str | None
     line: int | None
     scratch_cell: int | None
+    flow_constant: bool = False  # a class-level name of the flow cell, read bare in a step
 
     def to_error(self) -> CellError:
         if self.name == "inputs" and self.where.startswith("step"):
@@ -164,6 +165,10 @@ class NameProblem:
                 "Only a step that closes a branch or a foreach receives inputs: fix the "
                 "transitions or stop using 'inputs' here."
             )
+        elif self.flow_constant:
+            message = "%s uses %r, which the flow cell defines as a class attribute: a step " \
+                      "method does not see it as a bare name." % (_cap(self.where), self.name)
+            fix = "Write self.%s." % self.name
         elif self.scratch_cell is not None:
             message = (
                 "%s uses %r, which only scratch cell %d defines: the exported flow would fail "
@@ -302,9 +307,10 @@ def find_undefined_names(model: FlowModel, cells: list[CellInput]) -> list[NameP
     def report(refs: dict[str, int] | None, where: str, cell_index: int, cell_id: str | None, line_of) -> None:
         for name, line in sorted((refs or {}).items(), key=lambda kv: (kv[1], kv[0])):
             if name not in known:
-                problems.append(
-                    NameProblem(name, where, cell_index, cell_id, line_of(line), scratch_defs.get(name))
-                )
+                problems.append(NameProblem(
+                    name, where, cell_index, cell_id, line_of(line), scratch_defs.get(name),
+                    where.startswith("step") and name in class_names,
+                ))
 
     class_names: set[str] = set()
     if model.flow_cell is not None:

@@ -215,6 +215,16 @@ def test_guard_names_scratch_and_undefined_names_with_cells_and_lines():
     assert "cell 3, line 2" in str(info.value)
 
 
+def test_guard_tells_a_step_reading_a_flow_constant_bare_to_write_self():
+    cells = nb_cells("%%flow F\nLABELS = {'a': 1}", "%%step start\nself.n = len(LABELS)", "%%step end")
+    with pytest.raises(ExportError) as info:
+        export_cells(cells)
+    (error,) = info.value.errors
+    assert (error.cell_index, error.line) == (1, 2)
+    assert "which the flow cell defines as a class attribute" in error.message  # was "which no cell defines"
+    assert error.fix == "Write self.LABELS."
+
+
 def test_guard_ignores_locals_comprehensions_inputs_and_metaflow_names():
     cells = nb_cells(
         "import os",
