@@ -1057,12 +1057,14 @@ class NotebookSession:
                 flat[id(specs[position + 1])] = flat[id(spec)]
 
     def _warn_scratch_names(self, built: BuiltFlow, step: str, user_ns: dict[str, Any]) -> None:
-        """The export guard, as a warning: the step reads a global only a scratch cell defines."""
+        """The export guard, as a warning: the step reads a global only a scratch cell defines,
+        or a flow-cell constant as a bare name (a NameError follows)."""
         from .export import find_undefined_names  # export imports cells only; no cycle
 
         for problem in find_undefined_names(built.model, self._last_cells):
-            if (problem.where == f"step {step!r}" and problem.scratch_cell is not None
-                    and problem.name in user_ns):
+            if problem.where == f"step {step!r}" and (
+                    problem.scratch_cell is not None and problem.name in user_ns
+                    or problem.flow_constant and problem.name not in user_ns):
                 error = problem.to_error()
                 print(f"Warning: {error.message} {error.fix}", file=sys.stderr)
 

@@ -386,6 +386,13 @@ def test_project_flow_runs_carry_the_project_system_tags(ip):
     assert len(list(Flow("ProjFlow"))) == 2  # no run registered
 
 
+def test_step_reading_a_flow_constant_bare_is_told_to_write_self(ip, capsys):
+    cells = notebook("%%flow ConstFlow\nLABELS = {'a': 1}", "%%step start\nself.n = len(LABELS)", "%%step end")
+    ok(ip, cells[0])
+    assert isinstance(run(ip, cells[1]).error_in_exec, executor.StepFailed)  # NameError, as in flow.py
+    assert "Step 'start' uses 'LABELS', which the flow cell defines as a class attribute" in capsys.readouterr().err
+
+
 def test_module_cell_names_are_visible_in_steps(ip):
     cells = notebook("import math\ndef double(v):\n    return 2 * v",
                      "%%step start\nself.v = double(math.pi)\nself.next(self.end)", "%%step end\npass")
