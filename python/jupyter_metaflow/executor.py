@@ -579,9 +579,10 @@ class NotebookSession:
         return path if isinstance(path, str) and path else None
 
     def record_executed(self, source: str, cell_id: str | None) -> None:
-        """Remember a cell this kernel executed (source 4, and fresher than an older file)."""
+        """Remember a cell this kernel executed (source 4, and fresher than an older file).
+        The dict keeps first-execution order: the kernel's guess at the notebook's order, which
+        re-executing a cell must not change (implied transitions follow it)."""
         key = self._cell_key(source, cell_id)
-        self._executed.pop(key, None)  # keep the dict in execution order
         self._executed[key] = (time.time(), source, cell_id)
         if len(self._executed) > MAX_REMEMBERED_CELLS:
             del self._executed[next(iter(self._executed))]
@@ -622,7 +623,7 @@ class NotebookSession:
                     used.add(k)
                     break
             merged.append((bid, bsource, tags, ctype))
-        for k, (_, osource, oid) in sorted(overlay.items(), key=lambda kv: kv[1][0]):
+        for k, (_, osource, oid) in overlay.items():
             if k not in used:
                 merged.append((oid, osource, (), "code"))
         cells = [

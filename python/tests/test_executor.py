@@ -393,6 +393,15 @@ def test_step_reading_a_flow_constant_bare_is_told_to_write_self(ip, capsys):
     assert "Step 'start' uses 'LABELS', which the flow cell defines as a class attribute" in capsys.readouterr().err
 
 
+def test_without_the_notebook_re_executing_start_keeps_its_place(ip):
+    start, end = "%%step start\nself.a = 1", "%%step end\nprint(self.a)"
+    assert "it knows only the cells it executed" in str(run(ip, start).error_in_exec)
+    assert "needs a run of the flow first" in str(run(ip, end).error_in_exec)
+    ok(ip, start)  # was: start now came after end ("no step cell follows it"), for ever
+    ok(ip, end)
+    assert latest("NotebookFlow")["end"].task.data.a == 1
+
+
 def test_module_cell_names_are_visible_in_steps(ip):
     cells = notebook("import math\ndef double(v):\n    return 2 * v",
                      "%%step start\nself.v = double(math.pi)\nself.next(self.end)", "%%step end\npass")
