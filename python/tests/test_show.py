@@ -182,6 +182,8 @@ def test_no_notebook_run_yet(world: Any) -> None:
         with pytest.raises(ShowError, match="no (run|step has run) in this notebook yet|"
                                             "this notebook has no run yet"):
             resolve(parse(address), NotebookRun())
+    with pytest.raises(ShowError, match="^this notebook has no run yet"):  # %mf_show adds "%mf_show: "
+        resolve(parse(""), NotebookRun())
 
 
 # -- past runs by pathspec -------------------------------------------------------------------

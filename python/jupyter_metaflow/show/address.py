@@ -200,7 +200,7 @@ def _run(address: Address, notebook: NotebookRun) -> Any:
     if address.flow is None:
         if not notebook.run_pathspec:
             raise ShowError(
-                f"{address.text or '%mf_show'}: this notebook has no run yet; run a %%step "
+                f"{address.text + ': ' if address.text else ''}this notebook has no run yet; run a %%step "
                 "cell first, or give a pathspec such as MyFlow/1234 or MyFlow/1234/train/model"
             )
         return metaflow.Run(notebook.run_pathspec)
