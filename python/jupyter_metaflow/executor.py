@@ -233,7 +233,13 @@ def _compile_step_text(
         ) from None
     func = tree.body[0].body[0]
     ast.increment_lineno(func, -1)
-    code = compile(ast.Module([func], []), filename, "exec")
+    try:  # what only the compiler rejects: 'await' outside async, 'yield' in a comprehension, ...
+        code = compile(ast.Module([func], []), filename, "exec")
+    except SyntaxError as exc:
+        raise FlowDefinitionError(
+            f"Syntax error in {ref.where(exc.lineno)}: {exc.msg}.\n"
+            "Fix the code on that line of the cell."
+        ) from None
     decorators = [
         _compile_at(deco.lstrip()[1:].strip(), filename, line + offset)
         for deco, line in zip(step.decorators, step.decorator_lines)

@@ -402,6 +402,13 @@ def test_without_the_notebook_re_executing_start_keeps_its_place(ip):
     assert latest("NotebookFlow")["end"].task.data.a == 1
 
 
+def test_syntax_only_the_compiler_rejects_names_the_cell_and_line(ip):
+    cells = notebook("%%step start\nimport asyncio\nawait asyncio.sleep(0)", "%%step end")
+    error = run(ip, cells[0]).error_in_exec  # was a traceback through the executor's internals
+    assert isinstance(error, executor.FlowDefinitionError)
+    assert "Syntax error in cell 1 (%%step start), line 3: 'await' outside" in str(error)
+
+
 def test_module_cell_names_are_visible_in_steps(ip):
     cells = notebook("import math\ndef double(v):\n    return 2 * v",
                      "%%step start\nself.v = double(math.pi)\nself.next(self.end)", "%%step end\npass")
