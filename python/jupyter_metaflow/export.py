@@ -493,6 +493,13 @@ def validate_graph(model: FlowModel) -> list[CellError]:
             spec.loader.exec_module(module)
             graph = getattr(module, model.name)._graph
             linter.run_checks(graph)
+        except SyntaxError as exc:  # only the compiler rejects it ('await' outside async, ...)
+            step, line = where.get(exc.lineno or -1, (None, None))
+            message = "Syntax error: %s." % exc.msg
+            fix = "Correct the code on that line of the cell."
+            if step is None:
+                return [CellError(None, None, None, message, fix, "syntax-error")]
+            return [CellError(step.cell_index, step.cell_id, line, message, fix, "syntax-error")]
         except LintWarn as warn:
             step, line = where.get(getattr(warn, "line_no", None) or -1, (None, None))
             message = str(warn.message if hasattr(warn, "message") else warn).strip()

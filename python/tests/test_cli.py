@@ -101,6 +101,7 @@ BAD_NOTEBOOKS = {
         ("missing-end", "no 'end' step"),
         ("two-flow-cells", "second flow cell"),
         ("scratch-name", "only scratch cell 1 defines"),
+        ("compile-error", "cell 2, line 2: Syntax error: 'await' outside async function."),  # was a traceback
     ],
 )
 def test_export_bad_input_exits_2_and_writes_nothing(case, expected, tmp_path, capsys):
@@ -117,6 +118,8 @@ def test_export_bad_input_exits_2_and_writes_nothing(case, expected, tmp_path, c
         make_notebook(path, "%%flow A", "%%flow B", "%%step start", "%%step end")
     elif case == "scratch-name":
         make_notebook(path, "x = compute()", "%%step start\nprint(x)", "%%step end")
+    elif case == "compile-error":
+        make_notebook(path, "import asyncio", "%%step start\nawait asyncio.sleep(0)", "%%step end")
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(["export", str(path)]) == 2
     err = capsys.readouterr().err
