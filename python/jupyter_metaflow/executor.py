@@ -1043,6 +1043,8 @@ class NotebookSession:
                 backend, built.cls, run.run_id, step, spec.input_paths,
                 None if spec.iteration else spec.split_index, script,
             )
+            if outcome.error is None and not outcome.state.next_steps and built.cls._graph[step].type != "end":
+                outcome.error = _NoTransition("the step ended without calling self.next(...)")
             event = StepEvent(
                 "done" if outcome.error is None else "failed", task_id=outcome.state.task_id, **splits(spec),
                 duration=outcome.duration, artifact_count=outcome.artifact_count, **base,
@@ -1088,7 +1090,18 @@ def _step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) ->
             f"local variables, or store what they hold instead. {kept}",
             "",
         )
+    if isinstance(error, _NoTransition):  # Metaflow's runtime fails such a task too
+        return StepFailed(
+            f"Step {step!r} in {where} failed in run {run}: it ended without calling "
+            "self.next(...) (a return before it, or a yield in the cell, which makes the step a "
+            f"generator that never runs). Every step but end must reach its self.next(...). {kept}",
+            "",
+        )
     return StepFailed(f"Step {step!r} in {where} failed in run {run}. {kept}", _user_traceback(error))
+
+
+class _NoTransition(Exception):
+    """A step other than end finished without calling ``self.next``."""
 
 
 class _Skipped(FlowDefinitionError):

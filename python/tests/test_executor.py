@@ -409,6 +409,15 @@ def test_syntax_only_the_compiler_rejects_names_the_cell_and_line(ip):
     assert "Syntax error in cell 1 (%%step start), line 3: 'await' outside" in str(error)
 
 
+def test_a_step_that_never_reaches_self_next_fails(ip):
+    for body in ("self.a = 1\nif self.a:\n    return\nself.next(self.end)", "self.a = 1\nyield 5\nself.next(self.end)"):
+        cells = notebook("%%step start\n" + body, "%%step end\nprint(self.a)")
+        error = run(ip, cells[0]).error_in_exec  # was 'done', then end: "start went to [], not 'end'"
+        assert isinstance(error, executor.StepFailed)
+        assert "it ended without calling self.next(...)" in str(error)
+        assert "which failed in the current run: fix and execute cell 1" in str(run(ip, cells[1]).error_in_exec)
+
+
 def test_module_cell_names_are_visible_in_steps(ip):
     cells = notebook("import math\ndef double(v):\n    return 2 * v",
                      "%%step start\nself.v = double(math.pi)\nself.next(self.end)", "%%step end\npass")
