@@ -222,8 +222,9 @@ def _preview_join(built: Any, record: Any, step: str, split_step: str, index: in
     task = run[step].task
     artifacts = {a.id: a.data for a in task if not a.id.startswith("_") and a.id != "name"}
     lines = [
-        f"Debug run {flow}/{record.run_id}: split {index} of {len(values)} of {step!r} "
-        f"(input {_short.repr(values[index])}); the notebook's current run stays {session.current_run}.",
+        f"Debug run {flow}/{record.run_id}: split {index + 1} of {len(values)} of {step!r} "
+        f"(index {index}, input {_short.repr(values[index])}); the notebook's current run stays "
+        f"{session.current_run}.",
     ]
     if join:
         via = "" if graph[step].out_funcs == [join] else " (as of this step; the steps before the join may change them)"

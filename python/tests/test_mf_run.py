@@ -148,6 +148,16 @@ def test_bad_magic_input_gets_clear_errors(ip):
     assert "invalid int value: 'lots'" in message and "Usage: %mf_run [--with DECO]" in message
 
 
+def test_mf_split_counts_splits_as_the_step_cell_labels_them(ip, capsys):
+    for source in CELLS[1:3]:
+        assert ip.run_cell(source).success
+    capsys.readouterr()
+    assert ip.run_cell("%mf_split square 2").success
+    out = capsys.readouterr().out
+    assert "── square · split 3 of 3 ──" in out
+    assert "split 3 of 3 of 'square' (index 2, input 2)" in out  # was "split 2 of 3"
+
+
 def test_mf_run_leaves_the_sigint_handler_as_it_was(ip):
     """metaflow.Runner installs its own SIGINT handler; in a plain IPython shell (ipykernel
     re-installs its own around every execution) Ctrl-C would stop raising KeyboardInterrupt."""
