@@ -67,7 +67,7 @@ class RunMagics(Magics):
         options = self._options(args)
         command = " ".join(["run"] + [f"--with {d}" for d in args.decospecs] + [line_of(options)]
                            + [shlex.quote(p) for p in params])
-        print(f"Running `python {flow_file.name} {' '.join(command.split())}` with Metaflow's runtime.", flush=True)
+        print(f"Running `python {shlex.quote(flow_file.name)} {' '.join(command.split())}` with Metaflow's runtime.", flush=True)
         return self._launch(built, flow_file, args, lambda r: r.run(**options, **values))
 
     @magic_arguments()
@@ -94,7 +94,7 @@ class RunMagics(Magics):
                                  f"{built.cls.__name__} yet; pass --origin-run-id or run steps first")
             origin = current.split("/", 1)[1]
         options = self._options(args)
-        print(f"Running `python {flow_file.name} resume {args.step} --origin-run-id {origin}"
+        print(f"Running `python {shlex.quote(flow_file.name)} resume {args.step} --origin-run-id {origin}"
               + (f" {line_of(options)}" if options else "") + "` with Metaflow's runtime.", flush=True)
         return self._launch(built, flow_file, args,
                             lambda r: r.resume(step_to_rerun=args.step, origin_run_id=origin, **options))

@@ -169,12 +169,18 @@ def test_mf_run_leaves_the_sigint_handler_as_it_was(ip):
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_mf_run_reads_quoted_values_as_a_shell_does(ip, capsys):
+def test_mf_run_reads_quoted_values_as_a_shell_does(ip, capsys, workdir):
+    from jupyter_metaflow import executor
+    from jupyter_metaflow.cells import CellInput
+
+    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(CELLS)],
+                                str(workdir / "my squares.ipynb"))
     result = ip.run_cell("made = %mf_run --tag 'two words' --n '2'")  # quotes were kept: tag "'two words'"
     assert result.success, result.error_in_exec
     made = ip.user_ns["made"]
     assert "two words" in made.tags and made["start"].task.data.n == 2
-    assert "run --tag 'two words' --n 2` with Metaflow's runtime" in capsys.readouterr().out
+    out = capsys.readouterr().out  # a command that can be pasted into a shell
+    assert "Running `python 'my squares.nbflow.py' run --tag 'two words' --n 2` with Metaflow's runtime" in out
 
 
 def test_interrupting_mf_run_stops_metaflows_processes(kernel, tmp_path):
