@@ -793,7 +793,7 @@ class NotebookSession:
         except Exception as exc:  # a flow decorator's own check (@project's name, ...)
             where = built.flow_ref.where(None) if built.flow_ref else "the %%flow cell"
             raise FlowDefinitionError(
-                f"A flow decorator in {where} failed: {type(exc).__name__}: {exc} Fix its arguments."
+                f"A flow decorator in {where} failed: {type(exc).__name__}: {exc} No run was started."
             ) from None
 
     def _start_run(self, backend: mf.Backend, built: BuiltFlow, script: str) -> RunRecord:
