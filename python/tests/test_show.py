@@ -363,3 +363,25 @@ def test_unloadable_artifact_says_why(world: Any, monkeypatch: pytest.MonkeyPatc
     rows = {a["name"]: a for a in data(show(f"{world['a']}/start"))["artifacts"]}
     assert rows["rich"]["type"] is None and "No module named 'richobj'" in rows["rich"]["preview"]
     assert rows["arr"]["type"] == "numpy.ndarray"
+
+
+def test_values_of_a_failed_task_are_marked(ip) -> None:
+    from inprocess import ok, set_notebook
+
+    cells = set_notebook(
+        "%%step start\nself.items = [1, 2]\nself.next(self.mid, foreach='items')",
+        "%%step mid\nself.b = self.input * 10\nassert self.input == 1, 'split 2 breaks'",
+        "%%step join\nself.next(self.end)",
+        "%%step end",
+        path="failing_nb.ipynb",
+    )
+    ok(ip, cells[0])
+    assert not ip.run_cell(cells[1]).success
+    splits = data(show("mid.b"))
+    assert [s["view"]["text"] for s in splits["splits"]] == ["10", "20"]
+    (note,) = splits["notes"]
+    assert note.startswith("1 of these tasks (") and "did not finish successfully" in note
+    failed = data(show("mid[1].b"))
+    assert failed["view"]["text"] == "20" and failed["notes"][0].startswith("this task did not finish")
+    assert "did not finish successfully" in show("mid[1].b")["text/plain"]
+    assert "notes" not in data(show("mid[0].b")) and "notes" not in data(show("start.items"))

@@ -82,11 +82,15 @@ def _artifact_data(target: Target) -> Callable[[Limits], dict[str, Any]]:
         "task": task.id, "index": _index(target), "pathspec": artifact.pathspec,
     }
 
+    unfinished = _unfinished_note([task])
+
     def make(limits: Limits) -> dict[str, Any]:
         data = {"version": BUNDLE_VERSION, "kind": "artifact", "header": dict(header),
                 "view": view(value, limits)}
         if data["view"]["kind"] == "dataframe":
             data["page"] = {"pathspec": task.pathspec, "artifact": name}
+        if unfinished:
+            data["notes"] = [unfinished]
         return data
 
     return make
@@ -113,13 +117,28 @@ def _splits_data(target: Target, limits: Limits) -> dict[str, Any]:
             value = artifacts.load(artifact)
             split.update(type=type_name(value), view=view(value, limits.halved().halved()))
         splits.append(split)
-    return {
+    data = {
         "version": BUNDLE_VERSION, "kind": "splits",
         "header": {"title": f"{target.step.id}.{name}", "name": name, "flow":
                    target.run.parent.id, "run": target.run.id, "step": target.step.id,
                    "pathspec": target.step.pathspec, "splits": len(target.tasks)},
         "splits": splits, "omitted": len(target.tasks) - len(shown),
     }
+    unfinished = _unfinished_note(shown)
+    if unfinished:
+        data["notes"] = [unfinished]
+    return data
+
+
+def _unfinished_note(tasks: list[Any]) -> str | None:
+    """A warning when values come from tasks that did not finish successfully (a failed step
+    keeps what it stored before failing; the last good values are in an earlier run)."""
+    bad = [t for t in tasks if not t.successful]
+    if not bad:
+        return None
+    which = "this task" if len(tasks) == 1 else f"{len(bad)} of these tasks ({', '.join(t.id for t in bad)})"
+    return (f"{which} did not finish successfully (failed or still running): the values are what "
+            "it stored before stopping; earlier runs keep the last successful ones")
 
 
 # -- a step or a task: its artifacts ---------------------------------------------------------
