@@ -97,6 +97,20 @@ def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A temporary notebook folder with its own datastore; the Client in this process reads it."""
+    from jupyter_metaflow import _metaflow
+
+    (tmp_path / ".metaflow").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("USER", "tester")
+    monkeypatch.setenv("METAFLOW_USER", "tester")
+    _metaflow.forget_datastore_root()
+    yield tmp_path
+    _metaflow.forget_datastore_root()
+
+
+@pytest.fixture
 def kernel(tmp_path: Path) -> Iterator[KernelHarness]:
     """A fresh python3 kernel whose cwd is a temporary directory."""
     env = {**os.environ, "METAFLOW_USER": "tester"}

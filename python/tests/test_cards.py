@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 
-
 from jupyter_metaflow import cards, executor
 from jupyter_metaflow.cells import CellInput
 
@@ -23,6 +22,17 @@ def card_data(card_html: str) -> dict:
     return json.loads(base64.b64decode(match.group(1)))
 
 
+def run_cells(ip, monkeypatch, sources: list[str], count: int) -> list[dict]:
+    """Run the first ``count`` of the notebook ``sources`` (card_nb.ipynb); what they displayed."""
+    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(sources)],
+                                "card_nb.ipynb")
+    displayed: list[dict] = []
+    monkeypatch.setattr(ip.display_pub, "publish", lambda data, metadata=None, **kw: displayed.append(data))
+    for source in sources[:count]:
+        assert ip.run_cell(source).success
+    return displayed
+
+
 def test_card_step_renders_shows_inline_and_card_get_finds_it(ip, tmp_path, monkeypatch):
     from metaflow import Flow
     from metaflow.cards import get_cards
@@ -32,12 +42,7 @@ def test_card_step_renders_shows_inline_and_card_get_finds_it(ip, tmp_path, monk
         "%%step start\n@card\nself.score = 0.93\ncurrent.card.append(Markdown('# Score <b>&\"x\"</b>'))",
         "%%step end\npass",
     ]
-    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(sources)],
-                                "card_nb.ipynb")
-    displayed = []
-    monkeypatch.setattr(ip.display_pub, "publish", lambda data, metadata=None, **kw: displayed.append(data))
-    for source in sources:
-        assert ip.run_cell(source).success
+    displayed = run_cells(ip, monkeypatch, sources, len(sources))
     run = Flow("CardNbFlow").latest_run
     task = run["start"].task
     found = get_cards(task)
@@ -85,12 +90,7 @@ def test_every_foreach_split_renders_its_card(ip, monkeypatch):
         "%%step join\nself.next(self.end)",
         "%%step end\npass",
     ]
-    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(sources)],
-                                "card_nb.ipynb")
-    displayed = []
-    monkeypatch.setattr(ip.display_pub, "publish", lambda data, metadata=None, **kw: displayed.append(data))
-    for source in sources[:2]:
-        assert ip.run_cell(source).success
+    displayed = run_cells(ip, monkeypatch, sources, 2)
     run = Flow("CardNbFlow").latest_run
     texts = sorted(json.dumps(card_data(c.get())) for t in run["each"] for c in get_cards(t))
     assert len(texts) == 3 and all(f"item {x}" in t for x, t in zip("abc", texts))
@@ -106,12 +106,7 @@ def test_card_of_a_runtime_path_step_is_shown_too(ip, monkeypatch):
         "%%step report\n@card\n@retry(times=1)\nself.x += 1",
         "%%step end\npass",
     ]
-    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(sources)],
-                                "card_nb.ipynb")
-    displayed = []
-    monkeypatch.setattr(ip.display_pub, "publish", lambda data, metadata=None, **kw: displayed.append(data))
-    for source in sources[:2]:
-        assert ip.run_cell(source).success
+    displayed = run_cells(ip, monkeypatch, sources, 2)
     run = Flow("CardNbFlow").latest_run
     assert run.successful and run["report"].task.data.x == 2
     found = get_cards(run["report"].task)

@@ -7,43 +7,21 @@ The restart test runs part of a notebook in one kernel and the rest in a second 
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 from jupyter_client.manager import start_new_kernel
-from nbclient import NotebookClient
 
-from jupyter_metaflow import _metaflow
+import headless
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FLOW_NOTEBOOKS = ["linear", "branch_join", "foreach", "parameters", "sklearn_hyperparams"]
 
 
-def kernel_env(notebook: Path) -> dict[str, str]:
-    return {**os.environ, "METAFLOW_USER": "tester", "USER": "tester",
-            "JPY_SESSION_NAME": str(notebook)}
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temporary notebook folder with its own datastore; the Client reads it too."""
-    (tmp_path / ".metaflow").mkdir()
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("USER", "tester")
-    _metaflow.forget_datastore_root()
-    yield tmp_path
-    _metaflow.forget_datastore_root()
-
-
 def execute_notebook(path: Path) -> nbformat.NotebookNode:
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=180, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    client.execute(env=kernel_env(path))
-    return nb
+    return headless.execute(nbformat.read(path, as_version=4), path)
 
 
 def stream_text(nb: nbformat.NotebookNode) -> str:
@@ -110,7 +88,7 @@ def test_restart_reattaches_to_the_latest_notebook_run(workdir):
     load, start, square, end = sources[:4]
 
     def run_in_fresh_kernel(*cells: str) -> None:
-        km, kc = start_new_kernel(kernel_name="python3", cwd=str(workdir), env=kernel_env(path))
+        km, kc = start_new_kernel(kernel_name="python3", cwd=str(workdir), env=headless.kernel_env(path))
         try:
             for source in cells:
                 reply = kc.execute_interactive(source, timeout=120)
@@ -138,9 +116,7 @@ def test_failing_step_shows_the_cells_traceback_in_a_kernel(workdir):
     )]
     path = workdir / "failing.ipynb"
     nbformat.write(nb, path)
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(workdir)}})
-    client.execute(env=kernel_env(path))
+    headless.execute(nb, path, timeout=120, allow_errors=True)
     errors = [o for o in nb.cells[1].outputs if o.output_type == "error"]
     assert len(errors) == 1
     text = "\n".join(errors[0].traceback)

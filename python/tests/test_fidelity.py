@@ -8,7 +8,6 @@ line's parameter values on its command line, as the contract says they mean.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -17,9 +16,8 @@ from typing import Any
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from jupyter_metaflow import _metaflow
+import headless
 from jupyter_metaflow.cells import CellInput, assemble
 from jupyter_metaflow.export import export_notebook
 
@@ -63,29 +61,16 @@ def run_artifacts(run) -> dict[str, list[dict[str, Any]]]:
     return steps
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / ".metaflow").mkdir()
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("USER", "tester")
-    monkeypatch.setenv("METAFLOW_USER", "tester")
-    _metaflow.forget_datastore_root()  # the Client in this process reads this folder's datastore
-    yield tmp_path
-    _metaflow.forget_datastore_root()
-
-
 @pytest.mark.parametrize("name", FLOW_NOTEBOOKS)
 def test_notebook_and_exported_flow_give_equal_artifacts(name, workdir):
     from metaflow import Flow, namespace
 
     path = workdir / f"{name}.ipynb"
     shutil.copy(EXAMPLES / path.name, path)
-    env = {**os.environ, "METAFLOW_USER": "tester", "USER": "tester", "JPY_SESSION_NAME": str(path),
-           "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(workdir)}
+    env = headless.kernel_env(path, METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir))
 
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(workdir)}}).execute(env=env)
+    nb = headless.execute(nbformat.read(path, as_version=4), path, timeout=300,
+                          METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir))
     model = assemble([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], path.name)
     namespace(None)
     notebook_run = Flow(model.name).latest_run

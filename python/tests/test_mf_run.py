@@ -3,15 +3,13 @@ Metaflow's runtime underneath; results read back through the Client."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from jupyter_metaflow import _metaflow
+import headless
 
 CELLS = [
     "%load_ext jupyter_metaflow",
@@ -23,24 +21,10 @@ CELLS = [
 ]
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / ".metaflow").mkdir()
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("USER", "tester")
-    _metaflow.forget_datastore_root()
-    yield tmp_path
-    _metaflow.forget_datastore_root()
-
-
 def execute(path: Path, extra: list[str]) -> nbformat.NotebookNode:
     nb = new_notebook(cells=[new_code_cell(s) for s in CELLS + extra])
     nbformat.write(nb, path)
-    client = NotebookClient(nb, timeout=240, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent)}})
-    client.execute(env={**os.environ, "METAFLOW_USER": "tester", "USER": "tester",
-                        "JPY_SESSION_NAME": str(path)})
-    return nb
+    return headless.execute(nb, path, timeout=240, allow_errors=True)
 
 
 def text_of(cell) -> str:

@@ -3,14 +3,11 @@ steps, step_status / run_state, stale steps, export requests; tags-as-steps head
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+import headless
 
 from jupyter_metaflow import protocol
 from sync_helpers import Frontend, cell
@@ -290,10 +287,7 @@ def test_tagged_cells_run_headless_from_the_notebook_file(tmp_path):
         "print(r.successful, r['gather'].task.data.total, len(list(r['square'])))"))
     path = tmp_path / "squares.ipynb"
     nbformat.write(nb, path)
-    env = {**os.environ, "METAFLOW_USER": "tester", "USER": "tester", "JPY_SESSION_NAME": str(path)}
-    client = NotebookClient(nb, timeout=180, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
-    client.execute(env=env)
+    headless.execute(nb, path)
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "square of 2" in text and "total 14" in text
     assert "True 14 3" in text
@@ -310,7 +304,7 @@ def test_a_restarted_kernel_reports_the_run_it_will_reattach_to(tmp_path):
                 for c in FOREACH_CELLS]
     path = tmp_path / "squares.ipynb"
     nbformat.write(nb, path)
-    env = {**os.environ, "METAFLOW_USER": "tester", "JPY_SESSION_NAME": str(path)}
+    env = headless.kernel_env(path)
     snapshots = []
     for run_steps in (True, False):
         km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import nbformat
-from nbclient import NotebookClient
+import headless
 
 from jupyter_metaflow import cells as cellrules
 from jupyter_metaflow import dag
@@ -179,9 +178,7 @@ def test_headless_runs_get_the_static_dag_redrawn_to_the_final_states(tmp_path):
                 nbformat.v4.new_code_cell("print(self.x)", metadata={"tags": ["step:end"]})]
     path = tmp_path / "saved.ipynb"
     nbformat.write(nb, path)
-    env = {**os.environ, "METAFLOW_USER": "tester", "JPY_SESSION_NAME": str(path)}
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
+    headless.execute(nb, path, timeout=120)
     nbformat.write(nb, path)
     saved = nbformat.read(path, as_version=4)
     (output,) = saved.cells[1].outputs
