@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
@@ -244,9 +245,9 @@ def _tasks(step: Any, address: Address) -> list[Any]:
         tasks = sorted(tasks, key=lambda t: (position(t), _numeric(t.id)))
     if address.index is None:
         return tasks
-    chosen = [t for t in tasks if t.index == address.index]
+    chosen = [t for t in tasks if split_index(t) == address.index]
     if not chosen:
-        indices = [str(t.index) for t in tasks if t.index is not None]
+        indices = [str(split_index(t)) for t in tasks if split_index(t) is not None]
         if not indices:
             raise ShowError(f"step {step.id} is not a foreach split; use {step.id}.NAME "
                             "without [index]")
@@ -255,13 +256,26 @@ def _tasks(step: Any, address: Address) -> list[Any]:
     return chosen
 
 
+_positions: weakref.WeakKeyDictionary[Any, tuple[int, ...]] = weakref.WeakKeyDictionary()
+"""Client task -> its position: read once per task object (sorting, labels and the final
+iteration all ask)."""
+
+
 def position(task: Any) -> tuple[int, ...]:
     """Where a task sits in the foreach splits around its step: one index per enclosing
     foreach, outermost first (``()`` outside any foreach)."""
-    try:
-        return tuple(frame.index for frame in task["_foreach_stack"].data)
-    except KeyError:
-        return ()
+    if task not in _positions:
+        try:
+            _positions[task] = tuple(frame.index for frame in task["_foreach_stack"].data)
+        except KeyError:
+            _positions[task] = ()
+    return _positions[task]
+
+
+def split_index(task: Any) -> int | None:
+    """The task's index in its innermost foreach (``Task.index``), None outside any."""
+    where = position(task)
+    return where[-1] if where else None
 
 
 def final_tasks(tasks: Sequence[Any]) -> list[Any]:

@@ -12,7 +12,7 @@ import json
 from typing import Any, Callable
 
 from . import artifacts, fallbacks
-from .address import ShowError, Target, final_tasks, task_labels
+from .address import ShowError, Target, final_tasks, split_index, task_labels
 from .views import Limits, array_stats, brief, safe_repr, type_name, view
 
 MIME_TYPE = "application/vnd.jupyter-metaflow.artifact+json"
@@ -97,7 +97,7 @@ def _artifact_data(target: Target) -> Callable[[Limits], dict[str, Any]]:
 
 
 def _index(target: Target) -> int | None:
-    return target.task.index
+    return split_index(target.task)
 
 
 # -- one artifact across foreach splits ------------------------------------------------------
@@ -108,7 +108,7 @@ def _splits_data(target: Target, limits: Limits) -> dict[str, Any]:
     for task, label in zip(shown, task_labels(shown)):
         artifact = task[name]
         stored = artifacts.size(artifact)
-        split = {"index": task.index, "label": label, "task": task.id,
+        split = {"index": split_index(task), "label": label, "task": task.id,
                  "pathspec": artifact.pathspec, "size": stored}
         if stored is not None and stored > SPLIT_LOAD_MAX_BYTES:
             split.update(type="?", view={"kind": "repr", "text": (
@@ -162,7 +162,7 @@ def _step_data(target: Target, limits: Limits) -> dict[str, Any]:
 
 
 def _task_row(task: Any, label: str) -> dict[str, Any]:
-    return {"task": task.id, "index": task.index, "label": label, "pathspec": task.pathspec,
+    return {"task": task.id, "index": split_index(task), "label": label, "pathspec": task.pathspec,
             "finished": bool(task.finished), "successful": bool(task.successful)}
 
 
