@@ -496,6 +496,9 @@ class TaskSpec:
     num_splits: int | None = None
     iteration: int = 0
     """0, or the iteration of a recursive switch (its input is the previous iteration)."""
+    split_position: tuple[int, ...] = ()
+    """A foreach body's task: one index per enclosing foreach, outermost first (the last is
+    ``split_index``), as the split is labelled (``[1][2]``)."""
 
 
 class NotebookSession:
@@ -739,8 +742,9 @@ class NotebookSession:
                 cards.display_cards(backend.flow_name, run.run_id, name, os.path.basename(script))
         return run
 
-    def run_split(self, name: str, split: int, user_ns: dict[str, Any]) -> RunRecord:
-        """Run only split ``split`` (0-based) of foreach body ``name``, for debugging.
+    def run_split(self, name: str, position: tuple[int, ...], user_ns: dict[str, Any]) -> RunRecord:
+        """Run only the split of foreach body ``name`` at ``position`` (0-based, one index per
+        enclosing foreach, outermost first), for debugging.
 
         The task runs in a new run that clones the current run's tasks outside ``name`` and
         its descendants (as a re-execution does); the notebook's current run is unchanged, so
@@ -759,13 +763,10 @@ class NotebookSession:
             specs = [s for s in self._task_specs(built, current, name) if s.split_index is not None]
             if not specs:
                 raise FlowDefinitionError(f"Step {name!r} is not the first step of a foreach body.")
-            chosen = [s for s in specs if s.split_index == split]
-            if not chosen:
-                raise FlowDefinitionError(
-                    f"Step {name!r} has splits 0 to {len(specs) - 1} in the current run; {split} is not one of them."
-                )
+            if position not in (s.split_position for s in specs):
+                raise FlowDefinitionError(_no_such_split(name, position, [s.split_position for s in specs]))
             debug = self._clone_run(backend, built, current, name, debug=True)
-            spec = next(s for s in self._task_specs(built, debug, name) if s.split_index == split)
+            spec = next(s for s in self._task_specs(built, debug, name) if s.split_position == position)
             try:
                 self._execute(backend, built, debug, name, [spec],
                               _script_name(self.notebook_path(), built.cls.__name__))
@@ -960,7 +961,9 @@ class NotebookSession:
             for state in routed(parent):
                 path = f"{run.run_id}/{state.step}/{state.task_id}"
                 if state.foreach_var is not None:
-                    specs.extend(TaskSpec([path], i, state.num_splits) for i in range(state.num_splits or 0))
+                    outer = tuple(index for _, index in state.foreach_stack)
+                    specs.extend(TaskSpec([path], i, state.num_splits, split_position=outer + (i,))
+                                 for i in range(state.num_splits or 0))
                 else:
                     specs.append(TaskSpec([path]))
         return specs
@@ -1098,6 +1101,30 @@ def _step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) ->
             "",
         )
     return StepFailed(f"Step {step!r} in {where} failed in run {run}. {kept}", _user_traceback(error))
+
+
+def split_label(position: tuple[int, ...]) -> str:
+    """``(1, 2)`` -> ``[1][2]``: a foreach split as the cells and ``%mf_show`` label it."""
+    return "".join(f"[{index}]" for index in position)
+
+
+def _no_such_split(step: str, position: tuple[int, ...], positions: list[tuple[int, ...]]) -> str:
+    """Why ``position`` names no split of ``step`` (one of ``positions``), and what would."""
+    depth = len(positions[0])
+    if len(position) != depth:
+        if depth == 1:
+            return f"Step {step!r} is inside one foreach: give one split index."
+        example = " ".join(str(i) for i in positions[-1])
+        return (f"Step {step!r} is inside {depth} nested foreach steps: give one index per foreach, "
+                f"outermost first (%mf_split {step} {example} runs split {split_label(positions[-1])}).")
+    if depth == 1:
+        return (f"Step {step!r} has splits 0 to {len(positions) - 1} in the current run; "
+                f"{position[0]} is not one of them.")
+    shown = [split_label(p) for p in positions]
+    if len(shown) > 12:
+        shown = shown[:6] + ["..."] + shown[-3:]
+    return (f"Step {step!r} has no split {split_label(position)} in the current run; "
+            f"its splits: {', '.join(shown)}.")
 
 
 class _NoTransition(Exception):

@@ -26,7 +26,8 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from . import _metaflow as mf
 from . import runtime_path
-from .executor import FlowDefinitionError, build_flow, get_session
+from .executor import FlowDefinitionError, build_flow, get_session, split_label
+from .show.address import position
 
 __all__ = ["RunMagics"]
 
@@ -101,15 +102,16 @@ class RunMagics(Magics):
 
     @magic_arguments()
     @argument("step", help="a foreach body step (the first step after the foreach)")
-    @argument("index", nargs="?", type=int, default=None, help="0-based split index")
+    @argument("index", nargs="*", type=int,
+              help="0-based split index; inside nested foreach, one per foreach, outermost first")
     @argument("--value", default=None,
               help="the split whose foreach value is this (its str() or repr())")
     @line_magic
     def mf_split(self, line: str) -> Any:
         """Run one split of a foreach body in the kernel; preview what the join would get."""
         args, rest = self._parse(self.mf_split, line)
-        if rest or (args.index is None) == (args.value is None):
-            raise UsageError("%mf_split STEP INDEX  or  %mf_split STEP --value V")
+        if rest or bool(args.index) == (args.value is not None):
+            raise UsageError("%mf_split STEP INDEX...  or  %mf_split STEP --value V")
         session = get_session()
         model = session.notebook_model()
         built = build_flow(model, self.shell.user_ns)
@@ -122,16 +124,21 @@ class RunMagics(Magics):
         run = session.client_run()
         if run is None:
             raise FlowDefinitionError(f"No current run yet: execute the steps up to {parents[0]!r} first.")
-        values = _foreach_values(run, parents[0], graph)
-        index = args.index
+        splits = _foreach_splits(run, parents[0])
+        position = tuple(args.index)
         if args.value is not None:
-            matches = [i for i, v in enumerate(values) if args.value in (str(v), repr(v))]
+            matches = [p for p, v in splits.items() if args.value in (str(v), repr(v))]
             if not matches:
                 raise UsageError(f"%mf_split: no split of {args.step!r} has the value {args.value!r}; "
-                                 f"values: {', '.join(_short.repr(v) for v in values)}")
-            index = matches[0]
-        record = session.run_split(args.step, index, self.shell.user_ns)
-        _preview_join(built, record, args.step, parents[0], index, values, session)
+                                 f"values: {', '.join(_short.repr(v) for v in splits.values())}")
+            position = matches[0]
+            if len(matches) > 1:
+                print(f"{args.value!r} is the value of splits {', '.join(split_label(p) for p in matches)}; "
+                      f"running {split_label(position)} (name another by its indices: "
+                      f"%mf_split {args.step} {' '.join(str(i) for i in matches[1])}).", flush=True)
+        record = session.run_split(args.step, position, self.shell.user_ns)
+        group = [v for p, v in splits.items() if p[:-1] == position[:-1]]
+        _preview_join(built, record, args.step, parents[0], position, group, session)
         return None
 
     # -- helpers ---------------------------------------------------------------------------
@@ -198,19 +205,22 @@ def line_of(options: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _foreach_values(run: Any, split_step: str, graph: Any) -> list[Any]:
-    """The list a foreach step iterates over, read from its task in ``run``."""
-    task = run[split_step].task
-    try:
-        var = task["_foreach_var"].data
-    except KeyError:
-        var = None
-    if var is None:
-        raise FlowDefinitionError(f"Step {split_step!r} has not run as a foreach in {run.pathspec}.")
-    return list(task[var].data)
+def _foreach_splits(run: Any, split_step: str) -> dict[tuple[int, ...], Any]:
+    """Each split of ``split_step``'s foreach in ``run`` (one list per task of a foreach
+    nested in another): its position (``split_label``) and the value it gets as ``self.input``."""
+    splits: dict[tuple[int, ...], Any] = {}
+    for task in sorted(run[split_step], key=position):
+        try:
+            var = task["_foreach_var"].data
+        except KeyError:
+            var = None
+        if var is None:
+            raise FlowDefinitionError(f"Step {split_step!r} has not run as a foreach in {run.pathspec}.")
+        splits.update(((*position(task), i), value) for i, value in enumerate(task[var].data))
+    return splits
 
 
-def _preview_join(built: Any, record: Any, step: str, split_step: str, index: int,
+def _preview_join(built: Any, record: Any, step: str, split_step: str, where: tuple[int, ...],
                   values: list[Any], session: Any) -> None:
     """Print what the join of ``split_step``'s foreach would receive (text, never HTML)."""
     from metaflow import Run
@@ -221,9 +231,11 @@ def _preview_join(built: Any, record: Any, step: str, split_step: str, index: in
     run = Run(f"{flow}/{record.run_id}", _namespace_check=False)
     task = run[step].task
     artifacts = {a.id: a.data for a in task if not a.id.startswith("_") and a.id != "name"}
+    index = where[-1]
+    at = f"split {split_label(where)}, " if len(where) > 1 else ""
     lines = [
         f"Debug run {flow}/{record.run_id}: split {index + 1} of {len(values)} of {step!r} "
-        f"(index {index}, input {_short.repr(values[index])}); the notebook's current run stays "
+        f"({at}index {index}, input {_short.repr(values[index])}); the notebook's current run stays "
         f"{session.current_run}.",
     ]
     if join:
@@ -234,5 +246,5 @@ def _preview_join(built: Any, record: Any, step: str, split_step: str, index: in
         lines.append("The split's artifacts:")
     for name, value in sorted(artifacts.items()):
         lines.append(f"  {name} = {_short.repr(value)}")
-    lines.append(f"Execute the %%step {step} cell to run all {len(values)} splits.")
+    lines.append(f"Execute the %%step {step} cell to run every split.")
     print("\n".join(lines))

@@ -121,7 +121,7 @@ def test_bad_magic_input_gets_clear_errors(ip):
 
     assert "no current run of SquaresFlow yet" in error("%mf_resume join")
     assert "the notebook has no step 'nosuch'" in error("%mf_resume nosuch --origin-run-id 1")
-    assert "%mf_split STEP INDEX  or  %mf_split STEP --value V" in error("%mf_split square")
+    assert "%mf_split STEP INDEX...  or  %mf_split STEP --value V" in error("%mf_split square")
     assert "'end' is not the first step of a foreach body" in error("%mf_split end 0")
     assert "execute the steps up to 'start' first" in error("%mf_split square 0")
     for source in CELLS[1:3]:
@@ -140,6 +140,68 @@ def test_mf_split_counts_splits_as_the_step_cell_labels_them(ip, capsys):
     out = capsys.readouterr().out
     assert "── square · split 3 of 3 ──" in out
     assert "split 3 of 3 of 'square' (index 2, input 2)" in out  # was "split 2 of 3"
+
+
+NESTED = [
+    "%%flow GridFlow",
+    "%%step start\nself.rows = ['a', 'b']\nself.next(self.row, foreach='rows')",
+    "%%step row\nself.cols = [self.input + str(i) for i in range(3)]\nself.next(self.cell, foreach='cols')",
+    "%%step cell\nself.word = self.input.upper()",
+    "%%step join_cols\nself.words = [i.word for i in inputs]",
+    "%%step join_rows\nself.all = [w for i in inputs for w in i.words]",
+    "%%step end\npass",
+]
+
+
+def test_mf_split_inside_nested_foreach_runs_the_split_named_by_its_indices(ip, capsys, workdir):
+    from metaflow import Run
+
+    from jupyter_metaflow import executor
+    from jupyter_metaflow.cells import CellInput
+
+    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(NESTED)],
+                                str(workdir / "grid.ipynb"))
+    for source in NESTED[:3]:
+        assert ip.run_cell(source).success
+
+    def debug_word(line: str) -> tuple[str, tuple[int, ...]]:
+        capsys.readouterr()
+        result = ip.run_cell(line)
+        assert result.success, result.error_in_exec
+        run_id = capsys.readouterr().out.split("Debug run GridFlow/")[1].split(":")[0]
+        task = Run(f"GridFlow/{run_id}")["cell"].task
+        return task.data.word, tuple(f.index for f in task["_foreach_stack"].data)
+
+    assert debug_word("%mf_split cell 1 2") == ("B2", (1, 2))  # ran the first row's split: ('A2', (0, 2))
+    assert debug_word("%mf_split cell --value b0") == ("B0", (1, 0))
+    capsys.readouterr()
+    assert ip.run_cell("%mf_split cell 1 2").success
+    assert "split 3 of 3 of 'cell' (split [1][2], index 2, input 'b2')" in capsys.readouterr().out
+
+    def error(line: str) -> str:
+        result = ip.run_cell(line)
+        assert not result.success, line
+        return str(result.error_in_exec)
+
+    assert ("Step 'cell' is inside 2 nested foreach steps: give one index per foreach, outermost "
+            "first (%mf_split cell 1 2 runs split [1][2])") in error("%mf_split cell 2")
+    assert "Step 'cell' has no split [2][0] in the current run; its splits: [0][0], [0][1]" in error("%mf_split cell 2 0")
+    assert "no split of 'cell' has the value 'z9'; values: 'a0', 'a1', 'a2', 'b0'" in error("%mf_split cell --value z9")
+
+
+def test_mf_split_with_a_value_several_splits_share_runs_the_first_and_says_so(ip, capsys, workdir):
+    from jupyter_metaflow import executor
+    from jupyter_metaflow.cells import CellInput
+
+    cells = [NESTED[0], NESTED[1].replace("['a', 'b']", "['x', 'x']")] + NESTED[2:]
+    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)],
+                                str(workdir / "grid.ipynb"))
+    for source in cells[:3]:
+        assert ip.run_cell(source).success
+    capsys.readouterr()
+    assert ip.run_cell("%mf_split cell --value x1").success
+    out = capsys.readouterr().out
+    assert "'x1' is the value of splits [0][1], [1][1]; running [0][1] (name another by its indices: %mf_split cell 1 1)" in out
 
 
 def test_mf_run_leaves_the_sigint_handler_as_it_was(ip):

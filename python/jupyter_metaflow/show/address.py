@@ -25,6 +25,8 @@ from typing import Any, Iterator, Sequence
 import metaflow
 from metaflow.exception import MetaflowNamespaceMismatch, MetaflowNotFound
 
+from ..executor import split_label
+
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _LOCAL = re.compile(
     rf"^(?P<step>{_IDENT})(?:\[(?P<index>\d+)\])?(?:\.(?P<artifact>{_IDENT}))?$"
@@ -305,7 +307,7 @@ def task_labels(tasks: Sequence[Any]) -> list[str]:
         iteration[i] = seen[where[i]]
     labels = []
     for i, key in enumerate(where):
-        parts = ["".join(f"[{n}]" for n in key)] if key else []
+        parts = [split_label(key)] if key else []
         if counts[key] > 1:
             parts.append(f"iteration {iteration[i]}")
         labels.append(" ".join(parts) or f"task {tasks[i].id}")
