@@ -93,8 +93,9 @@ def data(bundle: dict[str, Any]) -> dict[str, Any]:
     ("self.model", {"artifact": "model", "last_step": True}),
     ("train", {"step": "train"}),
     ("train.model", {"step": "train", "artifact": "model"}),
-    ("train[3].model", {"step": "train", "index": 3, "artifact": "model"}),
-    ("train[3]", {"step": "train", "index": 3}),
+    ("train[3].model", {"step": "train", "index": (3,), "artifact": "model"}),
+    ("train[3]", {"step": "train", "index": (3,)}),
+    ("cell[1][2].word", {"step": "cell", "index": (1, 2), "artifact": "word"}),
     ("MyFlow/1234", {"flow": "MyFlow", "run": "1234"}),
     ("MyFlow/1234/train", {"flow": "MyFlow", "run": "1234", "step": "train"}),
     ("MyFlow/1234/train/model", {"flow": "MyFlow", "run": "1234", "step": "train",
@@ -104,7 +105,7 @@ def data(bundle: dict[str, Any]) -> dict[str, Any]:
     ("MyFlow/1234/train/5678/model", {"flow": "MyFlow", "run": "1234", "step": "train",
                                       "task": "5678", "artifact": "model"}),
     ("MyFlow/1234/train[2].model", {"flow": "MyFlow", "run": "1234", "step": "train",
-                                    "index": 2, "artifact": "model"}),
+                                    "index": (2,), "artifact": "model"}),
 ])
 def test_parse_every_form(text: str, expected: dict[str, Any]) -> None:
     address = parse(text)
@@ -165,7 +166,7 @@ def test_errors_say_what_exists(world: Any) -> None:
         show("wrk.out")
     with pytest.raises(ShowError, match=r"no artifact 'notes'; did you mean 'note'\?.*xs"):
         show("start.notes")
-    with pytest.raises(ShowError, match=r"no split \[5\]; splits: 0, 1, 2"):
+    with pytest.raises(ShowError, match=r"no split \[5\]; splits: \[0\], \[1\], \[2\]"):
         show("work[5].out")
     with pytest.raises(ShowError, match=r"not a foreach split"):
         show("start[0].note")
@@ -385,3 +386,25 @@ def test_values_of_a_failed_task_are_marked(ip) -> None:
     assert failed["view"]["text"] == "20" and failed["notes"][0].startswith("this task did not finish")
     assert "did not finish successfully" in show("mid[1].b")["text/plain"]
     assert "notes" not in data(show("mid[0].b")) and "notes" not in data(show("start.items"))
+
+
+def test_nested_foreach_split_by_one_index_per_foreach(ip) -> None:
+    from inprocess import ok, set_notebook
+
+    cells = set_notebook(
+        "%%step start\nself.rows = ['a', 'b']\nself.next(self.row, foreach='rows')",
+        "%%step row\nself.cols = [self.input + str(i) for i in range(3)]\nself.next(self.cell, foreach='cols')",
+        "%%step cell\nself.word = self.input.upper()",
+        "%%step join_cols\nself.next(self.join_rows)",
+        "%%step join_rows\nself.next(self.end)",
+        "%%step end",
+        path="grid_nb.ipynb",
+    )
+    for cell in cells[:3]:
+        ok(ip, cell)
+    one = data(show("cell[1][2].word"))
+    assert one["kind"] == "artifact" and one["view"]["preview"] == "B2"
+    inner = data(show("cell[2].word"))  # one index: the innermost, in every row
+    assert [(s["label"], s["view"]["preview"]) for s in inner["splits"]] == [("[0][2]", "A2"), ("[1][2]", "B2")]
+    with pytest.raises(ShowError, match=r"no split \[2\]\[0\]; splits: \[0\]\[0\], \[0\]\[1\], "):
+        show("cell[2][0].word")

@@ -1,6 +1,7 @@
 """Parse ``%mf_show`` addresses and resolve them through Metaflow's public Client API.
 
-Forms (``STEP`` may carry a foreach split index, ``train[3]``):
+Forms (``STEP`` may carry a foreach split index, ``train[3]``, or, inside a nested foreach,
+one per foreach, outermost first, ``cell[1][2]``; fewer indices match the innermost ones):
 
 * ``""``                      the notebook's current run
 * ``self.NAME``               artifact NAME as the most recently executed step left it (the
@@ -29,7 +30,7 @@ from ..executor import split_label
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _LOCAL = re.compile(
-    rf"^(?P<step>{_IDENT})(?:\[(?P<index>\d+)\])?(?:\.(?P<artifact>{_IDENT}))?$"
+    rf"^(?P<step>{_IDENT})(?P<index>(?:\[\d+\])+)?(?:\.(?P<artifact>{_IDENT}))?$"
 )
 _SELF = re.compile(rf"^self\.(?P<artifact>{_IDENT})$")
 _ARTIFACT = re.compile(rf"^{_IDENT}$")
@@ -50,7 +51,8 @@ class Address:
     flow: str | None = None
     run: str | None = None
     step: str | None = None
-    index: int | None = None
+    index: tuple[int, ...] | None = None
+    """``[1][2]`` -> ``(1, 2)``: the split's foreach position, or its innermost part."""
     task: str | None = None
     artifact: str | None = None
     last_step: bool = False
@@ -132,7 +134,8 @@ def _parse_local(part: str, text: str) -> dict[str, Any]:
             "'self.artifact' or a pathspec such as MyFlow/1234/train/model"
         )
     index = match["index"]
-    return {"step": match["step"], "index": int(index) if index is not None else None,
+    return {"step": match["step"],
+            "index": tuple(int(i) for i in re.findall(r"\d+", index)) if index else None,
             "artifact": match["artifact"]}
 
 
@@ -247,14 +250,15 @@ def _tasks(step: Any, address: Address) -> list[Any]:
         tasks = sorted(tasks, key=lambda t: (position(t), _numeric(t.id)))
     if address.index is None:
         return tasks
-    chosen = [t for t in tasks if split_index(t) == address.index]
+    depth = len(address.index)
+    chosen = [t for t in tasks if position(t)[-depth:] == address.index]
     if not chosen:
-        indices = [str(split_index(t)) for t in tasks if split_index(t) is not None]
-        if not indices:
+        labels = list(dict.fromkeys(split_label(position(t)) for t in tasks if position(t)))
+        if not labels:
             raise ShowError(f"step {step.id} is not a foreach split; use {step.id}.NAME "
                             "without [index]")
-        raise ShowError(f"step {step.id} has no split [{address.index}]; splits: "
-                        f"{_listing(indices)}")
+        raise ShowError(f"step {step.id} has no split {split_label(address.index)}; splits: "
+                        f"{_listing(labels)}")
     return chosen
 
 
