@@ -138,6 +138,34 @@ def _start_line(node: ast.stmt) -> int:
     return min([node.lineno] + [d.lineno for d in decorators])
 
 
+def _body_lines(lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef, has_doc: bool) -> list[str]:
+    """The source lines of a method's body without its docstring: from the line after the
+    docstring, else from the comments above the first statement, decorators of a nested
+    ``def`` included; a statement on the ``def`` line itself (``def end(self): pass``) is cut
+    where it starts."""
+    stmts = node.body[1:] if has_doc else node.body
+    if not stmts:
+        return []
+    first = stmts[0]
+    first_line = _start_line(first)
+    text = lines[first_line - 1].encode("utf-8")
+    if not getattr(first, "decorator_list", None) and text[: first.col_offset].strip():
+        return [text[first.col_offset :].decode("utf-8")] + lines[first_line : node.end_lineno]
+    if has_doc:
+        top = node.body[0].end_lineno + 1
+    else:  # comments between the def line and the first statement belong to the body
+        top = first_line
+        while top - 1 > node.lineno and lines[top - 2].strip().startswith("#"):
+            top -= 1
+    return lines[top - 1 : node.end_lineno]
+
+
+def _keep_off_decorators(body: str) -> str:
+    """A body that starts with ``@`` (a decorated ``def``) under a blank line: decorator lines
+    right under the magic line are the step's (or the flow's) own."""
+    return "\n" + body if body.startswith("@") else body
+
+
 def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
     """The notebook (nbformat 4 JSON dict) for a flow file's text. Raises FlowImportError."""
     import nbformat
@@ -247,7 +275,7 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
     _, class_lines = _marker_id("\n".join(class_code).splitlines())
     flow_body = _strip_blank(_dedent_block(class_lines))
     magic = ("%%flow " + flow.name + " " + param_args).strip()
-    flow_src = "\n".join([magic] + class_decorators + ([flow_body] if flow_body else []))
+    flow_src = "\n".join([magic] + class_decorators + ([_keep_off_decorators(flow_body)] if flow_body else []))
     cells.append(_Cell("code", flow_src, cell_id=flow_marker or "flow"))
 
     # steps
@@ -276,26 +304,12 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
                 % (filename, node.lineno, node.name, "(%s)" % ", ".join(args))
             )
         step_doc = ast.get_docstring(node)
-        body_stmts = node.body[1:] if step_doc is not None else node.body
-        if body_stmts:
-            body_first = node.body[0].end_lineno + 1 if step_doc is not None else node.body[0].lineno
-            if step_doc is None:
-                # comments between the def line and the first statement belong to the body
-                body_first = node.body[0].lineno
-                for k in range(node.body[0].lineno - 1, node.lineno, -1):
-                    if lines[k - 1].strip().startswith("#"):
-                        body_first = k
-                    else:
-                        break
-            body_lines = lines[body_first - 1 : node.end_lineno]
-        else:
-            body_lines = []
-        body = _strip_blank(_dedent_block(body_lines))
+        body = _strip_blank(_dedent_block(_body_lines(lines, node, step_doc is not None)))
         if len(args) == 2 and args[1] != "inputs":
             body = "%s = inputs\n%s" % (args[1], body)
         if step_doc:
             cells.append(_Cell("markdown", inspect.cleandoc(step_doc)))
-        src = "\n".join(["%%step " + node.name] + decorators + ([body] if body else []))
+        src = "\n".join(["%%step " + node.name] + decorators + ([_keep_off_decorators(body)] if body else []))
         cells.append(_Cell("code", src, cell_id=step_marker or "step-" + node.name.replace("_", "-")))
 
     nb = nbformat.v4.new_notebook()
