@@ -53,6 +53,7 @@ __all__ = [
     "clone_task",
     "config_options",
     "config_parameter_names",
+    "decorator_attribute",
     "flowspec_attribute_names",
     "kernel_runner",
     "forget_datastore_root",
@@ -87,6 +88,16 @@ def prepare_flow_class(flow_cls: type, configs: dict[str, Any] | None = None) ->
     """Resolve the class's Parameters (``Parameter.init``) and ``Config`` values once, as
     ``cli.start`` does; returns the class to use (a new one when flow mutators ran)."""
     return flow_cls._process_config_decorators(configs or {}) or flow_cls
+
+
+def decorator_attribute(flow_cls: type, deco: Any, name: str) -> Any:
+    """A decorator's attribute as its task will see it: ``config_expr(...)`` and Config
+    values resolved against the flow's Configs (the decorator itself resolves them only when
+    it initialises, inside a task)."""
+    from metaflow.user_configs.config_parameters import resolve_delayed_evaluator
+
+    with parameters.flow_context(flow_cls):
+        return resolve_delayed_evaluator(deco.attributes.get(name))
 
 
 def lint(flow_cls: type) -> None:
@@ -268,9 +279,10 @@ def _flow_sys_tags(backend: Backend, flow_cls: type) -> list[str]:
     flow = fresh_subclass(flow_cls)(use_cli=False)
     probe = _KernelLocalMetadata(backend.environment, flow, backend.event_logger, backend.monitor)
     before = set(probe.sticky_sys_tags)
-    decorators._init_flow_decorators(
-        flow, flow._graph, backend.environment, backend.flow_datastore, probe, _quiet_echo, _quiet_echo, {},
-    )
+    with parameters.flow_context(flow_cls):  # config_expr(...) arguments resolve against it
+        decorators._init_flow_decorators(
+            flow, flow._graph, backend.environment, backend.flow_datastore, probe, _quiet_echo, _quiet_echo, {},
+        )
     return sorted(probe.sticky_sys_tags - before)
 
 
@@ -525,15 +537,18 @@ def run_task(
     """
     task_cls = fresh_subclass(flow_cls)
     flow = task_cls(use_cli=False)
-    decorators._init_flow_decorators(
-        flow, flow._graph, backend.environment, backend.flow_datastore, backend.metadata,
-        _quiet_echo, _quiet_echo, {},
-    )
     _reset_card_decorator_state()
-    with _own_step_decorators_only(flow, step):
-        decorators._init_step_decorators(
-            flow, flow._graph, backend.environment, backend.flow_datastore, _quiet_echo
+    # A task process runs inside the CLI's flow context: decorator arguments written with
+    # config_expr(...) resolve against the flow's Config values there.
+    with parameters.flow_context(flow_cls):
+        decorators._init_flow_decorators(
+            flow, flow._graph, backend.environment, backend.flow_datastore, backend.metadata,
+            _quiet_echo, _quiet_echo, {},
         )
+        with _own_step_decorators_only(flow, step):
+            decorators._init_step_decorators(
+                flow, flow._graph, backend.environment, backend.flow_datastore, _quiet_echo
+            )
     task_id = backend.metadata.new_task_id(run_id, step)
     task = MetaflowTask(
         flow, backend.flow_datastore, backend.metadata, backend.environment, _quiet_echo,

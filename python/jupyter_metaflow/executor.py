@@ -705,7 +705,7 @@ class NotebookSession:
                 "an explicit self.next to its join."
             ) from None
         self._warn_scratch_names(built, name, user_ns)
-        runtime = runtime_path.runtime_reasons(built.cls._graph, name)
+        runtime = runtime_path.runtime_reasons(built.cls, name)
         if not runtime:
             _warn_runtime_decorators(built, name)
         with mf.metaflow_state() as root:

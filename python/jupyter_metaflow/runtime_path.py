@@ -66,17 +66,17 @@ class RuntimeRunFailed(Exception):
     """A run under Metaflow's runtime did not succeed; its logs are already in the cell."""
 
 
-def runtime_reasons(graph: Any, step: str) -> list[str]:
+def runtime_reasons(flow_cls: type, step: str) -> list[str]:
     """Why ``step`` must run under Metaflow's runtime (empty: it can run in the kernel)."""
     from metaflow.decorators import StepDecorator
 
-    node = graph[step]
+    node = flow_cls._graph[step]
     reasons = []
     for deco in node.decorators:
         if deco.name in _RUNTIME_ONLY:
             reasons.append(_RUNTIME_ONLY[deco.name])
         elif deco.name == "retry":
-            times = int(deco.attributes.get("times") or 0)
+            times = int(mf.decorator_attribute(flow_cls, deco, "times") or 0)
             if times > 0:
                 reasons.append(f"@retry(times={times}) relaunches a failed task")
         elif getattr(deco, "IS_PARALLEL", False) or any(

@@ -509,6 +509,29 @@ def test_config_options_on_the_flow_line_like_on_the_command_line(ip, tmp_path):
     assert not result.success and "missing.json" in str(result.error_in_exec), result.error_in_exec
 
 
+def test_decorator_arguments_from_config_expr_resolve_in_the_kernel(ip, capsys):
+    from metaflow import Flow
+
+    flow_cell = ("%%flow CfgDecoFlow\n@project(name=config_expr('cfg.project'))\n"
+                 "cfg = Config('cfg', default_value={'project': 'cfg_proj', 'retries': 0, 'cpu': 2})")
+    cells = notebook(flow_cell,
+                     "%%step start\n@resources(cpu=config_expr('cfg.cpu'))\n@retry(times=config_expr('cfg.retries'))\n"
+                     "self.project = current.project_name\nself.next(self.end)",
+                     "%%step end\npass")
+    for source in cells:  # was 'Config object can only be used directly in the FlowSpec defining them'
+        ok(ip, source)
+    made = latest("CfgDecoFlow")
+    assert made["start"].task.data.project == "cfg_proj" and "project:cfg_proj" in made.system_tags
+    # the routing reads the resolved value: @retry(times=2) from the Config sends start to the runtime
+    cells = notebook(flow_cell.replace("'retries': 0", "'retries': 2"), *cells[1:])
+    ok(ip, cells[0])
+    capsys.readouterr()
+    ok(ip, cells[1])  # was TypeError: int() argument must be ... not 'DelayEvaluator'
+    assert ("Step 'start' runs under Metaflow's runtime, not in the kernel: "
+            "@retry(times=2) relaunches a failed task.") in capsys.readouterr().out
+    assert Flow("CfgDecoFlow").latest_run.successful
+
+
 def test_catch_works_and_runtime_only_decorators_are_noted(ip, capsys):
     # @retry(times=0) stays in the kernel; with retries the step goes to Metaflow's runtime
     # (test_runtime_path.py)

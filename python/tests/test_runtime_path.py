@@ -61,8 +61,7 @@ def test_which_decorators_need_the_runtime():
         def end(self):
             pass
 
-    graph = RoutingFlow._graph
-    reasons = {name: runtime_path.runtime_reasons(graph, name) for name in graph.nodes}
+    reasons = {name: runtime_path.runtime_reasons(RoutingFlow, name) for name in RoutingFlow._graph.nodes}
     assert reasons["start"] == [] and reasons["join"] == [] and reasons["end"] == []
     assert reasons["a"] == ["@retry(times=3) relaunches a failed task"]
     assert set(reasons["b"]) == {"@timeout is enforced on the task process",
