@@ -2,8 +2,8 @@
 
 The notebook contract is :mod:`jupyter_metaflow.cells`; this module only writes the text:
 
-* a header comment and ``from metaflow import ...`` for the Metaflow names the flow and step
-  cells use without importing them;
+* a header comment, the module cells' ``from __future__`` imports and ``from metaflow import
+  ...`` for the Metaflow names the flow and step cells use without importing them;
 * the module cells (imports, helpers, constants), magic lines dropped;
 * ``class NAME(FlowSpec):`` with the notebook's first markdown cell as its docstring, the
   ``%%flow`` cell's decorators above it and its body first; the ``%%flow`` line's parameter
@@ -225,11 +225,34 @@ def string_continuation_lines(code: str) -> set[int]:
     return lines
 
 
+def _wrapped(source: str, wrapper: str | None) -> str:
+    """``source`` as the body of ``wrapper`` (a ``def``/``class`` line), or as is for None."""
+    if wrapper is None:
+        return source
+    return wrapper + "\n" + (indent_code(source, "    ") if source.strip() else "    pass")
+
+
+def _compile_error(source: str, wrapper: str | None = None) -> SyntaxError | None:
+    """The error the compiler finds in ``source`` (read as ``_global_refs`` reads it), its
+    ``lineno`` made a line of ``source``; None when it compiles. The compiler rejects code
+    ``ast.parse`` accepts: a misplaced ``from __future__`` import, ``return``/``yield``/
+    ``await`` outside a function."""
+    try:
+        compile(_wrapped(source, wrapper), "<cell>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        if exc.lineno is not None and wrapper is not None:
+            exc.lineno = max(exc.lineno - 1, 1)
+        return exc
+    except ValueError as exc:  # null bytes
+        return SyntaxError(str(exc))
+    return None
+
+
 def _global_refs(source: str, wrapper: str | None = None) -> dict[str, int] | None:
     """Names ``source`` looks up in the module globals, with the first line using each.
     ``wrapper`` is a ``def``/``class`` line to wrap the code in (scope of a step body or a
     class body); None reads the code as module code. None on a syntax error."""
-    code = source if wrapper is None else wrapper + "\n" + (indent_code(source, "    ") if source.strip() else "    pass")
+    code = _wrapped(source, wrapper)
     offset = 0 if wrapper is None else 1
     try:
         table = symtable.symtable(code, "<cell>", "exec")
@@ -400,6 +423,26 @@ def _metaflow_imports(model: FlowModel, module_defs: set[str]) -> list[str]:
     return sorted(needed - module_defs)
 
 
+def _split_future_imports(code: str) -> tuple[list[str], str]:
+    """A module cell's ``from __future__ import`` statements (which Python wants at the top of
+    the file, where the export puts them) and the cell's code without them."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return [], code
+    hoisted = {
+        number
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        for number in range(node.lineno, node.end_lineno + 1)
+    }
+    if not hoisted:
+        return [], code
+    lines = code.splitlines()
+    future = [line for number, line in enumerate(lines, 1) if number in hoisted]
+    return future, _trim_blank("\n".join(line for number, line in enumerate(lines, 1) if number not in hoisted))
+
+
 def render_flow(model: FlowModel, *, cell_ids: bool = False, source_name: str | None = None) -> str:
     """The flow file's text for a model without errors. Deterministic: the same notebook
     always gives the same bytes."""
@@ -409,6 +452,8 @@ def render_flow(model: FlowModel, *, cell_ids: bool = False, source_name: str | 
     for cell in model.module_cells:
         code = _trim_blank(_strip_magics(cell.source))
         module_defs |= _defined_names(code) or set()
+        future, code = _split_future_imports(code)
+        out.extend(future)
         if code:
             module_blocks.append((_marker(cell.id, cell.index) + "\n" if cell_ids else "") + code)
     imports = _metaflow_imports(model, module_defs)
@@ -532,13 +577,20 @@ def export_cells(
     if model.errors:
         raise ExportError(_format_errors("The notebook does not describe a valid flow:", model.errors), model.errors)
     for cell in model.module_cells:
-        stripped = _strip_magics(cell.source)
-        try:
-            ast.parse(stripped)
-        except SyntaxError as exc:
+        exc = _compile_error(_strip_magics(cell.source))
+        if exc is not None:
+            fix = "Correct the code on that line of the cell" + (
+                ", or remove the 'module' tag so the cell stays scratch." if "module" in cell.tags else ".")
             err = CellError(cell.index, cell.id, exc.lineno, "Syntax error in a module cell: %s." % exc.msg,
-                            "Fix the code, or remove the 'module' tag so the cell stays scratch.", "syntax-error")
-            raise ExportError(_format_errors("Cannot export:", [err]), [err]) from None
+                            fix, "syntax-error")
+            raise ExportError(_format_errors("Cannot export:", [err]), [err])
+    fc = model.flow_cell
+    exc = None if fc is None else _compile_error(fc.body, "class _Flow:")
+    if exc is not None:
+        line = None if exc.lineno is None else fc.body_line + exc.lineno - 1
+        err = CellError(fc.cell_index, fc.cell_id, line, "Syntax error in the flow cell: %s." % exc.msg,
+                        "Correct the code on that line of the cell.", "syntax-error")
+        raise ExportError(_format_errors("Cannot export:", [err]), [err])
     problems = [p.to_error() for p in find_undefined_names(model, cells)]
     if problems:
         raise ExportError(

@@ -115,14 +115,19 @@ def _marker_id(lines: list[str]) -> tuple[str | None, list[str]]:
     return found, kept
 
 
-def _own_header_lines(lines: list[str]) -> int:
-    """How many leading lines our own export wrote (its header comment and the Metaflow
-    import it generates): the export writes them again."""
+def _own_header_lines(lines: list[str], tree: ast.Module) -> set[int]:
+    """The lines our own export wrote (its header comment and the Metaflow import it
+    generates, after any ``from __future__`` imports): the export writes them again."""
     if not lines or not lines[0].startswith(HEADER.split("{source}")[0]):
-        return 0
-    if len(lines) > 1 and lines[1].startswith("from metaflow import "):
-        return 2
-    return 1
+        return set()
+    after = 2
+    for node in tree.body:
+        if not (isinstance(node, ast.ImportFrom) and node.module == "__future__" and node.lineno == after):
+            break
+        after = node.end_lineno + 1
+    if len(lines) >= after and lines[after - 1].startswith("from metaflow import "):
+        return {1, after}
+    return {1}
 
 
 def _longest_blank_run(lines: list[str]) -> int:
@@ -212,22 +217,21 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
 
     # module code: a cell per block separated by two blank lines or a cell marker
     top = [n for n in tree.body if n is not flow and not _is_main_guard(n)]
-    skip = _own_header_lines(lines)
+    own = _own_header_lines(lines, tree)
     blocks: list[list[str]] = []
-    previous_end = skip
+    previous_end = 0
     flow_top = _start_line(flow)
     while flow_top > 1 and lines[flow_top - 2].startswith("#"):
         flow_top -= 1  # the comments right above the class belong to the flow cell
     flow_lines = range(flow_top, flow.end_lineno + 1)
     for node in top:
         start = _start_line(node)
-        gap = [ln for k, ln in enumerate(lines[previous_end : start - 1], previous_end + 1) if k not in flow_lines]
+        gap = [ln for k, ln in enumerate(lines[previous_end : start - 1], previous_end + 1)
+               if k not in flow_lines and k not in own]
         code = lines[start - 1 : node.end_lineno]
         previous_end = max(previous_end, node.end_lineno)
-        if node.end_lineno <= skip:
+        if start in own:
             continue
-        if start <= skip:
-            code = lines[skip : node.end_lineno]
         marker, gap_kept = _marker_id(gap)
         blank_run = _longest_blank_run(gap_kept)
         if not blocks or marker is not None or blank_run >= 2:

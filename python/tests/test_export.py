@@ -323,6 +323,36 @@ def test_module_cell_tagged_with_syntax_error_is_reported():
         export_cells(cells)
 
 
+def test_future_imports_go_first_and_the_file_runs(tmp_path):
+    cells = nb_cells(
+        "import math",
+        "from __future__ import annotations\n\ndef half(x: Undefined) -> float:\n    return x / 2",
+        "%%step start\nself.run = current.run_id\nself.x = half(math.pi)",
+        "%%step end",
+    )
+    text = export_cells(cells, "future.ipynb")
+    assert text.splitlines()[1:3] == ["from __future__ import annotations", "from metaflow import FlowSpec, current, step"]
+    flow = tmp_path / "future.py"
+    flow.write_text(text)
+    result = run_check(flow)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "sources,tags,where,message",
+    [
+        (("import os\nfrom __future__ import annotations",), {}, (0, 2), "Syntax error in a module cell: from __future__"),
+        (("x = 1\nreturn x",), {0: ("module",)}, (0, 2), "'return' outside function"),
+        (("%%flow F\nx = 1\n\nyield x",), {}, (0, 4), "Syntax error in the flow cell: 'yield' outside function"),
+    ],
+)
+def test_code_only_the_compiler_rejects_in_module_and_flow_cells(sources, tags, where, message):
+    with pytest.raises(ExportError, match=message) as info:
+        export_cells(nb_cells(*sources, "%%step start", "%%step end", tags=tags))
+    (err,) = info.value.errors
+    assert (err.cell_index, err.line, err.code) == (*where, "syntax-error")
+
+
 def write_nb(path: Path, cells) -> Path:
     nb = nbformat.v4.new_notebook()
     for c in cells:

@@ -158,6 +158,18 @@ def test_own_export_round_trips_byte_for_byte(tmp_path):
     assert [c.id for c in cells2] == [c.id for c in cells]
 
 
+def test_future_imports_round_trip_byte_for_byte():
+    cells = [
+        CellInput(0, "m", "code", "from __future__ import annotations\nimport math", ()),
+        CellInput(1, "s", "code", "%%step start\nself.run = current.run_id\nself.pi = math.pi", ()),
+        CellInput(2, "e", "code", "%%step end", ()),
+    ]
+    first = export_cells(cells, "future.ipynb")
+    nb = import_flow(first, "future.py")
+    assert [c.source for c in nb.cells[1:3]] == ["from __future__ import annotations", "import math"]
+    assert export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "future.ipynb") == first
+
+
 def test_non_module_statements_get_the_module_tag():
     src = (
         "import os\nfrom metaflow import FlowSpec, step\n\n\nDATA_DIR = os.environ.get('X', '.')\n\n\n"
