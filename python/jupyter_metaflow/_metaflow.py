@@ -87,7 +87,8 @@ def flowspec_attribute_names() -> frozenset[str]:
 def prepare_flow_class(flow_cls: type, configs: dict[str, Any] | None = None) -> type:
     """Resolve the class's Parameters (``Parameter.init``) and ``Config`` values once, as
     ``cli.start`` does; returns the class to use (a new one when flow mutators ran)."""
-    return flow_cls._process_config_decorators(configs or {}) or flow_cls
+    with parameters.flow_context(flow_cls):  # config_expr(...) defaults resolve against it
+        return flow_cls._process_config_decorators(configs or {}) or flow_cls
 
 
 def decorator_attribute(flow_cls: type, deco: Any, name: str) -> Any:

@@ -513,8 +513,10 @@ def test_decorator_arguments_from_config_expr_resolve_in_the_kernel(ip, capsys):
     from metaflow import Flow
 
     flow_cell = ("%%flow CfgDecoFlow\n@project(name=config_expr('cfg.project'))\n"
-                 "cfg = Config('cfg', default_value={'project': 'cfg_proj', 'retries': 0, 'cpu': 2})")
-    cells = notebook(flow_cell,
+                 "cfg = Config('cfg', default_value={'project': 'cfg_proj', 'retries': 0, 'cpu': 2, 'lr': 0.3})\n"
+                 "lr = Parameter('lr', default=config_expr('cfg.lr'))\n"
+                 "rate = Parameter('rate', default=config_expr('cfg.lr'))")
+    cells = notebook(flow_cell.replace("%%flow CfgDecoFlow", "%%flow CfgDecoFlow --rate 0.9"),
                      "%%step start\n@resources(cpu=config_expr('cfg.cpu'))\n@retry(times=config_expr('cfg.retries'))\n"
                      "self.project = current.project_name\nself.next(self.end)",
                      "%%step end\npass")
@@ -522,6 +524,7 @@ def test_decorator_arguments_from_config_expr_resolve_in_the_kernel(ip, capsys):
         ok(ip, source)
     made = latest("CfgDecoFlow")
     assert made["start"].task.data.project == "cfg_proj" and "project:cfg_proj" in made.system_tags
+    assert (made["start"].task.data.lr, made["start"].task.data.rate) == (0.3, 0.9)
     # the routing reads the resolved value: @retry(times=2) from the Config sends start to the runtime
     cells = notebook(flow_cell.replace("'retries': 0", "'retries': 2"), *cells[1:])
     ok(ip, cells[0])
