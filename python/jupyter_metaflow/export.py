@@ -30,6 +30,7 @@ import io
 import json
 import linecache
 import os
+import re
 import shlex
 import symtable
 import sys
@@ -560,6 +561,29 @@ def validate_graph(model: FlowModel) -> list[CellError]:
 # --------------------------------------------------------------------------- export
 
 
+_CELL_MAGIC_RE = re.compile(r"^\s*%%(flow|step)(\s|$)")
+
+
+def _misplaced_magics(scratch_cells: list[CellInput]) -> list[CellError]:
+    """``%%flow``/``%%step`` lines below a cell's first line (a comment above the magic):
+    IPython runs a cell magic only from the first line, so such a cell is a scratch cell
+    that fails when run, and the flow would silently miss it."""
+    errors = []
+    for cell in scratch_cells:
+        for number, line in enumerate(cell.source.splitlines(), 1):
+            if _CELL_MAGIC_RE.match(line):
+                magic = line.strip()
+                errors.append(CellError(
+                    cell.index, cell.id, number,
+                    "%s is not the first line of the cell, so the cell is not a %s cell (IPython "
+                    "runs a cell magic only from the cell's first line)." % (magic, magic[2:6]),
+                    "Move the %s line to the top of the cell (comments go below it)." % magic.split()[0],
+                    "misplaced-magic",
+                ))
+                break
+    return errors
+
+
 def _format_errors(headline: str, errors: list[CellError]) -> str:
     return "\n".join([headline] + ["  - " + str(e) for e in errors])
 
@@ -574,8 +598,9 @@ def export_cells(
     fixes) for cell-rule errors, undefined names or Metaflow lint errors."""
     name = os.fspath(notebook_path) if notebook_path is not None else None
     model = assemble(cells, name)
-    if model.errors:
-        raise ExportError(_format_errors("The notebook does not describe a valid flow:", model.errors), model.errors)
+    errors = _misplaced_magics(model.scratch_cells) + model.errors
+    if errors:
+        raise ExportError(_format_errors("The notebook does not describe a valid flow:", errors), errors)
     for cell in model.module_cells:
         exc = _compile_error(_strip_magics(cell.source))
         if exc is not None:

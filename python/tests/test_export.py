@@ -292,6 +292,14 @@ def test_cell_rule_errors_stop_the_export(sources, code):
     assert all(e.fix for e in info.value.errors)
 
 
+def test_a_magic_below_a_comment_is_named_with_its_cell_and_line():
+    with pytest.raises(ExportError) as info:
+        export_cells(nb_cells("%%step start", "x = 1", "# the last step\n%%step end\nprint('done')"))
+    first = info.value.errors[0]
+    assert (first.code, first.cell_index, first.line) == ("misplaced-magic", 2, 2)
+    assert "Move the %%step line to the top of the cell" in first.fix
+
+
 def test_metaflow_lint_errors_are_mapped_to_cells():
     # a foreach whose body runs straight into end is never joined
     cells = nb_cells(
