@@ -53,6 +53,7 @@ __all__ = [
     "clone_task",
     "config_options",
     "config_parameter_names",
+    "decorated_flow_class",
     "decorator_attribute",
     "flowspec_attribute_names",
     "kernel_runner",
@@ -82,6 +83,18 @@ def _quiet_echo(*_args: Any, **_kwargs: Any) -> None:
 def flowspec_attribute_names() -> frozenset[str]:
     """Public names ``FlowSpec`` itself defines; a step may not assign them as artifacts."""
     return frozenset(n for n in dir(FlowSpec) if not n.startswith("_")) | {"name"}
+
+
+def decorated_flow_class(flow_cls: type, flow_decorators: Sequence[Any]) -> type:
+    """``flow_cls`` with the flow cell's decorators applied, bottom one first, as a class
+    statement applies them; a bare ``@MyFlowMutator`` leaves the mutator object, whose
+    ``_flow_cls`` is the class (Metaflow's CLI unwraps it the same way)."""
+    from metaflow.user_decorators.user_flow_decorator import FlowMutator
+
+    decorated: Any = flow_cls
+    for deco in reversed(flow_decorators):
+        decorated = deco(decorated)
+    return decorated._flow_cls if isinstance(decorated, FlowMutator) else decorated
 
 
 def prepare_flow_class(flow_cls: type, configs: dict[str, Any] | None = None) -> type:

@@ -342,9 +342,7 @@ def build_flow(model: cellrules.FlowModel, user_ns: dict[str, Any]) -> BuiltFlow
         steps[cell.name] = compiled
     _check_artifact_names(steps, attrs)
     try:
-        cls = type(model.name, (FlowSpec,), attrs)
-        for deco in reversed(flow_decorators):
-            cls = deco(cls)
+        cls = mf.decorated_flow_class(type(model.name, (FlowSpec,), attrs), flow_decorators)
     except Exception as exc:
         raise FlowDefinitionError(_located_message(exc)) from None
     return _prepared(BuiltFlow(model, cls, steps, flow_ref, param_args))
@@ -383,9 +381,7 @@ def flow_cell_class(model: cellrules.FlowModel, user_ns: dict[str, Any]) -> Buil
         attrs.update(body)
         param_args = list(model.flow_cell.param_args)
     try:
-        cls = type(model.name, (FlowSpec,), attrs)
-        for deco in reversed(decorators):
-            cls = deco(cls)
+        cls = mf.decorated_flow_class(type(model.name, (FlowSpec,), attrs), decorators)
     except Exception as exc:
         raise FlowDefinitionError(f"The flow cell is not valid: {type(exc).__name__}: {exc}") from None
     return _prepared(BuiltFlow(model, cls, {}, ref, param_args))

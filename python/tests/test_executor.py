@@ -535,6 +535,26 @@ def test_decorator_arguments_from_config_expr_resolve_in_the_kernel(ip, capsys):
     assert Flow("CfgDecoFlow").latest_run.successful
 
 
+def test_flow_mutator_and_user_step_decorator_from_a_module_cell(ip):
+    module_cell = (
+        "from metaflow import FlowMutator, user_step_decorator\n"
+        "class catch_all(FlowMutator):\n"
+        "    def pre_mutate(self, mutable_flow):\n"
+        "        for name, s in mutable_flow.steps:\n"
+        "            s.add_decorator('catch', deco_kwargs={'var': 'problem'})\n"
+        "@user_step_decorator\n"
+        "def stamped(step_name, flow, inputs=None, attributes=None):\n"
+        "    flow.stamp = 'around ' + step_name\n"
+        "    yield\n"
+    )
+    ok(ip, module_cell)
+    cells = notebook("%%flow MutantFlow\n@catch_all", "%%step start\n@stamped\nself.v = 1 / 0", "%%step end\npass")
+    for source in cells:  # a bare @catch_all left the mutator object as the flow class: AttributeError
+        ok(ip, source)
+    task = latest("MutantFlow")["start"].task
+    assert "ZeroDivisionError" in str(task.data.problem) and task.data.stamp == "around start"
+
+
 def test_catch_works_and_runtime_only_decorators_are_noted(ip, capsys):
     # @retry(times=0) stays in the kernel; with retries the step goes to Metaflow's runtime
     # (test_runtime_path.py)
