@@ -65,7 +65,9 @@ if ! python -c "import jupyter_metaflow" 2>/dev/null || ! stamp_ok editable "$PY
   python -m pip install -q --no-build-isolation --no-deps -e python/
   stamp_set editable "$PY_HASH"
 fi
-if [[ ! -e .venv/share/jupyter/labextensions/jupyter-metaflow ]]; then
+# A symlink to the build, so `npm run build` is what JupyterLab serves (pip's editable install
+# leaves a copy of the labextension as it was then, which later builds never reach).
+if [[ ! -L .venv/share/jupyter/labextensions/jupyter-metaflow ]]; then
   jupyter-builder develop --overwrite python >/dev/null 2>&1
 fi
 jupyter labextension list 2>&1 | grep -q "jupyter-metaflow.*enabled.*OK" \
