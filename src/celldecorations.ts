@@ -2,9 +2,15 @@
  * Cell decorations: a step badge above each step cell (name, status colour,
  * last duration, stale marker) and the errors of a cell under its input. Text
  * only: step names and errors are untrusted.
+ *
+ * Both are widgets of the cell's own layout, next to its input: JupyterLab
+ * re-inserts a code cell's children when it attaches the cell again (windowed
+ * notebooks, cells rendered late, moved cells), and a bare element in the
+ * cell's node would end up below the outputs.
  */
 import type { Cell } from '@jupyterlab/cells';
 import type { IDisposable } from '@lumino/disposable';
+import { Widget, type PanelLayout } from '@lumino/widgets';
 
 import { formatDuration } from './dagview';
 import type { FlowState } from './model';
@@ -47,6 +53,19 @@ export class CellDecorations implements IDisposable {
       }
     }
     state.panel.content.widgets.forEach((cell, index) => {
+      if (cell.isPlaceholder()) {
+        // Not rendered yet (no input to place the decorations by): decorate once it is.
+        if (!this._waiting.has(cell)) {
+          this._waiting.add(cell);
+          void cell.ready.then(() => {
+            this._waiting.delete(cell);
+            if (!this._isDisposed) {
+              this.update();
+            }
+          });
+        }
+        return;
+      }
       const step = steps.get(index);
       const node = step ? state.nodes.get(step.name) : undefined;
       const cellErrors = errors.get(index) ?? [];
@@ -59,7 +78,7 @@ export class CellDecorations implements IDisposable {
       if (step) {
         decorateStep(cell, step.name, node?.status ?? null, node?.durationMs ?? null, node?.stale ?? false);
       } else {
-        cell.node.querySelector(`:scope > .${BADGE}`)?.remove();
+        part(cell, BADGE, false)?.dispose();
       }
       showErrors(cell, cellErrors);
     });
@@ -72,13 +91,35 @@ export class CellDecorations implements IDisposable {
     this._isDisposed = true;
     this._state.changed.disconnect(this.update, this);
     for (const cell of this._state.panel.content.widgets) {
-      cell.node.querySelector(`:scope > .${BADGE}`)?.remove();
-      cell.node.querySelector(`:scope > .${ERRORS}`)?.remove();
+      part(cell, BADGE, false)?.dispose();
+      part(cell, ERRORS, false)?.dispose();
     }
   }
 
   private _isDisposed = false;
   private _drawn = new WeakMap<Cell, string>();
+  private _waiting = new WeakSet<Cell>();
+}
+
+/**
+ * The badge (`BADGE`, above the input) or error box (`ERRORS`, under it) of a
+ * rendered cell; created when `create` is set, else null when missing.
+ */
+function part(cell: Cell, className: string, create: boolean): Widget | null {
+  const layout = cell.layout as PanelLayout | null;
+  if (!layout) {
+    return null;
+  }
+  const found = layout.widgets.find(w => w.hasClass(className));
+  if (found || !create) {
+    return found ?? null;
+  }
+  const widget = new Widget();
+  widget.addClass(className);
+  const input = layout.widgets.findIndex(w => w.hasClass('jp-Cell-inputWrapper'));
+  const at = input < 0 ? 0 : className === BADGE ? input : input + 1;
+  layout.insertWidget(at, widget);
+  return widget;
 }
 
 /** Put (or refresh) the badge of a step cell. */
@@ -89,16 +130,13 @@ export function decorateStep(
   durationMs: number | null,
   stale: boolean
 ): void {
-  let badge = cell.node.querySelector<HTMLDivElement>(`:scope > .${BADGE}`);
-  if (!badge) {
-    badge = document.createElement('div');
-    badge.className = BADGE;
-    for (const part of ['name', 'status', 'duration']) {
+  const badge = part(cell, BADGE, true)!.node;
+  if (!badge.children.length) {
+    for (const name of ['name', 'status', 'duration']) {
       const span = document.createElement('span');
-      span.className = `${BADGE}-${part}`;
+      span.className = `${BADGE}-${name}`;
       badge.appendChild(span);
     }
-    cell.node.insertBefore(badge, cell.node.querySelector(':scope > .jp-Cell-inputWrapper'));
   }
   badge.setAttribute('data-status', status ?? 'none');
   badge.toggleAttribute('data-stale', stale);
@@ -114,17 +152,11 @@ export function decorateStep(
 
 /** Show a cell's errors under its input (or remove them). */
 export function showErrors(cell: Cell, errors: string[]): void {
-  let box = cell.node.querySelector<HTMLDivElement>(`:scope > .${ERRORS}`);
   if (!errors.length) {
-    box?.remove();
+    part(cell, ERRORS, false)?.dispose();
     return;
   }
-  if (!box) {
-    box = document.createElement('div');
-    box.className = ERRORS;
-    const input = cell.node.querySelector(':scope > .jp-Cell-inputWrapper');
-    cell.node.insertBefore(box, input ? input.nextSibling : null);
-  }
+  const box = part(cell, ERRORS, true)!.node;
   box.textContent = '';
   for (const text of errors) {
     const line = document.createElement('div');

@@ -158,6 +158,39 @@ test.describe('DAG panel', () => {
     await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-StepBadge-status')).toHaveText('stale');
   });
 
+  test('badges sit above their cell input and errors under it, also for cells rendered late and moved cells', async ({
+    page,
+    tmpPath
+  }) => {
+    await openFlow(page, tmpPath, 'placed.ipynb', [
+      { source: '%%step start\nprint("started")' },
+      { source: '%%step middle\nraise ValueError("middle broke")' },
+      { source: '%%step end' }
+    ]);
+    const cells = page.locator('.jp-Notebook .jp-Cell');
+    // Each decoration is the cell child right before / right after the input (not below the outputs).
+    const placed = async (index: number, step: string, errors: boolean) => {
+      await expect(cells.nth(index).locator(':scope > .jp-mf-StepBadge + .jp-Cell-inputWrapper')).toHaveCount(1);
+      await expect(cells.nth(index).locator(':scope > .jp-mf-StepBadge')).toHaveAttribute('data-step', step);
+      await expect(cells.nth(index).locator(':scope > .jp-Cell-inputWrapper + .jp-mf-CellErrors')).toHaveCount(
+        errors ? 1 : 0
+      );
+    };
+    for (const [i, step] of ['start', 'middle', 'end'].entries()) {
+      await placed(i, step, false);
+    }
+    await connected(page);
+    await command(page, 'jupyter-metaflow:run-all');
+    await expect(node(page, 'middle')).toHaveAttribute('data-status', 'failed', { timeout: 90000 });
+    await placed(0, 'start', false);
+    await placed(1, 'middle', true);
+    await page.notebook.selectCells(1);
+    await page.keyboard.press('Control+Shift+ArrowUp'); // move the failed step's cell up
+    await expect(cells.nth(0).locator('.jp-mf-StepBadge')).toHaveAttribute('data-step', 'middle');
+    await placed(0, 'middle', true);
+    await placed(1, 'start', false);
+  });
+
   test('clicking a node selects and scrolls to its cell', async ({ page, tmpPath }) => {
     const filler: ICellSpec[] = Array.from({ length: 40 }, (_, i) => ({
       type: 'markdown' as const,
