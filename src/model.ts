@@ -225,6 +225,8 @@ export class FlowState implements IDisposable {
     const model = panel.content.model;
     model?.contentChanged.connect(this._schedule, this);
     model?.cells.changed.connect(this._schedule, this);
+    // A renamed notebook is another flow (its name, the kernel's path): assemble and send again.
+    panel.context.pathChanged.connect(this._schedule, this);
     link?.messageReceived.connect(this._onMessage, this);
     link?.stateChanged.connect(this._onLinkState, this);
     panel.sessionContext.statusChanged.connect(this._onKernelStatus, this);

@@ -279,6 +279,24 @@ test.describe('DAG panel', () => {
     );
   });
 
+  test('renaming the notebook renames its flow, for the panel and for the kernel', async ({ page, tmpPath }) => {
+    await openFlow(page, tmpPath, 'alpha.ipynb', [
+      { source: '%%step start\nprint("FLOW", current.flow_name)\nself.next(self.end)' },
+      { source: '%%step end' }
+    ]);
+    await connected(page);
+    const title = page.locator('#jp-mf-dag-panel .jp-mf-DagPanel-title');
+    await expect(title).toHaveText('AlphaFlow');
+    await page.evaluate(async () => {
+      await (window as any).jupyterapp.shell.currentWidget.context.rename('beta.ipynb');
+    });
+    await expect(title).toHaveText('BetaFlow');
+    await page.notebook.selectCells(0);
+    await page.keyboard.press('Shift+Enter');
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
+    await expect(page.locator('.jp-Cell').nth(0).locator('.jp-OutputArea')).toContainText('FLOW BetaFlow');
+  });
+
   test('the panel follows the active notebook; a kernel restart clears statuses and reloads', async ({ page, tmpPath }) => {
     await openFlow(page, tmpPath, 'first.ipynb', [{ source: '%%step start\nself.next(self.end)' }, { source: '%%step end' }]);
     await connected(page);
