@@ -235,6 +235,7 @@ class Backend:
         self.metadata = _KernelLocalMetadata(
             self.environment, flow, self.event_logger, self.monitor
         )
+        self._sticky = (set(self.metadata.sticky_tags), set(self.metadata.sticky_sys_tags))
         self.flow_datastore = FlowDataStore(
             self.flow_name,
             self.environment,
@@ -252,6 +253,12 @@ class Backend:
         existing = [int(t) for t in run_task_ids(self, run_id) if t.isdigit()]
         if existing:
             self.metadata._task_id_seq = max(self.metadata._task_id_seq, max(existing))
+
+    def reset_sticky_tags(self) -> None:
+        """Drop the tags flow decorators made sticky for an earlier task or run (a task
+        process starts with a fresh provider; ours serves the session, and a changed
+        ``@project(name=...)`` would otherwise tag later runs with both projects)."""
+        self.metadata.sticky_tags, self.metadata.sticky_sys_tags = (set(t) for t in self._sticky)
 
     def install_globals(self) -> None:
         """The system logger/monitor a task reports to (restored by :func:`metaflow_state`)."""
@@ -279,6 +286,7 @@ def new_run(backend: Backend, flow_cls: type, notebook_tag: str | None, debug: b
     plus the notebook marker (and the debug marker; a debug run does not become the flow's
     ``latest_run`` for ``resume``)."""
     sys_tags = [NOTEBOOK_SYS_TAG] + ([notebook_tag] if notebook_tag else []) + _flow_sys_tags(backend, flow_cls)
+    backend.reset_sticky_tags()
     run_id = backend.metadata.new_run_id(sys_tags=sys_tags + ([DEBUG_SYS_TAG] if debug else []))
     if not debug:
         write_latest_run_id(_LatestRunObj(backend), run_id)
@@ -552,6 +560,7 @@ def run_task(
     task_cls = fresh_subclass(flow_cls)
     flow = task_cls(use_cli=False)
     _reset_card_decorator_state()
+    backend.reset_sticky_tags()
     # A task process runs inside the CLI's flow context: decorator arguments written with
     # config_expr(...) resolve against the flow's Config values there.
     with parameters.flow_context(flow_cls):

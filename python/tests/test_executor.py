@@ -384,6 +384,12 @@ def test_project_flow_runs_carry_the_project_system_tags(ip):
     assert isinstance(error, executor.FlowDefinitionError)
     assert "A flow decorator in cell 1 (%%flow) failed: MetaflowException: The @project name" in str(error)
     assert len(list(Flow("ProjFlow"))) == 2  # no run registered
+    cells = notebook("%%flow ProjFlow\n@project(name='other_proj')", *cells[1:])
+    for c in cells:
+        ok(ip, c)
+    made = Flow("ProjFlow").latest_run  # only the new project's tags (had both projects')
+    for obj in (made, made["start"].task, made["end"].task):
+        assert {t for t in obj.system_tags if t.startswith("project:")} == {"project:other_proj"}
 
 
 def test_step_reading_a_flow_constant_bare_is_told_to_write_self(ip, capsys):
