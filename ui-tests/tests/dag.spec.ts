@@ -191,6 +191,26 @@ test.describe('DAG panel', () => {
     await placed(1, 'start', false);
   });
 
+  test('a very long step name is cut on its badge, which keeps its status in view', async ({ page, tmpPath }) => {
+    const long = `step_${'x'.repeat(150)}`;
+    await openFlow(page, tmpPath, 'longname.ipynb', [
+      { source: `%%step start\nself.next(self.${long})` },
+      { source: `%%step ${long}` },
+      { source: '%%step end' }
+    ]);
+    const cell = page.locator('.jp-Notebook .jp-Cell').nth(1);
+    const badge = cell.locator('.jp-mf-StepBadge');
+    await expect(badge.locator('.jp-mf-StepBadge-status')).toHaveText('not run');
+    const cellBox = (await cell.boundingBox())!;
+    const statusBox = (await badge.locator('.jp-mf-StepBadge-status').boundingBox())!;
+    expect(statusBox.width).toBeGreaterThan(0);
+    expect(statusBox.x + statusBox.width).toBeLessThanOrEqual(cellBox.x + cellBox.width);
+    expect((await badge.boundingBox())!.x + (await badge.boundingBox())!.width).toBeLessThanOrEqual(
+      cellBox.x + cellBox.width
+    );
+    await expect(badge).toHaveAttribute('title', `Step ${long}: not run yet`);
+  });
+
   test('clicking a node selects and scrolls to its cell', async ({ page, tmpPath }) => {
     const filler: ICellSpec[] = Array.from({ length: 40 }, (_, i) => ({
       type: 'markdown' as const,
