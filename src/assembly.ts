@@ -552,7 +552,8 @@ namespace Private {
   /** A parsed Python source: Lezer tree root plus line lookup. */
   export class PySource {
     constructor(readonly text: string) {
-      this.root = parser.parse(text).topNode;
+      // Python reads a form feed as blank space (lezer does not); same length, same offsets
+      this.root = parser.parse(text.replace(/\f/g, ' ')).topNode;
       this._lineStarts = [0];
       for (let i = 0; i < text.length; i++) {
         if (text[i] === '\n') {

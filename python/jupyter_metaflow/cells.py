@@ -53,6 +53,7 @@ __all__ = [
     "flow_name_from_path",
     "parse_flow_cell",
     "parse_step_cell",
+    "source_lines",
 ]
 
 RESERVED_STEP_NAMES = frozenset({"name", "next", "input", "index", "cmd"})
@@ -302,9 +303,22 @@ class FlowCell:
 # --------------------------------------------------------------------------- classification
 
 
+_NEWLINE_RE = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(source: str) -> list[str]:
+    """The lines of Python code as Python numbers them: split at ``\\r\\n``, ``\\r`` and
+    ``\\n`` only (``str.splitlines`` also splits at form feeds, U+2028 and the like, which
+    may sit in a string literal or on a blank line)."""
+    lines = _NEWLINE_RE.split(source)
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def _first_line(source: str) -> tuple[str, int]:
     """The first non-blank line (stripped of trailing space) and its 1-based number."""
-    for number, line in enumerate(source.splitlines(), 1):
+    for number, line in enumerate(source_lines(source), 1):
         if line.strip():
             return line.rstrip(), number
     return "", 0
@@ -359,7 +373,7 @@ def _is_module_statement(stmt: ast.stmt) -> bool:
 
 
 def _has_magic_lines(source: str) -> bool:
-    return any(line.lstrip().startswith(("%", "!")) for line in source.splitlines())
+    return any(line.lstrip().startswith(("%", "!")) for line in source_lines(source))
 
 
 def _is_module_source(source: str) -> bool:
@@ -399,7 +413,7 @@ def _error(cell: CellInput, line: int | None, message: str, fix: str, code: str)
 
 def _split_header(cell: CellInput, magic: str) -> _Header:
     """Separate magic line, decorator lines and body (dedented) of a flow/step cell."""
-    lines = cell.source.splitlines()
+    lines = source_lines(cell.source)
     first, first_no = _first_line(cell.source)
     magic_args: str | None = None
     magic_line: int | None = None

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .cells import CellError, CellInput, FlowModel, StepCell, assemble
+from .cells import CellError, CellInput, FlowModel, StepCell, assemble, source_lines
 
 __all__ = [
     "ExportError",
@@ -192,7 +192,7 @@ def _cap(text: str) -> str:
 def _strip_magics(source: str) -> str:
     """Blank out IPython magic and shell lines (keeps line numbers)."""
     return "\n".join(
-        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+        "" if line.lstrip().startswith(("%", "!")) else line for line in source_lines(source)
     )
 
 
@@ -201,7 +201,7 @@ def indent_code(code: str, prefix: str) -> str:
     (their content must not change). Blank lines stay empty."""
     inside = string_continuation_lines(code)
     out = []
-    for number, line in enumerate(code.splitlines(), 1):
+    for number, line in enumerate(source_lines(code), 1):
         if number in inside or not line.strip():
             out.append(line if number in inside else "")
         else:
@@ -380,9 +380,9 @@ def _docstring(text: str, indent: str) -> str:
 
 
 def _trim_blank(code: str) -> str:
-    lines = [line.rstrip() for line in code.splitlines()]
+    lines = [line.rstrip() for line in source_lines(code)]
     inside = string_continuation_lines(code)
-    lines = [raw if i in inside else line for i, (line, raw) in enumerate(zip(lines, code.splitlines()), 1)]
+    lines = [raw if i in inside else line for i, (line, raw) in enumerate(zip(lines, source_lines(code)), 1)]
     while lines and not lines[0].strip():
         lines.pop(0)
     while lines and not lines[-1].strip():
@@ -439,7 +439,7 @@ def _split_future_imports(code: str) -> tuple[list[str], str]:
     }
     if not hoisted:
         return [], code
-    lines = code.splitlines()
+    lines = source_lines(code)
     future = [line for number, line in enumerate(lines, 1) if number in hoisted]
     return future, _trim_blank("\n".join(line for number, line in enumerate(lines, 1) if number not in hoisted))
 
@@ -521,10 +521,10 @@ def validate_graph(model: FlowModel) -> list[CellError]:
         for n in range(def_line, len(lines) + 1):
             where[n] = (step, None)
         first = len(lines) + 1
-        lines.extend(indent_code(_step_code(model, step), "        ").splitlines())
+        lines.extend(source_lines(indent_code(_step_code(model, step), "        ")))
         # skeleton body lines map to the cell: same order, leading blank lines trimmed
-        written = _trim_blank(step.body).splitlines()
-        lead = next((i for i, text in enumerate(step.body.splitlines()) if text.strip()), 0)
+        written = source_lines(_trim_blank(step.body))
+        lead = next((i for i, text in enumerate(source_lines(step.body)) if text.strip()), 0)
         for k in range(first, len(lines) + 1):
             offset = k - first
             where[k] = (step, step.body_line + lead + offset if offset < len(written) else None)
@@ -570,7 +570,7 @@ def _misplaced_magics(scratch_cells: list[CellInput]) -> list[CellError]:
     that fails when run, and the flow would silently miss it."""
     errors = []
     for cell in scratch_cells:
-        for number, line in enumerate(cell.source.splitlines(), 1):
+        for number, line in enumerate(source_lines(cell.source), 1):
             if _CELL_MAGIC_RE.match(line):
                 magic = line.strip()
                 errors.append(CellError(

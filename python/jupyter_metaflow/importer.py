@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cells import CellInput, CellKind, assemble, classify
+from .cells import CellInput, CellKind, assemble, classify, source_lines
 from .export import CELL_MARKER, HEADER, PARAMS_MARKER, ExportError, string_continuation_lines, validate_graph
 
 __all__ = ["FlowImportError", "import_flow", "import_flow_file"]
@@ -90,7 +90,7 @@ def _dedent_block(lines: list[str]) -> str:
 
 
 def _strip_blank(text: str) -> str:
-    lines = text.splitlines()
+    lines = source_lines(text)
     while lines and not lines[0].strip():
         lines.pop(0)
     while lines and not lines[-1].strip():
@@ -181,7 +181,7 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         raise FlowImportError(
             "%s line %s: syntax error (%s); fix the file first." % (filename, exc.lineno, exc.msg)
         ) from None
-    lines = source.splitlines()
+    lines = source_lines(source)
 
     flow_classes: set[str] = set()
     flows: list[ast.ClassDef] = []
@@ -237,7 +237,7 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         if not blocks or marker is not None or blank_run >= 2:
             blocks.append([] if marker is None else [CELL_MARKER + marker])
             comments = _strip_blank("\n".join(gap_kept))
-            blocks[-1].extend(comments.splitlines() if comments else [])
+            blocks[-1].extend(source_lines(comments) if comments else [])
         else:
             blocks[-1].extend(gap_kept)
         blocks[-1].extend(code)
@@ -276,7 +276,7 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         chunk = lines[prev : node.end_lineno]
         prev = node.end_lineno
         class_code.append("\n".join(chunk))
-    _, class_lines = _marker_id("\n".join(class_code).splitlines())
+    _, class_lines = _marker_id(source_lines("\n".join(class_code)))
     flow_body = _strip_blank(_dedent_block(class_lines))
     magic = ("%%flow " + flow.name + " " + param_args).strip()
     flow_src = "\n".join([magic] + class_decorators + ([_keep_off_decorators(flow_body)] if flow_body else []))

@@ -170,6 +170,20 @@ def test_future_imports_round_trip_byte_for_byte():
     assert export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "future.ipynb") == first
 
 
+def test_form_feeds_and_line_separators_do_not_shift_lines():
+    src = (
+        "from metaflow import FlowSpec, step\n\x0c\n\ndef helper():\n    return 'a\u2028b'\n\n\n"
+        "class PagedFlow(FlowSpec):\n    @step\n    def start(self):\n        self.s = helper() + 'c\x0cd'\n"
+        "        self.next(self.end)\n\x0c\n    @step\n    def end(self):\n        pass\n"
+    )
+    nb = import_flow(src, "paged.py")
+    sources = [c.source for c in nb.cells]
+    assert "def helper():\n    return 'a\u2028b'" in sources
+    assert "%%step start\nself.s = helper() + 'c\x0cd'\nself.next(self.end)" in sources
+    text = export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "paged.ipynb")
+    assert "        self.s = helper() + 'c\x0cd'\n" in text
+
+
 def test_non_module_statements_get_the_module_tag():
     src = (
         "import os\nfrom metaflow import FlowSpec, step\n\n\nDATA_DIR = os.environ.get('X', '.')\n\n\n"
