@@ -5,7 +5,7 @@ it scratch), the class body a ``%%flow NAME`` cell (class decorators first; para
 from a ``# notebook parameters:`` comment the export wrote go back on its line), each step a
 ``%%step NAME`` cell with its decorators, docstrings markdown cells (the class docstring
 first, each step's right above its cell). The ``__main__`` block is dropped (the export
-writes it). The result is checked: exporting it again must give the same graph as the file
+writes it), unless it does more than ``NAME()``: then it is kept as a raw cell at the end. The result is checked: exporting it again must give the same graph as the file
 (Metaflow's ``FlowGraph`` on both), so ``export(import(f))`` keeps graph, decorators and
 step code.
 """
@@ -64,6 +64,15 @@ def _is_main_guard(node: ast.stmt) -> bool:
         and isinstance(test.comparators[0], ast.Constant)
         and test.comparators[0].value == "__main__"
     )
+
+
+def _only_runs(guard: ast.If, flow_name: str) -> bool:
+    """Is the ``__main__`` block just ``FLOW()`` (which the export writes itself)?"""
+    if guard.orelse or len(guard.body) != 1 or not isinstance(guard.body[0], ast.Expr):
+        return False
+    call = guard.body[0].value
+    return (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == flow_name
+            and not call.args and not call.keywords)
 
 
 def _dedent_block(lines: list[str]) -> str:
@@ -316,6 +325,11 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         src = "\n".join(["%%step " + node.name] + decorators + ([_keep_off_decorators(body)] if body else []))
         cells.append(_Cell("code", src, cell_id=step_marker or "step-" + node.name.replace("_", "-")))
 
+    # a __main__ block doing more than FLOW(): kept, as a raw cell (neither run nor exported)
+    for node in tree.body:
+        if _is_main_guard(node) and not _only_runs(node, flow.name):
+            cells.append(_Cell("raw", "\n".join(lines[node.lineno - 1 : node.end_lineno]), cell_id="main"))
+
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
@@ -323,6 +337,8 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
     for index, cell in enumerate(cells):
         if cell.cell_type == "markdown":
             nb_cell = nbformat.v4.new_markdown_cell(cell.source)
+        elif cell.cell_type == "raw":
+            nb_cell = nbformat.v4.new_raw_cell(cell.source)
         else:
             nb_cell = nbformat.v4.new_code_cell(cell.source)
         cell_id = cell.cell_id or "md-%d" % index

@@ -184,6 +184,22 @@ def test_form_feeds_and_line_separators_do_not_shift_lines():
     assert "        self.s = helper() + 'c\x0cd'\n" in text
 
 
+@pytest.mark.parametrize("main,kept", [
+    ("if __name__ == '__main__':\n    MainFlow()\n", False),
+    ("if __name__ == '__main__':\n    logging.basicConfig(level=logging.INFO)\n    MainFlow()\n", True),
+])
+def test_a_main_block_doing_more_than_running_the_flow_is_kept_as_a_raw_cell(main, kept):
+    src = (
+        "import logging\nfrom metaflow import FlowSpec, step\n\n\nclass MainFlow(FlowSpec):\n    @step\n"
+        "    def start(self):\n        self.next(self.end)\n\n    @step\n    def end(self):\n        pass\n\n\n" + main
+    )
+    nb = import_flow(src, "main.py")
+    raw = [c.source for c in nb.cells if c.cell_type == "raw"]
+    assert raw == ([main.rstrip("\n")] if kept else [])
+    text = export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "main.ipynb")
+    assert text.endswith("if __name__ == \"__main__\":\n    MainFlow()\n")
+
+
 def test_non_module_statements_get_the_module_tag():
     src = (
         "import os\nfrom metaflow import FlowSpec, step\n\n\nDATA_DIR = os.environ.get('X', '.')\n\n\n"
