@@ -84,6 +84,25 @@ def test_nbconvert_to_metaflow(tmp_path):
     assert result.returncode == 0 and "# cell: " in (tmp_path / "ids.py").read_text()
 
 
+def test_nbconvert_keeps_a_different_existing_file_unless_forced(tmp_path):
+    nb = good_notebook(tmp_path)
+    mine = tmp_path / f"{nb.stem}.py"
+    mine.write_text("# my hand-written flow\n")
+    result = jupyter("nbconvert", "--to", "metaflow", nb.name, cwd=tmp_path)  # nbconvert's writer replaced it
+    assert result.returncode == 1 and "already exists and differs from the export" in result.stderr
+    assert mine.read_text() == "# my hand-written flow\n"
+    result = jupyter("nbconvert", "--to", "metaflow", nb.name, "--stdout", cwd=tmp_path)
+    assert result.returncode == 0 and "class " in result.stdout  # no file written: nothing to keep
+    result = jupyter("nbconvert", "--to", "metaflow", nb.name, "--output-dir", "out", cwd=tmp_path)
+    assert result.returncode == 0 and (tmp_path / "out" / mine.name).read_text().startswith("# Exported from")
+    for _ in range(2):  # then an unchanged export over its own output is fine
+        result = jupyter("nbconvert", "--to", "metaflow", nb.name, "--MetaflowExporter.force=True", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        result = jupyter("nbconvert", "--to", "metaflow", nb.name, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert mine.read_text().startswith("# Exported from")
+
+
 BAD_NOTEBOOKS = {
     "not-json": "{oops",
     "future-version": json.dumps({"nbformat": 99, "nbformat_minor": 0, "metadata": {}, "cells": []}),
