@@ -329,9 +329,9 @@ def test_magic_displays_one_bundle(world: Any, monkeypatch: pytest.MonkeyPatch) 
 def test_diff_whole_runs(world: Any) -> None:
     d = data(show(diff=[world["a"], world["b"]]))
     assert d["kind"] == "diff" and d["unchanged"] > 0
-    rows = {(r["step"], r["index"], r["artifact"]): r for r in d["rows"]}
+    rows = {(r["step"], r["split"], r["artifact"]): r for r in d["rows"]}
     assert rows[("start", None, "arr")]["status"] == "changed"
-    score = rows[("train", 2, "score")]
+    score = rows[("train", "[2]", "score")]
     assert (score["value_a"], score["value_b"]) == ("30", "60")
     assert ("start", None, "words") not in rows  # same content hash
 
@@ -408,3 +408,15 @@ def test_nested_foreach_split_by_one_index_per_foreach(ip) -> None:
     assert [(s["label"], s["view"]["preview"]) for s in inner["splits"]] == [("[0][2]", "A2"), ("[1][2]", "B2")]
     with pytest.raises(ShowError, match=r"no split \[2\]\[0\]; splits: \[0\]\[0\], \[0\]\[1\], "):
         show("cell[2][0].word")
+
+    # --diff pairs a nested foreach's tasks by their whole position (was by innermost index:
+    # one of [0][2] and [1][2] silently dropped)
+    from jupyter_metaflow.executor import get_session
+
+    first = get_session().current_run
+    cells = set_notebook(*cells[:2], cells[2].replace("upper()", "lower()"), *cells[3:], path="grid_nb.ipynb")
+    ok(ip, cells[2])
+    rows = data(show("cell.word", diff=[first, get_session().current_run]))["rows"]
+    assert [(r["split"], r["value_a"], r["value_b"]) for r in rows] == [
+        ("[0][0]", "'A0'", "'a0'"), ("[0][1]", "'A1'", "'a1'"), ("[0][2]", "'A2'", "'a2'"),
+        ("[1][0]", "'B0'", "'b0'"), ("[1][1]", "'B1'", "'b1'"), ("[1][2]", "'B2'", "'b2'")]

@@ -206,7 +206,7 @@ describe('%mf_show renderer', () => {
         header: { title: 'F/1 \u2192 F/2', scope: 'all steps' },
         unchanged: 4,
         rows: [
-          { step: 'train', index: 2, artifact: 'score', status: 'changed', size_a: 5, size_b: 5, value_a: '30', value_b: '60' }
+          { step: 'train', split: '[2]', artifact: 'score', status: 'changed', size_a: 5, size_b: 5, value_a: '30', value_b: '60' }
         ]
       })
     );

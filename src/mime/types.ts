@@ -163,7 +163,8 @@ export interface ISplit {
 
 export interface IDiffRow {
   step: string;
-  index: number | null;
+  /** The task's foreach position (`[1][2]`), null outside any foreach. */
+  split: string | null;
   artifact: string;
   status: 'added' | 'removed' | 'changed';
   size_a: number | null;

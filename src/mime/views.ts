@@ -180,7 +180,7 @@ export function renderBody(data: IShowData, fetch: PageFetcher | null): HTMLElem
         table(
           ['step', 'artifact', 'status', 'A', 'B'],
           (data.rows ?? []).map(r => {
-            const where = r.index !== null ? `${r.step}[${r.index}]` : r.step;
+            const where = r.step + (r.split ?? '');
             if (r.changes) {
               return [where, r.artifact, r.status, table(['', 'A', 'B'], r.changes), ''];
             }

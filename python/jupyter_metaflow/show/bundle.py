@@ -12,7 +12,8 @@ import json
 from typing import Any, Callable
 
 from . import artifacts, fallbacks
-from .address import ShowError, Target, final_tasks, split_index, task_labels
+from ..executor import split_label
+from .address import ShowError, Target, final_tasks, position, split_index, task_labels
 from .views import Limits, array_stats, brief, safe_repr, type_name, view
 
 MIME_TYPE = "application/vnd.jupyter-metaflow.artifact+json"
@@ -243,12 +244,12 @@ def diff(run_a: Any, run_b: Any, step: str | None, artifact: str | None,
         pairs.extend(_task_pairs(name, steps_a.get(name), steps_b.get(name)))
     detailed = step is not None
     compared = []
-    for name, index, task_a, task_b in pairs:
+    for name, split, task_a, task_b in pairs:
         arts_a = {a.id: a for a in task_a} if task_a is not None else {}
         arts_b = {a.id: a for a in task_b} if task_b is not None else {}
         keys = [artifact] if artifact else sorted(set(arts_a) | set(arts_b))
         for key in keys:
-            compared.append((name, index, key, arts_a.get(key), arts_b.get(key)))
+            compared.append((name, split, key, arts_a.get(key), arts_b.get(key)))
     if artifact and not any(a or b for *_, a, b in compared):
         raise ShowError(f"neither run has an artifact {artifact!r} in step {step!r}")
     header = {"title": f"{run_a.pathspec} \u2192 {run_b.pathspec}", "run_a": run_a.pathspec,
@@ -257,22 +258,25 @@ def diff(run_a: Any, run_b: Any, step: str | None, artifact: str | None,
     return fit(lambda limits: _diff_data(header, compared, detailed, limits), max_bytes)
 
 
-def _task_pairs(name: str, step_a: Any, step_b: Any) -> list[tuple[str, Any, Any, Any]]:
-    """Tasks of one step in both runs, matched by foreach index (or the single task)."""
-    tasks_a = {t.index: t for t in step_a} if step_a is not None else {}
-    tasks_b = {t.index: t for t in step_b} if step_b is not None else {}
-    indices = sorted(set(tasks_a) | set(tasks_b), key=lambda i: (i is not None, i or 0))
-    return [(name, i, tasks_a.get(i), tasks_b.get(i)) for i in indices]
+def _task_pairs(name: str, step_a: Any, step_b: Any) -> list[tuple[str, str | None, Any, Any]]:
+    """Tasks of one step in both runs, matched by foreach position (``[1][2]``; None for a
+    step outside any foreach); a recursive step by its last iteration, which later steps read."""
+    def by_position(step: Any) -> dict[tuple[int, ...], Any]:
+        return {position(t): t for t in final_tasks(list(step))} if step is not None else {}
+
+    tasks_a, tasks_b = by_position(step_a), by_position(step_b)
+    return [(name, split_label(key) or None, tasks_a.get(key), tasks_b.get(key))
+            for key in sorted(set(tasks_a) | set(tasks_b))]
 
 
 def _diff_data(header: dict[str, Any], compared: list[tuple], detailed: bool,
                limits: Limits) -> dict[str, Any]:
     rows, same = [], 0
-    for step, index, _name, art_a, art_b in compared:
+    for step, split, _name, art_a, art_b in compared:
         if art_a is not None and art_b is not None and art_a.sha == art_b.sha:
             same += 1
             continue
-        row: dict[str, Any] = {"step": step, "index": index,
+        row: dict[str, Any] = {"step": step, "split": split,
                                "artifact": (art_a or art_b).id,
                                "status": "added" if art_a is None else
                                "removed" if art_b is None else "changed",

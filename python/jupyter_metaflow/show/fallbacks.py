@@ -199,7 +199,7 @@ def _diff_html(data: dict[str, Any]) -> list[str]:
 def _diff_rows(data: dict[str, Any]) -> list[list[str]]:
     rows = []
     for row in data["rows"]:
-        where = row["step"] + (f"[{row['index']}]" if row["index"] is not None else "")
+        where = row["step"] + (row["split"] or "")
         if "changes" in row:
             a = "; ".join(f"{k}={x}" for k, x, _ in row["changes"])
             b = "; ".join(f"{k}={y}" for k, _, y in row["changes"])
