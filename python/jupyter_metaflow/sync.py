@@ -265,12 +265,15 @@ class FlowSync:
                 if step.id.startswith("_"):
                     continue
                 tasks = list(step)
-                failed = any(t.finished and not t.successful for t in tasks)
                 durations = [(t.finished_at - t.created_at).total_seconds() * 1000
                              if t.finished_at and t.created_at else 0.0 for t in tasks]
+                # a task that never finished (the kernel stopped while it ran) failed, as the
+                # executor counts it when it re-attaches
                 status = {"flow": name, "run_id": run.id, "step": step.id,
-                          "state": "failed" if failed else "done",
+                          "state": "done" if all(t.successful for t in tasks) else "failed",
                           "duration_ms": round(sum(durations), 1)}
+                if not all(t.finished for t in tasks):
+                    status["error"] = "the task did not finish (the kernel stopped while it ran)"
                 if len(tasks) > 1:
                     status["num_splits"] = len(tasks)
                     splits[step.id] = {i: ms for i, (t, ms) in enumerate(zip(tasks, durations))

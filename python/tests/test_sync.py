@@ -336,3 +336,36 @@ def test_a_restarted_kernel_reports_the_run_it_will_reattach_to(tmp_path):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_a_step_the_kernel_died_in_is_restored_failed_not_done(tmp_path):
+    """Kernel 1 is shut down while a step runs; kernel 2 reports that step failed (the executor
+    will not re-attach to its unfinished task either), the finished one done."""
+    from jupyter_client.manager import start_new_kernel
+
+    from conftest import KernelHarness
+
+    sources = [("self.x = 1", "step:start"), ("import time\ntime.sleep(120)", "step:slow"),
+               ("pass", "step:end")]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s, metadata={"tags": [t]}) for s, t in sources]
+    path = tmp_path / "killed.ipynb"
+    nbformat.write(nb, path)
+    env = headless.kernel_env(path)
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    try:
+        fe = Frontend(KernelHarness(km, kc))
+        assert fe.run_cell(sources[0][0])["content"]["status"] == "ok"
+        kc.execute(sources[1][0])
+        fe.wait("step_status", lambda s: s["step"] == "slow" and s["state"] == "running")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    try:
+        restored = Frontend(KernelHarness(km, kc)).messages("run_state")[0]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert {k: v["state"] for k, v in restored["steps"].items()} == {"start": "done", "slow": "failed"}
+    assert "did not finish" in restored["steps"]["slow"]["error"]
