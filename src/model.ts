@@ -29,7 +29,10 @@ import type { IKernelLink, IKernelLinks } from './tokens';
 
 /** A step's status as the kernel last reported it, foreach splits folded in. */
 export interface IStepRecord {
-  state: StepState;
+  /** How the last run of the step ended (or where it is); never `stale`. */
+  state: Exclude<StepState, 'stale'>;
+  /** The kernel reported the step stale (its code, flow cell or upstream changed since). */
+  stale: boolean;
   runId: string | null;
   durationMs: number | null;
   artifactCount: number | null;
@@ -83,7 +86,9 @@ export class StatusBook {
     if (typeof status.num_splits === 'number') {
       splits.total = status.num_splits;
     }
-    let state = status.state;
+    const stale = status.state === 'stale';
+    // `stale` says nothing of how the run ended: keep that (a failed step stays failed).
+    let state: IStepRecord['state'] = status.state === 'stale' ? previous?.state ?? 'done' : status.state;
     if (isSplit) {
       const index = status.split_index!;
       if (status.state === 'done' && !splits.done.has(index)) {
@@ -102,10 +107,11 @@ export class StatusBook {
     }
     const record: IStepRecord = {
       state,
+      stale,
       runId: status.run_id ?? null,
       durationMs: isSplit
         ? splits.durationMs || previous?.durationMs || null
-        : status.duration_ms ?? (status.state === 'stale' ? previous?.durationMs ?? null : null),
+        : status.duration_ms ?? (stale ? previous?.durationMs ?? null : null),
       artifactCount: status.artifact_count ?? previous?.artifactCount ?? null,
       splits: splits.total !== null ? { done: splits.done.size, total: splits.total } : null,
       source: status.source ?? previous?.source ?? null,
@@ -137,7 +143,7 @@ export function computeNodeStates(
       continue;
     }
     const current = sourceOfCell(step.cell_index);
-    if (record.state === 'stale' || (record.source !== null && current !== null && current !== record.source)) {
+    if (record.stale || (record.source !== null && current !== null && current !== record.source)) {
       edited.add(step.name);
     }
   }
@@ -177,7 +183,7 @@ export function computeNodeStates(
       switchChoice = taken ? taken[0] : null;
     }
     nodes.set(step.name, {
-      status: record ? (record.state === 'stale' ? 'done' : record.state) : null,
+      status: record?.state ?? null,
       durationMs: record?.durationMs ?? null,
       splits: record?.splits ?? null,
       switchChoice,

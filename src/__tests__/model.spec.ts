@@ -84,6 +84,18 @@ describe('computeNodeStates', () => {
     expect(nodes.get('start')).toMatchObject({ status: 'done', stale: true, durationMs: 3 });
   });
 
+  it('keeps a failed step failed, with its error, when the kernel reports it stale', () => {
+    const book = new StatusBook();
+    book.apply(status('start', 'done', { source: SOURCES[0] }));
+    book.apply(status('work', 'failed', { error: 'ValueError: x', duration_ms: 7, source: SOURCES[1] }));
+    book.apply(status('work', 'stale')); // an upstream step was edited
+    expect(book.get('work')).toMatchObject({ state: 'failed', stale: true, error: 'ValueError: x', durationMs: 7 });
+    const { nodes } = computeNodeStates(flow, book, source);
+    expect(nodes.get('work')).toMatchObject({ status: 'failed', stale: true, errors: ['ValueError: x'] });
+    book.apply(status('work', 'failed', { error: 'ValueError: x', source: SOURCES[1] })); // edit undone
+    expect(book.get('work')).toMatchObject({ state: 'failed', stale: false });
+  });
+
   it('puts cell-rule and lint errors on their step', () => {
     const bad = model(['%%step start\nself.next(self.nope)', '%%step end']);
     const lint = [{ code: 'lint', cell_index: 1, cell_id: 'c1', line: 1, message: 'lint says no', fix: '' }];
