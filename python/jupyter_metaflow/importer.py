@@ -5,7 +5,10 @@ it scratch), the class body a ``%%flow NAME`` cell (class decorators first; para
 from a ``# notebook parameters:`` comment the export wrote go back on its line), each step a
 ``%%step NAME`` cell with its decorators, docstrings markdown cells (the class docstring
 first, each step's right above its cell). The ``__main__`` block is dropped (the export
-writes it), unless it does more than ``NAME()``: then it is kept as a raw cell at the end. The result is checked: exporting it again must give the same graph as the file
+writes it), unless it does more than ``NAME()``: then it is kept as a raw cell at the end.
+Comments are kept: those above a step or between its decorators open its body (a cell's
+decorators come right under its magic line), those above or below the class go to module
+cells. The result is checked: exporting it again must give the same graph as the file
 (Metaflow's ``FlowGraph`` on both), so ``export(import(f))`` keeps graph, decorators and
 step code.
 """
@@ -64,6 +67,34 @@ def _is_main_guard(node: ast.stmt) -> bool:
         and isinstance(test.comparators[0], ast.Constant)
         and test.comparators[0].value == "__main__"
     )
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _comments(lines: list[str], first: int, last: int) -> list[str]:
+    """The comment lines among lines ``first``..``last`` (1-based, inclusive)."""
+    return [line for line in lines[max(first, 1) - 1 : last] if line.strip().startswith("#")]
+
+
+def _decorator_comments(lines: list[str], node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    """The comments between a class's or function's decorators (stripped): a cell's
+    decorators come right under its magic line, so they go to the top of its body."""
+    decorator_lines = {k for d in node.decorator_list for k in range(d.lineno, d.end_lineno + 1)}
+    return [line.strip() for k, line in enumerate(lines[_start_line(node) - 1 : node.lineno - 1], _start_line(node))
+            if k not in decorator_lines and line.strip().startswith("#")]
+
+
+def _class_tail(lines: list[str], flow: ast.ClassDef) -> int:
+    """The class's last line: its last statement's, or that of the comments indented into the
+    class after it."""
+    tail = k = flow.end_lineno
+    while k < len(lines) and (not lines[k].strip() or _indent(lines[k]) > flow.col_offset):
+        k += 1
+        if lines[k - 1].strip():
+            tail = k
+    return tail
 
 
 def _only_runs(guard: ast.If, flow_name: str) -> bool:
@@ -231,10 +262,15 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
     previous_end = 0
     flow_top = _start_line(flow)
     while flow_top > 1 and lines[flow_top - 2].startswith("#"):
-        flow_top -= 1  # the comments right above the class belong to the flow cell
-    flow_lines = range(flow_top, flow.end_lineno + 1)
+        flow_top -= 1  # the comments right above the class: cell marker, parameter values
+    class_tail = _class_tail(lines, flow)
+    flow_lines = range(flow_top, class_tail + 1)
+    above = [c for c in _marker_id(lines[flow_top - 1 : _start_line(flow) - 1])[1] if not c.startswith(PARAMS_MARKER)]
     for node in top:
         start = _start_line(node)
+        if above and start > flow.lineno:
+            blocks.append(above)  # the comments above the class, in its place
+            above = []
         gap = [ln for k, ln in enumerate(lines[previous_end : start - 1], previous_end + 1)
                if k not in flow_lines and k not in own]
         code = lines[start - 1 : node.end_lineno]
@@ -250,6 +286,13 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         else:
             blocks[-1].extend(gap_kept)
         blocks[-1].extend(code)
+    if above:
+        blocks.append(above)
+    guards = {k for n in tree.body if _is_main_guard(n) for k in range(n.lineno, n.end_lineno + 1)}
+    last = max([n.end_lineno for n in top] + [class_tail] + sorted(own))
+    tail = [c for k, c in enumerate(lines[last:], last + 1) if k not in guards and c.strip().startswith("#")]
+    if tail:
+        blocks.append(tail)
     for number, block in enumerate(blocks, 1):
         marker, block = _marker_id(block)
         text = _strip_blank("\n".join(block))
@@ -262,8 +305,7 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
 
     # the flow cell: class decorators and the class body without docstring and steps
     class_decorators = [_dedent_block(lines[d.lineno - 1 : d.end_lineno]).strip() for d in flow.decorator_list]
-    comments = lines[flow_top - 1 : _start_line(flow) - 1]  # cell marker, parameter values
-    flow_marker, comments = _marker_id(comments)
+    flow_marker, comments = _marker_id(lines[flow_top - 1 : _start_line(flow) - 1])
     param_args = next((c[len(PARAMS_MARKER) :].strip() for c in comments if c.startswith(PARAMS_MARKER)), "")
     body_nodes = list(flow.body)
     if doc and body_nodes and isinstance(body_nodes[0], ast.Expr):
@@ -277,29 +319,34 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         raise FlowImportError("%s: %s has no @step methods." % (filename, flow.name))
     class_code: list[str] = []
     step_ids = {id(s) for s in steps}
+    # each member's text: from the end of the one before it (or of what that step's cell
+    # took of the comments after it) to its end; a step's cell also takes the comments
+    # indented into its body after it, and the last member the class's trailing comments
+    spans: dict[int, tuple[int, int]] = {}  # id(step) -> (first line of its leading comments, last line taken)
     prev = (flow.body[0].end_lineno if doc else flow.lineno)
-    for node in body_nodes:
+    for i, node in enumerate(body_nodes):
+        nxt = _start_line(body_nodes[i + 1]) - 1 if i + 1 < len(body_nodes) else class_tail
+        end = node.end_lineno
         if id(node) in step_ids:
-            prev = node.end_lineno
+            while end < nxt and (not lines[end].strip() or _indent(lines[end]) > node.col_offset):
+                end += 1
+            spans[id(node)] = (prev + 1, nxt if i + 1 == len(body_nodes) else end)
+            prev = spans[id(node)][1]
             continue
-        chunk = lines[prev : node.end_lineno]
-        prev = node.end_lineno
-        class_code.append("\n".join(chunk))
+        end = nxt if i + 1 == len(body_nodes) else end
+        class_code.append("\n".join(lines[prev : end]))
+        prev = end
     _, class_lines = _marker_id(source_lines("\n".join(class_code)))
-    flow_body = _strip_blank(_dedent_block(class_lines))
+    flow_body = _strip_blank("\n".join(_decorator_comments(lines, flow) + [_dedent_block(class_lines)]))
     magic = ("%%flow " + flow.name + " " + param_args).strip()
     flow_src = "\n".join([magic] + class_decorators + ([_keep_off_decorators(flow_body)] if flow_body else []))
     cells.append(_Cell("code", flow_src, cell_id=flow_marker or "flow"))
 
     # steps
-    prev_end = flow.lineno
-    for node in body_nodes:
-        if id(node) not in step_ids:
-            prev_end = node.end_lineno
-            continue
-        between = lines[prev_end : _start_line(node) - 1]
-        prev_end = node.end_lineno
-        step_marker, _ = _marker_id(between)
+    for node in steps:
+        first, last = spans[id(node)]
+        step_marker, leading = _marker_id(_comments(lines, first, _start_line(node) - 1))
+        leading = [c.strip() for c in leading] + _decorator_comments(lines, node)
         decorators = []
         for d in node.decorator_list:
             if _is_step_decorator(d):
@@ -317,7 +364,8 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
                 % (filename, node.lineno, node.name, "(%s)" % ", ".join(args))
             )
         step_doc = ast.get_docstring(node)
-        body = _strip_blank(_dedent_block(_body_lines(lines, node, step_doc is not None)))
+        body_lines = _body_lines(lines, node, step_doc is not None) + _comments(lines, node.end_lineno + 1, last)
+        body = _strip_blank("\n".join(leading + [_dedent_block(body_lines)]))
         if len(args) == 2 and args[1] != "inputs":
             body = "%s = inputs\n%s" % (args[1], body)
         if step_doc:
@@ -327,7 +375,7 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
 
     # a __main__ block doing more than FLOW(): kept, as a raw cell (neither run nor exported)
     for node in tree.body:
-        if _is_main_guard(node) and not _only_runs(node, flow.name):
+        if _is_main_guard(node) and (not _only_runs(node, flow.name) or _comments(lines, node.lineno, node.end_lineno)):
             cells.append(_Cell("raw", "\n".join(lines[node.lineno - 1 : node.end_lineno]), cell_id="main"))
 
     nb = nbformat.v4.new_notebook()

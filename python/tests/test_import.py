@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import io
 import re
 import shutil
+import tokenize
 from pathlib import Path
 
 import nbformat
@@ -111,6 +113,30 @@ def test_export_of_import_keeps_graph_decorators_and_code(flow_file, tmp_path):
     for attr in ("genre", "recommendations", "movie_data", "max_depth", "SEED", "mode"):
         if hasattr(a, attr):
             assert type(getattr(a, attr)) is type(getattr(b, attr)), attr
+
+
+def _comments(text: str) -> list[str]:
+    return [t.string for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type == tokenize.COMMENT]
+
+
+@pytest.mark.parametrize(
+    "flow_file",
+    FLOW_FILES + TUTORIALS,
+    ids=[p.stem for p in FLOW_FILES] + ["tutorial-" + p.parent.name for p in TUTORIALS],
+)
+def test_every_comment_survives_import_and_export(flow_file):
+    """Each comment of the file is in the notebook (a raw cell keeps a __main__ block with
+    comments), and each comment of a code cell is in the export."""
+    nb = import_flow_file(flow_file)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    raw = [c for c in nb.cells if c.cell_type == "raw"]
+    in_cells = sorted(sum((_comments(c.source) for c in code + raw), []))
+    assert in_cells == sorted(_comments(flow_file.read_text()))
+    text = export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], flow_file.stem + ".ipynb")
+    exported = _comments(text)
+    for comment in sum((_comments(c.source) for c in code), []):
+        assert comment in exported, comment
+        exported.remove(comment)
 
 
 @pytest.mark.parametrize("flow_file", FLOW_FILES, ids=[p.stem for p in FLOW_FILES])
