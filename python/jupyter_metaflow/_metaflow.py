@@ -101,7 +101,33 @@ def prepare_flow_class(flow_cls: type, configs: dict[str, Any] | None = None) ->
     """Resolve the class's Parameters (``Parameter.init``) and ``Config`` values once, as
     ``cli.start`` does; returns the class to use (a new one when flow mutators ran)."""
     with parameters.flow_context(flow_cls):  # config_expr(...) defaults resolve against it
-        return flow_cls._process_config_decorators(configs or {}) or flow_cls
+        prepared = flow_cls._process_config_decorators(configs or {}) or flow_cls
+        _mutate(prepared)
+    return prepared
+
+
+def _mutate(flow_cls: type) -> None:
+    """The mutators' ``mutate`` phase, once, as ``_init_step_decorators`` runs it when a
+    Metaflow process starts: the graph then holds the decorators they add (a StepMutator that
+    adds ``@retry(times=2)`` or ``@kubernetes`` sends the step to Metaflow's runtime). The
+    tasks' own ``_init_step_decorators`` skip step mutators that ran; flow mutators add with
+    ``IGNORE`` duplicates by default."""
+    from metaflow.user_decorators.mutable_flow import MutableFlow
+    from metaflow.user_decorators.user_step_decorator import StepMutator
+
+    flow_mutators = flow_cls._flow_state[FlowStateItems.FLOW_MUTATORS]
+    if not flow_mutators and not any(step.config_decorators for step in flow_cls._steps):
+        return
+    for deco in flow_mutators:
+        deco.mutate(MutableFlow(flow_cls, pre_mutate=False, statically_defined=deco.statically_defined,
+                                inserted_by=[deco.decorator_name] + (deco.inserted_by or [])))
+    for step in flow_cls._steps:
+        for deco in step.config_decorators:
+            if isinstance(deco, StepMutator) and not deco._mutate_called:
+                decorators._run_step_mutator(flow_cls, step, deco, "%s on %s (mutate)")
+        if step.config_decorators:
+            setattr(flow_cls, step.name, step)
+    flow_cls._init_graph()
 
 
 def decorator_attribute(flow_cls: type, deco: Any, name: str) -> Any:

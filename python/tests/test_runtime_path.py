@@ -102,6 +102,26 @@ def test_retry_step_runs_in_the_runtime_and_joins_the_notebook_run(ip, tmp_path,
     assert Flow("RtNbFlow").latest_run["end"].task.data.x == 2
 
 
+def test_a_step_mutator_adding_retries_sends_the_step_to_the_runtime(ip, capsys):
+    from metaflow import Flow
+
+    cells = notebook(
+        "from metaflow import StepMutator\n"
+        "class flaky_ok(StepMutator):\n"
+        "    def mutate(self, mutable_step):\n"
+        "        mutable_step.add_decorator('retry', deco_kwargs={'times': 2})\n",
+        "%%step start\n@flaky_ok\nif current.retry_count < 1:\n    raise RuntimeError('flaky on purpose')\n"
+        "self.attempts = current.retry_count + 1",
+        "%%step end\npass",
+    )
+    ok(ip, cells[0])
+    capsys.readouterr()
+    ok(ip, cells[1])  # ran once in the kernel and failed: the mutator's @retry was not seen
+    assert ("Step 'start' runs under Metaflow's runtime, not in the kernel: "
+            "@retry(times=2) relaunches a failed task.") in capsys.readouterr().out
+    assert Flow("RtNbFlow").latest_run["start"].task.data.attempts == 2
+
+
 def test_parallel_step_runs_in_the_runtime(ip, capsys, monkeypatch):
     from metaflow import Flow
 
