@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     exp = sub.add_parser("export", help="notebook -> flow.py")
     exp.add_argument("notebook", help="the .ipynb file")
-    exp.add_argument("-o", "--output", help="flow file to write (default: the notebook's name with .py)")
+    exp.add_argument("-o", "--output", help="flow file to write, - for stdout (default: the notebook's name with .py)")
     exp.add_argument("--force", action="store_true", help="overwrite an existing, different file")
     exp.add_argument(
         "--check",
@@ -35,12 +35,17 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--cell-ids", action="store_true", help="mark each cell's code with a '# cell: ID' comment")
     imp = sub.add_parser("import", help="flow.py -> notebook")
     imp.add_argument("flow", help="the flow's .py file")
-    imp.add_argument("-o", "--output", help="notebook to write (default: the flow's name with .ipynb)")
+    imp.add_argument("-o", "--output", help="notebook to write, - for stdout (default: the flow's name with .ipynb)")
     imp.add_argument("--force", action="store_true", help="overwrite an existing, different file")
     return parser
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.output == "-":
+        if args.check:
+            raise ExportError("--check compares with a flow file: pass -o FILE.py, not -o -.")
+        sys.stdout.write(export_notebook(args.notebook, cell_ids=args.cell_ids))
+        return 0
     output = Path(args.output) if args.output else default_output_path(args.notebook)
     if output.resolve() == Path(args.notebook).resolve():
         raise ExportError("The output %s is the notebook itself; pass another -o FILE.py." % output)
@@ -66,8 +71,11 @@ def _import(args: argparse.Namespace) -> int:
 
     from .importer import import_flow_file
 
-    output = Path(args.output) if args.output else Path(args.flow).with_suffix(".ipynb")
     nb = import_flow_file(args.flow)
+    if args.output == "-":
+        sys.stdout.write(nbformat.writes(nb) + "\n")
+        return 0
+    output = Path(args.output) if args.output else Path(args.flow).with_suffix(".ipynb")
     written = write_atomic(output, nbformat.writes(nb) + "\n", force=args.force)
     sys.stderr.write(("Wrote %s.\n" if written else "%s is already up to date.\n") % output)
     return 0

@@ -181,6 +181,18 @@ def test_import_refuses_to_overwrite_without_force(tmp_path, capsys):
     assert nbformat.read(str(target), as_version=4).cells
 
 
+def test_dash_output_writes_to_stdout(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    nb = good_notebook(tmp_path)
+    assert main(["export", nb.name, "-o", "-"]) == 0
+    assert "class TrainModelFlow(FlowSpec):" in capsys.readouterr().out
+    assert main(["export", nb.name, "-o", "-", "--check"]) == 2
+    assert "pass -o FILE.py" in capsys.readouterr().err
+    assert main(["import", str(FLOWS / "helloworld.py"), "-o", "-"]) == 0
+    assert nbformat.reads(capsys.readouterr().out, as_version=4).cells
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train_model.ipynb"]  # no file named '-'
+
+
 @pytest.mark.parametrize("output", ["no/such/folder/flow.py", "a_folder"])
 def test_export_to_an_unwritable_output_exits_2(output, tmp_path, capsys):
     nb = good_notebook(tmp_path)
