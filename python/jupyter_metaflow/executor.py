@@ -512,6 +512,8 @@ class NotebookSession:
         self._live_path: str | None = None
         self._executed: dict[str, tuple[float, str, str | None]] = {}
         self._last_cells: list[cellrules.CellInput] = []
+        self._file: str | None = None
+        """The ``__file__`` this session gave the notebook's namespace (see :meth:`provide_file`)."""
 
     # -- public API for frontends and other features -------------------------------------
     @property
@@ -583,6 +585,15 @@ class NotebookSession:
         path = shell.user_ns.get("__vsc_ipynb_file__") if shell is not None else None
         return path if isinstance(path, str) and path else None
 
+    def provide_file(self, user_ns: dict[str, Any]) -> None:
+        """Give the notebook's namespace a ``__file__``, the notebook's path, so code written
+        for a flow file (Metaflow's tutorials: ``os.path.dirname(__file__)``) finds the files
+        beside it, as the exported flow beside the notebook does. Follows renames; a value
+        the user set is left alone."""
+        path = self.notebook_path()
+        if path and user_ns.get("__file__", self._file) == self._file:
+            self._file = user_ns["__file__"] = os.path.abspath(path)
+
     def record_executed(self, source: str, cell_id: str | None) -> None:
         """Remember a cell this kernel executed (source 4, and fresher than an older file).
         The dict keeps first-execution order: the kernel's guess at the notebook's order, which
@@ -641,6 +652,7 @@ class NotebookSession:
     # -- defining and running ------------------------------------------------------------
     def define_flow(self, source: str, user_ns: dict[str, Any], cell_id: str | None = None) -> str:
         """Execute a ``%%flow`` cell: check it and its parameter options; returns a summary."""
+        self.provide_file(user_ns)
         self.record_executed(source, cell_id)
         model = self.notebook_model(source, cell_id)
         mine = {c.index for c in self._last_cells if c.source == source}
@@ -675,6 +687,7 @@ class NotebookSession:
         cell_id: str | None = None,
     ) -> RunRecord:
         """Execute step ``name`` (every task it needs) as part of a notebook run."""
+        self.provide_file(user_ns)
         if source is not None:
             self.record_executed(source, cell_id)
         model = self.notebook_model(source, cell_id)
@@ -1050,7 +1063,8 @@ class NotebookSession:
             )
             if outcome.error is not None:
                 run.failed.add(step)
-                event.message = f"{type(outcome.error).__name__}: {outcome.error}"
+                name, text = type(outcome.error).__name__, str(outcome.error)
+                event.message = f"{name}: {text}" if text else name  # KeyboardInterrupt has no text
                 self._emit(event)
                 for rest in specs[position + 1:]:
                     self._emit(StepEvent("skipped", **splits(rest), message="an earlier task failed", **base))

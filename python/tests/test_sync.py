@@ -226,6 +226,11 @@ def test_a_failing_tagged_step_reports_failed_with_the_error(kernel):
     assert "ValueError" in fe.output_text(reply["msg_id"])
     (failed,) = [s for s in fe.statuses("end") if s["state"] == "failed"]
     assert failed["error"] == "ValueError: <b>no</b> good" and failed["cell_id"] == "c2"
+    # an exception without a message (as KeyboardInterrupt from an interrupt) is named alone
+    fe.send("flow", {"path": "bad.ipynb", "cells": [*cells[:2], cell(2, "raise KeyError()", ("step:end",))]})
+    fe.barrier()
+    reply = fe.run_cell("raise KeyError()", "c2")
+    assert [s["error"] for s in fe.statuses("end", reply["msg_id"]) if s["state"] == "failed"] == ["KeyError"]
 
 
 def test_untagged_cells_are_left_alone(kernel):
