@@ -234,17 +234,19 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
             "%s defines no FlowSpec class: pass a Metaflow flow file (class NAME(FlowSpec): ...)."
             % filename
         )
+    for flow in flows[::-1]:  # a subclass of another flow class of the file says so first
+        if any(isinstance(b, ast.Name) and b.id != "FlowSpec" for b in flow.bases) or len(flow.bases) != 1:
+            raise FlowImportError(
+                "%s: %s must derive from FlowSpec directly (bases: %s); a notebook flow cannot "
+                "inherit steps or methods from another class. Copy what it inherits into %s."
+                % (filename, flow.name, ", ".join(ast.unparse(b) for b in flow.bases), flow.name)
+            )
     if len(flows) > 1:
         raise FlowImportError(
             "%s defines %d FlowSpec classes (%s); a notebook holds one flow. Split the file so "
             "each flow has its own." % (filename, len(flows), ", ".join(f.name for f in flows))
         )
     flow = flows[0]
-    if any(isinstance(b, ast.Name) and b.id != "FlowSpec" for b in flow.bases) or len(flow.bases) != 1:
-        raise FlowImportError(
-            "%s: %s must derive from FlowSpec directly (bases: %s); a notebook flow cannot "
-            "inherit steps from another class." % (filename, flow.name, ", ".join(ast.unparse(b) for b in flow.bases))
-        )
 
     cells: list[_Cell] = []
     doc = ast.get_docstring(flow)

@@ -248,6 +248,11 @@ def test_non_module_statements_get_the_module_tag():
             "    @step\n    def end(self):\n        pass\nclass B(FlowSpec):\n    pass\n",
             "defines 2 FlowSpec classes (A, B)",
         ),
+        (
+            "import metaflow\nfrom metaflow import step\nclass Base(metaflow.FlowSpec):\n    pass\nclass Child(Base):\n"
+            "    @step\n    def start(self):\n        self.next(self.end)\n    @step\n    def end(self):\n        pass\n",
+            "Child must derive from FlowSpec directly (bases: Base)",
+        ),
         ("def broken(:\n", "syntax error"),
         ("from metaflow import FlowSpec\nclass A(FlowSpec):\n    x = 1\n", "no @step methods"),
         (
