@@ -369,7 +369,8 @@ def find_undefined_names(model: FlowModel, cells: list[CellInput]) -> list[NameP
 
 
 def _docstring(text: str, indent: str) -> str:
-    text = text.strip().replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    """A markdown cell's text as a docstring (its CRLF or CR line ends as the file's ``\\n``)."""
+    text = "\n".join(source_lines(text.strip())).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     if text.endswith('"'):
         text = text[:-1] + '\\"'
     lines = text.split("\n")

@@ -331,6 +331,15 @@ def test_module_cell_tagged_with_syntax_error_is_reported():
         export_cells(cells)
 
 
+def test_crlf_markdown_gives_no_carriage_returns_and_check_stays_current(tmp_path):
+    cells = nb_cells("MD:# Title\r\nline two\r\n", "MD:Step doc\r\nsecond", "%%step start\r\nself.x = 1\r\n", "%%step end")
+    text = export_cells(cells, "crlf.ipynb")
+    assert "\r" not in text and '    """# Title\n    line two\n    """' in text
+    flow = tmp_path / "crlf.py"
+    write_atomic(flow, text)
+    assert check_flow_file(flow, export_cells(cells, "crlf.ipynb")) == ""
+
+
 def test_future_imports_go_first_and_the_file_runs(tmp_path):
     cells = nb_cells(
         "import math",
