@@ -41,6 +41,7 @@ class _Cell:
     source: str
     tags: tuple[str, ...] = ()
     cell_id: str | None = None
+    line: int | None = None  # the file line of its class or def, for error messages
 
 
 def _is_flowspec_base(base: ast.expr, flow_classes: set[str]) -> bool:
@@ -342,7 +343,7 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
     flow_body = _strip_blank("\n".join(_decorator_comments(lines, flow) + [_dedent_block(class_lines)]))
     magic = ("%%flow " + flow.name + " " + param_args).strip()
     flow_src = "\n".join([magic] + class_decorators + ([_keep_off_decorators(flow_body)] if flow_body else []))
-    cells.append(_Cell("code", flow_src, cell_id=flow_marker or "flow"))
+    cells.append(_Cell("code", flow_src, cell_id=flow_marker or "flow", line=flow.lineno))
 
     # steps
     for node in steps:
@@ -373,7 +374,7 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         if step_doc:
             cells.append(_Cell("markdown", inspect.cleandoc(step_doc)))
         src = "\n".join(["%%step " + node.name] + decorators + ([_keep_off_decorators(body)] if body else []))
-        cells.append(_Cell("code", src, cell_id=step_marker or "step-" + node.name.replace("_", "-")))
+        cells.append(_Cell("code", src, cell_id=step_marker or "step-" + node.name.replace("_", "-"), line=node.lineno))
 
     # a __main__ block doing more than FLOW(): kept, as a raw cell (neither run nor exported)
     for node in tree.body:
@@ -400,21 +401,27 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
             nb_cell.metadata["tags"] = list(cell.tags)
         nb.cells.append(nb_cell)
     nbformat.validate(nb)
-    _check_graph(nb, flow, tree, filename)
+    _check_graph(nb, [c.line for c in cells], flow, filename)
     return nb
 
 
-def _check_graph(nb: Any, flow: ast.ClassDef, tree: ast.Module, filename: str) -> None:
-    """The notebook must give the file's graph: same steps, transitions and joins."""
+def _check_graph(nb: Any, lines: list[int | None], flow: ast.ClassDef, filename: str) -> None:
+    """The notebook must give the file's graph: same steps, transitions and joins. Errors
+    name the line of the file (``lines``: each cell's), not the notebook's cells."""
     cells = [CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)]
     model = assemble(cells)
+
+    def located(error: Any) -> str:
+        line = lines[error.cell_index] if error.cell_index is not None else None
+        return ("line %d: " % line if line else "") + "%s %s" % (error.message, error.fix)
+
     if model.errors:
         raise FlowImportError(
-            "%s does not follow Metaflow's rules: %s" % (filename, "; ".join(str(e) for e in model.errors))
+            "%s does not follow Metaflow's rules: %s" % (filename, "; ".join(located(e) for e in model.errors))
         )
     lint = validate_graph(model)
     if lint:
-        raise FlowImportError("%s: Metaflow's checks reject the flow: %s" % (filename, lint[0].message))
+        raise FlowImportError("%s: Metaflow's checks reject the flow: %s" % (filename, located(lint[0])))
     for node in flow.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(_is_step_decorator(d) for d in node.decorator_list):
             file_join = len(node.args.args) == 2

@@ -253,6 +253,11 @@ def test_non_module_statements_get_the_module_tag():
             "    @step\n    def start(self):\n        self.next(self.end)\n    @step\n    def end(self):\n        pass\n",
             "Child must derive from FlowSpec directly (bases: Base)",
         ),
+        (
+            "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    @step\n    def start(self):\n        self.next(self.Up)\n"
+            "    @step\n    def Up(self):\n        self.next(self.end)\n    @step\n    def end(self):\n        pass\n",
+            "bad.py does not follow Metaflow's rules: line 7: The step has the invalid name 'Up'.",
+        ),
         ("def broken(:\n", "syntax error"),
         ("from metaflow import FlowSpec\nclass A(FlowSpec):\n    x = 1\n", "no @step methods"),
         (
