@@ -103,6 +103,24 @@ test.describe('DAG panel', () => {
     await expect(node(page, 'end')).toHaveAttribute('data-status', 'none');
   });
 
+  test("Run All Steps' shortcut leaves JupyterLab's Ctrl+Alt+A (running sessions) alone", async ({ page, tmpPath }) => {
+    await openFlow(page, tmpPath, 'keys.ipynb', [
+      { source: '%%step start\nself.next(self.end)' },
+      { source: '%%step end' }
+    ]);
+    await connected(page);
+    await page.notebook.selectCells(0);
+    await page.keyboard.press('Control+Alt+A');
+    const sessions = page.locator('.jp-SearchableSessions-modal');
+    await expect(sessions).toBeVisible();
+    await sessions.locator('input').first().press('Escape');
+    await expect(sessions).toHaveCount(0);
+    expect(await executionCounts(page)).toEqual([null, null]);
+    await page.notebook.selectCells(0);
+    await page.keyboard.press('Control+Alt+Shift+A');
+    await expect(node(page, 'end')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
+  });
+
   test('a failing step is red on the node and shows its error on the cell; payloads stay text', async ({ page, tmpPath }) => {
     await openFlow(page, tmpPath, 'failing.ipynb', [
       { source: `%%step start\nraise ValueError('boom ${PAYLOAD}')` },
