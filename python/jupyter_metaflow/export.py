@@ -261,9 +261,12 @@ def _global_refs(source: str, wrapper: str | None = None) -> dict[str, int] | No
     except (SyntaxError, ValueError):
         return None
     names: set[str] = set()
+    assigned_global: set[str] = set()  # ``global X`` then ``X = ...`` in a function defines X
 
     def walk(t: symtable.SymbolTable, top: bool) -> None:
         for sym in t.get_symbols():
+            if sym.is_declared_global() and sym.is_assigned():
+                assigned_global.add(sym.get_name())
             if not sym.is_referenced():
                 continue
             if top and wrapper is None:
@@ -277,6 +280,7 @@ def _global_refs(source: str, wrapper: str | None = None) -> dict[str, int] | No
             walk(child, False)
 
     walk(table, True)
+    names -= assigned_global
     first: dict[str, int] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):

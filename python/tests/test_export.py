@@ -231,7 +231,9 @@ def test_guard_ignores_locals_comprehensions_inputs_and_metaflow_names():
         "%%step start\nimport json\nfrom collections import Counter\ndata = [x * 2 for x in range(3)]\n"
         "f = lambda y: y + len(data)\ndef helper(z):\n    return z + f(1)\nclass K:\n    pass\n"
         "for i, j in enumerate(data):\n    pass\ntry:\n    pass\nexcept ValueError as exc:\n    print(exc)\n"
-        "self.c = Counter(json.dumps(data))\nprint(current.run_id, os.sep, K, helper(1))\nself.next(self.a, self.b)",
+        "def counter():\n    global COUNTER\n    COUNTER = 1\n    return COUNTER\nmatch data:\n    case [first, *rest]:\n        pass\n"
+        "self.c = Counter(json.dumps(data)) + counter() + first\nprint(current.run_id, os.sep, K, helper(1))\n"
+        "self.next(self.a, self.b)",
         "%%step a\nself.next(self.join)",
         "%%step b\nself.next(self.join)",
         "%%step join\nself.n = len(inputs)",
