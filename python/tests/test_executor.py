@@ -561,6 +561,23 @@ def test_flow_mutator_and_user_step_decorator_from_a_module_cell(ip):
     assert "ZeroDivisionError" in str(task.data.problem) and task.data.stamp == "around start"
 
 
+def test_file_names_the_notebook_for_code_written_for_a_flow_file(ip, tmp_path):
+    (tmp_path / "rows.txt").write_text("a\nb\n")
+    helper = "import os\ndef beside(name):\n    return os.path.join(os.path.dirname(__file__), name)"
+    cells = notebook(helper, "%%step start\nself.rows = open(beside('rows.txt')).read().split()", "%%step end",
+                     path=str(tmp_path / "first.ipynb"))
+    ok(ip, cells[0])
+    ok(ip, cells[1])  # was NameError: name '__file__' is not defined
+    assert latest("FirstFlow")["start"].task.data.rows == ["a", "b"]
+    assert ip.user_ns["__file__"] == str(tmp_path / "first.ipynb")
+    notebook(*cells, path=str(tmp_path / "renamed.ipynb"))
+    ok(ip, cells[1])
+    assert ip.user_ns["__file__"] == str(tmp_path / "renamed.ipynb")
+    ip.user_ns["__file__"] = "/my/own/value.py"  # the user's own value is kept
+    ok(ip, cells[2])
+    assert ip.user_ns["__file__"] == "/my/own/value.py"
+
+
 def test_catch_works_and_runtime_only_decorators_are_noted(ip, capsys):
     # @retry(times=0) stays in the kernel; with retries the step goes to Metaflow's runtime
     # (test_runtime_path.py)
