@@ -8,6 +8,7 @@ fix it; nothing is written).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if Path(args.notebook).suffix == ".py":
+        raise ExportError("%s is a Python file: export reads a notebook (.ipynb); 'jupyter metaflow import %s' "
+                          "turns a flow file into a notebook." % (args.notebook, shlex.quote(args.notebook)))
     if args.output == "-":
         if args.check:
             raise ExportError("--check compares with a flow file: pass -o FILE.py, not -o -.")
@@ -55,8 +59,9 @@ def _export(args: argparse.Namespace) -> int:
         if diff:
             sys.stdout.write(diff)
             sys.stderr.write(
-                "%s is out of date with %s: run 'jupyter metaflow export %s -o %s --force%s'.\n"
-                % (output, args.notebook, args.notebook, output, " --cell-ids" if args.cell_ids else "")
+                "%s is out of date with %s; to update it, run:\n  jupyter metaflow export %s -o %s --force%s\n"
+                % (output, args.notebook, shlex.quote(args.notebook), shlex.quote(str(output)),
+                   " --cell-ids" if args.cell_ids else "")
             )
             return 1
         sys.stderr.write("%s is up to date.\n" % output)
@@ -71,6 +76,9 @@ def _import(args: argparse.Namespace) -> int:
 
     from .importer import import_flow_file
 
+    if Path(args.flow).suffix == ".ipynb":
+        raise ExportError("%s is a notebook: import reads a flow file (.py); 'jupyter metaflow export %s' "
+                          "turns a notebook into a flow file." % (args.flow, shlex.quote(args.flow)))
     nb = import_flow_file(args.flow)
     if args.output == "-":
         sys.stdout.write(nbformat.writes(nb) + "\n")

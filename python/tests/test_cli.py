@@ -164,6 +164,25 @@ def test_import_bad_input_exits_2_and_writes_nothing(source, expected, tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flow.py"]
 
 
+def test_files_given_to_the_wrong_command_say_which_command_to_use(tmp_path, capsys):
+    nb = good_notebook(tmp_path)
+    flow = tmp_path / "helloworld.py"
+    flow.write_text((FLOWS / "helloworld.py").read_text())
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["export", str(flow)]) == 2  # said 'the output is the notebook itself'
+    assert "jupyter metaflow import %s" % flow in capsys.readouterr().err
+    assert main(["import", str(nb)]) == 2  # said 'defines no FlowSpec class'
+    assert "jupyter metaflow export %s" % nb in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_check_advice_is_a_command_that_can_be_pasted(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    good_notebook(tmp_path).rename(tmp_path / "my model.ipynb")
+    assert main(["export", "my model.ipynb", "-o", "my flow.py", "--check"]) == 1
+    assert "\n  jupyter metaflow export 'my model.ipynb' -o 'my flow.py' --force\n" in capsys.readouterr().err
+
+
 def test_export_refuses_to_write_over_the_notebook(tmp_path, capsys):
     nb = good_notebook(tmp_path)
     original = nb.read_text()
