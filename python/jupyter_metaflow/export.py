@@ -83,7 +83,7 @@ def read_notebook(path: str | os.PathLike[str]) -> list[CellInput]:
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (some Windows editors write one) is not JSON
     except (OSError, UnicodeDecodeError) as exc:
         raise ExportError("Cannot read the notebook %s: %s." % (path, exc)) from None
     try:

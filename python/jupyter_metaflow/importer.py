@@ -441,7 +441,7 @@ def import_flow_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a flow file and return its notebook. Raises FlowImportError."""
     path = Path(path)
     try:
-        source = path.read_text(encoding="utf-8")
+        source = path.read_text(encoding="utf-8-sig")  # Python reads a BOM-marked file too
     except (OSError, UnicodeDecodeError) as exc:
         raise FlowImportError("Cannot read %s: %s." % (path, exc)) from None
     return import_flow(source, path.name)

@@ -410,6 +410,12 @@ def test_read_notebook_bad_inputs(tmp_path):
         read_notebook(tmp_path / "src.ipynb")
 
 
+def test_read_notebook_accepts_a_utf8_bom(tmp_path):
+    path = write_nb(tmp_path / "bom.ipynb", nb_cells("%%step start", "%%step end"))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert [c.source for c in read_notebook(path)] == ["%%step start", "%%step end"]
+
+
 def test_read_notebook_upgrades_v3(tmp_path):
     v3 = {
         "nbformat": 3, "nbformat_minor": 0, "metadata": {"name": ""},

@@ -272,6 +272,13 @@ def test_import_bad_flow_files(source, message):
         import_flow(source, "bad.py")
 
 
+def test_a_file_with_a_utf8_bom_imports_as_python_runs_it(tmp_path):
+    flow = tmp_path / "helloworld.py"
+    flow.write_bytes(b"\xef\xbb\xbf" + (FLOWS / "helloworld.py").read_bytes())
+    nb = import_flow_file(flow)  # was 'syntax error (invalid non-printable character U+FEFF)'
+    assert not any("\ufeff" in c.source for c in nb.cells)
+
+
 def test_import_unreadable_file(tmp_path):
     with pytest.raises(FlowImportError, match="Cannot read"):
         import_flow_file(tmp_path / "nope.py")
