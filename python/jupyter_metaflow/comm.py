@@ -129,7 +129,9 @@ class FrontendLink:
         # The opener's hello is answered once; our own comm opened with our hello already.
         first_contact = opened.comm_id not in self.frontends
         self.frontends[opened.comm_id] = payload
-        if first_contact and opened.comm_id not in self._opened_here:
+        if not first_contact:
+            return
+        if opened.comm_id not in self._opened_here:
             self.send("hello", hello_payload(), to=opened)
-            for listener in list(self._connect_listeners):
-                listener(opened)
+        for listener in list(self._connect_listeners):  # whoever opened the comm
+            listener(opened)

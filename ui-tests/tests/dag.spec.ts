@@ -335,7 +335,7 @@ test.describe('DAG panel', () => {
     await expect(page.locator('.jp-Cell').nth(0).locator('.jp-OutputArea')).toContainText('FLOW BetaFlow');
   });
 
-  test('the panel follows the active notebook; a kernel restart clears statuses and reloads', async ({ page, tmpPath }) => {
+  test('the panel follows the active notebook; a kernel restart clears statuses, reloads and restores the run', async ({ page, tmpPath }) => {
     await openFlow(page, tmpPath, 'first.ipynb', [{ source: '%%step start\nself.next(self.end)' }, { source: '%%step end' }]);
     await connected(page);
     await page.notebook.selectCells(0);
@@ -359,6 +359,8 @@ test.describe('DAG panel', () => {
     await page.locator('.jp-Dialog .jp-mod-accept').click();
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'none', { timeout: 60000 });
     await connected(page); // loaded again by itself
+    // the restarted kernel reports the run its next step re-attaches to
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 30000 });
     await page.notebook.selectCells(0);
     await command(page, 'jupyter-metaflow:run-step');
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
