@@ -55,6 +55,7 @@ __all__ = [
     "config_parameter_names",
     "decorated_flow_class",
     "decorator_attribute",
+    "flow_decorator_names",
     "flowspec_attribute_names",
     "kernel_runner",
     "forget_datastore_root",
@@ -128,6 +129,11 @@ def _mutate(flow_cls: type) -> None:
         if step.config_decorators:
             setattr(flow_cls, step.name, step)
     flow_cls._init_graph()
+
+
+def flow_decorator_names(flow_cls: type) -> set[str]:
+    """Names of the flow-level decorators on ``flow_cls`` (``project``, ``pypi_base``, ...)."""
+    return set(flow_cls._flow_state[FlowStateItems.FLOW_DECORATORS])
 
 
 def decorator_attribute(flow_cls: type, deco: Any, name: str) -> Any:

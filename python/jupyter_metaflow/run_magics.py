@@ -68,7 +68,9 @@ class RunMagics(Magics):
         options = self._options(args)
         command = " ".join(["run"] + [f"--with {d}" for d in args.decospecs] + [line_of(options)]
                            + [shlex.quote(p) for p in params])
-        print(f"Running `python {shlex.quote(flow_file.name)} {' '.join(command.split())}` with Metaflow's runtime.", flush=True)
+        environment = runtime_path.environment_option(built.cls)
+        print(f"Running `{runtime_path.command_line(flow_file, environment, ' '.join(command.split()))}` "
+              "with Metaflow's runtime.", flush=True)
         return self._launch(built, flow_file, args, lambda r: r.run(**options, **values))
 
     @magic_arguments()
@@ -95,8 +97,10 @@ class RunMagics(Magics):
                                  f"{built.cls.__name__} yet; pass --origin-run-id or run steps first")
             origin = current.split("/", 1)[1]
         options = self._options(args)
-        print(f"Running `python {shlex.quote(flow_file.name)} resume {args.step} --origin-run-id {origin}"
-              + (f" {line_of(options)}" if options else "") + "` with Metaflow's runtime.", flush=True)
+        command = f"resume {args.step} --origin-run-id {origin}" + (f" {line_of(options)}" if options else "")
+        environment = runtime_path.environment_option(built.cls)
+        print(f"Running `{runtime_path.command_line(flow_file, environment, command)}` with Metaflow's runtime.",
+              flush=True)
         return self._launch(built, flow_file, args,
                             lambda r: r.resume(step_to_rerun=args.step, origin_run_id=origin, **options))
 
@@ -180,6 +184,7 @@ class RunMagics(Magics):
         session = get_session()
         progress = runtime_path.RunProgress(built.cls.__name__, list(built.steps), session.listeners)
         top = {"decospecs": list(args.decospecs)} if args.decospecs else {}
+        top.update(runtime_path.environment_option(built.cls))
         runner = mf.kernel_runner(str(flow_file), show_output=False, cwd=os.getcwd(), pylint=False, **top)
         with runner:
             executing = runtime_path.stream_run(runner, lambda: call(runner), progress)

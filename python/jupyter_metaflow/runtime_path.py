@@ -27,6 +27,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import shlex
 import sys
 import threading
 import time
@@ -59,7 +60,12 @@ _RUNTIME_ONLY = {
     "timeout": "@timeout is enforced on the task process",
     "environment": "@environment sets the task process's environment",
 }
+_RUNTIME_ONLY_FLOW = {
+    "conda_base": "@conda_base builds every step's Conda environment",
+    "pypi_base": "@pypi_base builds every step's PyPI environment",
+}
 _HOOKS = ("runtime_init", "runtime_task_created", "runtime_step_cli", "runtime_finished")
+_ENVIRONMENTS = {"pypi": "pypi", "pypi_base": "pypi", "conda": "conda", "conda_base": "conda"}
 
 
 class RuntimeRunFailed(Exception):
@@ -83,7 +89,27 @@ def runtime_reasons(flow_cls: type, step: str) -> list[str]:
             getattr(type(deco), hook) is not getattr(StepDecorator, hook) for hook in _HOOKS
         ):
             reasons.append(f"@{deco.name} acts in Metaflow's runtime")
+    reasons += [why for name, why in _RUNTIME_ONLY_FLOW.items() if name in mf.flow_decorator_names(flow_cls)]
     return list(dict.fromkeys(reasons))
+
+
+def environment_option(flow_cls: type) -> dict[str, str]:
+    """``--environment`` for a flow with ``@pypi``/``@conda`` (or their ``_base`` forms),
+    unless Metaflow's configuration already picks an environment: Metaflow's runtime
+    refuses those decorators in its default ``local`` environment."""
+    from metaflow.metaflow_config import DEFAULT_ENVIRONMENT
+
+    if DEFAULT_ENVIRONMENT != "local":
+        return {}
+    names = mf.flow_decorator_names(flow_cls) | {d.name for node in flow_cls._graph for d in node.decorators}
+    kinds = {_ENVIRONMENTS[name] for name in names if name in _ENVIRONMENTS}
+    return {"environment": "pypi" if kinds == {"pypi"} else "conda"} if kinds else {}
+
+
+def command_line(flow_file: Path, options: dict[str, str], command: str) -> str:
+    """How the run reads on Metaflow's command line: ``python FILE [--environment=E] COMMAND``."""
+    top = "".join(f" --{key}={value}" for key, value in options.items())
+    return f"python {shlex.quote(flow_file.name)}{top} {command}"
 
 
 def generated_flow_file(cells: Sequence[Any], notebook_path: str | None, flow_name: str,
@@ -286,11 +312,12 @@ def run_step_in_runtime(session: Any, built: Any, step: str, reasons: list[str],
     how = "resume" if origin_run else "run"
     command = (f"resume {step} --origin-run-id {origin_run}" if origin_run
                else "run" + "".join(f" {a}" for a in param_args))
+    environment = environment_option(built.cls)
     print(f"Step {step!r} runs under Metaflow's runtime, not in the kernel: {'; '.join(reasons)}.\n"
-          f"Running `python {flow_file.name} {command}`"
+          f"Running `{command_line(flow_file, environment, command)}`"
           + (" (as resume does, the steps after it run there too)." if origin_run else "."), flush=True)
     progress = RunProgress(built.cls.__name__, [s.name for s in built.model.steps], session.listeners)
-    runner = mf.kernel_runner(str(flow_file), show_output=False, cwd=cwd, pylint=False)
+    runner = mf.kernel_runner(str(flow_file), show_output=False, cwd=cwd, pylint=False, **environment)
     with runner:
         if origin_run:
             launch = lambda: runner.resume(step_to_rerun=step, origin_run_id=origin_run)  # noqa: E731
