@@ -856,6 +856,18 @@ namespace Private {
   function parseBody(cell: ICellInput, body: string, bodyLine: number): PySource {
     const src = new PySource(body);
     const problem = src.syntaxError();
+    const text = problem ? pyStrip(splitLines(body)[problem[0] - 1] ?? '') : '';
+    if (problem && (text.startsWith('%') || text.startsWith('!'))) {
+      throw new CellRulesError(
+        error(
+          cell,
+          bodyLine + problem[0] - 1,
+          `${text}: IPython magics and shell commands cannot run in a flow or step cell (it runs as Python, as in the flow file).`,
+          'Write it in Python (subprocess.run for a shell command) or move it to a scratch cell.',
+          'syntax-error'
+        )
+      );
+    }
     if (problem) {
       throw new CellRulesError(
         error(

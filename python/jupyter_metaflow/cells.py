@@ -459,6 +459,10 @@ def _parse_body(cell: CellInput, body: str, body_line: int) -> ast.Module:
         tree = ast.parse(body)
     except SyntaxError as exc:
         line = None if exc.lineno is None else body_line + exc.lineno - 1
+        lines = source_lines(body)
+        text = lines[exc.lineno - 1].strip() if exc.lineno and exc.lineno <= len(lines) else ""
+        if text.startswith(("%", "!")):
+            raise CellRulesError(_error(cell, line, _MAGIC_IN_CODE % text, _MAGIC_FIX, "syntax-error")) from None
         raise CellRulesError(
             _error(
                 cell,
@@ -469,6 +473,11 @@ def _parse_body(cell: CellInput, body: str, body_line: int) -> ast.Module:
             )
         ) from None
     return tree
+
+
+_MAGIC_IN_CODE = ("%s: IPython magics and shell commands cannot run in a flow or step cell (it runs as "
+                  "Python, as in the flow file).")
+_MAGIC_FIX = "Write it in Python (subprocess.run for a shell command) or move it to a scratch cell."
 
 
 def _switch_cases(node: ast.Dict) -> dict[Any, str] | None:
