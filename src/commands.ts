@@ -103,7 +103,8 @@ export function addCommands(
     label: 'Export to flow.py',
     caption: 'Write the notebook flow to a Python flow file (<notebook>.py) next to the notebook',
     icon: args => (args.toolbar ? downloadIcon : undefined),
-    isEnabled: () => current() !== null,
+    // Without step cells there is no flow to export (the kernel would refuse it).
+    isEnabled: () => !!current()?.model.steps.length,
     execute: async () => {
       const state = current();
       if (state) {

@@ -335,6 +335,20 @@ test.describe('DAG panel', () => {
     await expect(page.locator('.jp-Cell').nth(0).locator('.jp-OutputArea')).toContainText('FLOW BetaFlow');
   });
 
+  test('a notebook without step cells offers no export', async ({ page, tmpPath }) => {
+    const enabled = () =>
+      page.evaluate(() => (window as any).jupyterapp.commands.isEnabled('jupyter-metaflow:export') as boolean);
+    await openFlow(page, tmpPath, 'plain.ipynb', [{ source: 'x = 1' }]);
+    await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagPanel-empty')).toHaveText(
+      'No %%step cells in this notebook yet.'
+    );
+    expect(await enabled()).toBe(false);
+    await page.notebook.setCell(0, 'code', '%%step start');
+    await page.notebook.addCell('code', '%%step end');
+    await expect(node(page, 'end')).toBeVisible();
+    expect(await enabled()).toBe(true);
+  });
+
   test('the panel follows the active notebook; a kernel restart clears statuses, reloads and restores the run', async ({ page, tmpPath }) => {
     await openFlow(page, tmpPath, 'first.ipynb', [{ source: '%%step start\nself.next(self.end)' }, { source: '%%step end' }]);
     await connected(page);
