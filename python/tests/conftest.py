@@ -89,7 +89,7 @@ def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     start_ipython()
     shell = IPython.get_ipython()
     shell.run_line_magic("load_ext", "jupyter_metaflow")
-    for name in ("x", "local_only", "df"):  # names earlier tests may have left behind
+    for name in ("x", "local_only", "df", "__file__"):  # names earlier tests may have left behind
         shell.user_ns.pop(name, None)
     yield shell
     executor._session = None
