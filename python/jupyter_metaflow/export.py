@@ -640,9 +640,12 @@ def export_notebook(path: str | os.PathLike[str], *, cell_ids: bool = False) -> 
 
 def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False) -> bool:
     """Write ``text`` to ``path`` through a temporary file and ``os.replace``. An existing
-    file with other content is only replaced with ``force`` (else ExportError). Returns
-    False when the file already held exactly this text (nothing written)."""
+    file with other content is only replaced with ``force`` (else ExportError); a symbolic
+    link's target is written, the link stays. Returns False when the file already held
+    exactly this text (nothing written)."""
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
     if path.exists():
         try:
             if path.read_text(encoding="utf-8") == text:

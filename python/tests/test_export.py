@@ -443,6 +443,16 @@ def test_write_atomic_never_overwrites_without_force(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flow.py"]  # no temp files left
 
 
+def test_write_atomic_writes_through_a_symbolic_link(tmp_path):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "flow.py"
+    target.write_text("old\n")
+    link = tmp_path / "flow.py"
+    link.symlink_to(target)
+    assert write_atomic(link, "new\n", force=True)
+    assert link.is_symlink() and target.read_text() == "new\n"  # the link was replaced by a file
+
+
 def test_check_flow_file_diff(tmp_path):
     target = tmp_path / "flow.py"
     assert check_flow_file(target, "x\n").startswith("--- ")  # missing file differs
