@@ -58,9 +58,11 @@ def _export(args: argparse.Namespace) -> int:
         diff = check_flow_file(output, text)
         if diff:
             sys.stdout.write(diff)
+            state = "is out of date with %s; to update it" % args.notebook if output.exists() else \
+                "does not exist; to write it"
             sys.stderr.write(
-                "%s is out of date with %s; to update it, run:\n  jupyter metaflow export %s -o %s --force%s\n"
-                % (output, args.notebook, shlex.quote(args.notebook), shlex.quote(str(output)),
+                "%s %s, run:\n  jupyter metaflow export %s -o %s --force%s\n"
+                % (output, state, shlex.quote(args.notebook), shlex.quote(str(output)),
                    " --cell-ids" if args.cell_ids else "")
             )
             return 1

@@ -181,6 +181,8 @@ def test_check_advice_is_a_command_that_can_be_pasted(tmp_path, monkeypatch, cap
     good_notebook(tmp_path).rename(tmp_path / "my model.ipynb")
     assert main(["export", "my model.ipynb", "-o", "my flow.py", "--check"]) == 1
     assert "\n  jupyter metaflow export 'my model.ipynb' -o 'my flow.py' --force\n" in capsys.readouterr().err
+    assert main(["export", "my model.ipynb", "--check"]) == 1  # no 'my model.py' yet
+    assert "my model.py does not exist; to write it, run:" in capsys.readouterr().err
 
 
 def test_export_refuses_to_write_over_the_notebook(tmp_path, capsys):
