@@ -575,14 +575,18 @@ def _misplaced_magics(scratch_cells: list[CellInput]) -> list[CellError]:
     that fails when run, and the flow would silently miss it."""
     errors = []
     for cell in scratch_cells:
-        for number, line in enumerate(source_lines(cell.source), 1):
+        lines = source_lines(cell.source)
+        for number, line in enumerate(lines, 1):
             if _CELL_MAGIC_RE.match(line):
                 magic = line.strip()
+                first = not any(text.strip() for text in lines[: number - 1])  # only indented
                 errors.append(CellError(
                     cell.index, cell.id, number,
-                    "%s is not the first line of the cell, so the cell is not a %s cell (IPython "
-                    "runs a cell magic only from the cell's first line)." % (magic, magic[2:6]),
-                    "Move the %s line to the top of the cell (comments go below it)." % magic.split()[0],
+                    "%s %s, so the cell is not a %s cell (IPython runs a cell magic only when it "
+                    "starts the cell's first line)." % (
+                        magic, "is indented" if first else "is not the first line of the cell", magic[2:6]),
+                    ("Remove the spaces before %s." if first else
+                     "Move the %s line to the top of the cell (comments go below it).") % magic.split()[0],
                     "misplaced-magic",
                 ))
                 break

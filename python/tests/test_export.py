@@ -300,6 +300,11 @@ def test_a_magic_below_a_comment_is_named_with_its_cell_and_line():
     first = info.value.errors[0]
     assert (first.code, first.cell_index, first.line) == ("misplaced-magic", 2, 2)
     assert "Move the %%step line to the top of the cell" in first.fix
+    with pytest.raises(ExportError) as info:
+        export_cells(nb_cells("\n  %%step start", "%%step end"))
+    first = info.value.errors[0]
+    assert (first.code, first.line) == ("misplaced-magic", 2)
+    assert "%%step start is indented" in first.message and first.fix == "Remove the spaces before %%step."
 
 
 def test_metaflow_lint_errors_are_mapped_to_cells():
