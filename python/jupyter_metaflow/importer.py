@@ -258,7 +258,9 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         cells.append(_Cell("markdown", "# " + flow.name))
     cells.append(_Cell("code", "%load_ext jupyter_metaflow", cell_id="load-ext"))
 
-    # module code: a cell per block separated by two blank lines or a cell marker
+    # module code: a cell per block separated by two blank lines, or by the cell markers of
+    # 'export --cell-ids' when the file has them (a cell's own blank lines stay in it)
+    marked = any(line.startswith(CELL_MARKER) for line in lines)
     top = [n for n in tree.body if n is not flow and not _is_main_guard(n)]
     own = _own_header_lines(lines, tree)
     blocks: list[list[str]] = []
@@ -282,7 +284,8 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
             continue
         marker, gap_kept = _marker_id(gap)
         blank_run = _longest_blank_run(gap_kept)
-        if not blocks or marker is not None or blank_run >= 2:
+        delimited = any(line.startswith(CELL_MARKER) for line in gap)
+        if not blocks or delimited or (blank_run >= 2 and not marked):
             blocks.append([] if marker is None else [CELL_MARKER + marker])
             comments = _strip_blank("\n".join(gap_kept))
             blocks[-1].extend(source_lines(comments) if comments else [])

@@ -226,6 +226,19 @@ def test_a_main_block_doing_more_than_running_the_flow_is_kept_as_a_raw_cell(mai
     assert text.endswith("if __name__ == \"__main__\":\n    MainFlow()\n")
 
 
+def test_cell_markers_keep_module_cells_with_blank_lines_whole():
+    cells = [
+        CellInput(0, "imports", "code", "import os\n\n\nLIMIT = 3", ()),
+        CellInput(1, None, "code", "def half(x):\n    return x / 2\n\n\nTWO = 2", ()),
+        CellInput(2, "s", "code", "%%step start\nself.x = half(LIMIT) + TWO", ()),
+        CellInput(3, "e", "code", "%%step end", ()),
+    ]
+    nb = import_flow(export_cells(cells, "blank.ipynb", cell_ids=True), "blank.py")
+    module = [(c.id, c.source) for c in nb.cells if c.source in (cells[0].source, cells[1].source)]
+    assert [source for _, source in module] == [cells[0].source, cells[1].source]  # not four cells
+    assert module[0][0] == "imports"
+
+
 def test_non_module_statements_get_the_module_tag():
     src = (
         "import os\nfrom metaflow import FlowSpec, step\n\n\nDATA_DIR = os.environ.get('X', '.')\n\n\n"
