@@ -147,8 +147,18 @@ export function computeNodeStates(
       edited.add(step.name);
     }
   }
+  // A renamed step (its cell last ran under another name) changed what follows it.
+  const changed = new Set(edited);
+  const stepOfCellId = new Map(model.steps.map(s => [s.cell_id, s.name]));
+  for (const name of book.steps()) {
+    const cellId = book.get(name)!.cellId;
+    const now = cellId !== null ? stepOfCellId.get(cellId) : undefined;
+    if (now !== undefined && now !== name) {
+      changed.add(now);
+    }
+  }
   const stale = new Set(edited);
-  for (const step of edited) {
+  for (const step of changed) {
     for (const d of descendants(model, step)) {
       if (book.get(d)) {
         stale.add(d);

@@ -192,18 +192,22 @@ class FlowSync:
         return out
 
     def _stale_steps(self) -> set[str]:
-        edited = set()
+        edited, renamed = set(), set()
         if self.cells is not None:
             by_id = {c.id: c.source for c in self.cells if c.id}
+            step_at = {s.get("cell_id"): s["name"] for s in (self.model or {}).get("steps", [])}
             for step, status in self.run_status.items():
                 if "source" in status and by_id.get(status.get("cell_id")) not in (None, status["source"]):
                     edited.add(step)
+                    # a renamed step (its cell ran under this name) changed what follows it
+                    if step_at.get(status.get("cell_id")) not in (None, step):
+                        renamed.add(step_at[status["cell_id"]])
         flow_source = self._flow_cell_source()
         if flow_source is not None:
             edited |= {step for step, used in self._flow_used.items()
                        if used != flow_source and step in self.run_status}
         changed = edited | self._rerun_stale
-        return changed | (self._descendants(edited) & set(self.run_status))
+        return changed | (self._descendants(edited | renamed) & set(self.run_status))
 
     def _descendants(self, steps: set[str]) -> set[str]:
         if not steps:

@@ -155,6 +155,15 @@ def test_edits_and_reruns_mark_steps_and_descendants_stale(kernel):
     assert [(s["step"], s["state"]) for s in fe.statuses()[seen:]] == [("middle", "done"), ("end", "done")]
     seen = len(fe.statuses())
 
+    # renaming middle: what follows it (end) is stale; the renamed step never ran
+    renamed = [*cells[:2], cell(2, "%%step center\nself.y = self.x + 1"), cells[3]]
+    fe.send("flow", {"path": "chain.ipynb", "cells": renamed})
+    fe.barrier()
+    assert {s["step"]: s["state"] for s in fe.statuses()[seen:]} == {"middle": "stale", "end": "stale"}
+    fe.send("flow", {"path": "chain.ipynb", "cells": cells})
+    fe.barrier()
+    seen = len(fe.statuses())
+
     # running start again (a new run) leaves middle and end behind: stale until they run
     reply = fe.run_cell(cells[1]["source"], "c1")
     assert reply["content"]["status"] == "ok"

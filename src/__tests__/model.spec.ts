@@ -96,6 +96,18 @@ describe('computeNodeStates', () => {
     expect(book.get('work')).toMatchObject({ state: 'failed', stale: false });
   });
 
+  it('marks the steps after a renamed step stale, not the renamed step (it never ran)', () => {
+    const book = new StatusBook();
+    SOURCES.forEach((source, i) =>
+      book.apply(status(['start', 'work', 'gather', 'end'][i], 'done', { source, cell_id: `c${i}` }))
+    );
+    const renamed = [...SOURCES];
+    renamed[2] = '%%step collect\nself.ys = [i.y for i in inputs]';
+    const { nodes, stale } = computeNodeStates(model(renamed), book, i => renamed[i]);
+    expect([...stale]).toEqual(['end']);
+    expect(nodes.get('collect')).toMatchObject({ status: null, stale: false });
+  });
+
   it('puts cell-rule and lint errors on their step', () => {
     const bad = model(['%%step start\nself.next(self.nope)', '%%step end']);
     const lint = [{ code: 'lint', cell_index: 1, cell_id: 'c1', line: 1, message: 'lint says no', fix: '' }];
