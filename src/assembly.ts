@@ -868,6 +868,20 @@ namespace Private {
         )
       );
     }
+    const lines = splitLines(body);
+    const code = lines.findIndex(l => pyStrip(l) !== '' && !pyStrip(l).startsWith('#'));
+    if (problem && code >= 0 && pyStrip(lines[code]).startsWith('@')) {
+      // a decorator below a comment or blank line
+      throw new CellRulesError(
+        error(
+          cell,
+          bodyLine + code,
+          `The decorator ${pyStrip(lines[code])} is separated from the magic line by a comment or blank line, so it is read as code.`,
+          'Put the decorators right under the magic line, one after another; comments go below them.',
+          'syntax-error'
+        )
+      );
+    }
     if (problem) {
       throw new CellRulesError(
         error(

@@ -463,6 +463,10 @@ def _parse_body(cell: CellInput, body: str, body_line: int) -> ast.Module:
         text = lines[exc.lineno - 1].strip() if exc.lineno and exc.lineno <= len(lines) else ""
         if text.startswith(("%", "!")):
             raise CellRulesError(_error(cell, line, _MAGIC_IN_CODE % text, _MAGIC_FIX, "syntax-error")) from None
+        code = [(k, t.strip()) for k, t in enumerate(lines, 1) if t.strip() and not t.strip().startswith("#")]
+        if code and code[0][1].startswith("@"):  # a decorator below a comment or blank line
+            raise CellRulesError(_error(cell, body_line + code[0][0] - 1, _LOOSE_DECORATOR % code[0][1],
+                                        _LOOSE_DECORATOR_FIX, "syntax-error")) from None
         raise CellRulesError(
             _error(
                 cell,
@@ -478,6 +482,9 @@ def _parse_body(cell: CellInput, body: str, body_line: int) -> ast.Module:
 _MAGIC_IN_CODE = ("%s: IPython magics and shell commands cannot run in a flow or step cell (it runs as "
                   "Python, as in the flow file).")
 _MAGIC_FIX = "Write it in Python (subprocess.run for a shell command) or move it to a scratch cell."
+_LOOSE_DECORATOR = ("The decorator %s is separated from the magic line by a comment or blank line, so it "
+                    "is read as code.")
+_LOOSE_DECORATOR_FIX = "Put the decorators right under the magic line, one after another; comments go below them."
 
 
 def _switch_cases(node: ast.Dict) -> dict[Any, str] | None:
