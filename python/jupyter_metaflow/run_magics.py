@@ -190,13 +190,16 @@ class RunMagics(Magics):
             executing = runtime_path.stream_run(runner, lambda: call(runner), progress)
             run = executing.run
             status = executing.status
-        session.adopt_run(built.cls, run.id)
+        adopted = session.adopt_run(built.cls, run.id) is not None
+        where = ("It is now the notebook's current run" if adopted else
+                 "It is stored outside the kernel's local datastore (Metaflow's configuration), so "
+                 f"in-kernel steps keep using {session.current_run or 'no run'}")
         if status != "successful":
             raise runtime_path.RuntimeRunFailed(
-                f"Run {run.pathspec} did not succeed (Metaflow's log is above). It is now the "
-                f"notebook's current run; fix the failing step and use %mf_resume STEP."
+                f"Run {run.pathspec} did not succeed (Metaflow's log is above). {where}; fix the "
+                "failing step and use %mf_resume STEP."
             )
-        print(f"Done: {run.pathspec} is now the notebook's current run.", flush=True)
+        print(f"Done: {run.pathspec}. {where}.", flush=True)
         return run
 
 
