@@ -86,6 +86,8 @@ def _import(args: argparse.Namespace) -> int:
         sys.stdout.write(nbformat.writes(nb) + "\n")
         return 0
     output = Path(args.output) if args.output else Path(args.flow).with_suffix(".ipynb")
+    if output.resolve() == Path(args.flow).resolve():
+        raise ExportError("The output %s is the flow file itself; pass another -o FILE.ipynb." % output)
     written = write_atomic(output, nbformat.writes(nb) + "\n", force=args.force)
     sys.stderr.write(("Wrote %s.\n" if written else "%s is already up to date.\n") % output)
     return 0

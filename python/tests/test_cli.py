@@ -193,6 +193,14 @@ def test_export_refuses_to_write_over_the_notebook(tmp_path, capsys):
     assert nb.read_text() == original
 
 
+def test_import_refuses_to_write_over_the_flow_file(tmp_path, capsys):
+    flow = tmp_path / "helloworld.py"
+    flow.write_text((FLOWS / "helloworld.py").read_text())
+    assert main(["import", str(flow), "-o", str(flow), "--force"]) == 2  # replaced the code with JSON
+    assert "the flow file itself" in capsys.readouterr().err
+    assert flow.read_text() == (FLOWS / "helloworld.py").read_text()
+
+
 def test_import_refuses_to_overwrite_without_force(tmp_path, capsys):
     target = tmp_path / "helloworld.ipynb"
     target.write_text("keep me")
