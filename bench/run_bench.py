@@ -57,7 +57,7 @@ def shell_for(cells: list[str], notebook: str):
     executor._session = None
     start_ipython()
     shell = IPython.get_ipython()
-    shell.run_line_magic("load_ext", "jupyter_metaflow")
+    shell.extension_manager.load_extension("jupyter_metaflow")  # quiet when already loaded
     executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], notebook)
     return shell
 
