@@ -53,6 +53,8 @@ def _export(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else default_output_path(args.notebook)
     if output.resolve() == Path(args.notebook).resolve():
         raise ExportError("The output %s is the notebook itself; pass another -o FILE.py." % output)
+    if output.suffix == ".ipynb":
+        raise ExportError("The output %s is a notebook name; export writes a flow file: pass -o FILE.py." % output)
     text = export_notebook(args.notebook, cell_ids=args.cell_ids)
     if args.check:
         diff = check_flow_file(output, text)
@@ -88,6 +90,8 @@ def _import(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path(args.flow).with_suffix(".ipynb")
     if output.resolve() == Path(args.flow).resolve():
         raise ExportError("The output %s is the flow file itself; pass another -o FILE.ipynb." % output)
+    if output.suffix == ".py":
+        raise ExportError("The output %s is a Python file name; import writes a notebook: pass -o FILE.ipynb." % output)
     written = write_atomic(output, nbformat.writes(nb) + "\n", force=args.force)
     sys.stderr.write(("Wrote %s.\n" if written else "%s is already up to date.\n") % output)
     return 0

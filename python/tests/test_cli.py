@@ -199,6 +199,15 @@ def test_import_refuses_to_write_over_the_flow_file(tmp_path, capsys):
     assert main(["import", str(flow), "-o", str(flow), "--force"]) == 2  # replaced the code with JSON
     assert "the flow file itself" in capsys.readouterr().err
     assert flow.read_text() == (FLOWS / "helloworld.py").read_text()
+    other = tmp_path / "other.py"
+    other.write_text("keep = 1\n")
+    assert main(["import", str(flow), "-o", str(other), "--force"]) == 2
+    assert "pass -o FILE.ipynb" in capsys.readouterr().err and other.read_text() == "keep = 1\n"
+    nb = good_notebook(tmp_path)
+    before = nb.read_text()
+    assert main(["export", str(make_notebook(tmp_path / "a.ipynb", "%%step start", "%%step end")), "-o", str(nb),
+                 "--force"]) == 2  # wrote Python into the other notebook
+    assert "pass -o FILE.py" in capsys.readouterr().err and nb.read_text() == before
 
 
 def test_import_refuses_to_overwrite_without_force(tmp_path, capsys):
