@@ -69,6 +69,11 @@ class StepFailed(Exception):
         self.user_traceback = user_traceback
 
 
+class StepInterrupted(StepFailed, KeyboardInterrupt):
+    """The step was interrupted (Interrupt Kernel, Ctrl-C): still a ``KeyboardInterrupt``, shown
+    like :class:`StepFailed` (the step's own frames, not the executor's)."""
+
+
 # -- status events --------------------------------------------------------------------------
 @dataclass
 class StepEvent:
@@ -1068,8 +1073,6 @@ class NotebookSession:
                 self._emit(event)
                 for rest in specs[position + 1:]:
                     self._emit(StepEvent("skipped", **splits(rest), message="an earlier task failed", **base))
-                if isinstance(outcome.error, KeyboardInterrupt):
-                    raise outcome.error
                 raise _step_failed(built, step, f"{backend.flow_name}/{run.run_id}", outcome.error) from outcome.error
             run.tasks.setdefault(step, []).append(outcome.state)
             self._emit(event)
@@ -1110,6 +1113,9 @@ def _step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) ->
             f"generator that never runs). Every step but end must reach its self.next(...). {kept}",
             "",
         )
+    if isinstance(error, KeyboardInterrupt):
+        return StepInterrupted(f"Step {step!r} in {where} was interrupted in run {run}. {kept}",
+                               _user_traceback(error))
     return StepFailed(f"Step {step!r} in {where} failed in run {run}. {kept}", _user_traceback(error))
 
 

@@ -595,6 +595,10 @@ def test_interrupted_step_is_recorded_failed_and_reraised(ip):
     first = executor.get_session().current_run
     result = run(ip, cells[2].replace("self.x += 1", "self.x += 1\nraise KeyboardInterrupt"))
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    # shown with the step's own frames and line numbers, not the executor's
+    assert "Step 'middle' in cell 3 (%%step middle) was interrupted in run" in str(result.error_in_exec)
+    assert "Cell 3 (%%step middle), line 3, in middle" in result.error_in_exec.user_traceback
+    assert "executor.py" not in result.error_in_exec.user_traceback
     session = executor.get_session()
     assert session.current_run == first and "middle" in session.run.failed
     ok(ip, cells[2])

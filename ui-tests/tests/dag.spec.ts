@@ -121,6 +121,29 @@ test.describe('DAG panel', () => {
     await expect(node(page, 'end')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
   });
 
+  test('interrupting a long step fails its node and badge; the cell shows the step, not the executor', async ({
+    page,
+    tmpPath
+  }) => {
+    await openFlow(page, tmpPath, 'interrupt.ipynb', [
+      { source: '%%step start\nimport time\ntime.sleep(120)\nself.next(self.end)' },
+      { source: '%%step end' }
+    ]);
+    await connected(page);
+    await page.notebook.selectCells(0);
+    await command(page, 'jupyter-metaflow:run-step');
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'running', { timeout: 60000 });
+    await command(page, 'notebook:interrupt-kernel');
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'failed', { timeout: 30000 });
+    const cell = page.locator('.jp-Cell').nth(0);
+    await expect(cell.locator('.jp-mf-StepBadge')).toHaveAttribute('data-status', 'failed');
+    await expect(cell.locator('.jp-mf-CellErrors')).toHaveText('Step start failed: KeyboardInterrupt');
+    const output = cell.locator('.jp-OutputArea');
+    await expect(output).toContainText("Step 'start' in cell 1 (%%step start) was interrupted in run");
+    await expect(output).toContainText('Cell 1 (%%step start), line 3, in start');
+    await expect(output).not.toContainText('executor.py');
+  });
+
   test('a failing step is red on the node and shows its error on the cell; payloads stay text', async ({ page, tmpPath }) => {
     await openFlow(page, tmpPath, 'failing.ipynb', [
       { source: `%%step start\nraise ValueError('boom ${PAYLOAD}')` },
