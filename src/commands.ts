@@ -14,6 +14,7 @@ import { topologicalOrder, upstreamInOrder } from './assembly';
 import { CONTEXT_STEP_ATTR } from './dagview';
 import type { FlowState, IFlowStates } from './model';
 import { selectCell } from './panel';
+import type { LinkState } from './tokens';
 
 /** Command ids. */
 export namespace CommandIDs {
@@ -198,13 +199,21 @@ export function overwriteQuestion(error: string): string {
   return `${what} with other content. Overwrite it with the flow exported from this notebook?`;
 }
 
+/** Why the kernel cannot export, by link state (the kernel writes the flow file). */
+const NOT_CONNECTED: Record<Exclude<LinkState, 'connected'>, string> = {
+  'no-kernel': 'This notebook has no kernel: start one (Kernel › Change Kernel), then export again.',
+  'not-loaded':
+    'Metaflow is not loaded in this kernel: run %load_ext jupyter_metaflow in the notebook, then export again.',
+  incompatible:
+    "The kernel's jupyter-metaflow speaks another protocol version: install the same jupyter-metaflow " +
+    "version in the kernel's environment, restart the kernel, then export again."
+};
+
 /** Export through the kernel (the one exporter); ask before overwriting. */
 export async function exportFlow(state: FlowState): Promise<void> {
-  if (state.link?.state !== 'connected') {
-    Notification.warning(
-      'Metaflow is not loaded in this kernel: run %load_ext jupyter_metaflow in the notebook, then export again.',
-      { autoClose: 8000 }
-    );
+  const link = state.link?.state ?? 'no-kernel';
+  if (link !== 'connected') {
+    Notification.warning(NOT_CONNECTED[link], { autoClose: 8000 });
     return;
   }
   try {

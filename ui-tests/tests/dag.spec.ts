@@ -340,6 +340,22 @@ test.describe('DAG panel', () => {
     );
   });
 
+  test('exporting from a notebook whose kernel was shut down says so', async ({ page, tmpPath }) => {
+    await openFlow(page, tmpPath, 'nokernel.ipynb', [
+      { source: '%%step start\nself.next(self.end)' },
+      { source: '%%step end' }
+    ]);
+    await connected(page);
+    await page.evaluate(async () => {
+      await (window as any).jupyterapp.shell.currentWidget.sessionContext.shutdown();
+    });
+    await expect(page.locator('#jp-main-statusbar .jp-mf-LinkStatus')).toHaveAttribute('data-jp-mf-status', 'no-kernel');
+    await command(page, 'jupyter-metaflow:export');
+    await expect(page.locator('.jp-Notification-Toast-warning, .Toastify__toast--warning')).toContainText(
+      'This notebook has no kernel'
+    );
+  });
+
   test('renaming the notebook renames its flow, for the panel and for the kernel', async ({ page, tmpPath }) => {
     await openFlow(page, tmpPath, 'alpha.ipynb', [
       { source: '%%step start\nprint("FLOW", current.flow_name)\nself.next(self.end)' },
