@@ -271,11 +271,26 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
     class_tail = _class_tail(lines, flow)
     flow_lines = range(flow_top, class_tail + 1)
     above = [c for c in _marker_id(lines[flow_top - 1 : _start_line(flow) - 1])[1] if not c.startswith(PARAMS_MARKER)]
+
+    def place_class() -> None:
+        """The comments between the module code before the class and the class (those right
+        above it too), in its place."""
+        nonlocal previous_end
+        gap = [ln for k, ln in enumerate(lines[previous_end : flow_top - 1], previous_end + 1) if k not in own]
+        gap = _marker_id(gap)[1] + above
+        comments = _strip_blank("\n".join(gap))
+        if comments:
+            lead = next(i for i, ln in enumerate(gap) if ln.strip())
+            if blocks and lead < 2:
+                blocks[-1].extend(gap[: lead] + source_lines(comments))
+            else:
+                blocks.append(source_lines(comments))
+        previous_end = class_tail
+
     for node in top:
         start = _start_line(node)
-        if above and start > flow.lineno:
-            blocks.append(above)  # the comments above the class, in its place
-            above = []
+        if previous_end < flow.lineno < start:
+            place_class()
         gap = [ln for k, ln in enumerate(lines[previous_end : start - 1], previous_end + 1)
                if k not in flow_lines and k not in own]
         code = lines[start - 1 : node.end_lineno]
@@ -292,8 +307,8 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         else:
             blocks[-1].extend(gap_kept)
         blocks[-1].extend(code)
-    if above:
-        blocks.append(above)
+    if previous_end < flow.lineno:
+        place_class()
     guards = {k for n in tree.body if _is_main_guard(n) for k in range(n.lineno, n.end_lineno + 1)}
     last = max([n.end_lineno for n in top] + [class_tail] + sorted(own))
     tail = [c for k, c in enumerate(lines[last:], last + 1) if k not in guards and c.strip().startswith("#")]

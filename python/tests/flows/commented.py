@@ -1,4 +1,8 @@
 from metaflow import FlowSpec, catch, project, retry, step
+# the decorators the steps use
+
+# a standalone comment between the imports and the class
+
 
 # ===== the flow =====
 # what it does
