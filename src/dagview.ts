@@ -91,6 +91,7 @@ export class DagView {
     this.node.addEventListener('wheel', this._onWheel, { passive: false });
     this.node.addEventListener('pointerdown', this._onPointerDown);
     this.node.addEventListener('click', this._onClick);
+    this.node.addEventListener('keydown', this._onKeyDown);
     this.node.addEventListener('contextmenu', this._onContextMenu);
   }
 
@@ -221,6 +222,7 @@ export class DagView {
     this.node.removeEventListener('wheel', this._onWheel);
     this.node.removeEventListener('pointerdown', this._onPointerDown);
     this.node.removeEventListener('click', this._onClick);
+    this.node.removeEventListener('keydown', this._onKeyDown);
     this.node.removeEventListener('contextmenu', this._onContextMenu);
     this.node.remove();
   }
@@ -268,12 +270,24 @@ export class DagView {
       this._dragged = false;
       return;
     }
+    this._select(stepAt(event.target));
+  };
+
+  /** Nodes are focusable (Tab): Enter or Space on one selects it, as a click does. */
+  private _onKeyDown = (event: KeyboardEvent): void => {
     const step = stepAt(event.target);
+    if (step !== null && (event.key === 'Enter' || event.key === ' ')) {
+      event.preventDefault();
+      this._select(step);
+    }
+  };
+
+  private _select(step: string | null): void {
     if (step !== null) {
       this.selected = step;
       this._options.onSelect?.(step);
     }
-  };
+  }
 
   /**
    * Remember the node a context menu opens on, as an attribute of the view's

@@ -72,6 +72,22 @@ describe('DagView', () => {
     expect(stepAt(view.node)).toBeNull();
   });
 
+  it('selects a focused node with Enter or Space, as a click does', () => {
+    const picked: string[] = [];
+    const view = new DagView({ onSelect: s => picked.push(s) });
+    view.render(layout, new Map());
+    const key = (step: string, k: string) => {
+      const event = new KeyboardEvent('keydown', { key: k, bubbles: true, cancelable: true });
+      view.node.querySelector(`[data-step="${step}"]`)!.dispatchEvent(event);
+      return event.defaultPrevented;
+    };
+    expect(key('train', 'Enter')).toBe(true);
+    expect(key('end', ' ')).toBe(true);
+    expect(key('start', 'a')).toBe(false);
+    expect(picked).toEqual(['train', 'end']);
+    expect(view.selected).toBe('end');
+  });
+
   it('zooms around a point and pans', () => {
     const view = new DagView();
     view.render(layout, new Map());

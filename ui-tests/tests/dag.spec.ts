@@ -264,6 +264,12 @@ test.describe('DAG panel', () => {
     const active = await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex);
     expect(active).toBe(41);
     await expect(node(page, 'end')).toHaveClass(/jp-mod-selected/);
+    // from the keyboard: a focused node selects its cell on Enter
+    await node(page, 'start').focus();
+    await page.keyboard.press('Enter');
+    await expect(page.locator('.jp-Notebook .jp-Cell').nth(0)).toBeInViewport();
+    await expect(node(page, 'start')).toHaveClass(/jp-mod-selected/);
+    expect(await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex)).toBe(0);
   });
 
   test('Run to here runs the upstream steps that are not up to date, in order', async ({ page, tmpPath }) => {
