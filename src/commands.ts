@@ -11,7 +11,7 @@ import { downloadIcon, fastForwardIcon, runIcon, treeViewIcon } from '@jupyterla
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { topologicalOrder, upstreamInOrder } from './assembly';
-import { CONTEXT_STEP_ATTR } from './dagview';
+import { CONTEXT_STEP_ATTR, ellipsis } from './dagview';
 import type { FlowState, IFlowStates } from './model';
 import { selectCell } from './panel';
 import type { LinkState } from './tokens';
@@ -61,7 +61,8 @@ export function addCommands(
   const hasStep = (args: ReadonlyPartialJSONObject) => target(args) !== null;
 
   app.commands.addCommand(CommandIDs.runStep, {
-    label: args => (target(args) ? `Run Step ${target(args)}` : 'Run Step'),
+    // a long step name is cut: menus and tooltips are as wide as their labels
+    label: args => (target(args) ? `Run Step ${ellipsis(target(args)!, 40)}` : 'Run Step'),
     caption: 'Run the step of this cell in the kernel',
     icon: args => (args.toolbar ? runIcon : undefined),
     isEnabled: hasStep,

@@ -406,7 +406,8 @@ function svg(tag: string, attrs: { [name: string]: string } = {}): SVGElement {
   return el as SVGElement;
 }
 
-function ellipsis(text: string, max: number): string {
+/** `text` cut to `max` characters, the last one an ellipsis. */
+export function ellipsis(text: string, max: number): string {
   return text.length > max ? text.slice(0, max - 1) + '…' : text;
 }
 

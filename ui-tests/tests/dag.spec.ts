@@ -232,7 +232,7 @@ test.describe('DAG panel', () => {
     await placed(1, 'start', false);
   });
 
-  test('a very long step name is cut on its badge, which keeps its status in view', async ({ page, tmpPath }) => {
+  test('a very long step name is cut on its badge, which keeps its status in view, and in menus', async ({ page, tmpPath }) => {
     const long = `step_${'x'.repeat(150)}`;
     await openFlow(page, tmpPath, 'longname.ipynb', [
       { source: `%%step start\nself.next(self.${long})` },
@@ -250,6 +250,12 @@ test.describe('DAG panel', () => {
       cellBox.x + cellBox.width
     );
     await expect(badge).toHaveAttribute('title', `Step ${long}: not run yet`);
+    // the node's context menu stays on screen
+    await node(page, long).click({ button: 'right' });
+    const menu = page.locator('.lm-Menu').first();
+    await expect(menu.getByText(`Run Step ${long.slice(0, 39)}…`)).toBeVisible();
+    const menuBox = (await menu.boundingBox())!;
+    expect(menuBox.x + menuBox.width).toBeLessThanOrEqual(page.viewportSize()!.width);
   });
 
   test('clicking a node selects and scrolls to its cell', async ({ page, tmpPath }) => {
