@@ -64,12 +64,12 @@ class RunMagics(Magics):
         """
         args, params = self._parse(self.mf_run, line)
         built, flow_file = self._flow_file()
-        values = runtime_path.parameter_kwargs(built, list(built.param_args) + params)
+        values = runtime_path.parameter_kwargs(built, runtime_path.split_config_args(built.param_args)[1] + params)
         options = self._options(args)
         command = " ".join(["run"] + [f"--with {d}" for d in args.decospecs] + [line_of(options)]
                            + [shlex.quote(p) for p in params])
-        environment = runtime_path.environment_option(built.cls)
-        print(f"Running `{runtime_path.command_line(flow_file, environment, ' '.join(command.split()))}` "
+        words = runtime_path.top_level_options(built)[1]
+        print(f"Running `{runtime_path.command_line(flow_file, words, ' '.join(command.split()))}` "
               "with Metaflow's runtime.", flush=True)
         return self._launch(built, flow_file, args, lambda r: r.run(**options, **values))
 
@@ -98,8 +98,8 @@ class RunMagics(Magics):
             origin = current.split("/", 1)[1]
         options = self._options(args)
         command = f"resume {args.step} --origin-run-id {origin}" + (f" {line_of(options)}" if options else "")
-        environment = runtime_path.environment_option(built.cls)
-        print(f"Running `{runtime_path.command_line(flow_file, environment, command)}` with Metaflow's runtime.",
+        words = runtime_path.top_level_options(built)[1]
+        print(f"Running `{runtime_path.command_line(flow_file, words, command)}` with Metaflow's runtime.",
               flush=True)
         return self._launch(built, flow_file, args,
                             lambda r: r.resume(step_to_rerun=args.step, origin_run_id=origin, **options))
@@ -184,7 +184,7 @@ class RunMagics(Magics):
         session = get_session()
         progress = runtime_path.RunProgress(built.cls.__name__, list(built.steps), session.listeners)
         top = {"decospecs": list(args.decospecs)} if args.decospecs else {}
-        top.update(runtime_path.environment_option(built.cls))
+        top.update(runtime_path.top_level_options(built)[0])
         runner = mf.kernel_runner(str(flow_file), show_output=False, cwd=os.getcwd(), pylint=False, **top)
         with runner:
             executing = runtime_path.stream_run(runner, lambda: call(runner), progress)

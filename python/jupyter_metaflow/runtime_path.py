@@ -25,6 +25,7 @@ a per-step progress line; ``%mf_run`` and ``%mf_resume`` use it too.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shlex
@@ -37,6 +38,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from . import _metaflow as mf
 from . import cards
+from .cells import TWO_VALUE_FLOW_OPTIONS
 from .export import HEADER, ExportError, export_cells, write_atomic
 
 __all__ = [
@@ -106,10 +108,35 @@ def environment_option(flow_cls: type) -> dict[str, str]:
     return {"environment": "pypi" if kinds == {"pypi"} else "conda"} if kinds else {}
 
 
-def command_line(flow_file: Path, options: dict[str, str], command: str) -> str:
-    """How the run reads on Metaflow's command line: ``python FILE [--environment=E] COMMAND``."""
-    top = "".join(f" --{key}={value}" for key, value in options.items())
-    return f"python {shlex.quote(flow_file.name)}{top} {command}"
+def split_config_args(args: Sequence[str]) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The ``%%flow`` line's ``--config NAME FILE`` / ``--config-value NAME JSON`` options
+    (Metaflow's top-level options, before ``run``) apart from its parameter options."""
+    configs, params = [], []
+    tokens = list(args)
+    while tokens:
+        token = tokens.pop(0)
+        if token in TWO_VALUE_FLOW_OPTIONS and len(tokens) >= 2:
+            configs.append((token, tokens.pop(0), tokens.pop(0)))
+        else:
+            params.append(token)
+    return configs, params
+
+
+def top_level_options(built: Any) -> tuple[dict[str, Any], list[str]]:
+    """What goes before the command for this flow, as ``Runner`` keywords and as command-line
+    words: ``--environment`` (:func:`environment_option`) and the ``%%flow`` line's Configs."""
+    kwargs: dict[str, Any] = dict(environment_option(built.cls))
+    words = [f"--environment={kwargs['environment']}"] if kwargs else []
+    for option, name, value in split_config_args(built.param_args)[0]:
+        key = option[2:].replace("-", "_")
+        kwargs.setdefault(key, []).append((name, json.loads(value) if key == "config_value" else value))
+        words += [option, shlex.quote(name), shlex.quote(value)]
+    return kwargs, words
+
+
+def command_line(flow_file: Path, top: Sequence[str], command: str) -> str:
+    """How the run reads on Metaflow's command line: ``python FILE [TOP OPTIONS] COMMAND``."""
+    return " ".join(["python", shlex.quote(flow_file.name), *top, command])
 
 
 def generated_flow_file(cells: Sequence[Any], notebook_path: str | None, flow_name: str,
@@ -310,19 +337,20 @@ def run_step_in_runtime(session: Any, built: Any, step: str, reasons: list[str],
     cwd = os.getcwd()
     flow_file = generated_flow_file(session.last_cells, session.notebook_path(), built.cls.__name__, cwd)
     how = "resume" if origin_run else "run"
+    params = split_config_args(param_args)[1]
     command = (f"resume {step} --origin-run-id {origin_run}" if origin_run
-               else "run" + "".join(f" {a}" for a in param_args))
-    environment = environment_option(built.cls)
+               else " ".join(["run", *(shlex.quote(a) for a in params)]))
+    top, words = top_level_options(built)
     print(f"Step {step!r} runs under Metaflow's runtime, not in the kernel: {'; '.join(reasons)}.\n"
-          f"Running `{command_line(flow_file, environment, command)}`"
+          f"Running `{command_line(flow_file, words, command)}`"
           + (" (as resume does, the steps after it run there too)." if origin_run else "."), flush=True)
     progress = RunProgress(built.cls.__name__, [s.name for s in built.model.steps], session.listeners)
-    runner = mf.kernel_runner(str(flow_file), show_output=False, cwd=cwd, pylint=False, **environment)
+    runner = mf.kernel_runner(str(flow_file), show_output=False, cwd=cwd, pylint=False, **top)
     with runner:
         if origin_run:
             launch = lambda: runner.resume(step_to_rerun=step, origin_run_id=origin_run)  # noqa: E731
         else:
-            values = parameter_kwargs(built, param_args)
+            values = parameter_kwargs(built, params)
             launch = lambda: runner.run(**values)  # noqa: E731
         executing = stream_run(runner, launch, progress)
         run_id = executing.run.id

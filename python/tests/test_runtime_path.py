@@ -172,6 +172,29 @@ def test_pypi_step_runs_in_metaflows_pypi_environment(ip, capsys):
     assert "Running `python rt_nb.nbflow.py --environment=pypi run` with Metaflow's runtime." in capsys.readouterr().out
 
 
+def test_flow_line_configs_reach_metaflows_runtime(ip, capsys, tmp_path):
+    from metaflow import Flow
+
+    (tmp_path / "settings.json").write_text('{"lr": 0.5}')
+    cells = notebook(
+        "%%flow CfgRtFlow --config cfg settings.json --config-value extra '{\"k\": 2}' --n 3\n"
+        "cfg = Config('cfg', default_value={'lr': 0.1})\nextra = Config('extra', default_value={'k': 1})\n"
+        "n = Parameter('n', default=1, type=int)",
+        "%%step start\n@retry(times=1)\nself.seen = (self.cfg.lr, self.extra.k, self.n)",
+        "%%step end\npass",
+    )
+    ok(ip, cells[0])
+    capsys.readouterr()
+    ok(ip, cells[1])  # ran with the default Configs under the runtime
+    out = capsys.readouterr().out
+    assert ("Running `python rt_nb.nbflow.py --config cfg settings.json --config-value extra "
+            "'{\"k\": 2}' run --n 3`") in out
+    assert Flow("CfgRtFlow").latest_run["start"].task.data.seen == (0.5, 2, 3)
+    ok(ip, "%mf_run")
+    assert "--config-value extra '{\"k\": 2}' run` with Metaflow's runtime" in capsys.readouterr().out
+    assert Flow("CfgRtFlow").latest_run["start"].task.data.seen == (0.5, 2, 3)
+
+
 def test_pypi_base_sends_every_step_to_the_runtime(ip):
     notebook("%%flow BaseFlow\n@pypi_base(python='3.11')", "%%step start\npass", "%%step end\npass")
     built = executor.build_flow(executor.get_session().notebook_model(), ip.user_ns)
