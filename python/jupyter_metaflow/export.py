@@ -486,8 +486,8 @@ def render_flow(model: FlowModel, *, cell_ids: bool = False, source_name: str | 
         lines = []
         if cell_ids:
             lines.append("    " + _marker(step.cell_id, step.cell_index))
-        lines.extend(indent_code(d, "    ") for d in step.decorators)
-        lines.append("    @step")
+        lines.extend(indent_code(d, "    ") for d in step.decorators if d.strip() != "@step")
+        lines.append("    @step")  # the one @step (a cell may repeat it out of habit)
         args = "self, inputs" if model.is_join(step.name) else "self"
         lines.append("    def %s(%s):" % (step.name, args))
         doc = model.markdown_above.get(step.name)

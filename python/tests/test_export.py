@@ -275,6 +275,11 @@ def test_decorator_may_use_flow_cell_constants():
     assert "@retry(times=TIMES)" in export_cells(cells)
 
 
+def test_a_step_cell_repeating_step_gets_one():
+    text = export_cells(nb_cells("%%step start\n@step\n@retry(times=1)\npass", "%%step end\n@step"))
+    assert text.count("@step") == 2 and "@retry(times=1)\n    @step\n    def start(self):" in text
+
+
 @pytest.mark.parametrize(
     "sources,code",
     [
