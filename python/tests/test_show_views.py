@@ -82,3 +82,34 @@ def test_repr_never_raises_and_is_cut() -> None:
 
     assert len(safe_repr(Loud(), 50)) == 50
     assert view(Loud())["kind"] == "repr"
+
+
+class RaisingRepr:
+    def __repr__(self) -> str:
+        raise ValueError("<b>no repr</b>")
+
+
+@pytest.mark.parametrize("array", [np.array([1, RaisingRepr()], dtype=object),
+                                   np.array(RaisingRepr(), dtype=object)], ids=["1d", "0d"])
+def test_object_array_whose_item_repr_raises(array: np.ndarray) -> None:
+    v = bundled(array)["view"]
+    assert v["kind"] == "ndarray" and v["preview"].startswith("(no preview: printing the array "
+                                                              "failed: ValueError")
+
+
+def test_all_infinite_image_array_warns_nothing() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "image" in view(np.full((10, 10), np.inf))
+
+
+@pytest.mark.parametrize("frame, key, expected", [
+    (pd.DataFrame(np.ones((3, 2)), columns=["a", "a"]), "mean['a']", "1"),
+    (pd.DataFrame({"t": pd.to_timedelta([1, 3], unit="s")}), "mean['t']", "0 days 00:00:02"),
+], ids=["repeated-column-names", "timedelta-column"])
+def test_diff_summary_of_awkward_frames(frame: pd.DataFrame, key: str, expected: str) -> None:
+    from jupyter_metaflow.show.bundle import _summary
+
+    assert _summary(frame)[key] == expected

@@ -330,8 +330,10 @@ def _summary(value: Any) -> dict[str, str]:
             out[f"dtype[{safe_repr(column, 40)}]"] = str(kind)
         numeric = value.select_dtypes("number") if hasattr(value, "select_dtypes") else None
         if numeric is not None:
-            for column in list(numeric.columns)[:20]:
-                out[f"mean[{safe_repr(column, 40)}]"] = f"{numeric[column].mean():.6g}"
+            for i, column in enumerate(list(numeric.columns)[:20]):
+                mean = numeric.iloc[:, i].mean()  # by position: column names may repeat
+                out[f"mean[{safe_repr(column, 40)}]"] = (
+                    f"{mean:.6g}" if isinstance(mean, (int, float, complex)) else str(mean))
     elif type(value).__name__ == "ndarray":
         stats = array_stats(value) or {}
         for key in ("min", "max", "mean", "std", "nan"):

@@ -186,9 +186,13 @@ def array_view(array: Any, limits: Limits) -> dict[str, Any]:
         "kind": "ndarray", "shape": [int(n) for n in array.shape], "dtype": str(array.dtype),
         "size": int(array.size), "nbytes": int(array.nbytes), "stats": array_stats(array),
     }
-    with np.printoptions(threshold=max(10, limits.items), edgeitems=3,
-                         linewidth=100, precision=6):
-        out["preview"] = truncate(np.array2string(array, separator=", "), limits.text_chars)
+    try:
+        with np.printoptions(threshold=max(10, limits.items), edgeitems=3,
+                             linewidth=100, precision=6):
+            preview = np.array2string(array, separator=", ")
+    except Exception as exc:  # an object array holding a value whose repr() raises
+        preview = f"(no preview: printing the array failed: {type(exc).__name__}: {exc})"
+    out["preview"] = truncate(preview, limits.text_chars)
     png = _array_png(array, limits.image_px)
     if png is not None:
         out["image"] = png
@@ -241,7 +245,7 @@ def _array_png(array: Any, max_px: int) -> dict[str, Any] | None:
             low, high = 0.0, 1.0
         elif 0.0 <= low and high <= 255.0:
             low, high = 0.0, 255.0
-        data = (np.nan_to_num(data, nan=low) - low) / ((high - low) or 1.0) * 255.0
+        data = (np.nan_to_num(data, nan=low, posinf=high, neginf=low) - low) / ((high - low) or 1.0) * 255.0
     pixels = np.clip(data, 0, 255).astype(np.uint8)
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
