@@ -227,10 +227,11 @@ def string_continuation_lines(code: str) -> set[int]:
 
 
 def _wrapped(source: str, wrapper: str | None) -> str:
-    """``source`` as the body of ``wrapper`` (a ``def``/``class`` line), or as is for None."""
+    """``source`` as the body of ``wrapper`` (a ``def``/``class`` line), or as is for None;
+    a closing ``pass`` keeps a body of only comments valid."""
     if wrapper is None:
         return source
-    return wrapper + "\n" + (indent_code(source, "    ") if source.strip() else "    pass")
+    return wrapper + "\n" + (indent_code(source, "    ") + "\n" if source.strip() else "") + "    pass"
 
 
 def _compile_error(source: str, wrapper: str | None = None) -> SyntaxError | None:

@@ -358,7 +358,8 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         class_code.append("\n".join(lines[prev : end]))
         prev = end
     _, class_lines = _marker_id(source_lines("\n".join(class_code)))
-    flow_body = _strip_blank("\n".join(_decorator_comments(lines, flow) + [_dedent_block(class_lines)]))
+    above_doc = [c.strip() for c in _comments(lines, flow.lineno + 1, flow.body[0].lineno - 1)] if doc else []
+    flow_body = _strip_blank("\n".join(_decorator_comments(lines, flow) + above_doc + [_dedent_block(class_lines)]))
     magic = ("%%flow " + flow.name + " " + param_args).strip()
     flow_src = "\n".join([magic] + class_decorators + ([_keep_off_decorators(flow_body)] if flow_body else []))
     cells.append(_Cell("code", flow_src, cell_id=flow_marker or "flow", line=flow.lineno))
@@ -386,7 +387,8 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
             )
         step_doc = ast.get_docstring(node)
         body_lines = _body_lines(lines, node, step_doc is not None) + _comments(lines, node.end_lineno + 1, last)
-        body = _strip_blank("\n".join(leading + [_dedent_block(body_lines)]))
+        above_doc = [c.strip() for c in _comments(lines, node.lineno + 1, node.body[0].lineno - 1)] if step_doc else []
+        body = _strip_blank("\n".join(leading + above_doc + [_dedent_block(body_lines)]))
         if len(args) == 2 and args[1] != "inputs":
             body = "%s = inputs\n%s" % (args[1], body)
         if step_doc:
