@@ -35,6 +35,7 @@ class ShowFlow(FlowSpec):
         self.words = "hello <b>world</b>\\n" * 1000
         self.blob = bytes(range(256)) * 10
         self.rich = Rich()
+        self.rich.scale = self.scale  # differs between the two runs
         self.broken = Broken()
         self.items = [1, 2, 3]
         self.next(self.train, foreach="items")

@@ -364,6 +364,9 @@ def test_unloadable_artifact_says_why(world: Any, monkeypatch: pytest.MonkeyPatc
     rows = {a["name"]: a for a in data(show(f"{world['a']}/start"))["artifacts"]}
     assert rows["rich"]["type"] is None and "No module named 'richobj'" in rows["rich"]["preview"]
     assert rows["arr"]["type"] == "numpy.ndarray"
+    changed = {r["artifact"]: r for r in data(show(diff=[world["a"], world["b"]]))["rows"]}
+    assert "No module named 'richobj'" in changed["rich"]["note"]
+    assert changed["arr"]["type_a"] == "numpy.ndarray"  # the rest of the diff still shows
 
 
 def test_values_of_a_failed_task_are_marked(ip) -> None:

@@ -292,6 +292,16 @@ def _diff_data(header: dict[str, Any], compared: list[tuple], detailed: bool,
 
 def _diff_values(row: dict[str, Any], art_a: Any, art_b: Any, detailed: bool,
                  limits: Limits) -> None:
+    """Values or summary deltas of a changed row; a value that cannot be loaded here becomes
+    the row's note (the rest of the diff still shows)."""
+    try:
+        _load_diff_values(row, art_a, art_b, detailed, limits)
+    except ShowError as exc:
+        row["note"] = str(exc)
+
+
+def _load_diff_values(row: dict[str, Any], art_a: Any, art_b: Any, detailed: bool,
+                      limits: Limits) -> None:
     sizes = [s for s in (row["size_a"], row["size_b"]) if s is not None]
     biggest = max(sizes) if sizes else 0
     if biggest <= DIFF_VALUE_MAX_BYTES:
