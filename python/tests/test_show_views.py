@@ -113,3 +113,12 @@ def test_diff_summary_of_awkward_frames(frame: pd.DataFrame, key: str, expected:
     from jupyter_metaflow.show.bundle import _summary
 
     assert _summary(frame)[key] == expected
+
+
+def test_html_fallback_escapes_the_type_name_of_a_bytes_subclass() -> None:
+    from jupyter_metaflow.show.fallbacks import html as fallback_html
+
+    named = type('<img src=x onerror="alert(1)">', (bytes,), {})
+    html = fallback_html({"version": 1, "kind": "artifact", "header": {"title": "v"},
+                          "view": view(named(b"abc"))})
+    assert "<img" not in html and "&lt;img src=x" in html

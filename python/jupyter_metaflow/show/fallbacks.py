@@ -97,7 +97,7 @@ def view_html(v: dict[str, Any]) -> list[str]:
     if kind == "estimator":
         return [_pre(v["text"]), _table(["parameter", "value"], v["params"])]
     if kind == "text":
-        return [f"<p>{v['type']} of length {v['length']:,}</p>", _pre(v["preview"])]
+        return [f"<p>{escape(v['type'])} of length {v['length']:,}</p>", _pre(v["preview"])]
     if kind == "tree":
         return [_pre("\n".join(_tree_lines(v["root"], 0)))]
     if kind == "rich" and v.get("image"):
