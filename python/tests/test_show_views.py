@@ -122,3 +122,48 @@ def test_html_fallback_escapes_the_type_name_of_a_bytes_subclass() -> None:
     html = fallback_html({"version": 1, "kind": "artifact", "header": {"title": "v"},
                           "view": view(named(b"abc"))})
     assert "<img" not in html and "&lt;img src=x" in html
+
+
+class KeyErrorAttributes:
+    """Attribute access through a dict: a missing name raises KeyError, so hasattr() raises."""
+
+    def __init__(self) -> None:
+        self.__dict__["_fields"] = {}
+
+    def __getattr__(self, name: str) -> object:
+        return self._fields[name]
+
+
+def broken_estimator() -> object:
+    from sklearn.base import BaseEstimator
+
+    class Unstored(BaseEstimator):
+        def __init__(self, alpha: int = 1) -> None:
+            self.beta = alpha  # get_params() looks for self.alpha and raises
+
+    return Unstored()
+
+
+def empty_figure() -> object:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=(0, 0))
+
+
+@pytest.mark.parametrize("make, error", [
+    (KeyErrorAttributes, "KeyError"), (broken_estimator, "AttributeError"),
+    (empty_figure, "ValueError"),
+], ids=["getattr-keyerror", "estimator-get-params-raises", "zero-size-figure"])
+def test_a_failing_typed_view_falls_back_to_a_safe_repr(make: object, error: str) -> None:
+    v = bundled(make())["view"]
+    assert v["kind"] == "repr" and f"view: {error}(" in v["text"]
+
+
+def test_huge_figure_is_drawn_at_most_image_px() -> None:
+    import matplotlib.pyplot as plt
+
+    v = view(plt.figure(figsize=(1000, 500)))["image"]
+    assert (v["width"], v["height"]) == (Limits().image_px, Limits().image_px // 2)

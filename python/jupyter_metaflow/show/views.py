@@ -89,7 +89,17 @@ def brief(value: Any, limit: int = 80) -> str:
 
 
 def view(value: Any, limits: Limits = Limits()) -> dict[str, Any]:
-    """The best view of ``value`` for its type."""
+    """The best view of ``value`` for its type; a safe ``repr`` saying why when the typed view
+    fails (an estimator whose ``get_params`` raises, a ``__getattr__`` raising ``KeyError``,
+    a figure of size 0)."""
+    try:
+        return _typed_view(value, limits)
+    except Exception as exc:
+        return {"kind": "repr", "text": safe_repr(value, limits.repr_chars)
+                + f"\n(no {type_name(value)} view: {safe_repr(exc, limits.repr_chars)})"}
+
+
+def _typed_view(value: Any, limits: Limits) -> dict[str, Any]:
     pd, np = sys.modules.get("pandas"), sys.modules.get("numpy")
     if pd is not None and isinstance(value, (pd.DataFrame, pd.Series)):
         return frame_view(value, limits)
@@ -257,7 +267,7 @@ def image_view(value: Any, limits: Limits) -> dict[str, Any]:
     """A matplotlib figure or a PIL image as a PNG no larger than ``limits.image_px``."""
     if _is_figure(value):
         width, height = value.get_size_inches()
-        dpi = max(20, min(100, int(limits.image_px / max(width, height, 0.1))))
+        dpi = min(100.0, limits.image_px / max(width, height, 0.1))
         buffer = io.BytesIO()
         value.savefig(buffer, format="png", dpi=dpi)
         out = {"kind": "image", "source": "matplotlib",
