@@ -115,6 +115,7 @@ def test_diff_summary_of_awkward_frames(frame: pd.DataFrame, key: str, expected:
     assert _summary(frame)[key] == expected
 
 
+
 def test_html_fallback_escapes_the_type_name_of_a_bytes_subclass() -> None:
     from jupyter_metaflow.show.fallbacks import html as fallback_html
 
@@ -167,3 +168,15 @@ def test_huge_figure_is_drawn_at_most_image_px() -> None:
 
     v = view(plt.figure(figsize=(1000, 500)))["image"]
     assert (v["width"], v["height"]) == (Limits().image_px, Limits().image_px // 2)
+
+
+class UnknownDimension:
+    shape = (None, 3)  # a lazy frame's row count is not known
+
+
+@pytest.mark.parametrize("value", [KeyErrorAttributes(), UnknownDimension()],
+                         ids=["getattr-keyerror", "shape-with-none"])
+def test_diff_summary_of_values_whose_facts_cannot_be_read(value: object) -> None:
+    from jupyter_metaflow.show.bundle import _summary
+
+    assert _summary(value)["facts"].startswith("unreadable: ")

@@ -321,8 +321,18 @@ def _load_diff_values(row: dict[str, Any], art_a: Any, art_b: Any, detailed: boo
 
 
 def _summary(value: Any) -> dict[str, str]:
-    """Comparable text facts about a large value: type, shape, dtype(s), statistics."""
+    """Comparable text facts about a large value: type, shape, dtype(s), statistics (as far
+    as the value lets them be read: a failure is itself a fact)."""
     out = {"type": type_name(value)}
+    try:
+        _facts(value, out)
+    except Exception as exc:
+        out["facts"] = f"unreadable: {safe_repr(exc, 200)}"
+    return out
+
+
+def _facts(value: Any, out: dict[str, str]) -> None:
+    """Adds ``value``'s shape or length, dtype(s) and statistics to ``out``."""
     shape = getattr(value, "shape", None)
     if isinstance(shape, tuple):
         out["shape"] = repr(tuple(int(n) for n in shape))
@@ -349,4 +359,3 @@ def _summary(value: Any) -> dict[str, str]:
         for key in ("min", "max", "mean", "std", "nan"):
             if key in stats:
                 out[key] = f"{stats[key]:.6g}"
-    return out
