@@ -423,3 +423,24 @@ def test_nested_foreach_split_by_one_index_per_foreach(ip) -> None:
     assert [(r["split"], r["value_a"], r["value_b"]) for r in rows] == [
         ("[0][0]", "'A0'", "'a0'"), ("[0][1]", "'A1'", "'a1'"), ("[0][2]", "'A2'", "'a2'"),
         ("[1][0]", "'B0'", "'b0'"), ("[1][1]", "'B1'", "'b1'"), ("[1][2]", "'B2'", "'b2'")]
+
+
+def test_artifact_set_in_some_splits_only(ip) -> None:
+    from inprocess import ok, set_notebook
+
+    cells = set_notebook(
+        "%%step start\nself.items = [0, 1, 2]\nself.next(self.mid, foreach='items')",
+        "%%step mid\nif self.input == 1:\n    self.found = 'split one'",
+        "%%step join\nself.next(self.end)",
+        "%%step end",
+        path="partial_nb.ipynb",
+    )
+    ok(ip, cells[0])
+    ok(ip, cells[1])
+    splits = data(show("mid.found"))  # was: "task .../mid/N has no artifact 'found'"
+    assert [(s["label"], s["type"], s["view"]["text"] if s["type"] == "not set" else
+             s["view"]["preview"]) for s in splits["splits"]] == [
+        ("[0]", "not set", "this task did not set 'found'"), ("[1]", "str", "split one"),
+        ("[2]", "not set", "this task did not set 'found'")]
+    with pytest.raises(ShowError, match=r"mid/\d+ has no artifact 'fond'"):  # in no split
+        show("mid.fond")

@@ -179,8 +179,8 @@ def resolve(address: Address, notebook: NotebookRun | None = None) -> Target:
         if len(tasks) == 1:
             return Target("artifact", run=run, step=step, task=tasks[0], tasks=tasks,
                           artifact=_check_artifact(tasks[0], address.artifact))
-        for task in tasks:
-            _check_artifact(task, address.artifact)
+        if not any(address.artifact in task for task in tasks):
+            _check_artifact(tasks[0], address.artifact)  # raises, naming what exists
         return Target("splits", run=run, step=step, tasks=tasks, artifact=address.artifact)
 
 

@@ -107,6 +107,11 @@ def _splits_data(target: Target, limits: Limits) -> dict[str, Any]:
     shown = target.tasks[: limits.items]
     splits = []
     for task, label in zip(shown, task_labels(shown)):
+        if name not in task:  # set in some splits only (an if in the step)
+            splits.append({"index": split_index(task), "label": label, "task": task.id,
+                           "pathspec": task.pathspec, "size": None, "type": "not set",
+                           "view": {"kind": "repr", "text": f"this task did not set {name!r}"}})
+            continue
         artifact = task[name]
         stored = artifacts.size(artifact)
         split = {"index": split_index(task), "label": label, "task": task.id,
