@@ -19,6 +19,7 @@ import time
 import uuid
 from typing import Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display, update_display
@@ -181,7 +182,10 @@ class DagMagics(Magics):
         """Show the notebook's flow as a DAG that updates while steps run: the interactive
         widget where the jupyter-metaflow frontend extension is connected (JupyterLab,
         Notebook 7), else a static SVG picture redrawn in place."""
-        args = parse_argstring(self.mf_dag, line)
+        try:
+            args = parse_argstring(self.mf_dag, line)
+        except ValueError as exc:  # shlex: an unclosed quote
+            raise UsageError(f"%mf_dag: cannot read {line!r}: {exc}; use %mf_dag or %mf_dag --static") from None
         sync = get_sync()
         if args.static:
             display(static_bundle(sync), raw=True)

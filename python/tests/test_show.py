@@ -323,6 +323,9 @@ def test_magic_displays_one_bundle(world: Any, monkeypatch: pytest.MonkeyPatch) 
     result = shell.run_cell("%mf_show start.nope")
     assert not result.success
     assert "no artifact 'nope'" in str(result.error_in_exec)
+    result = shell.run_cell('%mf_show "start.arr')  # was a raw ValueError traceback from shlex
+    assert type(result.error_in_exec).__name__ == "UsageError"
+    assert str(result.error_in_exec) == "%mf_show: cannot read '\"start.arr': No closing quotation"
 
 
 # -- run comparison --------------------------------------------------------------------------

@@ -190,3 +190,9 @@ def test_headless_runs_get_the_static_dag_redrawn_to_the_final_states(tmp_path):
     nodes = re.findall(r'<g class="jp-mf-DagSvg-node"[^>]*>', body)
     assert sorted(re.search(r'data-step="(\w+)"', g)[1] + ":" + re.search(r'data-state="(\w+)"', g)[1]
                   for g in nodes) == ["end:done", "start:done"]
+
+
+def test_mf_dag_with_an_unreadable_line_says_so(ip):
+    result = ip.run_cell('%mf_dag "--static')  # was a raw ValueError traceback from shlex
+    assert type(result.error_in_exec).__name__ == "UsageError"
+    assert "%mf_dag: cannot read '\"--static': No closing quotation" in str(result.error_in_exec)

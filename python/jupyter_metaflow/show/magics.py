@@ -52,7 +52,10 @@ class ShowMagics(Magics):
     @line_magic
     def mf_show(self, line: str) -> None:
         """Show an artifact, a step, a run, or the difference between two runs."""
-        args = parse_argstring(self.mf_show, line)
+        try:
+            args = parse_argstring(self.mf_show, line)
+        except ValueError as exc:  # shlex: an unclosed quote
+            raise UsageError(f"%mf_show: cannot read {line!r}: {exc}") from None
         max_kb = args.max_kb if args.max_kb is not None else self.max_kb
         if max_kb <= 0:
             raise UsageError("%mf_show: --max-kb must be positive")
