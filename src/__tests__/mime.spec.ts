@@ -130,6 +130,28 @@ describe('%mf_show renderer', () => {
     expect(node.querySelector('.jp-mf-Show-pageStatus')!.textContent).toBe('rows 3\u20134 of 10');
   });
 
+  it('keeps fetched pages to the columns of a view shrunk to fit the output limit', async () => {
+    const view = { ...frameView(10), columns: ['n'], dtypes: ['int64'], columns_omitted: 1 };
+    const link = new FakeLink(p => ({
+      request_id: p.request_id,
+      pathspec: p.pathspec,
+      artifact: p.artifact,
+      offset: p.offset,
+      total: 10,
+      rows: { start: p.offset, index: ['2', '3'], cells: [['2', 'x'], ['3', 'y']] }
+    }));
+    const node = await render(
+      bundle({ view, page: { pathspec: 'F/1/start/2', artifact: 'df' } }),
+      new ArtifactRenderer(() => link)
+    );
+    (node.querySelector('button[title="Next page"]') as HTMLButtonElement).click();
+    await new Promise(r => setTimeout(r, 10));
+    const rows = Array.from(node.querySelectorAll('tbody tr')).map(tr =>
+      Array.from(tr.children).map(c => c.textContent)
+    );
+    expect(rows).toEqual([['2', '2'], ['3', '3']]); // index + the one shown column
+  });
+
   it('rejects a page request with the kernel error as text', async () => {
     const link = new FakeLink(p => ({ request_id: p.request_id, pathspec: '', artifact: '', error: 'KeyError: <b>nope</b>' }));
     await expect(

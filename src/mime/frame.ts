@@ -103,7 +103,9 @@ export class FrameTable {
     const tbody = h('tbody');
     rows.cells.forEach((cells, r) => {
       const tr = h('tr', '', h('th', 'jp-mf-Show-index', rows.index[r]));
-      for (const cell of cells) {
+      // a fetched page has the kernel's default column count; a view shrunk to fit the
+      // output limit shows fewer columns
+      for (const cell of cells.slice(0, v.columns.length)) {
         tr.appendChild(h('td', '', cell));
       }
       tbody.appendChild(tr);
