@@ -180,3 +180,9 @@ def test_diff_summary_of_values_whose_facts_cannot_be_read(value: object) -> Non
     from jupyter_metaflow.show.bundle import _summary
 
     assert _summary(value)["facts"].startswith("unreadable: ")
+
+
+def test_masked_array_preview_hides_masked_values() -> None:
+    v = view(np.ma.masked_array([1.0, 100.0, 3.0], mask=[False, True, False]))
+    assert v["preview"] == "[1.0 -- 3.0]"  # was "[  1.,  inf,   3.]"
+    assert (v["stats"]["min"], v["stats"]["max"]) == (1.0, 3.0)

@@ -199,7 +199,9 @@ def array_view(array: Any, limits: Limits) -> dict[str, Any]:
     try:
         with np.printoptions(threshold=max(10, limits.items), edgeitems=3,
                              linewidth=100, precision=6):
-            preview = np.array2string(array, separator=", ")
+            # array2string prints a masked array's hidden values (as inf); its str shows --
+            preview = str(array) if np.ma.isMaskedArray(array) else \
+                np.array2string(array, separator=", ")
     except Exception as exc:  # an object array holding a value whose repr() raises
         preview = f"(no preview: printing the array failed: {type(exc).__name__}: {exc})"
     out["preview"] = truncate(preview, limits.text_chars)
