@@ -71,6 +71,18 @@ class FakeLink implements IKernelLink {
   }
 }
 
+/** A kernel link answering every page request with rows 2 and 3 of a 10-row frame. */
+function pagingLink(): FakeLink {
+  return new FakeLink(p => ({
+    request_id: p.request_id,
+    pathspec: p.pathspec,
+    artifact: p.artifact,
+    offset: p.offset,
+    total: 10,
+    rows: { start: p.offset, index: ['2', '3'], cells: [['2', 'x'], ['3', 'y']] }
+  }));
+}
+
 describe('%mf_show renderer', () => {
   it('registers for the custom type below text/html', () => {
     const factory = createRendererFactory(null);
@@ -105,14 +117,7 @@ describe('%mf_show renderer', () => {
   });
 
   it('fetches other pages from the kernel link', async () => {
-    const link = new FakeLink(p => ({
-      request_id: p.request_id,
-      pathspec: p.pathspec,
-      artifact: p.artifact,
-      offset: p.offset,
-      total: 10,
-      rows: { start: p.offset, index: ['2', '3'], cells: [['2', 'x'], ['3', 'y']] }
-    }));
+    const link = pagingLink();
     const renderer = new ArtifactRenderer(() => link);
     const node = await render(
       bundle({ view: frameView(10), page: { pathspec: 'F/1/start/2', artifact: 'df' } }),
@@ -132,14 +137,7 @@ describe('%mf_show renderer', () => {
 
   it('keeps fetched pages to the columns of a view shrunk to fit the output limit', async () => {
     const view = { ...frameView(10), columns: ['n'], dtypes: ['int64'], columns_omitted: 1 };
-    const link = new FakeLink(p => ({
-      request_id: p.request_id,
-      pathspec: p.pathspec,
-      artifact: p.artifact,
-      offset: p.offset,
-      total: 10,
-      rows: { start: p.offset, index: ['2', '3'], cells: [['2', 'x'], ['3', 'y']] }
-    }));
+    const link = pagingLink();
     const node = await render(
       bundle({ view, page: { pathspec: 'F/1/start/2', artifact: 'df' } }),
       new ArtifactRenderer(() => link)
