@@ -447,3 +447,26 @@ def test_artifact_set_in_some_splits_only(ip) -> None:
         ("[2]", "not set", "this task did not set 'found'")]
     with pytest.raises(ShowError, match=r"mid/\d+ has no artifact 'fond'"):  # in no split
         show("mid.fond")
+
+
+def test_frame_splits_name_their_task_for_the_pager(ip) -> None:
+    import metaflow
+
+    from inprocess import ok, set_notebook
+    from jupyter_metaflow.show.address import any_namespace
+
+    cells = set_notebook(
+        "%%step start\nself.items = [1, 2]\nself.next(self.mid, foreach='items')",
+        "%%step mid\nimport pandas as pd\nself.df = pd.DataFrame({'v': range(100 * self.input)})",
+        "%%step join\nself.next(self.end)",
+        "%%step end",
+        path="frames_nb.ipynb",
+    )
+    ok(ip, cells[0])
+    ok(ip, cells[1])
+    splits = data(show("mid.df"))["splits"]
+    for split, rows in zip(splits, (100, 200)):
+        page = split["page"]  # was absent: the pager of a split could not fetch other rows
+        assert page["pathspec"] == split["pathspec"].rsplit("/", 1)[0] and page["artifact"] == "df"
+        with any_namespace():
+            assert len(metaflow.Task(page["pathspec"])[page["artifact"]].data) == rows

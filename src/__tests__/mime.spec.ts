@@ -150,6 +150,33 @@ describe('%mf_show renderer', () => {
     expect(rows).toEqual([['2', '2'], ['3', '3']]); // index + the one shown column
   });
 
+  it('pages a frame split through the kernel with its own task', async () => {
+    const link = pagingLink();
+    const split = (task: string) => ({
+      index: Number(task) - 2,
+      label: `[${Number(task) - 2}]`,
+      task,
+      pathspec: `F/1/mid/${task}/df`,
+      type: 'pandas.DataFrame',
+      size: 2048,
+      view: frameView(10),
+      page: { pathspec: `F/1/mid/${task}`, artifact: 'df' }
+    });
+    const node = await render(
+      bundle({ kind: 'splits', splits: [split('2'), split('3')], omitted: 0 }),
+      new ArtifactRenderer(() => link)
+    );
+    const next = node.querySelectorAll('button[title="Next page"]')[1] as HTMLButtonElement;
+    next.click();
+    await new Promise(r => setTimeout(r, 10));
+    expect(link.sent[link.sent.length - 1]).toMatchObject({
+      type: 'artifact_page',
+      payload: { pathspec: 'F/1/mid/3', artifact: 'df', offset: 2, limit: 2 }
+    });
+    const status = node.querySelectorAll('.jp-mf-Show-pageStatus')[1].textContent;
+    expect(status).toBe('rows 3\u20134 of 10'); // was: run %load_ext ... to page through the rest
+  });
+
   it('rejects a page request with the kernel error as text', async () => {
     const link = new FakeLink(p => ({ request_id: p.request_id, pathspec: '', artifact: '', error: 'KeyError: <b>nope</b>' }));
     await expect(

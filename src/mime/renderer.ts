@@ -9,7 +9,7 @@ import type { IArtifactPageResult } from '../protocol';
 import type { IKernelLink } from '../tokens';
 import { h, humanBytes } from './dom';
 import { MIME_TYPE, RENDERER_RANK } from './types';
-import type { IHeader, IShowData, PageFetcher } from './types';
+import type { IHeader, IPageSource, IShowData, PageFetcher } from './types';
 import { renderBody } from './views';
 
 /** Finds the kernel link of the notebook an output node sits in (null if none). */
@@ -33,13 +33,12 @@ export class ArtifactRenderer extends Widget implements IRenderMime.IRenderer {
       return Promise.resolve();
     }
     this.node.dataset.jpMfKind = data.kind;
-    this.node.append(renderHeader(data.header), renderBody(data, this._fetcher(data)));
+    this.node.append(renderHeader(data.header), renderBody(data, page => this._fetcher(page)));
     return Promise.resolve();
   }
 
   /** Page requests over the notebook's kernel link, for frames that name their task. */
-  private _fetcher(data: IShowData): PageFetcher | null {
-    const page = data.page;
+  private _fetcher(page: IPageSource | undefined): PageFetcher | null {
     const findLink = this._findLink;
     if (!page || !findLink) {
       return null;

@@ -150,6 +150,12 @@ export interface IStepRow {
   artifacts_omitted: number;
 }
 
+/** The task and artifact name an `artifact_page` request asks for. */
+export interface IPageSource {
+  pathspec: string;
+  artifact: string;
+}
+
 export interface ISplit {
   index: number | null;
   /** Foreach position and recursion iteration, e.g. `[1][0]`, `iteration 3`. */
@@ -159,6 +165,8 @@ export interface ISplit {
   type: string;
   size: number | null;
   view: View;
+  /** Where the kernel pages a frame split from (`artifact_page`). */
+  page?: IPageSource;
 }
 
 export interface IDiffRow {
@@ -184,7 +192,7 @@ export interface IShowData {
   header: IHeader;
   notes?: string[];
   view?: View;
-  page?: { pathspec: string; artifact: string };
+  page?: IPageSource;
   splits?: ISplit[];
   omitted?: number;
   tasks?: ITaskRow[];

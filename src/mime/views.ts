@@ -4,7 +4,7 @@
  */
 import { count, h, humanBytes, pngImage, sandboxedHtml, table } from './dom';
 import { FrameTable } from './frame';
-import type { IArrayView, IShowData, ITreeNode, PageFetcher, View } from './types';
+import type { IArrayView, IPageSource, IShowData, ITreeNode, PageFetcher, View } from './types';
 
 /** The element for one value's view; frames get a pager using `fetch`. */
 export function renderView(view: View, fetch: PageFetcher | null): HTMLElement {
@@ -112,12 +112,15 @@ function renderTree(node: ITreeNode, key: string | null, depth: number): HTMLEle
 }
 
 /** The body for a whole bundle (everything under the header). */
-export function renderBody(data: IShowData, fetch: PageFetcher | null): HTMLElement {
+export function renderBody(
+  data: IShowData,
+  fetchFor: (page: IPageSource | undefined) => PageFetcher | null
+): HTMLElement {
   const body = h('div', 'jp-mf-Show-body');
   switch (data.kind) {
     case 'artifact':
       if (data.view) {
-        body.appendChild(renderView(data.view, fetch));
+        body.appendChild(renderView(data.view, fetchFor(data.page)));
       }
       break;
     case 'splits':
@@ -127,7 +130,7 @@ export function renderBody(data: IShowData, fetch: PageFetcher | null): HTMLElem
             'div',
             'jp-mf-Show-split',
             h('div', 'jp-mf-Show-subtitle', `${split.label} \u00b7 task ${split.task} \u00b7 ${split.type}`),
-            renderView(split.view, null)
+            renderView(split.view, fetchFor(split.page))
           )
         );
       }

@@ -122,6 +122,8 @@ def _splits_data(target: Target, limits: Limits) -> dict[str, Any]:
         else:
             value = artifacts.load(artifact)
             split.update(type=type_name(value), view=view(value, limits.halved().halved()))
+            if split["view"]["kind"] == "dataframe":  # the renderer's pager asks the kernel
+                split["page"] = {"pathspec": task.pathspec, "artifact": name}
         splits.append(split)
     data = {
         "version": BUNDLE_VERSION, "kind": "splits",
