@@ -86,6 +86,11 @@ export class StatusBook {
     if (typeof status.num_splits === 'number') {
       splits.total = status.num_splits;
     }
+    if (!isSplit && status.done_splits) {
+      // a snapshot's foreach step as a whole: which splits finished, and their total time
+      splits.done = new Set(status.done_splits);
+      splits.durationMs = status.duration_ms ?? 0;
+    }
     const stale = status.state === 'stale';
     // `stale` says nothing of how the run ended: keep that (a failed step stays failed).
     let state: IStepRecord['state'] = status.state === 'stale' ? previous?.state ?? 'done' : status.state;

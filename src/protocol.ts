@@ -8,7 +8,7 @@
  */
 
 /** The protocol version this frontend speaks (MAJOR.MINOR). */
-export const PROTOCOL_VERSION = '1.3';
+export const PROTOCOL_VERSION = '1.4';
 
 /** The comm target name, registered on both sides. */
 export const COMM_TARGET = 'jupyter_metaflow';
@@ -132,6 +132,8 @@ export interface IStepStatus {
   state: StepState;
   split_index?: number;
   num_splits?: number;
+  /** In `run_state` only: a foreach step's finished split indices (the status is the whole step's); since 1.4. */
+  done_splits?: number[];
   duration_ms?: number;
   artifact_count?: number;
   /** The exact cell source the run used (for stale detection). */

@@ -146,6 +146,9 @@ class FlowSync:
     # -- step states -------------------------------------------------------------------------
     def on_step_event(self, event: StepEvent) -> None:
         """Executor listener: record the task's state and publish it."""
+        previous = self.run_status.get(event.step, {})
+        if event.status == "skipped" and previous.get("state") == "failed" and previous.get("run_id") == event.run_id:
+            return  # the splits after a failed one: the step stays failed, with its error
         status: dict[str, Any] = {"flow": event.flow, "run_id": event.run_id, "step": event.step,
                                   "state": event.status}
         if event.split_index is not None:
@@ -243,7 +246,23 @@ class FlowSync:
                 traceback.print_exc()
 
     def run_state(self) -> dict[str, Any]:
-        return {"flow": self.flow, "run_id": self.run_id, "steps": self.statuses()}
+        steps = {step: self._step_level(step, status) for step, status in self.statuses().items()}
+        return {"flow": self.flow, "run_id": self.run_id, "steps": steps}
+
+    def _step_level(self, step: str, status: dict[str, Any]) -> dict[str, Any]:
+        """A foreach step's status as a whole, for a snapshot: which splits finished
+        (``done_splits``, protocol 1.4) and their total time, not the last split's event,
+        which a frontend starting from the snapshot would count as the only split done."""
+        if "num_splits" not in status:
+            return status
+        finished = self.splits_done.get(step, {})
+        whole = {k: v for k, v in status.items() if k != "split_index"}
+        whole["done_splits"] = sorted(finished)
+        if finished:
+            whole["duration_ms"] = round(sum(finished.values()), 1)
+        if whole["state"] == "done" and len(finished) < whole["num_splits"]:
+            whole["state"] = "running"
+        return whole
 
     def send_run_state(self, opened: Any) -> None:
         """Connect listener: the snapshot for a frontend that just connected."""

@@ -122,6 +122,9 @@ def test_tagged_cells_run_as_steps_and_report_status(kernel):
     assert snapshot["flow"] == "SquaresFlow" and snapshot["run_id"] == run_id
     assert {k: v["state"] for k, v in snapshot["steps"].items()} == dict.fromkeys(
         ["start", "square", "gather", "end"], "done")
+    whole = snapshot["steps"]["square"]  # the foreach step as a whole, not its last split
+    assert "split_index" not in whole and whole["done_splits"] == [0, 1, 2] and whole["num_splits"] == 3
+    assert whole["duration_ms"] == round(sum(s["duration_ms"] for s in done), 1)
 
     # the run is a real, successful Metaflow run
     reply = fe.run_cell("from metaflow import Flow, namespace\nnamespace(None)\n"
@@ -240,6 +243,27 @@ def test_a_failing_tagged_step_reports_failed_with_the_error(kernel):
     fe.barrier()
     reply = fe.run_cell("raise KeyError()", "c2")
     assert [s["error"] for s in fe.statuses("end", reply["msg_id"]) if s["state"] == "failed"] == ["KeyError"]
+
+
+def test_a_failed_split_keeps_its_step_failed_with_its_error(kernel):
+    fe = Frontend(kernel)
+    cells = [cell(0, "%load_ext jupyter_metaflow"),
+             cell(1, "self.items = [0, 1, 2]\nself.next(self.work, foreach='items')", ("step:start",)),
+             cell(2, "assert self.input != 0, 'split zero breaks'", ("step:work",)),
+             cell(3, "pass", ("step:join",)), cell(4, "pass", ("step:end",))]
+    fe.send("flow", {"path": "splits.ipynb", "cells": cells})
+    fe.wait("flow_model")
+    assert fe.run_cell(cells[1]["source"], "c1")["content"]["status"] == "ok"
+    reply = fe.run_cell(cells[2]["source"], "c2")
+    assert reply["content"]["status"] == "error"
+    work = fe.statuses("work", reply["msg_id"])
+    assert work[-1]["state"] == "failed" and "split zero breaks" in work[-1]["error"]  # was: skipped
+    other = Frontend.__new__(Frontend)
+    other.kernel = kernel
+    other.comm_id = kernel.open_comm(protocol.COMM_TARGET, protocol.envelope(
+        "hello", {"side": "frontend", "package_version": "0.1.0"}))
+    whole = other.wait("run_state")["steps"]["work"]
+    assert whole["state"] == "failed" and "split zero breaks" in whole["error"] and whole["done_splits"] == []
 
 
 def test_untagged_cells_are_left_alone(kernel):

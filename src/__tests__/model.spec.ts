@@ -44,6 +44,19 @@ describe('StatusBook', () => {
     book.reset({ flow: 'F', run_id: '3', steps: { start: status('start', 'done', { run_id: '3' }) } });
     expect(book.steps()).toEqual(['start']);
   });
+
+  it('takes a snapshot\'s foreach step as a whole, and live splits after it', () => {
+    const book = new StatusBook();
+    const work = status('work', 'running', { num_splits: 4, done_splits: [0, 1], duration_ms: 30 });
+    book.reset({ flow: 'F', run_id: '1', steps: { work } });
+    expect(book.get('work')).toMatchObject({ state: 'running', splits: { done: 2, total: 4 }, durationMs: 30 });
+    book.apply(status('work', 'done', { split_index: 2, num_splits: 4, duration_ms: 5 }));
+    book.apply(status('work', 'done', { split_index: 3, num_splits: 4, duration_ms: 5 }));
+    expect(book.get('work')).toMatchObject({ state: 'done', splits: { done: 4, total: 4 }, durationMs: 40 });
+    const finished = status('work', 'done', { num_splits: 4, done_splits: [0, 1, 2, 3], duration_ms: 40 });
+    book.reset({ flow: 'F', run_id: '1', steps: { work: finished } });  // was 'running · 1/4'
+    expect(book.get('work')).toMatchObject({ state: 'done', splits: { done: 4, total: 4 } });
+  });
 });
 
 describe('computeNodeStates', () => {
