@@ -16,7 +16,8 @@ class Frontend:
         kernel.execute("%load_ext jupyter_metaflow")
         hello = protocol.envelope("hello", {"side": "frontend", "package_version": "0.1.0"})
         self.comm_id = kernel.open_comm(protocol.COMM_TARGET, hello)
-        self.wait("run_state")
+        self.snapshot = self.wait("run_state")
+        """The ``run_state`` the kernel sent when this frontend connected."""
 
     def run_cell(self, code: str, cell_id: str | None = None, timeout: float = 120) -> dict[str, Any]:
         """Execute ``code`` as JupyterLab does (``cellId`` in the request metadata); the reply."""

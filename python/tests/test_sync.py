@@ -4,6 +4,7 @@ steps, step_status / run_state, stale steps, export requests; tags-as-steps head
 from __future__ import annotations
 
 import os
+import time
 
 import nbformat
 import pytest
@@ -114,11 +115,7 @@ def test_tagged_cells_run_as_steps_and_report_status(kernel):
     assert {s["flow"] for s in fe.statuses()} == {"SquaresFlow"}
 
     # a second frontend gets the snapshot: every step done in this run
-    other = Frontend.__new__(Frontend)
-    other.kernel = kernel
-    other.comm_id = kernel.open_comm(protocol.COMM_TARGET, protocol.envelope(
-        "hello", {"side": "frontend", "package_version": "0.1.0"}))
-    snapshot = other.wait("run_state")
+    snapshot = Frontend(kernel).snapshot
     assert snapshot["flow"] == "SquaresFlow" and snapshot["run_id"] == run_id
     assert {k: v["state"] for k, v in snapshot["steps"].items()} == dict.fromkeys(
         ["start", "square", "gather", "end"], "done")
@@ -258,11 +255,7 @@ def test_a_failed_split_keeps_its_step_failed_with_its_error(kernel):
     assert reply["content"]["status"] == "error"
     work = fe.statuses("work", reply["msg_id"])
     assert work[-1]["state"] == "failed" and "split zero breaks" in work[-1]["error"]  # was: skipped
-    other = Frontend.__new__(Frontend)
-    other.kernel = kernel
-    other.comm_id = kernel.open_comm(protocol.COMM_TARGET, protocol.envelope(
-        "hello", {"side": "frontend", "package_version": "0.1.0"}))
-    whole = other.wait("run_state")["steps"]["work"]
+    whole = Frontend(kernel).snapshot["steps"]["work"]
     assert whole["state"] == "failed" and "split zero breaks" in whole["error"] and whole["done_splits"] == []
 
 
@@ -396,6 +389,10 @@ def test_a_step_the_kernel_died_in_is_restored_failed_not_done(tmp_path):
         assert fe.run_cell(sources[0][0])["content"]["status"] == "ok"
         kc.execute(sources[1][0])
         fe.wait("step_status", lambda s: s["step"] == "slow" and s["state"] == "running")
+        deadline = time.monotonic() + 60  # 'running' comes before the task is registered
+        while not list(tmp_path.glob(".metaflow/*/*/slow/*/_meta")):
+            assert time.monotonic() < deadline, "the slow task was never registered"
+            time.sleep(0.1)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
