@@ -638,7 +638,7 @@ def run_task(
     return TaskOutcome(state=state, duration=duration, artifact_count=artifacts, error=error)
 
 
-# -- step decorators of one in-kernel task (added with the runtime path, issue 7) -----------
+# -- step decorators of one in-kernel task ------------------------------------------------
 @contextlib.contextmanager
 def _own_step_decorators_only(flow: Any, step: str) -> Iterator[None]:
     """Hide the other steps' decorators while step decorators initialise for one task.

@@ -3,7 +3,7 @@
 Used by the kernel executor, the exporter and the CLI; the TypeScript frontend mirrors it
 through the shared test vectors in ``python/tests/vectors/assembly.json``.
 
-The rules (issue 3, "The notebook contract"):
+The rules (the notebook contract):
 
 * ``%%flow [NAME] [--param value ...]`` (or the cell tag ``flow:NAME``) is the flow cell: flow
   decorators first, then what sits in ``class NAME(FlowSpec):`` before the steps. At most one,
