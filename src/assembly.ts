@@ -1588,7 +1588,8 @@ namespace Private {
         .filter(p => stacks.has(p))
         .map(p => outStack(p, node));
       let stack = incoming.length ? incoming[0] : [];
-      if (incoming.length > 1) {
+      const converges = incoming.length > 1 && switchConvergence(node);
+      if (incoming.length > 1 && !converges) {
         const tops = new Map<string, Frame | null>();
         for (const s of incoming) {
           const top = s.length ? s[s.length - 1] : null;

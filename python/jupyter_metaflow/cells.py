@@ -21,7 +21,7 @@ The rules (the notebook contract):
 * Join steps: a step is a join when the graph makes it one. Walking the graph from ``start``
   with a stack of open splits (as Metaflow's graph does): a step reached from several branches
   of the innermost open static split closes it; inside an open foreach, a step whose body reads
-  the name ``inputs`` closes it; a foreach that is still open when a chain of single steps
+  the name ``inputs`` closes it (also where the arms of a switch inside the foreach meet); a foreach that is still open when a chain of single steps
   reaches ``end`` (or the convergence of an enclosing split) is closed by the last step(s)
   before that point, innermost foreach last. The first step of a foreach body never joins it.
 
@@ -1198,7 +1198,8 @@ def _find_joins(
         node = ready.pop(0)
         incoming = [out_stack(p, node) for p in parents[node] if p in stacks]
         stack = incoming[0] if incoming else []
-        if len(incoming) > 1:
+        converges = len(incoming) > 1 and switch_convergence(node)
+        if len(incoming) > 1 and not converges:
             tops = {s[-1] if s else None for s in incoming}
             if None not in tops and len({t[0] for t in tops}) == 1 and len(tops) > 1 and next(iter(tops))[1] == "split":
                 joins.add(node)
