@@ -28,6 +28,7 @@ import functools
 import importlib.util
 import io
 import json
+import keyword
 import linecache
 import os
 import re
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .cells import CellError, CellInput, FlowModel, StepCell, assemble, source_lines
+from .cells import CellError, CellInput, FlowModel, StepCell, Transition, assemble, source_lines
 
 __all__ = [
     "ExportError",
@@ -205,8 +206,18 @@ def indent_code(code: str, prefix: str) -> str:
         if number in inside or not line.strip():
             out.append(line if number in inside else "")
         else:
-            out.append(prefix + line)
+            out.append(prefix + _without_form_feeds(line))
     return "\n".join(out)
+
+
+def _without_form_feeds(line: str) -> str:
+    """``line`` with the form feeds of its indentation dropped, as Python reads them: a form
+    feed resets the indentation count, so ``prefix + "\\f" + code`` would put ``code`` at
+    column 0, out of the block it was indented into."""
+    indent = len(line) - len(line.lstrip(" \t\f"))
+    if "\f" not in line[:indent]:
+        return line
+    return line[line.rindex("\f", 0, indent) + 1 :]
 
 
 def string_continuation_lines(code: str) -> set[int]:
@@ -291,44 +302,118 @@ def _global_refs(source: str, wrapper: str | None = None) -> dict[str, int] | No
     return {n: first.get(n, 1) for n in names}
 
 
-def _defined_names(source: str) -> set[str] | None:
-    """Top-level names a module/scratch cell binds (None on a syntax error)."""
+UNKNOWN_STAR = "*"
+"""In a set of defined names: a ``from MODULE import *`` whose names cannot be read."""
+
+
+def _defined_names(source: str, search_dir: str | None = None) -> set[str] | None:
+    """Top-level names a module/scratch cell binds (None on a syntax error); holds
+    :data:`UNKNOWN_STAR` when a star import's names cannot be read without running code."""
     try:
         table = symtable.symtable(source, "<cell>", "exec")
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return None
     names = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+    names.discard(UNKNOWN_STAR)
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
-            names |= _star_names(node)
+            star = _star_names(node.module, node.level, None, search_dir, depth=0)
+            names |= {UNKNOWN_STAR} if star is None else star
     return names
 
 
-def _star_names(node: ast.ImportFrom) -> set[str]:
-    """Names ``from MODULE import *`` binds (imports MODULE; empty if it cannot)."""
-    if node.level or not node.module:
-        return set()
+def _star_names(module: str | None, level: int, package: str | None, search_dir: str | None,
+                depth: int) -> set[str] | None:
+    """Names ``from MODULE import *`` binds, read without importing MODULE (a ``helpers.py``
+    beside the notebook is the notebook author's code): from the module object when it is
+    already imported (nothing new runs), else from its source file, parsed: a literal
+    ``__all__`` or its public top-level names (star imports in it followed). None when no
+    source can be read (compiled modules, import hooks, computed ``__all__`` aside)."""
+    if level:
+        if package is None:
+            return None
+        base = package.rsplit(".", level - 1)[0] if level > 1 else package
+        name = base + ("." + module if module else "")
+    elif module:
+        name = module
+    else:
+        return None
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        public = getattr(loaded, "__all__", None)
+        try:
+            return {str(n) for n in public} if public is not None else {
+                n for n in dir(loaded) if not n.startswith("_")}
+        except TypeError:
+            return None
+    found = _module_source(name, search_dir)
+    if found is None or depth > 4:
+        return None
+    path, is_package = found
     try:
-        module = importlib.import_module(node.module)
-    except Exception:
-        return set()
-    public = getattr(module, "__all__", None)
-    return set(public) if public is not None else {n for n in dir(module) if not n.startswith("_")}
+        with tokenize.open(path) as handle:
+            text = handle.read()
+        tree = ast.parse(text)
+        table = symtable.symtable(text, path, "exec")
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return None
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in stmt.targets):
+            try:
+                value = ast.literal_eval(stmt.value)
+            except ValueError:
+                break
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                return set(value)
+            break
+    names = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+    own_package = name if is_package else name.rpartition(".")[0] or None
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names):
+            names |= _star_names(stmt.module, stmt.level, own_package, search_dir, depth + 1) or set()
+    return {n for n in names if not n.startswith("_")}
 
 
-def find_undefined_names(model: FlowModel, cells: list[CellInput]) -> list[NameProblem]:
+def _module_source(name: str, search_dir: str | None) -> tuple[str, bool] | None:
+    """The ``.py`` file that ``import NAME`` would load and whether it is a package, found
+    the way the import system's path finder finds it (searching ``search_dir`` first, where
+    the exported flow file will sit), without importing anything."""
+    from importlib.machinery import PathFinder
+
+    path = ([search_dir] if search_dir else []) + [p for p in sys.path if isinstance(p, str)]
+    parts = name.split(".")
+    spec = None
+    for i in range(len(parts)):
+        spec = PathFinder.find_spec(".".join(parts[: i + 1]), path)
+        if spec is None:
+            return None
+        if i < len(parts) - 1:
+            path = list(spec.submodule_search_locations or [])
+            if not path:
+                return None
+    origin = spec.origin if spec is not None else None
+    if not origin or not origin.endswith(".py"):
+        return None
+    return origin, spec.submodule_search_locations is not None
+
+
+def find_undefined_names(model: FlowModel, cells: list[CellInput],
+                         search_dir: str | None = None) -> list[NameProblem]:
     """The export guard: every name a step body, a step decorator, the flow cell or a module
     cell looks up globally that the exported module would not define (module cells,
     Metaflow's names, builtins). Names only a scratch cell defines say which cell.
-    The kernel runs the same check as a warning before a step executes."""
+    The kernel runs the same check as a warning before a step executes. Star imports are
+    read from ``search_dir`` (the notebook's folder) and the import path without importing;
+    when one cannot be read, any name may come from it and only the problems it cannot
+    solve (``inputs`` outside a join, a flow constant read bare) are reported."""
     module_defs: set[str] = set()
     for cell in model.module_cells:
-        defs = _defined_names(_strip_magics(cell.source))
+        defs = _defined_names(_strip_magics(cell.source), search_dir)
         module_defs |= defs or set()
     scratch_defs: dict[str, int] = {}
     for cell in model.scratch_cells:
-        for name in _defined_names(_strip_magics(cell.source)) or ():
+        for name in _defined_names(_strip_magics(cell.source), search_dir) or ():
             scratch_defs.setdefault(name, cell.index)
     known = module_defs | metaflow_names() | _BUILTINS
     problems: list[NameProblem] = []
@@ -367,6 +452,8 @@ def find_undefined_names(model: FlowModel, cells: list[CellInput]) -> list[NameP
             refs = _global_refs(deco[1:].strip())
             refs = {n: line for n, line in (refs or {}).items() if n not in class_names}
             report(refs, where, step.cell_index, step.cell_id, lambda n, d=deco_line: d + n - 1)
+    if UNKNOWN_STAR in module_defs:
+        return [p for p in problems if p.flow_constant or (p.name == "inputs" and p.where.startswith("step"))]
     return problems
 
 
@@ -509,31 +596,32 @@ def render_flow(model: FlowModel, *, cell_ids: bool = False, source_name: str | 
 def validate_graph(model: FlowModel) -> list[CellError]:
     """Run Metaflow's ``FlowGraph`` and lint on the flow's graph, errors mapped to cells.
 
-    Builds a skeleton module holding only the class and its step methods exactly as exported
-    (decorators other than ``@parallel`` and the module/flow code are left out, so no user
-    code runs), loads it from a temporary file the way Metaflow loads a flow file, and runs
-    ``metaflow.lint.linter`` on the class's graph."""
+    No code of the notebook runs, not even a decorator: the class Metaflow checks is written
+    from parsed facts only (the flow's name, each step's name, whether it joins, whether it
+    is ``@parallel``, and its transition as a ``self.next(...)`` call built from the parsed
+    targets and literal arguments), so its text holds no notebook code. It is loaded from a
+    temporary file the way Metaflow loads a flow file. The step bodies are only compiled
+    (never run) for errors only the compiler finds (``await`` outside ``async``, ...)."""
     from metaflow.lint import LintWarn, linter
 
-    lines = ["from metaflow import FlowSpec, step, parallel", "class %s(FlowSpec):" % model.name]
+    for step in model.steps:
+        error = _body_compile_error(model, step)
+        if error is not None:
+            return [error]
+    lines = ["from metaflow import FlowSpec, step, parallel", "class %s(FlowSpec):" % _identifier(model.name)]
     where: dict[int, tuple[StepCell, int | None]] = {}
     for step in model.steps:
-        def_line = len(lines) + 1
-        if any(d.strip() == "@parallel" or d.strip().startswith("@parallel(") for d in step.decorators):
+        first = len(lines) + 1
+        if any(_decorator_name(d) == "parallel" for d in step.decorators):
             lines.append("    @parallel")
         lines.append("    @step")
         args = "self, inputs" if model.is_join(step.name) else "self"
-        lines.append("    def %s(%s):" % (step.name, args))
-        for n in range(def_line, len(lines) + 1):
-            where[n] = (step, None)
-        first = len(lines) + 1
-        lines.extend(source_lines(indent_code(_step_code(model, step), "        ")))
-        # skeleton body lines map to the cell: same order, leading blank lines trimmed
-        written = source_lines(_trim_blank(step.body))
-        lead = next((i for i, text in enumerate(source_lines(step.body)) if text.strip()), 0)
-        for k in range(first, len(lines) + 1):
-            offset = k - first
-            where[k] = (step, step.body_line + lead + offset if offset < len(written) else None)
+        lines.append("    def %s(%s):" % (_identifier(step.name), args))
+        transition = model.next_of(step.name)
+        lines.append("        " + (ast.unparse(_transition_call(transition)) if transition else "pass"))
+        for number in range(first, len(lines)):
+            where[number] = (step, None)
+        where[len(lines)] = (step, transition.line if transition else None)
     source = "\n".join(lines) + "\n"
     fd, path = tempfile.mkstemp(prefix="jmf_graph_%s_" % model.name, suffix=".py")
     try:
@@ -542,26 +630,97 @@ def validate_graph(model: FlowModel) -> list[CellError]:
         spec = importlib.util.spec_from_file_location("_jmf_graph_check", path)
         module = importlib.util.module_from_spec(spec)
         try:
-            spec.loader.exec_module(module)
+            spec.loader.exec_module(module)  # the generated text above: no notebook code
             graph = getattr(module, model.name)._graph
             linter.run_checks(graph)
-        except SyntaxError as exc:  # only the compiler rejects it ('await' outside async, ...)
-            step, line = where.get(exc.lineno or -1, (None, None))
-            message = "Syntax error: %s." % exc.msg
-            fix = "Correct the code on that line of the cell."
-            if step is None:
-                return [CellError(None, None, None, message, fix, "syntax-error")]
-            return [CellError(step.cell_index, step.cell_id, line, message, fix, "syntax-error")]
         except LintWarn as warn:
             step, line = where.get(getattr(warn, "line_no", None) or -1, (None, None))
             message = str(warn.message if hasattr(warn, "message") else warn).strip()
+            fix = "Fix the flow's transitions as the message says."
             if step is None:
-                return [CellError(None, None, None, message, "Fix the flow's transitions as the message says.", "lint")]
-            return [CellError(step.cell_index, step.cell_id, line, message, "Fix the flow's transitions as the message says.", "lint")]
+                return [CellError(None, None, None, message, fix, "lint")]
+            return [CellError(step.cell_index, step.cell_id, line, message, fix, "lint")]
     finally:
         os.unlink(path)
         linecache.checkcache(path)
     return []
+
+
+def _identifier(name: str) -> str:
+    """``name`` when it is a Python identifier (so it can be written into generated code)."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError("not an identifier: %r" % name)
+    return name
+
+
+def _decorator_name(decorator: str) -> str | None:
+    """The last dotted name of a decorator line (``@metaflow.parallel(...)`` -> ``parallel``),
+    read by parsing only; None when it is not a name or a call of one."""
+    try:
+        node = ast.parse(decorator.strip()[1:].strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _transition_call(transition: Transition) -> ast.Expr:
+    """``self.next(...)`` for a parsed transition, built as a syntax tree from its step names
+    and literal arguments (so the text ``ast.unparse`` writes holds nothing else)."""
+
+    def target(name: str) -> ast.Attribute:
+        return ast.Attribute(ast.Name("self", ast.Load()), _identifier(name), ast.Load())
+
+    keywords: list[ast.keyword] = []
+    if transition.kind == "switch":
+        cases = transition.cases or {}
+        args: list[ast.expr] = [ast.Dict([_case_key(k) for k in cases], [target(t) for t in cases.values()])]
+        keywords.append(ast.keyword("condition", ast.Constant(str(transition.condition))))
+    else:
+        args = [target(t) for t in transition.targets]
+        if transition.kind == "foreach":
+            keywords.append(ast.keyword("foreach", ast.Constant(str(transition.foreach))))
+        elif transition.kind == "num_parallel":
+            count = transition.num_parallel
+            keywords.append(ast.keyword("num_parallel", ast.Constant(count if isinstance(count, int) else None)))
+    call = ast.Call(ast.Attribute(ast.Name("self", ast.Load()), "next", ast.Load()), args, keywords)
+    return ast.fix_missing_locations(ast.Expr(call))
+
+
+def _case_key(key: Any) -> ast.expr:
+    """A switch case's key as Metaflow's graph parses it: ``config:NAME.KEY`` is
+    ``self.NAME.KEY``, any other key a constant."""
+    if isinstance(key, str) and key.startswith("config:") and key.count(".") == 1:
+        config, attr = key[len("config:") :].split(".")
+        if config.isidentifier() and attr.isidentifier():
+            self_config = ast.Attribute(ast.Name("self", ast.Load()), config, ast.Load())
+            return ast.Attribute(self_config, attr, ast.Load())
+    if not isinstance(key, (str, int, float, bool, type(None))):
+        key = repr(key)
+    return ast.Constant(key)
+
+
+def _body_compile_error(model: FlowModel, step: StepCell) -> CellError | None:
+    """The first error the compiler (not the parser) finds in a step body, read as the
+    method it becomes; compiling runs nothing."""
+    if step.body_ast is None:
+        return None
+    args = [ast.arg("self")] + ([ast.arg("inputs")] if model.is_join(step.name) else [])
+    fields: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
+    func = ast.FunctionDef(name="_step", args=ast.arguments([], args, None, [], [], None, []),
+                           body=step.body_ast.body or [ast.Pass()], decorator_list=[], returns=None,
+                           **fields)
+    module = ast.fix_missing_locations(ast.Module([func], []))
+    try:
+        compile(module, "<step>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        line = None if exc.lineno is None else step.body_line + exc.lineno - 1
+        return CellError(step.cell_index, step.cell_id, line, "Syntax error: %s." % exc.msg,
+                         "Correct the code on that line of the cell.", "syntax-error")
+    return None
 
 
 # --------------------------------------------------------------------------- export
@@ -626,7 +785,8 @@ def export_cells(
         err = CellError(fc.cell_index, fc.cell_id, line, "Syntax error in the flow cell: %s." % exc.msg,
                         "Correct the code on that line of the cell.", "syntax-error")
         raise ExportError(_format_errors("Cannot export:", [err]), [err])
-    problems = [p.to_error() for p in find_undefined_names(model, cells)]
+    search_dir = os.path.dirname(os.path.abspath(name)) if name else None
+    problems = [p.to_error() for p in find_undefined_names(model, cells, search_dir)]
     if problems:
         raise ExportError(
             _format_errors("Export stopped: the flow would use names the exported file does not define:", problems),

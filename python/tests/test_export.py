@@ -337,6 +337,18 @@ def test_lint_line_points_at_the_cells_transition():
     assert err.code in ("cycle", "lint") and err.cell_index == 0 and err.line == 4
 
 
+@pytest.mark.parametrize("body, line", [
+    ("self.x = 1\nawait self.x", 3),
+    ("nonlocal x\nself.next(self.end)", 2),
+])
+def test_code_only_the_compiler_rejects_in_a_step_is_located(body, line):
+    cells = nb_cells("%%step start\n" + body, "%%step end")
+    with pytest.raises(ExportError) as info:
+        export_cells(cells)
+    (err,) = info.value.errors
+    assert (err.code, err.cell_index, err.line) == ("syntax-error", 0, line)
+
+
 def test_module_cell_tagged_with_syntax_error_is_reported():
     cells = nb_cells("def broken(:", "%%step start", "%%step end", tags={0: ("module",)})
     with pytest.raises(ExportError, match="module cell"):
