@@ -10,7 +10,7 @@ import { NotebookActions, type INotebookTracker, type NotebookPanel } from '@jup
 import { downloadIcon, fastForwardIcon, runIcon, treeViewIcon } from '@jupyterlab/ui-components';
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
-import { topologicalOrder, upstreamInOrder } from './assembly';
+import { topologicalOrder, upstreamInOrder, type IFlowModel } from './assembly';
 import { CONTEXT_STEP_ATTR, ellipsis } from './dagview';
 import type { FlowState, IFlowStates } from './model';
 import { selectCell } from './panel';
@@ -29,6 +29,18 @@ export namespace CommandIDs {
 /** The steps "Run to here" runs: the target's upstream in order, minus up-to-date ones. */
 export function stepsToHere(state: Pick<FlowState, 'model' | 'isUpToDate'>, target: string): string[] {
   return upstreamInOrder(state.model, target).filter(s => s === target || !state.isUpToDate(s));
+}
+
+/**
+ * The cells the steps need before they run: the module cells (imports, helpers,
+ * constants) and the flow cell (parameters), in notebook order.
+ */
+export function setupCells(model: Pick<IFlowModel, 'module_cells' | 'flow'>): number[] {
+  const cells = [...model.module_cells];
+  if (model.flow) {
+    cells.push(model.flow.cell_index);
+  }
+  return cells.sort((a, b) => a - b);
 }
 
 /** Register the commands (and palette entries). */
@@ -90,13 +102,13 @@ export function addCommands(
 
   app.commands.addCommand(CommandIDs.runAll, {
     label: 'Run All Steps',
-    caption: 'Run every step of the flow, in order',
+    caption: 'Run the module and flow cells, then every step of the flow, in order',
     icon: args => (args.toolbar ? fastForwardIcon : undefined),
     isEnabled: () => !!current()?.model.steps.length,
     execute: async () => {
       const state = current();
       if (state) {
-        await runSteps(state, topologicalOrder(state.model));
+        await runSteps(state, topologicalOrder(state.model), { setup: 'all' });
       }
     }
   });
@@ -170,11 +182,28 @@ export function addCommands(
 
 /**
  * Run the cells of `steps` one after the other, like Shift+Enter; stop at the
- * first that fails. Returns whether all succeeded.
+ * first that fails. The module and flow cells run first: all of them (`setup:
+ * 'all'`, Run All Steps) or those this kernel has not run as they read now (the
+ * default), so a step never meets a NameError for an import its notebook holds.
+ * Returns whether all succeeded.
  */
-export async function runSteps(state: FlowState, steps: string[]): Promise<boolean> {
+export async function runSteps(
+  state: FlowState,
+  steps: string[],
+  options: { setup?: 'all' | 'missing' } = {}
+): Promise<boolean> {
   state.refresh();
   const panel: NotebookPanel = state.panel;
+  const setup = setupCells(state.model).filter(
+    index => options.setup === 'all' || !state.ranInKernel(index)
+  );
+  const setupWidgets = setup.map(index => panel.content.widgets[index]).filter(cell => !!cell);
+  if (setupWidgets.length) {
+    selectCell(panel, setup[0]);
+    if (!(await NotebookActions.runCells(panel.content, setupWidgets, panel.sessionContext))) {
+      return false;
+    }
+  }
   for (const step of steps) {
     const index = state.cellIndexOf(step);
     const cell = panel.content.widgets[index];

@@ -6,8 +6,8 @@
  */
 import type { ISessionContext } from '@jupyterlab/apputils';
 import { NotebookActions } from '@jupyterlab/notebook';
-import type { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
-import type { ICellModel } from '@jupyterlab/cells';
+import type { INotebookTracker, Notebook, NotebookPanel } from '@jupyterlab/notebook';
+import type { Cell, ICellModel } from '@jupyterlab/cells';
 import { Token } from '@lumino/coreutils';
 import type { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
@@ -251,6 +251,8 @@ export class FlowState implements IDisposable {
     link?.messageReceived.connect(this._onMessage, this);
     link?.stateChanged.connect(this._onLinkState, this);
     panel.sessionContext.statusChanged.connect(this._onKernelStatus, this);
+    panel.sessionContext.kernelChanged.connect(this._forgetKernelRuns, this);
+    NotebookActions.executed.connect(this._onExecuted, this);
     this.refresh();
     this._maybeAutoLoad();
   }
@@ -303,6 +305,12 @@ export class FlowState implements IDisposable {
   /** Whether a step ran successfully with the code its cell holds now. */
   isUpToDate(step: string): boolean {
     return this._book.get(step)?.state === 'done' && !this._stale.has(step);
+  }
+
+  /** Whether the kernel ran the cell at `index` successfully with the source it holds now. */
+  ranInKernel(index: number): boolean {
+    const cell = this.panel.content.model?.cells.get(index);
+    return !!cell && this._ranSources.get(cell.id) === cell.sharedModel.getSource();
   }
 
   /** The cell index of a step, or -1. */
@@ -380,6 +388,7 @@ export class FlowState implements IDisposable {
       clearTimeout(this._timer);
     }
     Signal.clearData(this);
+    NotebookActions.executed.disconnect(this._onExecuted, this);
     this.link?.messageReceived.disconnect(this._onMessage, this);
     this.link?.stateChanged.disconnect(this._onLinkState, this);
   }
@@ -467,8 +476,26 @@ export class FlowState implements IDisposable {
     }
   }
 
+  /** Remember the sources of the cells this notebook's kernel ran without error. */
+  private _onExecuted(_: unknown, args: { notebook: Notebook; cell: Cell; success: boolean }): void {
+    if (args.notebook.model !== this.panel.content.model) {
+      return;
+    }
+    const { id } = args.cell.model;
+    if (args.success) {
+      this._ranSources.set(id, args.cell.model.sharedModel.getSource());
+    } else {
+      this._ranSources.delete(id);
+    }
+  }
+
+  private _forgetKernelRuns(): void {
+    this._ranSources.clear();
+  }
+
   private _onKernelStatus(_: ISessionContext, status: string): void {
     if (status === 'restarting' || status === 'autorestarting') {
+      this._forgetKernelRuns();
       this._autoLoadTried = null;
       this._kernelModel = null;
       this._book.clear();
@@ -517,6 +544,8 @@ export class FlowState implements IDisposable {
   private _lastSent: string | null = null;
   private _lastRefreshMs = 0;
   private _pending = new Map<string, (r: IExportResult) => void>();
+  /** Cell id -> the source the kernel last ran successfully (cleared when the kernel restarts or changes). */
+  private _ranSources = new Map<string, string>();
   private _isDisposed = false;
   private _changed = new Signal<this, void>(this);
 }

@@ -1,5 +1,5 @@
 import { assemble } from '../assembly';
-import { overwriteQuestion, stepsToHere } from '../commands';
+import { overwriteQuestion, setupCells, stepsToHere } from '../commands';
 
 const model = assemble(
   [
@@ -30,5 +30,24 @@ describe('overwriteQuestion', () => {
       '/home/me/work/switch.py already exists with other content. Overwrite it with the flow exported from this notebook?'
     );
     expect(text).not.toContain('--force');
+  });
+});
+
+describe('setupCells', () => {
+  it('lists the module cells and the flow cell in notebook order, never scratch or step cells', () => {
+    const cells = [
+      '%load_ext jupyter_metaflow',
+      'from sklearn.datasets import load_digits\nRANDOM_STATE = 0',
+      "%%flow DigitsFlow\nmax_iter = Parameter('max-iter', default=200)",
+      '%%step start\nX, y = load_digits(return_X_y=True)',
+      'import numpy as np',
+      'print(np.pi)',
+      '%%step end'
+    ].map((source, index) => ({ index, id: null, cell_type: 'code', source, tags: [] }));
+    expect(setupCells(assemble(cells))).toEqual([1, 2, 4]);
+  });
+
+  it('is empty for a notebook of step cells only', () => {
+    expect(setupCells(model)).toEqual([]);
   });
 });
