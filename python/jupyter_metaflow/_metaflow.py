@@ -68,6 +68,7 @@ __all__ = [
     "read_task_state",
     "run_task",
     "run_task_ids",
+    "task_outcome",
     "unpicklable_artifact",
 ]
 
@@ -515,6 +516,26 @@ def read_task_state(backend: Backend, run_id: str, step: str, task_id: str) -> T
         num_splits=ds.get("_foreach_num_splits", None) if foreach_var else None,
         foreach_stack=_stack_key(ds.get("_foreach_stack", None)),
     )
+
+
+def task_outcome(task: Any) -> tuple[bool | None, float]:
+    """Whether a Client ``Task`` succeeded (False: its code raised; None: it never finished)
+    and how long it took (ms), from Metaflow's metadata alone (the ``attempt_ok`` record
+    Metaflow's task code and its clones write, the names of its artifacts). Artifacts are
+    never loaded: a datastore found beside a notebook is
+    untrusted input until the user runs something, and loading an artifact unpickles it."""
+    records = sorted(task.metadata, key=lambda m: m.created_at)
+    outcome = [m for m in records if m.name == "attempt_ok"]
+    if not outcome:
+        return None, 0.0
+    started, finished = records[0].created_at, outcome[-1].created_at
+    duration = float(max(finished - started, 0))
+    if outcome[-1].value == "True":
+        return True, duration
+    # ``attempt_ok`` is False after an exception (Metaflow then records ``_exception``) and
+    # after an interrupt, which stops the task before it finished
+    raised = any(artifact.id == "_exception" for artifact in task)
+    return (False if raised else None), duration
 
 
 def unpicklable_artifact(exc: BaseException) -> tuple[str, BaseException] | None:

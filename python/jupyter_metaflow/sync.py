@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from . import cells as cellrules
 from . import export as exporter
-from ._metaflow import forget_datastore_root
+from ._metaflow import forget_datastore_root, task_outcome
 from .executor import NotebookSession, StepEvent, get_session
 
 __all__ = ["FlowSync", "get_sync", "run_tagged"]
@@ -287,20 +287,19 @@ class FlowSync:
             for step in run:
                 if step.id.startswith("_"):
                     continue
-                tasks = list(step)
-                durations = [(t.finished_at - t.created_at).total_seconds() * 1000
-                             if t.finished_at and t.created_at else 0.0 for t in tasks]
+                outcomes = [task_outcome(t) for t in step]
                 # a task that never finished (the kernel stopped while it ran) failed, as the
                 # executor counts it when it re-attaches
                 status = {"flow": name, "run_id": run.id, "step": step.id,
-                          "state": "done" if all(t.successful for t in tasks) else "failed",
-                          "duration_ms": round(sum(durations), 1)}
-                if not all(t.finished for t in tasks):
-                    status["error"] = "the task did not finish (the kernel stopped while it ran)"
-                if len(tasks) > 1:
-                    status["num_splits"] = len(tasks)
-                    splits[step.id] = {i: ms for i, (t, ms) in enumerate(zip(tasks, durations))
-                                       if t.successful}
+                          "state": "done" if all(ok for ok, _ in outcomes) else "failed",
+                          "duration_ms": round(sum(ms for _, ms in outcomes), 1)}
+                if any(ok is None for ok, _ in outcomes):
+                    status["error"] = "the task did not finish (the kernel stopped or was interrupted while it ran)"
+                elif not all(ok for ok, _ in outcomes):
+                    status["error"] = "the task raised an exception in an earlier kernel; run its cell again to see it"
+                if len(outcomes) > 1:
+                    status["num_splits"] = len(outcomes)
+                    splits[step.id] = {i: ms for i, (ok, ms) in enumerate(outcomes) if ok}
                 restored[step.id] = status
         except (MetaflowException, OSError):  # no datastore or an unreadable run: nothing to restore
             return

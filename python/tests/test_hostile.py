@@ -130,3 +130,60 @@ def test_kernel_lint_and_export_run_no_notebook_code(kernel, tmp_path):
                                  and m["content"]["data"]["payload"].get("request_id") == "x-%d" % number)
         assert result["content"]["data"]["payload"]["ok"], result["content"]["data"]["payload"]
         assert not marker.exists(), (name, marker.read_text())
+
+
+def poison_datastore(root: Path, marker: Path) -> int:
+    """Replace every artifact blob under ``root`` with a pickle that writes ``marker`` when it
+    is loaded (kept in the blob's stored format); the number of blobs replaced."""
+    import gzip
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (exec, ("import pathlib; pathlib.Path(%r).write_text('unpickled')" % str(marker),))
+
+    blob = pickle.dumps(Payload(), protocol=4)
+    count = 0
+    for path in root.glob("*/data/*/*"):
+        if path.name.endswith("_meta"):
+            continue
+        meta = json.loads(Path(str(path) + "_meta").read_text())
+        path.write_bytes(blob if meta.get("cas_raw") else gzip.compress(blob))
+        count += 1
+    return count
+
+
+def test_a_connecting_frontend_gets_run_state_without_unpickling(tmp_path):
+    """The datastore beside a notebook is untrusted until the user runs something: the run
+    state a frontend gets on connecting comes from Metaflow's metadata, never from loading an
+    artifact (``_success``, ``_task_ok``), so a crafted ``.metaflow`` cannot run code."""
+    from jupyter_client.manager import start_new_kernel
+
+    import headless
+    from conftest import KernelHarness
+    from sync_helpers import Frontend
+
+    sources = [("self.x = 1", "step:start"), ("self.y = 2", "step:middle"), ("pass", "step:end")]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s, metadata={"tags": [t]}) for s, t in sources]
+    path = tmp_path / "shipped.ipynb"
+    nbformat.write(nb, path)
+    env = headless.kernel_env(path)
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    try:
+        fe = Frontend(KernelHarness(km, kc))
+        for source, _ in sources:
+            assert fe.run_cell(source)["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    marker = tmp_path / "unpickled.marker"
+    assert poison_datastore(tmp_path / ".metaflow", marker) > 3
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    try:
+        restored = Frontend(KernelHarness(km, kc)).snapshot
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert not marker.exists()
+    assert {k: v["state"] for k, v in restored["steps"].items()} == dict.fromkeys(["start", "middle", "end"], "done")
