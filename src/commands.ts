@@ -1,17 +1,18 @@
 /**
- * Commands: Run step, Run to here, Run all steps, Export to flow.py, Show DAG,
- * Show artifacts. Steps run by executing their CELLS with JupyterLab's own
- * NotebookActions (outputs land in the cells as with Shift+Enter). Menus,
- * toolbar buttons and shortcuts come from schema/commands.json.
+ * Commands: Run step, Run to here, Run all steps, Export the flow, Show DAG,
+ * Show step details, Show artifacts. Steps run by executing their CELLS with
+ * JupyterLab's own NotebookActions (outputs land in the cells as with
+ * Shift+Enter; without a kernel JupyterLab's kernel dialog opens, as for Run).
+ * Menus, toolbar buttons and shortcuts come from schema/commands.json.
  */
 import type { JupyterFrontEnd } from '@jupyterlab/application';
-import { Dialog, Notification, showDialog, type ICommandPalette } from '@jupyterlab/apputils';
+import { Dialog, Notification, showDialog, type ICommandPalette, type ISessionContext } from '@jupyterlab/apputils';
 import { NotebookActions, type INotebookTracker, type NotebookPanel } from '@jupyterlab/notebook';
-import { downloadIcon, fastForwardIcon, runIcon, treeViewIcon } from '@jupyterlab/ui-components';
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { topologicalOrder, upstreamInOrder, type IFlowModel } from './assembly';
-import { CONTEXT_STEP_ATTR, ellipsis } from './dagview';
+import { CONTEXT_STEP_ATTR, ellipsis, stepAt } from './dagview';
+import { exportFlowIcon, flowDagIcon, runAllStepsIcon, runStepIcon } from './icons';
 import type { FlowState, IFlowStates } from './model';
 import { selectCell } from './panel';
 import type { LinkState } from './tokens';
@@ -24,6 +25,21 @@ export namespace CommandIDs {
   export const exportFlow = 'jupyter-metaflow:export';
   export const showDag = 'jupyter-metaflow:show-dag';
   export const showArtifacts = 'jupyter-metaflow:show-artifacts';
+  export const showDetails = 'jupyter-metaflow:show-details';
+}
+
+/** The file Export writes for a notebook: `<notebook>.py` beside it. */
+export function exportFileName(notebookPath: string): string {
+  const name = notebookPath.split('/').pop() ?? notebookPath;
+  return `${name.replace(/\.ipynb$/i, '')}.py`;
+}
+
+/** What the DAG panel offers the commands. */
+export interface IDagPanelAccess {
+  /** The panel's id (to activate it). */
+  id: string;
+  /** Show a step's details in the panel. */
+  showDetails(step: string): void;
 }
 
 /** The steps "Run to here" runs: the target's upstream in order, minus up-to-date ones. */
@@ -48,8 +64,9 @@ export function addCommands(
   app: JupyterFrontEnd,
   states: IFlowStates,
   tracker: INotebookTracker,
-  dagPanelId: string | null,
-  palette: ICommandPalette | null
+  dagPanel: IDagPanelAccess | null,
+  palette: ICommandPalette | null,
+  sessionDialogs: ISessionContext.IDialogs | null = null
 ): void {
   const current = (): FlowState | null => {
     const panel = tracker.currentWidget;
@@ -65,6 +82,11 @@ export function addCommands(
       return args.step;
     }
     if (args.origin === 'dag') {
+      // the node with keyboard focus (a shortcut pressed on it), else the one a context menu opened on
+      const focused = stepAt(document.activeElement);
+      if (focused !== null) {
+        return focused;
+      }
       const hit = app.contextMenuHitTest(node => node.hasAttribute(CONTEXT_STEP_ATTR));
       return hit?.getAttribute(CONTEXT_STEP_ATTR) ?? null;
     }
@@ -76,13 +98,14 @@ export function addCommands(
     // a long step name is cut: menus and tooltips are as wide as their labels
     label: args => (target(args) ? `Run Step ${ellipsis(target(args)!, 40)}` : 'Run Step'),
     caption: 'Run the step of this cell in the kernel',
-    icon: args => (args.toolbar ? runIcon : undefined),
+    icon: runStepIcon,
+    // enabled without a kernel: running then opens JupyterLab's kernel dialog, as Run does
     isEnabled: hasStep,
     execute: async args => {
       const state = current();
       const step = target(args);
       if (state && step) {
-        await runSteps(state, [step]);
+        await runSteps(state, [step], { sessionDialogs });
       }
     }
   });
@@ -95,7 +118,7 @@ export function addCommands(
       const state = current();
       const step = target(args);
       if (state && step) {
-        await runSteps(state, stepsToHere(state, step));
+        await runSteps(state, stepsToHere(state, step), { sessionDialogs });
       }
     }
   });
@@ -103,26 +126,29 @@ export function addCommands(
   app.commands.addCommand(CommandIDs.runAll, {
     label: 'Run All Steps',
     caption: 'Run the module and flow cells, then every step of the flow, in order',
-    icon: args => (args.toolbar ? fastForwardIcon : undefined),
+    icon: runAllStepsIcon,
     isEnabled: () => !!current()?.model.steps.length,
     execute: async () => {
       const state = current();
       if (state) {
-        await runSteps(state, topologicalOrder(state.model), { setup: 'all' });
+        await runSteps(state, topologicalOrder(state.model), { setup: 'all', sessionDialogs });
       }
     }
   });
 
   app.commands.addCommand(CommandIDs.exportFlow, {
-    label: 'Export to flow.py',
+    label: () => {
+      const state = current();
+      return state ? `Export Flow to ${ellipsis(exportFileName(state.panel.context.path), 40)}` : 'Export Flow';
+    },
     caption: 'Write the notebook flow to a Python flow file (<notebook>.py) next to the notebook',
-    icon: args => (args.toolbar ? downloadIcon : undefined),
+    icon: exportFlowIcon,
     // Without step cells there is no flow to export (the kernel would refuse it).
     isEnabled: () => !!current()?.model.steps.length,
     execute: async () => {
       const state = current();
       if (state) {
-        await exportFlow(state);
+        await exportFlow(state, path => void app.commands.execute('docmanager:open', { path }));
       }
     }
   });
@@ -130,10 +156,23 @@ export function addCommands(
   app.commands.addCommand(CommandIDs.showDag, {
     label: 'Show Metaflow DAG',
     caption: 'Open the DAG panel of the active notebook',
-    icon: args => (args.toolbar ? treeViewIcon : undefined),
+    icon: flowDagIcon,
     execute: () => {
-      if (dagPanelId) {
-        app.shell.activateById(dagPanelId);
+      if (dagPanel) {
+        app.shell.activateById(dagPanel.id);
+      }
+    }
+  });
+
+  app.commands.addCommand(CommandIDs.showDetails, {
+    label: args => (target(args) ? `Show Details of ${ellipsis(target(args)!, 40)}` : 'Show Step Details'),
+    caption: "Show the step's status, tasks, artifacts, logs and card in the DAG panel",
+    isEnabled: args => hasStep(args) && !!dagPanel,
+    execute: args => {
+      const step = target(args);
+      if (dagPanel && step) {
+        app.shell.activateById(dagPanel.id);
+        dagPanel.showDetails(step);
       }
     }
   });
@@ -173,6 +212,7 @@ export function addCommands(
       CommandIDs.runAll,
       CommandIDs.exportFlow,
       CommandIDs.showDag,
+      CommandIDs.showDetails,
       CommandIDs.showArtifacts
     ]) {
       palette.addItem({ command, category });
@@ -190,7 +230,7 @@ export function addCommands(
 export async function runSteps(
   state: FlowState,
   steps: string[],
-  options: { setup?: 'all' | 'missing' } = {}
+  options: { setup?: 'all' | 'missing'; sessionDialogs?: ISessionContext.IDialogs | null } = {}
 ): Promise<boolean> {
   state.refresh();
   const panel: NotebookPanel = state.panel;
@@ -200,7 +240,7 @@ export async function runSteps(
   const setupWidgets = setup.map(index => panel.content.widgets[index]).filter(cell => !!cell);
   if (setupWidgets.length) {
     selectCell(panel, setup[0]);
-    if (!(await NotebookActions.runCells(panel.content, setupWidgets, panel.sessionContext))) {
+    if (!(await NotebookActions.runCells(panel.content, setupWidgets, panel.sessionContext, options.sessionDialogs ?? undefined))) {
       return false;
     }
   }
@@ -212,7 +252,7 @@ export async function runSteps(
       return false;
     }
     selectCell(panel, index);
-    const ok = await NotebookActions.runCells(panel.content, [cell], panel.sessionContext);
+    const ok = await NotebookActions.runCells(panel.content, [cell], panel.sessionContext, options.sessionDialogs ?? undefined);
     if (!ok || state.book.get(step)?.state === 'failed') {
       return false;
     }
@@ -239,8 +279,11 @@ const NOT_CONNECTED: Record<Exclude<LinkState, 'connected'>, string> = {
     "version in the kernel's environment, restart the kernel, then export again."
 };
 
-/** Export through the kernel (the one exporter); ask before overwriting. */
-export async function exportFlow(state: FlowState): Promise<void> {
+/**
+ * Export through the kernel (the one exporter); ask before overwriting. The
+ * success notification offers to open the written file (`open(path)`).
+ */
+export async function exportFlow(state: FlowState, open: ((path: string) => void) | null = null): Promise<void> {
   const link = state.link?.state ?? 'no-kernel';
   if (link !== 'connected') {
     Notification.warning(NOT_CONNECTED[link], { autoClose: 8000 });
@@ -259,12 +302,16 @@ export async function exportFlow(state: FlowState): Promise<void> {
       }
       result = await state.export({ force: true });
     }
+    const path = result.output_path;
+    const actions =
+      open && path && !path.startsWith('/') ? [{ label: 'Open', caption: `Open ${path}`, callback: () => open(path) }] : [];
     if (result.ok && result.written === false) {
-      Notification.info(`${result.output_path ?? 'The flow file'} is already up to date with this notebook.`, {
-        autoClose: 5000
+      Notification.info(`${path ?? 'The flow file'} is already up to date with this notebook.`, {
+        autoClose: 8000,
+        actions
       });
     } else if (result.ok) {
-      Notification.success(`Exported the flow to ${result.output_path ?? 'flow.py'}`, { autoClose: 5000 });
+      Notification.success(`Exported the flow to ${path ?? 'flow.py'}`, { autoClose: 8000, actions });
     } else {
       Notification.error(`Export failed: ${result.error ?? 'unknown error'}`, { autoClose: false });
     }

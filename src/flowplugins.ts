@@ -2,17 +2,25 @@
  * The plugins of the live flow: per-notebook flow states, cell decorations,
  * the DAG panel and the commands (wired into src/index.ts).
  */
-import { ILabShell, type JupyterFrontEnd, type JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ILayoutRestorer, type JupyterFrontEnd, type JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, ISessionContextDialogs, IToolbarWidgetRegistry } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { treeViewIcon } from '@jupyterlab/ui-components';
+import { Token } from '@lumino/coreutils';
+import { Widget } from '@lumino/widgets';
 
 import { CellDecorations } from './celldecorations';
-import { addCommands, CommandIDs } from './commands';
+import { addCommands, CommandIDs, type IDagPanelAccess } from './commands';
+import { flowDagIcon } from './icons';
 import { FlowStates, IFlowStates } from './model';
 import { DagPanel } from './panel';
 import { IKernelLinks } from './tokens';
+
+/** The DAG panel, for the commands that show a step's details in it. */
+export const IDagPanel = new Token<IDagPanelAccess>(
+  'jupyter-metaflow:IDagPanel',
+  'The DAG panel of the active notebook (details of a step, run browser).'
+);
 
 /** One live flow state per notebook (assembly, kernel statuses, stale steps, auto-load). */
 export const flowPlugin: JupyterFrontEndPlugin<IFlowStates> = {
@@ -55,24 +63,25 @@ export const decorationsPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-/** The DAG panel of the active notebook, in the right (or left) sidebar. */
-export const dagPanelPlugin: JupyterFrontEndPlugin<void> = {
+/** The DAG panel of the active notebook, in the right (or left) sidebar; restored on reload. */
+export const dagPanelPlugin: JupyterFrontEndPlugin<IDagPanelAccess> = {
   id: 'jupyter-metaflow:dag-panel',
-  description: 'Draws the active notebook flow as a DAG in a sidebar.',
+  description: 'Draws the active notebook flow as a DAG in a sidebar, with step details and past runs.',
   autoStart: true,
   requires: [IFlowStates],
-  optional: [ILabShell, ISettingRegistry],
+  optional: [ILayoutRestorer, ISettingRegistry],
+  provides: IDagPanel,
   activate: async (
     app: JupyterFrontEnd,
     states: IFlowStates,
-    labShell: ILabShell | null,
+    restorer: ILayoutRestorer | null,
     settings: ISettingRegistry | null
-  ): Promise<void> => {
+  ): Promise<IDagPanelAccess> => {
     const panel = new DagPanel(states, app.commands, {
       runAll: CommandIDs.runAll,
       export: CommandIDs.exportFlow
     });
-    panel.title.icon = treeViewIcon;
+    panel.title.icon = flowDagIcon;
     let area: 'left' | 'right' = 'right';
     if (settings) {
       try {
@@ -83,23 +92,37 @@ export const dagPanelPlugin: JupyterFrontEndPlugin<void> = {
       }
     }
     app.shell.add(panel, area, { rank: 600 });
+    // brings the panel back, open if it was, after a page reload
+    restorer?.add(panel, 'jupyter-metaflow-dag-panel');
+    return { id: panel.id, showDetails: step => panel.showDetails(step) };
   }
 };
 
-/** Run step / Run to here / Run all / Export / Show DAG / Show artifacts. */
+/** Run step / Run to here / Run all / Export / Show DAG / Show details / Show artifacts. */
 export const commandsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-metaflow:commands',
   description: 'Commands to run steps, export the flow and show the DAG.',
   autoStart: true,
   requires: [IFlowStates, INotebookTracker],
-  optional: [ICommandPalette],
+  optional: [ICommandPalette, IDagPanel, ISessionContextDialogs, IToolbarWidgetRegistry],
   activate: (
     app: JupyterFrontEnd,
     states: IFlowStates,
     tracker: INotebookTracker,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    dagPanel: IDagPanelAccess | null,
+    sessionDialogs: ISessionContextDialogs | null,
+    toolbarRegistry: IToolbarWidgetRegistry | null
   ): void => {
-    addCommands(app, states, tracker, 'jp-mf-dag-panel', palette);
+    addCommands(app, states, tracker, dagPanel, palette, sessionDialogs);
+    // the line between JupyterLab's own buttons and ours in the notebook toolbar
+    toolbarRegistry?.addFactory('Notebook', 'mf-separator', () => {
+      const separator = new Widget();
+      separator.addClass('jp-mf-ToolbarSeparator');
+      separator.node.setAttribute('role', 'separator');
+      separator.node.setAttribute('aria-orientation', 'vertical');
+      return separator;
+    });
   }
 };
 

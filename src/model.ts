@@ -13,7 +13,7 @@ import type { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
 import type { ISignal } from '@lumino/signaling';
 
-import { assemble, descendants, type IFlowModel } from './assembly';
+import { assemble, classify, descendants, type IFlowModel, type IStepModel } from './assembly';
 import type { INodeState } from './dagview';
 import type {
   ICellError,
@@ -37,6 +37,8 @@ export interface IStepRecord {
   durationMs: number | null;
   artifactCount: number | null;
   splits: { done: number; total: number } | null;
+  /** A switch step's tasks by the step they chose (target -> tasks), when the kernel says. */
+  switchCounts: { [target: string]: number } | null;
   /** The cell source the last run used. */
   source: string | null;
   cellId: string | null;
@@ -119,6 +121,8 @@ export class StatusBook {
         : status.duration_ms ?? (stale ? previous?.durationMs ?? null : null),
       artifactCount: status.artifact_count ?? previous?.artifactCount ?? null,
       splits: splits.total !== null ? { done: splits.done.size, total: splits.total } : null,
+      switchCounts:
+        status.switch_counts ?? (previous && previous.runId === status.run_id ? previous.switchCounts : null),
       source: status.source ?? previous?.source ?? null,
       cellId: status.cell_id ?? previous?.cellId ?? null,
       error: status.error ?? (state === 'failed' ? previous?.error ?? null : null)
@@ -139,7 +143,8 @@ export function computeNodeStates(
   model: IFlowModel,
   book: StatusBook,
   sourceOfCell: (cellIndex: number) => string | null,
-  kernelErrors: ICellError[] = []
+  kernelErrors: ICellError[] = [],
+  broken: ReadonlySet<string> = new Set()
 ): { nodes: Map<string, INodeState>; stale: Set<string> } {
   const edited = new Set<string>();
   for (const step of model.steps) {
@@ -202,11 +207,59 @@ export function computeNodeStates(
       durationMs: record?.durationMs ?? null,
       splits: record?.splits ?? null,
       switchChoice,
+      switchCounts: record?.switchCounts ?? null,
       stale: stale.has(step.name),
+      broken: broken.has(step.name),
       errors
     });
   }
   return { nodes, stale };
+}
+
+/** The key a step cell keeps across edits: its id, else its position. */
+function cellKey(cell: Pick<INotebookCell, 'id' | 'index'>): string {
+  return cell.id ?? `#${cell.index}`;
+}
+
+/**
+ * The model to draw: `model` plus, for each step cell that does not parse now
+ * (a syntax error while typing), the step it held when it last parsed, with
+ * its transition (so its node and edges stay where they were). `lastGood`
+ * (cell key -> step) is brought up to date with the cells that parse.
+ */
+export function keepBrokenSteps(
+  model: IFlowModel,
+  cells: INotebookCell[],
+  lastGood: Map<string, IStepModel>
+): { model: IFlowModel; broken: Set<string> } {
+  const parsed = new Map(model.steps.map(s => [s.cell_index, s]));
+  const names = new Set(model.steps.map(s => s.name));
+  const failing = new Set(model.errors.map(e => e.cell_index));
+  const broken = new Set<string>();
+  const steps: IStepModel[] = [];
+  const keys = new Set<string>();
+  for (const cell of cells) {
+    const key = cellKey(cell);
+    keys.add(key);
+    const step = parsed.get(cell.index);
+    if (step) {
+      lastGood.set(key, step);
+      steps.push(step);
+      continue;
+    }
+    const last = lastGood.get(key);
+    if (last && !names.has(last.name) && failing.has(cell.index) && classify(cell) === 'step') {
+      names.add(last.name);
+      broken.add(last.name);
+      steps.push({ ...last, cell_index: cell.index, cell_id: cell.id });
+    }
+  }
+  for (const key of [...lastGood.keys()]) {
+    if (!keys.has(key)) {
+      lastGood.delete(key);
+    }
+  }
+  return broken.size ? { model: { ...model, steps }, broken } : { model, broken };
 }
 
 /** The cells of a notebook model in the protocol's shape. */
@@ -262,6 +315,19 @@ export class FlowState implements IDisposable {
     return this._model;
   }
 
+  /**
+   * The flow to draw: {@link model} plus the steps whose cells do not parse
+   * now, as they last parsed (see {@link broken}).
+   */
+  get drawnModel(): IFlowModel {
+    return this._drawn;
+  }
+
+  /** Steps drawn from their cell's last parse (the cell has an error now). */
+  get broken(): ReadonlySet<string> {
+    return this._broken;
+  }
+
   /** The cells the model was assembled from. */
   get cells(): INotebookCell[] {
     return this._cells;
@@ -289,7 +355,7 @@ export class FlowState implements IDisposable {
 
   /** Errors not located in a step cell (missing start, lint errors without a cell...). */
   get flowErrors(): ICellError[] {
-    const stepCells = new Set(this._model.steps.map(s => s.cell_index));
+    const stepCells = new Set(this._drawn.steps.map(s => s.cell_index));
     return this._allErrors().filter(e => e.cell_index === null || !stepCells.has(e.cell_index));
   }
 
@@ -348,6 +414,9 @@ export class FlowState implements IDisposable {
     const model = this.panel.content.model;
     this._cells = model ? notebookCells(model.cells) : [];
     this._model = assemble(this._cells, this.panel.context.path);
+    const drawn = keepBrokenSteps(this._model, this._cells, this._lastGood);
+    this._drawn = drawn.model;
+    this._broken = drawn.broken;
     this._lastRefreshMs = performance.now() - t0;
     this._recompute();
     this._sendFlow();
@@ -411,10 +480,11 @@ export class FlowState implements IDisposable {
   private _recompute(): void {
     const sources = new Map(this._cells.map(c => [c.index, c.source]));
     const { nodes, stale } = computeNodeStates(
-      this._model,
+      this._drawn,
       this._book,
       i => sources.get(i) ?? null,
-      this._kernelModel?.lint_errors ?? []
+      this._kernelModel?.lint_errors ?? [],
+      this._broken
     );
     this._nodes = nodes;
     this._stale = stale;
@@ -531,6 +601,9 @@ export class FlowState implements IDisposable {
   }
 
   private _model: IFlowModel = assemble([]);
+  private _drawn: IFlowModel = this._model;
+  private _broken: ReadonlySet<string> = new Set();
+  private _lastGood = new Map<string, IStepModel>();
   private _cells: INotebookCell[] = [];
   private _kernelModel: IFlowModelMessage | null = null;
   private _book = new StatusBook();

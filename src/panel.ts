@@ -1,49 +1,108 @@
 /**
- * The DAG panel: the active notebook's flow drawn as a DAG in a sidebar,
+ * The DAG panel: the active notebook's flow drawn as a DAG in a sidebar, with
+ * an icon toolbar in JupyterLab's style, a legend, empty states, and below the
+ * graph the details of the selected step and the run browser. The graph is
  * redrawn when the flow or its statuses change (the flow state debounces
- * edits). Clicking a node selects and scrolls to its cell.
+ * edits), keeps readable text (it scrolls rather than shrinking below 90%)
+ * and refits when the panel is resized or another notebook becomes active.
+ * Clicking a node selects its cell and shows its details.
  */
 import type { NotebookPanel } from '@jupyterlab/notebook';
-import { Widget } from '@lumino/widgets';
+import { CommandToolbarButton, Toolbar, ToolbarButton, refreshIcon } from '@jupyterlab/ui-components';
+import type { CommandRegistry } from '@lumino/commands';
+import { Panel, SplitPanel, TabPanel, Widget } from '@lumino/widgets';
 
-import { DagView } from './dagview';
+import { DagView, type INodeState } from './dagview';
+import { DetailsPane } from './details';
+import { fitIcon, zoomInIcon, zoomOutIcon } from './icons';
 import { layoutFlow, layoutKey, type ILayout } from './layout';
-import type { FlowState, IFlowStates } from './model';
+import { computeNodeStates, StatusBook, type FlowState, type IFlowStates } from './model';
+import type { IRunDetailsResult } from './protocol';
+import { ORIGIN_LABELS, RunBrowser } from './runs';
 
-/** Commands the panel's buttons run. */
-export interface IDagPanelCommands {
-  execute(id: string, args?: Record<string, unknown>): Promise<unknown>;
+/** The commands the panel's toolbar runs. */
+export interface IDagPanelCommandIds {
+  runAll: string;
+  export: string;
 }
 
+/** Smallest zoom a fit chooses: below it the text gets too small to read, the graph scrolls. */
+export const MIN_FIT_ZOOM = 0.9;
+
 /** The sidebar widget. */
-export class DagPanel extends Widget {
+export class DagPanel extends Panel {
   constructor(
     states: IFlowStates,
-    private readonly _commands: IDagPanelCommands,
-    private readonly _ids: { runAll: string; export: string }
+    commands: CommandRegistry,
+    ids: IDagPanelCommandIds
   ) {
     super();
     this.id = 'jp-mf-dag-panel';
     this.addClass('jp-mf-DagPanel');
     this.title.caption = 'Metaflow DAG';
+    this.node.setAttribute('role', 'region');
+    this.node.setAttribute('aria-label', 'Metaflow DAG');
 
-    const header = document.createElement('div');
-    header.className = 'jp-mf-DagPanel-header';
-    this._title = document.createElement('span');
+    const header = new Widget();
+    header.addClass('jp-mf-DagPanel-header');
+    this._title = document.createElement('h2');
     this._title.className = 'jp-mf-DagPanel-title';
-    header.appendChild(this._title);
-    header.appendChild(this._button('Fit', 'Fit the DAG to the panel', () => this._view.fit()));
-    header.appendChild(this._button('Run all', 'Run all steps', () => this._commands.execute(this._ids.runAll)));
-    header.appendChild(this._button('Export', 'Export to flow.py', () => this._commands.execute(this._ids.export)));
-    this._view = new DagView({ onSelect: step => this._selectStep(step) });
+    this._subtitle = document.createElement('span');
+    this._subtitle.className = 'jp-mf-DagPanel-subtitle';
+    header.node.append(this._title, this._subtitle);
+
+    this._toolbar = new Toolbar();
+    this._toolbar.addClass('jp-mf-DagPanel-toolbar');
+    this._toolbar.node.setAttribute('aria-label', 'DAG actions');
+    const button = (name: string, icon: ToolbarButton['props']['icon'], tooltip: string, onClick: () => void) =>
+      this._toolbar.addItem(name, new ToolbarButton({ icon, tooltip, onClick, className: `jp-mf-DagPanel-${name}` }));
+    button('fit', fitIcon, 'Fit the graph to the panel', () => this._view.fit());
+    button('zoom-in', zoomInIcon, 'Zoom in (Ctrl+wheel)', () => this._zoom(1.25));
+    button('zoom-out', zoomOutIcon, 'Zoom out (Ctrl+wheel)', () => this._zoom(0.8));
+    this._toolbar.addItem('separator', Private.separator());
+    for (const [name, id] of [
+      ['run-all', ids.runAll],
+      ['export', ids.export]
+    ]) {
+      this._toolbar.addItem(name, new CommandToolbarButton({ commands, id, label: '', args: { origin: 'panel' } }));
+    }
+    button('refresh', refreshIcon, 'Read the notebook and the runs again', () => this._refresh());
+
+    this._view = new DagView({ onSelect: step => this._selectStep(step), scroll: true, minFitZoom: MIN_FIT_ZOOM });
+    const graph = new Widget();
+    graph.addClass('jp-mf-DagPanel-graph');
+    this._banner = document.createElement('div');
+    this._banner.className = 'jp-mf-DagPanel-banner';
+    this._banner.setAttribute('role', 'status');
     this._canvas = document.createElement('div');
     this._canvas.className = 'jp-mf-DagPanel-canvas';
     this._canvas.appendChild(this._view.node);
     this._errors = document.createElement('ul');
     this._errors.className = 'jp-mf-DagPanel-errors';
+    this._errors.setAttribute('aria-label', 'Problems of the flow');
     this._empty = document.createElement('div');
     this._empty.className = 'jp-mf-DagPanel-empty';
-    this.node.append(header, this._canvas, this._errors, this._empty);
+    graph.node.append(this._banner, this._canvas, Private.legend(), this._errors, this._empty);
+
+    this._details = new DetailsPane({ onGoToCell: step => this._goToCell(step) });
+    this._runs = new RunBrowser();
+    this._runs.viewed.connect((_, details) => this._onViewed(details));
+    const tabs = new TabPanel();
+    tabs.addClass('jp-mf-DagPanel-tabs');
+    tabs.addWidget(this._details);
+    tabs.addWidget(this._runs);
+    this._tabs = tabs;
+
+    const split = new SplitPanel({ orientation: 'vertical', spacing: 1 });
+    split.addClass('jp-mf-DagPanel-split');
+    split.addWidget(graph);
+    split.addWidget(tabs);
+    split.setRelativeSizes([3, 2]);
+    SplitPanel.setStretch(graph, 3);
+    SplitPanel.setStretch(tabs, 2);
+    this.addWidget(header);
+    this.addWidget(this._toolbar);
+    this.addWidget(split);
 
     states.currentChanged.connect((_, state) => this._follow(state), this);
     this._follow(states.current);
@@ -59,42 +118,85 @@ export class DagPanel extends Widget {
     return this._view;
   }
 
+  /** The details pane. */
+  get details(): DetailsPane {
+    return this._details;
+  }
+
+  /** The run browser. */
+  get runs(): RunBrowser {
+    return this._runs;
+  }
+
+  /** The step selected in the graph, or null. */
+  get selectedStep(): string | null {
+    return this._view.selected;
+  }
+
+  /** Show the details of `step` (selecting its node) and bring the details tab forward. */
+  showDetails(step: string): void {
+    this._view.selected = step;
+    this._tabs.currentWidget = this._details;
+    this._updateDetails();
+  }
+
   /** Redraw now. */
   redraw(): void {
     const state = this._state;
     if (!state) {
       this._title.textContent = 'No notebook';
-      this._empty.textContent = 'Open a notebook with %%step cells to see its flow.';
+      this._subtitle.textContent = '';
+      this._setEmpty('No notebook', 'Open a notebook to see its flow here.');
       this._view.render({ nodes: [], edges: [], width: 0, height: 0 }, new Map());
       this._errors.textContent = '';
       this._layoutKey = null;
+      this.node.setAttribute('data-steps', '0');
+      this._updateDetails();
       return;
     }
-    const model = state.model;
+    const model = state.drawnModel;
     this._title.textContent = model.name;
-    this._title.title = `${model.name}: ${model.steps.length} steps`;
-    this._empty.textContent = model.steps.length ? '' : 'No %%step cells in this notebook yet.';
+    this._title.title = model.name;
+    const count = state.model.steps.length;
+    this._subtitle.textContent = count ? `${count} step${count === 1 ? '' : 's'}` : '';
     const t0 = performance.now();
     const key = layoutKey(model);
-    if (key !== this._layoutKey || !this._dagLayout) {
+    const relayout = key !== this._layoutKey || !this._dagLayout;
+    if (relayout) {
       this._dagLayout = layoutFlow(model);
       this._layoutKey = key;
       this.node.setAttribute('data-layout-ms', (performance.now() - t0).toFixed(1));
     }
     const t1 = performance.now();
-    this._view.render(this._dagLayout, state.nodes);
+    this._view.render(this._dagLayout!, this._nodeStates());
+    if (relayout && this._dagLayout!.nodes.length) {
+      this._view.fit(); // a new shape: nothing may sit outside the panel
+    }
     // Timings of the last redraw, read by bench/dag_bench.spec.ts.
     this.node.setAttribute('data-render-ms', (performance.now() - t1).toFixed(1));
     this.node.setAttribute('data-assemble-ms', state.lastRefreshMs.toFixed(1));
     this._errors.textContent = '';
-    for (const e of state.flowErrors) {
+    // Without step cells the empty state says what to do: "no step cells" is not an error then.
+    const errors = state.flowErrors.filter(e => e.code !== 'no-steps');
+    for (const e of errors) {
       const li = document.createElement('li');
       const where = e.cell_index !== null ? `Cell ${e.cell_index + 1}${e.line !== null ? `, line ${e.line}` : ''}: ` : '';
       li.textContent = `${where}${e.message} ${e.fix}`; // untrusted: text only
       li.setAttribute('data-code', e.code);
       this._errors.appendChild(li);
     }
+    if (model.steps.length) {
+      this._setEmpty(null);
+    } else {
+      this._setEmpty(
+        'No steps yet',
+        'This notebook has no step cells. Start a cell with %%step start, then %%step end ' +
+          '(or tag a cell step:NAME); the flow is drawn here as you type.'
+      );
+    }
     this.node.setAttribute('data-steps', String(model.steps.length));
+    this._view.node.setAttribute('aria-label', `Steps of ${model.name}`);
+    this._updateDetails();
   }
 
   protected onAfterShow(): void {
@@ -102,13 +204,59 @@ export class DagPanel extends Widget {
     this._view.fit();
   }
 
-  protected onResize(): void {
-    this._view.fit();
+  protected onResize(msg: Widget.ResizeMessage): void {
+    super.onResize(msg);
+    requestAnimationFrame(() => this._view.fit());
   }
 
   dispose(): void {
     this._view.dispose();
     super.dispose();
+  }
+
+  private _setEmpty(title: string | null, text = ''): void {
+    this._empty.replaceChildren();
+    this.node.toggleAttribute('data-empty', title !== null);
+    if (title !== null) {
+      const head = document.createElement('p');
+      head.className = 'jp-mf-DagPanel-emptyTitle';
+      head.textContent = title;
+      const body = document.createElement('p');
+      body.textContent = text;
+      this._empty.append(head, body);
+    }
+  }
+
+  /** Node states: the notebook's, or those of the run picked in the run browser. */
+  private _nodeStates(): Map<string, INodeState> {
+    const state = this._state!;
+    if (!this._viewedBook) {
+      return state.nodes;
+    }
+    return computeNodeStates(state.drawnModel, this._viewedBook, () => null, [], state.broken).nodes;
+  }
+
+  private _onViewed(details: IRunDetailsResult | null): void {
+    if (details && details.run) {
+      const book = new StatusBook();
+      const [flow, runId] = details.run.split('/');
+      book.reset({ flow, run_id: runId, steps: details.steps ?? {} });
+      this._viewedBook = book;
+      const summary = details.summary;
+      const back = document.createElement('button');
+      back.className = 'jp-Button jp-mod-minimal jp-mod-styled jp-mf-DagPanel-back';
+      back.textContent = "Back to the notebook's run";
+      back.addEventListener('click', () => void this._runs.view(null));
+      const text = document.createElement('span');
+      text.textContent = `Run ${details.run}${summary ? ` · ${summary.status} · ${ORIGIN_LABELS[summary.origin]}` : ''}`;
+      this._banner.replaceChildren(text, back);
+      this.node.setAttribute('data-viewing', details.run);
+    } else {
+      this._viewedBook = null;
+      this._banner.replaceChildren();
+      this.node.removeAttribute('data-viewing');
+    }
+    this.redraw();
   }
 
   private _follow(state: FlowState | null): void {
@@ -119,43 +267,84 @@ export class DagPanel extends Widget {
     this._dagLayout = null;
     state?.changed.connect(this.redraw, this);
     state?.panel.content.activeCellChanged.connect(this._onActiveCell, this);
+    this._runs.setLink(state?.link ?? null);
     this.redraw();
     this._onActiveCell();
+    this._view.fit();
   }
 
   private _onActiveCell(): void {
     const state = this._state;
     if (state) {
-      this._view.selected = state.stepOfCell(state.panel.content.activeCellIndex);
+      const step = state.stepOfCell(state.panel.content.activeCellIndex);
+      if (step !== null) {
+        this._view.selected = step;
+        this._updateDetails();
+      }
     }
   }
 
-  private _selectStep(step: string): void {
+  /** Point the details pane at the selected step; reload it when the step's run state changed. */
+  private _updateDetails(): void {
     const state = this._state;
-    if (!state) {
+    const step = this._view.selected;
+    if (!state || step === null || !state.drawnModel.steps.some(s => s.name === step)) {
+      this._detailsKey = '';
+      this._details.setTarget(null);
       return;
     }
+    const node = this._nodeStates().get(step);
+    const run = this._runs.viewedRun;
+    const key = JSON.stringify([step, run, node?.status, node?.durationMs, node?.splits, node?.switchCounts, state.link?.state]);
+    const changed = key !== this._detailsKey;
+    this._detailsKey = key;
     const index = state.cellIndexOf(step);
-    if (index >= 0) {
+    this._details.setTarget(
+      { step, run, node, cellNumber: index >= 0 ? index + 1 : null, link: state.link },
+      changed && node?.status !== 'running' && node?.status !== 'queued'
+    );
+  }
+
+  private _selectStep(step: string): void {
+    this._tabs.currentWidget = this._details;
+    this._updateDetails();
+    this._goToCell(step);
+  }
+
+  private _goToCell(step: string): void {
+    const state = this._state;
+    const index = state ? state.cellIndexOf(step) : -1;
+    if (state && index >= 0) {
       selectCell(state.panel, index);
     }
   }
 
-  private _button(label: string, title: string, onClick: () => void): HTMLButtonElement {
-    const button = document.createElement('button');
-    button.className = 'jp-mf-DagPanel-button jp-Button jp-mod-minimal';
-    button.textContent = label;
-    button.title = title;
-    button.addEventListener('click', onClick);
-    return button;
+  private _zoom(factor: number): void {
+    const host = this._canvas;
+    this._view.zoomBy(factor, host.clientWidth / 2, host.clientHeight / 2);
+  }
+
+  private _refresh(): void {
+    this._state?.refresh();
+    void this._runs.reload();
+    this._detailsKey = '';
+    this._updateDetails();
   }
 
   private _state: FlowState | null = null;
   private _view: DagView;
-  private _title: HTMLSpanElement;
+  private _toolbar: Toolbar;
+  private _title: HTMLHeadingElement;
+  private _subtitle: HTMLSpanElement;
+  private _banner: HTMLDivElement;
   private _canvas: HTMLDivElement;
   private _errors: HTMLUListElement;
   private _empty: HTMLDivElement;
+  private _details: DetailsPane;
+  private _runs: RunBrowser;
+  private _tabs: TabPanel;
+  private _viewedBook: StatusBook | null = null;
+  private _detailsKey = '';
   private _dagLayout: ILayout | null = null;
   private _layoutKey: string | null = null;
 }
@@ -168,5 +357,58 @@ export function selectCell(panel: NotebookPanel, index: number): void {
   const cell = notebook.widgets[index];
   if (cell) {
     void notebook.scrollToCell(cell, 'start');
+  }
+}
+
+namespace Private {
+  /** A vertical line between toolbar groups, as JupyterLab's toolbars draw them. */
+  export function separator(): Widget {
+    const w = new Widget();
+    w.addClass('jp-mf-ToolbarSeparator');
+    w.node.setAttribute('role', 'separator');
+    w.node.setAttribute('aria-orientation', 'vertical');
+    return w;
+  }
+
+  /** What the colours and lines mean. */
+  export function legend(): HTMLElement {
+    const details = document.createElement('details');
+    details.className = 'jp-mf-DagLegend';
+    const summary = document.createElement('summary');
+    summary.textContent = 'Legend';
+    details.appendChild(summary);
+    const list = document.createElement('ul');
+    const items: Array<[string, string, string]> = [
+      ['none', '', 'not run'],
+      ['running', '', 'queued or running'],
+      ['done', '', 'done'],
+      ['failed', '', 'failed'],
+      ['skipped', '', 'not on the path a switch took'],
+      ['done', 'stale', 'stale: code changed since it ran'],
+      ['none', 'error', 'error in the cell (!)']
+    ];
+    for (const [status, mod, text] of items) {
+      const li = document.createElement('li');
+      const swatch = document.createElement('span');
+      swatch.className = 'jp-mf-DagLegend-swatch';
+      swatch.setAttribute('data-status', status);
+      if (mod) {
+        swatch.setAttribute(`data-${mod}`, 'true');
+      }
+      li.append(swatch, document.createTextNode(text));
+      list.appendChild(li);
+    }
+    for (const [cls, text] of [
+      ['foreach', 'foreach, parallel: one task per item'],
+      ['taken', 'the case a switch took (× tasks)']
+    ]) {
+      const li = document.createElement('li');
+      const line = document.createElement('span');
+      line.className = `jp-mf-DagLegend-line jp-mod-${cls}`;
+      li.append(line, document.createTextNode(text));
+      list.appendChild(li);
+    }
+    details.appendChild(list);
+    return details;
   }
 }

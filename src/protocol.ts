@@ -8,7 +8,7 @@
  */
 
 /** The protocol version this frontend speaks (MAJOR.MINOR). */
-export const PROTOCOL_VERSION = '1.4';
+export const PROTOCOL_VERSION = '1.5';
 
 /** The comm target name, registered on both sides. */
 export const COMM_TARGET = 'jupyter_metaflow';
@@ -25,6 +25,28 @@ export interface IMessagePayloads {
   export_result: IExportResult;
   artifact_page: IArtifactPage;
   artifact_page_result: IArtifactPageResult;
+  runs: IRunsRequest;
+  runs_result: IRunsResult;
+  run_details: IRunDetailsRequest;
+  run_details_result: IRunDetailsResult;
+  step_details: IStepDetailsRequest;
+  step_details_result: IStepDetailsResult;
+  task_logs: ITaskLogsRequest;
+  task_logs_result: ITaskLogsResult;
+  show: IShowRequest;
+  show_result: IShowResult;
+  task_cards: ITaskCardsRequest;
+  task_cards_result: ITaskCardsResult;
+}
+
+/** The panel's requests (since 1.5), by the type of their answer. */
+export interface IPanelRequests {
+  runs: [IRunsRequest, IRunsResult];
+  run_details: [IRunDetailsRequest, IRunDetailsResult];
+  step_details: [IStepDetailsRequest, IStepDetailsResult];
+  task_logs: [ITaskLogsRequest, ITaskLogsResult];
+  show: [IShowRequest, IShowResult];
+  task_cards: [ITaskCardsRequest, ITaskCardsResult];
 }
 
 /** A message type of this protocol version. */
@@ -136,6 +158,11 @@ export interface IStepStatus {
   done_splits?: number[];
   duration_ms?: number;
   artifact_count?: number;
+  /**
+   * A switch step: its tasks in the run (foreach splits, recursive iterations) by
+   * the step they chose, target step -> number of tasks; since 1.5.
+   */
+  switch_counts?: { [target: string]: number };
   /** The exact cell source the run used (for stale detection). */
   source?: string;
   cell_id?: string | null;
@@ -196,6 +223,131 @@ export interface IArtifactPageResult {
   offset?: number;
   total?: number;
   rows?: IFrameRows;
+  error?: string;
+}
+
+/** One run in the run browser (metadata only); times are ISO 8601. */
+export interface IRunSummary {
+  pathspec: string;
+  id: string;
+  /** notebook: steps run in a kernel; runtime: %mf_run; script: `python flow.py run`. */
+  origin: 'notebook' | 'runtime' | 'script';
+  status: 'successful' | 'failed' | 'unfinished';
+  created_at?: string | null;
+  finished_at?: string | null;
+  duration_ms?: number;
+  tags?: string[];
+}
+
+/** frontend -> kernel: the flow's runs, newest first. */
+export interface IRunsRequest {
+  request_id: string;
+  flow?: string;
+  limit?: number;
+}
+
+/** kernel -> frontend: the answer to `runs`. */
+export interface IRunsResult {
+  request_id: string;
+  flow?: string;
+  /** The notebook's current run (pathspec). */
+  current?: string | null;
+  runs?: IRunSummary[];
+  error?: string;
+}
+
+/** frontend -> kernel: a run's parameters and step statuses. */
+export interface IRunDetailsRequest {
+  request_id: string;
+  run?: string;
+}
+
+/** kernel -> frontend: the answer to `run_details`; parameter values are untrusted text. */
+export interface IRunDetailsResult {
+  request_id: string;
+  run?: string;
+  summary?: IRunSummary;
+  parameters?: { [name: string]: string };
+  steps?: { [step: string]: IStepStatus };
+  error?: string;
+}
+
+/** frontend -> kernel: the tasks of a step in a run (default: the current run). */
+export interface IStepDetailsRequest {
+  request_id: string;
+  step: string;
+  run?: string;
+}
+
+/** One task of a step; `input`, `error` are untrusted text. */
+export interface ITaskSummary {
+  pathspec: string;
+  id: string;
+  label: string;
+  state: 'running' | 'done' | 'failed';
+  started_at?: string | null;
+  finished_at?: string | null;
+  duration_ms?: number;
+  index?: number[];
+  input?: string;
+  next?: string;
+  error?: string;
+}
+
+/** kernel -> frontend: the answer to `step_details`. */
+export interface IStepDetailsResult {
+  request_id: string;
+  run?: string;
+  step?: string;
+  tasks?: ITaskSummary[];
+  tasks_omitted?: number;
+  cards?: boolean;
+  error?: string;
+}
+
+/** frontend -> kernel: a task's logs. */
+export interface ITaskLogsRequest {
+  request_id: string;
+  pathspec: string;
+}
+
+/** kernel -> frontend: the ends of a task's logs (untrusted text). */
+export interface ITaskLogsResult {
+  request_id: string;
+  pathspec?: string;
+  stdout?: string;
+  stderr?: string;
+  stdout_omitted?: number;
+  stderr_omitted?: number;
+  error?: string;
+}
+
+/** frontend -> kernel: the %mf_show view of an address, or of the diff of two runs. */
+export interface IShowRequest {
+  request_id: string;
+  address?: string;
+  diff?: [string, string];
+  max_kb?: number;
+}
+
+/** kernel -> frontend: the %mf_show JSON (application/vnd.jupyter-metaflow.artifact+json). */
+export interface IShowResult {
+  request_id: string;
+  data?: { [key: string]: unknown };
+  error?: string;
+}
+
+/** frontend -> kernel: a task's cards. */
+export interface ITaskCardsRequest {
+  request_id: string;
+  pathspec: string;
+}
+
+/** kernel -> frontend: a task's cards; `html` is untrusted (sandboxed iframe only). */
+export interface ITaskCardsResult {
+  request_id: string;
+  pathspec?: string;
+  cards?: Array<{ type: string; html: string }>;
   error?: string;
 }
 

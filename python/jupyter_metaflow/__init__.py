@@ -47,11 +47,12 @@ def load_ipython_extension(ipython: Any) -> None:
     from .executor import get_session
 
     get_session().provide_file(ipython.user_ns)  # for module cells written for a flow file
-    if _sync is None:  # the live flow: comm handlers, tagged cells, %mf_dag
-        from . import sync, widget
+    if _sync is None:  # the live flow: comm handlers, tagged cells, %mf_dag, the panel's requests
+        from . import browse, sync, widget
 
         _sync = sync.get_sync()
         _sync.install(ipython, _link)
+        browse.register(_link)
         ipython.register_magics(widget.DagMagics)
 
 

@@ -31,7 +31,8 @@ from typing import Any, Callable
 
 from . import cells as cellrules
 from . import export as exporter
-from ._metaflow import forget_datastore_root, task_outcome
+from . import switches
+from ._metaflow import forget_datastore_root
 from .executor import NotebookSession, StepEvent, get_session
 
 __all__ = ["FlowSync", "get_sync", "run_tagged"]
@@ -274,33 +275,29 @@ class FlowSync:
 
     def restore_latest_run(self) -> None:
         """After a kernel restart: the steps of the notebook's latest run (the run the executor
-        re-attaches to when the next step runs) become the steps' last statuses. Their
-        ``source`` is unknown, so they are not compared with the cells."""
+        re-attaches to when the next step runs) become the steps' last statuses, and the steps
+        a switch of that run ruled out are ``skipped`` again. Their ``source`` is unknown, so
+        they are not compared with the cells."""
         from metaflow.exception import MetaflowException
 
+        from .browse import run_statuses_and_splits, switch_targets
+
         try:
-            name = self.current_model()["name"]
+            model = self.current_model()
+            name = model["name"]
             run = self.session.latest_notebook_client_run(name)
             if run is None:
                 return
-            restored, splits = {}, {}
-            for step in run:
-                if step.id.startswith("_"):
-                    continue
-                outcomes = [task_outcome(t) for t in step]
-                # a task that never finished (the kernel stopped while it ran) failed, as the
-                # executor counts it when it re-attaches
-                status = {"flow": name, "run_id": run.id, "step": step.id,
-                          "state": "done" if all(ok for ok, _ in outcomes) else "failed",
-                          "duration_ms": round(sum(ms for _, ms in outcomes), 1)}
-                if any(ok is None for ok, _ in outcomes):
-                    status["error"] = "the task did not finish (the kernel stopped or was interrupted while it ran)"
-                elif not all(ok for ok, _ in outcomes):
-                    status["error"] = "the task raised an exception in an earlier kernel; run its cell again to see it"
-                if len(outcomes) > 1:
-                    status["num_splits"] = len(outcomes)
-                    splits[step.id] = {i: ms for i, (ok, ms) in enumerate(outcomes) if ok}
-                restored[step.id] = status
+            restored, splits = run_statuses_and_splits(run, switch_targets(model))
+            for status in restored.values():
+                if status["state"] == "running":
+                    # a task that never finished (the kernel stopped while it ran) failed, as
+                    # the executor counts it when it re-attaches
+                    status["state"] = "failed"
+                    status["error"] = ("the task did not finish (the kernel stopped or was "
+                                       "interrupted while it ran)")
+                status.pop("done_splits", None)
+            restored.update(_ruled_out(model, restored, run.id))
         except (MetaflowException, OSError):  # no datastore or an unreadable run: nothing to restore
             return
         except Exception:  # best effort: the frontend still gets its (empty) snapshot
@@ -457,6 +454,34 @@ class FlowSync:
     def frontend_connected(self) -> bool:
         """Whether a jupyter-metaflow frontend (with the widget view) completed the handshake."""
         return bool(self._link is not None and self._link.frontends)
+
+
+def _ruled_out(model: dict[str, Any], statuses: dict[str, dict[str, Any]],
+               run_id: str) -> dict[str, dict[str, Any]]:
+    """``skipped`` statuses of the model's steps that a switch in the run ruled out (the
+    statuses the executor sent when the run was live), from the switches' ``switch_counts``."""
+    from types import SimpleNamespace
+
+    nodes, tasks = {}, {}
+    for s in model.get("steps", []):
+        t = s.get("transition") or {}
+        nodes[s["name"]] = SimpleNamespace(
+            in_funcs=list(s.get("parents", [])), out_funcs=list(t.get("targets", [])),
+            type="split-switch" if t.get("kind") == "switch" else t.get("kind", ""),
+            condition=t.get("condition"), switch_cases=t.get("cases") or {})
+        status = statuses.get(s["name"])
+        if status is not None and status["state"] == "done":
+            chosen = list(status.get("switch_counts") or t.get("targets", []))
+            tasks[s["name"]] = [SimpleNamespace(next_steps=chosen)]
+    out = {}
+    for step in nodes:
+        if step in statuses:
+            continue
+        reason = switches.not_taken(nodes, tasks, step)
+        if reason is not None:
+            out[step] = {"flow": model["name"], "run_id": run_id, "step": step, "state": "skipped",
+                         "error": f"Step {step!r} is not on this run's path: {reason}."}
+    return out
 
 
 def graph_errors(model: cellrules.FlowModel) -> list[dict[str, Any]]:

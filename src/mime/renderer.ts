@@ -5,7 +5,7 @@
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
-import type { IArtifactPageResult } from '../protocol';
+import { request } from '../requests';
 import type { IKernelLink } from '../tokens';
 import { h, humanBytes } from './dom';
 import { MIME_TYPE, RENDERER_RANK } from './types';
@@ -53,41 +53,16 @@ export class ArtifactRenderer extends Widget implements IRenderMime.IRenderer {
   }
 }
 
-let lastRequest = 0;
-
 /** Send `artifact_page` on `link` and wait for the matching `artifact_page_result`. */
-export function requestPage(
+export async function requestPage(
   link: IKernelLink,
-  request: { pathspec: string; artifact: string; offset: number; limit: number }
+  page: { pathspec: string; artifact: string; offset: number; limit: number }
 ): ReturnType<PageFetcher> {
-  const requestId = `page-${Date.now()}-${++lastRequest}`;
-  return new Promise((resolve, reject) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      link.messageReceived.disconnect(onMessage);
-    };
-    const onMessage = (_: IKernelLink, message: { type: string; payload: unknown }): void => {
-      const result = message.payload as IArtifactPageResult;
-      if (message.type !== 'artifact_page_result' || result.request_id !== requestId) {
-        return;
-      }
-      done();
-      if (result.error !== undefined || !result.rows || result.total === undefined) {
-        reject(new Error(result.error ?? 'the kernel sent no rows'));
-      } else {
-        resolve({ total: result.total, rows: result.rows });
-      }
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error('the kernel did not answer (is it busy?)'));
-    }, PAGE_TIMEOUT_MS);
-    link.messageReceived.connect(onMessage);
-    if (!link.send('artifact_page', { request_id: requestId, ...request })) {
-      done();
-      reject(new Error('the kernel side is not connected (%load_ext jupyter_metaflow)'));
-    }
-  });
+  const result = await request(link, 'artifact_page', page, PAGE_TIMEOUT_MS);
+  if (!result.rows || result.total === undefined) {
+    throw new Error('the kernel sent no rows');
+  }
+  return { total: result.total, rows: result.rows };
 }
 
 /** Title, type, size, step and pathspec. */

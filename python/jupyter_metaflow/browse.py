@@ -1,0 +1,414 @@
+"""What the DAG panel asks the kernel about runs, steps and tasks (its details pane and run
+browser), answered from Metaflow's Client API without inserting cells in the notebook.
+
+* ``runs`` -> ``runs_result``: the flow's runs, newest first, from metadata only (tags, times,
+  the ``end`` task's ``attempt_ok``): notebook runs, ``%mf_run`` runs, and runs of the
+  exported file by ``python flow.py run``; ``%mf_split`` debug runs are left out;
+* ``run_details`` -> ``run_details_result``: one run's parameters and step statuses (in
+  ``step_status`` shape, so the panel draws the run's DAG states);
+* ``step_details`` -> ``step_details_result``: a step's tasks in a run: foreach splits with
+  their input values, switch choices, recursive iterations, times, state, and whether it has
+  cards;
+* ``task_logs`` -> ``task_logs_result``: a task's stdout and stderr (their ends);
+* ``show`` -> ``show_result``: the ``%mf_show`` view of an address (or ``--diff`` of two runs),
+  the same bundle the magic displays, for the frontend's artifact renderer;
+* ``task_cards`` -> ``task_cards_result``: the HTML of a task's cards (the frontend shows them
+  in a sandboxed iframe, as ``%mf_show`` does).
+
+Every handler answers, with ``error`` (untrusted text) when the request cannot be served.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable
+
+__all__ = ["register", "run_origin", "run_statuses", "run_statuses_and_splits", "run_summary",
+           "switch_targets"]
+
+log = logging.getLogger(__name__)
+
+MAX_RUNS = 50
+"""Most runs one ``runs`` answer lists."""
+MAX_LOG_CHARS = 64 * 1024
+"""Most characters of each log one ``task_logs`` answer carries (the end of the log)."""
+MAX_TASKS = 500
+"""Most tasks one ``step_details`` answer lists."""
+MAX_CARD_BYTES = 4 << 20
+"""Largest card HTML sent to the frontend."""
+
+
+def register(link: Any) -> None:
+    """Answer the panel's requests on ``link``."""
+    handlers: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
+        "runs": ("runs_result", list_runs),
+        "run_details": ("run_details_result", run_details),
+        "step_details": ("step_details_result", step_details),
+        "task_logs": ("task_logs_result", task_logs),
+        "show": ("show_result", show),
+        "task_cards": ("task_cards_result", task_cards),
+    }
+    for request, (answer, handler) in handlers.items():
+        link.on(request, _answering(link, answer, handler))
+
+
+def _answering(link: Any, answer: str, handler: Callable[[dict[str, Any]], dict[str, Any]]) -> Any:
+    def on_request(payload: dict[str, Any], opened: Any = None) -> None:
+        from ._metaflow import forget_datastore_root
+        from .show.address import ShowError
+
+        reply: dict[str, Any] = {"request_id": payload["request_id"]}
+        try:
+            reply.update(handler(payload))
+        except ShowError as exc:
+            reply["error"] = str(exc)
+        except Exception as exc:  # answered as text: the panel shows it where the data would be
+            log.debug("jupyter-metaflow: %s failed", answer, exc_info=True)
+            reply["error"] = f"{type(exc).__name__}: {exc}"[:1000]
+        finally:
+            forget_datastore_root()
+        link.send(answer, reply, to=opened)
+
+    return on_request
+
+
+# -- runs ----------------------------------------------------------------------------------
+def _session() -> Any:
+    from .executor import get_session
+
+    return get_session()
+
+
+def _flow_name(payload: dict[str, Any]) -> str:
+    if payload.get("flow"):
+        return str(payload["flow"])
+    from .sync import get_sync
+
+    return get_sync().current_model()["name"]
+
+
+def list_runs(payload: dict[str, Any]) -> dict[str, Any]:
+    """``runs``: the flow's runs, newest first (at most ``limit``, default :data:`MAX_RUNS`)."""
+    from metaflow import Flow
+    from metaflow.exception import MetaflowNotFound
+
+    from .show.address import any_namespace
+
+    name = _flow_name(payload)
+    limit = max(1, min(int(payload.get("limit") or MAX_RUNS), MAX_RUNS))
+    session = _session()
+    current = session.restorable_run()
+    generated = _generated_script(session)
+    runs: list[dict[str, Any]] = []
+    with any_namespace():
+        try:
+            flow = Flow(name)
+        except MetaflowNotFound:
+            return {"flow": name, "current": current, "runs": []}
+        for run in flow:
+            origin = run_origin(run, generated)
+            if origin == "debug":
+                continue
+            runs.append(run_summary(run, origin))
+            if len(runs) >= limit:
+                break
+    return {"flow": name, "current": current, "runs": runs}
+
+
+def _generated_script(session: Any) -> str | None:
+    from .runtime_path import GENERATED_SUFFIX
+
+    path = session.notebook_path()
+    return os.path.splitext(os.path.basename(path))[0] + GENERATED_SUFFIX if path else None
+
+
+def run_origin(run: Any, generated_script: str | None) -> str:
+    """Who made a run: ``notebook`` (steps run in a kernel), ``debug`` (``%mf_split``),
+    ``runtime`` (``%mf_run`` or a runtime-path step, from the notebook's generated file) or
+    ``script`` (Metaflow's runtime on a flow file, e.g. the exported one)."""
+    from metaflow import Step
+    from metaflow.exception import MetaflowNotFound
+
+    from ._metaflow import DEBUG_SYS_TAG, NOTEBOOK_SYS_TAG
+
+    tags = run.system_tags
+    if DEBUG_SYS_TAG in tags:
+        return "debug"
+    if NOTEBOOK_SYS_TAG in tags:
+        return "notebook"
+    try:
+        params = Step(f"{run.pathspec}/_parameters", _namespace_check=False).task
+        script = params.metadata_dict.get("script-name") if params is not None else None
+    except MetaflowNotFound:
+        script = None
+    return "runtime" if generated_script and script == generated_script else "script"
+
+
+def run_summary(run: Any, origin: str) -> dict[str, Any]:
+    """A run as the run browser lists it, from metadata only."""
+    end = _end_task(run)
+    ok = end.metadata_dict.get("attempt_ok") if end is not None else None
+    status = {"True": "successful", "False": "failed"}.get(ok or "", "unfinished")
+    finished = end.finished_at if end is not None and ok is not None else None
+    created = run.created_at
+    summary: dict[str, Any] = {
+        "pathspec": run.pathspec, "id": run.id, "origin": origin, "status": status,
+        "created_at": _time(created), "finished_at": _time(finished),
+        "tags": sorted(run.user_tags),
+    }
+    if created is not None and finished is not None:
+        summary["duration_ms"] = round((finished - created).total_seconds() * 1000, 1)
+    return summary
+
+
+def _end_task(run: Any) -> Any:
+    from metaflow.exception import MetaflowNotFound
+
+    try:
+        return run["end"].task
+    except (KeyError, MetaflowNotFound):
+        return None
+
+
+def _time(value: Any) -> str | None:
+    return value.isoformat(timespec="seconds") if value is not None else None
+
+
+def _run(pathspec: str | None) -> Any:
+    """The Client ``Run`` at ``pathspec``, else the notebook's current run."""
+    from metaflow import Run
+
+    from .show.address import ShowError
+
+    pathspec = pathspec or _session().restorable_run()
+    if not pathspec:
+        raise ShowError("the notebook has no run yet: run the start step first")
+    if pathspec.count("/") != 1:
+        raise ShowError(f"{pathspec!r} is not a run pathspec (Flow/run_id)")
+    return Run(pathspec, _namespace_check=False)
+
+
+def run_details(payload: dict[str, Any]) -> dict[str, Any]:
+    """``run_details``: a run's parameters and its steps' statuses."""
+    from .show.address import any_namespace
+    from .show.views import brief
+
+    with any_namespace():
+        run = _run(payload.get("run"))
+        parameters: dict[str, str] = {}
+        try:
+            task = run["_parameters"].task
+            names = [a.id for a in task if not a.id.startswith("_") and a.id != "name"]
+            for name in sorted(names):
+                parameters[name] = brief(task[name].data, 200)
+        except KeyError:
+            pass
+        summary = run_summary(run, run_origin(run, _generated_script(_session())))
+        return {"run": run.pathspec, "summary": summary, "parameters": parameters,
+                "steps": run_statuses(run, switch_steps())}
+
+
+def run_statuses(run: Any, switches: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+    """step -> its status in ``run`` (``step_status`` shape; a foreach step as a whole with
+    ``num_splits``/``done_splits``, a switch step with ``switch_counts``), from metadata only
+    (see :func:`run_statuses_and_splits`)."""
+    return run_statuses_and_splits(run, switches)[0]
+
+
+def run_statuses_and_splits(
+    run: Any, switches: dict[str, list[str]] | None = None
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[int, float]]]:
+    """:func:`run_statuses`, and foreach step -> split index -> duration (ms) of its finished
+    splits. Read from Metaflow's metadata alone, never loading an artifact (a datastore beside
+    a notebook is untrusted until the user runs something): a task's outcome from
+    ``attempt_ok``, a switch's choices from how many tasks each of its cases ran
+    (``switches``: switch step -> the cases only it leads to, see :func:`switch_targets`)."""
+    from ._metaflow import task_outcome
+
+    flow = run.parent.id
+    out: dict[str, dict[str, Any]] = {}
+    splits: dict[str, dict[int, float]] = {}
+    tasks_of: dict[str, int] = {}
+    for step in run:
+        if step.id.startswith("_"):
+            continue
+        outcomes = [task_outcome(t) for t in step]
+        tasks_of[step.id] = len(outcomes)
+        if any(ok is False for ok, _ in outcomes):
+            state = "failed"
+        elif all(ok for ok, _ in outcomes):
+            state = "done"
+        else:
+            state = "running"
+        status: dict[str, Any] = {"flow": flow, "run_id": run.id, "step": step.id, "state": state,
+                                  "duration_ms": round(sum(ms for _, ms in outcomes), 1)}
+        if state == "failed":
+            status["error"] = "a task raised an exception (select the step for its error and logs)"
+        if len(outcomes) > 1:
+            status["num_splits"] = len(outcomes)
+            status["done_splits"] = [i for i, (ok, _) in enumerate(outcomes) if ok]
+            splits[step.id] = {i: ms for i, (ok, ms) in enumerate(outcomes) if ok}
+        out[step.id] = status
+    for switch, targets in (switches or {}).items():
+        status = out.get(switch)
+        if status is None or status["state"] != "done":
+            continue
+        counts = {t: tasks_of.get(t, 0) for t in targets if t != switch}
+        if switch in targets:  # a recursive switch: every task that did not leave chose itself
+            counts[switch] = tasks_of[switch] - sum(counts.values())
+        counts = {t: n for t, n in counts.items() if n > 0}
+        if counts:
+            status["switch_counts"] = counts
+    return out, splits
+
+
+def switch_targets(model: dict[str, Any]) -> dict[str, list[str]]:
+    """Switch step -> its cases, in a ``FlowModel.to_json()``, for the switches whose cases
+    are reached from that switch only (their task counts are its choices); a switch with a
+    case reached from elsewhere too is left out (its choices cannot be told from counts)."""
+    steps = model.get("steps", [])
+    parents = {s["name"]: set(s.get("parents", [])) for s in steps}
+    out: dict[str, list[str]] = {}
+    for s in steps:
+        t = s.get("transition") or {}
+        if t.get("kind") != "switch":
+            continue
+        targets = list(dict.fromkeys(t.get("targets", [])))
+        if all(parents.get(target, set()) <= {s["name"], target} for target in targets):
+            out[s["name"]] = targets
+    return out
+
+
+def switch_steps() -> dict[str, list[str]]:
+    """:func:`switch_targets` of the notebook's flow."""
+    from .sync import get_sync
+
+    try:
+        return switch_targets(get_sync().current_model())
+    except Exception:  # an unreadable notebook: no switch known
+        return {}
+
+
+def _duration_ms(task: Any) -> float | None:
+    created, finished = task.created_at, task.finished_at
+    if created is None or finished is None:
+        return None
+    return round((finished - created).total_seconds() * 1000, 1)
+
+
+# -- steps and tasks -------------------------------------------------------------------------
+def step_details(payload: dict[str, Any]) -> dict[str, Any]:
+    """``step_details``: the tasks of a step in a run (the notebook's current run by default)."""
+    from .show.address import ShowError, any_namespace, position, task_labels
+
+    with any_namespace():
+        run = _run(payload.get("run"))
+        name = str(payload["step"])
+        try:
+            step = run[name]
+        except KeyError:
+            raise ShowError(f"step {name!r} has not run in {run.pathspec}") from None
+        tasks = sorted(step, key=lambda t: (position(t), int(t.id) if t.id.isdigit() else 0))
+        shown = tasks[:MAX_TASKS]
+        rows = []
+        for task, label in zip(shown, task_labels(shown)):
+            ok = task.metadata_dict.get("attempt_ok")
+            row: dict[str, Any] = {
+                "pathspec": task.pathspec, "id": task.id, "label": label,
+                "state": {"True": "done", "False": "failed"}.get(ok or "", "running"),
+                "started_at": _time(task.created_at), "finished_at": _time(task.finished_at),
+            }
+            duration = _duration_ms(task)
+            if duration is not None:
+                row["duration_ms"] = duration
+            where = position(task)
+            if where:
+                row["index"] = list(where)
+                value = _split_input(task)
+                if value is not None:
+                    row["input"] = value
+            if ok == "True" and "_transition" in task:
+                transition = task["_transition"].data
+                if transition and len(transition[0]) == 1 and transition[1] is None:
+                    row["next"] = transition[0][0]
+            if ok == "False":
+                exc = task.exception
+                if exc is not None:
+                    row["error"] = (exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}")[:2000]
+            rows.append(row)
+        return {"run": run.pathspec, "step": name, "tasks": rows,
+                "tasks_omitted": max(0, len(tasks) - len(shown)),
+                "cards": _has_cards(shown)}
+
+
+def _split_input(task: Any) -> str | None:
+    """The value of the innermost foreach's item this task got (``self.input``), as Metaflow
+    recorded it in the foreach stack."""
+    try:
+        frames = task["_foreach_stack"].data
+    except KeyError:
+        return None
+    value = getattr(frames[-1], "value", None) if frames else None
+    return None if value is None else str(value)[:200]
+
+
+def _has_cards(tasks: list[Any]) -> bool:
+    try:
+        from metaflow.cards import get_cards
+    except ImportError:
+        return False
+    for task in tasks[:20]:
+        try:
+            if len(get_cards(task)):
+                return True
+        except Exception:  # no card store, an unreadable card: no card to show
+            continue
+    return False
+
+
+def task_logs(payload: dict[str, Any]) -> dict[str, Any]:
+    """``task_logs``: the ends of a task's stdout and stderr."""
+    from metaflow import Task
+
+    from .show.address import any_namespace
+
+    pathspec = str(payload["pathspec"])
+    with any_namespace():
+        task = Task(pathspec, _namespace_check=False)
+        out: dict[str, Any] = {"pathspec": pathspec}
+        for stream in ("stdout", "stderr"):
+            text = getattr(task, stream) or ""
+            out[stream] = text[-MAX_LOG_CHARS:]
+            if len(text) > MAX_LOG_CHARS:
+                out[f"{stream}_omitted"] = len(text) - MAX_LOG_CHARS
+        return out
+
+
+def show(payload: dict[str, Any]) -> dict[str, Any]:
+    """``show``: the ``%mf_show`` view of ``address`` (or of ``diff``: two runs)."""
+    from .show.bundle import MIME_TYPE
+    from .show.magics import ShowMagics
+
+    diff = payload.get("diff")
+    max_bytes = max(16, min(int(payload.get("max_kb") or 200), 2048)) * 1024
+    bundle = ShowMagics.bundle(str(payload.get("address") or ""), list(diff) if diff else None, max_bytes)
+    return {"data": bundle[MIME_TYPE]}
+
+
+def task_cards(payload: dict[str, Any]) -> dict[str, Any]:
+    """``task_cards``: the HTML of the cards of a task (untrusted: the frontend sandboxes it)."""
+    from metaflow import Task
+    from metaflow.cards import get_cards
+
+    from .show.address import any_namespace
+
+    pathspec = str(payload["pathspec"])
+    cards = []
+    with any_namespace():
+        for card in get_cards(Task(pathspec, _namespace_check=False)):
+            html = card.get() or ""
+            if len(html.encode("utf-8")) > MAX_CARD_BYTES:
+                html = ""
+            cards.append({"type": card.type, "html": html})
+    return {"pathspec": pathspec, "cards": cards}

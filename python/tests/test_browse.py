@@ -1,0 +1,156 @@
+"""The DAG panel's requests (details pane, run browser) answered from real runs: in-process for
+the handlers, in a real kernel over the comm for the wiring and the schema, and across a kernel
+restart for the steps a switch ruled out."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from jupyter_metaflow import browse, protocol
+from jupyter_metaflow.show.address import ShowError
+from jupyter_metaflow.export import export_notebook
+from inprocess import ok, set_notebook
+from sync_helpers import Frontend, cell
+
+SWITCH_IN_FOREACH = [
+    "%%step start\nself.numbers = [1, 2, 3, 4, 5]\nself.next(self.classify, foreach='numbers')",
+    "%%step classify\nself.n = self.input\nself.kind = 'odd' if self.input % 2 else 'even'\n"
+    "print('classified', self.input)\n"
+    "self.next({'odd': self.odd, 'even': self.even}, condition='kind')",
+    "%%step odd\nself.label = f'{self.n} is odd'\nself.next(self.tally)",
+    "%%step even\nself.label = f'{self.n} is even'\nself.next(self.tally)",
+    "%%step tally\nself.next(self.gather)",
+    "%%step gather\nself.labels = sorted(i.label for i in inputs)\nself.next(self.end)",
+    "%%step end\nprint(len(self.labels))",
+]
+
+
+def test_runs_details_tasks_logs_and_views_of_a_switch_inside_a_foreach(ip, tmp_path):
+    cells = set_notebook(*SWITCH_IN_FOREACH, path=str(tmp_path / "parity.ipynb"))
+    for source in cells:
+        ok(ip, source)
+
+    runs = browse.list_runs({})
+    assert runs["flow"] == "ParityFlow"
+    (run,) = runs["runs"]
+    assert run["origin"] == "notebook" and run["status"] == "successful"
+    assert runs["current"] == run["pathspec"] and run["duration_ms"] > 0
+
+    details = browse.run_details({"run": run["pathspec"]})
+    steps = details["steps"]
+    assert steps["classify"]["switch_counts"] == {"odd": 3, "even": 2}
+    assert steps["classify"]["num_splits"] == 5 and steps["classify"]["done_splits"] == [0, 1, 2, 3, 4]
+    assert {s: v["state"] for s, v in steps.items()} == dict.fromkeys(
+        ["start", "classify", "odd", "even", "tally", "gather", "end"], "done")
+    assert "switch_counts" not in steps["start"]
+
+    tasks = browse.step_details({"step": "classify"})["tasks"]
+    assert [t["label"] for t in tasks] == ["[0]", "[1]", "[2]", "[3]", "[4]"]
+    assert [t["input"] for t in tasks] == ["1", "2", "3", "4", "5"]
+    assert [t["next"] for t in tasks] == ["odd", "even", "odd", "even", "odd"]
+    assert all(t["state"] == "done" and t["duration_ms"] >= 0 for t in tasks)
+
+    logs = browse.task_logs({"pathspec": tasks[1]["pathspec"]})
+    assert logs["stdout"].strip().endswith("classified 2") and logs["stderr"] == ""
+
+    view = browse.show({"address": tasks[1]["pathspec"]})["data"]
+    assert view["kind"] == "task"
+    assert {a["name"]: a["preview"] for a in view["artifacts"]}["kind"] == "'even'"
+    artifact = browse.show({"address": f"{tasks[1]['pathspec']}/n"})["data"]
+    assert artifact["kind"] == "artifact" and artifact["header"]["name"] == "n"
+
+
+def test_the_run_browser_lists_runs_of_the_exported_file_and_diffs_two_runs(ip, tmp_path):
+    notebook = tmp_path / "parity.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in SWITCH_IN_FOREACH]
+    nbformat.write(nb, notebook)
+    for source in set_notebook(*SWITCH_IN_FOREACH, path=str(notebook)):
+        ok(ip, source)
+    flow_py = tmp_path / "parity.py"
+    flow_py.write_text(export_notebook(notebook))
+    env = {**os.environ, "METAFLOW_USER": "tester", "USER": "tester"}
+    done = subprocess.run([sys.executable, str(flow_py), "--quiet", "run", "--tag", "nightly"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    runs = browse.list_runs({})["runs"]
+    assert [(r["origin"], r["status"]) for r in runs] == [("script", "successful"), ("notebook", "successful")]
+    assert "nightly" in runs[0]["tags"]
+    script_run = browse.run_details({"run": runs[0]["pathspec"]})
+    assert script_run["steps"]["classify"]["switch_counts"] == {"odd": 3, "even": 2}
+    assert script_run["summary"]["origin"] == "script"
+
+    diff = browse.show({"address": "", "diff": [runs[1]["pathspec"], runs[0]["pathspec"]]})["data"]
+    assert diff["kind"] == "diff"
+
+    with pytest.raises(ShowError, match="step 'nope' has not run in ParityFlow/"):
+        browse.step_details({"step": "nope", "run": runs[0]["pathspec"]})
+
+
+def test_requests_over_the_comm_are_answered_and_follow_the_schema(kernel):
+    fe = Frontend(kernel)
+    fe.send("flow", {"path": "parity.ipynb", "cells": [cell(i, s) for i, s in enumerate(SWITCH_IN_FOREACH)]})
+    fe.wait("flow_model")
+    for source in SWITCH_IN_FOREACH:
+        assert fe.run_cell(source)["content"]["status"] == "ok"
+    fe.send("runs", {"request_id": "r1"})
+    runs = fe.wait("runs_result", lambda p: p["request_id"] == "r1")
+    (run,) = runs["runs"]
+    fe.send("step_details", {"request_id": "r2", "step": "classify"})
+    tasks = fe.wait("step_details_result", lambda p: p["request_id"] == "r2")["tasks"]
+    assert [t["input"] for t in tasks] == ["1", "2", "3", "4", "5"]
+    fe.send("run_details", {"request_id": "r3", "run": run["pathspec"]})
+    assert fe.wait("run_details_result", lambda p: p["request_id"] == "r3")["steps"]["classify"][
+        "switch_counts"] == {"odd": 3, "even": 2}
+    # a request that cannot be served is answered with an error text, not silence
+    fe.send("step_details", {"request_id": "r4", "step": "nope"})
+    answer = fe.wait("step_details_result", lambda p: p["request_id"] == "r4")
+    assert "has not run" in answer["error"]
+    fe.send("task_logs", {"request_id": "r5", "pathspec": "NoSuchFlow/1/start/1"})
+    assert "error" in fe.wait("task_logs_result", lambda p: p["request_id"] == "r5")
+    assert protocol.PROTOCOL_VERSION == "1.5"
+
+
+def test_after_a_restart_the_steps_a_switch_ruled_out_stay_skipped(tmp_path):
+    from jupyter_client.manager import start_new_kernel
+
+    import headless
+    from conftest import KernelHarness
+
+    sources = [
+        ("self.mode = 'small'\nself.next({'small': self.small, 'large': self.large}, condition='mode')",
+         "step:start"),
+        ("self.size = 1\nself.next(self.end)", "step:small"),
+        ("self.size = 100\nself.next(self.end)", "step:large"),
+        ("print('done')", "step:end"),
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s, metadata={"tags": [t]}) for s, t in sources]
+    path = tmp_path / "sizes.ipynb"
+    nbformat.write(nb, path)
+    env = headless.kernel_env(path)
+    states = []
+    for restart in (False, True):
+        km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+        try:
+            fe = Frontend(KernelHarness(km, kc))
+            if not restart:
+                for source, _ in sources:
+                    assert fe.run_cell(source)["content"]["status"] == "ok"
+                fe.barrier()
+                states.append({s["step"]: s["state"] for s in fe.statuses()})
+            else:
+                states.append({k: v["state"] for k, v in fe.snapshot["steps"].items()})
+                assert fe.snapshot["steps"]["start"]["switch_counts"] == {"small": 1}
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+    live, restored = states
+    assert live["large"] == "skipped"
+    assert restored == {"start": "done", "small": "done", "large": "skipped", "end": "done"}
