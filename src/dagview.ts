@@ -68,7 +68,8 @@ export function formatDuration(ms: number): string {
 export function switchSummary(state: Pick<INodeState, 'switchChoice' | 'switchCounts'>): string | null {
   const counts = Object.entries(state.switchCounts ?? {}).filter(([, n]) => n > 0);
   if (counts.length === 1 && counts[0][1] === 1) {
-    return `→ ${counts[0][0]}`;
+    // one task, one choice: the case value when known (`→ 'b'`), else the step it chose
+    return `→ ${state.switchChoice ?? counts[0][0]}`;
   }
   if (counts.length) {
     return counts.map(([target, n]) => `${n} → ${target}`).join(' · ');

@@ -144,6 +144,7 @@ describe('switch choices', () => {
   it('summarises a switch inside a foreach by case counts', () => {
     expect(switchSummary({ switchChoice: null, switchCounts: { odd: 3, even: 2 } })).toBe('3 → odd · 2 → even');
     expect(switchSummary({ switchChoice: null, switchCounts: { odd: 1 } })).toBe('→ odd');
+    expect(switchSummary({ switchChoice: "'b'", switchCounts: { right: 1 } })).toBe("→ 'b'");
     expect(switchSummary({ switchChoice: 'x', switchCounts: null })).toBe('→ x');
     expect(nodeDetail(state({ status: 'done', splits: { done: 5, total: 5 }, switchCounts: { odd: 3, even: 2 } }))).toBe(
       'done · 3 → odd · 2 → even'

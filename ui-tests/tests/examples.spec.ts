@@ -72,7 +72,7 @@ test.describe('examples', () => {
     await page.screenshot({ path: `${SHOTS}/examples-sklearn-show.png` });
 
     // Export from the panel; after an edit, exporting again asks before overwriting, in UI terms.
-    const exportButton = page.locator('#jp-mf-dag-panel button', { hasText: 'Export' });
+    const exportButton = page.locator('#jp-mf-dag-panel .jp-mf-DagPanel-toolbar [data-command="jupyter-metaflow:export"]');
     await exportButton.click();
     await expect(page.locator('.Toastify__toast', { hasText: 'Exported the flow to' })).toHaveCount(1);
     expect(await page.contents.fileExists(`${tmpPath}/sklearn_hyperparams.py`)).toBe(true);

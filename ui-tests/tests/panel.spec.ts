@@ -71,8 +71,8 @@ const BRANCHES: ICellSpec[] = [
 ];
 
 const WIDE: ICellSpec[] = [
-  { source: '%%step start\nself.next(self.alpha, self.beta, self.gamma, self.delta)' },
-  ...['alpha', 'beta', 'gamma', 'delta'].map(s => ({ source: `%%step ${s}\nself.next(self.join)` })),
+  { source: '%%step start\nself.next(self.alpha, self.beta, self.gamma)' },
+  ...['alpha', 'beta', 'gamma'].map(s => ({ source: `%%step ${s}\nself.next(self.join)` })),
   { source: '%%step join\nself.next(self.end)' },
   { source: '%%step end' }
 ];
@@ -103,14 +103,14 @@ test.describe('DAG panel, without a kernel', () => {
   }) => {
     const panel = await openFlow(page, tmpPath, 'wide.ipynb', WIDE);
     const view = panel.locator('.jp-mf-DagView');
-    await expect(node(page, 'delta')).toBeVisible();
+    await expect(node(page, 'gamma')).toBeVisible();
     const zoom = Number(await view.getAttribute('data-zoom'));
     expect(zoom).toBeGreaterThanOrEqual(0.9);
     const nameHeight = (await node(page, 'alpha').locator('.jp-mf-DagNode-name').boundingBox())!.height;
     expect(nameHeight).toBeGreaterThanOrEqual(10); // ~12 px text, not 8
     const canvas = panel.locator('.jp-mf-DagPanel-canvas');
     const scrolls = await canvas.evaluate(c => c.scrollWidth > c.clientWidth);
-    expect(scrolls).toBe(true); // four branches side by side do not fit a sidebar: scroll, not shrink
+    expect(scrolls).toBe(true); // three branches side by side do not fit a sidebar: scroll, not shrink
     await allNodesReachable(page);
     await shots(page, panel, 'panel-readable');
 
@@ -121,7 +121,7 @@ test.describe('DAG panel, without a kernel', () => {
     await page.mouse.down();
     await page.mouse.move(box.x - 700, box.y + box.height / 2, { steps: 5 });
     await page.mouse.up();
-    await expect.poll(() => canvas.evaluate(c => c.clientWidth)).toBeGreaterThan(800);
+    await expect.poll(() => canvas.evaluate(c => c.clientWidth)).toBeGreaterThan(620);
     await expect.poll(() => canvas.evaluate(c => c.scrollWidth <= c.clientWidth + 1)).toBe(true);
     expect(Number(await view.getAttribute('data-zoom'))).toBeGreaterThanOrEqual(0.9);
     await allNodesReachable(page);
@@ -144,7 +144,7 @@ test.describe('DAG panel, without a kernel', () => {
     await expect(panel.locator('.jp-mf-DagPanel-canvas')).toBeHidden();
     await shots(page, panel, 'panel-empty');
 
-    await page.reload({ waitForIsReady: true } as any);
+    await page.reload({ waitForIsReady: false });
     await expect(page.locator('#jp-mf-dag-panel')).toBeVisible({ timeout: 60000 });
   });
 
@@ -163,11 +163,11 @@ test.describe('DAG panel, without a kernel', () => {
     );
     // the separator sits right before Run Step
     const before = await page.evaluate(() => {
-      const el = document.querySelector('[data-jp-item-name="mf-run-step"]');
-      return el?.previousElementSibling?.querySelector('.jp-mf-ToolbarSeparator, [role="separator"]') !== null ||
-        el?.previousElementSibling?.classList.contains('jp-mf-ToolbarSeparator');
+      const el = document.querySelector('.jp-NotebookPanel-toolbar [data-jp-item-name="mf-run-step"]');
+      return el?.previousElementSibling?.getAttribute('data-jp-item-name') ?? 'no run-step item';
     });
-    expect(before).toBe(true);
+    expect(before).toBe('mf-separator');
+    await expect(page.locator('.jp-NotebookPanel-toolbar .jp-mf-ToolbarSeparator')).toHaveCount(1);
     await toolbar.screenshot({ path: `${SHOTS}/notebook-toolbar-light.png` });
     // the panel's toolbar: icon buttons with labels for screen readers
     const buttons = panel.locator('.jp-mf-DagPanel-toolbar button');
@@ -345,5 +345,38 @@ test.describe('DAG panel, with a kernel', () => {
     });
     expect(overflow).toBeLessThanOrEqual(0);
     await shots(page, widget, 'mf-dag-output');
+  });
+});
+
+test.describe('DAG panel in Notebook 7', () => {
+  test.use({ autoGoto: false, kernels: null });
+
+  test('the panel shows a step details and its runs in the right side panel', async ({ page, context, baseURL, tmpPath }) => {
+    const { notebookJson } = await import('./notebooks');
+    await page.contents.uploadContent(notebookJson(BRANCHES), 'text', `${tmpPath}/nb7panel.ipynb`);
+    const nb7 = await context.newPage();
+    await nb7.goto(`${baseURL}/notebooks/${tmpPath}/nb7panel.ipynb`);
+    await expect(nb7.locator('.jp-mf-LinkIndicator')).toHaveAttribute('data-jp-mf-status', 'connected', { timeout: 90000 });
+    const toolbarButton = async (id: string) => {
+      const button = nb7.locator(`.jp-NotebookPanel-toolbar [data-command="${id}"]`);
+      if (!(await button.isVisible())) {
+        await nb7.locator('.jp-NotebookPanel-toolbar [data-jp-item-name="toolbar-popup-opener"]').click();
+      }
+      await button.click();
+    };
+    await toolbarButton('jupyter-metaflow:show-dag');
+    const panel = nb7.locator('#jp-mf-dag-panel');
+    await expect(panel).toBeVisible();
+    await panel.locator('.jp-mf-DagPanel-toolbar [data-command="jupyter-metaflow:run-all"]').click();
+    const end = panel.locator('.jp-mf-DagNode[data-step="end"]');
+    await expect(end).toHaveAttribute('data-status', 'done', { timeout: 180000 });
+    await panel.locator('.jp-mf-DagNode[data-step="join"]').click();
+    await expect(panel.locator('.jp-mf-Details-artifact[data-artifact="total"]')).toBeVisible({ timeout: 60000 });
+    await panel.locator('.jp-mf-Details-artifact[data-artifact="total"]').click();
+    await expect(panel.locator('.jp-mf-Details-view .jp-mf-Show')).toContainText('3', { timeout: 60000 });
+    await panel.locator('.lm-TabBar-tab', { hasText: 'Runs' }).click();
+    await expect(panel.locator('.jp-mf-Runs-run')).toHaveCount(1, { timeout: 60000 });
+    await panel.screenshot({ path: `${SHOTS}/notebook7-panel-light.png` });
+    await nb7.close();
   });
 });
