@@ -144,6 +144,13 @@ def test_foreach_every_split_and_one_split(world: Any) -> None:
     assert d["kind"] == "splits" and d["header"]["splits"] == 3
     assert [(s["index"], s["label"], s["view"]["preview"]) for s in d["splits"]] == [
         (0, "[0]", "aa"), (1, "[1]", "bb"), (2, "[2]", "cc")]
+    # which value came from which input, the run said once in the header
+    assert [s["input"] for s in d["splits"]] == [{"var": "xs", "value": v} for v in "abc"]
+    run = d["header"]["pathspec"]
+    assert run.count("/") == 1 and (d["header"]["over"], d["header"]["type"]) == ("xs", "str")
+    text = show("work.out")["text/plain"]
+    assert "[1] \u00b7 xs = b \u00b7 str: str of length 2 | bb" in text and text.count(run) == 1
+    assert [t["input"] for t in data(show("work"))["tasks"]][0] == {"var": "xs", "value": "a"}
     one = data(show("work[1].out"))
     assert one["kind"] == "artifact" and one["header"]["index"] == 1
     assert one["view"] == {"kind": "text", "type": "str", "length": 2, "lines": 1,

@@ -102,7 +102,8 @@ def test_all_infinite_image_array_warns_nothing() -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert "image" in view(np.full((10, 10), np.inf))
+        assert "image" in view(np.full((20, 20), np.inf))
+        assert view(np.full((10, 3), np.inf))["grid"]["head"]["shades"][0] == [None] * 3
 
 
 @pytest.mark.parametrize("frame, key, expected", [
@@ -186,3 +187,39 @@ def test_masked_array_preview_hides_masked_values() -> None:
     v = view(np.ma.masked_array([1.0, 100.0, 3.0], mask=[False, True, False]))
     assert v["preview"] == "[1.0 -- 3.0]"  # was "[  1.,  inf,   3.]"
     assert (v["stats"]["min"], v["stats"]["max"]) == (1.0, 3.0)
+
+
+def test_data_matrix_is_a_shaded_grid_not_an_image() -> None:
+    """scikit-learn's digits as a training matrix: 1347 samples x 64 features of 0..16."""
+    matrix = np.random.default_rng(0).integers(0, 17, size=(1347, 64))
+    matrix[0, 0], matrix[0, 1] = 0, 16
+    v = view(matrix)
+    assert "image" not in v
+    grid = v["grid"]
+    assert (grid["low"], grid["high"]) == (0.0, 16.0)
+    assert grid["columns_omitted"] == 64 - Limits().columns
+    assert len(grid["head"]["cells"]) == Limits().rows and grid["tail"]["start"] == 1337
+    assert grid["head"]["cells"][0][:2] == ["0", "16"]
+    assert grid["head"]["shades"][0][:2] == [0.0, 1.0]
+    assert all(0.0 <= x <= 1.0 for row in grid["head"]["shades"] for x in row)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (10, 10), (1347, 64), (64, 1347), (3, 4)])
+def test_small_or_elongated_2d_arrays_are_grids(shape: tuple[int, int]) -> None:
+    v = view(np.arange(shape[0] * shape[1], dtype=float).reshape(shape))
+    assert "image" not in v and "grid" in v
+
+
+def test_picture_arrays_are_images_stretched_to_full_contrast() -> None:
+    from PIL import Image
+    import base64
+    import io
+
+    digit = np.zeros((64, 64), dtype=np.int64)
+    digit[16:48, 16:48] = 16  # 0..16 counts: white square on black, not near-black
+    v = view(digit)
+    assert "grid" not in v
+    pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(v["image"]["png"]))))
+    assert pixels.max() == 255 and pixels.min() == 0
+    photo = view(np.zeros((48, 64, 3), dtype=np.uint8))
+    assert (photo["image"]["width"], photo["image"]["height"]) == (64, 48)

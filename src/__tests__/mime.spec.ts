@@ -3,6 +3,7 @@ import { Signal } from '@lumino/signaling';
 import { ArtifactRenderer, createRendererFactory, requestPage } from '../mime';
 import { FrameTable } from '../mime/frame';
 import { pngImage } from '../mime/dom';
+import { renderSplits, renderView, typeName } from '../mime/views';
 import { MIME_TYPE, RENDERER_RANK } from '../mime/types';
 import type { IFrameView, IShowData } from '../mime/types';
 import type { IEnvelope, IMessagePayloads, MessageType } from '../protocol';
@@ -184,7 +185,9 @@ describe('%mf_show renderer', () => {
     ).rejects.toThrow('KeyError: <b>nope</b>');
   });
 
-  it('isolates own HTML in an empty-sandbox iframe', async () => {
+  it('isolates own HTML in an iframe where nothing runs, in the theme\'s colours', async () => {
+    document.body.dataset.jpThemeLight = 'false';
+    document.body.style.setProperty('--jp-layout-color0', '#111111');
     const node = await render(
       bundle({
         view: {
@@ -196,8 +199,11 @@ describe('%mf_show renderer', () => {
       })
     );
     const frame = node.querySelector('iframe')!;
-    expect(frame.getAttribute('sandbox')).toBe('');
+    expect(frame.getAttribute('sandbox')).toBe('allow-same-origin');
     expect(frame.srcdoc).toContain('<b>est</b>');
+    expect(frame.srcdoc).toContain('color-scheme:dark');
+    expect(frame.srcdoc).toContain('--sklearn-color-background:#111111');
+    delete document.body.dataset.jpThemeLight;
     expect(node.querySelector('b')).toBeNull();
     expect(node.querySelector('td')!.textContent).toBe('C');
   });
@@ -259,5 +265,91 @@ describe('%mf_show renderer', () => {
     );
     expect(diff.querySelector('.jp-mf-Show-info')!.textContent).toBe('4 artifacts unchanged');
     expect(diff.querySelector('tbody tr')!.textContent).toBe('train[2]scorechanged3060');
+  });
+});
+
+describe('2-D data matrix', () => {
+  it('is a table shaded by value with a gap row, never an image', () => {
+    const part = (start: number) => ({
+      start,
+      cells: [['0', '16', PAYLOAD]],
+      shades: [[0, 1, null]]
+    });
+    const node: HTMLElement = renderView(
+      {
+        kind: 'ndarray',
+        shape: [1347, 64],
+        dtype: 'int64',
+        size: 1347 * 64,
+        nbytes: 1347 * 64 * 8,
+        stats: { min: 0, max: 16, nan: 0, sampled: false },
+        preview: '[[0, 16, ...]]',
+        grid: { columns_omitted: 61, low: 0, high: 16, head: part(0), tail: part(1346) }
+      },
+      null
+    );
+    expect(node.querySelector('img')).toBeNull();
+    const cells = node.querySelectorAll('.jp-mf-Show-grid tbody td:not(.jp-mf-Show-gap):not(.jp-mf-Show-index)');
+    expect(Array.from(cells).map(c => c.textContent)).toEqual(['0', '16', PAYLOAD, '0', '16', PAYLOAD]);
+    expect((cells[0] as HTMLElement).style.getPropertyValue('--jp-mf-shade')).toBe('0%');
+    expect((cells[1] as HTMLElement).style.getPropertyValue('--jp-mf-shade')).toBe('70%');
+    expect((cells[2] as HTMLElement).style.getPropertyValue('--jp-mf-shade')).toBe('');
+    expect(node.querySelector('.jp-mf-Show-gap')?.textContent).toBe('\u22ee 1,345 more rows');
+    expect(node.textContent).toContain('61 more columns not shown');
+    expect(node.querySelectorAll('.jp-mf-Show-grid tbody th').length).toBe(2);
+    expect((window as any).__pwned).toBeUndefined();
+  });
+});
+
+describe('an artifact across foreach splits', () => {
+  const split = (i: number, view: any) => ({
+    index: i,
+    label: `[${i}]`,
+    task: String(10 + i),
+    input: { var: 'c_values', value: String([0.001, 0.01][i]) },
+    pathspec: `DigitsFlow/5/train/${10 + i}/accuracy`,
+    type: 'float',
+    size: 20,
+    view
+  });
+  const data = (views: any[]): IShowData =>
+    bundle({
+      kind: 'splits',
+      header: { title: 'train.accuracy', name: 'accuracy', type: 'float', over: 'c_values', splits: 2 },
+      splits: views.map((v, i) => split(i, v))
+    });
+
+  it('is one row per split with the input that split received', () => {
+    const node = renderSplits(data([{ kind: 'scalar', text: '0.87' }, { kind: 'scalar', text: PAYLOAD }]), () => null);
+    const rows = Array.from(node.querySelectorAll('tbody tr')).map(r =>
+      Array.from(r.querySelectorAll('td')).map(c => c.textContent)
+    );
+    expect(Array.from(node.querySelectorAll('th')).map(c => c.textContent)).toEqual([
+      'split',
+      'c_values',
+      'accuracy',
+      'task'
+    ]);
+    expect(rows).toEqual([
+      ['[0]', '0.001', '0.87', '10'],
+      ['[1]', '0.01', PAYLOAD, '11']
+    ]);
+    expect(node.textContent).not.toContain('DigitsFlow/5');
+  });
+
+  it('keeps a block per split, captioned with its input, when a value needs more room', () => {
+    const tree = { kind: 'tree', root: { type: 'list', length: 0, entries: [] } };
+    const node = renderSplits(data([tree, tree]), () => null);
+    expect(Array.from(node.querySelectorAll('.jp-mf-Show-subtitle')).map(c => c.textContent)).toEqual([
+      '[0] \u00b7 c_values = 0.001 \u00b7 task 10',
+      '[1] \u00b7 c_values = 0.01 \u00b7 task 11'
+    ]);
+  });
+
+  it('names a type by its class, the dotted name in the tooltip', () => {
+    const el = typeName('sklearn.linear_model._logistic.LogisticRegression') as HTMLElement;
+    expect(el.textContent).toBe('LogisticRegression');
+    expect(el.title).toBe('sklearn.linear_model._logistic.LogisticRegression');
+    expect(typeName('int')).toHaveProperty('textContent', 'int');
   });
 });

@@ -66,16 +66,80 @@ export function pngImage(png: string, alt: string): HTMLImageElement | null {
 }
 
 /**
- * An object's own HTML, isolated in an iframe with an empty `sandbox`: no
- * scripts, no same-origin access, no forms, no navigation of the page.
+ * An object's own HTML, isolated in an iframe whose `sandbox` allows no scripts,
+ * forms, popups or navigation of the page. `allow-same-origin` (without
+ * `allow-scripts`, nothing in the frame runs) lets the page size the frame to
+ * its content, so it never scrolls inside the notebook's scroll; the document
+ * gets the theme's colours, written again when the theme changes.
  */
 export function sandboxedHtml(html: string, title: string): HTMLIFrameElement {
   const frame = h('iframe', 'jp-mf-Show-sandbox');
-  frame.setAttribute('sandbox', '');
+  frame.setAttribute('sandbox', 'allow-same-origin');
   frame.setAttribute('referrerpolicy', 'no-referrer');
+  frame.setAttribute('scrolling', 'no');
   frame.title = title;
-  frame.srcdoc = html;
+  const write = () => {
+    frame.srcdoc =
+      '<!DOCTYPE html><html><head><meta charset="utf-8">' +
+      `<style>${themeStyle()}</style></head><body>${html}</body></html>`;
+  };
+  write();
+  frame.addEventListener('load', () => fitToContent(frame));
+  const themeWatch = new MutationObserver(() => {
+    if (!frame.isConnected && frame.dataset.jpMfShown) {
+      themeWatch.disconnect();
+    } else {
+      write();
+    }
+  });
+  themeWatch.observe(document.body, { attributes: true, attributeFilter: ['data-jp-theme-light'] });
   return frame;
+}
+
+/** Size `frame` to its document, and again whenever that document's size changes. */
+function fitToContent(frame: HTMLIFrameElement): void {
+  const doc = frame.contentDocument;
+  if (!doc?.documentElement) {
+    return;
+  }
+  frame.dataset.jpMfShown = 'true';
+  const fit = () => {
+    frame.style.height = `${Math.ceil(doc.documentElement.scrollHeight)}px`;
+  };
+  fit();
+  if (typeof ResizeObserver !== 'undefined' && doc.body) {
+    new ResizeObserver(fit).observe(doc.body);
+  }
+}
+
+/** A CSS colour from the page's theme variable, or `fallback` (only colour characters kept). */
+function themeColor(styles: CSSStyleDeclaration, name: string, fallback: string): string {
+  const value = styles.getPropertyValue(name).trim() || fallback;
+  return /^[#\w\s(),.%-]+$/.test(value) ? value : fallback;
+}
+
+/**
+ * The frame document's stylesheet: the notebook's font and colours (a frame
+ * cannot read the page's CSS variables), and scikit-learn's diagram colours for
+ * the theme (its own script, which would pick them, does not run here).
+ */
+export function themeStyle(): string {
+  const styles = getComputedStyle(document.body);
+  const dark = document.body.dataset.jpThemeLight === 'false';
+  const background = themeColor(styles, '--jp-layout-color0', dark ? '#111' : 'white');
+  const text = themeColor(styles, '--jp-content-font-color1', dark ? '#e0e0e0' : 'black');
+  const muted = themeColor(styles, '--jp-content-font-color2', dark ? '#aaa' : '#666');
+  const font = styles.getPropertyValue('--jp-content-font-family').replace(/[^\w\s,'"-]/g, '');
+  return (
+    `:root{color-scheme:${dark ? 'dark' : 'light'}}` +
+    `html,body{margin:0;overflow:hidden;background:${background};color:${text};` +
+    `font-family:${font || 'sans-serif'};font-size:13px}` +
+    'body .sk-global.sk-global{' +
+    // labels sit on scikit-learn's pastel boxes in both themes: its own dark mode keeps them black
+    '--sklearn-color-text:black;--sklearn-color-text-muted:#666;' +
+    `--sklearn-color-text-on-default-background:${text};--sklearn-color-background:${background};` +
+    `--sklearn-color-border-box:${text};--sklearn-color-icon:${muted}}`
+  );
 }
 
 /** `1.5 MB` style sizes. */

@@ -79,7 +79,7 @@ export function renderHeader(header: IHeader): HTMLElement {
     facts.push(`step ${header.step}${index}`);
   }
   if (header.splits !== undefined) {
-    facts.push(`${header.splits} splits`);
+    facts.push(`${header.splits} splits` + (header.over ? ` over ${header.over}` : ''));
   }
   if (header.status) {
     facts.push(header.status);

@@ -24,6 +24,8 @@ export interface IHeader {
   index?: number | null;
   pathspec?: string;
   splits?: number;
+  /** The foreach variable the splits iterate over. */
+  over?: string;
   tasks?: number;
   status?: string;
   created_at?: string | null;
@@ -62,7 +64,25 @@ export interface IArrayView {
   nbytes: number;
   stats: Record<string, number | boolean> | null;
   preview: string;
+  /** A picture-shaped array drawn as a PNG. */
   image?: IImage;
+  /** A 2-D data matrix: its first and last rows, shaded by value. */
+  grid?: IArrayGrid;
+}
+
+/** Rows of a 2-D numeric array: text cells and shades (0 = the minimum, 1 = the maximum). */
+export interface IArrayGridRows {
+  start: number;
+  cells: string[][];
+  shades: Array<Array<number | null>>;
+}
+
+export interface IArrayGrid {
+  columns_omitted: number;
+  low: number;
+  high: number;
+  head: IArrayGridRows;
+  tail: IArrayGridRows;
 }
 
 export interface IImageView {
@@ -156,11 +176,18 @@ export interface IPageSource {
   artifact: string;
 }
 
+export interface ISplitInput {
+  var: string;
+  value: string;
+}
+
 export interface ISplit {
   index: number | null;
   /** Foreach position and recursion iteration, e.g. `[1][0]`, `iteration 3`. */
   label: string;
   task: string;
+  /** What the split's foreach gave it (Metaflow's text of the value, cut to 30 characters). */
+  input?: ISplitInput | null;
   pathspec: string;
   type: string;
   size: number | null;

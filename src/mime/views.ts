@@ -4,7 +4,7 @@
  */
 import { count, h, humanBytes, pngImage, sandboxedHtml, table } from './dom';
 import { FrameTable } from './frame';
-import type { IArrayView, IPageSource, IShowData, ITreeNode, PageFetcher, View } from './types';
+import type { IArrayGrid, IArrayView, IPageSource, IShowData, ITreeNode, PageFetcher, View } from './types';
 
 /** The element for one value's view; frames get a pager using `fetch`. */
 export function renderView(view: View, fetch: PageFetcher | null): HTMLElement {
@@ -82,8 +82,65 @@ function renderArray(view: IArrayView): HTMLElement {
       ),
     stats?.sampled === true && h('div', 'jp-mf-Show-note', 'statistics from an evenly strided sample'),
     view.image && pngImage(view.image.png, 'array as image'),
-    h('pre', 'jp-mf-Show-pre', view.preview)
+    view.grid ? renderGrid(view.grid, view.shape) : h('pre', 'jp-mf-Show-pre', view.preview)
   );
+}
+
+/**
+ * A 2-D data matrix as a table whose cells are shaded by value (a heatmap
+ * readable as numbers): the first and last rows, a gap row between them.
+ */
+export function renderGrid(grid: IArrayGrid, shape: number[]): HTMLElement {
+  const [rows, columns] = shape;
+  const shown = columns - grid.columns_omitted;
+  const el = h('table', 'jp-mf-Show-table jp-mf-Show-grid');
+  const headRow = h('tr', '', h('th', 'jp-mf-Show-index', ''));
+  for (let c = 0; c < shown; c++) {
+    headRow.appendChild(h('th', 'jp-mf-Show-index', c));
+  }
+  if (grid.columns_omitted) {
+    headRow.appendChild(h('th', 'jp-mf-Show-index', '\u2026'));
+  }
+  el.appendChild(h('thead', '', headRow));
+  const body = h('tbody');
+  const addRows = (part: IArrayGrid['head']) => {
+    part.cells.forEach((cells, r) => {
+      const tr = h('tr', '', h('th', 'jp-mf-Show-index', part.start + r));
+      cells.forEach((text, c) => {
+        const td = h('td', '', text);
+        const shade = part.shades[r]?.[c];
+        if (typeof shade === 'number' && Number.isFinite(shade)) {
+          td.style.setProperty('--jp-mf-shade', `${Math.round(Math.min(1, Math.max(0, shade)) * 70)}%`);
+        }
+        tr.appendChild(td);
+      });
+      if (grid.columns_omitted) {
+        tr.appendChild(h('td', 'jp-mf-Show-index', ''));
+      }
+      body.appendChild(tr);
+    });
+  };
+  addRows(grid.head);
+  const hidden = grid.tail.start - (grid.head.start + grid.head.cells.length);
+  if (hidden > 0) {
+    const gap = h('td', 'jp-mf-Show-gap', `\u22ee ${count(hidden)} more rows`);
+    gap.colSpan = shown + 1 + (grid.columns_omitted ? 1 : 0);
+    body.appendChild(h('tr', '', gap));
+  }
+  if (grid.tail.start >= grid.head.start + grid.head.cells.length) {
+    addRows(grid.tail);
+  }
+  el.appendChild(body);
+  const legend = h(
+    'div',
+    'jp-mf-Show-info',
+    `shade: ${formatNumber(grid.low)} `,
+    h('span', 'jp-mf-Show-gridScale'),
+    ` ${formatNumber(grid.high)}` +
+      (grid.columns_omitted ? ` \u00b7 ${count(grid.columns_omitted)} more columns not shown` : '') +
+      (rows > grid.head.cells.length + grid.tail.cells.length ? ` \u00b7 ${count(rows)} rows` : '')
+  );
+  return h('div', 'jp-mf-Show-gridView', legend, h('div', 'jp-mf-Show-gridScroll', el));
 }
 
 function formatNumber(value: number): string {
@@ -124,16 +181,7 @@ export function renderBody(
       }
       break;
     case 'splits':
-      for (const split of data.splits ?? []) {
-        body.appendChild(
-          h(
-            'div',
-            'jp-mf-Show-split',
-            h('div', 'jp-mf-Show-subtitle', `${split.label} \u00b7 task ${split.task} \u00b7 ${split.type}`),
-            renderView(split.view, fetchFor(split.page))
-          )
-        );
-      }
+      body.appendChild(renderSplits(data, fetchFor));
       if (data.omitted) {
         const more = `${count(data.omitted)} more tasks; show one with step[i].name or its pathspec`;
         body.appendChild(h('div', 'jp-mf-Show-note', more));
@@ -153,11 +201,14 @@ export function renderBody(
           )
         );
       }
-      body.appendChild(h('div', 'jp-mf-Show-subtitle', `Artifacts of ${data.artifacts_of ?? ''}`));
+      // the header holds the run's path: the task is named by its id only
+      body.appendChild(
+        h('div', 'jp-mf-Show-subtitle', `Artifacts of task ${(data.artifacts_of ?? '').split('/').pop()}`)
+      );
       body.appendChild(
         table(
           ['name', 'type', 'size', 'preview'],
-          (data.artifacts ?? []).map(a => [a.name, a.type ?? '', sizeOf(a.size), a.preview ?? ''])
+          (data.artifacts ?? []).map(a => [a.name, typeName(a.type), sizeOf(a.size), a.preview ?? ''])
         )
       );
       if (data.artifacts_omitted) {
@@ -201,6 +252,77 @@ export function renderBody(
     body.appendChild(h('div', 'jp-mf-Show-note', note));
   }
   return body;
+}
+
+/**
+ * A type as its class name (`LogisticRegression`), the full dotted name in its
+ * tooltip: the module path would push the preview column off-screen.
+ */
+export function typeName(type: string | null | undefined): HTMLElement | string {
+  if (!type) {
+    return '';
+  }
+  const short = type.slice(type.lastIndexOf('.') + 1);
+  const el = h('span', 'jp-mf-Show-typeName', short);
+  el.title = type;
+  return el;
+}
+
+/** A value short enough to sit in a table cell: scalars and one-line reprs or strings. */
+function inlineText(view: View): string | null {
+  if (view.kind === 'scalar' || view.kind === 'repr') {
+    return !view.text.includes('\n') && view.text.length <= 120 ? view.text : null;
+  }
+  if (view.kind === 'text') {
+    return (view.lines ?? 1) <= 1 && view.preview.length <= 120 ? view.preview : null;
+  }
+  return null;
+}
+
+/**
+ * One artifact across foreach splits: one row per split (position, the input
+ * its foreach gave it, the value) when every value fits a line; else one block
+ * per split under the same caption.
+ */
+export function renderSplits(
+  data: IShowData,
+  fetchFor: (page: IPageSource | undefined) => PageFetcher | null
+): HTMLElement {
+  const splits = data.splits ?? [];
+  const withInput = splits.some(s => s.input);
+  const inputHead = data.header.over ?? 'input';
+  const showType = !data.header.type;
+  const texts = splits.map(s => inlineText(s.view));
+  if (texts.every(t => t !== null)) {
+    const head = ['split', withInput && inputHead, data.header.name ?? 'value', showType && 'type', 'task'];
+    const rows = splits.map((s, i) => [
+      s.label,
+      withInput && (s.input?.value ?? ''),
+      texts[i]!,
+      showType && s.type,
+      s.task
+    ]);
+    const keep = (cells: Array<string | false>) => cells.filter((c): c is string => c !== false);
+    return table(keep(head), rows.map(keep), 'jp-mf-Show-table jp-mf-Show-splitTable');
+  }
+  const out = h('div', 'jp-mf-Show-splits');
+  for (const split of splits) {
+    const caption = [
+      split.label,
+      split.input && `${split.input.var} = ${split.input.value}`,
+      showType && split.type,
+      `task ${split.task}`
+    ].filter(c => !!c);
+    out.appendChild(
+      h(
+        'div',
+        'jp-mf-Show-split',
+        h('div', 'jp-mf-Show-subtitle', caption.join(' \u00b7 ')),
+        renderView(split.view, fetchFor(split.page))
+      )
+    );
+  }
+  return out;
 }
 
 function sizeOf(size: number | null): string {

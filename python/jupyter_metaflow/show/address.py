@@ -262,20 +262,34 @@ def _tasks(step: Any, address: Address) -> list[Any]:
     return chosen
 
 
-_positions: weakref.WeakKeyDictionary[Any, tuple[int, ...]] = weakref.WeakKeyDictionary()
-"""Client task -> its position: read once per task object (sorting, labels and the final
-iteration all ask)."""
+_frames: weakref.WeakKeyDictionary[Any, tuple[Any, ...]] = weakref.WeakKeyDictionary()
+"""Client task -> its foreach frames (Metaflow's ``ForeachFrame``): read once per task object
+(sorting, labels, inputs and the final iteration all ask)."""
+
+
+def _foreach_frames(task: Any) -> tuple[Any, ...]:
+    if task not in _frames:
+        try:
+            _frames[task] = tuple(task["_foreach_stack"].data)
+        except KeyError:
+            _frames[task] = ()
+    return _frames[task]
 
 
 def position(task: Any) -> tuple[int, ...]:
     """Where a task sits in the foreach splits around its step: one index per enclosing
     foreach, outermost first (``()`` outside any foreach)."""
-    if task not in _positions:
-        try:
-            _positions[task] = tuple(frame.index for frame in task["_foreach_stack"].data)
-        except KeyError:
-            _positions[task] = ()
-    return _positions[task]
+    return tuple(frame.index for frame in _foreach_frames(task))
+
+
+def split_input(task: Any) -> dict[str, str] | None:
+    """What the task's innermost foreach gave it: ``{"var": "c_values", "value": "0.01"}``
+    (Metaflow stores the value as text, cut to ``MAXIMUM_FOREACH_VALUE_CHARS``); None outside a
+    foreach or for a task whose frame has no value (``num_parallel``)."""
+    frames = _foreach_frames(task)
+    if not frames or getattr(frames[-1], "value", None) is None:
+        return None
+    return {"var": str(frames[-1].var), "value": str(frames[-1].value)}
 
 
 def split_index(task: Any) -> int | None:

@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from . import artifacts, fallbacks
 from ..executor import split_label
-from .address import ShowError, Target, final_tasks, position, split_index, task_labels
+from .address import (ShowError, Target, final_tasks, position, split_index, split_input,
+                      task_labels)
 from .views import Limits, array_stats, brief, safe_repr, type_name, view
 
 MIME_TYPE = "application/vnd.jupyter-metaflow.artifact+json"
@@ -109,13 +110,14 @@ def _splits_data(target: Target, limits: Limits) -> dict[str, Any]:
     for task, label in zip(shown, task_labels(shown)):
         if name not in task:  # set in some splits only (an if in the step)
             splits.append({"index": split_index(task), "label": label, "task": task.id,
+                           "input": split_input(task),
                            "pathspec": task.pathspec, "size": None, "type": "not set",
                            "view": {"kind": "repr", "text": f"this task did not set {name!r}"}})
             continue
         artifact = task[name]
         stored = artifacts.size(artifact)
         split = {"index": split_index(task), "label": label, "task": task.id,
-                 "pathspec": artifact.pathspec, "size": stored}
+                 "input": split_input(task), "pathspec": artifact.pathspec, "size": stored}
         if stored is not None and stored > SPLIT_LOAD_MAX_BYTES:
             split.update(type="?", view={"kind": "repr", "text": (
                 f"large ({stored:,} bytes stored): show it with {artifact.pathspec}")})
@@ -125,11 +127,18 @@ def _splits_data(target: Target, limits: Limits) -> dict[str, Any]:
             if split["view"]["kind"] == "dataframe":  # the renderer's pager asks the kernel
                 split["page"] = {"pathspec": task.pathspec, "artifact": name}
         splits.append(split)
+    types = {s["type"] for s in splits}
+    inputs = {s["input"]["var"] for s in splits if s["input"]}
+    # the title names the step: the header's pathspec is the run's, said once
+    header = {"title": f"{target.step.id}.{name}", "name": name, "flow": target.run.parent.id,
+              "run": target.run.id, "step": target.step.id, "pathspec": target.run.pathspec,
+              "splits": len(target.tasks)}
+    if len(types) == 1:
+        header["type"] = types.pop()
+    if len(inputs) == 1:
+        header["over"] = inputs.pop()
     data = {
-        "version": BUNDLE_VERSION, "kind": "splits",
-        "header": {"title": f"{target.step.id}.{name}", "name": name, "flow":
-                   target.run.parent.id, "run": target.run.id, "step": target.step.id,
-                   "pathspec": target.step.pathspec, "splits": len(target.tasks)},
+        "version": BUNDLE_VERSION, "kind": "splits", "header": header,
         "splits": splits, "omitted": len(target.tasks) - len(shown),
     }
     unfinished = _unfinished_note(shown)
@@ -170,7 +179,8 @@ def _step_data(target: Target, limits: Limits) -> dict[str, Any]:
 
 
 def _task_row(task: Any, label: str) -> dict[str, Any]:
-    return {"task": task.id, "index": split_index(task), "label": label, "pathspec": task.pathspec,
+    return {"task": task.id, "index": split_index(task), "label": label, "input": split_input(task),
+            "pathspec": task.pathspec,
             "finished": bool(task.finished), "successful": bool(task.successful)}
 
 

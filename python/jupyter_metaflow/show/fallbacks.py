@@ -159,11 +159,17 @@ def _artifact_html(data: dict[str, Any]) -> list[str]:
     return view_html(data["view"])
 
 
+def _split_caption(split: dict[str, Any]) -> str:
+    """``[1] · c_values = 0.01 · float``: which split, what its foreach gave it, the type."""
+    given = split.get("input")
+    parts = [split["label"]] + ([f"{given['var']} = {given['value']}"] if given else [])
+    return " \u00b7 ".join(parts + [split["type"]])
+
+
 def _splits_html(data: dict[str, Any]) -> list[str]:
     out = []
     for split in data["splits"]:
-        out.append(f"<p><b>{escape(split['label'])}</b> {escape(split['pathspec'])} "
-                   f"{escape(split['type'])}</p>")
+        out.append(f"<p><b>{escape(_split_caption(split))}</b></p>")
         out.extend(view_html(split["view"]))
     if data["omitted"]:
         out.append(f"<p>{data['omitted']:,} more tasks</p>")
@@ -214,7 +220,7 @@ _BODY_HTML = {"artifact": _artifact_html, "splits": _splits_html, "step": _step_
 
 _BODY_TEXT = {
     "artifact": lambda d: _view_text(d["view"]),
-    "splits": lambda d: [f"{s['label']} · {s['type']}: " + " | ".join(_view_text(s["view"])[:2])
+    "splits": lambda d: [f"{_split_caption(s)}: " + " | ".join(_view_text(s["view"])[:2])
                          for s in d["splits"]],
     "step": lambda d: [f"{a['name']}: {a['type'] or '?'} {a['preview']}" for a in d["artifacts"]],
     "task": lambda d: [f"{a['name']}: {a['type'] or '?'} {a['preview']}" for a in d["artifacts"]],

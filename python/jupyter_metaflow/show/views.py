@@ -189,7 +189,8 @@ def _plain_str(value: Any) -> bool:
 
 # -- numpy -----------------------------------------------------------------------------------
 def array_view(array: Any, limits: Limits) -> dict[str, Any]:
-    """Shape, dtype, statistics, a printed preview and, for image-shaped arrays, a PNG."""
+    """Shape, dtype, statistics, a printed preview and, by the array's shape, a PNG (a picture)
+    or a grid (a table of numbers shaded by value, for data matrices)."""
     import numpy as np
 
     out: dict[str, Any] = {
@@ -205,9 +206,12 @@ def array_view(array: Any, limits: Limits) -> dict[str, Any]:
     except Exception as exc:  # an object array holding a value whose repr() raises
         preview = f"(no preview: printing the array failed: {type(exc).__name__}: {exc})"
     out["preview"] = truncate(preview, limits.text_chars)
-    png = _array_png(array, limits.image_px)
-    if png is not None:
-        out["image"] = png
+    if _is_plain_numeric(array) and _looks_like_image(array.shape):
+        png = _array_png(array, limits.image_px)
+        if png is not None:
+            out["image"] = png
+    elif _is_plain_numeric(array) and array.ndim == 2 and array.size:
+        out["grid"] = _array_grid(array, out["stats"], limits)
     return out
 
 
@@ -235,19 +239,39 @@ def array_stats(array: Any) -> dict[str, Any] | None:
     return result
 
 
-def _array_png(array: Any, max_px: int) -> dict[str, Any] | None:
-    """A PNG of an image-shaped numeric array: (H, W), (H, W, 1|3|4), H and W >= 8."""
+IMAGE_MIN_SIDE = 16
+"""A 2-D array is a picture only when both sides have at least this many pixels..."""
+IMAGE_MAX_ASPECT = 4
+"""...and the longer side is at most this many times the shorter (a data matrix such as
+1347 samples x 64 features is not a picture)."""
+
+
+def _looks_like_image(shape: tuple[int, ...]) -> bool:
+    """Whether an array of ``shape`` is a picture: (H, W) or (H, W, 1|3|4) with both sides at
+    least :data:`IMAGE_MIN_SIDE` and an aspect ratio of at most :data:`IMAGE_MAX_ASPECT`."""
+    if not (len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 3, 4))):
+        return False
+    short, long = sorted(shape[:2])
+    return short >= IMAGE_MIN_SIDE and long <= IMAGE_MAX_ASPECT * short
+
+
+def _is_plain_numeric(array: Any) -> bool:
     import numpy as np
 
-    shape = array.shape
-    image_like = (array.ndim == 2 or (array.ndim == 3 and shape[2] in (1, 3, 4)))
-    if not image_like or min(shape[0], shape[1]) < 8 or not np.issubdtype(array.dtype, np.number) \
-            or np.iscomplexobj(array):
-        return None
+    return (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_) \
+        and not np.iscomplexobj(array) and not np.ma.isMaskedArray(array)
+
+
+def _array_png(array: Any, max_px: int) -> dict[str, Any] | None:
+    """A PNG of a picture-shaped array: ``uint8`` as is, values within [0, 1] as intensities,
+    anything else stretched from its minimum (black) to its maximum (white)."""
+    import numpy as np
+
     try:
         from PIL import Image
     except ImportError:
         return None
+    shape = array.shape
     step = max(1, math.ceil(max(shape[0], shape[1]) / (max_px * 2)))
     data = np.asarray(array[::step, ::step], dtype=np.float64)
     if array.dtype != np.uint8:
@@ -255,13 +279,36 @@ def _array_png(array: Any, max_px: int) -> dict[str, Any] | None:
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         if 0.0 <= low and high <= 1.0:
             low, high = 0.0, 1.0
-        elif 0.0 <= low and high <= 255.0:
-            low, high = 0.0, 255.0
         data = (np.nan_to_num(data, nan=low, posinf=high, neginf=low) - low) / ((high - low) or 1.0) * 255.0
     pixels = np.clip(data, 0, 255).astype(np.uint8)
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     return _png(Image.fromarray(pixels), max_px)
+
+
+def _array_grid(array: Any, stats: dict[str, Any] | None, limits: Limits) -> dict[str, Any]:
+    """The first and last rows of a 2-D numeric array as text cells, each with its shade: its
+    place between the array's minimum (0) and maximum (1), null for NaN and infinities."""
+    import numpy as np
+
+    rows, columns = array.shape
+    shown = min(columns, limits.columns)
+    head_end = min(rows, limits.rows)
+    tail_start = max(head_end, rows - limits.rows)
+    low = float(stats["min"]) if stats and "min" in stats else 0.0
+    high = float(stats["max"]) if stats and "max" in stats else 0.0
+    span = (high - low) or 1.0
+
+    def part(start: int, end: int) -> dict[str, Any]:
+        block = np.asarray(array[start:end, :shown])
+        values = block.astype(np.float64)
+        shades = [[round((v - low) / span, 3) if math.isfinite(v) else None for v in row]
+                  for row in values.tolist()]
+        cells = [[_text(v, limits.cell_chars) for v in row] for row in block.tolist()]
+        return {"start": int(start), "cells": cells, "shades": shades}
+
+    return {"columns_omitted": int(columns - shown), "low": low, "high": high,
+            "head": part(0, head_end), "tail": part(tail_start, rows)}
 
 
 # -- images, figures -------------------------------------------------------------------------
