@@ -729,7 +729,7 @@ namespace Private {
     );
   }
 
-  function isModuleStatement(stmt: SyntaxNode, src: PySource): boolean {
+  function isModuleStatement(stmt: SyntaxNode, src: PySource, imported: Set<string>): boolean {
     switch (stmt.name) {
       case 'ImportStatement':
       case 'FunctionDefinition':
@@ -741,8 +741,14 @@ namespace Private {
           c => c.name === 'FunctionDefinition' || c.name === 'ClassDefinition'
         );
       case 'ExpressionStatement': {
+        // a docstring, or a library's configuration call
         const parts = children(stmt);
-        return parts.length === 1 && (parts[0].name === 'String' || parts[0].name === 'ContinuedString');
+        return (
+          parts.length === 1 &&
+          (parts[0].name === 'String' ||
+            parts[0].name === 'ContinuedString' ||
+            isConfigCall(parts[0], src, imported))
+        );
       }
       case 'AssignStatement': {
         const parts = children(stmt);
@@ -794,7 +800,85 @@ namespace Private {
     if (src.syntaxError()) {
       return false;
     }
-    return statements(src).every(s => isModuleStatement(s, src));
+    const imported = new Set<string>();
+    for (const stmt of statements(src)) {
+      if (!isModuleStatement(stmt, src, imported)) {
+        return false;
+      }
+      importedNames(stmt, src).forEach(name => imported.add(name));
+    }
+    return true;
+  }
+
+  /** cells.py `_CONFIG_FUNCTION_RE`: functions that set a library up. */
+  const CONFIG_FUNCTION_RE = /^(?:use|seed|manual_seed|filterwarnings|simplefilter|basicConfig|update|set|set_\w+|set[A-Z]\w*)$/;
+  /** cells.py `_BUILTIN_CLASS_RE`: built-in warning and exception classes. */
+  const BUILTIN_CLASS_RE = /^[A-Z]\w*(?:Warning|Error|Exception)$/;
+
+  /** `a` for `a`, `a.b`, `a.b.c`; null for anything else (calls, subscripts). */
+  function dottedRoot(node: SyntaxNode, src: PySource): string | null {
+    let current: SyntaxNode | null = node;
+    while (current && current.name === 'MemberExpression') {
+      const parts = children(current);
+      if (parts.length !== 3 || parts[1].name !== '.' || parts[2].name !== 'PropertyName') {
+        return null;
+      }
+      current = parts[0];
+    }
+    return current && current.name === 'VariableName' ? src.slice(current) : null;
+  }
+
+  /** The names an import statement binds (`import a.b` binds `a`). */
+  function importedNames(stmt: SyntaxNode, src: PySource): string[] {
+    if (stmt.name !== 'ImportStatement') {
+      return [];
+    }
+    const parts = children(stmt);
+    const isFrom = parts[0]?.name === 'from';
+    const names = isFrom ? parts.slice(parts.findIndex(p => p.name === 'import') + 1) : parts.slice(1);
+    const bound: string[] = [];
+    for (const group of commaGroups(names)) {
+      const as = group.findIndex(p => p.name === 'as');
+      const name = as >= 0 ? group[as + 1] : group[0];
+      if (name && name.name === 'VariableName') {
+        bound.push(src.slice(name));
+      }
+    }
+    return bound;
+  }
+
+  /** cells.py `_is_config_call`: a call configuring a library imported above it in the cell. */
+  function isConfigCall(node: SyntaxNode, src: PySource, imported: Set<string>): boolean {
+    if (node.name !== 'CallExpression') {
+      return false;
+    }
+    const [callee, argList] = children(node);
+    if (!callee || !argList || argList.name !== 'ArgList') {
+      return false;
+    }
+    const last = callee.name === 'MemberExpression' ? children(callee).pop() : callee;
+    const root = dottedRoot(callee, src);
+    if (!last || !CONFIG_FUNCTION_RE.test(src.slice(last)) || root === null || !imported.has(root)) {
+      return false;
+    }
+    return commaGroups(children(argList)).every(group => {
+      if (group.some(p => p.name === '*' || p.name === '**')) {
+        return false;
+      }
+      const value = group.length >= 3 && group[1].name === 'AssignOp' ? group.slice(2) : group;
+      if (value.length !== 1) {
+        return false;
+      }
+      const [arg] = value;
+      if (isLiteral(arg, src)) {
+        return true;
+      }
+      if (arg.name === 'VariableName' && BUILTIN_CLASS_RE.test(src.slice(arg))) {
+        return true;
+      }
+      const argRoot = dottedRoot(arg, src);
+      return argRoot !== null && imported.has(argRoot);
+    });
   }
 
   // ------------------------------------------------------------------ flow / step cells

@@ -13,7 +13,10 @@ The rules (the notebook contract):
   than ``end`` without one goes to the next step cell in notebook order (an *implied* transition).
 * Any other code cell is a *module* cell (kept by the export, steps may use its names) when it
   is tagged ``module`` or its top-level statements are only imports, ``def``/``class``
-  definitions and assignments of literal constants; otherwise (also: tagged ``skip``, empty,
+  definitions, assignments of literal constants and calls that configure a library the cell
+  imported (``matplotlib.use('Agg')``, ``np.random.seed(0)``, ``warnings.filterwarnings(...)``,
+  ``logging.basicConfig(level=logging.INFO)``: see :func:`_is_config_call`); otherwise (also:
+  tagged ``skip``, empty,
   containing ``%``/``!`` lines, or a syntax error) it is a *scratch* cell that runs in the
   notebook only.
 * A markdown cell right above a step cell is that step's docstring; the notebook's first
@@ -355,7 +358,7 @@ def _is_name_target(node: ast.AST) -> bool:
     return False
 
 
-def _is_module_statement(stmt: ast.stmt) -> bool:
+def _is_module_statement(stmt: ast.stmt, imported: set[str]) -> bool:
     if isinstance(
         stmt,
         (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass),
@@ -367,9 +370,64 @@ def _is_module_statement(stmt: ast.stmt) -> bool:
         return isinstance(stmt.target, ast.Name) and (
             stmt.value is None or _is_literal(stmt.value)
         )
-    if isinstance(stmt, ast.Expr):  # a docstring
-        return isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+    if isinstance(stmt, ast.Expr):  # a docstring, or a library's configuration call
+        return (isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)) or \
+            _is_config_call(stmt.value, imported)
     return False
+
+
+_CONFIG_FUNCTION_RE = re.compile(
+    r"^(?:use|seed|manual_seed|filterwarnings|simplefilter|basicConfig|update|set|set_\w+"
+    r"|set[A-Z]\w*)$"
+)
+"""Names of the functions a configuration call may call: they set a library up
+(``matplotlib.use``, ``random.seed``, ``pd.set_option``, ``logger.setLevel``,
+``plt.rcParams.update``) rather than compute or touch files."""
+
+_BUILTIN_CLASS_RE = re.compile(r"^[A-Z]\w*(?:Warning|Error|Exception)$")
+"""A bare name a configuration call may pass: a built-in warning or exception class
+(``warnings.filterwarnings('ignore', category=FutureWarning)``)."""
+
+
+def _dotted_root(node: ast.AST) -> str | None:
+    """``a`` for ``a``, ``a.b``, ``a.b.c``; None for anything else (calls, subscripts)."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _imported_names(stmt: ast.stmt) -> set[str]:
+    """The names an import statement binds (``import a.b`` binds ``a``)."""
+    if isinstance(stmt, ast.Import):
+        return {alias.asname or alias.name.split(".")[0] for alias in stmt.names}
+    if isinstance(stmt, ast.ImportFrom):
+        return {alias.asname or alias.name for alias in stmt.names if alias.name != "*"}
+    return set()
+
+
+def _is_config_call(node: ast.AST, imported: set[str]) -> bool:
+    """A call that configures a library imported above it in the cell: a function of
+    :data:`_CONFIG_FUNCTION_RE` reached from an imported name, given only literals, names
+    (or attributes) of the cell's imports and built-in warning/exception classes, so the
+    exported flow file runs it at import exactly as the notebook did."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if name is None or not _CONFIG_FUNCTION_RE.match(name) or _dotted_root(func) not in imported:
+        return False
+    if any(k.arg is None for k in node.keywords):  # **options
+        return False
+    return all(_is_config_argument(a, imported)
+               for a in [*node.args, *(k.value for k in node.keywords)])
+
+
+def _is_config_argument(node: ast.AST, imported: set[str]) -> bool:
+    if _is_literal(node):
+        return True
+    if isinstance(node, ast.Name) and _BUILTIN_CLASS_RE.match(node.id):
+        return True
+    return _dotted_root(node) in imported
 
 
 def _has_magic_lines(source: str) -> bool:
@@ -383,7 +441,12 @@ def _is_module_source(source: str) -> bool:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return False
-    return all(_is_module_statement(s) for s in tree.body)
+    imported: set[str] = set()
+    for stmt in tree.body:
+        if not _is_module_statement(stmt, imported):
+            return False
+        imported |= _imported_names(stmt)
+    return True
 
 
 def classify(cell: CellInput) -> CellKind:
