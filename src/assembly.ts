@@ -11,55 +11,19 @@
 import { parser } from '@lezer/python';
 import type { SyntaxNode } from '@lezer/common';
 
-import type { ICellError, INotebookCell } from './protocol';
+import type { ICellError, IFlowModel, INotebookCell, IStep, ITransition } from './protocol';
 
 /** What a notebook cell is to the flow. */
 export type CellKind = 'flow' | 'step' | 'module' | 'scratch' | 'markdown' | 'other';
 
-/** A step's `self.next(...)` (see cells.py `Transition`). */
-export interface ITransition {
-  kind: 'linear' | 'split' | 'foreach' | 'num_parallel' | 'switch';
-  targets: string[];
-  foreach: string | null;
-  condition: string | null;
-  /** Case value (as a string) -> target step, for `switch`. */
-  cases: { [value: string]: string } | null;
-  num_parallel: number | null;
-  /** 1-based cell line of the `self.next` call; null for implied transitions. */
-  line: number | null;
-}
+/**
+ * The flow a notebook's cells describe (`FlowModel.to_json()` of cells.py) and its
+ * parts, as the protocol schema defines them.
+ */
+export type { IFlowModel, ITransition };
 
 /** One step of the assembled flow. */
-export interface IStepModel {
-  name: string;
-  cell_index: number;
-  cell_id: string | null;
-  decorators: string[];
-  body_line: number;
-  doc: string | null;
-  transition: ITransition | null;
-  implied: boolean;
-  is_join: boolean;
-  parents: string[];
-}
-
-/** The flow a notebook's cells describe: `FlowModel.to_json()` of cells.py (typed `IFlowModelJSON`). */
-export interface IFlowModel {
-  name: string;
-  name_source: 'magic' | 'tag' | 'notebook' | 'default';
-  doc: string | null;
-  flow: {
-    cell_index: number;
-    cell_id: string | null;
-    decorators: string[];
-    param_args: string[];
-    body_line: number;
-  } | null;
-  steps: IStepModel[];
-  module_cells: number[];
-  scratch_cells: number[];
-  errors: ICellError[];
-}
+export type IStepModel = IStep;
 
 /** A cell as the rules see it (the `flow` message's cell shape). */
 export type ICellInput = INotebookCell;

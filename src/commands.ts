@@ -15,6 +15,7 @@ import { CONTEXT_STEP_ATTR, ellipsis, stepAt } from './dagview';
 import { exportFlowIcon, flowDagIcon, runAllStepsIcon, runStepIcon } from './icons';
 import type { FlowState, IFlowStates } from './model';
 import { selectCell } from './panel';
+import type { IExportResult } from './protocol';
 import type { LinkState } from './tokens';
 
 /** Command ids. */
@@ -260,13 +261,19 @@ export async function runSteps(
   return true;
 }
 
-/**
- * The overwrite dialog's text from the exporter's "already exists" error, without
- * its command-line advice (`pass --force`): the dialog's button is the way here.
- */
-export function overwriteQuestion(error: string): string {
-  const what = error.replace(/;\s*pass --force to overwrite it\.?\s*$/, '').trim();
-  return `${what} with other content. Overwrite it with the flow exported from this notebook?`;
+/** What an `export_result` means for the user: the kernel says whether the file exists. */
+export type ExportOutcome = 'ask-overwrite' | 'up-to-date' | 'exported' | 'failed';
+
+export function exportOutcome(result: IExportResult): ExportOutcome {
+  if (!result.ok) {
+    return result.exists ? 'ask-overwrite' : 'failed';
+  }
+  return result.written === false ? 'up-to-date' : 'exported';
+}
+
+/** The overwrite dialog's question for the flow file at `path` (which holds other content). */
+export function overwriteQuestion(path: string): string {
+  return `${path} already exists with other content. Overwrite it with the flow exported from this notebook?`;
 }
 
 /** Why the kernel cannot export, by link state (the kernel writes the flow file). */
@@ -291,10 +298,10 @@ export async function exportFlow(state: FlowState, open: ((path: string) => void
   }
   try {
     let result = await state.export();
-    if (!result.ok && /already exists/.test(result.error ?? '')) {
+    if (exportOutcome(result) === 'ask-overwrite') {
       const answer = await showDialog({
         title: 'Overwrite the flow file?',
-        body: overwriteQuestion(result.error ?? ''),
+        body: overwriteQuestion(result.output_path ?? 'The flow file'),
         buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Overwrite' })]
       });
       if (!answer.button.accept) {
@@ -305,15 +312,18 @@ export async function exportFlow(state: FlowState, open: ((path: string) => void
     const path = result.output_path;
     const actions =
       open && path && !path.startsWith('/') ? [{ label: 'Open', caption: `Open ${path}`, callback: () => open(path) }] : [];
-    if (result.ok && result.written === false) {
-      Notification.info(`${path ?? 'The flow file'} is already up to date with this notebook.`, {
-        autoClose: 8000,
-        actions
-      });
-    } else if (result.ok) {
-      Notification.success(`Exported the flow to ${path ?? 'flow.py'}`, { autoClose: 8000, actions });
-    } else {
-      Notification.error(`Export failed: ${result.error ?? 'unknown error'}`, { autoClose: false });
+    switch (exportOutcome(result)) {
+      case 'up-to-date':
+        Notification.info(`${path ?? 'The flow file'} is already up to date with this notebook.`, {
+          autoClose: 8000,
+          actions
+        });
+        break;
+      case 'exported':
+        Notification.success(`Exported the flow to ${path ?? 'flow.py'}`, { autoClose: 8000, actions });
+        break;
+      default:
+        Notification.error(`Export failed: ${result.error ?? 'unknown error'}`, { autoClose: false });
     }
   } catch (err) {
     Notification.error(`Export failed: ${(err as Error).message}`, { autoClose: false });

@@ -46,6 +46,7 @@ from .cells import CellError, CellInput, FlowModel, StepCell, Transition, assemb
 
 __all__ = [
     "ExportError",
+    "OutputExistsError",
     "NameProblem",
     "check_flow_file",
     "default_output_path",
@@ -72,6 +73,14 @@ class ExportError(Exception):
     def __init__(self, message: str, errors: Iterable[CellError] = ()) -> None:
         super().__init__(message)
         self.errors = list(errors)
+
+
+class OutputExistsError(ExportError):
+    """The output file holds other content and overwriting was not asked for."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("%s already exists; pass --force to overwrite it." % path)
+        self.path = path
 
 
 # --------------------------------------------------------------------------- reading
@@ -805,7 +814,7 @@ def export_notebook(path: str | os.PathLike[str], *, cell_ids: bool = False) -> 
 
 def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False) -> bool:
     """Write ``text`` to ``path`` through a temporary file and ``os.replace``. An existing
-    file with other content is only replaced with ``force`` (else ExportError); a symbolic
+    file with other content is only replaced with ``force`` (else OutputExistsError); a symbolic
     link's target is written, the link stays. Returns False when the file already held
     exactly this text (nothing written)."""
     path = Path(path)
@@ -818,7 +827,7 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
         except (OSError, UnicodeDecodeError):
             pass
         if not force:
-            raise ExportError("%s already exists; pass --force to overwrite it." % path)
+            raise OutputExistsError(path)
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=directory)

@@ -362,13 +362,15 @@ class FlowSync:
                     f"Cannot write {output}: the folder {folder} does not exist. Create it or "
                     "choose another output path."
                 )
+            server_path = _server_path(payload["path"], notebook_dir, output)
             written = exporter.write_atomic(output, text, force=bool(payload.get("force")))
-            result = {"ok": True, "output_path": _server_path(payload["path"], notebook_dir, output),
-                      "written": written}
+            result = {"ok": True, "output_path": server_path, "written": written, "exists": False}
+        except exporter.OutputExistsError as exc:
+            result = {"ok": False, "output_path": server_path, "exists": True, "error": str(exc)}
         except exporter.ExportError as exc:
-            result = {"ok": False, "error": str(exc)}
+            result = {"ok": False, "exists": False, "error": str(exc)}
         except OSError as exc:
-            result = {"ok": False, "error": f"Cannot write the flow file: {exc}"}
+            result = {"ok": False, "exists": False, "error": f"Cannot write the flow file: {exc}"}
         if "request_id" in payload:
             result["request_id"] = payload["request_id"]
         if self._link is not None:

@@ -277,7 +277,8 @@ def test_export_request_writes_the_flow_file_and_never_overwrites(kernel, tmp_pa
 
     fe.send("export", {"path": "sub/squares.ipynb", "request_id": "e1"})
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e1")
-    assert result == {"ok": True, "output_path": "sub/squares.py", "written": True, "request_id": "e1"}
+    assert result == {"ok": True, "output_path": "sub/squares.py", "written": True, "exists": False,
+                      "request_id": "e1"}
     text = (tmp_path / "squares.py").read_text()
     assert "class SquaresFlow(FlowSpec):" in text and "def gather(self, inputs):" in text
 
@@ -286,26 +287,31 @@ def test_export_request_writes_the_flow_file_and_never_overwrites(kernel, tmp_pa
     fe.send("flow", {"path": "sub/squares.ipynb", "cells": live})
     fe.send("export", {"path": "sub/squares.ipynb", "request_id": "e2"})
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e2")
-    assert result["ok"] is False and "already exists" in result["error"]
+    assert result["ok"] is False and result["exists"] is True and "already exists" in result["error"]
+    assert result["output_path"] == "sub/squares.py"
     assert "grand total" not in (tmp_path / "squares.py").read_text()
     fe.send("export", {"path": "sub/squares.ipynb", "force": True, "output": "out/flow.py", "request_id": "e3"})
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e3")
     assert result["ok"] is False and "out" in result["error"]  # no such directory: a clear error
+    assert result["exists"] is False
     os.mkdir(tmp_path / "out")
     fe.send("export", {"path": "sub/squares.ipynb", "output": "out/flow.py", "request_id": "e4"})
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e4")
-    assert result == {"ok": True, "output_path": "sub/out/flow.py", "written": True, "request_id": "e4"}
+    assert result == {"ok": True, "output_path": "sub/out/flow.py", "written": True, "exists": False,
+                      "request_id": "e4"}
     assert "grand total" in (tmp_path / "out" / "flow.py").read_text()
     # the same flow again: nothing to write, and the answer says so
     fe.send("export", {"path": "sub/squares.ipynb", "output": "out/flow.py", "request_id": "e4b"})
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e4b")
-    assert result == {"ok": True, "output_path": "sub/out/flow.py", "written": False, "request_id": "e4b"}
+    assert result == {"ok": True, "output_path": "sub/out/flow.py", "written": False, "exists": False,
+                      "request_id": "e4b"}
 
     # a broken flow is refused with the cell and the fix
     fe.send("flow", {"path": "sub/squares.ipynb", "cells": [cell(0, "%%step start\nself.next(self.nope)")]})
     fe.send("export", {"path": "sub/squares.ipynb", "force": True, "request_id": "e5"})
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e5")
     assert result["ok"] is False and "cell 1" in result["error"] and "nope" in result["error"]
+    assert result["exists"] is False
 
 
 def test_tagged_cells_run_headless_from_the_notebook_file(tmp_path):

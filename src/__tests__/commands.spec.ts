@@ -1,5 +1,5 @@
 import { assemble } from '../assembly';
-import { overwriteQuestion, setupCells, stepsToHere } from '../commands';
+import { exportOutcome, overwriteQuestion, setupCells, stepsToHere } from '../commands';
 
 const model = assemble(
   [
@@ -23,13 +23,29 @@ describe('stepsToHere', () => {
   });
 });
 
-describe('overwriteQuestion', () => {
-  it('asks in the dialog\'s terms, without the command line\'s --force advice', () => {
-    const text = overwriteQuestion('/home/me/work/switch.py already exists; pass --force to overwrite it.');
-    expect(text).toBe(
-      '/home/me/work/switch.py already exists with other content. Overwrite it with the flow exported from this notebook?'
+describe('exportOutcome', () => {
+  it("asks before overwriting only when the kernel says the file exists, never from the error's words", () => {
+    const refused = 'sub/flow.py already exists; pass --force to overwrite it.';
+    expect(exportOutcome({ ok: false, exists: true, output_path: 'sub/flow.py', error: refused })).toBe(
+      'ask-overwrite'
     );
-    expect(text).not.toContain('--force');
+    expect(exportOutcome({ ok: false, exists: false, error: 'a step named "already exists" failed' })).toBe(
+      'failed'
+    );
+    expect(exportOutcome({ ok: false, error: refused })).toBe('failed');
+  });
+
+  it('tells an unchanged file from a written one', () => {
+    expect(exportOutcome({ ok: true, output_path: 'a.py', written: false, exists: false })).toBe('up-to-date');
+    expect(exportOutcome({ ok: true, output_path: 'a.py', written: true, exists: false })).toBe('exported');
+  });
+});
+
+describe('overwriteQuestion', () => {
+  it("names the file the kernel reports, in the dialog's terms", () => {
+    expect(overwriteQuestion('work/switch.py')).toBe(
+      'work/switch.py already exists with other content. Overwrite it with the flow exported from this notebook?'
+    );
   });
 });
 
