@@ -34,7 +34,8 @@ if ! stamp_ok python "$PY_HASH"; then
   python - <<'PY' > .venv/requirements.txt
 import tomllib
 p = tomllib.load(open("python/pyproject.toml", "rb"))["project"]
-deps = p["dependencies"] + p["optional-dependencies"]["test"] + p["optional-dependencies"]["lab"]
+extras = p["optional-dependencies"]
+deps = p["dependencies"] + extras["test"] + extras["lab"] + extras["dev"]
 print("\n".join(sorted(set(deps))))
 PY
   python -m pip install -q -r .venv/requirements.txt
