@@ -48,8 +48,12 @@ function bundle(data: Partial<IShowData>): IShowData {
   };
 }
 
-async function render(data: IShowData, renderer = new ArtifactRenderer(null)): Promise<HTMLElement> {
-  await renderer.renderModel({ data: { [MIME_TYPE]: data as any } } as any);
+async function render(
+  data: IShowData,
+  renderer = new ArtifactRenderer(null),
+  trusted = true
+): Promise<HTMLElement> {
+  await renderer.renderModel({ data: { [MIME_TYPE]: data as any }, trusted } as any);
   return renderer.node;
 }
 
@@ -134,6 +138,30 @@ describe('%mf_show renderer', () => {
     const cells = Array.from(node.querySelectorAll('tbody td')).map(e => e.textContent);
     expect(cells).toEqual(['2', 'x', '3', 'y']);
     expect(node.querySelector('.jp-mf-Show-pageStatus')!.textContent).toBe('rows 3\u20134 of 10');
+  });
+
+  it('never asks the kernel for a page of an untrusted output', async () => {
+    const link = pagingLink();
+    const node = await render(
+      bundle({ view: frameView(10), page: { pathspec: 'Other/1/start/2', artifact: 'secret' } }),
+      new ArtifactRenderer(() => link),
+      false
+    );
+    (node.querySelector('button[title="Next page"]') as HTMLButtonElement).click();
+    await new Promise(r => setTimeout(r, 10));
+    expect(link.sent).toEqual([]);
+    expect(node.querySelector('.jp-mf-Show-pageStatus')!.textContent).toContain('not trusted');
+  });
+
+  it.each([
+    ['a frame without rows', { kind: 'artifact', view: { kind: 'dataframe', shape: 'x' } }],
+    ['splits that are not a list', { kind: 'splits', splits: 7 }],
+    ['a header that is text', { kind: 'artifact', header: 'df' }],
+    ['a tree without children', { kind: 'artifact', view: { kind: 'tree', root: null } }]
+  ])('shows %s of another version as text, without throwing', async (_, parts) => {
+    const data = { ...bundle({ view: frameView(2) }), ...parts } as any;
+    const node = await render(data);
+    expect(node.textContent).toContain('another jupyter-metaflow version');
   });
 
   it('keeps fetched pages to the columns of a view shrunk to fit the output limit', async () => {

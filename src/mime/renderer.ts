@@ -15,6 +15,14 @@ import { renderBody } from './views';
 /** Finds the kernel link of the notebook an output node sits in (null if none). */
 export type LinkFinder = (node: HTMLElement) => IKernelLink | null;
 
+const MALFORMED =
+  'This %mf_show output cannot be shown: it is malformed or was made by another ' +
+  'jupyter-metaflow version. Run the cell again.';
+
+const UNTRUSTED =
+  'this output is not trusted (the notebook was saved elsewhere): run its cell again, ' +
+  'or trust the notebook, to page through the rest';
+
 /** How long a page request may take. */
 export const PAGE_TIMEOUT_MS = 30_000;
 
@@ -27,21 +35,38 @@ export class ArtifactRenderer extends Widget implements IRenderMime.IRenderer {
 
   renderModel(model: IRenderMime.IMimeModel): Promise<void> {
     const data = model.data[MIME_TYPE] as unknown as IShowData;
+    this._trusted = model.trusted === true;
     this.node.replaceChildren();
-    if (!data || typeof data !== 'object' || !data.header) {
-      this.node.appendChild(h('pre', 'jp-mf-Show-pre', 'This %mf_show output is malformed.'));
+    if (!data || typeof data !== 'object' || !data.header || typeof data.header !== 'object') {
+      this.node.appendChild(h('pre', 'jp-mf-Show-pre', MALFORMED));
       return Promise.resolve();
     }
-    this.node.dataset.jpMfKind = data.kind;
-    this.node.append(renderHeader(data.header), renderBody(data, page => this._fetcher(page)));
+    try {
+      const header = renderHeader(data.header);
+      const body = renderBody(data, page => this._fetcher(page));
+      this.node.dataset.jpMfKind = String(data.kind);
+      this.node.append(header, body);
+    } catch (err) {
+      // A bundle of another jupyter-metaflow version (or a hand-edited output): say so in the
+      // output instead of failing the output area that renders it.
+      console.warn('jupyter-metaflow: cannot render a %mf_show output', err);
+      this.node.replaceChildren(h('pre', 'jp-mf-Show-pre', MALFORMED));
+    }
     return Promise.resolve();
   }
 
-  /** Page requests over the notebook's kernel link, for frames that name their task. */
+  /**
+   * Page requests over the notebook's kernel link, for frames that name their task.
+   * An untrusted output (a notebook saved elsewhere) never asks the kernel: its
+   * pathspec could name any artifact.
+   */
   private _fetcher(page: IPageSource | undefined): PageFetcher | null {
     const findLink = this._findLink;
     if (!page || !findLink) {
       return null;
+    }
+    if (!this._trusted) {
+      return () => Promise.reject(new Error(UNTRUSTED));
     }
     return (offset, limit) => {
       const link = findLink(this.node);
@@ -51,6 +76,8 @@ export class ArtifactRenderer extends Widget implements IRenderMime.IRenderer {
       return requestPage(link, { ...page, offset, limit });
     };
   }
+
+  private _trusted = false;
 }
 
 /** Send `artifact_page` on `link` and wait for the matching `artifact_page_result`. */
