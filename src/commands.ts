@@ -293,7 +293,12 @@ const NOT_CONNECTED: Record<Exclude<LinkState, 'connected'>, string> = {
 export async function exportFlow(state: FlowState, open: ((path: string) => void) | null = null): Promise<void> {
   const link = state.link?.state ?? 'no-kernel';
   if (link !== 'connected') {
-    Notification.warning(NOT_CONNECTED[link], { autoClose: 8000 });
+    const message =
+      link === 'not-loaded' && state.consent === null
+        ? 'This notebook is not trusted, so Metaflow is not loaded for it: run a cell or trust the ' +
+          'notebook (Trust Notebook in the command palette), then export again.'
+        : NOT_CONNECTED[link];
+    Notification.warning(message, { autoClose: 8000 });
     return;
   }
   try {

@@ -279,6 +279,25 @@ export function notebookCells(cells: Iterable<ICellModel>): INotebookCell[] {
   return out;
 }
 
+/**
+ * Why the kernel side may see this notebook (JupyterLab's trust model): `trusted`,
+ * every code cell is trusted (a notebook the user made, or trusted with the
+ * `notebook:trust` command); `executed`, the user ran one of its cells; null,
+ * neither: nothing of the notebook goes to the kernel, the DAG is drawn from the
+ * frontend's own parsing.
+ */
+export type KernelConsent = 'trusted' | 'executed' | null;
+
+/** Whether JupyterLab trusts every code cell (as `notebook:trust` makes them). */
+export function notebookTrusted(cells: Iterable<ICellModel>): boolean {
+  for (const cell of cells) {
+    if (cell.type === 'code' && !cell.trusted) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /** Options of a {@link FlowState}. */
 export interface IFlowStateOptions {
   /** Wait this long after the last edit before assembling again (ms). */
@@ -389,6 +408,24 @@ export class FlowState implements IDisposable {
     return this._model.steps.find(s => s.cell_index === index)?.name ?? null;
   }
 
+  /**
+   * Why the kernel side may load and see the cells: the first of `trusted` (the
+   * notebook is trusted) or `executed` (the user ran a cell) that happened; null
+   * while neither did (an untrusted notebook nobody ran anything in).
+   */
+  get consent(): KernelConsent {
+    return this._consent;
+  }
+
+  /**
+   * The user runs a cell of this notebook (called before the execute request goes
+   * out): the kernel side may load now, ahead of the cell, and get the cells.
+   */
+  executing(): void {
+    this._grant('executed');
+    this.flush();
+  }
+
   /** How long the last assembly (cells read, rules applied, statuses folded) took, in ms. */
   get lastRefreshMs(): number {
     return this._lastRefreshMs;
@@ -419,6 +456,9 @@ export class FlowState implements IDisposable {
     this._broken = drawn.broken;
     this._lastRefreshMs = performance.now() - t0;
     this._recompute();
+    if (model) {
+      this._watchTrust(model.cells);
+    }
     this._sendFlow();
     this._maybeAutoLoad();
   }
@@ -495,10 +535,44 @@ export class FlowState implements IDisposable {
     return [...this._model.errors, ...(this._kernelModel?.lint_errors ?? [])];
   }
 
-  /** Send the cells to the kernel when they differ from what it has (or when forced). */
+  /** Follow each cell's trust; a notebook whose code cells are all trusted grants consent. */
+  private _watchTrust(cells: Iterable<ICellModel>): void {
+    for (const cell of cells) {
+      if (!this._trustWatched.has(cell)) {
+        this._trustWatched.add(cell);
+        cell.stateChanged.connect(this._onCellState, this);
+      }
+    }
+    if (this._consent === null && notebookTrusted(cells)) {
+      this._grant('trusted');
+    }
+  }
+
+  private _onCellState(_: ICellModel, change: { name: string }): void {
+    const model = this.panel.content.model;
+    if (change.name === 'trusted' && this._consent === null && model && notebookTrusted(model.cells)) {
+      this._grant('trusted');
+    }
+  }
+
+  private _grant(consent: Exclude<KernelConsent, null>): void {
+    if (this._consent !== null || this._isDisposed) {
+      return;
+    }
+    this._consent = consent;
+    this._sendFlow();
+    this._maybeAutoLoad();
+    this._changed.emit();
+  }
+
+  /**
+   * Send the cells to the kernel when they differ from what it has (or when forced:
+   * an export the user asked for, which never runs code). Nothing of a notebook
+   * without consent goes to the kernel.
+   */
   private _sendFlow(force = false): void {
     const link = this.link;
-    if (!link || link.state !== 'connected') {
+    if (!link || link.state !== 'connected' || (!force && this._consent === null)) {
       return;
     }
     const payload = { path: this.panel.context.path, cells: this._cells };
@@ -575,7 +649,7 @@ export class FlowState implements IDisposable {
     }
   }
 
-  /** Load the kernel extension silently when the notebook holds step cells. */
+  /** Load the kernel extension silently when the notebook holds step cells and has consent. */
   private _maybeAutoLoad(): void {
     const link = this.link;
     const kernel = this.panel.sessionContext.session?.kernel;
@@ -586,6 +660,7 @@ export class FlowState implements IDisposable {
       !link ||
       link.state !== 'not-loaded' ||
       !this._model.steps.length ||
+      this._consent === null ||
       !this._autoLoad()
     ) {
       return;
@@ -612,6 +687,8 @@ export class FlowState implements IDisposable {
   private _timer: ReturnType<typeof setTimeout> | null = null;
   private _debounceMs: number;
   private _autoLoad: () => boolean;
+  private _consent: KernelConsent = null;
+  private _trustWatched = new WeakSet<ICellModel>();
   /** The kernel the extension was last auto-loaded into (reset by restarts). */
   private _autoLoadTried: unknown = null;
   private _lastSent: string | null = null;
@@ -655,7 +732,7 @@ export class FlowStates implements IFlowStates {
     NotebookActions.executionScheduled.connect((_, { notebook }) => {
       for (const [panel, state] of this._states) {
         if (panel.content === notebook) {
-          state.flush();
+          state.executing();
         }
       }
     });

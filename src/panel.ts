@@ -16,7 +16,13 @@ import { DagView, type INodeState } from './dagview';
 import { DetailsPane } from './details';
 import { fitIcon, zoomInIcon, zoomOutIcon } from './icons';
 import { layoutFlow, layoutKey, type ILayout } from './layout';
-import { computeNodeStates, StatusBook, type FlowState, type IFlowStates } from './model';
+import {
+  computeNodeStates,
+  StatusBook,
+  type FlowState,
+  type IFlowStates,
+  type KernelConsent
+} from './model';
 import type { IRunDetailsResult } from './protocol';
 import { ORIGIN_LABELS, RunBrowser } from './runs';
 
@@ -82,7 +88,16 @@ export class DagPanel extends Panel {
     this._errors.setAttribute('aria-label', 'Problems of the flow');
     this._empty = document.createElement('div');
     this._empty.className = 'jp-mf-DagPanel-empty';
-    graph.node.append(this._banner, this._canvas, Private.legend(), this._errors, this._empty);
+    this._consent = document.createElement('div');
+    this._consent.className = 'jp-mf-DagPanel-consent';
+    graph.node.append(
+      this._consent,
+      this._banner,
+      this._canvas,
+      Private.legend(),
+      this._errors,
+      this._empty
+    );
 
     this._details = new DetailsPane({ onGoToCell: step => this._goToCell(step) });
     this._runs = new RunBrowser();
@@ -149,12 +164,15 @@ export class DagPanel extends Panel {
       this._setEmpty('No notebook', 'Open a notebook to see its flow here.');
       this._view.render({ nodes: [], edges: [], width: 0, height: 0 }, new Map());
       this._errors.textContent = '';
+      this._consent.textContent = '';
       this._layoutKey = null;
       this.node.setAttribute('data-steps', '0');
       this._updateDetails();
       return;
     }
     const model = state.drawnModel;
+    this._consent.textContent = consentText(state.consent);
+    this.node.setAttribute('data-consent', state.consent ?? 'none');
     this._title.textContent = model.name;
     this._title.title = model.name;
     const count = state.model.steps.length;
@@ -345,8 +363,24 @@ export class DagPanel extends Panel {
   private _tabs: TabPanel;
   private _viewedBook: StatusBook | null = null;
   private _detailsKey = '';
+  private _consent: HTMLDivElement;
   private _dagLayout: ILayout | null = null;
   private _layoutKey: string | null = null;
+}
+
+/** What the panel says about when the kernel side loads (JupyterLab's trust model). */
+export function consentText(consent: KernelConsent): string {
+  switch (consent) {
+    case 'trusted':
+      return 'Kernel side loads with this notebook: it is trusted.';
+    case 'executed':
+      return 'Kernel side loaded at the first cell you ran (the notebook is not trusted).';
+    default:
+      return (
+        'Not trusted: nothing in this notebook runs until you run a cell or trust it ' +
+        '(Trust Notebook in the command palette). The DAG is drawn from the cells.'
+      );
+  }
 }
 
 /** Make a cell the active one and scroll it into view. */

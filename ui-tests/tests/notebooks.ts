@@ -31,14 +31,43 @@ export function notebookJson(cells: Array<ICellSpec | string>): string {
   });
 }
 
-/** Upload a notebook of `cells` as `tmpPath/name`, open it and make it the active tab. */
+/**
+ * Save a notebook of `cells` at `path` the way JupyterLab saves a notebook the user
+ * made: through the contents API as a notebook, which signs it, so it opens trusted.
+ * (`page.contents.uploadContent` writes a plain file, like a notebook received from
+ * someone else: it opens untrusted.)
+ */
+export async function saveTrustedNotebook(
+  page: IJupyterLabPageFixture,
+  path: string,
+  cells: Array<ICellSpec | string>
+): Promise<void> {
+  const json = notebookJson(cells);
+  await page.contents.uploadContent(json, 'text', path); // creates the folders
+  const response = await page.request.put(new URL(`api/contents/${path}`, page.url().replace(/lab.*$/, '')).href, {
+    data: { type: 'notebook', format: 'json', content: JSON.parse(json) }
+  });
+  if (!response.ok()) {
+    throw new Error(`saving ${path} failed: ${response.status()} ${await response.text()}`);
+  }
+}
+
+/**
+ * Save a notebook of `cells` as `tmpPath/name` (trusted, as one the user made unless
+ * `trusted` is false), open it and make it the active tab.
+ */
 export async function openNotebook(
   page: IJupyterLabPageFixture,
   tmpPath: string,
   name: string,
-  cells: Array<ICellSpec | string>
+  cells: Array<ICellSpec | string>,
+  trusted = true
 ): Promise<void> {
-  await page.contents.uploadContent(notebookJson(cells), 'text', `${tmpPath}/${name}`);
+  if (trusted) {
+    await saveTrustedNotebook(page, `${tmpPath}/${name}`, cells);
+  } else {
+    await page.contents.uploadContent(notebookJson(cells), 'text', `${tmpPath}/${name}`);
+  }
   await page.notebook.openByPath(`${tmpPath}/${name}`);
   await page.notebook.activate(name);
 }
