@@ -82,7 +82,7 @@ def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple
     import IPython
     from IPython.testing.globalipapp import start_ipython
 
-    from jupyter_metaflow import executor
+    from jupyter_metaflow import session as notebook_session
     from jupyter_metaflow.cells import CellInput
 
     os.chdir(workdir)
@@ -90,7 +90,7 @@ def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple
     shell = IPython.get_ipython()
     shell.run_line_magic("load_ext", "jupyter_metaflow")
     cells = step_cells()
-    executor.set_notebook_cells(
+    notebook_session.set_notebook_cells(
         [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], "bench.ipynb")
     assert shell.run_cell(cells[0]).success
 
@@ -106,7 +106,7 @@ def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple
         return times[len(STEPS):], cpu[len(STEPS):]
 
     with_listeners, _ = passes()
-    session = executor.get_session()
+    session = notebook_session.get_session()
     for listener in session.listeners:
         session.remove_listener(listener)
     times, cpu_times = passes()
@@ -115,7 +115,7 @@ def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple
 
     big_cells = ["%%flow BigFlow\n# no parameters", "%%step start\nself.big = BIG",
                  "%%step end\npass"]
-    executor.set_notebook_cells(
+    notebook_session.set_notebook_cells(
         [CellInput(i, f"b{i}", "code", s) for i, s in enumerate(big_cells)], "bench.ipynb")
     big_times, trivial, raw = [], [], []
     for seed in range(big_repeat):  # new data each time: the store skips blobs it already holds

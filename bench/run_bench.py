@@ -51,14 +51,14 @@ def shell_for(cells: list[str], notebook: str):
     import IPython
     from IPython.testing.globalipapp import start_ipython
 
-    from jupyter_metaflow import executor
+    from jupyter_metaflow import session as notebook_session
     from jupyter_metaflow.cells import CellInput
 
-    executor._session = None
+    notebook_session._session = None
     start_ipython()
     shell = IPython.get_ipython()
     shell.extension_manager.load_extension("jupyter_metaflow")  # quiet when already loaded
-    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], notebook)
+    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], notebook)
     return shell
 
 
@@ -143,7 +143,7 @@ def bench_mf_run(workdir: Path, repeat: int) -> None:
           f"{100 * (cpu_ours - cpu_theirs) / cpu_theirs:+.1f}%")
     # the same without the frontend sync's listener (it validates every step_status message
     # against the protocol's JSON Schema)
-    from jupyter_metaflow.executor import get_session
+    from jupyter_metaflow.session import get_session
 
     session = get_session()
     for listener in session.listeners:

@@ -44,7 +44,7 @@ def load_ipython_extension(ipython: Any) -> None:
         from .run_magics import RunMagics  # %mf_run, %mf_resume, %mf_split
 
         ipython.register_magics(RunMagics)
-    from .executor import get_session
+    from .session import get_session
 
     get_session().provide_file(ipython.user_ns)  # for module cells written for a flow file
     if _sync is None:  # the live flow: comm handlers, tagged cells, %mf_dag, the panel's requests

@@ -1,6 +1,6 @@
 """Every call into Metaflow's private internals, in one place (metaflow>=2.19,<2.20).
 
-The notebook executor (``executor.py``) runs steps in the kernel process the way Metaflow's
+The notebook session (``session.py``) runs steps in the kernel process the way Metaflow's
 own ``step`` command does: ``MetaflowTask.run_step`` against the real local datastore and
 ``LocalMetadataProvider``. This module wraps the private pieces that needs:
 
@@ -693,7 +693,7 @@ def _reset_card_decorator_state() -> None:
     CardDecorator.card_creator = None
 
 
-# -- metaflow.Runner in a kernel (runtime path, %mf_run, %mf_resume; see runtime_path.py) -----
+# -- metaflow.Runner in a kernel (runtime path, %mf_run, %mf_resume; see native_runtime.py) ---
 def kernel_runner(flow_file: str, **kwargs: Any) -> Any:
     """``metaflow.Runner(flow_file, **kwargs)`` without two side effects on a long-lived kernel.
 

@@ -75,7 +75,7 @@ def _answering(link: Any, answer: str, handler: Callable[[dict[str, Any]], dict[
 
 # -- runs ----------------------------------------------------------------------------------
 def _session() -> Any:
-    from .executor import get_session
+    from .session import get_session
 
     return get_session()
 
@@ -117,7 +117,7 @@ def list_runs(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _generated_script(session: Any) -> str | None:
-    from .runtime_path import GENERATED_SUFFIX
+    from .native_runtime import GENERATED_SUFFIX
 
     path = session.notebook_path()
     return os.path.splitext(os.path.basename(path))[0] + GENERATED_SUFFIX if path else None

@@ -2,7 +2,7 @@
 
 Metaflow renders a card in a subprocess, ``python <sys.argv[0]> card create ...``, so during
 a ``@card`` task ``sys.argv[0]`` must be a real flow file: the executor points it at the
-file the one exporter generates (:func:`jupyter_metaflow.runtime_path.generated_flow_file`).
+file the one exporter generates (:func:`jupyter_metaflow.native_runtime.generated_flow_file`).
 The card is then in the datastore like any other (``metaflow card view``, ``card get`` and
 ``metaflow.cards.get_cards`` find it), and :func:`display_cards` shows it after the step:
 Metaflow's card HTML inside a sandboxed iframe (scripts run, in an opaque origin, with no

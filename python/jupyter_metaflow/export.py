@@ -24,10 +24,7 @@ from __future__ import annotations
 import ast
 import builtins
 import difflib
-import functools
 import importlib.util
-import io
-import json
 import keyword
 import linecache
 import os
@@ -37,12 +34,14 @@ import symtable
 import sys
 import tempfile
 import tokenize
-import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .cells import CellError, CellInput, FlowModel, StepCell, Transition, assemble, source_lines
+from .errors import ExportError
+from .notebook_io import read_notebook
+from .pysource import indent_code, metaflow_names, string_continuation_lines
 
 __all__ = [
     "ExportError",
@@ -53,11 +52,7 @@ __all__ = [
     "export_cells",
     "export_notebook",
     "find_undefined_names",
-    "indent_code",
-    "metaflow_names",
-    "read_notebook",
     "render_flow",
-    "string_continuation_lines",
     "validate_graph",
     "write_atomic",
 ]
@@ -65,14 +60,6 @@ __all__ = [
 CELL_MARKER = "# cell: "
 PARAMS_MARKER = "# notebook parameters: "
 HEADER = "# Exported from {source} by jupyter-metaflow; edit the notebook and export again."
-
-
-class ExportError(Exception):
-    """The notebook (or a file) cannot be exported; ``errors`` locate each problem."""
-
-    def __init__(self, message: str, errors: Iterable[CellError] = ()) -> None:
-        super().__init__(message)
-        self.errors = list(errors)
 
 
 class OutputExistsError(ExportError):
@@ -83,74 +70,12 @@ class OutputExistsError(ExportError):
         self.path = path
 
 
-# --------------------------------------------------------------------------- reading
-
-
-def read_notebook(path: str | os.PathLike[str]) -> list[CellInput]:
-    """The cells of a notebook file (upgraded to nbformat 4). Raises ExportError when the
-    file cannot be read, is not JSON or has an nbformat version that cannot be upgraded."""
-    import nbformat
-
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a BOM (some Windows editors write one) is not JSON
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ExportError("Cannot read the notebook %s: %s." % (path, exc)) from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ExportError(
-            "%s is not a notebook: not valid JSON (%s). Open it in Jupyter and save it again, "
-            "or pass the right file." % (path, exc)
-        ) from None
-    if not isinstance(raw, dict) or "nbformat" not in raw:
-        raise ExportError("%s is not a notebook: it has no 'nbformat' field." % path)
-    try:
-        nb = nbformat.reads(text, as_version=4)
-    except Exception as exc:  # nbformat raises several unrelated types here
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if raw.get("nbformat") == 4:
-            raise ExportError(
-                "%s is not a valid notebook (%s). Open it in Jupyter and save it again." % (path, reason)
-            ) from None
-        raise ExportError(
-            "%s has nbformat version %s, which cannot be upgraded to version 4 (%s). "
-            "Open and save it with a current Jupyter first." % (path, raw.get("nbformat"), reason)
-        ) from None
-    cells = []
-    for index, cell in enumerate(nb.cells):
-        source = cell.get("source", "") if isinstance(cell, dict) else None
-        if not isinstance(source, (str, list)) or (
-            isinstance(source, list) and not all(isinstance(s, str) for s in source)
-        ):
-            raise ExportError(
-                "%s is not a valid notebook: cell %d has no text source. Open it in Jupyter and "
-                "save it again." % (path, index + 1)
-            )
-        cells.append(CellInput.from_nbformat(index, cell))
-    return cells
-
-
 def default_output_path(notebook_path: str | os.PathLike[str]) -> Path:
     """``dir/train_model.ipynb`` -> ``dir/train_model.py``."""
     return Path(notebook_path).with_suffix(".py")
 
 
 # --------------------------------------------------------------------------- names
-
-
-@functools.lru_cache(maxsize=1)
-def metaflow_names() -> frozenset[str]:
-    """The public non-module names of the ``metaflow`` package (``FlowSpec``, ``step``,
-    ``Parameter``, ``current``, the decorators, ...): usable in flow and step cells without
-    an import, and imported by the exported file."""
-    import metaflow
-
-    return frozenset(
-        n
-        for n in dir(metaflow)
-        if not n.startswith("_") and not isinstance(getattr(metaflow, n), types.ModuleType)
-    )
 
 
 _BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__builtins__"}
@@ -204,46 +129,6 @@ def _strip_magics(source: str) -> str:
     return "\n".join(
         "" if line.lstrip().startswith(("%", "!")) else line for line in source_lines(source)
     )
-
-
-def indent_code(code: str, prefix: str) -> str:
-    """Indent every line of ``code`` by ``prefix`` except lines inside multi-line strings
-    (their content must not change). Blank lines stay empty."""
-    inside = string_continuation_lines(code)
-    out = []
-    for number, line in enumerate(source_lines(code), 1):
-        if number in inside or not line.strip():
-            out.append(line if number in inside else "")
-        else:
-            out.append(prefix + _without_form_feeds(line))
-    return "\n".join(out)
-
-
-def _without_form_feeds(line: str) -> str:
-    """``line`` with the form feeds of its indentation dropped, as Python reads them: a form
-    feed resets the indentation count, so ``prefix + "\\f" + code`` would put ``code`` at
-    column 0, out of the block it was indented into."""
-    indent = len(line) - len(line.lstrip(" \t\f"))
-    if "\f" not in line[:indent]:
-        return line
-    return line[line.rindex("\f", 0, indent) + 1 :]
-
-
-def string_continuation_lines(code: str) -> set[int]:
-    """1-based numbers of lines that continue a multi-line string token."""
-    lines: set[int] = set()
-    if '"""' not in code and "'''" not in code and "\\\n" not in code:
-        return lines
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
-            if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
-                lines.update(range(tok.start[0] + 1, tok.end[0] + 1))
-            elif sys.version_info >= (3, 12) and tok.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
-                if tok.end[0] > tok.start[0]:
-                    lines.update(range(tok.start[0] + 1, tok.end[0] + 1))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        pass
-    return lines
 
 
 def _wrapped(source: str, wrapper: str | None) -> str:

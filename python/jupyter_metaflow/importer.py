@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .cells import CellInput, CellKind, assemble, classify, source_lines
-from .export import CELL_MARKER, HEADER, PARAMS_MARKER, ExportError, string_continuation_lines, validate_graph
+from .export import CELL_MARKER, HEADER, PARAMS_MARKER, ExportError, validate_graph
+from .pysource import string_continuation_lines
 
 __all__ = ["FlowImportError", "import_flow", "import_flow_file"]
 

@@ -3,7 +3,7 @@
 ``%%flow [NAME] [--param value ...]`` checks the flow cell (its body runs like the body of
 ``class NAME(FlowSpec):``; the options are converted the way ``python flow.py run`` converts
 them). ``%%step NAME`` runs step ``NAME`` in the kernel as part of the notebook's current
-Metaflow run (see :mod:`jupyter_metaflow.executor`).
+Metaflow run (see :mod:`jupyter_metaflow.session`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .executor import FlowDefinitionError, StepFailed, get_session
-from .runtime_path import RuntimeRunFailed
+from .errors import FlowDefinitionError, StepFailed
+from .native_runtime import RuntimeRunFailed
+from .session import get_session
 
 __all__ = ["NotebookFlowMagics", "register", "unregister"]
 

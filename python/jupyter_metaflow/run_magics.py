@@ -2,7 +2,7 @@
 
 * ``%mf_run [--with DECO]... [--max-workers N] [--max-num-splits N] [--tag T]...
   [--param value ...]`` runs the whole notebook flow as one real run through
-  ``metaflow.Runner`` on the exported flow file (see :mod:`.runtime_path`): Metaflow's own
+  ``metaflow.Runner`` on the exported flow file (see :mod:`.native_runtime`): Metaflow's own
   runtime and engines, e.g. ``--with kubernetes``. Parameter values default to the
   ``%%flow`` line's. Logs stream into the cell with a per-step progress line; the ``Run`` is
   returned and becomes the notebook's current run.
@@ -25,8 +25,11 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from . import _metaflow as mf
-from . import runtime_path
-from .executor import FlowDefinitionError, build_flow, get_session, split_label
+from . import native_runtime
+from .errors import FlowDefinitionError
+from .flowbuild import build_flow
+from .foreach import split_label
+from .session import get_session
 from .show.address import position
 
 __all__ = ["RunMagics"]
@@ -64,12 +67,12 @@ class RunMagics(Magics):
         """
         args, params = self._parse(self.mf_run, line)
         built, flow_file = self._flow_file()
-        values = runtime_path.parameter_kwargs(built, runtime_path.split_config_args(built.param_args)[1] + params)
+        values = native_runtime.parameter_kwargs(built, native_runtime.split_config_args(built.param_args)[1] + params)
         options = self._options(args)
         command = " ".join(["run"] + [f"--with {d}" for d in args.decospecs] + [line_of(options)]
                            + [shlex.quote(p) for p in params])
-        words = runtime_path.top_level_options(built)[1]
-        print(f"Running `{runtime_path.command_line(flow_file, words, ' '.join(command.split()))}` "
+        words = native_runtime.top_level_options(built)[1]
+        print(f"Running `{native_runtime.command_line(flow_file, words, ' '.join(command.split()))}` "
               "with Metaflow's runtime.", flush=True)
         return self._launch(built, flow_file, args, lambda r: r.run(**options, **values))
 
@@ -98,8 +101,8 @@ class RunMagics(Magics):
             origin = current.split("/", 1)[1]
         options = self._options(args)
         command = f"resume {args.step} --origin-run-id {origin}" + (f" {line_of(options)}" if options else "")
-        words = runtime_path.top_level_options(built)[1]
-        print(f"Running `{runtime_path.command_line(flow_file, words, command)}` with Metaflow's runtime.",
+        words = native_runtime.top_level_options(built)[1]
+        print(f"Running `{native_runtime.command_line(flow_file, words, command)}` with Metaflow's runtime.",
               flush=True)
         return self._launch(built, flow_file, args,
                             lambda r: r.resume(step_to_rerun=args.step, origin_run_id=origin, **options))
@@ -165,7 +168,7 @@ class RunMagics(Magics):
             raise FlowDefinitionError("The notebook's flow has problems:\n"
                                       + "\n".join(f"  - {e}" for e in model.errors))
         built = build_flow(model, self.shell.user_ns)
-        flow_file = runtime_path.generated_flow_file(session.last_cells, session.notebook_path(),
+        flow_file = native_runtime.generated_flow_file(session.last_cells, session.notebook_path(),
                                                      built.cls.__name__, os.getcwd())
         return built, flow_file
 
@@ -182,12 +185,12 @@ class RunMagics(Magics):
 
     def _launch(self, built: Any, flow_file: Any, args: Any, call: Any) -> Any:
         session = get_session()
-        progress = runtime_path.RunProgress(built.cls.__name__, list(built.steps), session.listeners)
+        progress = native_runtime.RunProgress(built.cls.__name__, list(built.steps), session.listeners)
         top = {"decospecs": list(args.decospecs)} if args.decospecs else {}
-        top.update(runtime_path.top_level_options(built)[0])
+        top.update(native_runtime.top_level_options(built)[0])
         runner = mf.kernel_runner(str(flow_file), show_output=False, cwd=os.getcwd(), pylint=False, **top)
         with runner:
-            executing = runtime_path.stream_run(runner, lambda: call(runner), progress)
+            executing = native_runtime.stream_run(runner, lambda: call(runner), progress)
             run = executing.run
             status = executing.status
         adopted = session.adopt_run(built.cls, run.id) is not None
@@ -195,7 +198,7 @@ class RunMagics(Magics):
                  "It is stored outside the kernel's local datastore (Metaflow's configuration), so "
                  f"in-kernel steps keep using {session.current_run or 'no run'}")
         if status != "successful":
-            raise runtime_path.RuntimeRunFailed(
+            raise native_runtime.RuntimeRunFailed(
                 f"Run {run.pathspec} did not succeed (Metaflow's log is above). {where}; fix the "
                 "failing step and use %mf_resume STEP."
             )

@@ -6,7 +6,7 @@ One :class:`FlowSync` per kernel (:func:`get_sync`), installed by ``%load_ext``:
   :mod:`jupyter_metaflow.cells`, checked with Metaflow's own graph lint
   (:func:`jupyter_metaflow.export.validate_graph`, no user code runs), answered with
   ``flow_model``, and handed to the executor (so the step runner sees the live notebook);
-* the executor's :class:`~jupyter_metaflow.executor.StepEvent` s -> ``step_status`` messages
+* the executor's :class:`~jupyter_metaflow.events.StepEvent` s -> ``step_status`` messages
   (with the exact cell source the run used), a ``run_state`` snapshot when a frontend connects;
 * stale steps: a step whose cell differs from the source its last run used, or whose run
   used another ``%%flow`` cell (parameters, constants), and everything downstream of it (or
@@ -22,6 +22,7 @@ Listeners (the inline DAG widget) get every change through :meth:`FlowSync.add_l
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -33,7 +34,9 @@ from . import cells as cellrules
 from . import export as exporter
 from . import switches
 from ._metaflow import forget_datastore_root
-from .executor import NotebookSession, StepEvent, get_session
+from .events import StepEvent
+from .notebook_io import read_notebook
+from .session import NotebookSession, get_session
 
 __all__ = ["FlowSync", "get_sync", "run_tagged"]
 
@@ -150,22 +153,9 @@ class FlowSync:
         previous = self.run_status.get(event.step, {})
         if event.status == "skipped" and previous.get("state") == "failed" and previous.get("run_id") == event.run_id:
             return  # the splits after a failed one: the step stays failed, with its error
-        status: dict[str, Any] = {"flow": event.flow, "run_id": event.run_id, "step": event.step,
-                                  "state": event.status}
-        if event.split_index is not None:
-            status["split_index"] = event.split_index
-        if event.num_splits is not None:
-            status["num_splits"] = event.num_splits
-        if event.duration is not None:
-            status["duration_ms"] = round(event.duration * 1000, 1)
-        if event.artifact_count is not None:
-            status["artifact_count"] = event.artifact_count
-        if event.message and event.status in ("failed", "skipped"):
-            status["error"] = event.message
-        source, cell_id = self._source_of(event.step)
-        if source is not None:
-            status["source"] = source
-            status["cell_id"] = cell_id
+        source, cell_id = self._source_of(event.step)  # the cell as this frontend sees it
+        status = dataclasses.replace(
+            event, source=source, cell_id=None if source is None else cell_id).to_json()
         if event.status == "queued" and not event.split_index:
             self.splits_done.pop(event.step, None)
         if event.status == "done" and event.split_index is not None:
@@ -349,7 +339,7 @@ class FlowSync:
             if self.cells is not None and self.path == payload["path"]:
                 cells = self.cells
             else:
-                cells = exporter.read_notebook(notebook)
+                cells = read_notebook(notebook)
             text = exporter.export_cells(cells, payload["path"])
             notebook_dir = os.path.dirname(notebook)
             if payload.get("output"):
@@ -400,7 +390,7 @@ class FlowSync:
         if not path or not os.path.isfile(path):
             return ()
         try:
-            disk = exporter.read_notebook(path)
+            disk = read_notebook(path)
         except exporter.ExportError:
             return ()
         if cell_id:

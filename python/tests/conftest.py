@@ -77,7 +77,8 @@ def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import IPython
     from IPython.testing.globalipapp import start_ipython
 
-    from jupyter_metaflow import _metaflow, executor
+    from jupyter_metaflow import _metaflow
+    from jupyter_metaflow import session as notebook_session
 
     monkeypatch.setenv("METAFLOW_USER", "tester")
     monkeypatch.setenv("USER", "tester")  # read at call time (METAFLOW_USER only at import)
@@ -85,14 +86,14 @@ def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".metaflow").mkdir()
     _metaflow.forget_datastore_root()
-    executor._session = None
+    notebook_session._session = None
     start_ipython()
     shell = IPython.get_ipython()
     shell.run_line_magic("load_ext", "jupyter_metaflow")
     for name in ("x", "local_only", "df", "__file__"):  # names earlier tests may have left behind
         shell.user_ns.pop(name, None)
     yield shell
-    executor._session = None
+    notebook_session._session = None
     _metaflow.forget_datastore_root()
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from jupyter_metaflow import executor
+from jupyter_metaflow import session as notebook_session
 from jupyter_metaflow.cells import CellInput
 
 
 def set_notebook(*sources: str, path: str) -> list[str]:
     """Tell the session the notebook's cells (as the frontend's live model would)."""
-    executor.set_notebook_cells(
+    notebook_session.set_notebook_cells(
         [CellInput(i, f"cell{i}", "code", s) for i, s in enumerate(sources)], path
     )
     return list(sources)

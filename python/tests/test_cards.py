@@ -11,7 +11,8 @@ import re
 import subprocess
 import sys
 
-from jupyter_metaflow import cards, executor
+from jupyter_metaflow import cards
+from jupyter_metaflow import session as notebook_session
 from jupyter_metaflow.cells import CellInput
 
 
@@ -24,7 +25,7 @@ def card_data(card_html: str) -> dict:
 
 def run_cells(ip, monkeypatch, sources: list[str], count: int) -> list[dict]:
     """Run the first ``count`` of the notebook ``sources`` (card_nb.ipynb); what they displayed."""
-    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(sources)],
+    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(sources)],
                                 "card_nb.ipynb")
     displayed: list[dict] = []
     monkeypatch.setattr(ip.display_pub, "publish", lambda data, metadata=None, **kw: displayed.append(data))

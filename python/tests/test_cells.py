@@ -149,20 +149,14 @@ def test_syntax_error_line_is_in_cell_coordinates():
     assert (err.code, err.cell_index, err.line) == ("syntax-error", 2, 4)
 
 
-def test_flow_cell_parameter_values():
+def test_flow_cell_param_args():
     fc = parse_flow_cell(
         CellInput(0, None, "code",
                   "%%flow PlayListFlow --genre 'Sci Fi' --recommendations=3 --verbose --no-dry-run\n"
                   "genre = Parameter('genre')\nrecommendations = Parameter('recommendations')\n"
                   "verbose = Parameter('verbose', type=bool)\ndry_run = Parameter('dry-run', type=bool)\n", ())
     )
-    declared = fc.declared_parameters()
-    assert declared == {"genre": "genre", "recommendations": "recommendations", "verbose": "verbose", "dry_run": "dry-run"}
-    assert fc.parameter_values(declared.values()) == {
-        "genre": "Sci Fi", "recommendations": "3", "verbose": "true", "dry-run": "false",
-    }
-    with pytest.raises(ValueError, match="unknown parameter --genre"):
-        fc.parameter_values(["other"])
+    assert fc.param_args == ["--genre", "Sci Fi", "--recommendations=3", "--verbose", "--no-dry-run"]
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-from jupyter_metaflow import _metaflow, executor
+from jupyter_metaflow import _metaflow, errors
+from jupyter_metaflow import session as notebook_session
 from inprocess import set_notebook, ok
 
 
@@ -53,7 +54,7 @@ def test_linear_flow_is_a_real_run(ip, capsys):
     assert "user:tester" in run.system_tags and "jupyter-metaflow:notebook" in run.system_tags
     assert [t.id for t in run["middle"].task.parent_tasks] == [run["start"].task.id]
     assert "local_only" not in ip.user_ns
-    session = executor.get_session()
+    session = notebook_session.get_session()
     assert session.current_run == f"LinearFlow/{run.id}" and session.last_step == "end"
     assert session.client_run().id == run.id
 
@@ -137,7 +138,7 @@ def test_foreach_runs_every_split_and_joins(ip, capsys):
     ok(ip, cells[0])
     ok(ip, cells[1])
     events = []
-    executor.get_session().add_listener(events.append)
+    notebook_session.get_session().add_listener(events.append)
     ok(ip, cells[2])
     out = capsys.readouterr().out
     assert out.index("split 1 of 3") < out.index("split 0 aaa") < out.index("split 2 of 3")
@@ -170,7 +171,7 @@ def test_nested_foreach(ip, capsys):
         "%%step end\npass",
     )
     events = []
-    executor.get_session().add_listener(events.append)
+    notebook_session.get_session().add_listener(events.append)
     for c in cells:
         ok(ip, c)
     # the inner body's one execution runs 6 tasks: progress counts all 6, each task is told apart
@@ -236,7 +237,7 @@ def test_failed_step_keeps_last_good_run(ip):
     broken = cells[2].replace("self.x += 1", "self.x += 1\nself.y = [1]\n\nraise ValueError('boom')")
     result = run(ip, broken)
     error = result.error_in_exec
-    assert isinstance(error, executor.StepFailed)
+    assert isinstance(error, errors.StepFailed)
     assert "Cell 3 (%%step middle), line 5, in middle" in error.user_traceback
     assert "ValueError: boom" in error.user_traceback
     assert "task.py" not in error.user_traceback
@@ -252,7 +253,7 @@ def test_failed_step_keeps_last_good_run(ip):
     from metaflow import Run
 
     assert Run(f"LinearFlow/{good.id}")["middle"].task.data.x == 2
-    failed_run = executor.get_session().current_run
+    failed_run = notebook_session.get_session().current_run
     assert failed_run != f"LinearFlow/{good.id}"
     assert not Run(failed_run)["middle"].task.successful
     message = str(run(ip, cells[3]).error_in_exec)
@@ -267,7 +268,7 @@ def test_unpicklable_artifact_is_named(ip):
     cells = notebook("%%step start\nimport threading\nself.lock = threading.Lock()\nself.next(self.end)",
                      "%%step end\npass")
     error = run(ip, cells[0]).error_in_exec
-    assert isinstance(error, executor.StepFailed)
+    assert isinstance(error, errors.StepFailed)
     assert "artifact self.lock cannot be pickled" in str(error)
 
 
@@ -315,7 +316,7 @@ def test_restart_reattaches_to_latest_notebook_run(ip):
     ok(ip, cells[1])
     ok(ip, cells[2])
     first = latest("LinearFlow")
-    executor._session = None  # what a kernel restart leaves: no session state
+    notebook_session._session = None  # what a kernel restart leaves: no session state
     _metaflow.forget_datastore_root()
     notebook(*LINEAR)
     ok(ip, cells[3])
@@ -334,13 +335,13 @@ def test_restart_after_mf_split_reattaches_to_the_current_run_not_the_debug_run(
     )
     for c in cells[:3]:
         ok(ip, c)
-    current = executor.get_session().current_run
+    current = notebook_session.get_session().current_run
     ok(ip, "%mf_split body 1")  # a newer run holding only start and one split
-    executor._session = None
+    notebook_session._session = None
     _metaflow.forget_datastore_root()
     notebook(*cells)
     ok(ip, cells[3])
-    assert executor.get_session().current_run == current
+    assert notebook_session.get_session().current_run == current
     from metaflow import Run
 
     assert Run(current)["end"].task.data.total == 14
@@ -353,15 +354,15 @@ def test_restart_after_mf_run_reattaches_to_the_mf_run_run(ip, capsys):
         ok(ip, c)
     ok(ip, "mf = %mf_run --n 7")  # Metaflow's runtime makes this run, from demo_nb.nbflow.py
     made = ip.user_ns["mf"]
-    executor._session = None
+    notebook_session._session = None
     _metaflow.forget_datastore_root()
     notebook(*cells)
     capsys.readouterr()
     ok(ip, "%mf_show start.v")  # was: "this notebook has no run yet"
     assert f"RunFlow/{made.id}/start/" in capsys.readouterr().out
-    assert executor.get_session().restorable_run() == f"RunFlow/{made.id}"  # %mf_resume's origin
+    assert notebook_session.get_session().restorable_run() == f"RunFlow/{made.id}"  # %mf_resume's origin
     ok(ip, cells[2])
-    session = executor.get_session()
+    session = notebook_session.get_session()
     assert session.current_run != f"RunFlow/{made.id}"  # re-executing end made a new run...
     assert session.client_run()["end"].task.data.seen == 70  # ...from the %mf_run run
 
@@ -381,7 +382,7 @@ def test_project_flow_runs_carry_the_project_system_tags(ip):
     assert len(list(Flow("ProjFlow").runs("project:demo_proj"))) == 2
     cells = notebook("%%flow ProjFlow\n@project(name='Bad Name')", *cells[1:])
     error = run(ip, cells[1]).error_in_exec  # was Metaflow's internal traceback
-    assert isinstance(error, executor.FlowDefinitionError)
+    assert isinstance(error, errors.FlowDefinitionError)
     assert "A flow decorator in cell 1 (%%flow) failed: MetaflowException: The @project name" in str(error)
     assert len(list(Flow("ProjFlow"))) == 2  # no run registered
     cells = notebook("%%flow ProjFlow\n@project(name='other_proj')", *cells[1:])
@@ -395,7 +396,7 @@ def test_project_flow_runs_carry_the_project_system_tags(ip):
 def test_step_reading_a_flow_constant_bare_is_told_to_write_self(ip, capsys):
     cells = notebook("%%flow ConstFlow\nLABELS = {'a': 1}", "%%step start\nself.n = len(LABELS)", "%%step end")
     ok(ip, cells[0])
-    assert isinstance(run(ip, cells[1]).error_in_exec, executor.StepFailed)  # NameError, as in flow.py
+    assert isinstance(run(ip, cells[1]).error_in_exec, errors.StepFailed)  # NameError, as in flow.py
     assert "Step 'start' uses 'LABELS', which the flow cell defines as a class attribute" in capsys.readouterr().err
 
 
@@ -411,7 +412,7 @@ def test_without_the_notebook_re_executing_start_keeps_its_place(ip):
 def test_syntax_only_the_compiler_rejects_names_the_cell_and_line(ip):
     cells = notebook("%%step start\nimport asyncio\nawait asyncio.sleep(0)", "%%step end")
     error = run(ip, cells[0]).error_in_exec  # was a traceback through the executor's internals
-    assert isinstance(error, executor.FlowDefinitionError)
+    assert isinstance(error, errors.FlowDefinitionError)
     assert "Syntax error in cell 1 (%%step start), line 3: 'await' outside" in str(error)
 
 
@@ -419,7 +420,7 @@ def test_a_step_that_never_reaches_self_next_fails(ip):
     for body in ("self.a = 1\nif self.a:\n    return\nself.next(self.end)", "self.a = 1\nyield 5\nself.next(self.end)"):
         cells = notebook("%%step start\n" + body, "%%step end\nprint(self.a)")
         error = run(ip, cells[0]).error_in_exec  # was 'done', then end: "start went to [], not 'end'"
-        assert isinstance(error, executor.StepFailed)
+        assert isinstance(error, errors.StepFailed)
         assert "it ended without calling self.next(...)" in str(error)
         assert "which failed in the current run: fix and execute cell 1" in str(run(ip, cells[1]).error_in_exec)
 
@@ -465,7 +466,7 @@ def test_switch_runs_the_chosen_branch_and_skips_the_other(ip, capsys):
     )
     ok(ip, cells[1])
     events = []
-    executor.get_session().add_listener(events.append)
+    notebook_session.get_session().add_listener(events.append)
     ok(ip, cells[2])
     assert [e.status for e in events] == ["skipped"] and "chose" in capsys.readouterr().out
     ok(ip, cells[3])
@@ -580,7 +581,7 @@ def test_file_names_the_notebook_for_code_written_for_a_flow_file(ip, tmp_path):
 
 def test_catch_works_and_runtime_only_decorators_are_noted(ip, capsys):
     # @retry(times=0) stays in the kernel; with retries the step goes to Metaflow's runtime
-    # (test_runtime_path.py)
+    # (test_native_runtime.py)
     cells = notebook("%%step start\n@catch(var='problem')\n@retry(times=0)\nself.v = 1 / 0\nself.next(self.end)",
                      "%%step end\npass")
     ok(ip, cells[0])
@@ -592,17 +593,17 @@ def test_catch_works_and_runtime_only_decorators_are_noted(ip, capsys):
 def test_interrupted_step_is_recorded_failed_and_reraised(ip):
     cells = notebook(*LINEAR)
     ok(ip, cells[1])
-    first = executor.get_session().current_run
+    first = notebook_session.get_session().current_run
     result = run(ip, cells[2].replace("self.x += 1", "self.x += 1\nraise KeyboardInterrupt"))
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     # shown with the step's own frames and line numbers, not the executor's
     assert "Step 'middle' in cell 3 (%%step middle) was interrupted in run" in str(result.error_in_exec)
     assert "Cell 3 (%%step middle), line 3, in middle" in result.error_in_exec.user_traceback
-    assert "executor.py" not in result.error_in_exec.user_traceback
-    session = executor.get_session()
+    assert "jupyter_metaflow" not in result.error_in_exec.user_traceback
+    session = notebook_session.get_session()
     assert session.current_run == first and "middle" in session.run.failed
     ok(ip, cells[2])
-    assert executor.get_session().current_run != first  # a re-run: a new run, never the same one
+    assert notebook_session.get_session().current_run != first  # a re-run: a new run, never the same one
     assert latest("LinearFlow")["middle"].task.data.x == 2
 
 
@@ -639,7 +640,7 @@ def test_card_renders_from_the_generated_flow_file(ip, tmp_path):
 
 
 def test_without_a_notebook_the_executed_cells_make_the_flow(ip):
-    executor.get_session()  # fresh session: no live cells, no notebook file
+    notebook_session.get_session()  # fresh session: no live cells, no notebook file
     start = "%%step start\nself.v = 5\nself.next(self.end)"
     first = run(ip, start)
     assert "no 'end' step" in str(first.error_in_exec)
@@ -682,5 +683,5 @@ def test_branch_arm_falling_through_is_a_clear_error(ip):
     result = run(ip, cells[0])
     assert not result.success
     error = result.error_in_exec
-    assert isinstance(error, executor.FlowDefinitionError), repr(error)
+    assert isinstance(error, errors.FlowDefinitionError), repr(error)
     assert "self.next" in str(error)

@@ -19,10 +19,10 @@ from jupyter_metaflow.export import (
     export_cells,
     export_notebook,
     find_undefined_names,
-    indent_code,
-    read_notebook,
     write_atomic,
 )
+from jupyter_metaflow.notebook_io import read_notebook
+from jupyter_metaflow.pysource import indent_code
 from jupyter_metaflow.cells import assemble
 
 REPO = Path(__file__).resolve().parents[2]

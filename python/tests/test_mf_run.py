@@ -45,7 +45,7 @@ def test_mf_run_split_resume_and_kubernetes_option(workdir):
     path = workdir / "squares.ipynb"
     nb = execute(path, [
         "run = %mf_run --n 4 --tag nightly --max-workers 2\nrun",
-        "from jupyter_metaflow.executor import get_session\nprint('current', get_session().current_run)",
+        "from jupyter_metaflow.session import get_session\nprint('current', get_session().current_run)",
         "%mf_split square --value 3",
         "resumed = %mf_resume join",
         "%mf_run --with kubernetes",
@@ -99,18 +99,18 @@ def ip(workdir, monkeypatch):
     import IPython
     from IPython.testing.globalipapp import start_ipython
 
-    from jupyter_metaflow import executor
+    from jupyter_metaflow import session as notebook_session
     from jupyter_metaflow.cells import CellInput
 
     monkeypatch.setenv("METAFLOW_USER", "tester")
-    executor._session = None
+    notebook_session._session = None
     start_ipython()
     shell = IPython.get_ipython()
     shell.run_line_magic("load_ext", "jupyter_metaflow")
-    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(CELLS)],
+    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(CELLS)],
                                 str(workdir / "squares.ipynb"))
     yield shell
-    executor._session = None
+    notebook_session._session = None
 
 
 def test_bad_magic_input_gets_clear_errors(ip):
@@ -156,10 +156,10 @@ NESTED = [
 def test_mf_split_inside_nested_foreach_runs_the_split_named_by_its_indices(ip, capsys, workdir):
     from metaflow import Run
 
-    from jupyter_metaflow import executor
+    from jupyter_metaflow import session as notebook_session
     from jupyter_metaflow.cells import CellInput
 
-    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(NESTED)],
+    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(NESTED)],
                                 str(workdir / "grid.ipynb"))
     for source in NESTED[:3]:
         assert ip.run_cell(source).success
@@ -190,11 +190,11 @@ def test_mf_split_inside_nested_foreach_runs_the_split_named_by_its_indices(ip, 
 
 
 def test_mf_split_with_a_value_several_splits_share_runs_the_first_and_says_so(ip, capsys, workdir):
-    from jupyter_metaflow import executor
+    from jupyter_metaflow import session as notebook_session
     from jupyter_metaflow.cells import CellInput
 
     cells = [NESTED[0], NESTED[1].replace("['a', 'b']", "['x', 'x']")] + NESTED[2:]
-    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)],
+    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)],
                                 str(workdir / "grid.ipynb"))
     for source in cells[:3]:
         assert ip.run_cell(source).success
@@ -216,10 +216,10 @@ def test_mf_run_leaves_the_sigint_handler_as_it_was(ip):
 
 
 def test_mf_run_reads_quoted_values_as_a_shell_does(ip, capsys, workdir):
-    from jupyter_metaflow import executor
+    from jupyter_metaflow import session as notebook_session
     from jupyter_metaflow.cells import CellInput
 
-    executor.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(CELLS)],
+    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(CELLS)],
                                 str(workdir / "my squares.ipynb"))
     result = ip.run_cell("made = %mf_run --tag 'two words' --n '2'")  # quotes were kept: tag "'two words'"
     assert result.success, result.error_in_exec
@@ -236,8 +236,8 @@ def test_interrupting_mf_run_stops_metaflows_processes(kernel, tmp_path):
     (tmp_path / ".metaflow").mkdir(exist_ok=True)
     cells = ["%%step start\nimport time\ntime.sleep(60)", "%%step end\npass"]
     setup = (
-        "from jupyter_metaflow import executor\nfrom jupyter_metaflow.cells import CellInput\n"
-        f"executor.set_notebook_cells([CellInput(i, f'c{{i}}', 'code', s) for i, s in enumerate({cells!r})],"
+        "from jupyter_metaflow import session as notebook_session\nfrom jupyter_metaflow.cells import CellInput\n"
+        f"notebook_session.set_notebook_cells([CellInput(i, f'c{{i}}', 'code', s) for i, s in enumerate({cells!r})],"
         f" {str(tmp_path / 'sleepy.ipynb')!r})\n"
     )
     for code in ("%load_ext jupyter_metaflow", setup):

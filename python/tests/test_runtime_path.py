@@ -5,7 +5,8 @@ from __future__ import annotations
 
 
 
-from jupyter_metaflow import executor, runtime_path
+from jupyter_metaflow import flowbuild, native_runtime
+from jupyter_metaflow import session as notebook_session
 from inprocess import set_notebook, ok
 
 
@@ -61,7 +62,7 @@ def test_which_decorators_need_the_runtime():
         def end(self):
             pass
 
-    reasons = {name: runtime_path.runtime_reasons(RoutingFlow, name) for name in RoutingFlow._graph.nodes}
+    reasons = {name: native_runtime.runtime_reasons(RoutingFlow, name) for name in RoutingFlow._graph.nodes}
     assert reasons["start"] == [] and reasons["join"] == [] and reasons["end"] == []
     assert reasons["a"] == ["@retry(times=3) relaunches a failed task"]
     assert set(reasons["b"]) == {"@timeout is enforced on the task process",
@@ -92,7 +93,7 @@ def test_retry_step_runs_in_the_runtime_and_joins_the_notebook_run(ip, tmp_path,
     assert "The runtime also ran end; executing those cells runs them again in the kernel" in out
     run = Flow("RtNbFlow").latest_run
     assert run.id != notebook_run and run.successful
-    assert executor.get_session().current_run == f"RtNbFlow/{run.id}"
+    assert notebook_session.get_session().current_run == f"RtNbFlow/{run.id}"
     assert run["start"].task.metadata_dict.get("origin-run-id") == notebook_run
     assert run["flaky"].task.data.attempts == 2 and run["flaky"].task.current_attempt == 1
     assert (tmp_path / "rt_nb.nbflow.py").read_text().startswith("# Exported from rt_nb.ipynb")
@@ -165,9 +166,9 @@ def test_pypi_step_runs_in_metaflows_pypi_environment(ip, capsys):
     if result.success:  # a machine with micromamba (or its download) at hand
         assert Flow("RtNbFlow").latest_run["deps"].task.data.v == "1.16.0"
     else:
-        assert isinstance(result.error_in_exec, runtime_path.RuntimeRunFailed)
+        assert isinstance(result.error_in_exec, native_runtime.RuntimeRunFailed)
         assert "icromamba" in out
-        assert executor.get_session().current_run == f"RtNbFlow/{before}"
+        assert notebook_session.get_session().current_run == f"RtNbFlow/{before}"
     ip.run_cell("%mf_run")
     assert "Running `python rt_nb.nbflow.py --environment=pypi run` with Metaflow's runtime." in capsys.readouterr().out
 
@@ -197,10 +198,10 @@ def test_flow_line_configs_reach_metaflows_runtime(ip, capsys, tmp_path):
 
 def test_pypi_base_sends_every_step_to_the_runtime(ip):
     notebook("%%flow BaseFlow\n@pypi_base(python='3.11')", "%%step start\npass", "%%step end\npass")
-    built = executor.build_flow(executor.get_session().notebook_model(), ip.user_ns)
+    built = flowbuild.build_flow(notebook_session.get_session().notebook_model(), ip.user_ns)
     for step in ("start", "end"):
-        assert runtime_path.runtime_reasons(built.cls, step) == ["@pypi_base builds every step's PyPI environment"]
-    assert runtime_path.environment_option(built.cls) == {"environment": "pypi"}
+        assert native_runtime.runtime_reasons(built.cls, step) == ["@pypi_base builds every step's PyPI environment"]
+    assert native_runtime.environment_option(built.cls) == {"environment": "pypi"}
 
 
 def test_generated_file_never_replaces_a_foreign_file(ip, tmp_path):

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from jupyter_metaflow.cells import CellInput, assemble
-from jupyter_metaflow.export import read_notebook
+from jupyter_metaflow.notebook_io import read_notebook
 from jupyter_metaflow.protocol import SCHEMA
 
 from conftest import REPO_ROOT

@@ -19,7 +19,8 @@ import IPython
 import pytest
 from IPython.testing.globalipapp import start_ipython
 
-from jupyter_metaflow import _metaflow, executor
+from jupyter_metaflow import _metaflow
+from jupyter_metaflow import session as notebook_session
 from jupyter_metaflow.cells import CellInput
 from jupyter_metaflow.show import artifacts
 from jupyter_metaflow.show.address import NotebookRun, ShowError, parse, resolve
@@ -61,19 +62,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
         mp.chdir(root)
         mp.syspath_prepend(str(root))
         _metaflow.forget_datastore_root()
-        executor._session = None
+        notebook_session._session = None
         artifacts.clear()
         start_ipython()
         shell = IPython.get_ipython()
         shell.run_line_magic("load_ext", "jupyter_metaflow")
-        executor.set_notebook_cells(
+        notebook_session.set_notebook_cells(
             [CellInput(i, f"cell{i}", "code", s) for i, s in enumerate(NOTEBOOK)], "nb.ipynb")
         for source in NOTEBOOK[:-1]:
             result = shell.run_cell(source)
             assert result.success, result.error_in_exec
         yield {"root": root, "a": f"ShowFlow/{runs[0]}", "b": f"ShowFlow/{runs[1]}",
                "shell": shell}
-        executor._session = None
+        notebook_session._session = None
         _metaflow.forget_datastore_root()
 
 
@@ -424,7 +425,7 @@ def test_nested_foreach_split_by_one_index_per_foreach(ip) -> None:
 
     # --diff pairs a nested foreach's tasks by their whole position (was by innermost index:
     # one of [0][2] and [1][2] silently dropped)
-    from jupyter_metaflow.executor import get_session
+    from jupyter_metaflow.session import get_session
 
     first = get_session().current_run
     cells = set_notebook(*cells[:2], cells[2].replace("upper()", "lower()"), *cells[3:], path="grid_nb.ipynb")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from jupyter_metaflow import executor
+from jupyter_metaflow import session as notebook_session
 from jupyter_metaflow.cells import CellInput
 from jupyter_metaflow.export import export_notebook
 from inprocess import set_notebook, ok
@@ -37,7 +37,7 @@ def test_example_top_to_bottom_has_the_shape_of_flow_py_run(ip, tmp_path, capsys
     nb_path = tmp_path / "switch.ipynb"
     nb_path.write_text((EXAMPLES / "switch.ipynb").read_text())
     sources = [c.source for c in nbformat.read(nb_path, as_version=4).cells if c.cell_type == "code"]
-    executor.set_notebook_cells(
+    notebook_session.set_notebook_cells(
         [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(sources)], str(nb_path)
     )
     for source in sources[1:]:

@@ -10,7 +10,8 @@ import headless
 
 from jupyter_metaflow import cells as cellrules
 from jupyter_metaflow import dag
-from jupyter_metaflow.executor import NotebookSession, StepEvent
+from jupyter_metaflow.events import StepEvent
+from jupyter_metaflow.session import NotebookSession
 from jupyter_metaflow.sync import FlowSync
 from jupyter_metaflow.widget import MODULE_NAME, MODULE_VERSION, DagWidget, static_bundle
 from sync_helpers import Frontend, cell

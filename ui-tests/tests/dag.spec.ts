@@ -141,7 +141,7 @@ test.describe('DAG panel', () => {
     const output = cell.locator('.jp-OutputArea');
     await expect(output).toContainText("Step 'start' in cell 1 (%%step start) was interrupted in run");
     await expect(output).toContainText('Cell 1 (%%step start), line 3, in start');
-    await expect(output).not.toContainText('executor.py');
+    await expect(output).not.toContainText('session.py');
   });
 
   test('a failing step is red on the node and shows its error on the cell; payloads stay text', async ({ page, tmpPath }) => {

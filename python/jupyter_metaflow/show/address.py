@@ -26,7 +26,7 @@ from typing import Any, Iterator, Sequence
 import metaflow
 from metaflow.exception import MetaflowNamespaceMismatch, MetaflowNotFound
 
-from ..executor import split_label
+from ..foreach import split_label
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _LOCAL = re.compile(

@@ -12,7 +12,7 @@ import json
 from typing import Any, Callable
 
 from . import artifacts, fallbacks
-from ..executor import split_label
+from ..foreach import split_label
 from .address import (ShowError, Target, final_tasks, position, split_index, split_input,
                       task_labels)
 from .views import Limits, array_stats, brief, safe_repr, type_name, view

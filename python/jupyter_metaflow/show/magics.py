@@ -27,7 +27,7 @@ MAX_PAGE_ROWS = 500
 
 def notebook_run() -> NotebookRun:
     """The notebook's current run and last executed step, from the kernel's executor."""
-    from ..executor import get_session
+    from ..session import get_session
 
     session = get_session()
     return NotebookRun(run_pathspec=session.restorable_run(), last_step=session.last_step)

@@ -32,20 +32,27 @@ import shlex
 import sys
 import threading
 import time
-import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from . import _metaflow as mf
 from . import cards
 from .cells import TWO_VALUE_FLOW_OPTIONS
+from .events import Listener, StepEvent, emit
 from .export import HEADER, ExportError, export_cells, write_atomic
+
+if TYPE_CHECKING:
+    from .cells import CellInput
+    from .flowbuild import BuiltFlow
 
 __all__ = [
     "GENERATED_SUFFIX",
     "RunProgress",
+    "RuntimeRun",
     "RuntimeRunFailed",
     "generated_flow_file",
+    "report",
     "run_step_in_runtime",
     "runtime_reasons",
     "stream_run",
@@ -122,7 +129,7 @@ def split_config_args(args: Sequence[str]) -> tuple[list[tuple[str, str, str]], 
     return configs, params
 
 
-def top_level_options(built: Any) -> tuple[dict[str, Any], list[str]]:
+def top_level_options(built: BuiltFlow) -> tuple[dict[str, Any], list[str]]:
     """What goes before the command for this flow, as ``Runner`` keywords and as command-line
     words: ``--environment`` (:func:`environment_option`) and the ``%%flow`` line's Configs."""
     kwargs: dict[str, Any] = dict(environment_option(built.cls))
@@ -176,7 +183,7 @@ class RunProgress:
 
     MARKS = {"running": "▶", "done": "✓", "cloned": "↺", "failed": "✗"}
 
-    def __init__(self, flow: str, steps: Iterable[str], listeners: Iterable[Callable] = ()) -> None:
+    def __init__(self, flow: str, steps: Iterable[str], listeners: Iterable[Listener] = ()) -> None:
         self.flow = flow
         self.steps = list(steps)
         self.run_id: str | None = None
@@ -204,17 +211,11 @@ class RunProgress:
             self._set(match.group("run"), match.group("step"), match.group("task"), state)
 
     def _set(self, run_id: str, step: str, task: str, state: str) -> None:
-        from .executor import StepEvent
-
         self.run_id = self.run_id or run_id
         self.tasks.setdefault(step, {})[task] = state
         event = StepEvent("done" if state == "cloned" else state, step=step, flow=self.flow,
                           run_id=run_id, task_id=task)
-        for listener in self.listeners:
-            try:
-                listener(event)
-            except Exception:  # a broken listener must not stop the run
-                traceback.print_exc()
+        emit(self.listeners, event)
         self.show()
 
     def summary(self) -> str:
@@ -330,13 +331,27 @@ class _Tail:
         self.stream.flush()
 
 
-def run_step_in_runtime(session: Any, built: Any, step: str, reasons: list[str],
-                        origin_run: str | None, param_args: Sequence[str] = ()) -> Any:
+@dataclass
+class RuntimeRun:
+    """A run Metaflow's runtime made for one step: its id, final status and progress."""
+
+    run_id: str
+    status: str
+    origin_run: str | None
+    flow_file: Path
+    progress: RunProgress
+
+
+def run_step_in_runtime(built: BuiltFlow, step: str, reasons: list[str], origin_run: str | None,
+                        param_args: Sequence[str] = (), *, cells: Sequence[CellInput],
+                        notebook_path: str | None,
+                        listeners: Iterable[Listener] = ()) -> RuntimeRun:
     """Execute ``step`` under Metaflow's runtime (``resume`` from ``origin_run``, or ``run``
-    for the start step) and make the run the notebook's current run. Returns its record."""
+    for the start step) from the flow file exported from ``cells``; ``listeners`` receive
+    its task events. The caller makes the run the notebook's current run, then
+    :func:`report` s it."""
     cwd = os.getcwd()
-    flow_file = generated_flow_file(session.last_cells, session.notebook_path(), built.cls.__name__, cwd)
-    how = "resume" if origin_run else "run"
+    flow_file = generated_flow_file(cells, notebook_path, built.cls.__name__, cwd)
     params = split_config_args(param_args)[1]
     command = (f"resume {step} --origin-run-id {origin_run}" if origin_run
                else " ".join(["run", *(shlex.quote(a) for a in params)]))
@@ -344,7 +359,7 @@ def run_step_in_runtime(session: Any, built: Any, step: str, reasons: list[str],
     print(f"Step {step!r} runs under Metaflow's runtime, not in the kernel: {'; '.join(reasons)}.\n"
           f"Running `{command_line(flow_file, words, command)}`"
           + (" (as resume does, the steps after it run there too)." if origin_run else "."), flush=True)
-    progress = RunProgress(built.cls.__name__, [s.name for s in built.model.steps], session.listeners)
+    progress = RunProgress(built.cls.__name__, [s.name for s in built.model.steps], listeners)
     runner = mf.kernel_runner(str(flow_file), show_output=False, cwd=cwd, pylint=False, **top)
     with runner:
         if origin_run:
@@ -355,24 +370,28 @@ def run_step_in_runtime(session: Any, built: Any, step: str, reasons: list[str],
         executing = stream_run(runner, launch, progress)
         run_id = executing.run.id
         status = executing.status
-    record = session.adopt_run(built.cls, run_id)
-    if cards.has_card(built.cls._graph, step) and status == "successful":
-        cards.display_cards(built.cls.__name__, run_id, step, flow_file.name)
-    if status != "successful":
+    return RuntimeRun(run_id, status, origin_run, flow_file, progress)
+
+
+def report(built: BuiltFlow, step: str, run: RuntimeRun) -> None:
+    """After the run became the notebook's current run: the step's cards, and what happened
+    (raises :class:`RuntimeRunFailed` when the run failed)."""
+    if cards.has_card(built.cls._graph, step) and run.status == "successful":
+        cards.display_cards(built.cls.__name__, run.run_id, step, run.flow_file.name)
+    if run.status != "successful":
         raise RuntimeRunFailed(
-            f"Step {step!r} failed under Metaflow's runtime in run {built.cls.__name__}/{run_id} "
-            f"({how}; its log is above). The notebook's current run is now that run; earlier "
-            "runs are unchanged."
+            f"Step {step!r} failed under Metaflow's runtime in run {built.cls.__name__}/{run.run_id} "
+            f"({'resume' if run.origin_run else 'run'}; its log is above). The notebook's current "
+            "run is now that run; earlier runs are unchanged."
         )
-    after = [s for s, tasks in progress.tasks.items()
+    after = [s for s, tasks in run.progress.tasks.items()
              if s != step and tasks and any(v == "done" for v in tasks.values())]
-    print(f"Done: {built.cls.__name__}/{run_id} is now the notebook's current run."
+    print(f"Done: {built.cls.__name__}/{run.run_id} is now the notebook's current run."
           + (f" The runtime also ran {', '.join(after)}; executing those cells runs them again "
-             "in the kernel, in a new run." if after and origin_run else ""), flush=True)
-    return record
+             "in the kernel, in a new run." if after and run.origin_run else ""), flush=True)
 
 
-def parameter_kwargs(built: Any, args: Sequence[str]) -> dict[str, Any]:
+def parameter_kwargs(built: BuiltFlow, args: Sequence[str]) -> dict[str, Any]:
     """Parameter values given as ``--name value`` options, converted by the flow's own click
     options (what ``Runner.run(**kwargs)`` type-checks against); defaults are left to the run."""
     from metaflow._vendor import click

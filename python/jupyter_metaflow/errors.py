@@ -1,0 +1,46 @@
+"""The errors a user sees from the kernel and the exporter. Each message names the cell (or
+the file), the line when there is one, and the fix; none carries frames of this package."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from .cells import CellError
+
+__all__ = [
+    "ExportError",
+    "FlowDefinitionError",
+    "NotebookFileError",
+    "StepFailed",
+    "StepInterrupted",
+]
+
+
+class FlowDefinitionError(Exception):
+    """The notebook's flow cannot run as written; the message names cells, lines and fixes."""
+
+
+class StepFailed(Exception):
+    """A step's code raised (or its artifacts did not persist); :attr:`user_traceback` is the
+    traceback trimmed to the step's own frames, with the cell's line numbers."""
+
+    def __init__(self, message: str, user_traceback: str) -> None:
+        super().__init__(message)
+        self.user_traceback = user_traceback
+
+
+class StepInterrupted(StepFailed, KeyboardInterrupt):
+    """The step was interrupted (Interrupt Kernel, Ctrl-C): still a ``KeyboardInterrupt``, shown
+    like :class:`StepFailed` (the step's own frames, not the executor's)."""
+
+
+class ExportError(Exception):
+    """The notebook (or a file) cannot be exported; ``errors`` locate each problem."""
+
+    def __init__(self, message: str, errors: Iterable[CellError] = ()) -> None:
+        super().__init__(message)
+        self.errors = list(errors)
+
+
+class NotebookFileError(ExportError):
+    """The file is not a notebook that can be read (missing, not JSON, not upgradable)."""

@@ -1,0 +1,62 @@
+"""Task status events: what the session and Metaflow's runtime path report for every task,
+and the one encoding of an event as the protocol's ``step_status`` payload."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+__all__ = ["Listener", "StepEvent", "emit"]
+
+
+@dataclass
+class StepEvent:
+    """One task's status change, as listeners receive it.
+
+    ``status``: ``queued`` | ``running`` | ``done`` | ``failed`` | ``skipped``.
+    ``split_index``/``num_splits`` are set for foreach splits; ``duration`` (seconds) and
+    ``artifact_count`` once the task finished; ``message`` explains ``failed``/``skipped``;
+    ``source``/``cell_id`` are the step cell's text and id the run used.
+    """
+
+    status: str
+    step: str
+    flow: str
+    run_id: str
+    task_id: str | None = None
+    split_index: int | None = None
+    num_splits: int | None = None
+    duration: float | None = None
+    artifact_count: int | None = None
+    message: str | None = None
+    source: str | None = None
+    cell_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The protocol's ``step_status`` payload (optional fields only when set)."""
+        payload: dict[str, Any] = {
+            "flow": self.flow, "run_id": self.run_id, "step": self.step, "state": self.status,
+        }
+        failed = self.status in ("failed", "skipped")
+        optional = {
+            "split_index": self.split_index, "num_splits": self.num_splits,
+            "duration_ms": None if self.duration is None else round(self.duration * 1000, 1),
+            "artifact_count": self.artifact_count,
+            "error": self.message if failed and self.message else None,
+            "source": self.source, "cell_id": self.cell_id,
+        }
+        payload.update({k: v for k, v in optional.items() if v is not None})
+        return payload
+
+
+Listener = Callable[[StepEvent], None]
+
+
+def emit(listeners: Iterable[Listener], event: StepEvent) -> None:
+    """Call every listener with ``event``; a broken listener must not break the step."""
+    for listener in list(listeners):
+        try:
+            listener(event)
+        except Exception:
+            traceback.print_exc()

@@ -1,0 +1,144 @@
+"""Where the kernel's notebook cells come from, freshest first: the executing cell, the
+frontend's live notebook (the comm), the notebook file (its path from the frontend,
+``JPY_SESSION_NAME`` or VS Code), and the cells this kernel executed. :class:`NotebookSource`
+merges them into the cells :func:`jupyter_metaflow.cells.assemble` reads.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from . import cells as cellrules
+from .notebook_io import NotebookFileError, read_notebook
+
+__all__ = ["MAX_REMEMBERED_CELLS", "NotebookSource"]
+
+MAX_REMEMBERED_CELLS = 1000
+"""Executed cells kept as a source of the notebook's text (oldest forgotten first)."""
+
+
+class NotebookSource:
+    """One kernel's view of its notebook's cells (the session holds one)."""
+
+    def __init__(self) -> None:
+        self._live_cells: list[cellrules.CellInput] | None = None
+        self._live_path: str | None = None
+        self._executed: dict[str, tuple[float, str, str | None]] = {}
+        self._last_cells: list[cellrules.CellInput] = []
+        self._file: str | None = None
+        """The ``__file__`` given to the notebook's namespace (see :meth:`provide_file`)."""
+
+    @property
+    def last_cells(self) -> list[cellrules.CellInput]:
+        """The notebook cells the last assembly used (what the exporter needs)."""
+        return list(self._last_cells)
+
+    def sees_notebook(self) -> bool:
+        """Whether the kernel knows the whole notebook (live cells or a readable file), not
+        only the cells it executed."""
+        return self._live_cells is not None or bool(_file_cells(self.notebook_path())[0])
+
+    def set_notebook_cells(self, cells: list[cellrules.CellInput], path: str | None) -> None:
+        """The frontend's live notebook (freshest source after the executing cell)."""
+        self._live_cells = list(cells)
+        self._live_path = path
+
+    def notebook_path(self) -> str | None:
+        """The notebook's path: from the frontend, else as jupyter_server (``JPY_SESSION_NAME``)
+        or VS Code (``__vsc_ipynb_file__`` in the user namespace) tell the kernel."""
+        if self._live_path or os.environ.get("JPY_SESSION_NAME"):
+            return self._live_path or os.environ["JPY_SESSION_NAME"]
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        path = shell.user_ns.get("__vsc_ipynb_file__") if shell is not None else None
+        return path if isinstance(path, str) and path else None
+
+    def provide_file(self, user_ns: dict[str, Any]) -> None:
+        """Give the notebook's namespace a ``__file__``, the notebook's path, so code written
+        for a flow file (Metaflow's tutorials: ``os.path.dirname(__file__)``) finds the files
+        beside it, as the exported flow beside the notebook does. Follows renames; a value
+        the user set is left alone."""
+        path = self.notebook_path()
+        if path and user_ns.get("__file__", self._file) == self._file:
+            self._file = user_ns["__file__"] = os.path.abspath(path)
+
+    def record_executed(self, source: str, cell_id: str | None) -> None:
+        """Remember a cell this kernel executed (source 4, and fresher than an older file).
+        The dict keeps first-execution order: the kernel's guess at the notebook's order, which
+        re-executing a cell must not change (implied transitions follow it)."""
+        key = self._cell_key(source, cell_id)
+        self._executed[key] = (time.time(), source, cell_id)
+        if len(self._executed) > MAX_REMEMBERED_CELLS:
+            del self._executed[next(iter(self._executed))]
+
+    @staticmethod
+    def _cell_key(source: str, cell_id: str | None) -> str:
+        """How an executed cell is matched to a notebook cell: by id, else a flow cell to the
+        flow cell, a step cell to the step cell named on its magic line, any other cell by its
+        text."""
+        if cell_id:
+            return "id:" + cell_id
+        first = source.lstrip().split("\n", 1)[0].split()
+        if first and first[0] == "%%flow":
+            return "flow"
+        if first and first[0] == "%%step" and len(first) > 1:
+            return "step:" + first[1]
+        return "text:" + source
+
+    def notebook_model(
+        self, source: str | None = None, cell_id: str | None = None
+    ) -> cellrules.FlowModel:
+        """Assemble the flow from the freshest cell texts; ``source`` is the executing cell."""
+        path = self.notebook_path()
+        if self._live_cells is not None:
+            base = [(c.id, c.source, c.tags, c.cell_type) for c in self._live_cells]
+            overlay = {}
+        else:
+            base, mtime = _file_cells(path)
+            overlay = {k: v for k, v in self._executed.items() if v[0] > mtime}
+        if source is not None:
+            overlay[self._cell_key(source, cell_id)] = (time.time(), source, cell_id)
+        merged = []
+        used = set()
+        for bid, bsource, tags, ctype in base:
+            key = self._cell_key(bsource, bid) if ctype == "code" else None
+            alt = self._cell_key(bsource, None) if ctype == "code" else None
+            for k in (key, alt):
+                if k in overlay and k not in used:
+                    bsource = overlay[k][1]
+                    used.add(k)
+                    break
+            merged.append((bid, bsource, tags, ctype))
+        for k, (_, osource, oid) in overlay.items():
+            if k not in used:
+                merged.append((oid, osource, (), "code"))
+        cells = [
+            cellrules.CellInput(index=i, id=cid, cell_type=ctype, source=src, tags=tuple(tags))
+            for i, (cid, src, tags, ctype) in enumerate(merged)
+        ]
+        self._last_cells = cells
+        return cellrules.assemble(cells, path)
+
+
+_notebook_files: dict[str, tuple[float, list[tuple]]] = {}
+"""Path -> (mtime, cells) of notebook files already read (outputs make them slow to parse)."""
+
+
+def _file_cells(path: str | None) -> tuple[list[tuple], float]:
+    """``[(id, source, tags, cell_type)]`` of the notebook file and its mtime (or ``[]``, 0),
+    read as the exporter reads it (:func:`jupyter_metaflow.notebook_io.read_notebook`)."""
+    if not path or not os.path.isfile(path):
+        return [], 0.0
+    mtime = os.path.getmtime(path)
+    cached = _notebook_files.get(path)
+    if cached is not None and cached[0] == mtime:
+        return cached[1], mtime
+    try:
+        cells = [(c.id, c.source, c.tags, c.cell_type) for c in read_notebook(path)]
+    except NotebookFileError:
+        return [], 0.0
+    _notebook_files[path] = (mtime, cells)
+    return cells, mtime

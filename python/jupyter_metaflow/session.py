@@ -1,0 +1,551 @@
+"""The notebook run session: executing a ``%%step`` cell runs that step as a real Metaflow task.
+
+One :class:`NotebookSession` per kernel (:func:`get_session`). Executing a step cell:
+
+1. assembles the notebook's flow with :mod:`jupyter_metaflow.cells` from the freshest cell
+   texts (:mod:`jupyter_metaflow.notebook_source`);
+2. builds the ``FlowSpec`` subclass from the cells (:mod:`jupyter_metaflow.flowbuild`);
+   Metaflow's ``FlowGraph`` and lint then check it, errors naming cell and line;
+3. picks the run: ``start`` always opens a new run; another step runs in the current run when
+   its parents ran there and it did not, else in a new run that clones the current run's tasks
+   outside the step's descendants (as ``resume`` does); after a kernel restart the latest
+   notebook run in the datastore is re-attached;
+4. runs the tasks :func:`jupyter_metaflow.planning.task_specs` plans (every foreach split in
+   order, one join task per split group) in this process through ``_metaflow.run_task``, or
+   the step under Metaflow's runtime when its decorators need it
+   (:mod:`jupyter_metaflow.native_runtime`).
+
+For frontends and later features: :attr:`NotebookSession.current_run`,
+:attr:`NotebookSession.last_step`, :meth:`NotebookSession.client_run` and
+:meth:`NotebookSession.add_listener` (called with a :class:`~jupyter_metaflow.events.StepEvent`
+for every task status change). :func:`set_notebook_cells` is what the comm handler calls with
+the live notebook.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Sequence
+
+from . import _metaflow as mf
+from . import cards, native_runtime, planning, switches
+from . import cells as cellrules
+from .errors import FlowDefinitionError, StepFailed, StepInterrupted
+from .events import Listener, StepEvent, emit
+from .flowbuild import (
+    BuiltFlow,
+    build_flow,
+    flow_cell_class,
+    format_cell_errors,
+    located_message,
+    user_traceback,
+)
+from .foreach import no_such_split
+from .notebook_source import NotebookSource
+from .planning import RunRecord, StepNotOnPath, TaskSpec
+
+__all__ = ["NotebookSession", "get_session", "set_notebook_cells"]
+
+
+class NotebookSession:
+    """The kernel's notebook run session (one per kernel, see :func:`get_session`)."""
+
+    def __init__(self) -> None:
+        self.flow_name: str | None = None
+        self.run: RunRecord | None = None
+        self.last_step: str | None = None
+        """The step most recently executed (successfully or not)."""
+        self._listeners: list[Listener] = []
+        self._backend: mf.Backend | None = None
+        self._backend_key: tuple[str, str] | None = None
+        self.notebook = NotebookSource()
+        """Where the notebook's cells come from."""
+
+    # -- public API for frontends and other features -------------------------------------
+    @property
+    def current_run(self) -> str | None:
+        """Pathspec ``Flow/run_id`` of the notebook's current run, or None."""
+        if self.run is None or self.flow_name is None:
+            return None
+        return f"{self.flow_name}/{self.run.run_id}"
+
+    def restorable_run(self) -> str | None:
+        """The current run's pathspec; after a kernel restart (no current run yet), the
+        notebook's run the next step will re-attach to (None when there is none)."""
+        if self.run is not None:
+            return self.current_run
+        run = self.latest_notebook_client_run(self.notebook_model().name)
+        return None if run is None else run.pathspec
+
+    def client_run(self) -> Any:
+        """The current run as a Metaflow Client ``Run`` (None before any step ran)."""
+        from metaflow import Run
+
+        pathspec = self.current_run
+        return None if pathspec is None else Run(pathspec, _namespace_check=False)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(StepEvent)`` on every task status change."""
+        self._listeners.append(listener)
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        """The registered listeners (e.g. the comm sync's, once the extension is loaded)."""
+        return tuple(self._listeners)
+
+    @property
+    def last_cells(self) -> list[cellrules.CellInput]:
+        """The notebook cells the last assembly used (what the exporter needs)."""
+        return self.notebook.last_cells
+
+    def adopt_run(self, flow_cls: type, run_id: str) -> RunRecord | None:
+        """Make a run of ``flow_cls`` that Metaflow's runtime made (``%mf_run``, a resumed
+        runtime-path step) the notebook's current run."""
+        from metaflow import Run
+
+        with mf.metaflow_state() as root:
+            backend = self._backend_for(flow_cls, root)
+            record = self._load_run(backend, Run(f"{backend.flow_name}/{run_id}", _namespace_check=False))
+        if record is not None:
+            self.run = record
+        return record
+
+    def remove_listener(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    # -- the notebook (see NotebookSource) ---------------------------------------------------
+    def set_notebook_cells(self, cells: list[cellrules.CellInput], path: str | None) -> None:
+        """The frontend's live notebook (freshest source after the executing cell)."""
+        self.notebook.set_notebook_cells(cells, path)
+
+    def notebook_path(self) -> str | None:
+        """The notebook's path (:meth:`NotebookSource.notebook_path`)."""
+        return self.notebook.notebook_path()
+
+    def provide_file(self, user_ns: dict[str, Any]) -> None:
+        """The notebook's path as ``__file__`` (:meth:`NotebookSource.provide_file`)."""
+        self.notebook.provide_file(user_ns)
+
+    def record_executed(self, source: str, cell_id: str | None) -> None:
+        """Remember a cell this kernel executed (:meth:`NotebookSource.record_executed`)."""
+        self.notebook.record_executed(source, cell_id)
+
+    def notebook_model(
+        self, source: str | None = None, cell_id: str | None = None
+    ) -> cellrules.FlowModel:
+        """Assemble the flow from the freshest cell texts; ``source`` is the executing cell."""
+        return self.notebook.notebook_model(source, cell_id)
+
+    # -- defining and running ------------------------------------------------------------
+    def define_flow(self, source: str, user_ns: dict[str, Any], cell_id: str | None = None) -> str:
+        """Execute a ``%%flow`` cell: check it and its parameter options; returns a summary."""
+        self.provide_file(user_ns)
+        self.record_executed(source, cell_id)
+        model = self.notebook_model(source, cell_id)
+        mine = {c.index for c in self.notebook.last_cells if c.source == source}
+        errors = [e for e in model.errors if e.cell_index in mine]
+        if errors:
+            raise FlowDefinitionError(format_cell_errors(errors))
+        built = flow_cell_class(model, user_ns)
+        values = self._parameter_values(built)
+        shown = ", ".join(f"{k}={_shown_value(v)}" for k, v in values.items())
+        summary = f"Flow {built.cls.__name__}" + (f" with parameters {shown}" if shown else "")
+        if self.current_run is not None and self.flow_name == built.cls.__name__:
+            summary += (f" (run {self.current_run} keeps the values it started with; "
+                        "they apply from the next execution of the start step)")
+        return summary
+
+    @staticmethod
+    def _parameter_values(built: BuiltFlow) -> dict[str, Any]:
+        from metaflow._vendor import click
+
+        prog = f"%%flow {built.cls.__name__}"
+        try:
+            return mf.parameter_values(built.cls, built.param_args, prog)
+        except click.UsageError as exc:
+            where = built.flow_ref.where(1) if built.flow_ref else "the %%flow cell"
+            raise FlowDefinitionError(f"Bad parameter option in {where}: {exc}") from None
+
+    def run_step(
+        self,
+        name: str,
+        source: str | None,
+        user_ns: dict[str, Any],
+        cell_id: str | None = None,
+    ) -> RunRecord:
+        """Execute step ``name`` (every task it needs) as part of a notebook run."""
+        self.provide_file(user_ns)
+        if source is not None:
+            self.record_executed(source, cell_id)
+        model = self.notebook_model(source, cell_id)
+        if model.errors:
+            message = format_cell_errors(model.errors)
+            if not self.notebook.sees_notebook():
+                message += (
+                    "\nThis kernel cannot see the notebook (no JupyterLab extension, no notebook "
+                    "file): it knows only the cells it executed. Execute the other step cells "
+                    "once (they fail until the flow is complete), then this one again."
+                )
+            raise FlowDefinitionError(message)
+        if name not in {s.name for s in model.steps}:
+            raise FlowDefinitionError(f"The notebook has no step cell for {name!r}.")
+        built = build_flow(model, user_ns)
+        try:
+            mf.lint(built.cls)
+        except mf.LintWarn as exc:
+            raise FlowDefinitionError(located_message(exc)) from None
+        except Exception as exc:  # Metaflow's lint itself breaks on some invalid graphs
+            raise FlowDefinitionError(
+                f"Metaflow's flow check could not read the graph ({type(exc).__name__}: {exc}). "
+                "Check the step cells' self.next calls: every branch of a split must end in "
+                "an explicit self.next to its join."
+            ) from None
+        self._warn_scratch_names(built, name, user_ns)
+        runtime = native_runtime.runtime_reasons(built.cls, name)
+        if not runtime:
+            _warn_runtime_decorators(built, name)
+        with mf.metaflow_state() as root:
+            backend = self._backend_for(built.cls, root)
+            backend.install_globals()
+            self.last_step = name
+            script = _script_name(self.notebook_path(), built.cls.__name__)
+            if any(d.name == "card" for d in built.cls._graph[name].decorators):
+                # @card renders in a subprocess running `python <sys.argv[0]> card create`
+                script = str(native_runtime.generated_flow_file(
+                    self.notebook.last_cells, self.notebook_path(), built.cls.__name__, os.getcwd()))
+            if name == built.cls._graph.start_step:
+                if runtime:
+                    return self._run_in_runtime(built, name, runtime, None, built.param_args)
+                run = self._start_run(backend, built, script)
+                specs = [TaskSpec([f"{run.run_id}/_parameters/{run.params_task}"])]
+            else:
+                run = self._attached_run(backend, built, name)
+                try:
+                    specs = planning.task_specs(built, run, name)
+                except StepNotOnPath as exc:
+                    self._emit(StepEvent("skipped", step=name, flow=backend.flow_name,
+                                         run_id=run.run_id, message=str(exc)))
+                    print(exc)
+                    return run
+                if runtime:
+                    return self._run_in_runtime(built, name, runtime, run.run_id)
+                if name in run.tasks or name in run.failed:
+                    run = self._clone_run(backend, built, run, name)
+                    specs = planning.task_specs(built, run, name)
+            self.run = run
+            self._execute(backend, built, run, name, specs, script)
+            if cards.has_card(built.cls._graph, name):
+                cards.display_cards(backend.flow_name, run.run_id, name, os.path.basename(script))
+        return run
+
+    def run_split(self, name: str, position: tuple[int, ...], user_ns: dict[str, Any]) -> RunRecord:
+        """Run only the split of foreach body ``name`` at ``position`` (0-based, one index per
+        enclosing foreach, outermost first), for debugging.
+
+        The task runs in a new run that clones the current run's tasks outside ``name`` and
+        its descendants (as a re-execution does); the notebook's current run is unchanged, so
+        executing the step's cell later still runs every split there.
+        """
+        model = self.notebook_model()
+        if model.errors:
+            raise FlowDefinitionError(format_cell_errors(model.errors))
+        built = build_flow(model, user_ns)
+        if name not in built.steps:
+            raise FlowDefinitionError(f"The notebook has no step cell for {name!r}.")
+        with mf.metaflow_state() as root:
+            backend = self._backend_for(built.cls, root)
+            backend.install_globals()
+            current = self._attached_run(backend, built, name)
+            specs = [s for s in planning.task_specs(built, current, name) if s.split_index is not None]
+            if not specs:
+                raise FlowDefinitionError(f"Step {name!r} is not the first step of a foreach body.")
+            if position not in (s.split_position for s in specs):
+                raise FlowDefinitionError(no_such_split(name, position, [s.split_position for s in specs]))
+            debug = self._clone_run(backend, built, current, name, debug=True)
+            spec = next(s for s in planning.task_specs(built, debug, name) if s.split_position == position)
+            try:
+                self._execute(backend, built, debug, name, [spec],
+                              _script_name(self.notebook_path(), built.cls.__name__))
+            finally:
+                self.run = current
+        return debug
+
+    # -- pieces of run_step -----------------------------------------------------------------
+    def _backend_for(self, cls: type, root: str) -> mf.Backend:
+        key = (cls.__name__, root)
+        if self._backend_key != key:  # another flow name or datastore: re-attach there
+            self.run = None
+            self._backend = mf.Backend(cls, root)
+            self._backend_key = key
+            self.flow_name = cls.__name__
+        return self._backend
+
+    def _notebook_tag(self) -> str | None:
+        path = self.notebook_path()
+        return f"jupyter-metaflow-notebook:{os.path.basename(path)}" if path else None
+
+    def _new_run(self, backend: mf.Backend, built: BuiltFlow, debug: bool = False) -> str:
+        try:
+            return mf.new_run(backend, built.cls, self._notebook_tag(), debug)
+        except Exception as exc:  # a flow decorator's own check (@project's name, ...)
+            where = built.flow_ref.where(None) if built.flow_ref else "the %%flow cell"
+            raise FlowDefinitionError(
+                f"A flow decorator in {where} failed: {type(exc).__name__}: {exc} No run was started."
+            ) from None
+
+    def _start_run(self, backend: mf.Backend, built: BuiltFlow, script: str) -> RunRecord:
+        values = self._parameter_values(built)
+        run_id = self._new_run(backend, built)
+        saved_argv0 = sys.argv[0]
+        sys.argv[0] = script
+        try:
+            params_task = mf.persist_parameters(backend, built.cls, run_id, values, built.config_options)
+        except Exception as exc:
+            raise FlowDefinitionError(
+                f"The flow's parameters could not be set: {type(exc).__name__}: {exc}"
+            ) from None
+        finally:
+            sys.argv[0] = saved_argv0
+        return RunRecord(run_id, params_task)
+
+    def _attached_run(self, backend: mf.Backend, built: BuiltFlow, step: str) -> RunRecord:
+        if self.run is None:
+            self.run = self._latest_notebook_run(backend)
+        if self.run is None:
+            start = built.model.step(built.cls._graph.start_step)
+            raise FlowDefinitionError(
+                f"Step {step!r} needs a run of the flow first: execute the start step "
+                f"(cell {start.cell_index + 1}, %%step {start.name}) first."
+            )
+        return self.run
+
+    def _latest_notebook_run(self, backend: mf.Backend) -> RunRecord | None:
+        """Re-attach after a kernel restart: the notebook's newest run of the flow."""
+        run = self.latest_notebook_client_run(backend.flow_name)
+        return None if run is None else self._load_run(backend, run)
+
+    def latest_notebook_client_run(self, flow_name: str) -> Any:
+        """The newest run (Client ``Run``) this notebook made of ``flow_name``: in the kernel
+        (our system tags), or by Metaflow's runtime from the generated ``<notebook>.nbflow.py``
+        (``%mf_run``, ``%mf_resume``, runtime-path steps); never a ``%mf_split`` debug run."""
+        from metaflow import Flow, Step
+        from metaflow.exception import MetaflowNotFound
+
+        wanted = self._notebook_tag()
+        path = self.notebook_path()
+        generated = os.path.splitext(os.path.basename(path))[0] + native_runtime.GENERATED_SUFFIX if path else None
+        try:
+            runs = list(Flow(flow_name, _namespace_check=False))
+        except MetaflowNotFound:
+            return None
+        for run in runs:
+            tags = run.system_tags
+            if mf.DEBUG_SYS_TAG in tags:
+                continue
+            if mf.NOTEBOOK_SYS_TAG in tags:
+                if wanted is None or wanted in tags:
+                    return run
+                continue
+            try:
+                params = Step(f"{run.pathspec}/_parameters", _namespace_check=False).task
+            except MetaflowNotFound:
+                continue
+            if generated and params is not None and params.metadata_dict.get("script-name") == generated:
+                return run
+        return None
+
+    @staticmethod
+    def _load_run(backend: mf.Backend, run: Any) -> RunRecord | None:
+        params = backend.flow_datastore.get_task_datastores(run_id=run.id, steps=["_parameters"])
+        if not params:
+            return None
+        record = RunRecord(run.id, params[0].task_id)
+        for step in run:
+            for task in step:
+                state = mf.read_task_state(backend, run.id, step.id, task.id)
+                if state is None or not state.ok:  # never finished (kernel died) or failed
+                    record.failed.add(step.id)
+                else:
+                    record.tasks.setdefault(step.id, []).append(state)
+        for states in record.tasks.values():
+            states.sort(key=lambda s: (s.foreach_stack, int(s.task_id) if s.task_id.isdigit() else 0))
+        backend.attach(run.id)
+        return record
+
+    def _clone_run(self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str,
+                   debug: bool = False) -> RunRecord:
+        """A new run holding clones of every finished task of ``run`` that does not depend on
+        ``step`` (``step`` and its descendants are left to run again)."""
+        stale = planning.descendants(built.cls._graph, step)
+        new_id = self._new_run(backend, built, debug)
+        params = mf.clone_task(backend, run.run_id, "_parameters", run.params_task, new_id)
+        record = RunRecord(new_id, params)
+        for name, states in run.tasks.items():
+            if name in stale:
+                continue
+            for state in states:
+                task_id = mf.clone_task(backend, run.run_id, name, state.task_id, new_id)
+                clone = mf.TaskState(**{**state.__dict__, "task_id": task_id})
+                record.tasks.setdefault(name, []).append(clone)
+        return record
+
+    def _emit(self, event: StepEvent) -> None:
+        emit(self._listeners, event)
+
+    def _execute(
+        self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str,
+        specs: list[TaskSpec], script: str,
+    ) -> None:
+        cell = built.steps[step].cell
+        source = next((c.source for c in self.notebook.last_cells if c.index == cell.cell_index), None)
+        base = dict(step=step, flow=backend.flow_name, run_id=run.run_id,
+                    source=source, cell_id=cell.cell_id)
+        # a nested foreach body runs the splits of every outer split at once: its events then
+        # number the tasks of this execution (progress over all of them), not the inner splits
+        nested = sum(s.split_index is not None for s in specs) > (specs[0].num_splits or 0) if specs else False
+        flat = {id(s): i for i, s in enumerate(specs)}
+
+        def splits(spec: TaskSpec) -> dict[str, int | None]:
+            if nested:
+                return {"split_index": flat[id(spec)], "num_splits": len(flat)}
+            return {"split_index": spec.split_index, "num_splits": spec.num_splits}
+
+        for spec in specs:
+            self._emit(StepEvent("queued", **splits(spec), **base))
+        run.tasks.pop(step, None)
+        run.failed.discard(step)
+        recursive = switches.is_recursive(built.cls._graph, step)
+        initial = len(specs)
+        for position, spec in enumerate(specs):  # a recursive switch appends its iterations
+            what = [f"split {spec.split_index + 1} of {spec.num_splits}"] if spec.split_index is not None else []
+            if nested:
+                what.append(f"task {flat[id(spec)] + 1} of {len(flat)}")
+            elif not what and initial > 1:
+                what.append(f"task {position + 1 - sum(s.iteration > 0 for s in specs[:position])} of {initial}")
+            if recursive:
+                what.append(f"iteration {spec.iteration + 1}")
+            if what:
+                print(f"── {step} · {' · '.join(what)} ──", flush=True)
+            self._emit(StepEvent("running", **splits(spec), **base))
+            outcome = mf.run_task(
+                backend, built.cls, run.run_id, step, spec.input_paths,
+                None if spec.iteration else spec.split_index, script,
+            )
+            if outcome.error is None and not outcome.state.next_steps and built.cls._graph[step].type != "end":
+                outcome.error = _NoTransition("the step ended without calling self.next(...)")
+            event = StepEvent(
+                "done" if outcome.error is None else "failed", task_id=outcome.state.task_id, **splits(spec),
+                duration=outcome.duration, artifact_count=outcome.artifact_count, **base,
+            )
+            if outcome.error is not None:
+                run.failed.add(step)
+                name, text = type(outcome.error).__name__, str(outcome.error)
+                event.message = f"{name}: {text}" if text else name  # KeyboardInterrupt has no text
+                self._emit(event)
+                for rest in specs[position + 1:]:
+                    self._emit(StepEvent("skipped", **splits(rest), message="an earlier task failed", **base))
+                raise _step_failed(built, step, f"{backend.flow_name}/{run.run_id}", outcome.error) from outcome.error
+            run.tasks.setdefault(step, []).append(outcome.state)
+            self._emit(event)
+            if recursive and outcome.state.next_steps == [step]:
+                path = f"{run.run_id}/{step}/{outcome.state.task_id}"
+                specs.insert(position + 1, TaskSpec([path], spec.split_index, spec.num_splits, spec.iteration + 1))
+                flat[id(specs[position + 1])] = flat[id(spec)]
+
+    def _warn_scratch_names(self, built: BuiltFlow, step: str, user_ns: dict[str, Any]) -> None:
+        """The export guard, as a warning: the step reads a global only a scratch cell defines,
+        or a flow-cell constant as a bare name (a NameError follows)."""
+        from .export import find_undefined_names  # export imports cells only; no cycle
+
+        for problem in find_undefined_names(built.model, self.notebook.last_cells):
+            if problem.where == f"step {step!r}" and (
+                    problem.scratch_cell is not None and problem.name in user_ns
+                    or problem.flow_constant and problem.name not in user_ns):
+                error = problem.to_error()
+                print(f"Warning: {error.message} {error.fix}", file=sys.stderr)
+
+    def _run_in_runtime(self, built: BuiltFlow, step: str, reasons: list[str],
+                        origin_run: str | None, param_args: Sequence[str] = ()) -> RunRecord | None:
+        """Execute ``step`` under Metaflow's runtime; its run becomes the current run."""
+        outcome = native_runtime.run_step_in_runtime(
+            built, step, reasons, origin_run, param_args, cells=self.notebook.last_cells,
+            notebook_path=self.notebook_path(), listeners=self.listeners)
+        record = self.adopt_run(built.cls, outcome.run_id)
+        native_runtime.report(built, step, outcome)
+        return record
+
+
+def _step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) -> StepFailed:
+    where = built.steps[step].ref.where(None)
+    kept = "Earlier runs and their artifacts are unchanged."
+    pickling = mf.unpicklable_artifact(error)
+    if pickling is not None:
+        name, cause = pickling
+        return StepFailed(
+            f"Step {step!r} in {where} failed in run {run}: artifact self.{name} cannot be pickled "
+            f"({type(cause).__name__}: {cause}). Artifacts must be picklable: keep such objects in "
+            f"local variables, or store what they hold instead. {kept}",
+            "",
+        )
+    if isinstance(error, _NoTransition):  # Metaflow's runtime fails such a task too
+        return StepFailed(
+            f"Step {step!r} in {where} failed in run {run}: it ended without calling "
+            "self.next(...) (a return before it, or a yield in the cell, which makes the step a "
+            f"generator that never runs). Every step but end must reach its self.next(...). {kept}",
+            "",
+        )
+    if isinstance(error, KeyboardInterrupt):
+        return StepInterrupted(f"Step {step!r} in {where} was interrupted in run {run}. {kept}",
+                               user_traceback(error))
+    return StepFailed(f"Step {step!r} in {where} failed in run {run}. {kept}", user_traceback(error))
+
+
+class _NoTransition(Exception):
+    """A step other than end finished without calling ``self.next``."""
+
+
+
+RUNTIME_ONLY_DECORATORS = frozenset({"retry"})
+"""Step decorators that still run in the kernel but act only under Metaflow's runtime
+(``@retry(times=0)``; decorators that need the runtime go through :mod:`.native_runtime`)."""
+
+
+def _warn_runtime_decorators(built: BuiltFlow, step: str) -> None:
+    names = [d.name for d in built.cls._graph[step].decorators if d.name in RUNTIME_ONLY_DECORATORS]
+    if names:
+        shown = ", ".join(f"@{n}" for n in names)
+        print(
+            f"Note: {shown} on step {step!r} takes effect under Metaflow's runtime "
+            "(`python flow.py run`); in the kernel the step runs once, here, without it.",
+            file=sys.stderr,
+        )
+
+
+def _shown_value(value: Any) -> str:
+    """A parameter value for the ``%%flow`` summary (files are read when a run starts)."""
+    return "<file, read when start runs>" if callable(value) else repr(value)
+
+
+def _script_name(notebook_path: str | None, flow_name: str) -> str:
+    """What ``sys.argv[0]`` says during a task: the flow file the notebook exports to."""
+    if notebook_path:
+        return os.path.splitext(os.path.basename(notebook_path))[0] + ".py"
+    return f"{flow_name}.py"
+
+
+_session: NotebookSession | None = None
+
+
+def get_session() -> NotebookSession:
+    """This kernel's session."""
+    global _session
+    if _session is None:
+        _session = NotebookSession()
+    return _session
+
+
+def set_notebook_cells(cells: list[cellrules.CellInput], path: str | None) -> None:
+    """For the comm handler: the frontend's live notebook cells and path."""
+    get_session().set_notebook_cells(cells, path)
