@@ -43,7 +43,14 @@ export interface IHelloMessage {
  */
 export interface IErrorMessage {
   message: string;
+  /**
+   * The type of the request that failed.
+   */
   in_reply_to?: string;
+  /**
+   * The failed request's request_id, when it had one: the frontend's wait for that request ends with this error.
+   */
+  request_id?: string;
 }
 /**
  * frontend -> kernel: the notebook's cells, sent on connect and after each edit pause. The kernel assembles them with jupyter_metaflow.cells (so tagged cells run as steps), answers 'flow_model', and marks steps whose code changed since their last run 'stale' (step_status). 'request_id', when set, is echoed in the answer.
@@ -410,7 +417,15 @@ export const PROTOCOL_SCHEMA: { [key: string]: unknown } = {
         "A request could not be handled. 'message' is untrusted text: render it as text.",
       type: 'object',
       required: ['message'],
-      properties: { message: { type: 'string' }, in_reply_to: { type: 'string' } }
+      properties: {
+        message: { type: 'string' },
+        in_reply_to: { description: 'The type of the request that failed.', type: 'string' },
+        request_id: {
+          description:
+            "The failed request's request_id, when it had one: the frontend's wait for that request ends with this error.",
+          type: 'string'
+        }
+      }
     },
     notebookCell: {
       description:

@@ -599,6 +599,16 @@ export class FlowState implements IDisposable {
         this._book.reset(message.payload as IRunState);
         this._recompute();
         break;
+      case 'error': {
+        // the kernel's export handler failed: end the wait with its message
+        const error = message.payload as { message: string; request_id?: string };
+        const resolve = error.request_id ? this._pending.get(error.request_id) : undefined;
+        if (resolve) {
+          this._pending.delete(error.request_id!);
+          resolve({ ok: false, error: error.message, request_id: error.request_id });
+        }
+        break;
+      }
       case 'export_result': {
         const result = message.payload as IExportResult;
         const resolve = result.request_id ? this._pending.get(result.request_id) : undefined;

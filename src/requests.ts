@@ -1,7 +1,8 @@
 /**
  * Requests to the kernel over a notebook's link: send `type` with a fresh
  * `request_id`, wait for the `<type>_result` carrying the same id. Answers
- * with an `error` (untrusted text) reject with it.
+ * with an `error` (untrusted text), and `error` messages carrying the id (the
+ * kernel's handler failed), reject with it.
  */
 import type { IEnvelope, IMessagePayloads, MessageType } from './protocol';
 import type { IKernelLink } from './tokens';
@@ -44,12 +45,15 @@ export function request<T extends RequestType>(
       link.messageReceived.disconnect(onMessage);
     };
     const onMessage = (_: IKernelLink, message: IEnvelope): void => {
-      const result = message.payload as { request_id?: string; error?: string };
-      if (message.type !== answer || result.request_id !== requestId) {
+      const result = message.payload as { request_id?: string; error?: string; message?: string };
+      if ((message.type !== answer && message.type !== 'error') || result.request_id !== requestId) {
         return;
       }
       done();
-      if (typeof result.error === 'string') {
+      if (message.type === 'error') {
+        // the kernel's handler failed on this request
+        reject(new Error(String(result.message)));
+      } else if (typeof result.error === 'string') {
         reject(new Error(result.error));
       } else {
         resolve(result as unknown as ResultOf<T>);

@@ -112,7 +112,7 @@ class FrontendLink:
             message = protocol.validate(data)
         except protocol.ProtocolError as exc:
             opened.send({"protocol": protocol.PROTOCOL_VERSION, "type": "error",
-                         "payload": {"message": str(exc)}})
+                         "payload": {"message": str(exc), **_reply_ids(data)}})
             return
         handler = self._handlers.get(message["type"])
         if handler is None:
@@ -122,8 +122,8 @@ class FrontendLink:
             handler(message["payload"], opened)
         except Exception as exc:  # a handler bug must not kill the comm
             log.exception("jupyter-metaflow: handler for %r failed", message["type"])
-            self.send("error", {"message": f"{type(exc).__name__}: {exc}",
-                                "in_reply_to": message["type"]}, to=opened)
+            self.send("error", {"message": f"{type(exc).__name__}: {exc}", **_reply_ids(message)},
+                      to=opened)
 
     def _on_hello(self, payload: dict[str, Any], opened: Any) -> None:
         # The opener's hello is answered once; our own comm opened with our hello already.
@@ -135,3 +135,17 @@ class FrontendLink:
             self.send("hello", hello_payload(), to=opened)
         for listener in list(self._connect_listeners):  # whoever opened the comm
             listener(opened)
+
+
+def _reply_ids(data: Any) -> dict[str, str]:
+    """``in_reply_to`` (the request's type) and ``request_id`` of a request, as far as they
+    can be read, so the error answers the request the frontend waits for."""
+    ids: dict[str, str] = {}
+    if not isinstance(data, dict):
+        return ids
+    if isinstance(data.get("type"), str):
+        ids["in_reply_to"] = data["type"]
+    payload = data.get("payload")
+    if isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
+        ids["request_id"] = payload["request_id"]
+    return ids

@@ -89,3 +89,26 @@ def test_kernel_opened_comm_is_not_answered_twice_and_gets_the_run_state(kernel)
     # after a restart, where %load_ext opens the comm, showed no restored step statuses)
     sent = [m["content"]["data"]["type"] for m in kernel.iopub if _is_comm("comm_msg", comm_id=comm_id)(m)]
     assert sent == ["run_state"]
+
+
+def test_a_failing_handler_answers_the_request_it_failed_on(kernel):
+    """The frontend waits for the answer with its request_id: an error without it left the
+    frontend waiting 60 s and saying the kernel did not answer."""
+    kernel.execute("%load_ext jupyter_metaflow")
+    hello = protocol.envelope("hello", {"side": "frontend", "package_version": "0.1.0"})
+    comm_id = kernel.open_comm(protocol.COMM_TARGET, hello)
+    kernel.wait_for(_is_comm("comm_msg", comm_id=comm_id))
+    kernel.execute("import jupyter_metaflow\n"
+                   "jupyter_metaflow.get_link().on('runs', lambda payload, comm: {}['missing'])")
+    kernel.comm_send(comm_id, protocol.envelope("runs", {"flow": "F", "request_id": "r-1"}))
+    kernel.comm_send(comm_id, {"protocol": protocol.PROTOCOL_VERSION, "type": "export",
+                               "payload": {"path": 3, "request_id": "x-2"}})
+    errors = {}
+    for _ in range(2):
+        msg = kernel.wait_for(lambda m: _is_comm("comm_msg", comm_id=comm_id)(m)
+                              and m["content"]["data"]["type"] == "error"
+                              and m["content"]["data"]["payload"].get("request_id") not in errors)
+        payload = protocol.validate(msg["content"]["data"])["payload"]
+        errors[payload["request_id"]] = payload
+    assert errors["r-1"]["message"] == "KeyError: 'missing'" and errors["r-1"]["in_reply_to"] == "runs"
+    assert "malformed 'export' payload" in errors["x-2"]["message"]

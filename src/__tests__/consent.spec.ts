@@ -108,3 +108,24 @@ describe('FlowState consent', () => {
     expect(consentText(null)).toContain('nothing in this notebook runs');
   });
 });
+
+describe('FlowState export', () => {
+  it('ends the export wait with the error the kernel sent for it', async () => {
+    const { state } = setup(true, 'connected');
+    const link = state.link as any;
+    link.send = (type: string, payload: { request_id?: string }) => {
+      if (type === 'export') {
+        setTimeout(() =>
+          link.messageReceived.emit({
+            protocol: '1.6',
+            type: 'error',
+            payload: { message: 'OSError: disk', in_reply_to: 'export', request_id: payload.request_id }
+          })
+        );
+      }
+      return true;
+    };
+    await expect(state.export()).resolves.toMatchObject({ ok: false, error: 'OSError: disk' });
+    state.dispose();
+  });
+});
