@@ -171,20 +171,24 @@ def _acyclic_edges(names: list[str], edges: list[dict[str, Any]]) -> list[tuple[
             out[e["source"]].append(e["target"])
     state: dict[str, int] = {}  # 1 = on the stack, 2 = finished
     kept: list[tuple[str, str]] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        for child in out[node]:
-            if state.get(child) == 1:
-                continue  # back edge
-            kept.append((node, child))
-            if child not in state:
-                visit(child)
-        state[node] = 2
-
-    for name in names:
-        if name not in state:
-            visit(name)
+    for name in names:  # an explicit stack: a chain of thousands of steps exceeds Python's recursion limit
+        if name in state:
+            continue
+        state[name] = 1
+        stack = [(name, iter(out[name]))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if state.get(child) == 1:
+                    continue  # back edge
+                kept.append((node, child))
+                if child not in state:
+                    state[child] = 1
+                    stack.append((child, iter(out[child])))
+                    break
+            else:
+                state[node] = 2
+                stack.pop()
     return kept
 
 

@@ -197,3 +197,15 @@ def test_mf_dag_with_an_unreadable_line_says_so(ip):
     result = ip.run_cell('%mf_dag "--static')  # was a raw ValueError traceback from shlex
     assert type(result.error_in_exec).__name__ == "UsageError"
     assert "%mf_dag: cannot read '\"--static': No closing quotation" in str(result.error_in_exec)
+
+
+def test_static_dag_of_thousands_of_chained_steps():
+    """%mf_dag --static and the widget's text/html draw long chains (a recursive walk raised
+    RecursionError above about 1,000 steps)."""
+    names = ["start"] + ["s%d" % i for i in range(3000)] + ["end"]
+    sources = ["%%%%step %s\nself.next(self.%s)" % (a, b) for a, b in zip(names, names[1:])] + ["%%step end"]
+    graph = dag.graph_of(model_of(sources).to_json())
+    placed = dag.layout(graph)
+    assert placed.boxes["end"].layer == len(names) - 1
+    assert dag.render_html(graph).count("<g") >= len(names)
+    assert "s2999" in dag.render_text(graph)
