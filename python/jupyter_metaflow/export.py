@@ -700,10 +700,14 @@ def export_notebook(path: str | os.PathLike[str], *, cell_ids: bool = False) -> 
 def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False) -> bool:
     """Write ``text`` to ``path`` through a temporary file and ``os.replace``. An existing
     file with other content is only replaced with ``force`` (else OutputExistsError); a symbolic
-    link's target is written, the link stays. Returns False when the file already held
+    link's target is written, the link stays; a link to nothing is refused (the export would
+    create the file it names, anywhere). Returns False when the file already held
     exactly this text (nothing written)."""
     path = Path(path)
     if path.is_symlink():
+        if not path.exists():  # writing would create whatever file the link names
+            raise ExportError("%s is a symbolic link to %s, which does not exist. Remove the link or "
+                              "choose another output file." % (path, os.readlink(path)))
         path = path.resolve()
     if path.exists():
         try:

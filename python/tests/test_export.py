@@ -475,6 +475,30 @@ def test_write_atomic_writes_through_a_symbolic_link(tmp_path):
     assert link.is_symlink() and target.read_text() == "new\n"  # the link was replaced by a file
 
 
+def test_write_atomic_refuses_a_dangling_symbolic_link(tmp_path):
+    """A notebook folder may ship flow.py -> a file that does not exist (anywhere): writing
+    through it would create that file."""
+    target = tmp_path / "elsewhere" / "created.txt"
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "flow.py"
+    link.symlink_to(target)
+    for force in (False, True):
+        with pytest.raises(ExportError, match="symbolic link to .*created.txt, which does not exist"):
+            write_atomic(link, "new\n", force=force)
+    assert not target.exists() and link.is_symlink()
+
+
+def test_the_runtime_flow_file_is_never_written_through_a_link(tmp_path):
+    from jupyter_metaflow.native_runtime import RuntimeRunFailed, generated_flow_file
+
+    target = tmp_path / "created.py"
+    (tmp_path / "nb.nbflow.py").symlink_to(target)
+    cells = nb_cells("%%step start\nself.next(self.end)", "%%step end")
+    with pytest.raises(RuntimeRunFailed, match="is a symbolic link"):
+        generated_flow_file(cells, str(tmp_path / "nb.ipynb"), "NbFlow", tmp_path)
+    assert not target.exists()
+
+
 def test_check_flow_file_diff(tmp_path):
     target = tmp_path / "flow.py"
     assert check_flow_file(target, "x\n").startswith("--- ")  # missing file differs
