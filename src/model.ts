@@ -25,6 +25,7 @@ import type {
   IStepStatus,
   StepState
 } from './protocol';
+import { envelope } from './protocol';
 import type { IKernelLink, IKernelLinks } from './tokens';
 
 /** A step's status as the kernel last reported it, foreach splits folded in. */
@@ -441,6 +442,33 @@ export class FlowState implements IDisposable {
     }
   }
 
+  /**
+   * A cell's execute request is about to go out: the kernel must have the
+   * notebook's cells before it runs a step or flow cell. Over the link when it
+   * is up; else (right after a kernel was chosen, or when the notebook's own
+   * `%load_ext` runs in the same batch) in a silent execute request sent ahead
+   * of the cell's on the same channel, which also loads the kernel side.
+   */
+  beforeExecution(cellId: string): void {
+    const link = this.link;
+    const kernel = this.panel.sessionContext.session?.kernel;
+    if (!link || !kernel || link.state === 'connected' || link.state === 'incompatible') {
+      return;
+    }
+    const model = this._model;
+    if (!model.steps.some(s => s.cell_id === cellId) && model.flow?.cell_id !== cellId) {
+      return;
+    }
+    const message = JSON.stringify(envelope('flow', { path: this.panel.context.path, cells: this._cells }));
+    kernel.requestExecute({
+      code:
+        '__import__("jupyter_metaflow").receive_notebook(' +
+        `__import__("IPython").get_ipython(), ${JSON.stringify(message)})`,
+      silent: true,
+      store_history: false
+    });
+  }
+
   /** Assemble now (cancelling a pending debounce) and notify. */
   refresh(): void {
     if (this._timer !== null) {
@@ -739,10 +767,11 @@ export class FlowStates implements IFlowStates {
     _tracker.currentChanged.connect(() => this._currentChanged.emit(this.current));
     _tracker.forEach(panel => this._track(panel));
     // Emitted before the execute request goes out on the same websocket.
-    NotebookActions.executionScheduled.connect((_, { notebook }) => {
+    NotebookActions.executionScheduled.connect((_, { notebook, cell }) => {
       for (const [panel, state] of this._states) {
         if (panel.content === notebook) {
           state.executing();
+          state.beforeExecution(cell.model.id);
         }
       }
     });

@@ -11,7 +11,8 @@ from typing import Any
 from ._version import __version__
 from .comm import FrontendLink
 
-__all__ = ["__version__", "get_link", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["__version__", "get_link", "load_ipython_extension", "receive_notebook",
+           "unload_ipython_extension"]
 
 _link: FrontendLink | None = None
 _magics: Any = None
@@ -54,6 +55,23 @@ def load_ipython_extension(ipython: Any) -> None:
         _sync.install(ipython, _link)
         browse.register(_link)
         ipython.register_magics(widget.DagMagics)
+
+
+def receive_notebook(ipython: Any, message: str) -> None:
+    """A ``flow`` message the frontend sends in a silent execute request ahead of a step cell
+    it executes before its comm is up (right after a kernel was chosen, or behind the
+    notebook's own ``%load_ext`` in one batch): load the kernel side, then take the cells as
+    from the comm, validated the same way, so the step sees the notebook it was run from."""
+    import json
+
+    from . import protocol
+
+    load_ipython_extension(ipython)
+    envelope = protocol.validate(json.loads(message))
+    if envelope["type"] != "flow":
+        raise protocol.ProtocolError(f"expected a 'flow' message, got {envelope['type']!r}")
+    assert _sync is not None
+    _sync.on_flow(envelope["payload"])
 
 
 def unload_ipython_extension(ipython: Any) -> None:

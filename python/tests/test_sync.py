@@ -3,6 +3,7 @@ steps, step_status / run_state, stale steps, export requests; tags-as-steps head
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -410,3 +411,32 @@ def test_a_step_the_kernel_died_in_is_restored_failed_not_done(tmp_path):
         km.shutdown_kernel(now=True)
     assert {k: v["state"] for k, v in restored["steps"].items()} == {"start": "done", "slow": "failed"}
     assert "did not finish" in restored["steps"]["slow"]["error"]
+
+
+def test_cells_sent_ahead_of_the_first_step_cell_reach_the_kernel_before_it(kernel):
+    """JupyterLab right after a kernel was chosen: no comm yet, no notebook file; the frontend
+    sends the cells in a silent execute request just before the step cell's own request."""
+    cells = [
+        {"index": 0, "id": "s", "cell_type": "code", "source": "%%step start\nself.x = 41",
+         "tags": []},
+        {"index": 1, "id": "e", "cell_type": "code", "source": "%%step end\nprint(self.x + 1)",
+         "tags": []},
+    ]
+    message = json.dumps(protocol.envelope("flow", {"path": "Untitled.ipynb", "cells": cells}))
+    kernel.kc.execute(
+        '__import__("jupyter_metaflow").receive_notebook(__import__("IPython").get_ipython(), '
+        f"{json.dumps(message)})", silent=True, store_history=False)
+    reply = kernel.execute(cells[0]["source"], timeout=120)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    reply = kernel.execute(cells[1]["source"], timeout=120)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    printed = "".join(m["content"]["text"] for m in kernel.iopub if m["msg_type"] == "stream")
+    assert "42" in printed and "cannot see the notebook" not in printed
+
+
+def test_cells_sent_ahead_are_checked_like_comm_messages(kernel):
+    bad = json.dumps({"protocol": "1.0", "type": "export", "payload": {"path": "x"}})
+    reply = kernel.execute('__import__("jupyter_metaflow").receive_notebook('
+                           f'__import__("IPython").get_ipython(), {json.dumps(bad)})')
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "ProtocolError"

@@ -4,7 +4,9 @@
  * notebook. Each state the user sees is saved as a light and a dark screenshot.
  */
 import * as path from 'path';
-import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { expect, galata, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+
+import { openNotebook } from './notebooks';
 import type { Locator } from '@playwright/test';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
@@ -41,6 +43,7 @@ test.describe('run paths', () => {
   test.use({ kernels: null });
 
   test('Run All Steps from the panel runs the module and flow cells first', async ({ page, tmpPath }) => {
+    test.setTimeout(400000);
     const name = 'sklearn_hyperparams.ipynb';
     await page.contents.uploadFile(path.join(EXAMPLES, name), `${tmpPath}/${name}`);
     await page.notebook.openByPath(`${tmpPath}/${name}`);
@@ -68,5 +71,30 @@ test.describe('run paths', () => {
     expect(counts[3]!).toBeLessThan(counts[5]!);
     expect(counts[10]).toBeNull();
     await shots(page, page, 'runall-module-cells-first');
+  });
+});
+
+test.describe('the first execution', () => {
+  // The kernel side is loaded by the notebook's own %load_ext cell, in the same batch as the
+  // steps: their execute requests are queued before the comm is up.
+  test.use({
+    kernels: null,
+    mockSettings: { ...galata.DEFAULT_SETTINGS, 'jupyter-metaflow:flow': { autoLoad: false } }
+  });
+
+  test('runs the steps of an unsaved notebook, the cells reach the kernel first', async ({ page, tmpPath }) => {
+    test.setTimeout(300000);
+    await openNotebook(page, tmpPath, 'first.ipynb', ['%load_ext jupyter_metaflow']);
+    // typed, never saved: the file on disk has no step cells
+    await page.notebook.addCell('code', '%%step start\nself.x = 41');
+    await page.notebook.addCell('code', '%%step end\nprint(self.x + 1)');
+    await page.notebook.run();
+    await page.waitForSelector('#jp-main-statusbar >> text=Idle');
+    await command(page, 'jupyter-metaflow:show-dag');
+    await expect(node(page, 'end')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'done');
+    expect((await page.notebook.getCellTextOutput(2))?.join('')).toContain('42');
+    await expect(page.locator('.jp-Notebook', { hasText: 'cannot see the notebook' })).toHaveCount(0);
+    await shots(page, page, 'first-execution-unsaved');
   });
 });
