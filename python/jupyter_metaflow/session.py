@@ -455,16 +455,28 @@ class NotebookSession:
                 flat[id(specs[position + 1])] = flat[id(spec)]
 
     def _warn_scratch_names(self, built: BuiltFlow, step: str, user_ns: dict[str, Any]) -> None:
-        """The export guard, as a warning: the step reads a global only a scratch cell defines,
-        or a flow-cell constant as a bare name (a NameError follows)."""
+        """The export guard, as one warning: the step reads globals only scratch cells define
+        (all named in one line), or a flow-cell constant as a bare name (a NameError follows)."""
         from .export import find_undefined_names  # export imports cells only; no cycle
 
+        scratch: dict[str, int] = {}
         for problem in find_undefined_names(built.model, self.notebook.last_cells):
-            if problem.where == f"step {step!r}" and (
-                    problem.scratch_cell is not None and problem.name in user_ns
-                    or problem.flow_constant and problem.name not in user_ns):
+            if problem.where != f"step {step!r}":
+                continue
+            if problem.scratch_cell is not None and problem.name in user_ns:
+                scratch.setdefault(problem.name, problem.scratch_cell)
+            elif problem.flow_constant and problem.name not in user_ns:
                 error = problem.to_error()
                 print(f"Warning: {error.message} {error.fix}", file=sys.stderr)
+        if scratch:
+            names = ", ".join(f"{name} (cell {cell + 1})" for name, cell in scratch.items())
+            cells = sorted({cell + 1 for cell in scratch.values()})
+            which = "cell %d" % cells[0] if len(cells) == 1 else \
+                "cells " + ", ".join(map(str, cells))
+            print(f"Warning: step {step!r} uses names only scratch cells define: {names}; the "
+                  f"exported flow would fail with NameError. Move them into a module cell "
+                  f"(imports, def/class, literal constants) or tag {which} 'module'.",
+                  file=sys.stderr)
 
     def _run_in_runtime(self, built: BuiltFlow, step: str, reasons: list[str],
                         origin_run: str | None, param_args: Sequence[str] = ()) -> RunRecord | None:
