@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
@@ -29,6 +32,7 @@ from metaflow._vendor import click
 from metaflow import FlowSpec, decorators, parameters
 from metaflow.clone_util import clone_task_helper
 from metaflow.datastore import FlowDataStore
+from metaflow.datastore.exceptions import DataException
 from metaflow.datastore.content_addressed_store import ContentAddressedStore
 from metaflow.flowspec import FlowStateItems
 from metaflow.lint import LintWarn, linter
@@ -202,8 +206,20 @@ def forget_datastore_root() -> None:
     LocalStorage.datastore_root = None
 
 
+TASK_ID_CLAIMS = ".jupyter_metaflow_task_ids"
+"""Folder in a run's metadata folder where each task id is claimed (one empty folder per id;
+hidden, so Metaflow's listings, which glob ``*``, never see it)."""
+
+
 class _KernelLocalMetadata(LocalMetadataProvider):
-    """``LocalMetadataProvider`` that does not write a task's system metadata twice.
+    """``LocalMetadataProvider`` that claims task ids across processes and does not write a
+    task's system metadata twice.
+
+    Metaflow's local provider numbers a run's tasks with a counter of its own process; two
+    kernels on one run (the notebook open twice, or a kernel re-attaching while another still
+    runs steps) would hand out the same ids, one task's data landing beside another's
+    metadata. Each id is claimed by creating its folder under :data:`TASK_ID_CLAIMS`
+    (``mkdir`` is atomic), skipping ids another process claimed.
 
     Metaflow's runtime allocates a task id in the launcher (``new_task_id`` writes the system
     metadata) and the task process registers it again (``register_task_id`` in ``run_step``,
@@ -216,9 +232,23 @@ class _KernelLocalMetadata(LocalMetadataProvider):
         self._allocated: set[tuple[str, str, str]] = set()
 
     def new_task_id(self, run_id, step_name, tags=None, sys_tags=None):  # noqa: D102
-        task_id = super().new_task_id(run_id, step_name, tags=tags, sys_tags=sys_tags)
+        task_id = self._claim_task_id(run_id)
+        self._new_task(run_id, step_name, task_id, tags=tags, sys_tags=sys_tags)
         self._allocated.add((run_id, step_name, task_id))
         return task_id
+
+    def _claim_task_id(self, run_id: str) -> str:
+        run_meta = self._create_and_get_metadir(self._flow_name, run_id)
+        claims = os.path.join(run_meta, TASK_ID_CLAIMS)
+        os.makedirs(claims, exist_ok=True)
+        while True:
+            self._task_id_seq += 1
+            task_id = str(self._task_id_seq)
+            try:
+                os.mkdir(os.path.join(claims, task_id))
+            except FileExistsError:
+                continue  # another kernel took it
+            return task_id
 
     def register_task_id(self, run_id, step_name, task_id, attempt=0, tags=None, sys_tags=None):  # noqa: D102
         if attempt == 0 and (run_id, step_name, task_id) in self._allocated:
@@ -498,19 +528,26 @@ def _stack_key(stack: Any) -> tuple[tuple[str, int], ...]:
     return tuple((frame.step, frame.index) for frame in (stack or []))
 
 
-def read_task_state(backend: Backend, run_id: str, step: str, task_id: str) -> TaskState | None:
-    """A done task's transition and foreach state from the datastore (``None`` if not done)."""
-    try:
-        ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, mode="r")
-    except Exception:  # no DONE marker: the task never finished
+def read_task_state(backend: Backend, run_id: str, step: str, task: Any) -> TaskState | None:
+    """A finished task's outcome and, when it succeeded, its transition and foreach state
+    (``None`` if it never finished). The outcome comes from metadata (:func:`task_outcome`),
+    never from unpickling ``_task_ok``; a successful task's ``_transition`` and foreach
+    artifacts are read from its datastore, which happens only when the user runs a step."""
+    ok, _ = task_outcome(task)
+    if ok is None:
         return None
-    ok = bool(ds.get("_task_ok", False))
-    transition = ds.get("_transition", None) if ok else None
+    if not ok:
+        return TaskState(step=step, task_id=task.id, ok=False)
+    try:
+        ds = backend.flow_datastore.get_task_datastore(run_id, step, task.id, mode="r")
+    except DataException:  # no DONE marker: the task never finished
+        return None
+    transition = ds.get("_transition", None)
     next_steps, foreach_var = (list(transition[0]), transition[1]) if transition else ([], None)
     return TaskState(
         step=step,
-        task_id=task_id,
-        ok=ok,
+        task_id=task.id,
+        ok=True,
         next_steps=next_steps,
         foreach_var=foreach_var,
         num_splits=ds.get("_foreach_num_splits", None) if foreach_var else None,
@@ -561,6 +598,9 @@ class TaskOutcome:
     duration: float
     artifact_count: int
     error: BaseException | None = None
+    interrupted_after: bool = False
+    """An interrupt arrived after the task's code finished, while its logs were saved: the
+    task is complete (record it), then stop."""
 
 
 class _Tee(io.TextIOBase):
@@ -640,7 +680,12 @@ def run_task(
     except BaseException as exc:  # the step failed, did not pickle, exited or was interrupted
         error = exc
     duration = time.perf_counter() - started
-    _save_logs(backend, run_id, step, task_id, {"stdout": out.copy.getvalue(), "stderr": err.copy.getvalue()})
+    with _interrupts_held() as interrupted:
+        _save_logs(backend, run_id, step, task_id, {"stdout": out.copy.getvalue(), "stderr": err.copy.getvalue()})
+        artifacts = 0
+        if error is None:
+            ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, mode="r")
+            artifacts = sum(1 for name, _ in ds.items() if not name.startswith("_") and name != "name")
     transition = getattr(flow, "_transition", None) if error is None else None
     next_steps, foreach_var = (list(transition[0]), transition[1]) if transition else ([], None)
     state = TaskState(
@@ -652,11 +697,24 @@ def run_task(
         num_splits=getattr(flow, "_foreach_num_splits", None) if foreach_var else None,
         foreach_stack=_stack_key(getattr(flow, "_foreach_stack", None)),
     )
-    artifacts = 0
-    if error is None:
-        ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, mode="r")
-        artifacts = sum(1 for name, _ in ds.items() if not name.startswith("_") and name != "name")
-    return TaskOutcome(state=state, duration=duration, artifact_count=artifacts, error=error)
+    return TaskOutcome(state=state, duration=duration, artifact_count=artifacts, error=error,
+                       interrupted_after=bool(interrupted))
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[list[int]]:
+    """Hold SIGINT (Interrupt Kernel, Ctrl-C) while a finished task's bookkeeping completes;
+    the list yielded gets the signals that arrived. A ``KeyboardInterrupt`` there used to
+    leave a finished task out of the run record, so the next execution ran it a second time."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    arrived: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: arrived.append(signum))
+    try:
+        yield arrived
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # -- step decorators of one in-kernel task ------------------------------------------------

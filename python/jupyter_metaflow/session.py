@@ -364,7 +364,7 @@ class NotebookSession:
         record = RunRecord(run.id, params[0].task_id)
         for step in run:
             for task in step:
-                state = mf.read_task_state(backend, run.id, step.id, task.id)
+                state = mf.read_task_state(backend, run.id, step.id, task)
                 if state is None or not state.ok:  # never finished (kernel died) or failed
                     record.failed.add(step.id)
                 else:
@@ -449,6 +449,17 @@ class NotebookSession:
                 raise _step_failed(built, step, f"{backend.flow_name}/{run.run_id}", outcome.error) from outcome.error
             run.tasks.setdefault(step, []).append(outcome.state)
             self._emit(event)
+            if outcome.interrupted_after:
+                rest = specs[position + 1:]
+                if rest:  # the step is not complete: it runs again as a whole
+                    run.failed.add(step)
+                for other in rest:
+                    self._emit(StepEvent("skipped", **splits(other), message="interrupted", **base))
+                where = built.steps[step].ref.where(None)
+                left = f" ({len(rest)} of its tasks did not run)" if rest else ""
+                raise StepInterrupted(
+                    f"Interrupted after step {step!r} in {where} finished a task in run {run.run_id}: "
+                    f"the task is kept{left}.", "")
             if recursive and outcome.state.next_steps == [step]:
                 path = f"{run.run_id}/{step}/{outcome.state.task_id}"
                 specs.insert(position + 1, TaskSpec([path], spec.split_index, spec.num_splits, spec.iteration + 1))

@@ -611,6 +611,31 @@ def test_interrupted_step_is_recorded_failed_and_reraised(ip):
     assert latest("LinearFlow")["middle"].task.data.x == 2
 
 
+def test_an_interrupt_while_a_finished_tasks_logs_are_saved_keeps_the_task(ip, monkeypatch):
+    """Interrupt Kernel right after a task finished (its logs being saved): the task is kept in
+    the run record, so the next step runs in the same run and the step is not run twice."""
+    import signal
+
+    save_logs = _metaflow._save_logs
+
+    def interrupted_while_saving(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # what Interrupt Kernel sends, at that moment
+        return save_logs(*args, **kwargs)
+
+    cells = notebook(*LINEAR)
+    ok(ip, cells[1])
+    monkeypatch.setattr(_metaflow, "_save_logs", interrupted_while_saving)
+    result = run(ip, cells[2])
+    monkeypatch.setattr(_metaflow, "_save_logs", save_logs)
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    assert "the task is kept" in str(result.error_in_exec)
+    first = notebook_session.get_session().current_run
+    ok(ip, cells[3])
+    assert notebook_session.get_session().current_run == first
+    run_ = latest("LinearFlow")
+    assert len(list(run_["middle"])) == 1 and run_["end"].task.data.x == 2
+
+
 def test_rerunning_a_join_reuses_cloned_foreach_splits(ip):
     cells = notebook(
         "%%step start\nself.items = [3, 1, 2]\nself.next(self.body, foreach='items')",
