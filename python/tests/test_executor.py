@@ -714,3 +714,29 @@ def test_branch_arm_falling_through_is_a_clear_error(ip):
     error = result.error_in_exec
     assert isinstance(error, errors.FlowDefinitionError), repr(error)
     assert "self.next" in str(error)
+
+
+
+def test_multi_line_f_string_keeps_its_text_as_in_the_exported_flow(ip):
+    # from Python 3.12 an f-string is several tokens: its lines must still not be re-indented
+    cells = notebook(
+        "%%flow FStringFlow",
+        '%%step start\nn = 2\nself.msg = f"""first\n  {n} second\nlast {n!r:>{n}}"""',
+        "%%step end",
+    )
+    for c in cells:
+        ok(ip, c)
+    assert latest("FStringFlow")["start"].task.data.msg == "first\n  2 second\nlast  2"
+
+
+def test_a_notebook_file_with_a_utf8_bom_is_read_as_the_exporter_reads_it(ip, tmp_path, monkeypatch):
+    import nbformat
+
+    sources = ("%%flow FromFileFlow", "%%step start\nself.x = 1", "%%step end\nprint(self.x)")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    path = tmp_path / "bom.ipynb"
+    path.write_bytes(b"\xef\xbb\xbf" + nbformat.writes(nb).encode("utf-8"))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))  # as jupyter_server tells the kernel
+    ok(ip, sources[1])  # the whole flow comes from the file: start runs on its own
+    ok(ip, sources[2])
+    assert latest("FromFileFlow")["end"].task.data.x == 1
