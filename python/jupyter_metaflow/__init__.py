@@ -6,10 +6,12 @@ the kernel, see its DAG and artifacts, export it to ``flow.py``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .comm import FrontendLink
+
+if TYPE_CHECKING:  # the kernel side is imported when the extension loads, not by the CLI
+    from .comm import FrontendLink
 
 __all__ = ["__version__", "get_link", "load_ipython_extension", "receive_notebook",
            "unload_ipython_extension"]
@@ -34,6 +36,8 @@ def load_ipython_extension(ipython: Any) -> None:
     ``%mf_show``, ``%mf_run``/``%mf_resume``/``%mf_split`` (idempotent)."""
     global _link, _magics, _sync
     if _link is None:
+        from .comm import FrontendLink
+
         _link = FrontendLink()
         _link.install()
     if _magics is None:
