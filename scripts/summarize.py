@@ -49,8 +49,11 @@ def _flaky_titles(data: dict) -> list[str]:
 
 def main(out: Path) -> int:
     passed = failed = 0
-    for name, reader in (("pytest.xml", pytest_counts), ("jest.json", jest_counts),
-                         ("playwright.json", playwright_counts)):
+    suites = [("pytest.xml", pytest_counts), ("jest.json", jest_counts),
+              ("playwright.json", playwright_counts)]
+    if (out / "pytest312.xml").exists():  # the second interpreter's run (when setup made one)
+        suites.insert(1, ("pytest312.xml", pytest_counts))
+    for name, reader in suites:
         path = out / name
         if not path.exists():
             print(f"{name}: missing (the suite did not run to completion)")
