@@ -8,7 +8,7 @@
  * notebooks, cells rendered late, moved cells), and a bare element in the
  * cell's node would end up below the outputs.
  */
-import type { Cell } from '@jupyterlab/cells';
+import type { Cell, ICodeCellModel } from '@jupyterlab/cells';
 import type { IDisposable } from '@lumino/disposable';
 import { Widget, type PanelLayout } from '@lumino/widgets';
 
@@ -46,13 +46,16 @@ export class CellDecorations implements IDisposable {
         add(e.cell_index, `${e.line !== null ? `Line ${e.line}: ` : ''}${e.message} ${e.fix}`);
       }
     }
+    const cells = state.panel.content.widgets;
     for (const step of state.model.steps) {
       const record = state.book.get(step.name);
-      if (record?.state === 'failed' && record.error) {
+      const cell = cells[step.cell_index];
+      // A cell whose output shows the step's traceback already says why: the error once.
+      if (record?.state === 'failed' && record.error && !(cell && this._showsError(cell))) {
         add(step.cell_index, `Step ${step.name} failed: ${record.error}`);
       }
     }
-    state.panel.content.widgets.forEach((cell, index) => {
+    cells.forEach((cell, index) => {
       if (cell.isPlaceholder()) {
         // Not rendered yet (no input to place the decorations by): decorate once it is.
         if (!this._waiting.has(cell)) {
@@ -97,8 +100,31 @@ export class CellDecorations implements IDisposable {
   }
 
   private _isDisposed = false;
+  /** Whether the cell's outputs hold an error; its outputs changing redecorates. */
+  private _showsError(cell: Cell): boolean {
+    const outputs = cell.model.type === 'code' ? (cell.model as ICodeCellModel).outputs : null;
+    if (!outputs) {
+      return false;
+    }
+    if (!this._watched.has(outputs)) {
+      this._watched.add(outputs);
+      outputs.changed.connect(() => {
+        if (!this._isDisposed) {
+          this.update();
+        }
+      });
+    }
+    for (let i = 0; i < outputs.length; i++) {
+      if (outputs.get(i).type === 'error') {
+        return true;
+      }
+    }
+    return false;
+  }
+
   private _drawn = new WeakMap<Cell, string>();
   private _waiting = new WeakSet<Cell>();
+  private _watched = new WeakSet<object>();
 }
 
 /**

@@ -603,15 +603,28 @@ class TaskOutcome:
     task is complete (record it), then stop."""
 
 
+_TASK_FAILED_LINE = re.compile(r"<flow \w+ step \w+> failed:")
+"""What ``MetaflowTask.run_step`` prints before re-raising a step's exception: kept in the
+task's log as Metaflow's runtime keeps it, not shown in the cell (the step's error follows)."""
+
+
 class _Tee(io.TextIOBase):
     """Writes to the cell's stream and keeps a copy for ``Task.stdout`` / ``Task.stderr``."""
 
     def __init__(self, target: Any) -> None:
         self.target = target
         self.copy = io.StringIO()
+        self._hid_line = False
 
     def write(self, text: str) -> int:
         self.copy.write(text)
+        if _TASK_FAILED_LINE.fullmatch(text.rstrip("\n")):
+            self._hid_line = not text.endswith("\n")  # print() writes the newline apart
+            return len(text)
+        if self._hid_line and text == "\n":
+            self._hid_line = False
+            return len(text)
+        self._hid_line = False
         return self.target.write(text)
 
     def flush(self) -> None:

@@ -11,6 +11,7 @@ __all__ = [
     "ExportError",
     "FlowDefinitionError",
     "NotebookFileError",
+    "RunOrderError",
     "StepFailed",
     "StepInterrupted",
 ]
@@ -18,6 +19,11 @@ __all__ = [
 
 class FlowDefinitionError(Exception):
     """The notebook's flow cannot run as written; the message names cells, lines and fixes."""
+
+
+class RunOrderError(Exception):
+    """The flow is fine but the step cannot run yet in the current run: a parent failed, has
+    not run, or went elsewhere; the message names the cells to execute first."""
 
 
 class StepFailed(Exception):

@@ -17,7 +17,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .errors import FlowDefinitionError, StepFailed
+from .errors import FlowDefinitionError, RunOrderError, StepFailed
 from .native_runtime import RuntimeRunFailed
 from .session import get_session
 
@@ -113,7 +113,7 @@ def register(shell: Any) -> NotebookFlowMagics:
     shell.events.register("pre_run_cell", magics.pre_run_cell)
     if complete_empty_body not in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.append(complete_empty_body)
-    shell.set_custom_exc((FlowDefinitionError, StepFailed, RuntimeRunFailed), _show_notebook_error)
+    shell.set_custom_exc((FlowDefinitionError, RunOrderError, StepFailed, RuntimeRunFailed), _show_notebook_error)
     return magics
 
 
@@ -122,5 +122,5 @@ def unregister(shell: Any, magics: NotebookFlowMagics) -> None:
     shell.events.unregister("pre_run_cell", magics.pre_run_cell)
     if complete_empty_body in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.remove(complete_empty_body)
-    if shell.custom_exceptions == (FlowDefinitionError, StepFailed, RuntimeRunFailed):
+    if shell.custom_exceptions == (FlowDefinitionError, RunOrderError, StepFailed, RuntimeRunFailed):
         shell.set_custom_exc((), None)

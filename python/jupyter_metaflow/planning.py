@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import switches
-from .errors import FlowDefinitionError
+from .errors import FlowDefinitionError, RunOrderError
 
 if TYPE_CHECKING:
     from ._metaflow import TaskState
@@ -67,7 +67,7 @@ def task_specs(built: BuiltFlow, run: RunRecord, step: str) -> list[TaskSpec]:
 
     failed = [p for p in parents if p in run.failed]
     if failed:
-        raise FlowDefinitionError(
+        raise RunOrderError(
             f"Step {step!r} needs {', '.join(repr(p) for p in failed)}, which failed in the "
             f"current run: fix and execute {', '.join(cell_of(p) for p in failed)} again first."
         )
@@ -78,7 +78,7 @@ def task_specs(built: BuiltFlow, run: RunRecord, step: str) -> list[TaskSpec]:
             raise StepNotOnPath(f"Step {step!r} is not on this run's path: {reason}; nothing to run.")
     if node.type == "join":
         if missing:
-            raise FlowDefinitionError(
+            raise RunOrderError(
                 f"Join step {step!r} needs {', '.join(repr(p) for p in missing)} in the "
                 f"current run: execute {', '.join(cell_of(p) for p in missing)} first."
             )
@@ -103,7 +103,7 @@ def task_specs(built: BuiltFlow, run: RunRecord, step: str) -> list[TaskSpec]:
             for key in sorted(groups)
         ]
     if len(missing) == len(parents):
-        raise FlowDefinitionError(
+        raise RunOrderError(
             f"Step {step!r} needs {' or '.join(repr(p) for p in parents)} to have run in the "
             f"current run: execute {' or '.join(cell_of(p) for p in parents)} first."
         )
@@ -134,7 +134,7 @@ def _check_routed(
     went = {p: run.tasks[p][0].next_steps for p in parents if run.tasks.get(p)}
     parent = next(iter(went))
     cell = built.steps[parent].cell
-    raise FlowDefinitionError(
+    raise RunOrderError(
         f"In the current run step {parent!r} went to {went[parent]}, not {step!r} (its cell "
         f"changed since): execute cell {cell.cell_index + 1} (%%step {parent}) again first."
     )
@@ -150,7 +150,7 @@ def _check_foreach_complete(
         if want is not None and len(members) != want:
             body = members[0].step
             cell = built.steps[body].cell
-            raise FlowDefinitionError(
+            raise RunOrderError(
                 f"Join step {step!r} needs all {want} foreach splits of {body!r}, but the "
                 f"current run has {len(members)}: execute cell {cell.cell_index + 1} "
                 f"(%%step {body}) first."

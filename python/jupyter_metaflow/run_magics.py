@@ -26,7 +26,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from . import _metaflow as mf
 from . import native_runtime
-from .errors import FlowDefinitionError
+from .errors import FlowDefinitionError, RunOrderError
 from .flowbuild import build_flow
 from .foreach import split_label
 from .session import get_session
@@ -130,7 +130,7 @@ class RunMagics(Magics):
             raise UsageError(f"%mf_split: {args.step!r} is not the first step of a foreach body")
         run = session.client_run()
         if run is None:
-            raise FlowDefinitionError(f"No current run yet: execute the steps up to {parents[0]!r} first.")
+            raise RunOrderError(f"No current run yet: execute the steps up to {parents[0]!r} first.")
         splits = _foreach_splits(run, parents[0])
         position = tuple(args.index)
         if args.value is not None:

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 from . import _metaflow as mf
 from . import cards, native_runtime, planning, switches
 from . import cells as cellrules
-from .errors import FlowDefinitionError, StepFailed, StepInterrupted
+from .errors import FlowDefinitionError, RunOrderError, StepFailed, StepInterrupted
 from .events import Listener, StepEvent, emit
 from .flowbuild import (
     BuiltFlow,
@@ -315,7 +315,7 @@ class NotebookSession:
             self.run = self._latest_notebook_run(backend)
         if self.run is None:
             start = built.model.step(built.cls._graph.start_step)
-            raise FlowDefinitionError(
+            raise RunOrderError(
                 f"Step {step!r} needs a run of the flow first: execute the start step "
                 f"(cell {start.cell_index + 1}, %%step {start.name}) first."
             )

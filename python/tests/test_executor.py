@@ -229,15 +229,18 @@ def test_bad_magic_arguments_give_usage_with_cell_and_fix(ip):
     assert "cell 1, line 1: Cannot read the %%flow line: No closing quotation. Write %%flow NAME" in message
 
 
-def test_failed_step_keeps_last_good_run(ip):
+def test_failed_step_keeps_last_good_run(ip, capfd):
     cells = notebook(*LINEAR)
     for c in cells[:3]:
         ok(ip, c)
     good = latest("LinearFlow")
     broken = cells[2].replace("self.x += 1", "self.x += 1\nself.y = [1]\n\nraise ValueError('boom')")
+    capfd.readouterr()
     result = run(ip, broken)
     error = result.error_in_exec
     assert isinstance(error, errors.StepFailed)
+    # Metaflow's "<flow LinearFlow step middle> failed:" stays in the task's log, not the cell
+    assert "step middle> failed:" not in capfd.readouterr().err
     assert "Cell 3 (%%step middle), line 5, in middle" in error.user_traceback
     assert "ValueError: boom" in error.user_traceback
     assert "task.py" not in error.user_traceback
@@ -256,7 +259,10 @@ def test_failed_step_keeps_last_good_run(ip):
     failed_run = notebook_session.get_session().current_run
     assert failed_run != f"LinearFlow/{good.id}"
     assert not Run(failed_run)["middle"].task.successful
-    message = str(run(ip, cells[3]).error_in_exec)
+    error = run(ip, cells[3]).error_in_exec
+    message = str(error)
+    # a run-order problem, not a flaw in the flow's definition
+    assert isinstance(error, errors.RunOrderError) and not isinstance(error, errors.FlowDefinitionError)
     assert "'middle', which failed in the current run" in message
     assert "execute cell 3 (%%step middle) again first" in message
     ok(ip, cells[2])
@@ -407,7 +413,9 @@ def test_step_reading_a_flow_constant_bare_is_told_to_write_self(ip, capsys):
 def test_without_the_notebook_re_executing_start_keeps_its_place(ip):
     start, end = "%%step start\nself.a = 1", "%%step end\nprint(self.a)"
     assert "it knows only the cells it executed" in str(run(ip, start).error_in_exec)
-    assert "needs a run of the flow first" in str(run(ip, end).error_in_exec)
+    needs_run = run(ip, end).error_in_exec
+    assert "needs a run of the flow first" in str(needs_run)
+    assert isinstance(needs_run, errors.RunOrderError)
     ok(ip, start)  # was: start now came after end ("no step cell follows it"), for ever
     ok(ip, end)
     assert latest("NotebookFlow")["end"].task.data.a == 1
@@ -675,7 +683,9 @@ def test_without_a_notebook_the_executed_cells_make_the_flow(ip):
     assert "no 'end' step" in str(first.error_in_exec)
     assert "it knows only the cells it executed" in str(first.error_in_exec)
     end = "%%step end\nprint(self.v)"
-    assert "needs a run of the flow first" in str(run(ip, end).error_in_exec)
+    needs_run = run(ip, end).error_in_exec
+    assert "needs a run of the flow first" in str(needs_run)
+    assert isinstance(needs_run, errors.RunOrderError)
     ok(ip, start)
     ok(ip, end)
     assert latest("NotebookFlow")["end"].task.data.v == 5

@@ -95,3 +95,36 @@ test.describe('the first execution', () => {
     await shots(page, page, 'first-execution-unsaved');
   });
 });
+
+test.describe('a failed step', () => {
+  test.use({ kernels: null });
+
+  test('shows its error once; a step after it names a run-order problem', async ({ page, tmpPath }) => {
+    test.setTimeout(300000);
+    await openNotebook(page, tmpPath, 'failing.ipynb', [
+      '%%step start\nself.x = 1',
+      '%%step middle\nself.y = self.x / 0',
+      '%%step end\nprint(self.y)'
+    ]);
+    await command(page, 'jupyter-metaflow:show-dag');
+    await page.notebook.runCell(0);
+    await page.notebook.runCell(1);
+    await expect(node(page, 'middle')).toHaveAttribute('data-status', 'failed', { timeout: 60000 });
+    const middle = page.locator('.jp-Notebook .jp-Cell').nth(1);
+    await expect(middle.locator('.jp-OutputArea-output', { hasText: 'ZeroDivisionError' })).toHaveCount(1);
+    await expect(middle.locator('.jp-OutputArea-output', { hasText: 'step middle> failed:' })).toHaveCount(0);
+    // the traceback in the output says it: no second copy above it
+    await expect(middle.locator('.jp-mf-CellErrors')).toHaveCount(0);
+    await page.notebook.runCell(2);
+    const end = page.locator('.jp-Notebook .jp-Cell').nth(2);
+    await expect(end.locator('.jp-OutputArea-output')).toContainText(
+      "RunOrderError: Step 'end' needs 'middle', which failed in the current run"
+    );
+    await expect(end.locator('.jp-OutputArea-output')).not.toContainText('FlowDefinitionError');
+    await shots(page, page.locator('.jp-NotebookPanel'), 'failed-step-error-once');
+    // without the output (cleared), the cell still says why its step failed
+    await page.notebook.selectCells(1);
+    await command(page, 'notebook:clear-cell-output');
+    await expect(middle.locator('.jp-mf-CellErrors')).toContainText('Step middle failed');
+  });
+});
