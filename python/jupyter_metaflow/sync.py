@@ -270,7 +270,7 @@ class FlowSync:
         they are not compared with the cells."""
         from metaflow.exception import MetaflowException
 
-        from .browse import run_statuses_and_splits, switch_targets
+        from .runstatus import run_statuses_and_splits, switch_targets
 
         try:
             model = self.current_model()

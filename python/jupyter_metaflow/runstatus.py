@@ -1,0 +1,81 @@
+"""A run's step statuses read from Metaflow's metadata alone, in ``step_status`` shape: what
+the DAG panel's run browser shows for any run and what a kernel restores after a restart.
+Never loads an artifact (a datastore beside a notebook is untrusted until the user runs
+something)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["run_statuses", "run_statuses_and_splits", "switch_targets"]
+
+
+def run_statuses(run: Any, switches: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+    """step -> its status in ``run`` (``step_status`` shape; a foreach step as a whole with
+    ``num_splits``/``done_splits``, a switch step with ``switch_counts``), from metadata only
+    (see :func:`run_statuses_and_splits`)."""
+    return run_statuses_and_splits(run, switches)[0]
+
+
+def run_statuses_and_splits(
+    run: Any, switches: dict[str, list[str]] | None = None
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[int, float]]]:
+    """:func:`run_statuses`, and foreach step -> split index -> duration (ms) of its finished
+    splits. Read from Metaflow's metadata alone, never loading an artifact (a datastore beside
+    a notebook is untrusted until the user runs something): a task's outcome from
+    ``attempt_ok``, a switch's choices from how many tasks each of its cases ran
+    (``switches``: switch step -> the cases only it leads to, see :func:`switch_targets`)."""
+    from ._metaflow import task_outcome
+
+    flow = run.parent.id
+    out: dict[str, dict[str, Any]] = {}
+    splits: dict[str, dict[int, float]] = {}
+    tasks_of: dict[str, int] = {}
+    for step in run:
+        if step.id.startswith("_"):
+            continue
+        outcomes = [task_outcome(t) for t in step]
+        tasks_of[step.id] = len(outcomes)
+        if any(ok is False for ok, _ in outcomes):
+            state = "failed"
+        elif all(ok for ok, _ in outcomes):
+            state = "done"
+        else:
+            state = "running"
+        status: dict[str, Any] = {"flow": flow, "run_id": run.id, "step": step.id, "state": state,
+                                  "duration_ms": round(sum(ms for _, ms in outcomes), 1)}
+        if state == "failed":
+            status["error"] = "a task raised an exception (select the step for its error and logs)"
+        if len(outcomes) > 1:
+            status["num_splits"] = len(outcomes)
+            status["done_splits"] = [i for i, (ok, _) in enumerate(outcomes) if ok]
+            splits[step.id] = {i: ms for i, (ok, ms) in enumerate(outcomes) if ok}
+        out[step.id] = status
+    for switch, targets in (switches or {}).items():
+        status = out.get(switch)
+        if status is None or status["state"] != "done":
+            continue
+        counts = {t: tasks_of.get(t, 0) for t in targets if t != switch}
+        if switch in targets:  # a recursive switch: every task that did not leave chose itself
+            counts[switch] = tasks_of[switch] - sum(counts.values())
+        counts = {t: n for t, n in counts.items() if n > 0}
+        if counts:
+            status["switch_counts"] = counts
+    return out, splits
+
+
+def switch_targets(model: dict[str, Any]) -> dict[str, list[str]]:
+    """Switch step -> its cases, in a ``FlowModel.to_json()``, for the switches whose cases
+    are reached from that switch only (their task counts are its choices); a switch with a
+    case reached from elsewhere too is left out (its choices cannot be told from counts)."""
+    steps = model.get("steps", [])
+    parents = {s["name"]: set(s.get("parents", [])) for s in steps}
+    out: dict[str, list[str]] = {}
+    for s in steps:
+        t = s.get("transition") or {}
+        if t.get("kind") != "switch":
+            continue
+        targets = list(dict.fromkeys(t.get("targets", [])))
+        if all(parents.get(target, set()) <= {s["name"], target} for target in targets):
+            out[s["name"]] = targets
+    return out
