@@ -7,7 +7,7 @@
 import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
 
-import { openNotebook, type ICellSpec } from './notebooks';
+import { notebookJson, openNotebook, type ICellSpec } from './notebooks';
 
 const SHOTS = 'test-results/screenshots';
 
@@ -119,7 +119,7 @@ test.describe('DAG panel, without a kernel', () => {
     const box = (await handle.boundingBox())!;
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     await page.mouse.down();
-    await page.mouse.move(box.x - 700, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.move(page.viewportSize()!.width - 700, box.y + box.height / 2, { steps: 5 });
     await page.mouse.up();
     await expect.poll(() => canvas.evaluate(c => c.clientWidth)).toBeGreaterThan(620);
     await expect.poll(() => canvas.evaluate(c => c.scrollWidth <= c.clientWidth + 1)).toBe(true);
@@ -144,7 +144,7 @@ test.describe('DAG panel, without a kernel', () => {
     await expect(panel.locator('.jp-mf-DagPanel-canvas')).toBeHidden();
     await shots(page, panel, 'panel-empty');
 
-    await page.reload({ waitForIsReady: false });
+    await page.reload({ waitForIsReady: false } as any);
     await expect(page.locator('#jp-mf-dag-panel')).toBeVisible({ timeout: 60000 });
   });
 
@@ -243,20 +243,30 @@ test.describe('DAG panel, without a kernel', () => {
 
 test.describe('DAG panel, with a kernel', () => {
   test('Run Step without a kernel opens the kernel dialog, as Run does', async ({ page, tmpPath }) => {
-    await openFlow(page, tmpPath, 'nokernel.ipynb', BRANCHES);
-    await connected(page);
-    await command(page, 'kernelmenu:shutdown');
-    await expect(page.locator('#jp-main-statusbar .jp-mf-LinkStatus')).toHaveAttribute('data-jp-mf-status', 'no-kernel', {
-      timeout: 60000
+    // a notebook without a kernelspec (a new one the user saved), opened with "No Kernel"
+    const nb = JSON.parse(notebookJson(BRANCHES));
+    nb.metadata = {};
+    await page.contents.uploadContent(JSON.stringify(nb), 'text', `${tmpPath}/nokernel.ipynb`);
+    const saved = await page.request.put(new URL(`api/contents/${tmpPath}/nokernel.ipynb`, page.url().replace(/lab.*$/, '')).href, {
+      data: { type: 'notebook', format: 'json', content: nb }
     });
+    expect(saved.ok()).toBe(true);
+    await page.evaluate(path => {
+      void (window as any).jupyterapp.commands.execute('docmanager:open', { path });
+    }, `${tmpPath}/nokernel.ipynb`);
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toBeVisible({ timeout: 60000 });
+    await dialog.getByRole('button', { name: /No Kernel/ }).click();
+    await expect(dialog).toHaveCount(0);
+    await command(page, 'jupyter-metaflow:show-dag');
+    await expect(node(page, 'start')).toBeVisible();
     await page.notebook.selectCells(0);
     await command(page, 'jupyter-metaflow:run-step');
-    const dialog = page.locator('.jp-Dialog');
     await expect(dialog).toBeVisible({ timeout: 30000 });
     await expect(dialog).toContainText(/Select Kernel/i);
     await dialog.screenshot({ path: `${SHOTS}/run-step-no-kernel-light.png` });
-    await dialog.getByRole('button', { name: /Select/ }).last().click();
-    await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 90000 });
+    await dialog.locator('.jp-mod-accept').click();
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 120000 });
   });
 
   test('details pane: tasks with inputs, switch choices, artifacts with views, logs; run browser', async ({
@@ -290,7 +300,8 @@ test.describe('DAG panel, with a kernel', () => {
     await details.locator('.jp-mf-Details-task').nth(1).click();
     await expect(details.locator('.jp-mf-Details-stdout')).toContainText('classified 2', { timeout: 60000 });
     await details.locator('.jp-mf-Details-artifact[data-artifact="kind"]').click();
-    await expect(details.locator('.jp-mf-Details-view .jp-mf-Show')).toContainText("'even'", { timeout: 60000 });
+    await expect(details.locator('.jp-mf-Details-view .jp-mf-Show')).toContainText('4 characters', { timeout: 60000 });
+    await expect(details.locator('.jp-mf-Details-view .jp-mf-Show')).toContainText('even');
     // nothing was inserted into the notebook
     expect(await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.model.cells.length)).toBe(7);
     await shots(page, panel, 'panel-details');
@@ -352,8 +363,12 @@ test.describe('DAG panel in Notebook 7', () => {
   test.use({ autoGoto: false, kernels: null });
 
   test('the panel shows a step details and its runs in the right side panel', async ({ page, context, baseURL, tmpPath }) => {
-    const { notebookJson } = await import('./notebooks');
+    // saved through the contents API as a notebook (signed: it opens trusted, as one the user made)
     await page.contents.uploadContent(notebookJson(BRANCHES), 'text', `${tmpPath}/nb7panel.ipynb`);
+    const saved = await page.request.put(`${baseURL}/api/contents/${tmpPath}/nb7panel.ipynb`, {
+      data: { type: 'notebook', format: 'json', content: JSON.parse(notebookJson(BRANCHES)) }
+    });
+    expect(saved.ok()).toBe(true);
     const nb7 = await context.newPage();
     await nb7.goto(`${baseURL}/notebooks/${tmpPath}/nb7panel.ipynb`);
     await expect(nb7.locator('.jp-mf-LinkIndicator')).toHaveAttribute('data-jp-mf-status', 'connected', { timeout: 90000 });
