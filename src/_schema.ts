@@ -29,6 +29,8 @@ export interface IMessagePayloads {
   show_result: IShowResultMessage;
   task_cards: ITaskCardsMessage;
   task_cards_result: ITaskCardsResultMessage;
+  use_run: IUseRunMessage;
+  use_run_result: IUseRunResultMessage;
 }
 /**
  * Handshake, sent by both sides. 'side' says who sent it; 'package_version' is the sender's jupyter-metaflow version; 'metaflow_version' is set by the kernel only.
@@ -382,6 +384,21 @@ export interface ITaskCardsResultMessage {
   }[];
   error?: string;
 }
+/**
+ * frontend -> kernel: make 'run' (Flow/run_id, a run of the notebook's flow) the notebook's current run: the next step attaches to it; every frontend then gets its 'run_state'. Answered by 'use_run_result'. Since 1.7.
+ */
+export interface IUseRunMessage {
+  request_id: string;
+  run: string;
+}
+/**
+ * kernel -> frontend: the answer to 'use_run': the run now current, or an untrusted 'error' text. Since 1.7.
+ */
+export interface IUseRunResultMessage {
+  request_id: string;
+  run?: string;
+  error?: string;
+}
 
 /** The protocol's JSON Schema, as in schema.json. */
 export const PROTOCOL_SCHEMA: { [key: string]: unknown } = {
@@ -389,8 +406,8 @@ export const PROTOCOL_SCHEMA: { [key: string]: unknown } = {
   $id: 'https://github.com/jupyter-metaflow/jupyter-metaflow/protocol/schema.json',
   title: 'jupyter-metaflow frontend <-> kernel protocol',
   description:
-    "Every message on the 'jupyter_metaflow' comm is one envelope {protocol, type, payload}. 'protocol' is MAJOR.MINOR: peers with the same MAJOR talk; a MINOR bump only adds optional fields or message types, which receivers ignore when unknown. Either side may open the comm: the kernel when %load_ext jupyter_metaflow runs, the frontend when it finds a kernel. The opener sends 'hello' as the comm_open data; the other side answers 'hello' back on the comm. New message types and optional fields are added here with a MINOR bump. 1.1 adds the live flow: 'flow' -> 'flow_model', 'step_status', 'run_state', 'export' -> 'export_result'. 1.2 adds paging of %mf_show frames: 'artifact_page' -> 'artifact_page_result'. 1.3 adds 'written' to 'export_result'. 1.4 adds 'done_splits' to a foreach step's status in 'run_state'. 1.5 adds the DAG panel's requests, each answered with its '_result' (or an untrusted 'error' text): 'runs', 'run_details', 'step_details', 'task_logs', 'show', 'task_cards'; and 'switch_counts' to a switch step's status. 1.6 adds 'exists' to 'export_result' and defines the flow model's steps and transitions.",
-  version: '1.6',
+    "Every message on the 'jupyter_metaflow' comm is one envelope {protocol, type, payload}. 'protocol' is MAJOR.MINOR: peers with the same MAJOR talk; a MINOR bump only adds optional fields or message types, which receivers ignore when unknown. Either side may open the comm: the kernel when %load_ext jupyter_metaflow runs, the frontend when it finds a kernel. The opener sends 'hello' as the comm_open data; the other side answers 'hello' back on the comm. New message types and optional fields are added here with a MINOR bump. 1.1 adds the live flow: 'flow' -> 'flow_model', 'step_status', 'run_state', 'export' -> 'export_result'. 1.2 adds paging of %mf_show frames: 'artifact_page' -> 'artifact_page_result'. 1.3 adds 'written' to 'export_result'. 1.4 adds 'done_splits' to a foreach step's status in 'run_state'. 1.5 adds the DAG panel's requests, each answered with its '_result' (or an untrusted 'error' text): 'runs', 'run_details', 'step_details', 'task_logs', 'show', 'task_cards'; and 'switch_counts' to a switch step's status. 1.6 adds 'exists' to 'export_result' and defines the flow model's steps and transitions. 1.7 adds 'use_run' -> 'use_run_result': make a run of the flow the notebook's current run.",
+  version: '1.7',
   definitions: {
     envelope: {
       type: 'object',
@@ -845,6 +862,24 @@ export const PROTOCOL_SCHEMA: { [key: string]: unknown } = {
         },
         error: { type: 'string' }
       }
+    },
+    use_run: {
+      description:
+        "frontend -> kernel: make 'run' (Flow/run_id, a run of the notebook's flow) the notebook's current run: the next step attaches to it; every frontend then gets its 'run_state'. Answered by 'use_run_result'. Since 1.7.",
+      type: 'object',
+      required: ['request_id', 'run'],
+      properties: { request_id: { type: 'string' }, run: { type: 'string' } }
+    },
+    use_run_result: {
+      description:
+        "kernel -> frontend: the answer to 'use_run': the run now current, or an untrusted 'error' text. Since 1.7.",
+      type: 'object',
+      required: ['request_id'],
+      properties: {
+        request_id: { type: 'string' },
+        run: { type: 'string' },
+        error: { type: 'string' }
+      }
     }
   },
   messages: {
@@ -869,6 +904,8 @@ export const PROTOCOL_SCHEMA: { [key: string]: unknown } = {
     show: { $ref: '#/definitions/show' },
     show_result: { $ref: '#/definitions/show_result' },
     task_cards: { $ref: '#/definitions/task_cards' },
-    task_cards_result: { $ref: '#/definitions/task_cards_result' }
+    task_cards_result: { $ref: '#/definitions/task_cards_result' },
+    use_run: { $ref: '#/definitions/use_run' },
+    use_run_result: { $ref: '#/definitions/use_run_result' }
   }
 };

@@ -34,7 +34,9 @@ import {
   type ITaskCardsMessage,
   type ITaskCardsResultMessage,
   type ITaskLogsMessage,
-  type ITaskLogsResultMessage
+  type ITaskLogsResultMessage,
+  type IUseRunMessage,
+  type IUseRunResultMessage
 } from './_schema';
 
 export type {
@@ -52,7 +54,7 @@ export type {
 } from './_schema';
 
 /** The protocol version this frontend speaks (MAJOR.MINOR). */
-export const PROTOCOL_VERSION = '1.6';
+export const PROTOCOL_VERSION = '1.7';
 
 /** The comm target name, registered on both sides. */
 export const COMM_TARGET = 'jupyter_metaflow';
@@ -113,15 +115,10 @@ export type ITaskCardsRequest = ITaskCardsMessage;
 /** kernel -> frontend: a task's cards; `html` is untrusted (sandboxed iframe only). */
 export type ITaskCardsResult = ITaskCardsResultMessage;
 
-/** The panel's requests (since 1.5), by the type of their answer. */
-export interface IPanelRequests {
-  runs: [IRunsRequest, IRunsResult];
-  run_details: [IRunDetailsRequest, IRunDetailsResult];
-  step_details: [IStepDetailsRequest, IStepDetailsResult];
-  task_logs: [ITaskLogsRequest, ITaskLogsResult];
-  show: [IShowRequest, IShowResult];
-  task_cards: [ITaskCardsRequest, ITaskCardsResult];
-}
+/** frontend -> kernel: make a run the notebook's current run (since 1.7). */
+export type IUseRunRequest = IUseRunMessage;
+/** kernel -> frontend: the answer to `use_run`. */
+export type IUseRunResult = IUseRunResultMessage;
 
 /** Wrap a payload in an envelope of this protocol version. */
 export function envelope<T extends MessageType>(

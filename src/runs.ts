@@ -3,6 +3,7 @@
  * notebook, `%mf_run` runs, runs of the exported file by `python flow.py
  * run`) with status, time, tags and origin. Picking one shows its parameters
  * and draws its step states on the DAG (the details pane then shows that run);
+ * it can be made the notebook's current run (the next step attaches to it);
  * two checked runs are compared with the `%mf_show --diff` view. Run data
  * comes from the kernel (Metaflow's Client API); texts are untrusted.
  */
@@ -219,6 +220,15 @@ export class RunBrowser extends Widget {
     const params = Object.entries(details.parameters ?? {});
     const back = h('button', 'jp-mf-Runs-back jp-Button jp-mod-minimal jp-mod-styled', "Back to the notebook's run");
     back.addEventListener('click', () => void this.view(null));
+    const current = details.run === this._current;
+    const use = h(
+      'button',
+      'jp-mf-Runs-use jp-Button jp-mod-styled jp-mod-accept',
+      current ? "The notebook's current run" : 'Make current'
+    );
+    use.disabled = current;
+    use.title = "Make this run the notebook's current run: the next step you run attaches to it";
+    use.addEventListener('click', () => void this._use(details.run ?? '', use));
     const summary = details.summary;
     this._detail.replaceChildren(
       h(
@@ -236,8 +246,22 @@ export class RunBrowser extends Widget {
             h('tbody', '', ...params.map(([k, v]) => h('tr', '', h('td', '', k), h('td', '', v))))
           )
         : h('p', 'jp-mf-Details-note', 'No parameters.'),
-      back
+      h('div', 'jp-mf-Runs-actions', use, back)
     );
+  }
+
+  /** Make `run` the notebook's current run, then show the notebook's run again. */
+  private async _use(run: string, button: HTMLButtonElement): Promise<void> {
+    button.disabled = true;
+    this._status.textContent = `Making ${run} the current run…`;
+    try {
+      await request(this._link, 'use_run', { run });
+      await this.view(null);
+      await this.reload();
+    } catch (err) {
+      button.disabled = false;
+      this._status.textContent = (err as Error).message;
+    }
   }
 
   private async _showDiff(): Promise<void> {

@@ -13,7 +13,9 @@ browser), answered from Metaflow's Client API without inserting cells in the not
 * ``show`` -> ``show_result``: the ``%mf_show`` view of an address (or ``--diff`` of two runs),
   the same bundle the magic displays, for the frontend's artifact renderer;
 * ``task_cards`` -> ``task_cards_result``: the HTML of a task's cards (the frontend shows them
-  in a sandboxed iframe, as ``%mf_show`` does).
+  in a sandboxed iframe, as ``%mf_show`` does);
+* ``use_run`` -> ``use_run_result``: make a run of the flow the notebook's current run (the next
+  step attaches to it); every frontend then gets that run's ``run_state``.
 
 Every handler answers, with ``error`` (untrusted text) when the request cannot be served.
 """
@@ -49,6 +51,7 @@ def register(link: Any) -> None:
         "task_logs": ("task_logs_result", task_logs),
         "show": ("show_result", show),
         "task_cards": ("task_cards_result", task_cards),
+        "use_run": ("use_run_result", use_run),
     }
     for request, (answer, handler) in handlers.items():
         link.on(request, _answering(link, answer, handler))
@@ -342,3 +345,25 @@ def task_cards(payload: dict[str, Any]) -> dict[str, Any]:
                 html = ""
             cards.append({"type": card.type, "html": html})
     return {"pathspec": pathspec, "cards": cards}
+
+
+def use_run(payload: dict[str, Any]) -> dict[str, Any]:
+    """``use_run``: make ``run`` (a run of the notebook's flow) the notebook's current run."""
+    from .show.address import ShowError, any_namespace
+    from .sync import get_sync
+
+    sync = get_sync()
+    flow = sync.current_model()["name"]
+    wanted = str(payload["run"])
+    if wanted.split("/")[0] != flow:
+        raise ShowError(f"{wanted} is not a run of this notebook's {flow}")
+    with any_namespace():
+        run = _run(wanted)
+        try:
+            run["_parameters"]
+        except KeyError:
+            raise ShowError(f"{run.pathspec} has no parameters task: it cannot be continued") from None
+        pathspec = run.pathspec
+    _session().use_run(pathspec)
+    sync.reload_run()
+    return {"run": pathspec}

@@ -61,6 +61,8 @@ class NotebookSession:
         self._backend_key: tuple[str, str] | None = None
         self.notebook = NotebookSource()
         """Where the notebook's cells come from."""
+        self._chosen_run: str | None = None
+        """A run the user made current (:meth:`use_run`) until the start step begins another."""
 
     # -- public API for frontends and other features -------------------------------------
     @property
@@ -98,6 +100,13 @@ class NotebookSession:
     def last_cells(self) -> list[cellrules.CellInput]:
         """The notebook cells the last assembly used (what the exporter needs)."""
         return self.notebook.last_cells
+
+    def use_run(self, pathspec: str) -> None:
+        """Make the run ``Flow/run_id`` (any run of the flow: the notebook's, ``%mf_run``'s, one
+        of the exported file) the notebook's current run: the next step attaches to it as
+        after a kernel restart, and ``%mf_show`` reads it, until the start step begins a run."""
+        self.run = None
+        self._chosen_run = pathspec
 
     def adopt_run(self, flow_cls: type, run_id: str) -> RunRecord | None:
         """Make a run of ``flow_cls`` that Metaflow's runtime made (``%mf_run``, a resumed
@@ -296,6 +305,7 @@ class NotebookSession:
             ) from None
 
     def _start_run(self, backend: mf.Backend, built: BuiltFlow, script: str) -> RunRecord:
+        self._chosen_run = None
         values = self._parameter_values(built)
         run_id = self._new_run(backend, built)
         saved_argv0 = sys.argv[0]
@@ -330,9 +340,14 @@ class NotebookSession:
         """The newest run (Client ``Run``) this notebook made of ``flow_name``: in the kernel
         (our system tags), or by Metaflow's runtime from the generated ``<notebook>.nbflow.py``
         (``%mf_run``, ``%mf_resume``, runtime-path steps); never a ``%mf_split`` debug run."""
-        from metaflow import Flow, Step
+        from metaflow import Flow, Run, Step
         from metaflow.exception import MetaflowNotFound
 
+        if self._chosen_run is not None and self._chosen_run.split("/")[0] == flow_name:
+            try:
+                return Run(self._chosen_run, _namespace_check=False)
+            except MetaflowNotFound:  # deleted since: back to the notebook's latest run
+                self._chosen_run = None
         wanted = self._notebook_tag()
         path = self.notebook_path()
         generated = os.path.splitext(os.path.basename(path))[0] + native_runtime.GENERATED_SUFFIX if path else None

@@ -263,6 +263,19 @@ class FlowSync:
         if self._link is not None:
             self._link.send("run_state", self.run_state(), to=opened)
 
+    def reload_run(self) -> None:
+        """The session's current run changed (the user chose another): forget the statuses,
+        read that run's, and send every frontend the new snapshot."""
+        self.run_status.clear()
+        self.splits_done.clear()
+        self._rerun_stale.clear()
+        self._flow_used.clear()
+        self._sent = {}
+        self.flow = self.run_id = None
+        self.restore_latest_run()
+        if self._link is not None:
+            self._link.send("run_state", self.run_state())
+
     def restore_latest_run(self) -> None:
         """After a kernel restart: the steps of the notebook's latest run (the run the executor
         re-attaches to when the next step runs) become the steps' last statuses, and the steps

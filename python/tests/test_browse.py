@@ -114,7 +114,7 @@ def test_requests_over_the_comm_are_answered_and_follow_the_schema(kernel):
     assert "has not run" in answer["error"]
     fe.send("task_logs", {"request_id": "r5", "pathspec": "NoSuchFlow/1/start/1"})
     assert "error" in fe.wait("task_logs_result", lambda p: p["request_id"] == "r5")
-    assert protocol.PROTOCOL_VERSION == "1.5"
+    assert {"runs", "use_run", "task_logs_result"} <= protocol.MESSAGE_TYPES
 
 
 def test_after_a_restart_the_steps_a_switch_ruled_out_stay_skipped(tmp_path):
@@ -154,3 +154,25 @@ def test_after_a_restart_the_steps_a_switch_ruled_out_stay_skipped(tmp_path):
     live, restored = states
     assert live["large"] == "skipped"
     assert restored == {"start": "done", "small": "done", "large": "skipped", "end": "done"}
+
+
+def test_a_past_run_can_be_made_the_notebooks_current_run(ip, tmp_path):
+    from jupyter_metaflow.session import get_session
+    from jupyter_metaflow.sync import get_sync
+
+    cells = set_notebook(*SWITCH_IN_FOREACH, path=str(tmp_path / "parity.ipynb"))
+    for source in cells:
+        ok(ip, source)
+    first = get_session().restorable_run()
+    ok(ip, cells[0])  # the start step again: a new run, which is now current
+    second = get_session().restorable_run()
+    assert second != first
+
+    sync = get_sync()
+    sync.on_flow({"path": "parity.ipynb", "cells": [cell(i, s) for i, s in enumerate(cells)]})
+    assert browse.use_run({"run": first}) == {"run": first}
+    assert get_session().restorable_run() == first
+    assert f"{sync.flow}/{sync.run_id}" == first
+    assert {s: v["state"] for s, v in sync.run_state()["steps"].items()}["end"] == "done"
+    with pytest.raises(ShowError, match="not a run of this notebook.s ParityFlow"):
+        browse.use_run({"run": "OtherFlow/1"})

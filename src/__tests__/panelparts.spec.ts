@@ -319,10 +319,14 @@ describe('run browser', () => {
       { pathspec: 'F/2', id: '2', origin: 'runtime', status: 'failed', created_at: '2026-12-07T05:00:00', tags: [] },
       { pathspec: 'F/1', id: '1', origin: 'notebook', status: 'unfinished', created_at: '2026-12-07T04:00:00', tags: [] }
     ];
+    let current = 'F/1';
     const link = new ScriptedLink((type, p) => {
       switch (type) {
         case 'runs':
-          return { flow: 'F', current: 'F/1', runs };
+          return { flow: 'F', current, runs };
+        case 'use_run':
+          current = p.run;
+          return { run: p.run };
         case 'run_details':
           return { run: p.run, summary: runs[0], parameters: { alpha: '0.5' }, steps: { start: { run_id: '3', step: 'start', state: 'done' } } };
         case 'show':
@@ -357,6 +361,14 @@ describe('run browser', () => {
     (items[0] as HTMLElement).click(); // picking the drawn run again goes back to the notebook's run
     await until(() => viewed.length === 2);
     expect(viewed).toEqual(['F/3', null]);
+
+    // make a run the notebook's current one: the kernel is asked, the list marks it current
+    (browser.node.querySelector('.jp-mf-Runs-run[data-run="F/3"]') as HTMLElement).click();
+    await until(() => !!browser.node.querySelector('.jp-mf-Runs-use'));
+    (browser.node.querySelector('.jp-mf-Runs-use') as HTMLElement).click();
+    await until(() => !!browser.node.querySelector('.jp-mf-Runs-run[data-run="F/3"] .jp-mf-Runs-current'));
+    expect(link.sent.filter(m => m.type === 'use_run').map(m => m.payload.run)).toEqual(['F/3']);
+    expect(browser.viewedRun).toBeNull();
   });
 });
 

@@ -7,7 +7,7 @@
 import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
 
-import { notebookJson, openNotebook, type ICellSpec } from './notebooks';
+import { notebookJson, openNotebook, saveTrustedNotebook, type ICellSpec } from './notebooks';
 
 const SHOTS = 'test-results/screenshots';
 
@@ -126,8 +126,10 @@ test.describe('DAG panel, without a kernel', () => {
     expect(Number(await view.getAttribute('data-zoom'))).toBeGreaterThanOrEqual(0.9);
     await allNodesReachable(page);
 
-    // another notebook: refit, nothing cut off
-    await openNotebook(page, tmpPath, 'other.ipynb', BRANCHES);
+    // another notebook (opened by command: the wide sidebar covers the tab bar's end): refit
+    await saveTrustedNotebook(page, `${tmpPath}/other.ipynb`, BRANCHES);
+    await command(page, 'docmanager:open', { path: `${tmpPath}/other.ipynb` });
+    await expect(panel.locator('.jp-mf-DagPanel-title')).toHaveText('OtherFlow', { timeout: 60000 });
     await expect(node(page, 'lower')).toBeVisible();
     await allNodesReachable(page);
     expect(Number(await view.getAttribute('data-zoom'))).toBeGreaterThanOrEqual(0.9);
