@@ -12,6 +12,7 @@ __all__ = [
     "FlowDefinitionError",
     "NotebookFileError",
     "RunOrderError",
+    "StepCouldNotRun",
     "StepFailed",
     "StepInterrupted",
 ]
@@ -33,6 +34,15 @@ class StepFailed(Exception):
     def __init__(self, message: str, user_traceback: str) -> None:
         super().__init__(message)
         self.user_traceback = user_traceback
+
+
+class StepCouldNotRun(StepFailed):
+    """Metaflow or the environment refused the step before or around its code (no user name,
+    an unwritable datastore, ...): one line saying why, no traceback (the frames would be
+    Metaflow's and this package's, not the user's)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "")
 
 
 class StepInterrupted(StepFailed, KeyboardInterrupt):

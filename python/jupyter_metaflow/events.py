@@ -23,7 +23,7 @@ class StepEvent:
     status: str
     step: str
     flow: str
-    run_id: str
+    run_id: str | None
     task_id: str | None = None
     split_index: int | None = None
     num_splits: int | None = None

@@ -94,7 +94,7 @@ def _show_notebook_error(shell: Any, etype: type, value: BaseException, tb: Any,
     IPython discards what a custom handler returns when user code raised, so the handler
     shows the traceback itself (an ``error`` message in a kernel)."""
     if isinstance(value, StepFailed):
-        stb = [f"{value}\n\n{value.user_traceback}"]
+        stb = [f"{value}\n\n{value.user_traceback}" if value.user_traceback else str(value)]
         cause = value.__cause__
         if cause is not None:  # %debug then opens the step's own frames
             sys.last_type, sys.last_value, sys.last_traceback = type(cause), cause, cause.__traceback__

@@ -31,7 +31,8 @@ from typing import Any, Sequence
 from . import _metaflow as mf
 from . import cards, native_runtime, planning, switches
 from . import cells as cellrules
-from .errors import FlowDefinitionError, RunOrderError, StepFailed, StepInterrupted
+from .errors import (FlowDefinitionError, RunOrderError, StepCouldNotRun, StepFailed,
+                     StepInterrupted)
 from .events import Listener, StepEvent, emit
 from .flowbuild import (
     BuiltFlow,
@@ -184,7 +185,31 @@ class NotebookSession:
         user_ns: dict[str, Any],
         cell_id: str | None = None,
     ) -> RunRecord:
-        """Execute step ``name`` (every task it needs) as part of a notebook run."""
+        """Execute step ``name`` (every task it needs) as part of a notebook run. Any failure
+        that is not the flow's, the run order's or the step code's (Metaflow refusing an
+        unknown user, an unwritable datastore...) marks the step failed with one line."""
+        try:
+            return self._run_step(name, source, user_ns, cell_id)
+        except (FlowDefinitionError, RunOrderError, StepFailed, native_runtime.RuntimeRunFailed):
+            raise
+        except Exception as exc:
+            reason = _environment_reason(exc)
+            try:
+                flow = self.flow_name or self.notebook_model(source, cell_id).name
+            except Exception:
+                flow = self.flow_name or ""
+            self._emit(StepEvent("failed", step=name, flow=flow,
+                                 run_id=self.run.run_id if self.run is not None else None,
+                                 message=reason, source=source, cell_id=cell_id))
+            raise StepCouldNotRun(f"Step {name!r} could not run: {reason}") from None
+
+    def _run_step(
+        self,
+        name: str,
+        source: str | None,
+        user_ns: dict[str, Any],
+        cell_id: str | None = None,
+    ) -> RunRecord:
         self.provide_file(user_ns)
         if source is not None:
             self.record_executed(source, cell_id)
@@ -513,6 +538,20 @@ class NotebookSession:
         record = self.adopt_run(built.cls, outcome.run_id)
         native_runtime.report(built, step, outcome)
         return record
+
+
+def _environment_reason(exc: Exception) -> str:
+    """One line for a failure of Metaflow or the environment, as ``python flow.py run``
+    words it (Metaflow's headline and message), with the fix when there is a known one."""
+    from metaflow.exception import MetaflowException, MetaflowUnknownUser
+
+    if isinstance(exc, MetaflowUnknownUser):
+        return (f"{exc.headline}: {exc.message}. Run %env USER=<your name> in the notebook, or "
+                "set METAFLOW_USER in the environment Jupyter starts in, then execute the step "
+                "again.")
+    if isinstance(exc, MetaflowException):
+        return f"{exc.headline}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) -> StepFailed:

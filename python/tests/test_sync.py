@@ -440,3 +440,35 @@ def test_cells_sent_ahead_are_checked_like_comm_messages(kernel):
                            f'__import__("IPython").get_ipython(), {json.dumps(bad)})')
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "ProtocolError"
+
+
+def test_without_a_user_name_the_step_fails_in_one_line_and_its_node_is_failed(tmp_path):
+    """Root in a container: no $USER. Metaflow refuses an unknown user; the cell says so in
+    one line (as `python flow.py run` does), with no frames, and the DAG node turns failed."""
+    from jupyter_client.manager import start_new_kernel
+
+    from conftest import KernelHarness
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("USER", "METAFLOW_USER", "USERNAME", "SUDO_USER", "LOGNAME")}
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    try:
+        front = Frontend(KernelHarness(km, kc))
+        start = "%%step start\nself.x = 1"
+        front.send("flow", {"path": "nouser.ipynb",
+                            "cells": [cell(0, start), cell(1, "%%step end\nprint(self.x)")]})
+        front.barrier()
+        reply = front.run_cell(start, cell_id="c0")
+        assert reply["content"]["status"] == "error"
+        shown = "\n".join(reply["content"]["traceback"])
+        assert shown.startswith("Step 'start' could not run: Unknown user: Metaflow could not "
+                                "determine your user name") and "\n" not in shown.strip()
+        assert "Traceback" not in shown and ".py" not in shown
+        status = front.wait("step_status", lambda p: p["step"] == "start" and p["state"] == "failed")
+        assert status["error"].startswith("Unknown user:")
+        assert front.run_cell("%env USER=analyst")["content"]["status"] == "ok"
+        assert front.run_cell(start, cell_id="c0")["content"]["status"] == "ok"
+        front.wait("step_status", lambda p: p["step"] == "start" and p["state"] == "done")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

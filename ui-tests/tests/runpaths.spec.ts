@@ -96,6 +96,38 @@ test.describe('the first execution', () => {
   });
 });
 
+test.describe('no user name', () => {
+  // root in a container: no $USER. The variables go before Metaflow is imported (no auto-load).
+  test.use({
+    kernels: null,
+    mockSettings: { ...galata.DEFAULT_SETTINGS, 'jupyter-metaflow:flow': { autoLoad: false } }
+  });
+
+  test('the step fails in one line and its node turns failed', async ({ page, tmpPath }) => {
+    test.setTimeout(300000);
+    await openNotebook(page, tmpPath, 'nouser.ipynb', [
+      "import os\nfor name in ('METAFLOW_USER', 'USER', 'USERNAME', 'SUDO_USER', 'LOGNAME'):\n    os.environ.pop(name, None)",
+      '%load_ext jupyter_metaflow',
+      '%%step start\nself.x = 1',
+      '%%step end\nprint(self.x)'
+    ]);
+    await command(page, 'jupyter-metaflow:show-dag');
+    await page.notebook.runCell(0);
+    await page.notebook.runCell(1);
+    await page.notebook.runCell(2);
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'failed', { timeout: 60000 });
+    const start = page.locator('.jp-Notebook .jp-Cell').nth(2);
+    const output = start.locator('.jp-OutputArea-output');
+    await expect(output).toHaveCount(1);
+    await expect(output).toHaveText(
+      /^Step 'start' could not run: Unknown user: Metaflow could not determine your user name[^\n]*$/
+    );
+    await expect(output).not.toContainText('Traceback');
+    await expect(start.locator('.jp-mf-StepBadge')).toHaveAttribute('data-status', 'failed');
+    await shots(page, page, 'no-user-step-failed');
+  });
+});
+
 test.describe('a failed step', () => {
   test.use({ kernels: null });
 
