@@ -17,7 +17,8 @@ class StepEvent:
     ``status``: ``queued`` | ``running`` | ``done`` | ``failed`` | ``skipped``.
     ``split_index``/``num_splits`` are set for foreach splits; ``duration`` (seconds) and
     ``artifact_count`` once the task finished; ``message`` explains ``failed``/``skipped``;
-    ``source``/``cell_id`` are the step cell's text and id the run used.
+    ``source``/``cell_id`` are the step cell's text and id the run used; ``switch_counts``, for
+    a switch step, how many of its tasks in the run so far chose each target.
     """
 
     status: str
@@ -32,6 +33,7 @@ class StepEvent:
     message: str | None = None
     source: str | None = None
     cell_id: str | None = None
+    switch_counts: dict[str, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The protocol's ``step_status`` payload (optional fields only when set)."""
@@ -44,7 +46,7 @@ class StepEvent:
             "duration_ms": None if self.duration is None else round(self.duration * 1000, 1),
             "artifact_count": self.artifact_count,
             "error": self.message if failed and self.message else None,
-            "source": self.source, "cell_id": self.cell_id,
+            "source": self.source, "cell_id": self.cell_id, "switch_counts": self.switch_counts,
         }
         payload.update({k: v for k, v in optional.items() if v is not None})
         return payload

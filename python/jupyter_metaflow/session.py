@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from typing import Any, Sequence
 
 from . import _metaflow as mf
@@ -488,6 +489,9 @@ class NotebookSession:
                     self._emit(StepEvent("skipped", **splits(rest), message="an earlier task failed", **base))
                 raise _step_failed(built, step, f"{backend.flow_name}/{run.run_id}", outcome.error) from outcome.error
             run.tasks.setdefault(step, []).append(outcome.state)
+            if built.cls._graph[step].type == "split-switch":  # "3 → odd, 2 → even" in a foreach
+                event.switch_counts = dict(Counter(t.next_steps[0] for t in run.tasks[step]
+                                                   if t.next_steps))
             self._emit(event)
             if outcome.interrupted_after:
                 rest = specs[position + 1:]

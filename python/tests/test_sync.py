@@ -472,3 +472,24 @@ def test_without_a_user_name_the_step_fails_in_one_line_and_its_node_is_failed(t
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_a_switch_inside_a_foreach_reports_how_many_splits_chose_each_case(kernel):
+    front = Frontend(kernel)
+    cells = [
+        cell(0, "%%step start\nself.items = [1, 2, 3, 4, 5]\nself.next(self.classify, foreach='items')"),
+        cell(1, "%%step classify\nself.kind = 'odd' if self.input % 2 else 'even'\n"
+                "self.next({'odd': self.odd, 'even': self.even}, condition='kind')"),
+        cell(2, "%%step odd\nself.next(self.gather)"),
+        cell(3, "%%step even\nself.next(self.gather)"),
+        cell(4, "%%step gather\nself.n = len(inputs)\nself.next(self.end)"),
+        cell(5, "%%step end"),
+    ]
+    front.send("flow", {"path": "sw.ipynb", "cells": cells})
+    front.barrier()
+    for c in cells[:2]:
+        assert front.run_cell(c["source"], cell_id=c["id"])["content"]["status"] == "ok"
+    done = [s for s in front.statuses("classify") if s["state"] == "done"]
+    assert len(done) == 5
+    assert done[-1]["switch_counts"] == {"odd": 3, "even": 2}
+    assert done[0]["switch_counts"] == {"odd": 1}
