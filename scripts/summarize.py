@@ -51,8 +51,8 @@ def main(out: Path) -> int:
     passed = failed = 0
     suites = [("pytest.xml", pytest_counts), ("jest.json", jest_counts),
               ("playwright.json", playwright_counts)]
-    if (out / "pytest312.xml").exists():  # the second interpreter's run (when setup made one)
-        suites.insert(1, ("pytest312.xml", pytest_counts))
+    for extra in sorted(out.glob("pytest312-*.xml")):  # the second interpreter's runs, if any
+        suites.insert(1, (extra.name, pytest_counts))
     for name, reader in suites:
         path = out / name
         if not path.exists():

@@ -14,10 +14,10 @@ echo "== pytest"
 (cd python && python -m pytest -q -p no:cacheprovider --junitxml="$OUT/pytest.xml") || status=1
 
 if [[ -x .venv312/bin/python ]]; then
-  echo "== pytest on $(.venv312/bin/python --version): cells, export, executor"
-  (cd python && PYTHONPATH="$ROOT/python" "$ROOT/.venv312/bin/python" -m pytest -q -p no:cacheprovider \
-    --junitxml="$OUT/pytest312.xml" tests/test_pysource.py tests/test_cells.py tests/test_export.py \
-    tests/test_import.py tests/test_executor.py) || status=1
+  echo "== pytest on $(.venv312/bin/python --version): the unit layer and the executor"
+  py312() { (cd python && PYTHONPATH="$ROOT/python" "$ROOT/.venv312/bin/python" -m pytest -q -p no:cacheprovider "$@"); }
+  py312 --junitxml="$OUT/pytest312-unit.xml" -m unit tests/unit || status=1
+  py312 --junitxml="$OUT/pytest312-executor.xml" tests/kernel/test_executor.py || status=1
 fi
 
 echo "== jest"

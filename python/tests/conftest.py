@@ -1,4 +1,14 @@
-"""Shared fixtures: a real IPython kernel (ipykernel via jupyter_client) per test."""
+"""Shared fixtures (a real IPython kernel via jupyter_client, an in-process shell) and the
+test layers.
+
+Tests live in ``unit/`` (pure: no kernel, no Metaflow run, no subprocess but a quick
+``python -c``; seconds for the whole layer) and ``kernel/`` (real kernels, real Metaflow runs,
+the CLI and exported flows as processes). A test's directory gives its marker (``unit`` or
+``kernel``, so ``pytest -m unit`` runs the fast layer) unless the test names its layer itself
+(``@pytest.mark.kernel`` on a test of a mostly pure module). Helpers shared by both layers
+(``inprocess.py``, ``sync_helpers.py``, ``show_fixtures.py``, ``headless.py``), ``flows/``
+and the shared ``vectors/`` sit here, beside this file, which puts them on ``sys.path``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +22,17 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+LAYERS = ("unit", "kernel")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its layer: its own marker, else its directory's."""
+    for item in items:
+        if not any(item.get_closest_marker(layer) for layer in LAYERS):
+            layer = item.path.parent.name
+            if layer not in LAYERS:
+                raise pytest.UsageError(f"{item.nodeid}: tests live in tests/unit or tests/kernel")
+            item.add_marker(layer)
 
 
 class KernelHarness:

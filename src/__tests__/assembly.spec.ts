@@ -11,7 +11,7 @@ import {
 } from '../assembly';
 import type { INotebookCell } from '../protocol';
 
-/** The shared vectors, also read by python/tests/test_cells.py (no copy here). */
+/** The shared vectors, also read by python/tests/unit/test_cells.py (no copy here). */
 const VECTORS = JSON.parse(
   fs.readFileSync(
     path.resolve(__dirname, '..', '..', 'python', 'tests', 'vectors', 'assembly.json'),

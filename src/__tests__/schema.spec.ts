@@ -9,7 +9,7 @@ import { PROTOCOL_SCHEMA } from '../_schema';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
-/** The shared vectors, also read by python/tests/test_schema_models.py. */
+/** The shared vectors, also read by python/tests/unit/test_schema_models.py. */
 const VECTORS = JSON.parse(
   fs.readFileSync(path.join(ROOT, 'python', 'tests', 'vectors', 'assembly.json'), 'utf-8')
 );

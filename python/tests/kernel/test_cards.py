@@ -3,6 +3,8 @@ iframe, and Metaflow's own ``card get`` finds it (what ``card view`` opens)."""
 
 from __future__ import annotations
 
+import pytest
+
 import base64
 import html
 import json
@@ -72,6 +74,7 @@ def test_card_step_renders_shows_inline_and_card_get_finds_it(ip, tmp_path, monk
     assert got.stdout.strip() == card_html.strip()
 
 
+@pytest.mark.unit
 def test_card_iframe_escapes_hostile_html():
     frame = cards.card_iframe('<script>alert("x")</script>"><img src=x onerror=1>', 'a"b<c>')
     assert frame.count("<iframe") == 1 and frame.count("<script") == 0 and "<img" not in frame

@@ -22,7 +22,7 @@ import pytest
 from jupyter_metaflow import protocol
 from jupyter_metaflow.export import ExportError, export_notebook
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "hostile_notebooks.json").read_text())
+VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "hostile_notebooks.json").read_text())
 NOTEBOOKS = {nb["name"]: nb for nb in VECTORS["notebooks"]}
 BIN = Path(sys.executable).parent
 
@@ -94,6 +94,7 @@ def test_star_import_names_are_read_without_importing(tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
+@pytest.mark.kernel
 def test_cli_export_paths_run_no_notebook_code(name, tmp_path):
     notebook, marker = write_hostile(tmp_path, name)
     for args in (["-o", "-"], ["--check", "-o", "flow.py"], ["-o", "flow.py"],
@@ -108,6 +109,7 @@ def test_cli_export_paths_run_no_notebook_code(name, tmp_path):
     assert (tmp_path / "via_nbconvert.py").read_text() == (tmp_path / "flow.py").read_text()
 
 
+@pytest.mark.kernel
 def test_kernel_lint_and_export_run_no_notebook_code(kernel, tmp_path):
     """The frontend sends the cells of an open notebook; the kernel lints and exports them."""
     kernel.execute("%load_ext jupyter_metaflow")
@@ -153,6 +155,7 @@ def poison_datastore(root: Path, marker: Path) -> int:
     return count
 
 
+@pytest.mark.kernel
 def test_a_connecting_frontend_gets_run_state_without_unpickling(tmp_path):
     """The datastore beside a notebook is untrusted until the user runs something: the run
     state a frontend gets on connecting comes from Metaflow's metadata, never from loading an

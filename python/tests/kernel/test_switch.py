@@ -18,7 +18,7 @@ from jupyter_metaflow.cells import CellInput
 from jupyter_metaflow.export import export_notebook
 from inprocess import set_notebook, ok
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def notebook(*sources: str, path: str = "switch_nb.ipynb") -> list[str]:

@@ -25,7 +25,7 @@ from jupyter_metaflow.cells import CellInput, CellKind, classify
 from jupyter_metaflow.export import export_cells
 from jupyter_metaflow.importer import FlowImportError, import_flow, import_flow_file
 
-FLOWS = Path(__file__).parent / "flows"
+FLOWS = Path(__file__).parents[1] / "flows"
 FLOW_FILES = sorted(FLOWS.glob("*.py"))
 
 

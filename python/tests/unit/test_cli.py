@@ -13,7 +13,7 @@ import pytest
 from jupyter_metaflow.cli import main
 
 BIN = Path(sys.executable).parent
-FLOWS = Path(__file__).parent / "flows"
+FLOWS = Path(__file__).parents[1] / "flows"
 
 
 def jupyter(*args, cwd):
@@ -39,6 +39,7 @@ def good_notebook(tmp_path: Path) -> Path:
     )
 
 
+@pytest.mark.kernel
 def test_export_import_and_check_through_the_jupyter_command(tmp_path):
     nb = good_notebook(tmp_path)
     result = jupyter("metaflow", "export", nb.name, cwd=tmp_path)
@@ -72,6 +73,7 @@ def test_export_import_and_check_through_the_jupyter_command(tmp_path):
     assert result.returncode == 0 and "already up to date" in result.stderr
 
 
+@pytest.mark.kernel
 def test_nbconvert_to_metaflow(tmp_path):
     nb = good_notebook(tmp_path)
     result = jupyter("nbconvert", "--to", "metaflow", nb.name, "--output", "via_nbconvert", cwd=tmp_path)
@@ -84,6 +86,7 @@ def test_nbconvert_to_metaflow(tmp_path):
     assert result.returncode == 0 and "# cell: " in (tmp_path / "ids.py").read_text()
 
 
+@pytest.mark.kernel
 def test_nbconvert_keeps_a_different_existing_file_unless_forced(tmp_path):
     nb = good_notebook(tmp_path)
     mine = tmp_path / f"{nb.stem}.py"

@@ -23,6 +23,7 @@ FOREACH_CELLS = [
 ]
 
 
+@pytest.mark.unit
 def test_protocol_messages_of_this_feature_are_in_the_schema():
     assert {"flow", "flow_model", "step_status", "run_state", "export", "export_result"} <= protocol.MESSAGE_TYPES
     with pytest.raises(protocol.ProtocolError, match="malformed 'step_status' payload"):

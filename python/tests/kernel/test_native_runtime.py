@@ -3,6 +3,8 @@ generated flow file via ``metaflow.Runner``), and their run becomes the notebook
 
 from __future__ import annotations
 
+import pytest
+
 
 
 from jupyter_metaflow import flowbuild, native_runtime
@@ -14,6 +16,7 @@ def notebook(*sources: str, path: str = "rt_nb.ipynb") -> list[str]:
     return set_notebook(*sources, path=path)
 
 
+@pytest.mark.unit
 def test_which_decorators_need_the_runtime():
     from metaflow import (FlowSpec, batch, card, catch, environment, kubernetes, parallel, pypi,
                           resources, retry, step, timeout)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import re
 
 import nbformat
@@ -116,6 +118,7 @@ def test_widget_bundle_has_the_view_the_static_svg_and_text():
     assert widget.status["left"]["state"] == "running"  # a closed widget no longer listens
 
 
+@pytest.mark.kernel
 def test_mf_dag_widget_updates_while_steps_run(kernel):
     fe = Frontend(kernel)
     cells = [cell(0, "%load_ext jupyter_metaflow"),
@@ -167,6 +170,7 @@ def test_mf_dag_widget_updates_while_steps_run(kernel):
                for m in kernel.iopub if m["parent_header"].get("msg_id") == again["msg_id"])
 
 
+@pytest.mark.kernel
 def test_headless_runs_get_the_static_dag_redrawn_to_the_final_states(tmp_path):
     """No jupyter-metaflow frontend: %mf_dag shows the SVG picture and redraws it in place
     (update_display_data), so the saved notebook shows the final states in nbconvert/nbviewer."""
@@ -193,6 +197,7 @@ def test_headless_runs_get_the_static_dag_redrawn_to_the_final_states(tmp_path):
                   for g in nodes) == ["end:done", "start:done"]
 
 
+@pytest.mark.kernel
 def test_mf_dag_with_an_unreadable_line_says_so(ip):
     result = ip.run_cell('%mf_dag "--static')  # was a raw ValueError traceback from shlex
     assert type(result.error_in_exec).__name__ == "UsageError"

@@ -24,7 +24,7 @@ from jupyter_metaflow.cells import (
     parse_step_cell,
 )
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "assembly.json").read_text("utf-8"))
+VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "assembly.json").read_text("utf-8"))
 
 
 def cells_from(case_cells):

@@ -25,7 +25,7 @@ from jupyter_metaflow.notebook_io import read_notebook
 from jupyter_metaflow.pysource import indent_code
 from jupyter_metaflow.cells import assemble
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def nb_cells(*sources, tags=None):
@@ -113,6 +113,7 @@ def test_export_text_is_exactly_the_documented_layout():
     assert export_cells(FOREACH_NB, "notebooks/squares.ipynb") == text  # deterministic
 
 
+@pytest.mark.kernel
 def test_exported_flow_passes_metaflow_check(tmp_path):
     flow = tmp_path / "squares.py"
     flow.write_text(export_cells(FOREACH_NB, "squares.ipynb"))
@@ -364,6 +365,7 @@ def test_crlf_markdown_gives_no_carriage_returns_and_check_stays_current(tmp_pat
     assert check_flow_file(flow, export_cells(cells, "crlf.ipynb")) == ""
 
 
+@pytest.mark.kernel
 def test_future_imports_go_first_and_the_file_runs(tmp_path):
     cells = nb_cells(
         "import math",
@@ -517,6 +519,7 @@ EXAMPLES = sorted(p for p in (REPO / "examples").glob("*.ipynb") if "%%step" in 
 
 
 @pytest.mark.parametrize("notebook", EXAMPLES, ids=[p.name for p in EXAMPLES])
+@pytest.mark.kernel
 def test_examples_export_and_pass_metaflow_check(notebook, tmp_path):
     flow = tmp_path / (notebook.stem + ".py")
     flow.write_text(export_notebook(notebook))

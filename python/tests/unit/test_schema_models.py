@@ -19,7 +19,7 @@ from jupyter_metaflow.protocol import SCHEMA
 
 from conftest import REPO_ROOT
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "assembly.json").read_text("utf-8"))
+VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "assembly.json").read_text("utf-8"))
 EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.ipynb"))
 assert len(EXAMPLES) > 5, "the example notebooks are found"
 

@@ -21,7 +21,7 @@ import headless
 from jupyter_metaflow.cells import CellInput, assemble
 from jupyter_metaflow.export import export_notebook
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 FLOW_NOTEBOOKS = sorted(
     p.stem for p in EXAMPLES.glob("*.ipynb")
     if "%%step" in p.read_text()

@@ -108,6 +108,7 @@ def data(bundle: dict[str, Any]) -> dict[str, Any]:
     ("MyFlow/1234/train[2].model", {"flow": "MyFlow", "run": "1234", "step": "train",
                                     "index": (2,), "artifact": "model"}),
 ])
+@pytest.mark.unit
 def test_parse_every_form(text: str, expected: dict[str, Any]) -> None:
     address = parse(text)
     fields = {k: v for k, v in vars(address).items() if k != "text" and v not in (None, False)}
@@ -116,6 +117,7 @@ def test_parse_every_form(text: str, expected: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("text", ["train.", "1train", "a b", "train[x].m", "self.", "F/1//x",
                                   "F/1/s/t-1", "F/1/s/2/3/4", "F/1/s[1].a/2"])
+@pytest.mark.unit
 def test_parse_rejects_malformed_addresses(text: str) -> None:
     with pytest.raises(ShowError, match="cannot read"):
         parse(text)

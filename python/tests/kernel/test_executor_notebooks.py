@@ -16,7 +16,7 @@ from jupyter_client.manager import start_new_kernel
 
 import headless
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 FLOW_NOTEBOOKS = ["linear", "branch_join", "foreach", "parameters", "sklearn_hyperparams"]
 
 
@@ -32,6 +32,7 @@ def stream_text(nb: nbformat.NotebookNode) -> str:
 
 
 @pytest.mark.parametrize("name", FLOW_NOTEBOOKS)
+@pytest.mark.unit
 def test_example_is_committed_without_outputs(name):
     nb = nbformat.read(EXAMPLES / f"{name}.ipynb", as_version=4)
     assert nb.cells[0].cell_type == "markdown"
