@@ -3,11 +3,13 @@ the file), the line when there is one, and the fix; none carries frames of this 
 
 from __future__ import annotations
 
+import errno
 from typing import Iterable
 
 from .cells import CellError
 
 __all__ = [
+    "DatastoreError",
     "ExportError",
     "FlowDefinitionError",
     "NotebookFileError",
@@ -15,6 +17,7 @@ __all__ = [
     "StepCouldNotRun",
     "StepFailed",
     "StepInterrupted",
+    "damaged_datastore",
 ]
 
 
@@ -25,6 +28,37 @@ class FlowDefinitionError(Exception):
 class RunOrderError(Exception):
     """The flow is fine but the step cannot run yet in the current run: a parent failed, has
     not run, or went elsewhere; the message names the cells to execute first."""
+
+
+class DatastoreError(FlowDefinitionError):
+    """The Metaflow datastore cannot be written or read (unwritable, full, damaged); the
+    message names the folder, the system's reason and the fix. Earlier runs are unchanged."""
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, root: str | None) -> "DatastoreError":
+        """The error for ``exc``, raised while Metaflow wrote or read the datastore at ``root``."""
+        where = f"The Metaflow datastore in {root}" if root else "The Metaflow datastore"
+        reason = exc.strerror or type(exc).__name__
+        path = f" ({exc.filename})" if exc.filename else ""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            fix = ("Free some space there, or point METAFLOW_DATASTORE_SYSROOT_LOCAL at a folder on "
+                   "another disk, then run the cell again.")
+        elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            fix = ("Make the folder writable, or point METAFLOW_DATASTORE_SYSROOT_LOCAL at a writable "
+                   "folder, then run the cell again.")
+        else:
+            fix = ("Check the folder (a file where Metaflow expects a folder, a damaged run), or point "
+                   "METAFLOW_DATASTORE_SYSROOT_LOCAL at another folder, then run the cell again.")
+        return cls(f"{where} cannot be used: {reason}{path}. {fix} Earlier runs are unchanged.")
+
+
+def damaged_datastore(exc: Exception, root: str | None, flow: str) -> DatastoreError:
+    """The error for a run of ``flow`` Metaflow cannot read (a damaged metadata file)."""
+    where = f"The Metaflow datastore in {root}" if root else "The Metaflow datastore"
+    return DatastoreError(
+        f"{where} holds a damaged run of {flow} ({type(exc).__name__}: {exc}). Move the damaged "
+        f"run's folder (under {flow}/) out of the datastore, or point METAFLOW_DATASTORE_SYSROOT_LOCAL "
+        "at another folder, then run the cell again. The other runs are unchanged.")
 
 
 class StepFailed(Exception):

@@ -32,10 +32,11 @@ from typing import Any, Sequence
 from . import _metaflow as mf
 from . import cards, native_runtime, planning, switches
 from . import cells as cellrules
-from .errors import (FlowDefinitionError, RunOrderError, StepCouldNotRun, StepFailed,
-                     StepInterrupted)
+from .errors import (DatastoreError, FlowDefinitionError, RunOrderError, StepCouldNotRun,
+                     StepFailed, StepInterrupted, damaged_datastore)
 from .events import Listener, StepEvent, emit
 from .flowbuild import (
+    CELL_FILE_PREFIX,
     BuiltFlow,
     build_flow,
     flow_cell_class,
@@ -325,6 +326,9 @@ class NotebookSession:
         try:
             return mf.new_run(backend, built.cls, self._notebook_tag(), debug)
         except Exception as exc:  # a flow decorator's own check (@project's name, ...)
+            cause = _os_error_behind(exc)
+            if cause is not None:  # the datastore, not the flow (Metaflow may raise another error)
+                raise DatastoreError.from_os_error(cause, backend.datastore_root) from None
             where = built.flow_ref.where(None) if built.flow_ref else "the %%flow cell"
             raise FlowDefinitionError(
                 f"A flow decorator in {where} failed: {type(exc).__name__}: {exc} No run was started."
@@ -338,6 +342,8 @@ class NotebookSession:
         sys.argv[0] = script
         try:
             params_task = mf.persist_parameters(backend, built.cls, run_id, values, built.config_options)
+        except OSError as exc:
+            raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
         except Exception as exc:
             raise FlowDefinitionError(
                 f"The flow's parameters could not be set: {type(exc).__name__}: {exc}"
@@ -359,8 +365,13 @@ class NotebookSession:
 
     def _latest_notebook_run(self, backend: mf.Backend) -> RunRecord | None:
         """Re-attach after a kernel restart: the notebook's newest run of the flow."""
-        run = self.latest_notebook_client_run(backend.flow_name)
-        return None if run is None else self._load_run(backend, run)
+        try:
+            run = self.latest_notebook_client_run(backend.flow_name)
+            return None if run is None else self._load_run(backend, run)
+        except OSError as exc:  # an unreadable run folder
+            raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
+        except ValueError as exc:  # a damaged metadata file (not JSON)
+            raise damaged_datastore(exc, backend.datastore_root, backend.flow_name) from None
 
     def latest_notebook_client_run(self, flow_name: str) -> Any:
         """The newest run (Client ``Run``) this notebook made of ``flow_name``: in the kernel
@@ -419,6 +430,13 @@ class NotebookSession:
                    debug: bool = False) -> RunRecord:
         """A new run holding clones of every finished task of ``run`` that does not depend on
         ``step`` (``step`` and its descendants are left to run again)."""
+        try:
+            return self._clone_tasks(backend, built, run, step, debug)
+        except OSError as exc:  # a full or unwritable datastore while copying the run
+            raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
+
+    def _clone_tasks(self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str,
+                     debug: bool) -> RunRecord:
         stale = planning.descendants(built.cls._graph, step)
         new_id = self._new_run(backend, built, debug)
         params = mf.clone_task(backend, run.run_id, "_parameters", run.params_task, new_id)
@@ -470,10 +488,15 @@ class NotebookSession:
             if what:
                 print(f"── {step} · {' · '.join(what)} ──", flush=True)
             self._emit(StepEvent("running", **splits(spec), **base))
-            outcome = mf.run_task(
-                backend, built.cls, run.run_id, step, spec.input_paths,
-                None if spec.iteration else spec.split_index, script,
-            )
+            try:
+                outcome = mf.run_task(
+                    backend, built.cls, run.run_id, step, spec.input_paths,
+                    None if spec.iteration else spec.split_index, script,
+                )
+            except OSError as exc:  # the task's id, logs or artifact index could not be written
+                run.failed.add(step)
+                self._emit(StepEvent("failed", **splits(spec), message=f"{type(exc).__name__}: {exc}", **base))
+                raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
             if outcome.error is None and not outcome.state.next_steps and built.cls._graph[step].type != "end":
                 outcome.error = _NoTransition("the step ended without calling self.next(...)")
             event = StepEvent(
@@ -487,6 +510,9 @@ class NotebookSession:
                 self._emit(event)
                 for rest in specs[position + 1:]:
                     self._emit(StepEvent("skipped", **splits(rest), message="an earlier task failed", **base))
+                if isinstance(outcome.error, OSError) and not _raised_in_cell(outcome.error):
+                    # Metaflow's own saving of the task (artifacts, logs) failed
+                    raise DatastoreError.from_os_error(outcome.error, backend.datastore_root) from None
                 raise _step_failed(built, step, f"{backend.flow_name}/{run.run_id}", outcome.error) from outcome.error
             run.tasks.setdefault(step, []).append(outcome.state)
             if built.cls._graph[step].type == "split-switch":  # "3 → odd, 2 → even" in a foreach
@@ -556,6 +582,28 @@ def _environment_reason(exc: Exception) -> str:
     if isinstance(exc, MetaflowException):
         return f"{exc.headline}: {exc.message}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _os_error_behind(error: BaseException) -> OSError | None:
+    """``error`` if it is an ``OSError``, else the first one in its causes and contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _raised_in_cell(error: BaseException) -> bool:
+    """Whether ``error``'s traceback passes through a notebook cell's code."""
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith(CELL_FILE_PREFIX):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) -> StepFailed:
