@@ -45,12 +45,18 @@ fi
 # 2b. A second interpreter for the cell, export and executor tests: code text reads differently
 # from Python 3.12 on (an f-string is several tokens). Python 3.12 (else 3.13) from PATH or
 # pyenv; only what those tests need, from pip's cache; the package itself via PYTHONPATH.
-PY_NEXT="$(command -v python3.12 || command -v python3.13 || true)"
-if [[ -z "$PY_NEXT" ]] && command -v pyenv >/dev/null; then
-  for v in "$(pyenv root)"/versions/3.12.* "$(pyenv root)"/versions/3.13.*; do
-    if [[ -x "$v/bin/python" ]]; then PY_NEXT="$v/bin/python"; break; fi
-  done
+# A pyenv shim exists for every installed version but fails unless that version is selected,
+# so each candidate must actually run.
+PY_NEXT=""
+candidates=(python3.12 python3.13)
+if command -v pyenv >/dev/null; then
+  candidates+=("$(pyenv root)"/versions/3.12.*/bin/python "$(pyenv root)"/versions/3.13.*/bin/python)
 fi
+for c in "${candidates[@]}"; do
+  if "$c" -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then
+    PY_NEXT="$(command -v "$c")"; break
+  fi
+done
 if [[ -n "$PY_NEXT" && "${MF_SKIP_PY312:-0}" != 1 ]]; then
   if [[ ! -x .venv312/bin/python ]]; then
     say "creating .venv312 ($("$PY_NEXT" --version))"
