@@ -2,8 +2,8 @@
  * Flow assembly in the frontend: the notebook contract applied to the notebook
  * model, live and without a kernel.
  *
- * This MIRRORS python/jupyter_metaflow/cells.py (the one definition of the
- * rules, also used by the kernel and the exporter); both are checked by the
+ * This MIRRORS python/jupyter_metaflow/cells.py and assembly.py (the one
+ * definition of the rules, also used by the kernel and the exporter); both are checked by the
  * same JSON test vectors, python/tests/vectors/assembly.json. Python source is
  * read with the Lezer Python grammar (the parser CodeMirror uses), standing in
  * for `ast.parse`.
@@ -17,7 +17,7 @@ import type { ICellError, IFlowModel, INotebookCell, IStep, ITransition } from '
 export type CellKind = 'flow' | 'step' | 'module' | 'scratch' | 'markdown' | 'other';
 
 /**
- * The flow a notebook's cells describe (`FlowModel.to_json()` of cells.py) and its
+ * The flow a notebook's cells describe (`FlowModel.to_json()` of assembly.py) and its
  * parts, as the protocol schema defines them.
  */
 export type { IFlowModel, ITransition };

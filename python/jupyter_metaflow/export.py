@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cells import CellError, CellInput, FlowModel, StepCell, Transition, assemble, source_lines
+from .assembly import FlowModel, assemble
+from .cells import CellError, CellInput, StepCell, Transition, source_lines
 from .errors import ExportError
 from .notebook_io import read_notebook
 from .pysource import indent_code, metaflow_names, string_continuation_lines

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 from . import _metaflow as mf
 from . import cells as cellrules
+from .assembly import FlowModel
 from .errors import FlowDefinitionError
 from .pysource import indent_lines, metaflow_namespace
 
@@ -83,7 +84,7 @@ class CompiledStep:
     """``(X, cell line)`` of each ``self.X = ...`` in the body."""
 
 
-def compile_step(model: cellrules.FlowModel, step: cellrules.StepCell) -> CompiledStep:
+def compile_step(model: FlowModel, step: cellrules.StepCell) -> CompiledStep:
     """The step cell as the method ``def NAME(self[, inputs])`` with the cell's line numbers.
 
     The pseudo-file holds ``def`` on the line just above the body (the magic line, or the
@@ -175,7 +176,7 @@ def _self_assignments(step: cellrules.StepCell) -> list[tuple[str, int]]:
 class BuiltFlow:
     """The flow class built from the notebook, with what error reporting needs."""
 
-    model: cellrules.FlowModel
+    model: FlowModel
     cls: type
     steps: dict[str, CompiledStep]
     flow_ref: CellRef | None
@@ -184,7 +185,7 @@ class BuiltFlow:
     """The ``Config`` values (defaults, or ``--config``/``--config-value`` on the magic line)."""
 
 
-def build_flow(model: cellrules.FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
+def build_flow(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
     """Compile every step cell and the flow cell into a ``FlowSpec`` subclass.
 
     Step and flow-cell code sees the notebook's globals (module-cell imports and helpers)
@@ -247,7 +248,7 @@ def _exec_flow_cell(
     return class_body, decorators, ref
 
 
-def flow_cell_class(model: cellrules.FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
+def flow_cell_class(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
     """A step-less ``FlowSpec`` subclass holding only the flow cell's declarations."""
     from metaflow import FlowSpec
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cells import CellInput, CellKind, assemble, classify, source_lines
+from .assembly import assemble
+from .cells import CellInput, CellKind, classify, source_lines
 from .export import CELL_MARKER, HEADER, PARAMS_MARKER, ExportError, validate_graph
 from .pysource import string_continuation_lines
 

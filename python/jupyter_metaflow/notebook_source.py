@@ -1,7 +1,7 @@
 """Where the kernel's notebook cells come from, freshest first: the executing cell, the
 frontend's live notebook (the comm), the notebook file (its path from the frontend,
 ``JPY_SESSION_NAME`` or VS Code), and the cells this kernel executed. :class:`NotebookSource`
-merges them into the cells :func:`jupyter_metaflow.cells.assemble` reads.
+merges them into the cells :func:`jupyter_metaflow.assembly.assemble` reads.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from . import cells as cellrules
+from .assembly import FlowModel, assemble
 from .notebook_io import NotebookFileError, read_notebook
 
 __all__ = ["MAX_REMEMBERED_CELLS", "NotebookSource"]
@@ -90,7 +91,7 @@ class NotebookSource:
 
     def notebook_model(
         self, source: str | None = None, cell_id: str | None = None
-    ) -> cellrules.FlowModel:
+    ) -> FlowModel:
         """Assemble the flow from the freshest cell texts; ``source`` is the executing cell."""
         path = self.notebook_path()
         if self._live_cells is not None:
@@ -120,7 +121,7 @@ class NotebookSource:
             for i, (cid, src, tags, ctype) in enumerate(merged)
         ]
         self._last_cells = cells
-        return cellrules.assemble(cells, path)
+        return assemble(cells, path)
 
 
 _notebook_files: dict[str, tuple[float, list[tuple]]] = {}

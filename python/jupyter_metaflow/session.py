@@ -2,7 +2,7 @@
 
 One :class:`NotebookSession` per kernel (:func:`get_session`). Executing a step cell:
 
-1. assembles the notebook's flow with :mod:`jupyter_metaflow.cells` from the freshest cell
+1. assembles the notebook's flow with :mod:`jupyter_metaflow.assembly` from the freshest cell
    texts (:mod:`jupyter_metaflow.notebook_source`);
 2. builds the ``FlowSpec`` subclass from the cells (:mod:`jupyter_metaflow.flowbuild`);
    Metaflow's ``FlowGraph`` and lint then check it, errors naming cell and line;
@@ -32,6 +32,7 @@ from typing import Any, Sequence
 from . import _metaflow as mf
 from . import cards, native_runtime, planning, switches
 from . import cells as cellrules
+from .assembly import FlowModel
 from .errors import (DatastoreError, FlowDefinitionError, RunOrderError, StepCouldNotRun,
                      StepFailed, StepInterrupted, damaged_datastore)
 from .events import Listener, StepEvent, emit
@@ -146,7 +147,7 @@ class NotebookSession:
 
     def notebook_model(
         self, source: str | None = None, cell_id: str | None = None
-    ) -> cellrules.FlowModel:
+    ) -> FlowModel:
         """Assemble the flow from the freshest cell texts; ``source`` is the executing cell."""
         return self.notebook.notebook_model(source, cell_id)
 

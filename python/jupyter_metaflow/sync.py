@@ -31,6 +31,7 @@ import traceback
 from typing import Any, Callable
 
 from . import cells as cellrules
+from .assembly import FlowModel, assemble
 from . import export as exporter
 from . import switches
 from ._metaflow import forget_datastore_root
@@ -118,7 +119,7 @@ class FlowSync:
             for c in payload["cells"]
         ]
         self.path, self.cells = payload["path"], cells
-        model = cellrules.assemble(cells, self.path)
+        model = assemble(cells, self.path)
         self.model = model.to_json()
         self.lint_errors = [] if model.errors else self._graph_errors(model)
         self.session.set_notebook_cells(cells, self.notebook_file(self.path))
@@ -129,7 +130,7 @@ class FlowSync:
             self._link.send("flow_model", answer)
         self.publish()
 
-    def _graph_errors(self, model: cellrules.FlowModel) -> list[dict[str, Any]]:
+    def _graph_errors(self, model: FlowModel) -> list[dict[str, Any]]:
         """:func:`graph_errors`, reused while the graph and its cell positions stay the same
         (typing inside a step body does not change them; Metaflow's lint takes ~0.5 ms/step)."""
         key = json.dumps([[s["name"], s["cell_index"], s["cell_id"], s["body_line"], s["is_join"],
@@ -489,7 +490,7 @@ def _ruled_out(model: dict[str, Any], statuses: dict[str, dict[str, Any]],
     return out
 
 
-def graph_errors(model: cellrules.FlowModel) -> list[dict[str, Any]]:
+def graph_errors(model: FlowModel) -> list[dict[str, Any]]:
     """Metaflow's graph lint on the assembled flow, mapped to cells (``CellError`` JSON)."""
     try:
         return [e.to_json() for e in exporter.validate_graph(model)]

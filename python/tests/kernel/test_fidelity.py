@@ -18,7 +18,8 @@ import nbformat
 import pytest
 
 import headless
-from jupyter_metaflow.cells import CellInput, assemble
+from jupyter_metaflow.assembly import assemble
+from jupyter_metaflow.cells import CellInput
 from jupyter_metaflow.export import export_notebook
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

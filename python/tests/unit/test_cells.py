@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_metaflow.assembly import assemble, flow_name_from_path
 from jupyter_metaflow.cells import (
     CellInput,
     CellKind,
     CellRulesError,
-    assemble,
     classify,
-    flow_name_from_path,
     parse_flow_cell,
     parse_step_cell,
 )

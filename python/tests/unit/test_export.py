@@ -23,7 +23,7 @@ from jupyter_metaflow.export import (
 )
 from jupyter_metaflow.notebook_io import read_notebook
 from jupyter_metaflow.pysource import indent_code
-from jupyter_metaflow.cells import assemble
+from jupyter_metaflow.assembly import assemble
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from jupyter_metaflow.cells import CellInput, assemble
+from jupyter_metaflow.assembly import assemble
+from jupyter_metaflow.cells import CellInput
 from jupyter_metaflow.export import export_cells
 from jupyter_metaflow.flowbuild import compile_step
 from jupyter_metaflow.pysource import indent_code, metaflow_names, string_continuation_lines

@@ -13,7 +13,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from jupyter_metaflow.cells import CellInput, assemble
+from jupyter_metaflow.assembly import assemble
+from jupyter_metaflow.cells import CellInput
 from jupyter_metaflow.notebook_io import read_notebook
 from jupyter_metaflow.protocol import SCHEMA
 

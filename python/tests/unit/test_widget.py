@@ -11,6 +11,7 @@ import nbformat
 import headless
 
 from jupyter_metaflow import cells as cellrules
+from jupyter_metaflow.assembly import FlowModel, assemble
 from jupyter_metaflow import dag
 from jupyter_metaflow.events import StepEvent
 from jupyter_metaflow.session import NotebookSession
@@ -29,9 +30,9 @@ BRANCH = [
 ]
 
 
-def model_of(sources: list[str], tags: dict[int, tuple[str, ...]] | None = None) -> cellrules.FlowModel:
+def model_of(sources: list[str], tags: dict[int, tuple[str, ...]] | None = None) -> FlowModel:
     tags = tags or {}
-    return cellrules.assemble(
+    return assemble(
         [cellrules.CellInput(i, f"c{i}", "code", s, tags.get(i, ())) for i, s in enumerate(sources)],
         "branch.ipynb",
     )
