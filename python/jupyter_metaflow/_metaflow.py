@@ -72,6 +72,7 @@ __all__ = [
     "read_task_state",
     "run_task",
     "run_task_ids",
+    "stored_artifact_facts",
     "task_outcome",
     "unpicklable_artifact",
 ]
@@ -573,6 +574,29 @@ def task_outcome(task: Any) -> tuple[bool | None, float]:
     # after an interrupt, which stops the task before it finished
     raised = any(artifact.id == "_exception" for artifact in task)
     return (False if raised else None), duration
+
+
+def stored_artifact_facts(artifact: Any) -> tuple[str | None, int | None]:
+    """The type (``str(type(value))`` when it was saved) and pickled size Metaflow recorded
+    for a Client ``DataArtifact`` in its task's ``data.json``, read without loading (so
+    without unpickling) the value. ``(None, None)`` when the datastore does not record them."""
+    from metaflow.client import core
+    from metaflow.client.filecache import FileCache
+
+    if core.filecache is None:
+        core.filecache = FileCache()
+    cache = core.filecache
+    obj = artifact._object
+    flow, run, step, task, name = artifact.path_components
+    location = obj["location"]
+    if location.startswith(":root:"):
+        root = location[6:]
+    else:
+        root = cache._get_datastore_storage_impl(obj["ds_type"]).get_datastore_root_from_location(location, flow)
+    task_ds = cache._get_task_datastore(obj["ds_type"], root, flow, run, step, task, artifact._attempt)
+    info = task_ds._info.get(name) or {}
+    size = info.get("size")
+    return info.get("type"), size if isinstance(size, int) else None
 
 
 def unpicklable_artifact(exc: BaseException) -> tuple[str, BaseException] | None:

@@ -6,6 +6,7 @@ pager fetches rows from the kernel without re-running the cell.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -23,6 +24,13 @@ __all__ = ["ShowMagics", "notebook_run", "on_artifact_page", "register"]
 
 MAX_PAGE_ROWS = 500
 """Most rows one ``artifact_page`` reply carries."""
+
+_STORED_FRAME = re.compile(r"^<class 'pandas(\.[\w.]+)?\.(DataFrame|Series)'>$")
+"""A frame's type as Metaflow records it (``str(type(value))``; the module path differs
+between pandas versions)."""
+
+MAX_PAGED_BYTES = 1 << 30
+"""Largest pickled frame a page request loads (the renderer asks for it without a cell run)."""
 
 
 def notebook_run() -> NotebookRun:
@@ -93,12 +101,30 @@ def on_artifact_page(payload: dict[str, Any], link: Any, opened: Any) -> None:
     try:
         with any_namespace():
             task = metaflow.Task(payload["pathspec"])
-            value = artifacts.load(task[payload["artifact"]])
+            artifact = task[payload["artifact"]]
+            check_pageable(artifact)
+            value = artifacts.load(artifact)
         page = frame_page(value, int(payload["offset"]), limit, Limits())
         reply.update(offset=page["offset"], total=page["total"], rows=page["rows"])
     except Exception as exc:  # reported to the renderer, which shows it as text
         reply["error"] = f"{type(exc).__name__}: {exc}"[:500]
     link.send("artifact_page_result", reply, to=opened)
+
+
+def check_pageable(artifact: Any) -> None:
+    """Refuse, from the type and size Metaflow recorded, to load an artifact a page request
+    names unless it is a frame of a loadable size: the request comes from an output, which
+    may name any artifact, and loading unpickles it."""
+    from .._metaflow import stored_artifact_facts
+
+    stored_type, stored_size = stored_artifact_facts(artifact)
+    if not _STORED_FRAME.match(stored_type or ""):
+        raise ShowError(f"{artifact.pathspec} is {stored_type or 'of an unrecorded type'}, not a "
+                        "pandas DataFrame or Series: only frames are paged")
+    if stored_size is not None and stored_size > MAX_PAGED_BYTES:
+        raise ShowError(f"{artifact.pathspec} is {stored_size / 2 ** 30:.1f} GB pickled, more than "
+                        f"a page request loads ({MAX_PAGED_BYTES >> 30} GB); show it with "
+                        "%mf_show in a cell")
 
 
 def register(shell: Any, link: Any) -> ShowMagics:
