@@ -5,7 +5,7 @@
 import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
 
-import { openNotebook, type ICellSpec } from './notebooks';
+import { expectNotification, openNotebook, type ICellSpec } from './notebooks';
 
 const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
 const SHOTS = 'test-results/screenshots';
@@ -340,16 +340,12 @@ test.describe('DAG panel', () => {
     ]);
     await connected(page);
     await command(page, 'jupyter-metaflow:export');
-    await expect(page.locator('.jp-Notification-Toast-success, .Toastify__toast--success')).toContainText('train.py', {
-      timeout: 30000
-    });
-    expect(await page.contents.fileExists(`${tmpPath}/train.py`)).toBe(true);
-    // the same flow again: nothing to write, and the toast says so
+    // states, not toasts (a toast may close before a loaded machine looks): the file, the center
+    await expect.poll(() => page.contents.fileExists(`${tmpPath}/train.py`), { timeout: 60000 }).toBe(true);
+    await expectNotification(page, 'train.py');
+    // the same flow again: nothing to write, and the notification says so
     await command(page, 'jupyter-metaflow:export');
-    await expect(page.locator('.jp-Notification-Toast-info, .Toastify__toast--info')).toContainText(
-      'train.py is already up to date',
-      { timeout: 30000 }
-    );
+    await expectNotification(page, 'train.py is already up to date');
   });
 
   test('exporting from a notebook whose kernel was shut down says so', async ({ page, tmpPath }) => {
@@ -363,9 +359,7 @@ test.describe('DAG panel', () => {
     });
     await expect(page.locator('#jp-main-statusbar .jp-mf-LinkStatus')).toHaveAttribute('data-jp-mf-status', 'no-kernel');
     await command(page, 'jupyter-metaflow:export');
-    await expect(page.locator('.jp-Notification-Toast-warning, .Toastify__toast--warning')).toContainText(
-      'This notebook has no kernel'
-    );
+    await expectNotification(page, 'This notebook has no kernel');
   });
 
   test('renaming the notebook renames its flow, for the panel and for the kernel', async ({ page, tmpPath }) => {

@@ -74,8 +74,10 @@ test.describe('examples', () => {
     // Export from the panel; after an edit, exporting again asks before overwriting, in UI terms.
     const exportButton = page.locator('#jp-mf-dag-panel .jp-mf-DagPanel-toolbar [data-command="jupyter-metaflow:export"]');
     await exportButton.click();
-    await expect(page.locator('.Toastify__toast', { hasText: 'Exported the flow to' })).toHaveCount(1);
-    expect(await page.contents.fileExists(`${tmpPath}/sklearn_hyperparams.py`)).toBe(true);
+    // the written file (a state; the toast may already have closed under load)
+    await expect
+      .poll(() => page.contents.fileExists(`${tmpPath}/sklearn_hyperparams.py`), { timeout: 60000 })
+      .toBe(true);
     await page.notebook.setCell(8, 'code', "%%step end\nprint('best C', self.best_c)");
     await exportButton.click();
     const dialog = page.locator('.jp-Dialog');

@@ -1,5 +1,5 @@
 /** Building, uploading and opening test notebooks: shared by the UI specs. */
-import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { expect, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 
 /** One cell of a test notebook (a bare string is a code cell). */
 export interface ICellSpec {
@@ -70,4 +70,17 @@ export async function openNotebook(
   }
   await page.notebook.openByPath(`${tmpPath}/${name}`);
   await page.notebook.activate(name);
+}
+
+/**
+ * Wait until JupyterLab's notification center lists a notification containing
+ * `text`. A toast closes after a few seconds (sooner than a loaded machine gets
+ * to look at it); the center keeps every notification until it is dismissed.
+ */
+export async function expectNotification(page: IJupyterLabPageFixture, text: string): Promise<void> {
+  const center = page.locator('.jp-Notification-List, .jp-Notification-Center');
+  if (!(await center.isVisible())) {
+    await page.evaluate(() => (window as any).jupyterapp.commands.execute('apputils:display-notifications'));
+  }
+  await expect(center).toContainText(text, { timeout: 60000 });
 }
