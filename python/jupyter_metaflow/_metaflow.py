@@ -80,7 +80,8 @@ __all__ = [
 NOTEBOOK_SYS_TAG = "jupyter-metaflow:notebook"
 """System tag on every run this package creates; re-attach looks for it."""
 DEBUG_SYS_TAG = "jupyter-metaflow:debug-split"
-"""System tag on ``%mf_split`` debug runs, which are never the notebook's current run."""
+"""System tag of the ``%mf_split`` debug runs earlier versions registered (today's are not
+registered at all): such runs are never the notebook's current run."""
 
 
 def _quiet_echo(*_args: Any, **_kwargs: Any) -> None:
@@ -347,14 +348,26 @@ def run_task_ids(backend: Backend, run_id: str) -> list[str]:
 # -- runs, parameters, clones ---------------------------------------------------------------
 def new_run(backend: Backend, flow_cls: type, notebook_tag: str | None, debug: bool = False) -> str:
     """A new run id registered with the user's system tags, those of the flow's decorators,
-    plus the notebook marker (and the debug marker; a debug run does not become the flow's
-    ``latest_run`` for ``resume``)."""
-    sys_tags = [NOTEBOOK_SYS_TAG] + ([notebook_tag] if notebook_tag else []) + _flow_sys_tags(backend, flow_cls)
+    plus the notebook marker; it becomes the flow's ``latest_run`` for ``resume``.
+
+    A ``debug`` run (``%mf_split``) is not registered at all, as Metaflow's ``spin`` records
+    no metadata: its tasks' data go to the datastore, but no run object exists, so the
+    Client (``Flow(...).latest_run``, ``Flow(...).runs()``) and ``resume`` never see it. Read
+    its tasks with :func:`task_artifacts`."""
     backend.reset_sticky_tags()
-    run_id = backend.metadata.new_run_id(sys_tags=sys_tags + ([DEBUG_SYS_TAG] if debug else []))
-    if not debug:
-        write_latest_run_id(_LatestRunObj(backend), run_id)
+    if debug:
+        return "%d" % (time.time() * 1e6)  # the local provider's id scheme, nothing written
+    sys_tags = [NOTEBOOK_SYS_TAG] + ([notebook_tag] if notebook_tag else []) + _flow_sys_tags(backend, flow_cls)
+    run_id = backend.metadata.new_run_id(sys_tags=sys_tags)
+    write_latest_run_id(_LatestRunObj(backend), run_id)
     return run_id
+
+
+def task_artifacts(backend: Backend, run_id: str, step: str, task_id: str) -> dict[str, Any]:
+    """A finished task's artifacts (not Metaflow's internal ones), from the datastore: also
+    for the tasks of a debug run, which the Client cannot address."""
+    ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, mode="r")
+    return {name: ds[name] for name, _ in ds.items() if not name.startswith("_") and name != "name"}
 
 
 def _flow_sys_tags(backend: Backend, flow_cls: type) -> list[str]:

@@ -234,14 +234,12 @@ def _foreach_splits(run: Any, split_step: str) -> dict[tuple[int, ...], Any]:
 def _preview_join(built: Any, record: Any, step: str, split_step: str, where: tuple[int, ...],
                   values: list[Any], session: Any) -> None:
     """Print what the join of ``split_step``'s foreach would receive (text, never HTML)."""
-    from metaflow import Run
-
     graph = built.cls._graph
     join = graph[split_step].matching_join
     flow = built.cls.__name__
-    run = Run(f"{flow}/{record.run_id}", _namespace_check=False)
-    task = run[step].task
-    artifacts = {a.id: a.data for a in task if not a.id.startswith("_") and a.id != "name"}
+    # a debug run is not registered (the Client cannot see it): read its task's datastore
+    task_id = record.tasks[step][-1].task_id
+    artifacts = mf.task_artifacts(session.backend, record.run_id, step, task_id)
     index = where[-1]
     at = f"split {split_label(where)}, " if len(where) > 1 else ""
     lines = [

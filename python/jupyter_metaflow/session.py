@@ -309,6 +309,11 @@ class NotebookSession:
                 self.run = current
         return debug
 
+    @property
+    def backend(self) -> mf.Backend | None:
+        """Metaflow's environment, metadata and datastore for the flow last run (None before)."""
+        return self._backend
+
     # -- pieces of run_step -----------------------------------------------------------------
     def _backend_for(self, cls: type, root: str) -> mf.Backend:
         key = (cls.__name__, root)

@@ -357,6 +357,35 @@ def test_restart_after_mf_split_reattaches_to_the_current_run_not_the_debug_run(
     assert Run(current)["end"].task.data.total == 14
 
 
+def test_a_debug_split_run_is_invisible_to_the_client(ip, capsys):
+    """Metaflow's Client, a script or `resume` after %mf_split: the notebook's real run stays
+    latest_run (the debug run is not registered, as Metaflow's spin records no metadata)."""
+    from metaflow import Flow, Run
+    from metaflow.exception import MetaflowNotFound
+
+    cells = notebook(
+        "%%step start\nself.items = [1, 2, 3]\nself.next(self.body, foreach='items')",
+        "%%step body\nself.sq = self.input ** 2",
+        "%%step join\nself.total = sum(i.sq for i in inputs)",
+        "%%step end\npass",
+    )
+    for c in cells:
+        ok(ip, c)
+    real = notebook_session.get_session().current_run
+    capsys.readouterr()
+    ok(ip, "%mf_split body 2")
+    printed = capsys.readouterr().out
+    assert "sq = 9" in printed  # the preview reads the debug task from the datastore
+    debug_id = printed.split("Debug run ", 1)[1].split(":", 1)[0]
+    assert debug_id != real
+    assert Flow(real.split("/")[0]).latest_run.pathspec == real
+    assert Flow(real.split("/")[0]).latest_run["end"].task.data.total == 14
+    assert debug_id not in {r.pathspec for r in Flow(real.split("/")[0])}
+    with pytest.raises(MetaflowNotFound):
+        Run(debug_id)
+    assert notebook_session.get_session().current_run == real
+
+
 def test_restart_after_mf_run_reattaches_to_the_mf_run_run(ip, capsys):
     cells = notebook("%%flow RunFlow\nn = Parameter('n', default=1)",
                      "%%step start\nself.v = self.n * 10", "%%step end\nself.seen = self.v")

@@ -155,6 +155,7 @@ NESTED = [
 
 def test_mf_split_inside_nested_foreach_runs_the_split_named_by_its_indices(ip, capsys, workdir):
     from metaflow import Run
+    from metaflow.exception import MetaflowNotFound
 
     from jupyter_metaflow import session as notebook_session
     from jupyter_metaflow.cells import CellInput
@@ -169,8 +170,12 @@ def test_mf_split_inside_nested_foreach_runs_the_split_named_by_its_indices(ip, 
         result = ip.run_cell(line)
         assert result.success, result.error_in_exec
         run_id = capsys.readouterr().out.split("Debug run GridFlow/")[1].split(":")[0]
-        task = Run(f"GridFlow/{run_id}")["cell"].task
-        return task.data.word, tuple(f.index for f in task["_foreach_stack"].data)
+        # a debug run is not registered (the Client cannot see it): read the datastore
+        with pytest.raises(MetaflowNotFound):
+            Run(f"GridFlow/{run_id}")
+        store = notebook_session.get_session().backend.flow_datastore
+        (task,) = store.get_task_datastores(run_id=run_id, steps=["cell"])
+        return task["word"], tuple(f.index for f in task["_foreach_stack"])
 
     assert debug_word("%mf_split cell 1 2") == ("B2", (1, 2))  # ran the first row's split: ('A2', (0, 2))
     assert debug_word("%mf_split cell --value b0") == ("B0", (1, 0))
