@@ -13,16 +13,16 @@ The notebook contract is :mod:`jupyter_metaflow.cells`; this module only writes 
   explicit ``self.next(...)`` (implied transitions written out);
 * ``if __name__ == "__main__": NAME()``.
 
-Before any text is returned, the export guard (:func:`find_undefined_names`) rejects steps
-that use names the exported module would not define, and Metaflow's own ``FlowGraph`` and
-lint check the flow's graph (:func:`validate_graph`). Every problem is an
+Before any text is returned, the export guard
+(:func:`jupyter_metaflow.nameguard.find_undefined_names`) rejects steps that use names the
+exported module would not define, and Metaflow's own ``FlowGraph`` and lint check the flow's
+graph (:func:`validate_graph`). Every problem is an
 :class:`ExportError` whose message names the cell, the line and the fix.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
 import difflib
 import importlib.util
 import keyword
@@ -30,29 +30,25 @@ import linecache
 import os
 import re
 import shlex
-import symtable
 import sys
 import tempfile
-import tokenize
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .assembly import FlowModel, assemble
 from .cells import CellError, CellInput, StepCell, Transition, source_lines
 from .errors import ExportError
+from .nameguard import compile_error, defined_names, find_undefined_names, global_refs, strip_magics
 from .notebook_io import read_notebook
 from .pysource import indent_code, metaflow_names, string_continuation_lines
 
 __all__ = [
     "ExportError",
     "OutputExistsError",
-    "NameProblem",
     "check_flow_file",
     "default_output_path",
     "export_cells",
     "export_notebook",
-    "find_undefined_names",
     "render_flow",
     "validate_graph",
     "write_atomic",
@@ -74,282 +70,6 @@ class OutputExistsError(ExportError):
 def default_output_path(notebook_path: str | os.PathLike[str]) -> Path:
     """``dir/train_model.ipynb`` -> ``dir/train_model.py``."""
     return Path(notebook_path).with_suffix(".py")
-
-
-# --------------------------------------------------------------------------- names
-
-
-_BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__builtins__"}
-
-
-@dataclass
-class NameProblem:
-    """A name a step (or the flow cell, or a module cell) uses that the exported module would
-    not define. ``scratch_cell`` is the index of a scratch cell defining it, if any."""
-
-    name: str
-    where: str  # "step 'train'", "the flow cell", "a module cell"
-    cell_index: int
-    cell_id: str | None
-    line: int | None
-    scratch_cell: int | None
-    flow_constant: bool = False  # a class-level name of the flow cell, read bare in a step
-
-    def to_error(self) -> CellError:
-        if self.name == "inputs" and self.where.startswith("step"):
-            message = "%s uses 'inputs', but it is not a join step." % _cap(self.where)
-            fix = (
-                "Only a step that closes a branch or a foreach receives inputs: fix the "
-                "transitions or stop using 'inputs' here."
-            )
-        elif self.flow_constant:
-            message = "%s uses %r, which the flow cell defines as a class attribute: a step " \
-                      "method does not see it as a bare name." % (_cap(self.where), self.name)
-            fix = "Write self.%s." % self.name
-        elif self.scratch_cell is not None:
-            message = (
-                "%s uses %r, which only scratch cell %d defines: the exported flow would fail "
-                "with NameError." % (_cap(self.where), self.name, self.scratch_cell + 1)
-            )
-            fix = (
-                "Move the definition into a module cell (imports, def/class, literal constants) "
-                "or tag cell %d 'module'." % (self.scratch_cell + 1)
-            )
-        else:
-            message = "%s uses %r, which no cell defines." % (_cap(self.where), self.name)
-            fix = "Import or define %r in a module cell, or fix the name." % self.name
-        return CellError(self.cell_index, self.cell_id, self.line, message, fix, "undefined-name")
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _strip_magics(source: str) -> str:
-    """Blank out IPython magic and shell lines (keeps line numbers)."""
-    return "\n".join(
-        "" if line.lstrip().startswith(("%", "!")) else line for line in source_lines(source)
-    )
-
-
-def _wrapped(source: str, wrapper: str | None) -> str:
-    """``source`` as the body of ``wrapper`` (a ``def``/``class`` line), or as is for None;
-    a closing ``pass`` keeps a body of only comments valid."""
-    if wrapper is None:
-        return source
-    return wrapper + "\n" + (indent_code(source, "    ") + "\n" if source.strip() else "") + "    pass"
-
-
-def _compile_error(source: str, wrapper: str | None = None) -> SyntaxError | None:
-    """The error the compiler finds in ``source`` (read as ``_global_refs`` reads it), its
-    ``lineno`` made a line of ``source``; None when it compiles. The compiler rejects code
-    ``ast.parse`` accepts: a misplaced ``from __future__`` import, ``return``/``yield``/
-    ``await`` outside a function."""
-    try:
-        compile(_wrapped(source, wrapper), "<cell>", "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        if exc.lineno is not None and wrapper is not None:
-            exc.lineno = max(exc.lineno - 1, 1)
-        return exc
-    except ValueError as exc:  # null bytes
-        return SyntaxError(str(exc))
-    return None
-
-
-def _global_refs(source: str, wrapper: str | None = None) -> dict[str, int] | None:
-    """Names ``source`` looks up in the module globals, with the first line using each.
-    ``wrapper`` is a ``def``/``class`` line to wrap the code in (scope of a step body or a
-    class body); None reads the code as module code. None on a syntax error."""
-    code = _wrapped(source, wrapper)
-    offset = 0 if wrapper is None else 1
-    try:
-        table = symtable.symtable(code, "<cell>", "exec")
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
-        return None
-    names: set[str] = set()
-    assigned_global: set[str] = set()  # ``global X`` then ``X = ...`` in a function defines X
-
-    def walk(t: symtable.SymbolTable, top: bool) -> None:
-        for sym in t.get_symbols():
-            if sym.is_declared_global() and sym.is_assigned():
-                assigned_global.add(sym.get_name())
-            if not sym.is_referenced():
-                continue
-            if top and wrapper is None:
-                if not (sym.is_assigned() or sym.is_imported()):
-                    names.add(sym.get_name())
-            elif sym.is_global():
-                names.add(sym.get_name())
-            elif t.get_type() == "class" and not sym.is_assigned() and not sym.is_free():
-                names.add(sym.get_name())
-        for child in t.get_children():
-            walk(child, False)
-
-    walk(table, True)
-    names -= assigned_global
-    first: dict[str, int] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
-            line = node.lineno - offset
-            if node.id not in first or line < first[node.id]:
-                first[node.id] = line
-    return {n: first.get(n, 1) for n in names}
-
-
-UNKNOWN_STAR = "*"
-"""In a set of defined names: a ``from MODULE import *`` whose names cannot be read."""
-
-
-def _defined_names(source: str, search_dir: str | None = None) -> set[str] | None:
-    """Top-level names a module/scratch cell binds (None on a syntax error); holds
-    :data:`UNKNOWN_STAR` when a star import's names cannot be read without running code."""
-    try:
-        table = symtable.symtable(source, "<cell>", "exec")
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return None
-    names = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
-    names.discard(UNKNOWN_STAR)
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
-            star = _star_names(node.module, node.level, None, search_dir, depth=0)
-            names |= {UNKNOWN_STAR} if star is None else star
-    return names
-
-
-def _star_names(module: str | None, level: int, package: str | None, search_dir: str | None,
-                depth: int) -> set[str] | None:
-    """Names ``from MODULE import *`` binds, read without importing MODULE (a ``helpers.py``
-    beside the notebook is the notebook author's code): from the module object when it is
-    already imported (nothing new runs), else from its source file, parsed: a literal
-    ``__all__`` or its public top-level names (star imports in it followed). None when no
-    source can be read (compiled modules, import hooks, computed ``__all__`` aside)."""
-    if level:
-        if package is None:
-            return None
-        base = package.rsplit(".", level - 1)[0] if level > 1 else package
-        name = base + ("." + module if module else "")
-    elif module:
-        name = module
-    else:
-        return None
-    loaded = sys.modules.get(name)
-    if loaded is not None:
-        public = getattr(loaded, "__all__", None)
-        try:
-            return {str(n) for n in public} if public is not None else {
-                n for n in dir(loaded) if not n.startswith("_")}
-        except TypeError:
-            return None
-    found = _module_source(name, search_dir)
-    if found is None or depth > 4:
-        return None
-    path, is_package = found
-    try:
-        with tokenize.open(path) as handle:
-            text = handle.read()
-        tree = ast.parse(text)
-        table = symtable.symtable(text, path, "exec")
-    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
-        return None
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in stmt.targets):
-            try:
-                value = ast.literal_eval(stmt.value)
-            except ValueError:
-                break
-            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-                return set(value)
-            break
-    names = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
-    own_package = name if is_package else name.rpartition(".")[0] or None
-    for stmt in tree.body:
-        if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names):
-            names |= _star_names(stmt.module, stmt.level, own_package, search_dir, depth + 1) or set()
-    return {n for n in names if not n.startswith("_")}
-
-
-def _module_source(name: str, search_dir: str | None) -> tuple[str, bool] | None:
-    """The ``.py`` file that ``import NAME`` would load and whether it is a package, found
-    the way the import system's path finder finds it (searching ``search_dir`` first, where
-    the exported flow file will sit), without importing anything."""
-    from importlib.machinery import PathFinder
-
-    path = ([search_dir] if search_dir else []) + [p for p in sys.path if isinstance(p, str)]
-    parts = name.split(".")
-    spec = None
-    for i in range(len(parts)):
-        spec = PathFinder.find_spec(".".join(parts[: i + 1]), path)
-        if spec is None:
-            return None
-        if i < len(parts) - 1:
-            path = list(spec.submodule_search_locations or [])
-            if not path:
-                return None
-    origin = spec.origin if spec is not None else None
-    if not origin or not origin.endswith(".py"):
-        return None
-    return origin, spec.submodule_search_locations is not None
-
-
-def find_undefined_names(model: FlowModel, cells: list[CellInput],
-                         search_dir: str | None = None) -> list[NameProblem]:
-    """The export guard: every name a step body, a step decorator, the flow cell or a module
-    cell looks up globally that the exported module would not define (module cells,
-    Metaflow's names, builtins). Names only a scratch cell defines say which cell.
-    The kernel runs the same check as a warning before a step executes. Star imports are
-    read from ``search_dir`` (the notebook's folder) and the import path without importing;
-    when one cannot be read, any name may come from it and only the problems it cannot
-    solve (``inputs`` outside a join, a flow constant read bare) are reported."""
-    module_defs: set[str] = set()
-    for cell in model.module_cells:
-        defs = _defined_names(_strip_magics(cell.source), search_dir)
-        module_defs |= defs or set()
-    scratch_defs: dict[str, int] = {}
-    for cell in model.scratch_cells:
-        for name in _defined_names(_strip_magics(cell.source), search_dir) or ():
-            scratch_defs.setdefault(name, cell.index)
-    known = module_defs | metaflow_names() | _BUILTINS
-    problems: list[NameProblem] = []
-
-    def report(refs: dict[str, int] | None, where: str, cell_index: int, cell_id: str | None, line_of) -> None:
-        for name, line in sorted((refs or {}).items(), key=lambda kv: (kv[1], kv[0])):
-            if name not in known:
-                problems.append(NameProblem(
-                    name, where, cell_index, cell_id, line_of(line), scratch_defs.get(name),
-                    where.startswith("step") and name in class_names,
-                ))
-
-    class_names: set[str] = set()
-    if model.flow_cell is not None:
-        fc = model.flow_cell
-        class_names = _defined_names(fc.body) or set()
-        refs = _global_refs(fc.body, "class _Flow:")
-        report(refs, "the flow cell", fc.cell_index, fc.cell_id, lambda n: fc.body_line + n - 1)
-        for deco, deco_line in zip(fc.decorators, fc.decorator_lines):
-            report(_global_refs(deco[1:].strip()), "the flow cell", fc.cell_index, fc.cell_id, lambda n, d=deco_line: d + n - 1)
-    for cell in model.module_cells:
-        refs = _global_refs(_strip_magics(cell.source))
-        report(
-            {n: line for n, line in (refs or {}).items() if n not in module_defs},
-            "module cell %d" % (cell.index + 1),
-            cell.index,
-            cell.id,
-            lambda n: n,
-        )
-    for step in model.steps:
-        where = "step %r" % step.name
-        args = "self, inputs" if model.is_join(step.name) else "self"
-        refs = _global_refs(step.body, "def _step(%s):" % args)
-        report(refs, where, step.cell_index, step.cell_id, lambda n, s=step: s.body_line + n - 1)
-        for deco, deco_line in zip(step.decorators, step.decorator_lines):
-            refs = _global_refs(deco[1:].strip())
-            refs = {n: line for n, line in (refs or {}).items() if n not in class_names}
-            report(refs, where, step.cell_index, step.cell_id, lambda n, d=deco_line: d + n - 1)
-    if UNKNOWN_STAR in module_defs:
-        return [p for p in problems if p.flow_constant or (p.name == "inputs" and p.where.startswith("step"))]
-    return problems
 
 
 # --------------------------------------------------------------------------- rendering
@@ -408,7 +128,7 @@ def _metaflow_imports(model: FlowModel, module_defs: set[str]) -> list[str]:
             continue
         needed.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in mf)
     for cell in model.module_cells:  # e.g. a helper that reads `current`
-        needed.update(n for n in _global_refs(_strip_magics(cell.source)) or () if n in mf)
+        needed.update(n for n in global_refs(strip_magics(cell.source)) or () if n in mf)
     return sorted(needed - module_defs)
 
 
@@ -439,8 +159,8 @@ def render_flow(model: FlowModel, *, cell_ids: bool = False, source_name: str | 
     module_defs: set[str] = set()
     module_blocks = []
     for cell in model.module_cells:
-        code = _trim_blank(_strip_magics(cell.source))
-        module_defs |= _defined_names(code) or set()
+        code = _trim_blank(strip_magics(cell.source))
+        module_defs |= defined_names(code) or set()
         future, code = _split_future_imports(code)
         out.extend(future)
         if code:
@@ -666,7 +386,7 @@ def export_cells(
     if errors:
         raise ExportError(_format_errors("The notebook does not describe a valid flow:", errors), errors)
     for cell in model.module_cells:
-        exc = _compile_error(_strip_magics(cell.source))
+        exc = compile_error(strip_magics(cell.source))
         if exc is not None:
             fix = "Correct the code on that line of the cell" + (
                 ", or remove the 'module' tag so the cell stays scratch." if "module" in cell.tags else ".")
@@ -674,7 +394,7 @@ def export_cells(
                             fix, "syntax-error")
             raise ExportError(_format_errors("Cannot export:", [err]), [err])
     fc = model.flow_cell
-    exc = None if fc is None else _compile_error(fc.body, "class _Flow:")
+    exc = None if fc is None else compile_error(fc.body, "class _Flow:")
     if exc is not None:
         line = None if exc.lineno is None else fc.body_line + exc.lineno - 1
         err = CellError(fc.cell_index, fc.cell_id, line, "Syntax error in the flow cell: %s." % exc.msg,

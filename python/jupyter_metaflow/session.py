@@ -544,7 +544,7 @@ class NotebookSession:
     def _warn_scratch_names(self, built: BuiltFlow, step: str, user_ns: dict[str, Any]) -> None:
         """The export guard, as one warning: the step reads globals only scratch cells define
         (all named in one line), or a flow-cell constant as a bare name (a NameError follows)."""
-        from .export import find_undefined_names  # export imports cells only; no cycle
+        from .nameguard import find_undefined_names
 
         scratch: dict[str, int] = {}
         for problem in find_undefined_names(built.model, self.notebook.last_cells):

@@ -18,9 +18,9 @@ from jupyter_metaflow.export import (
     check_flow_file,
     export_cells,
     export_notebook,
-    find_undefined_names,
     write_atomic,
 )
+from jupyter_metaflow.nameguard import find_undefined_names
 from jupyter_metaflow.notebook_io import read_notebook
 from jupyter_metaflow.pysource import indent_code
 from jupyter_metaflow.assembly import assemble
