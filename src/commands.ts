@@ -27,6 +27,7 @@ export namespace CommandIDs {
   export const showDag = 'jupyter-metaflow:show-dag';
   export const showArtifacts = 'jupyter-metaflow:show-artifacts';
   export const showDetails = 'jupyter-metaflow:show-details';
+  export const stepInputs = 'jupyter-metaflow:step-inputs';
 }
 
 /** The file Export writes for a notebook: `<notebook>.py` beside it. */
@@ -186,7 +187,22 @@ export function addCommands(
       const state = current();
       const step = target(args);
       if (state && step) {
-        await showArtifacts(state, step);
+        await insertBelowAndRun(state, step, `%mf_show ${step}`);
+      }
+    }
+  });
+
+  app.commands.addCommand(CommandIDs.stepInputs, {
+    label: 'Step Inputs in Notebook',
+    caption:
+      'Insert a %mf_inputs cell below the step: self (inputs for a join) then reads what the step ' +
+      'receives in the current run, to write its body in scratch cells',
+    isEnabled: hasStep,
+    execute: async args => {
+      const state = current();
+      const step = target(args);
+      if (state && step) {
+        await insertBelowAndRun(state, step, `%mf_inputs ${step}`);
       }
     }
   });
@@ -214,7 +230,8 @@ export function addCommands(
       CommandIDs.exportFlow,
       CommandIDs.showDag,
       CommandIDs.showDetails,
-      CommandIDs.showArtifacts
+      CommandIDs.showArtifacts,
+      CommandIDs.stepInputs
     ]) {
       palette.addItem({ command, category });
     }
@@ -335,8 +352,8 @@ export async function exportFlow(state: FlowState, open: ((path: string) => void
   }
 }
 
-/** Insert `%mf_show STEP` below the step's cell and run it. */
-async function showArtifacts(state: FlowState, step: string): Promise<void> {
+/** Insert a cell holding `source` (`%mf_show STEP`, `%mf_inputs STEP`) below the step's cell and run it. */
+async function insertBelowAndRun(state: FlowState, step: string, source: string): Promise<void> {
   const panel = state.panel;
   const index = state.cellIndexOf(step);
   if (index < 0) {
@@ -348,6 +365,6 @@ async function showArtifacts(state: FlowState, step: string): Promise<void> {
   if (!cell) {
     return;
   }
-  cell.model.sharedModel.setSource(`%mf_show ${step}`);
+  cell.model.sharedModel.setSource(source);
   await NotebookActions.runCells(panel.content, [cell], panel.sessionContext);
 }

@@ -33,7 +33,7 @@ def get_link() -> FrontendLink | None:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext jupyter_metaflow``: open the frontend link, register ``%%flow``/``%%step``,
-    ``%mf_show``, ``%mf_run``/``%mf_resume``/``%mf_split`` (idempotent)."""
+    ``%mf_show``, ``%mf_run``/``%mf_resume``/``%mf_split``, ``%mf_inputs`` (idempotent)."""
     global _link, _magics, _sync
     if _link is None:
         from .comm import FrontendLink
@@ -46,9 +46,11 @@ def load_ipython_extension(ipython: Any) -> None:
 
         _magics = magics.register(ipython)
         show_magics.register(ipython, _link)
+        from .inputs import InputsMagics  # %mf_inputs
         from .run_magics import RunMagics  # %mf_run, %mf_resume, %mf_split
 
         ipython.register_magics(RunMagics)
+        ipython.register_magics(InputsMagics)
     from .session import get_session
 
     get_session().provide_file(ipython.user_ns)  # for module cells written for a flow file

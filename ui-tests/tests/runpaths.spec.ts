@@ -160,3 +160,32 @@ test.describe('a failed step', () => {
     await expect(middle.locator('.jp-mf-CellErrors')).toContainText('Step middle failed');
   });
 });
+
+test.describe('a step\'s inputs', () => {
+  test.use({ kernels: null });
+
+  test('from the node\'s context menu: self reads what the step receives', async ({ page, tmpPath }) => {
+    test.setTimeout(300000);
+    await openNotebook(page, tmpPath, 'inputs.ipynb', [
+      "%%step start\nself.rows = [[1, 2], [3, 4]]\nself.c_values = [0.1, 1.0, 10.0]\nself.next(self.train, foreach='c_values')",
+      '%%step train\nself.c = self.input\nself.score = self.c * len(self.rows)',
+      '%%step choose\nself.best = max(i.score for i in inputs)',
+      '%%step end\nprint(self.best)'
+    ]);
+    await command(page, 'jupyter-metaflow:show-dag');
+    await page.notebook.runCell(0);
+    await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
+    await node(page, 'train').click({ button: 'right' });
+    await page.locator('.lm-Menu-itemLabel', { hasText: 'Step Inputs in Notebook' }).click();
+    const inserted = page.locator('.jp-Notebook .jp-Cell').nth(2);
+    await expect(inserted.locator('.jp-InputArea-editor')).toContainText('%mf_inputs train');
+    await expect(inserted.locator('.jp-OutputArea-output')).toContainText(
+      "self now read what step 'train' receives: split [0] of 3: self.input = 0.1, self.index = 0"
+    );
+    await page.notebook.addCell('code', 'self.c = self.input\nprint(self.c * len(self.rows), self.index)');
+    const last = (await page.notebook.getCellCount()) - 1;
+    await page.notebook.runCell(last);
+    expect((await page.notebook.getCellTextOutput(last))?.join('')).toContain('0.2 0');
+    await shots(page, page.locator('.jp-NotebookPanel'), 'step-inputs');
+  });
+});
