@@ -32,6 +32,8 @@ import type { IKernelLink, IKernelLinks } from './tokens';
 export interface IStepRecord {
   /** How the last run of the step ended (or where it is); never `stale`. */
   state: Exclude<StepState, 'stale'>;
+  /** The flow of the run the status is from (null when the kernel did not say). */
+  flow: string | null;
   /** The kernel reported the step stale (its code, flow cell or upstream changed since). */
   stale: boolean;
   runId: string | null;
@@ -49,14 +51,24 @@ export interface IStepRecord {
 
 /** Folds `step_status` / `run_state` messages into one record per step. */
 export class StatusBook {
-  /** The record of a step, if the kernel reported it. */
+  /**
+   * Only records of this flow count (null: all). A notebook renamed without a `%%flow NAME`
+   * is another flow, named after the notebook: its steps have not run, whatever the kernel
+   * still holds of the old name's run.
+   */
+  flow: string | null = null;
+
+  /** The record of a step, if the kernel reported it for {@link flow}. */
   get(step: string): IStepRecord | undefined {
-    return this._records.get(step);
+    const record = this._records.get(step);
+    return record && (this.flow === null || record.flow === null || record.flow === this.flow)
+      ? record
+      : undefined;
   }
 
-  /** Steps with a record. */
+  /** Steps with a record (of {@link flow}). */
   steps(): string[] {
-    return [...this._records.keys()];
+    return [...this._records.keys()].filter(step => this.get(step) !== undefined);
   }
 
   /** Forget everything (kernel restarted). */
@@ -115,6 +127,7 @@ export class StatusBook {
     }
     const record: IStepRecord = {
       state,
+      flow: status.flow ?? previous?.flow ?? null,
       stale,
       runId: status.run_id ?? null,
       durationMs: isSplit
@@ -546,6 +559,7 @@ export class FlowState implements IDisposable {
   }
 
   private _recompute(): void {
+    this._book.flow = this._model.name;
     const sources = new Map(this._cells.map(c => [c.index, c.source]));
     const { nodes, stale } = computeNodeStates(
       this._drawn,

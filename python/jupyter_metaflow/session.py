@@ -363,9 +363,14 @@ class NotebookSession:
             self.run = self._latest_notebook_run(backend)
         if self.run is None:
             start = built.model.step(built.cls._graph.start_step)
+            named = ""
+            if built.model.name_source == "notebook":
+                named = (f" The flow is named after the notebook ({built.cls.__name__}): runs made "
+                         "while the notebook had another name belong to that name's flow; a "
+                         "%%flow NAME cell keeps one name across renames.")
             raise RunOrderError(
                 f"Step {step!r} needs a run of the flow first: execute the start step "
-                f"(cell {start.cell_index + 1}, %%step {start.name}) first."
+                f"(cell {start.cell_index + 1}, %%step {start.name}) first.{named}"
             )
         return self.run
 

@@ -142,3 +142,23 @@ describe('computeNodeStates', () => {
     expect(computeNodeStates(sw, book, () => null).nodes.get('start')!.switchChoice).toBe('b');
   });
 });
+
+describe('a renamed notebook', () => {
+  it('counts only the statuses of its flow: another name is another flow, not run yet', () => {
+    const book = new StatusBook();
+    book.apply({ flow: 'AnalysisFlow', run_id: '7', step: 'start', state: 'done', duration_ms: 5 });
+    book.apply({ flow: 'AnalysisFlow', run_id: '7', step: 'end', state: 'done', duration_ms: 5 });
+    const model = assemble(
+      ['%%step start', '%%step end'].map((source, index) => ({ index, id: null, cell_type: 'code', source, tags: [] })),
+      'analysis-v2.ipynb'
+    );
+    book.flow = model.name;
+    expect(model.name).toBe('AnalysisV2Flow');
+    expect(book.get('start')).toBeUndefined();
+    expect(book.steps()).toEqual([]);
+    const { nodes } = computeNodeStates(model, book, () => null);
+    expect(nodes.get('end')?.status ?? null).toBeNull();
+    book.flow = 'AnalysisFlow'; // renamed back: the old run's statuses are true again
+    expect(book.get('end')?.state).toBe('done');
+  });
+});

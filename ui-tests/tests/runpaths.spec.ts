@@ -189,3 +189,29 @@ test.describe('a step\'s inputs', () => {
     await shots(page, page.locator('.jp-NotebookPanel'), 'step-inputs');
   });
 });
+
+test.describe('a renamed notebook', () => {
+  test.use({ kernels: null });
+
+  test('its badges tell the truth: another name is another flow', async ({ page, tmpPath }) => {
+    test.setTimeout(300000);
+    await openNotebook(page, tmpPath, 'analysis.ipynb', ['%%step start\nself.x = 1', '%%step end\nprint(self.x)']);
+    await command(page, 'jupyter-metaflow:show-dag');
+    await page.notebook.runCell(0);
+    await page.notebook.runCell(1);
+    const badge = (i: number) => page.locator('.jp-Notebook .jp-Cell').nth(i).locator('.jp-mf-StepBadge');
+    await expect(badge(1)).toHaveAttribute('data-status', 'done', { timeout: 60000 });
+    await page.evaluate(async ([from, to]) => {
+      await (window as any).jupyterapp.serviceManager.contents.rename(from, to);
+    }, [`${tmpPath}/analysis.ipynb`, `${tmpPath}/analysis-v2.ipynb`] as const);
+    await expect(page.locator('#jp-mf-dag-panel')).toContainText('AnalysisV2Flow');
+    await expect(badge(0)).toHaveAttribute('data-status', 'none');
+    await expect(badge(1)).toHaveAttribute('data-status', 'none');
+    await expect(node(page, 'end')).not.toHaveAttribute('data-status', 'done');
+    await page.notebook.runCell(1);
+    const end = page.locator('.jp-Notebook .jp-Cell').nth(1).locator('.jp-OutputArea-output');
+    await expect(end).toContainText("Step 'end' needs a run of the flow first");
+    await expect(end).toContainText('The flow is named after the notebook (AnalysisV2Flow)');
+    await shots(page, page, 'renamed-notebook');
+  });
+});
