@@ -4,7 +4,7 @@
  * whose cell source differs from the source its last run used, and every step
  * downstream of it that ran).
  */
-import type { ISessionContext } from '@jupyterlab/apputils';
+import { Notification, type ISessionContext } from '@jupyterlab/apputils';
 import { NotebookActions } from '@jupyterlab/notebook';
 import type { INotebookTracker, Notebook, NotebookPanel } from '@jupyterlab/notebook';
 import type { Cell, ICellModel } from '@jupyterlab/cells';
@@ -643,11 +643,14 @@ export class FlowState implements IDisposable {
         break;
       case 'error': {
         // the kernel's export handler failed: end the wait with its message
-        const error = message.payload as { message: string; request_id?: string };
+        const error = message.payload as { message: string; request_id?: string; in_reply_to?: string };
         const resolve = error.request_id ? this._pending.get(error.request_id) : undefined;
         if (resolve) {
           this._pending.delete(error.request_id!);
           resolve({ ok: false, error: error.message, request_id: error.request_id });
+        } else if (error.in_reply_to === 'hello') {
+          // the snapshot on connecting could not be complete (the latest run unreadable)
+          Notification.warning(error.message, { autoClose: 10000 });
         }
         break;
       }

@@ -41,6 +41,15 @@ class NotebookSource:
         only the cells it executed."""
         return self._live_cells is not None or bool(_file_cells(self.notebook_path())[0])
 
+    def file_problem(self) -> str | None:
+        """Why the notebook file (which exists) cannot be read, when it cannot."""
+        path = self.notebook_path()
+        if not path or not os.path.isfile(path):
+            return None
+        _file_cells(path)
+        problem = _unreadable_files.get(path)
+        return problem[1] if problem is not None and problem[0] == os.path.getmtime(path) else None
+
     def set_notebook_cells(self, cells: list[cellrules.CellInput], path: str | None) -> None:
         """The frontend's live notebook (freshest source after the executing cell)."""
         self._live_cells = list(cells)
@@ -127,6 +136,9 @@ class NotebookSource:
 _notebook_files: dict[str, tuple[float, list[tuple]]] = {}
 """Path -> (mtime, cells) of notebook files already read (outputs make them slow to parse)."""
 
+_unreadable_files: dict[str, tuple[float, str]] = {}
+"""Path -> (mtime, why) of notebook files that could not be read."""
+
 
 def _file_cells(path: str | None) -> tuple[list[tuple], float]:
     """``[(id, source, tags, cell_type)]`` of the notebook file and its mtime (or ``[]``, 0),
@@ -139,7 +151,9 @@ def _file_cells(path: str | None) -> tuple[list[tuple], float]:
         return cached[1], mtime
     try:
         cells = [(c.id, c.source, c.tags, c.cell_type) for c in read_notebook(path)]
-    except NotebookFileError:
+    except NotebookFileError as exc:  # kept: the user is told why, not that the file is absent
+        _unreadable_files[path] = (mtime, str(exc))
         return [], 0.0
+    _unreadable_files.pop(path, None)
     _notebook_files[path] = (mtime, cells)
     return cells, mtime

@@ -219,7 +219,13 @@ class NotebookSession:
         model = self.notebook_model(source, cell_id)
         if model.errors:
             message = format_cell_errors(model.errors)
-            if not self.notebook.sees_notebook():
+            problem = None if self.notebook.sees_notebook() else self.notebook.file_problem()
+            if problem is not None:
+                message += (
+                    f"\nThe notebook file cannot be read, so this kernel knows only the cells it "
+                    f"executed: {problem}"
+                )
+            elif not self.notebook.sees_notebook():
                 message += (
                     "\nThis kernel cannot see the notebook (no JupyterLab extension, no notebook "
                     "file): it knows only the cells it executed. Execute the other step cells "

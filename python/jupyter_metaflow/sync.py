@@ -76,6 +76,8 @@ class FlowSync:
         """The executing cell: source, id, and the step it runs (computed on first use)."""
         self._file_model: dict[str, Any] | None = None
         self._lint_cache: tuple[str, list[dict[str, Any]]] | None = None
+        self._last_children: dict[str, list[str]] | None = None
+        """step -> its transition's targets, from the last model read (for stale marks)."""
         self._restore_tried = False
         self._listeners: list[Listener] = []
         self._link: Any = None
@@ -209,11 +211,15 @@ class FlowSync:
             return set()
         try:
             model = self.current_model()
-        except Exception:  # an unreadable notebook: no graph, no propagation
-            return set()
-        children: dict[str, list[str]] = {}
-        for s in model.get("steps", []):
-            children[s["name"]] = list((s.get("transition") or {}).get("targets", []))
+        except Exception:  # the notebook cannot be read now: the last graph known, else all
+            log.warning("jupyter-metaflow: cannot read the notebook's graph for stale steps", exc_info=True)
+            if self._last_children is None:
+                return set(self.run_status) - steps  # anything may be downstream
+            children = self._last_children
+        else:
+            children = {s["name"]: list((s.get("transition") or {}).get("targets", []))
+                        for s in model.get("steps", [])}
+            self._last_children = children
         seen: set[str] = set()
         todo = [c for s in steps for c in children.get(s, [])]
         while todo:
@@ -258,11 +264,14 @@ class FlowSync:
 
     def send_run_state(self, opened: Any) -> None:
         """Connect listener: the snapshot for a frontend that just connected."""
+        problem = None
         if self.run_id is None and not self._restore_tried:
             self._restore_tried = True
-            self.restore_latest_run()
+            problem = self.restore_latest_run()
         if self._link is not None:
             self._link.send("run_state", self.run_state(), to=opened)
+            if problem is not None:  # said to the user, not only to the kernel's log
+                self._link.send("error", {"message": problem, "in_reply_to": "hello"}, to=opened)
 
     def reload_run(self) -> None:
         """The session's current run changed (the user chose another): forget the statuses,
@@ -277,11 +286,11 @@ class FlowSync:
         if self._link is not None:
             self._link.send("run_state", self.run_state())
 
-    def restore_latest_run(self) -> None:
+    def restore_latest_run(self) -> str | None:
         """After a kernel restart: the steps of the notebook's latest run (the run the executor
         re-attaches to when the next step runs) become the steps' last statuses, and the steps
         a switch of that run ruled out are ``skipped`` again. Their ``source`` is unknown, so
-        they are not compared with the cells."""
+        they are not compared with the cells. Returns why the run could not be read, if so."""
         from metaflow.exception import MetaflowException
 
         from .runstatus import run_statuses_and_splits, switch_targets
@@ -291,7 +300,7 @@ class FlowSync:
             name = model["name"]
             run = self.session.latest_notebook_client_run(name)
             if run is None:
-                return
+                return None
             restored, splits = run_statuses_and_splits(run, switch_targets(model))
             for status in restored.values():
                 if status["state"] == "running":
@@ -303,16 +312,19 @@ class FlowSync:
                 status.pop("done_splits", None)
             restored.update(_ruled_out(model, restored, run.id))
         except (MetaflowException, OSError):  # no datastore or an unreadable run: nothing to restore
-            return
-        except Exception:  # best effort: the frontend still gets its (empty) snapshot
+            return None
+        except Exception as exc:  # the frontend still gets its (empty) snapshot, and the reason
             log.warning("jupyter-metaflow: could not read the latest run", exc_info=True)
-            return
+            return (f"The statuses of the notebook's latest run could not be read "
+                    f"({type(exc).__name__}: {exc}); the DAG shows none. Executing a step reads "
+                    "the run again.")
         finally:
             forget_datastore_root()
         self.flow, self.run_id = name, run.id
         self.run_status.update(restored)
         self.splits_done.update(splits)
         self.publish()
+        return None
 
     def _flow_cell_source(self) -> str | None:
         """The source of the frontend's flow cell (``%%flow`` or ``flow:`` tag), if any."""

@@ -331,3 +331,19 @@ def test_datastore_run_of_another_kernel_that_died(ip, capsys, tmp_path):
         for p, data in aside:
             p.write_bytes(data)
     still_readable(run_id)
+
+
+def test_an_unreadable_notebook_file_is_named_not_taken_for_absent(ip, capsys, tmp_path, monkeypatch):
+    """Headless (no frontend), the kernel reads the notebook file jupyter-server names; a file
+    that is not JSON is reported with its reason, not as 'cannot see the notebook'."""
+    run_id = good_run(ip)
+    from jupyter_metaflow import session as notebook_session
+
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{not json")
+    notebook_session._session = None
+    monkeypatch.setenv("JPY_SESSION_NAME", str(broken))
+    text = shown(ip, GOOD[3], capsys)
+    assert "The notebook file cannot be read" in text and "broken.ipynb is not a notebook" in text, text
+    assert "cannot see the notebook" not in text
+    still_readable(run_id)

@@ -215,3 +215,51 @@ def test_static_dag_of_thousands_of_chained_steps():
     assert placed.boxes["end"].layer == len(names) - 1
     assert dag.render_html(graph).count("<g") >= len(names)
     assert "s2999" in dag.render_text(graph)
+
+
+def test_stale_marks_survive_a_notebook_that_cannot_be_read_now(monkeypatch):
+    """Walking the graph for the steps after a changed one: when the notebook cannot be read
+    at that moment, the last graph read is used (the marks were silently dropped)."""
+    session = NotebookSession()
+    sync = FlowSync(session)
+    sync.on_flow({"path": "branch.ipynb", "cells": [cell(i, s) for i, s in enumerate(BRANCH)]})
+    assert sync._descendants({"left"}) == {"join", "end"}
+
+    def unreadable():
+        raise OSError("the notebook file went away")
+
+    monkeypatch.setattr(sync, "current_model", unreadable)
+    assert sync._descendants({"left"}) == {"join", "end"}
+    fresh = FlowSync(NotebookSession())
+    fresh.run_status = {"start": {}, "left": {}, "join": {}}
+    monkeypatch.setattr(fresh, "current_model", unreadable)
+    assert fresh._descendants({"left"}) == {"start", "join"}  # no graph known: all that ran
+
+
+def test_a_latest_run_that_cannot_be_read_is_told_to_the_frontend(monkeypatch):
+    """The snapshot a connecting frontend gets is then empty; the reason went only to the
+    kernel's log."""
+    class Link:
+        sent: list = []
+        frontends: dict = {}
+
+        def send(self, msg_type, payload, to=None):
+            self.sent.append((msg_type, payload))
+
+        def on(self, *args):
+            pass
+
+    session = NotebookSession()
+    sync = FlowSync(session)
+    sync._link = link = Link()
+    sync.on_flow({"path": "branch.ipynb", "cells": [cell(i, s) for i, s in enumerate(BRANCH)]})
+
+    def damaged(name):
+        raise ValueError("Expecting value: line 1 column 1")
+
+    monkeypatch.setattr(session, "latest_notebook_client_run", damaged)
+    link.sent.clear()
+    sync.send_run_state(object())
+    assert [kind for kind, _ in link.sent] == ["run_state", "error"]
+    error = link.sent[1][1]
+    assert error["in_reply_to"] == "hello" and "could not be read (ValueError: Expecting value" in error["message"]
