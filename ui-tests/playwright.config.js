@@ -12,6 +12,9 @@ module.exports = {
   workers: 1,
   retries: process.env.CI ? 1 : 0, // a test that passes only on its retry is reported as flaky
   timeout: 120000,
+  // Assertions wait for states; 5 s (Playwright's default) is a timing assumption a loaded
+  // machine breaks (a kernel reply and its render take longer with the CPU busy).
+  expect: { timeout: 30000 },
   reporter: [['list'], ['json', { outputFile: process.env.MF_UI_JSON || 'test-results/results.json' }]],
   use: {
     ...baseConfig.use,
@@ -36,6 +39,9 @@ module.exports = {
     command: 'jupyter lab --config jupyter_server_test_config.py',
     url: `http://localhost:${port}/lab`,
     timeout: 120000,
+  // Assertions wait for states; 5 s (Playwright's default) is a timing assumption a loaded
+  // machine breaks (a kernel reply and its render take longer with the CPU busy).
+  expect: { timeout: 30000 },
     reuseExistingServer: false,
     stdout: 'ignore',
     stderr: process.env.MF_UI_SERVER_LOG ? 'pipe' : 'ignore'

@@ -181,9 +181,11 @@ test.describe('DAG panel', () => {
     ]);
     await connected(page);
     // the toolbar button (in the toolbar's overflow menu when the notebook is narrow)
-    const runAll = page.locator('[data-command="jupyter-metaflow:run-all"]');
+    // (the DAG panel's toolbar has one too: take the notebook's)
+    let runAll = page.locator('.jp-NotebookPanel-toolbar [data-command="jupyter-metaflow:run-all"]');
     if (!(await runAll.isVisible())) {
       await page.locator('.jp-NotebookPanel-toolbar [data-jp-item-name="toolbar-popup-opener"]').click();
+      runAll = page.locator('.jp-Toolbar-responsive-popup [data-command="jupyter-metaflow:run-all"]');
     }
     await expect(runAll).toHaveAttribute('aria-disabled', 'false');
     await runAll.click();

@@ -78,7 +78,7 @@ export async function openNotebook(
  * to look at it); the center keeps every notification until it is dismissed.
  */
 export async function expectNotification(page: IJupyterLabPageFixture, text: string): Promise<void> {
-  const center = page.locator('.jp-Notification-List, .jp-Notification-Center');
+  const center = page.locator('.jp-Notification-Center').first();
   if (!(await center.isVisible())) {
     await page.evaluate(() => (window as any).jupyterapp.commands.execute('apputils:display-notifications'));
   }
