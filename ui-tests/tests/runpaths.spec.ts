@@ -215,3 +215,53 @@ test.describe('a renamed notebook', () => {
     await shots(page, page, 'renamed-notebook');
   });
 });
+
+test.describe('switch steps', () => {
+  test.use({ kernels: null });
+
+  test('inside a foreach: per-case counts on the node', async ({ page, tmpPath }) => {
+    test.setTimeout(300000);
+    await openNotebook(page, tmpPath, 'parity.ipynb', [
+      "%%step start\nself.items = [1, 2, 3, 4, 5]\nself.next(self.classify, foreach='items')",
+      "%%step classify\nself.kind = 'odd' if self.input % 2 else 'even'\nself.next({'odd': self.odd, 'even': self.even}, condition='kind')",
+      '%%step odd\nself.next(self.gather)',
+      '%%step even\nself.next(self.gather)',
+      '%%step gather\nself.n = len(inputs)\nself.next(self.end)',
+      '%%step end'
+    ]);
+    await command(page, 'jupyter-metaflow:show-dag');
+    await page.notebook.runCell(0);
+    await page.notebook.runCell(1);
+    await expect(node(page, 'classify')).toHaveAttribute('data-status', 'done', { timeout: 90000 });
+    await expect(node(page, 'classify')).toContainText('3 → odd');
+    await expect(node(page, 'classify')).toContainText('2 → even');
+    await shots(page, page.locator('#jp-mf-dag-panel'), 'switch-in-foreach-counts');
+  });
+
+  test('a case not taken stays skipped after a kernel restart', async ({ page, tmpPath }) => {
+    test.setTimeout(300000);
+    await openNotebook(page, tmpPath, 'pick.ipynb', [
+      "%%step start\nself.c = 'a'\nself.next({'a': self.left, 'b': self.right}, condition='c')",
+      '%%step left\nself.next(self.end)',
+      '%%step right\nself.next(self.end)',
+      '%%step end'
+    ]);
+    await command(page, 'jupyter-metaflow:show-dag');
+    for (const i of [0, 1, 2, 3]) {
+      await page.notebook.runCell(i);
+    }
+    await expect(node(page, 'end')).toHaveAttribute('data-status', 'done', { timeout: 90000 });
+    await expect(node(page, 'right')).toHaveAttribute('data-status', 'skipped');
+    await page.evaluate(async () => {
+      await (window as any).jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart();
+    });
+    await expect(page.locator('#jp-main-statusbar .jp-mf-LinkStatus')).toHaveAttribute(
+      'data-jp-mf-status',
+      'connected',
+      { timeout: 90000 }
+    );
+    await expect(node(page, 'end')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
+    await expect(node(page, 'right')).toHaveAttribute('data-status', 'skipped');
+    await shots(page, page.locator('#jp-mf-dag-panel'), 'switch-skipped-after-restart');
+  });
+});
