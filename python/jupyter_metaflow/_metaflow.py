@@ -363,11 +363,36 @@ def new_run(backend: Backend, flow_cls: type, notebook_tag: str | None, debug: b
     return run_id
 
 
-def task_artifacts(backend: Backend, run_id: str, step: str, task_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class UnloadedArtifact:
+    """An artifact left unloaded because its pickle is larger than a preview loads."""
+
+    type_name: str | None
+    size: int
+
+    def __repr__(self) -> str:
+        kind = (self.type_name or "").removeprefix("<class '").removesuffix("'>") or "value"
+        return f"<{kind}, {self.size / 2 ** 20:.1f} MB pickled: not loaded for this preview>"
+
+
+def task_artifacts(backend: Backend, run_id: str, step: str, task_id: str,
+                   max_bytes: int | None = None) -> dict[str, Any]:
     """A finished task's artifacts (not Metaflow's internal ones), from the datastore: also
-    for the tasks of a debug run, which the Client cannot address."""
+    for the tasks of a debug run, which the Client cannot address. An artifact whose pickle
+    (as recorded in the task's ``data.json``) is larger than ``max_bytes`` is not loaded: an
+    :class:`UnloadedArtifact` stands for it."""
     ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, mode="r")
-    return {name: ds[name] for name, _ in ds.items() if not name.startswith("_") and name != "name"}
+    out: dict[str, Any] = {}
+    for name, _ in ds.items():
+        if name.startswith("_") or name == "name":
+            continue
+        info = ds._info.get(name) or {}
+        size = info.get("size")
+        if max_bytes is not None and isinstance(size, int) and size > max_bytes:
+            out[name] = UnloadedArtifact(info.get("type"), size)
+        else:
+            out[name] = ds[name]
+    return out
 
 
 def _flow_sys_tags(backend: Backend, flow_cls: type) -> list[str]:

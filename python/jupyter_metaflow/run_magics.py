@@ -34,6 +34,9 @@ from .show.address import position
 
 __all__ = ["RunMagics"]
 
+PREVIEW_BYTES = 1024 * 1024
+"""Largest pickled artifact ``%mf_split`` loads for its one-line preview."""
+
 _short = reprlib.Repr()
 _short.maxstring = 60
 _short.maxother = 60
@@ -239,7 +242,7 @@ def _preview_join(built: Any, record: Any, step: str, split_step: str, where: tu
     flow = built.cls.__name__
     # a debug run is not registered (the Client cannot see it): read its task's datastore
     task_id = record.tasks[step][-1].task_id
-    artifacts = mf.task_artifacts(session.backend, record.run_id, step, task_id)
+    artifacts = mf.task_artifacts(session.backend, record.run_id, step, task_id, PREVIEW_BYTES)
     index = where[-1]
     at = f"split {split_label(where)}, " if len(where) > 1 else ""
     lines = [

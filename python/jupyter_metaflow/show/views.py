@@ -64,7 +64,10 @@ def truncate(text: str, limit: int) -> str:
 
 
 def safe_repr(value: Any, limit: int) -> str:
-    """``repr(value)`` that never raises, cut to ``limit`` characters."""
+    """``repr(value)`` that never raises, cut to ``limit`` characters (a long string is cut
+    before its ``repr`` is made: a 1 GB text must not be copied to show 80 characters)."""
+    if isinstance(value, (str, bytes, bytearray)) and len(value) > limit:
+        return truncate(repr(value[: limit + 1]), limit)
     try:
         text = repr(value)
     except Exception as exc:  # a broken __repr__ must not break the view

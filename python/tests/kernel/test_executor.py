@@ -357,6 +357,23 @@ def test_restart_after_mf_split_reattaches_to_the_current_run_not_the_debug_run(
     assert Run(current)["end"].task.data.total == 14
 
 
+def test_mf_split_previews_do_not_load_large_artifacts(ip, capsys):
+    """The preview is one line per artifact: a large one is named with its type and size,
+    not unpickled (it was loaded whole only to be cut to 60 characters)."""
+    cells = notebook(
+        "%%step start\nself.items = [1, 2]\nself.next(self.body, foreach='items')",
+        "%%step body\nself.small = self.input * 10\nself.big = b'x' * (2 * 1024 * 1024)",
+        "%%step join\nself.total = sum(i.small for i in inputs)",
+        "%%step end\npass",
+    )
+    ok(ip, cells[0])
+    capsys.readouterr()
+    ok(ip, "%mf_split body 1")
+    out = capsys.readouterr().out
+    assert "small = 20" in out
+    assert "big = <bytes, 2.0 MB pickled: not loaded for this preview>" in out, out
+
+
 def test_a_debug_split_run_is_invisible_to_the_client(ip, capsys):
     """Metaflow's Client, a script or `resume` after %mf_split: the notebook's real run stays
     latest_run (the debug run is not registered, as Metaflow's spin records no metadata)."""

@@ -223,3 +223,18 @@ def test_picture_arrays_are_images_stretched_to_full_contrast() -> None:
     assert pixels.max() == 255 and pixels.min() == 0
     photo = view(np.zeros((48, 64, 3), dtype=np.uint8))
     assert (photo["image"]["width"], photo["image"]["height"]) == (64, 48)
+
+
+def test_a_long_string_is_cut_before_its_repr_is_made() -> None:
+    """Tree leaves and previews show ~80 characters: the repr of the whole string (a copy as
+    large as the string) was made first. Peak memory of the call, measured with tracemalloc."""
+    import tracemalloc
+
+    text = "x" * 50_000_000
+    tracemalloc.start()
+    shown = safe_repr(text, 80)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(f"safe_repr of a 50 MB string: peak {peak / 1024:.1f} KB")
+    assert shown == repr(text[:100])[:79] + "\u2026"
+    assert peak < 1024 * 1024
