@@ -54,6 +54,8 @@ test.describe('examples', () => {
   test.use({ kernels: null });
 
   test('sklearn_hyperparams: Run All, every step done, %mf_show of the best model', async ({ page, tmpPath }) => {
+    // Run All trains models, then two exports: over 2 minutes with the CPU busy
+    test.slow();
     await runExample(page, tmpPath, 'sklearn_hyperparams.ipynb');
     await expectNoErrors(page);
     // The frontend loaded the extension first: the notebook's own %load_ext cell stays quiet.
