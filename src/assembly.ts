@@ -28,6 +28,8 @@ export type IStepModel = IStep;
 /** A cell as the rules see it (the `flow` message's cell shape). */
 export type ICellInput = INotebookCell;
 
+/** papermill's tag on the cell of run values it inserts: a scratch cell (cells.py). */
+export const INJECTED_PARAMETERS_TAG = 'injected-parameters';
 const RESERVED_STEP_NAMES = new Set(['name', 'next', 'input', 'index', 'cmd']);
 const STEP_NAME_RE = /^[a-z0-9][a-z0-9_]*$/;
 const FLOW_MAGIC_RE = /^%%flow(?:\s|$)/;
@@ -58,7 +60,7 @@ export function classify(cell: ICellInput): CellKind {
   if (cell.tags.includes('module')) {
     return 'module';
   }
-  if (cell.tags.includes('skip') || !cell.source.trim()) {
+  if (cell.tags.includes('skip') || cell.tags.includes(INJECTED_PARAMETERS_TAG) || !cell.source.trim()) {
     return 'scratch';
   }
   return Private.isModuleSource(cell.source) ? 'module' : 'scratch';

@@ -18,9 +18,8 @@ The rules (the notebook contract):
   definitions, assignments of literal constants and calls that configure a library the cell
   imported (``matplotlib.use('Agg')``, ``np.random.seed(0)``, ``warnings.filterwarnings(...)``,
   ``logging.basicConfig(level=logging.INFO)``: see :func:`_is_config_call`); otherwise (also:
-  tagged ``skip``, empty,
-  containing ``%``/``!`` lines, or a syntax error) it is a *scratch* cell that runs in the
-  notebook only.
+  tagged ``skip``, empty, containing ``%``/``!`` lines, or a syntax error; also papermill's
+  ``injected-parameters`` cell) it is a *scratch* cell that runs in the notebook only.
 * A markdown cell right above a step cell is that step's docstring; the notebook's first
   markdown cell is the flow's docstring.
 
@@ -55,6 +54,9 @@ __all__ = [
     "source_lines",
 ]
 
+INJECTED_PARAMETERS_TAG = "injected-parameters"
+"""papermill's tag on the cell of run values it inserts (a scratch cell: the values are one
+run's, set as the flow's Parameters, never part of the exported flow)."""
 RESERVED_STEP_NAMES = frozenset({"name", "next", "input", "index", "cmd"})
 _STEP_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _FLOW_MAGIC_RE = re.compile(r"^%%flow(?:\s|$)")
@@ -393,7 +395,7 @@ def classify(cell: CellInput) -> CellKind:
         return CellKind.STEP
     if "module" in cell.tags:
         return CellKind.MODULE
-    if "skip" in cell.tags or not cell.source.strip():
+    if "skip" in cell.tags or INJECTED_PARAMETERS_TAG in cell.tags or not cell.source.strip():
         return CellKind.SCRATCH
     return CellKind.MODULE if _is_module_source(cell.source) else CellKind.SCRATCH
 

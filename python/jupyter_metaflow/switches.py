@@ -41,13 +41,17 @@ def not_taken(graph: Any, tasks: Mapping[str, Sequence[Any]], step: str) -> str 
     tasks, or a step that did not run and is itself ruled out. The reason names the switch
     nearest to ``step`` and its choice.
     """
-    return _not_taken(graph, tasks, step, set())
+    return _not_taken(graph, tasks, step, {})
 
 
-def _not_taken(graph: Any, tasks: Mapping[str, Sequence[Any]], step: str, seen: set[str]) -> str | None:
-    if step in seen:
-        return None
-    seen.add(step)
+def _not_taken(graph: Any, tasks: Mapping[str, Sequence[Any]], step: str,
+               memo: dict[str, str | None]) -> str | None:
+    """:func:`not_taken` with the answers found so far (a step reached again on another path,
+    the two branches of a split inside a switch arm, gets the same answer; a loop back to a
+    step still being decided is no reason)."""
+    if step in memo:
+        return memo[step]
+    memo[step] = None
     reasons = []
     for parent in graph[step].in_funcs:
         if parent == step:
@@ -59,8 +63,9 @@ def _not_taken(graph: Any, tasks: Mapping[str, Sequence[Any]], step: str, seen: 
             chosen = sorted({s for t in ran for s in t.next_steps})
             reasons.append(f"the switch in {parent!r} chose {choice_text(graph, parent, chosen)}")
             continue
-        upstream = _not_taken(graph, tasks, parent, seen)
+        upstream = _not_taken(graph, tasks, parent, memo)
         if upstream is None:
             return None
         reasons.append(upstream)
-    return reasons[0] if reasons else None
+    memo[step] = reasons[0] if reasons else None
+    return memo[step]
