@@ -77,10 +77,12 @@ def task_specs(built: BuiltFlow, run: RunRecord, step: str) -> list[TaskSpec]:
         if reason is not None:
             raise StepNotOnPath(f"Step {step!r} is not on this run's path: {reason}; nothing to run.")
     if node.type == "join":
-        if missing:
+        # a parent on a switch arm the run did not take sends the join nothing
+        needed = [p for p in missing if switches.not_taken(graph, run.tasks, p) is None]
+        if needed:
             raise RunOrderError(
-                f"Join step {step!r} needs {', '.join(repr(p) for p in missing)} in the "
-                f"current run: execute {', '.join(cell_of(p) for p in missing)} first."
+                f"Join step {step!r} needs {', '.join(repr(p) for p in needed)} in the "
+                f"current run: execute {', '.join(cell_of(p) for p in needed)} first."
             )
         _check_routed(built, run, step, parents, routed)
         split = graph[node.split_parents[-1]]
