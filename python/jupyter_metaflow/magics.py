@@ -45,11 +45,14 @@ class NotebookFlowMagics(Magics):
             self.session.record_executed(self._raw_cell, self._cell_id)
 
     def _source(self, magic: str, line: str, cell: str) -> str:
-        """The cell's exact text: IPython hands the magic its body with a newline appended."""
+        """The cell's exact text: IPython hands the magic its body with a newline appended
+        (and a cell of the magic line alone the ``pass`` of :func:`complete_empty_body`)."""
         rebuilt = f"%%{magic} {line}\n{cell}"
         raw = self._raw_cell
-        if raw is not None and raw.strip("\n") == rebuilt.strip("\n"):
-            return raw
+        if raw is not None:
+            completed = "".join(complete_empty_body(raw.splitlines(True)))
+            if rebuilt.strip("\n") in (raw.strip("\n"), completed.strip("\n")):
+                return raw
         return rebuilt
 
     @magic_arguments()

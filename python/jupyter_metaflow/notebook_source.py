@@ -1,7 +1,9 @@
 """Where the kernel's notebook cells come from, freshest first: the executing cell, the
 frontend's live notebook (the comm), the notebook file (its path from the frontend,
-``JPY_SESSION_NAME`` or VS Code), and the cells this kernel executed. :class:`NotebookSource`
-merges them into the cells :func:`jupyter_metaflow.assembly.assemble` reads.
+``JPY_SESSION_NAME``, VS Code, or, headless, the file holding the executed cells: see
+:mod:`jupyter_metaflow.notebook_search`), and the cells this kernel executed.
+:class:`NotebookSource` merges them into the cells :func:`jupyter_metaflow.assembly.assemble`
+reads.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 from . import cells as cellrules
 from .assembly import FlowModel, assemble
+from . import injected_parameters, notebook_search
+from .errors import FlowDefinitionError
 from .notebook_io import NotebookFileError, read_notebook
 
 __all__ = ["MAX_REMEMBERED_CELLS", "NotebookSource"]
@@ -28,6 +32,10 @@ class NotebookSource:
         self._live_path: str | None = None
         self._executed: dict[str, tuple[float, str, str | None]] = {}
         self._last_cells: list[cellrules.CellInput] = []
+        self._found_path: str | None = None
+        """The notebook file a headless kernel found (see :meth:`find_notebook`)."""
+        self._injected: tuple[dict[str, Any], str] | None = None
+        """papermill's injected parameter values and its cell's text, once that cell ran."""
         self._file: str | None = None
         """The ``__file__`` given to the notebook's namespace (see :meth:`provide_file`)."""
 
@@ -64,7 +72,37 @@ class NotebookSource:
 
         shell = get_ipython()
         path = shell.user_ns.get("__vsc_ipynb_file__") if shell is not None else None
-        return path if isinstance(path, str) and path else None
+        if isinstance(path, str) and path:
+            return path
+        return self._found_path if self._live_cells is None else None
+
+    def find_notebook(self) -> str | None:
+        """Headless (no frontend, no path from the server): the notebook file holding every
+        cell this kernel executed, kept while it still holds them. Raises
+        :class:`FlowDefinitionError` when two notebooks hold them."""
+        if self._live_cells is not None or os.environ.get("JPY_SESSION_NAME"):
+            return None
+        executed = [text for _, text, _ in self._executed.values()]
+        held = self._found_path is not None and {t.strip() for t in executed} <= {
+            text.strip() for text in _code_sources(self._found_path)}
+        if not held:
+            try:
+                self._found_path = notebook_search.find_notebook(executed, _code_sources)
+            except notebook_search.AmbiguousNotebook as exc:
+                raise FlowDefinitionError(str(exc)) from None
+        return self._found_path
+
+    def injected_values(self) -> dict[str, Any] | None:
+        """papermill's parameter values: the executed cell that reads as its injected cell,
+        unless the notebook shows that cell without papermill's tag (a cell of the user's)."""
+        if self._injected is None:
+            return None
+        values, text = self._injected
+        if self.sees_notebook():
+            same = [c for c in self._last_cells if c.source.strip() == text.strip()]
+            if same and not any(cellrules.INJECTED_PARAMETERS_TAG in c.tags for c in same):
+                return None
+        return values
 
     def provide_file(self, user_ns: dict[str, Any]) -> None:
         """Give the notebook's namespace a ``__file__``, the notebook's path, so code written
@@ -81,6 +119,9 @@ class NotebookSource:
         re-executing a cell must not change (implied transitions follow it)."""
         key = self._cell_key(source, cell_id)
         self._executed[key] = (time.time(), source, cell_id)
+        values = injected_parameters.parse_injected_cell(source)
+        if values is not None:
+            self._injected = (values, source)
         if len(self._executed) > MAX_REMEMBERED_CELLS:
             del self._executed[next(iter(self._executed))]
 
@@ -101,7 +142,10 @@ class NotebookSource:
     def notebook_model(
         self, source: str | None = None, cell_id: str | None = None
     ) -> FlowModel:
-        """Assemble the flow from the freshest cell texts; ``source`` is the executing cell."""
+        """Assemble the flow from the freshest cell texts; ``source`` is the executing cell
+        (headless, the notebook file holding the executed cells is looked for then)."""
+        if source is not None:
+            self.find_notebook()
         path = self.notebook_path()
         if self._live_cells is not None:
             base = [(c.id, c.source, c.tags, c.cell_type) for c in self._live_cells]
@@ -157,3 +201,8 @@ def _file_cells(path: str | None) -> tuple[list[tuple], float]:
     _unreadable_files.pop(path, None)
     _notebook_files[path] = (mtime, cells)
     return cells, mtime
+
+
+def _code_sources(path: str) -> list[str]:
+    """The code cells' texts of a notebook file (``[]`` when unreadable)."""
+    return [source for _, source, _, cell_type in _file_cells(path)[0] if cell_type == "code"]

@@ -30,7 +30,7 @@ from collections import Counter
 from typing import Any, Sequence
 
 from . import _metaflow as mf
-from . import cards, native_runtime, planning, switches
+from . import cards, injected_parameters, native_runtime, planning, switches
 from . import cells as cellrules
 from .assembly import FlowModel
 from .errors import (DatastoreError, FlowDefinitionError, RunOrderError, StepCouldNotRun,
@@ -67,6 +67,8 @@ class NotebookSession:
         """Where the notebook's cells come from."""
         self._chosen_run: str | None = None
         """A run the user made current (:meth:`use_run`) until the start step begins another."""
+        self._waiting: list[tuple[str, Any]] = []
+        """Step cells waiting for the flow to be complete: ``(step, its cell's display)``."""
 
     # -- public API for frontends and other features -------------------------------------
     @property
@@ -154,9 +156,9 @@ class NotebookSession:
     # -- defining and running ------------------------------------------------------------
     def define_flow(self, source: str, user_ns: dict[str, Any], cell_id: str | None = None) -> str:
         """Execute a ``%%flow`` cell: check it and its parameter options; returns a summary."""
-        self.provide_file(user_ns)
         self.record_executed(source, cell_id)
         model = self.notebook_model(source, cell_id)
+        self.provide_file(user_ns)
         mine = {c.index for c in self.notebook.last_cells if c.source == source}
         errors = [e for e in model.errors if e.cell_index in mine]
         if errors:
@@ -170,15 +172,33 @@ class NotebookSession:
                         "they apply from the next execution of the start step)")
         return summary
 
-    @staticmethod
-    def _parameter_values(built: BuiltFlow) -> dict[str, Any]:
+    def run_parameter_args(self, built: BuiltFlow) -> list[str]:
+        """The ``%%flow`` line's options, then papermill's injected values as options
+        (:mod:`jupyter_metaflow.injected_parameters`)."""
+        injected = self.notebook.injected_values()
+        if not injected:
+            return list(built.param_args)
+        declared = {attr: param.name for attr, param in built.cls._get_parameters()
+                    if not param.IS_CONFIG_PARAMETER}
+        unknown = injected_parameters.unknown_names(injected, declared)
+        if unknown:
+            names = ", ".join(sorted(declared.values())) or "none"
+            raise FlowDefinitionError(
+                f"papermill parameter {unknown[0]!r} is not a Parameter of the flow "
+                f"{built.cls.__name__} (its Parameters: {names}). Fix the name given to "
+                "papermill's -p, or declare the Parameter in the %%flow cell.")
+        return list(built.param_args) + injected_parameters.parameter_options(injected, declared)
+
+    def _parameter_values(self, built: BuiltFlow) -> dict[str, Any]:
         from metaflow._vendor import click
 
         prog = f"%%flow {built.cls.__name__}"
         try:
-            return mf.parameter_values(built.cls, built.param_args, prog)
+            return mf.parameter_values(built.cls, self.run_parameter_args(built), prog)
         except click.UsageError as exc:
             where = built.flow_ref.where(1) if built.flow_ref else "the %%flow cell"
+            if self.notebook.injected_values() and _converts(built, prog):
+                where = "papermill's parameters (its injected-parameters cell)"
             raise FlowDefinitionError(f"Bad parameter option in {where}: {exc}") from None
 
     def run_step(
@@ -187,10 +207,12 @@ class NotebookSession:
         source: str | None,
         user_ns: dict[str, Any],
         cell_id: str | None = None,
-    ) -> RunRecord:
-        """Execute step ``name`` (every task it needs) as part of a notebook run. Any failure
-        that is not the flow's, the run order's or the step code's (Metaflow refusing an
-        unknown user, an unwritable datastore...) marks the step failed with one line."""
+    ) -> RunRecord | None:
+        """Execute step ``name`` (every task it needs) as part of a notebook run; headless
+        without the notebook, a step of an incomplete flow waits (the current run is
+        returned). Any failure that is not the flow's, the run order's or the step code's
+        (Metaflow refusing an unknown user, an unwritable datastore...) marks the step failed
+        with one line."""
         try:
             return self._run_step(name, source, user_ns, cell_id)
         except (FlowDefinitionError, RunOrderError, StepFailed, native_runtime.RuntimeRunFailed):
@@ -212,26 +234,62 @@ class NotebookSession:
         source: str | None,
         user_ns: dict[str, Any],
         cell_id: str | None = None,
-    ) -> RunRecord:
-        self.provide_file(user_ns)
+    ) -> RunRecord | None:
         if source is not None:
             self.record_executed(source, cell_id)
         model = self.notebook_model(source, cell_id)
+        self.provide_file(user_ns)
         if model.errors:
             message = format_cell_errors(model.errors)
             problem = None if self.notebook.sees_notebook() else self.notebook.file_problem()
+            incomplete = all(e.code in _INCOMPLETE for e in model.errors)
+            if incomplete and problem is None and not self.notebook.sees_notebook():
+                self._wait(name)
+                return self.run
             if problem is not None:
                 message += (
                     f"\nThe notebook file cannot be read, so this kernel knows only the cells it "
                     f"executed: {problem}"
                 )
-            elif not self.notebook.sees_notebook():
-                message += (
-                    "\nThis kernel cannot see the notebook (no JupyterLab extension, no notebook "
-                    "file): it knows only the cells it executed. Execute the other step cells "
-                    "once (they fail until the flow is complete), then this one again."
-                )
             raise FlowDefinitionError(message)
+        if self._waiting:
+            self._run_waiting(name, user_ns)
+        return self._run_complete(name, model, user_ns)
+
+    def _wait(self, name: str) -> None:
+        """Headless, knowing only the cells it executed (no frontend, no notebook file holding
+        them): the step runs once later cells complete the flow, its output then replacing
+        this note in its cell (a display update, which nbclient and papermill apply)."""
+        from IPython.display import display
+
+        note = (f"Step {name!r} waits until the flow is complete: this kernel knows only the "
+                "cells it executed so far (no JupyterLab, no notebook file holding them). It "
+                "runs, with its output here, once the cells that complete the flow have run.")
+        handle = display({"text/plain": note}, raw=True, display_id=True)
+        self._waiting = [w for w in self._waiting if w[0] != name] + [(name, handle)]
+
+    def _run_waiting(self, current: str, user_ns: dict[str, Any]) -> None:
+        """Run the waiting steps in the order their cells ran, each one's output into its cell."""
+        from IPython.utils.capture import capture_output
+
+        waiting, self._waiting = self._waiting, []
+        for name, handle in waiting:
+            if name == current:
+                continue
+            with capture_output(display=False) as captured:
+                try:
+                    self._run_complete(name, self.notebook_model(), user_ns)
+                except (FlowDefinitionError, RunOrderError, StepFailed) as exc:
+                    text = f"{type(exc).__name__}: {exc}\n" + getattr(exc, "user_traceback", "")
+                    shown = captured.stdout + captured.stderr + text
+                    handle.update({"text/plain": shown}, raw=True)
+                    raise
+            handle.update({"text/plain": captured.stdout + captured.stderr}, raw=True)
+
+    def _run_complete(
+        self, name: str, model: FlowModel, user_ns: dict[str, Any]
+    ) -> RunRecord | None:
+        """Run step ``name`` of the complete flow ``model``."""
         if name not in {s.name for s in model.steps}:
             raise FlowDefinitionError(f"The notebook has no step cell for {name!r}.")
         built = build_flow(model, user_ns)
@@ -260,7 +318,8 @@ class NotebookSession:
                     self.notebook.last_cells, self.notebook_path(), built.cls.__name__, os.getcwd()))
             if name == built.cls._graph.start_step:
                 if runtime:
-                    return self._run_in_runtime(built, name, runtime, None, built.param_args)
+                    args = self.run_parameter_args(built)
+                    return self._run_in_runtime(built, name, runtime, None, args)
                 run = self._start_run(backend, built, script)
                 specs = [TaskSpec([f"{run.run_id}/_parameters/{run.params_task}"])]
             else:
@@ -667,6 +726,21 @@ def _warn_runtime_decorators(built: BuiltFlow, step: str) -> None:
             "(`python flow.py run`); in the kernel the step runs once, here, without it.",
             file=sys.stderr,
         )
+
+
+def _converts(built: BuiltFlow, prog: str) -> bool:
+    """Do the %%flow line's own options convert (so a failure is papermill's values')?"""
+    from metaflow._vendor import click
+
+    try:
+        mf.parameter_values(built.cls, built.param_args, prog)
+    except click.UsageError:
+        return False
+    return True
+
+
+_INCOMPLETE = {"missing-end", "missing-start", "unknown-target", "no-next", "no-steps"}
+"""Problems of a flow whose remaining cells a headless kernel has not executed yet."""
 
 
 def _shown_value(value: Any) -> str:

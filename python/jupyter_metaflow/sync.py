@@ -35,6 +35,7 @@ from .assembly import FlowModel, assemble
 from . import export as exporter
 from . import switches
 from ._metaflow import forget_datastore_root
+from .errors import FlowDefinitionError
 from .events import StepEvent
 from .notebook_io import read_notebook
 from .session import NotebookSession, get_session
@@ -412,7 +413,7 @@ class FlowSync:
             for cell in self.cells:
                 if cell.id == cell_id:
                     return cell.tags
-        path = self.session.notebook_path()
+        path = self.session.notebook_path() or self._found_notebook(source, cell_id)
         if not path or not os.path.isfile(path):
             return ()
         try:
@@ -426,6 +427,16 @@ class FlowSync:
         tagged = {cell.tags for cell in disk if cell.source.strip() == source.strip()
                   and any(t.startswith(("step:", "flow:")) for t in cell.tags)}
         return tagged.pop() if len(tagged) == 1 else ()
+
+    def _found_notebook(self, source: str, cell_id: str | None) -> str | None:
+        """Headless: the notebook file holding the cells executed so far and this one (the
+        transformer runs before the cell is recorded; an ambiguity is reported by the first
+        flow or step cell, not here)."""
+        self.session.record_executed(source, cell_id)
+        try:
+            return self.session.notebook.find_notebook()
+        except FlowDefinitionError:
+            return None
 
     def route_tagged_cell(self, lines: list[str]) -> list[str]:
         """Input transformer: a cell tagged ``step:NAME``/``flow:NAME`` becomes a call of

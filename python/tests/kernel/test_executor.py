@@ -456,12 +456,14 @@ def test_step_reading_a_flow_constant_bare_is_told_to_write_self(ip, capsys):
     assert "Step 'start' uses 'LABELS', which the flow cell defines as a class attribute" in capsys.readouterr().err
 
 
-def test_without_the_notebook_re_executing_start_keeps_its_place(ip):
+def test_without_the_notebook_steps_wait_for_the_flow_then_keep_their_place(ip, capsys):
+    """No frontend, no notebook file: a step waits until the executed cells complete the flow
+    (here: end's cell), then runs before it; re-executing start keeps its place."""
     start, end = "%%step start\nself.a = 1", "%%step end\nprint(self.a)"
-    assert "it knows only the cells it executed" in str(run(ip, start).error_in_exec)
-    needs_run = run(ip, end).error_in_exec
-    assert "needs a run of the flow first" in str(needs_run)
-    assert isinstance(needs_run, errors.RunOrderError)
+    ok(ip, start)
+    assert "Step 'start' waits until the flow is complete" in capsys.readouterr().out
+    ok(ip, end)
+    assert latest("NotebookFlow")["end"].task.data.a == 1
     ok(ip, start)  # was: start now came after end ("no step cell follows it"), for ever
     ok(ip, end)
     assert latest("NotebookFlow")["end"].task.data.a == 1
@@ -722,19 +724,18 @@ def test_card_renders_from_the_generated_flow_file(ip, tmp_path):
     assert "v" in cards[0].get() and (tmp_path / "demo_nb.nbflow.py").is_file()
 
 
-def test_without_a_notebook_the_executed_cells_make_the_flow(ip):
+def test_without_a_notebook_the_executed_cells_make_the_flow(ip, capsys):
     notebook_session.get_session()  # fresh session: no live cells, no notebook file
-    start = "%%step start\nself.v = 5\nself.next(self.end)"
-    first = run(ip, start)
-    assert "no 'end' step" in str(first.error_in_exec)
-    assert "it knows only the cells it executed" in str(first.error_in_exec)
-    end = "%%step end\nprint(self.v)"
-    needs_run = run(ip, end).error_in_exec
-    assert "needs a run of the flow first" in str(needs_run)
-    assert isinstance(needs_run, errors.RunOrderError)
-    ok(ip, start)
-    ok(ip, end)
+    ok(ip, "%%step start\nself.v = 5\nself.next(self.end)")
+    assert "Step 'start' waits" in capsys.readouterr().out
+    ok(ip, "%%step end\nprint(self.v)")
     assert latest("NotebookFlow")["end"].task.data.v == 5
+    ok(ip, "%%step start\nself.v = 6\nself.next(self.later)")  # a step not executed yet
+    assert "Step 'start' waits" in capsys.readouterr().out
+    ok(ip, "%%step later\nself.v += 1\nself.next(self.end)")
+    assert latest("NotebookFlow")["later"].task.data.v == 7  # start ran first, in a new run
+    error = run(ip, "%%step later\nself.v = (").error_in_exec  # not a missing cell: an error now
+    assert isinstance(error, errors.FlowDefinitionError) and "Syntax error" in str(error)
 
 
 def test_static_branches_inside_a_foreach(ip):

@@ -89,7 +89,7 @@ def test_restart_reattaches_to_the_latest_notebook_run(workdir):
     load, start, square, end = sources[:4]
 
     def run_in_fresh_kernel(*cells: str) -> None:
-        km, kc = start_new_kernel(kernel_name="python3", cwd=str(workdir), env=headless.kernel_env(path))
+        km, kc = start_new_kernel(kernel_name="python3", cwd=str(workdir), env=headless.kernel_env())
         try:
             for source in cells:
                 reply = kc.execute_interactive(source, timeout=120)

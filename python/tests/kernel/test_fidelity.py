@@ -68,7 +68,7 @@ def test_notebook_and_exported_flow_give_equal_artifacts(name, workdir):
 
     path = workdir / f"{name}.ipynb"
     shutil.copy(EXAMPLES / path.name, path)
-    env = headless.kernel_env(path, METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir))
+    env = headless.kernel_env(METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir))
 
     nb = headless.execute(nbformat.read(path, as_version=4), path, timeout=300,
                           METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir))
@@ -123,7 +123,7 @@ def test_metaflow_tutorial_imported_as_a_notebook_runs_like_the_flow_file(tutori
     namespace(None)
     notebook_run = Flow(model.name).latest_run
 
-    env = headless.kernel_env(path, METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir), **same_sets)
+    env = headless.kernel_env(METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir), **same_sets)
     result = subprocess.run([sys.executable, flow_file.name, "--no-pylint", "run"], cwd=workdir,
                             env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr

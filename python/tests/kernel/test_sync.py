@@ -317,7 +317,7 @@ def test_export_request_writes_the_flow_file_and_never_overwrites(kernel, tmp_pa
 
 
 def test_tagged_cells_run_headless_from_the_notebook_file(tmp_path):
-    """nbclient sends no cellId: the kernel finds the tags in the file JPY_SESSION_NAME names."""
+    """nbclient sends no cellId: the kernel finds the notebook file and its tags itself."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c["source"], metadata={"tags": c["tags"]})
                 for c in FOREACH_CELLS]
@@ -343,7 +343,7 @@ def test_a_restarted_kernel_reports_the_run_it_will_reattach_to(tmp_path):
                 for c in FOREACH_CELLS]
     path = tmp_path / "squares.ipynb"
     nbformat.write(nb, path)
-    env = headless.kernel_env(path)
+    env = headless.kernel_env(JPY_SESSION_NAME=str(path))  # JupyterLab's kernel: the server sets it
     snapshots = []
     for run_steps in (True, False):
         km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
@@ -390,7 +390,7 @@ def test_a_step_the_kernel_died_in_is_restored_failed_not_done(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell(s, metadata={"tags": [t]}) for s, t in sources]
     path = tmp_path / "killed.ipynb"
     nbformat.write(nb, path)
-    env = headless.kernel_env(path)
+    env = headless.kernel_env(JPY_SESSION_NAME=str(path))  # JupyterLab's kernel: the server sets it
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
     try:
         fe = Frontend(KernelHarness(km, kc))
