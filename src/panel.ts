@@ -263,10 +263,13 @@ export class DagPanel extends Panel {
       const summary = details.summary;
       const back = document.createElement('button');
       back.className = 'jp-Button jp-mod-minimal jp-mod-styled jp-mf-DagPanel-back';
-      back.textContent = "Back to the notebook's run";
+      back.textContent = 'Back';
+      back.title = "Back to the notebook's run";
+      back.setAttribute('aria-label', "Back to the notebook's run");
       back.addEventListener('click', () => void this._runs.view(null));
       const text = document.createElement('span');
       text.textContent = `Run ${details.run}${summary ? ` · ${summary.status} · ${ORIGIN_LABELS[summary.origin]}` : ''}`;
+      text.title = text.textContent;
       this._banner.replaceChildren(text, back);
       this.node.setAttribute('data-viewing', details.run);
     } else {

@@ -291,6 +291,9 @@ test.describe('DAG panel, with a kernel', () => {
     await connected(page);
     await command(page, 'jupyter-metaflow:run-all');
     await expect(node(page, 'end')).toHaveAttribute('data-status', 'done', { timeout: 180000 });
+    // the live statuses carry the switch's choices: counts on the node, taken edges bold
+    await expect(node(page, 'classify').locator('.jp-mf-DagNode-detail')).toContainText('3 → odd · 2 → even');
+    await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagEdge.jp-mod-taken')).toHaveCount(2);
 
     await node(page, 'classify').click();
     const details = panel.locator('.jp-mf-Details');
