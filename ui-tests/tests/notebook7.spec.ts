@@ -1,5 +1,8 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { expect, test } from '@jupyterlab/galata';
+
+import { saveTrustedJson } from './notebooks';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
 
@@ -27,10 +30,13 @@ test.describe('Notebook 7', () => {
   });
 
   test('the DAG panel opens in the right side panel and runs a step', async ({ page, context, baseURL, tmpPath }) => {
-    await page.contents.uploadFile(path.join(EXAMPLES, 'linear.ipynb'), `${tmpPath}/linear.ipynb`);
+    // a notebook the user has (saved as JupyterLab saves one: trusted), so it loads by itself
+    const linear = fs.readFileSync(path.join(EXAMPLES, 'linear.ipynb'), 'utf-8');
+    await page.contents.uploadContent(linear, 'text', `${tmpPath}/linear.ipynb`);
+    await saveTrustedJson(page, baseURL!, `${tmpPath}/linear.ipynb`, linear);
     const nb7 = await context.newPage();
     await nb7.goto(`${baseURL}/notebooks/${tmpPath}/linear.ipynb`);
-    // notebooks with step cells load the kernel side by themselves
+    // trusted notebooks with step cells load the kernel side by themselves
     await expect(nb7.locator('.jp-mf-LinkIndicator')).toHaveAttribute('data-jp-mf-status', 'connected', {
       timeout: 60000
     });

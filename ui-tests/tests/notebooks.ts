@@ -1,5 +1,6 @@
 /** Building, uploading and opening test notebooks: shared by the UI specs. */
 import { expect, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import type { Page } from '@playwright/test';
 
 /** One cell of a test notebook (a bare string is a code cell). */
 export interface ICellSpec {
@@ -32,11 +33,26 @@ export function notebookJson(cells: Array<ICellSpec | string>): string {
 }
 
 /**
- * Save a notebook of `cells` at `path` the way JupyterLab saves a notebook the user
+ * Save the .ipynb text `json` at `path` the way JupyterLab saves a notebook the user
  * made: through the contents API as a notebook, which signs it, so it opens trusted.
- * (`page.contents.uploadContent` writes a plain file, like a notebook received from
- * someone else: it opens untrusted.)
+ * (`page.contents.uploadContent`/`uploadFile` write a plain file, like a notebook
+ * received from someone else: it opens untrusted.) `baseURL` is the server's.
  */
+export async function saveTrustedJson(
+  page: IJupyterLabPageFixture | Page,
+  baseURL: string,
+  path: string,
+  json: string
+): Promise<void> {
+  const response = await page.request.put(new URL(`api/contents/${path}`, baseURL.replace(/\/?$/, '/')).href, {
+    data: { type: 'notebook', format: 'json', content: JSON.parse(json) }
+  });
+  if (!response.ok()) {
+    throw new Error(`saving ${path} failed: ${response.status()} ${await response.text()}`);
+  }
+}
+
+/** {@link saveTrustedJson} for a notebook of `cells` (creates the folders). */
 export async function saveTrustedNotebook(
   page: IJupyterLabPageFixture,
   path: string,
@@ -44,12 +60,7 @@ export async function saveTrustedNotebook(
 ): Promise<void> {
   const json = notebookJson(cells);
   await page.contents.uploadContent(json, 'text', path); // creates the folders
-  const response = await page.request.put(new URL(`api/contents/${path}`, page.url().replace(/lab.*$/, '')).href, {
-    data: { type: 'notebook', format: 'json', content: JSON.parse(json) }
-  });
-  if (!response.ok()) {
-    throw new Error(`saving ${path} failed: ${response.status()} ${await response.text()}`);
-  }
+  await saveTrustedJson(page, page.url().replace(/lab.*$/, ''), path, json);
 }
 
 /**
