@@ -13,7 +13,7 @@ import type { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
 import type { ISignal } from '@lumino/signaling';
 
-import { assemble, classify, descendants, type IFlowModel, type IStepModel } from './assembly';
+import { assemble, classify, type IFlowModel, type IStepModel } from './assembly';
 import type { INodeState } from './dagview';
 import type {
   ICellError,
@@ -26,6 +26,7 @@ import type {
   StepState
 } from './protocol';
 import { envelope } from './protocol';
+import { staleSteps, switchChoice } from './runsummary';
 import type { IKernelLink, IKernelLinks } from './tokens';
 
 /** A step's status as the kernel last reported it, foreach splits folded in. */
@@ -160,35 +161,13 @@ export function computeNodeStates(
   kernelErrors: ICellError[] = [],
   broken: ReadonlySet<string> = new Set()
 ): { nodes: Map<string, INodeState>; stale: Set<string> } {
-  const edited = new Set<string>();
-  for (const step of model.steps) {
-    const record = book.get(step.name);
-    if (!record) {
-      continue;
-    }
-    const current = sourceOfCell(step.cell_index);
-    if (record.stale || (record.source !== null && current !== null && current !== record.source)) {
-      edited.add(step.name);
-    }
-  }
-  // A renamed step (its cell last ran under another name) changed what follows it.
-  const changed = new Set(edited);
-  const stepOfCellId = new Map(model.steps.map(s => [s.cell_id, s.name]));
-  for (const name of book.steps()) {
-    const cellId = book.get(name)!.cellId;
-    const now = cellId !== null ? stepOfCellId.get(cellId) : undefined;
-    if (now !== undefined && now !== name) {
-      changed.add(now);
-    }
-  }
-  const stale = new Set(edited);
-  for (const step of changed) {
-    for (const d of descendants(model, step)) {
-      if (book.get(d)) {
-        stale.add(d);
-      }
-    }
-  }
+  const ran = new Map(
+    book.steps().map(name => {
+      const record = book.get(name)!;
+      return [name, { source: record.source, cellId: record.cellId, stale: record.stale }];
+    })
+  );
+  const stale = staleSteps(model, ran, sourceOfCell);
   const errorsByCell = new Map<number, string[]>();
   for (const e of [...model.errors, ...kernelErrors]) {
     if (e.cell_index !== null) {
@@ -207,20 +186,11 @@ export function computeNodeStates(
     if (record?.state === 'failed' && record.error) {
       errors.push(record.error);
     }
-    let switchChoice: string | null = null;
-    const t = step.transition;
-    if (t?.kind === 'switch' && record && t.cases) {
-      const taken = Object.entries(t.cases).find(([, target]) => {
-        const r = book.get(target);
-        return target !== step.name && r && r.runId === record.runId;
-      });
-      switchChoice = taken ? taken[0] : null;
-    }
     nodes.set(step.name, {
       status: record?.state ?? null,
       durationMs: record?.durationMs ?? null,
       splits: record?.splits ?? null,
-      switchChoice,
+      switchChoice: record ? switchChoice(step, name => book.get(name)?.runId) : null,
       switchCounts: record?.switchCounts ?? null,
       stale: stale.has(step.name),
       broken: broken.has(step.name),

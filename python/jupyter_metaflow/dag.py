@@ -13,6 +13,8 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+from .runsummary import switch_choice
+
 STATUS_COLOURS: dict[str, tuple[str, str]] = {
     # state: (fill, stroke)
     "queued": ("#eeeeee", "#9e9e9e"),
@@ -37,11 +39,12 @@ MARGIN = 16
 def graph_of(model: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """``{"nodes": [...], "edges": [...]}`` of a ``FlowModel.to_json()``.
 
-    A node: ``{"name", "cell_id", "cell_index", "kind", "is_join", "decorators", "errors"}``
-    where ``kind`` is the step's transition kind (``linear``, ``split``, ``foreach``,
+    A node: ``{"name", "cell_id", "cell_index", "kind", "is_join", "decorators", "errors",
+    "cases"}`` where ``kind`` is the step's transition kind (``linear``, ``split``, ``foreach``,
     ``switch``, ``num_parallel``) or ``end``; ``errors`` are the model's error messages located
-    in the step's cell. An edge: ``{"source", "target", "kind", "label"}``; ``label`` is the
-    foreach artifact or the switch case (None otherwise). Edges to unknown steps are dropped
+    in the step's cell; ``cases`` maps a switch's case values to targets (None for other kinds).
+    An edge: ``{"source", "target", "kind", "label"}``; ``label`` is the foreach artifact or the
+    switch case (None otherwise). Edges to unknown steps are dropped
     (the model reports them as errors).
     """
     steps = model.get("steps", [])
@@ -64,6 +67,7 @@ def graph_of(model: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                 "is_join": bool(s.get("is_join")),
                 "decorators": list(s.get("decorators", [])),
                 "errors": errors_by_cell.get(s.get("cell_id") or s.get("cell_index"), []),
+                "cases": (transition or {}).get("cases") if kind == "switch" else None,
             }
         )
         if transition is None:
@@ -222,24 +226,12 @@ def _status_line(status: dict[str, Any] | None) -> str:
         return ""
     parts = [status.get("state", "")]
     if status.get("num_splits"):
-        done = status.get("splits_done")
+        done = status.get("done_splits")
         if done is not None:
-            parts.append(f"{done}/{status['num_splits']}")
+            parts.append(f"{len(done)}/{status['num_splits']}")
     if status.get("duration_ms") is not None:
         parts.append(_duration(status["duration_ms"]))
     return " · ".join(p for p in parts if p)
-
-
-def _switch_choice(step: str, edges: list[dict[str, Any]], status: dict[str, dict[str, Any]]) -> str | None:
-    """The case a switch step took: the label of its edge whose target ran in the same run."""
-    st = status.get(step)
-    if not st:
-        return None
-    for e in edges:
-        ran = status.get(e["target"])
-        if e["source"] == step and e["target"] != step and ran and ran.get("run_id") == st.get("run_id"):
-            return e.get("label")
-    return None
 
 
 def _duration(ms: float) -> str:
@@ -316,7 +308,8 @@ def render_svg(graph: dict[str, list[dict[str, Any]]], status: dict[str, dict[st
             f'stroke="{stroke}" stroke-width="{2 if node.get("errors") else 1.5}"/>'
         )
         line = _status_line(st)
-        choice = _switch_choice(node["name"], graph["edges"], status) if node["kind"] == "switch" else None
+        runs = {name: st.get("run_id") for name, st in status.items()}
+        choice = switch_choice(node["name"], node.get("cases"), runs)
         if choice is not None:
             line += f" · → {choice}"
         name_y = box.y - 3 if line else box.y + 4

@@ -38,6 +38,7 @@ from ._metaflow import forget_datastore_root
 from .errors import FlowDefinitionError
 from .events import StepEvent
 from .notebook_io import read_notebook
+from .runsummary import ForeachProgress, RanStep, downstream, stale_steps
 from .session import NotebookSession, get_session
 
 __all__ = ["FlowSync", "get_sync", "run_tagged"]
@@ -67,8 +68,8 @@ class FlowSync:
         self.run_id: str | None = None
         self.run_status: dict[str, dict[str, Any]] = {}
         """step -> its last ``step_status`` from a run (never ``stale``)."""
-        self.splits_done: dict[str, dict[int, float]] = {}
-        """foreach step -> split index -> duration (ms) of its finished splits in the latest execution."""
+        self.progress = ForeachProgress()
+        """The foreach steps' finished splits in their latest run."""
         self._rerun_stale: set[str] = set()
         self._flow_used: dict[str, str] = {}
         """step -> the flow cell's source when it last ran (known only with the frontend's cells)."""
@@ -77,8 +78,8 @@ class FlowSync:
         """The executing cell: source, id, and the step it runs (computed on first use)."""
         self._file_model: dict[str, Any] | None = None
         self._lint_cache: tuple[str, list[dict[str, Any]]] | None = None
-        self._last_children: dict[str, list[str]] | None = None
-        """step -> its transition's targets, from the last model read (for stale marks)."""
+        self._last_model: dict[str, Any] | None = None
+        """The last notebook model read (stale marks walk it when the notebook is unreadable)."""
         self._restore_tried = False
         self._listeners: list[Listener] = []
         self._link: Any = None
@@ -160,10 +161,7 @@ class FlowSync:
         source, cell_id = self._source_of(event.step)  # the cell as this frontend sees it
         status = dataclasses.replace(
             event, source=source, cell_id=None if source is None else cell_id).to_json()
-        if event.status == "queued" and not event.split_index:
-            self.splits_done.pop(event.step, None)
-        if event.status == "done" and event.split_index is not None:
-            self.splits_done.setdefault(event.step, {})[event.split_index] = status.get("duration_ms", 0.0)
+        self.progress.apply(status)
         # a step running again in another run leaves its descendants behind; more tasks of it in
         # the same run (foreach splits, join groups, a recursive switch's iterations) do not
         if event.status in ("queued", "running") and self.run_status.get(event.step, {}).get("run_id") != event.run_id:
@@ -190,45 +188,39 @@ class FlowSync:
         return out
 
     def _stale_steps(self) -> set[str]:
-        edited, renamed = set(), set()
-        if self.cells is not None:
-            by_id = {c.id: c.source for c in self.cells if c.id}
-            step_at = {s.get("cell_id"): s["name"] for s in (self.model or {}).get("steps", [])}
-            for step, status in self.run_status.items():
-                if "source" in status and by_id.get(status.get("cell_id")) not in (None, status["source"]):
-                    edited.add(step)
-                    # a renamed step (its cell ran under this name) changed what follows it
-                    if step_at.get(status.get("cell_id")) not in (None, step):
-                        renamed.add(step_at[status["cell_id"]])
+        model = self._known_model()
         flow_source = self._flow_cell_source()
+        known = set(self._rerun_stale)
         if flow_source is not None:
-            edited |= {step for step, used in self._flow_used.items()
-                       if used != flow_source and step in self.run_status}
-        changed = edited | self._rerun_stale
-        return changed | (self._descendants(edited | renamed) & set(self.run_status))
+            known |= {step for step, used in self._flow_used.items() if used != flow_source}
+        if model is None:  # no graph ever read: anything may be downstream of a change
+            return set(self.run_status) if known & set(self.run_status) else set()
+        cells = self.cells if self.model is not None else None
+        ran = {
+            step: RanStep(status.get("source"), status.get("cell_id"), step in known)
+            for step, status in self.run_status.items()
+        }
+
+        def source_of_cell(index: int) -> str | None:
+            return cells[index].source if cells is not None and index < len(cells) else None
+
+        return stale_steps(model, ran, source_of_cell)
 
     def _descendants(self, steps: set[str]) -> set[str]:
-        if not steps:
-            return set()
+        model = self._known_model()
+        if model is None:  # no graph ever read: anything may be downstream
+            return set(self.run_status) - steps
+        return downstream(model, steps)
+
+    def _known_model(self) -> dict[str, Any] | None:
+        """The notebook's model for walking the graph; when the notebook cannot be read now,
+        the last one read (None before any)."""
         try:
-            model = self.current_model()
-        except Exception:  # the notebook cannot be read now: the last graph known, else all
-            log.warning("jupyter-metaflow: cannot read the notebook's graph for stale steps", exc_info=True)
-            if self._last_children is None:
-                return set(self.run_status) - steps  # anything may be downstream
-            children = self._last_children
-        else:
-            children = {s["name"]: list((s.get("transition") or {}).get("targets", []))
-                        for s in model.get("steps", [])}
-            self._last_children = children
-        seen: set[str] = set()
-        todo = [c for s in steps for c in children.get(s, [])]
-        while todo:
-            step = todo.pop()
-            if step not in seen:
-                seen.add(step)
-                todo.extend(children.get(step, []))
-        return seen
+            self._last_model = self.current_model()
+        except Exception:
+            log.warning("jupyter-metaflow: cannot read the notebook's graph for stale steps",
+                        exc_info=True)
+        return self._last_model
 
     def publish(self, always: set[str] = frozenset()) -> None:
         """Send the statuses that changed since last time (and those in ``always``)."""
@@ -245,23 +237,10 @@ class FlowSync:
                 traceback.print_exc()
 
     def run_state(self) -> dict[str, Any]:
-        steps = {step: self._step_level(step, status) for step, status in self.statuses().items()}
+        # a foreach step as a whole: a frontend starting from the snapshot must not count the
+        # last split's event as the only split done
+        steps = {step: self.progress.whole(status) for step, status in self.statuses().items()}
         return {"flow": self.flow, "run_id": self.run_id, "steps": steps}
-
-    def _step_level(self, step: str, status: dict[str, Any]) -> dict[str, Any]:
-        """A foreach step's status as a whole, for a snapshot: which splits finished
-        (``done_splits``, protocol 1.4) and their total time, not the last split's event,
-        which a frontend starting from the snapshot would count as the only split done."""
-        if "num_splits" not in status:
-            return status
-        finished = self.splits_done.get(step, {})
-        whole = {k: v for k, v in status.items() if k != "split_index"}
-        whole["done_splits"] = sorted(finished)
-        if finished:
-            whole["duration_ms"] = round(sum(finished.values()), 1)
-        if whole["state"] == "done" and len(finished) < whole["num_splits"]:
-            whole["state"] = "running"
-        return whole
 
     def send_run_state(self, opened: Any) -> None:
         """Connect listener: the snapshot for a frontend that just connected."""
@@ -278,7 +257,7 @@ class FlowSync:
         """The session's current run changed (the user chose another): forget the statuses,
         read that run's, and send every frontend the new snapshot."""
         self.run_status.clear()
-        self.splits_done.clear()
+        self.progress = ForeachProgress()
         self._rerun_stale.clear()
         self._flow_used.clear()
         self._sent = {}
@@ -323,7 +302,8 @@ class FlowSync:
             forget_datastore_root()
         self.flow, self.run_id = name, run.id
         self.run_status.update(restored)
-        self.splits_done.update(splits)
+        for step, done in splits.items():
+            self.progress.restore(step, run.id, done)
         self.publish()
         return None
 

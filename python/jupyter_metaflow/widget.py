@@ -53,8 +53,8 @@ class DagWidget(DOMWidget):
     flow = Unicode("", help="the flow class name").tag(sync=True)
     run_id = Unicode(None, allow_none=True, help="the current run id").tag(sync=True)
     model = Dict(help="the graph: FlowModel.to_json() (steps, transitions, joins)").tag(sync=True)
-    status = Dict(help="step -> its step_status; foreach steps add splits_done and show the "
-                       "splits' total duration").tag(sync=True)
+    status = Dict(help="step -> its step_status; foreach steps add done_splits (the finished "
+                       "split indices) and show the splits' total duration").tag(sync=True)
     errors = List(Dict(), help="the flow's cell-rule and lint errors (CellError JSON)").tag(sync=True)
 
     def __init__(self, sync: FlowSync | None = None, **kwargs: Any) -> None:
@@ -91,10 +91,10 @@ def snapshot(sync: FlowSync) -> dict[str, Any]:
     for step, st in sync.statuses().items():
         st = dict(st)
         if st.get("num_splits"):
-            finished = sync.splits_done.get(step, {})
-            st["splits_done"] = len(finished)
-            if finished and "duration_ms" in st:
-                st["duration_ms"] = round(sum(finished.values()), 1)
+            whole = sync.progress.whole(st)
+            st["done_splits"] = whole["done_splits"]
+            if "duration_ms" in st and "duration_ms" in whole:
+                st["duration_ms"] = whole["duration_ms"]
         status[step] = st
     return {
         "flow": model.get("name", ""),

@@ -64,7 +64,7 @@ describe('DAG widget', () => {
       model: flow,
       status: {
         start: { run_id: '17', step: 'start', state: 'done', duration_ms: 1500 },
-        work: { run_id: '17', step: 'work', state: 'running', split_index: 1, num_splits: 3, splits_done: 1 }
+        work: { run_id: '17', step: 'work', state: 'running', split_index: 1, num_splits: 3, done_splits: [0] }
       },
       errors: []
     });

@@ -12,6 +12,7 @@ import type { IFlowModel } from '../assembly';
 import { DagView, type INodeState } from '../dagview';
 import { layoutFlow, layoutKey, type ILayout } from '../layout';
 import type { ICellError, IStepStatus } from '../protocol';
+import { switchChoice } from '../runsummary';
 import { PACKAGE_VERSION } from '../version';
 
 /** The module name the kernel asks for (`_model_module`). */
@@ -20,10 +21,11 @@ export const MODULE_NAME = 'jupyter-metaflow';
 /** The exact version registered with the widget manager (the kernel sends a `^` range). */
 export const MODULE_VERSION = PACKAGE_VERSION;
 
-/** A step status as the widget syncs it: the protocol's plus foreach progress. */
-export interface IWidgetStepStatus extends IStepStatus {
-  splits_done?: number;
-}
+/**
+ * A step status as the widget syncs it: the protocol's, with a foreach step's
+ * finished splits in `done_splits` (as in `run_state`) and their total time.
+ */
+export type IWidgetStepStatus = IStepStatus;
 
 /** The synced state of a {@link DagWidgetModel}. */
 export interface IDagWidgetState {
@@ -157,27 +159,13 @@ export function nodeStates(state: IDagWidgetState): Map<string, INodeState> {
     states.set(step.name, {
       status: st?.state ?? null,
       durationMs: st?.duration_ms ?? null,
-      splits: st?.num_splits ? { done: st.splits_done ?? 0, total: st.num_splits } : null,
-      switchChoice: switchChoice(step, state),
+      splits: st?.num_splits ? { done: st.done_splits?.length ?? 0, total: st.num_splits } : null,
+      switchChoice: st ? switchChoice(step, name => state.status[name]?.run_id) : null,
       stale: st?.state === 'stale',
       errors
     });
   }
   return states;
-}
-
-/** The case a switch step took in its run: the case whose target ran in the same run. */
-function switchChoice(step: IFlowModel['steps'][number], state: IDagWidgetState): string | null {
-  const t = step.transition;
-  const st = state.status[step.name];
-  if (t?.kind !== 'switch' || !t.cases || !st) {
-    return null;
-  }
-  const taken = Object.entries(t.cases).find(([, target]) => {
-    const ran = state.status[target];
-    return target !== step.name && ran !== undefined && ran.run_id === st.run_id;
-  });
-  return taken ? taken[0] : null;
 }
 
 /** Error texts not located in a step's cell (missing start, lint on no cell, ...), as plain text. */

@@ -370,7 +370,7 @@ def test_a_restarted_kernel_reports_the_run_it_will_reattach_to(tmp_path):
     try:
         fe = Frontend(KernelHarness(km, kc))
         reply = fe.run_cell("from jupyter_metaflow.widget import dag_widget\n"
-                            "w = dag_widget()\nprint(w.status['square']['splits_done'], w.run_id)")
+                            "w = dag_widget()\nprint(len(w.status['square']['done_splits']), w.run_id)")
         assert fe.output_text(reply["msg_id"]).split() == ["3", run_id]
     finally:
         kc.stop_channels()

@@ -76,7 +76,7 @@ def test_static_svg_shows_states_and_escapes_every_text():
     model = model_of(BRANCH).to_json()
     status = {"start": {"state": "done", "duration_ms": 1500.0},
               "left": {"state": "failed", "error": PAYLOAD},
-              "join": {"state": "running", "num_splits": 4, "splits_done": 1}}
+              "join": {"state": "running", "num_splits": 4, "done_splits": [2]}}
     errors = [{"code": "lint", "cell_index": None, "cell_id": None, "line": None, "message": PAYLOAD, "fix": ""}]
     html = dag.render_html(dag.graph_of({**model, "errors": errors}), status, PAYLOAD, [PAYLOAD])
     assert "<img" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
@@ -154,7 +154,7 @@ def test_mf_dag_widget_updates_while_steps_run(kernel):
                if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == widget_comm
                and m["parent_header"]["msg_id"] == reply["msg_id"]
                and "work" in m["content"]["data"].get("state", {}).get("status", {})]
-    seen = [(u["state"], u.get("split_index"), u.get("splits_done")) for u in updates]
+    seen = [(u["state"], u.get("split_index"), len(u.get("done_splits", []))) for u in updates]
     assert ("running", 0, 0) in seen and ("running", 1, 1) in seen and seen[-1] == ("done", 1, 2)
     assert seen.index(("running", 0, 0)) < seen.index(("running", 1, 1))
     assert updates[-1]["duration_ms"] >= 400  # both splits (0.2 s each), not the last one only
