@@ -93,7 +93,7 @@ def flowspec_attribute_names() -> frozenset[str]:
     return frozenset(n for n in dir(FlowSpec) if not n.startswith("_")) | {"name"}
 
 
-def decorated_flow_class(flow_cls: type, flow_decorators: Sequence[Any]) -> type:
+def decorated_flow_class(flow_cls: type[FlowSpec], flow_decorators: Sequence[Any]) -> type[FlowSpec]:
     """``flow_cls`` with the flow cell's decorators applied, bottom one first, as a class
     statement applies them; a bare ``@MyFlowMutator`` leaves the mutator object, whose
     ``_flow_cls`` is the class (Metaflow's CLI unwraps it the same way)."""
@@ -102,10 +102,12 @@ def decorated_flow_class(flow_cls: type, flow_decorators: Sequence[Any]) -> type
     decorated: Any = flow_cls
     for deco in reversed(flow_decorators):
         decorated = deco(decorated)
-    return decorated._flow_cls if isinstance(decorated, FlowMutator) else decorated
+    if isinstance(decorated, FlowMutator):
+        decorated = decorated._flow_cls
+    return decorated
 
 
-def prepare_flow_class(flow_cls: type, configs: dict[str, Any] | None = None) -> type:
+def prepare_flow_class(flow_cls: type[FlowSpec], configs: dict[str, Any] | None = None) -> type[FlowSpec]:
     """Resolve the class's Parameters (``Parameter.init``) and ``Config`` values once, as
     ``cli.start`` does; returns the class to use (a new one when flow mutators ran)."""
     with parameters.flow_context(flow_cls):  # config_expr(...) defaults resolve against it
@@ -114,7 +116,7 @@ def prepare_flow_class(flow_cls: type, configs: dict[str, Any] | None = None) ->
     return prepared
 
 
-def _mutate(flow_cls: type) -> None:
+def _mutate(flow_cls: type[FlowSpec]) -> None:
     """The mutators' ``mutate`` phase, once, as ``_init_step_decorators`` runs it when a
     Metaflow process starts: the graph then holds the decorators they add (a StepMutator that
     adds ``@retry(times=2)`` or ``@kubernetes`` sends the step to Metaflow's runtime). The
@@ -127,8 +129,10 @@ def _mutate(flow_cls: type) -> None:
     if not flow_mutators and not any(step.config_decorators for step in flow_cls._steps):
         return
     for deco in flow_mutators:
-        deco.mutate(MutableFlow(flow_cls, pre_mutate=False, statically_defined=deco.statically_defined,
-                                inserted_by=[deco.decorator_name] + (deco.inserted_by or [])))
+        # as Metaflow's own _init_step_decorators calls it: the class, and a list for inserted_by
+        mutable: Any = MutableFlow
+        deco.mutate(mutable(flow_cls, pre_mutate=False, statically_defined=deco.statically_defined,
+                            inserted_by=[deco.decorator_name] + (deco.inserted_by or [])))
     for step in flow_cls._steps:
         for deco in step.config_decorators:
             if isinstance(deco, StepMutator) and not deco._mutate_called:
@@ -138,12 +142,12 @@ def _mutate(flow_cls: type) -> None:
     flow_cls._init_graph()
 
 
-def flow_decorator_names(flow_cls: type) -> set[str]:
+def flow_decorator_names(flow_cls: type[FlowSpec]) -> set[str]:
     """Names of the flow-level decorators on ``flow_cls`` (``project``, ``pypi_base``, ...)."""
     return set(flow_cls._flow_state[FlowStateItems.FLOW_DECORATORS])
 
 
-def decorator_attribute(flow_cls: type, deco: Any, name: str) -> Any:
+def decorator_attribute(flow_cls: type[FlowSpec], deco: Any, name: str) -> Any:
     """A decorator's attribute as its task will see it: ``config_expr(...)`` and Config
     values resolved against the flow's Configs (the decorator itself resolves them only when
     it initialises, inside a task)."""
@@ -153,7 +157,7 @@ def decorator_attribute(flow_cls: type, deco: Any, name: str) -> Any:
         return resolve_delayed_evaluator(deco.attributes.get(name))
 
 
-def lint(flow_cls: type) -> None:
+def lint(flow_cls: type[FlowSpec]) -> None:
     """Metaflow's own validity checks on the class's graph; raises :class:`LintWarn`."""
     linter.run_checks(flow_cls._graph)
 
@@ -171,7 +175,7 @@ def metaflow_state() -> Iterator[str]:
     inputs and datastore there) and ``sys.argv[0]``.
     """
     saved_root = LocalStorage.datastore_root
-    saved_impl = FlowDataStore.default_storage_impl
+    saved_impl: Any = FlowDataStore.default_storage_impl
     saved_current_cls = dict(Current.__dict__)
     saved_current = dict(current.__dict__)
     saved_context = parameters.context_proto
@@ -182,7 +186,7 @@ def metaflow_state() -> Iterator[str]:
     try:
         root = LocalStorage.get_datastore_root_from_config(_quiet_echo, create_on_absent=True)
         LocalStorage.datastore_root = root
-        FlowDataStore.default_storage_impl = LocalStorage
+        FlowDataStore.default_storage_impl = LocalStorage  # type: ignore[assignment]  # typed None
         yield root
     finally:
         LocalStorage.datastore_root = saved_root
@@ -290,7 +294,7 @@ class Backend:
     instance, so :meth:`attach` advances its counter past the ids already in a run.
     """
 
-    def __init__(self, flow_cls: type, datastore_root: str) -> None:
+    def __init__(self, flow_cls: type[FlowSpec], datastore_root: str) -> None:
         flow = flow_cls(use_cli=False)
         self.flow_name: str = flow.name
         self.datastore_root = datastore_root
@@ -346,7 +350,7 @@ def run_task_ids(backend: Backend, run_id: str) -> list[str]:
 
 
 # -- runs, parameters, clones ---------------------------------------------------------------
-def new_run(backend: Backend, flow_cls: type, notebook_tag: str | None, debug: bool = False) -> str:
+def new_run(backend: Backend, flow_cls: type[FlowSpec], notebook_tag: str | None, debug: bool = False) -> str:
     """A new run id registered with the user's system tags, those of the flow's decorators,
     plus the notebook marker; it becomes the flow's ``latest_run`` for ``resume``.
 
@@ -395,7 +399,7 @@ def task_artifacts(backend: Backend, run_id: str, step: str, task_id: str,
     return out
 
 
-def _flow_sys_tags(backend: Backend, flow_cls: type) -> list[str]:
+def _flow_sys_tags(backend: Backend, flow_cls: type[FlowSpec]) -> list[str]:
     """System tags the flow's decorators add (``@project``: ``project:NAME``,
     ``project_branch:BRANCH``); Metaflow's CLI adds them before it registers a run."""
     if not flow_cls._flow_state[FlowStateItems.FLOW_DECORATORS]:
@@ -423,7 +427,7 @@ class _LatestRunObj:
     echo = staticmethod(_quiet_echo)
 
 
-def fresh_subclass(flow_cls: type) -> type:
+def fresh_subclass(flow_cls: type[FlowSpec]) -> type[FlowSpec]:
     """A throwaway subclass: tasks turn Parameters into class properties on it, not on ours.
 
     Without flow or step mutators nothing can change the graph, so the subclass reuses its
@@ -436,13 +440,13 @@ def fresh_subclass(flow_cls: type) -> type:
     return type(flow_cls.__name__, (flow_cls,), attrs)
 
 
-def _reuse_parent_graph(cls: type) -> None:
-    parent = cls.__mro__[1]
+def _reuse_parent_graph(cls: type[FlowSpec]) -> None:
+    parent: Any = cls.__mro__[1]
     cls._graph = parent._graph
     cls._steps = parent._steps
 
 
-def parameter_values(flow_cls: type, args: Sequence[str], prog: str) -> dict[str, Any]:
+def parameter_values(flow_cls: type[FlowSpec], args: Sequence[str], prog: str) -> dict[str, Any]:
     """Convert ``--name value`` options exactly as ``python flow.py run`` would.
 
     Builds the click options Metaflow's ``run`` command gets from
@@ -453,14 +457,14 @@ def parameter_values(flow_cls: type, args: Sequence[str], prog: str) -> dict[str
     return _flow_options(flow_cls, args, prog)[0]
 
 
-def config_options(flow_cls: type, args: Sequence[str], prog: str) -> dict[str, Any]:
+def config_options(flow_cls: type[FlowSpec], args: Sequence[str], prog: str) -> dict[str, Any]:
     """The flow's ``Config`` values from ``--config NAME FILE`` / ``--config-value NAME JSON``
     options and the declared defaults, processed as the CLI processes them (what
     ``_process_config_decorators`` and ``_set_constants`` take)."""
     return _flow_options(flow_cls, args, prog)[1]
 
 
-def _flow_options(flow_cls: type, args: Sequence[str], prog: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _flow_options(flow_cls: type[FlowSpec], args: Sequence[str], prog: str) -> tuple[dict[str, Any], dict[str, Any]]:
     from metaflow.user_configs.config_options import config_options_with_config_input
 
     command = click.Command(prog, params=[], add_help_option=False)
@@ -500,17 +504,17 @@ class _ClickObj:
     datastore_impl: Any = LocalStorage
 
 
-def config_parameter_names(flow_cls: type) -> list[str]:
+def config_parameter_names(flow_cls: type[FlowSpec]) -> list[str]:
     """Names of the flow's ``Config`` declarations."""
     return [p.name for _, p in flow_cls._get_parameters() if p.IS_CONFIG_PARAMETER]
 
 
 def persist_parameters(
-    backend: Backend, flow_cls: type, run_id: str, values: dict[str, Any],
+    backend: Backend, flow_cls: type[FlowSpec], run_id: str, values: dict[str, Any],
     configs: dict[str, Any] | None = None,
 ) -> str:
     """The run's ``_parameters`` task, as ``NativeRuntime.persist_constants`` writes it."""
-    flow = fresh_subclass(flow_cls)(use_cli=False)
+    flow: Any = fresh_subclass(flow_cls)(use_cli=False)
     flow._set_constants(flow._graph, values, configs or {})
     task_id = backend.metadata.new_task_id(run_id, "_parameters")
     ds = backend.flow_datastore.get_task_datastore(run_id, "_parameters", task_id, attempt=0, mode="w")
@@ -711,7 +715,7 @@ def _save_logs(backend: Backend, run_id: str, step: str, task_id: str, logs: dic
 
 def run_task(
     backend: Backend,
-    flow_cls: type,
+    flow_cls: type[FlowSpec],
     run_id: str,
     step: str,
     input_paths: list[str],

@@ -365,7 +365,7 @@ def _resolve_graph(model: FlowModel, failed_names: set[str | None]) -> None:
         errors.append(
             _step_error(
                 first,
-                model._next[first.name].line if model._next.get(first.name) else None,
+                getattr(model._next.get(first.name), "line", None),
                 "The transitions form a loop: %s." % " -> ".join(cycle),
                 "Change a self.next(...) so the steps no longer lead back to %r." % cycle[0],
                 "cycle",
@@ -480,7 +480,8 @@ def _find_joins(
         converges = len(incoming) > 1 and switch_convergence(node)
         if len(incoming) > 1 and not converges:
             tops = {s[-1] if s else None for s in incoming}
-            if None not in tops and len({t[0] for t in tops}) == 1 and len(tops) > 1 and next(iter(tops))[1] == "split":
+            opened = {t for t in tops if t is not None}
+            if len(opened) == len(tops) > 1 and len({t[0] for t in opened}) == 1 and next(iter(opened))[1] == "split":
                 joins.add(node)
                 stack = stack[:-1]
         elif stack and parents[node] and parents[node][0] != stack[-1][0]:

@@ -36,7 +36,7 @@ import re
 import shlex
 import textwrap
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, TypeGuard
 
 __all__ = [
     "CellError",
@@ -507,7 +507,7 @@ def _switch_cases(node: ast.Dict) -> dict[Any, str] | None:
     return cases or None
 
 
-def _is_self_next(node: ast.AST) -> bool:
+def _is_self_next(node: ast.AST) -> TypeGuard[ast.Call]:
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)

@@ -143,7 +143,7 @@ def _split_future_imports(code: str) -> tuple[list[str], str]:
         number
         for node in tree.body
         if isinstance(node, ast.ImportFrom) and node.module == "__future__"
-        for number in range(node.lineno, node.end_lineno + 1)
+        for number in range(node.lineno, (node.end_lineno or node.lineno) + 1)
     }
     if not hoisted:
         return [], code
@@ -243,17 +243,19 @@ def validate_graph(model: FlowModel) -> list[CellError]:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(source)
         spec = importlib.util.spec_from_file_location("_jmf_graph_check", path)
+        assert spec is not None and spec.loader is not None  # a .py file path always has both
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)  # the generated text above: no notebook code
             graph = getattr(module, model.name)._graph
             linter.run_checks(graph)
         except LintWarn as warn:
-            step, line = where.get(getattr(warn, "line_no", None) or -1, (None, None))
+            located = where.get(getattr(warn, "line_no", None) or -1)
             message = str(warn.message if hasattr(warn, "message") else warn).strip()
             fix = "Fix the flow's transitions as the message says."
-            if step is None:
+            if located is None:
                 return [CellError(None, None, None, message, fix, "lint")]
+            step, line = located
             return [CellError(step.cell_index, step.cell_id, line, message, fix, "lint")]
     finally:
         os.unlink(path)
@@ -395,7 +397,7 @@ def export_cells(
             raise ExportError(_format_errors("Cannot export:", [err]), [err])
     fc = model.flow_cell
     exc = None if fc is None else compile_error(fc.body, "class _Flow:")
-    if exc is not None:
+    if fc is not None and exc is not None:
         line = None if exc.lineno is None else fc.body_line + exc.lineno - 1
         err = CellError(fc.cell_index, fc.cell_id, line, "Syntax error in the flow cell: %s." % exc.msg,
                         "Correct the code on that line of the cell.", "syntax-error")

@@ -15,13 +15,16 @@ import re
 import traceback
 import types
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, cast
 
 from . import _metaflow as mf
 from . import cells as cellrules
 from .assembly import FlowModel
 from .errors import FlowDefinitionError
 from .pysource import indent_lines, metaflow_namespace
+
+if TYPE_CHECKING:
+    from metaflow import FlowSpec
 
 __all__ = [
     "BuiltFlow",
@@ -65,7 +68,7 @@ def _register_source(filename: str, text: str, ref: CellRef) -> None:
 
 
 def _compile_at(expr: str, filename: str, line: int, mode: str = "eval") -> types.CodeType:
-    tree = ast.parse(expr, filename, mode)
+    tree = cast("ast.Module | ast.Expression", ast.parse(expr, filename, mode))
     ast.increment_lineno(tree, line - 1)
     return compile(tree, filename, mode)
 
@@ -94,7 +97,8 @@ def compile_step(model: FlowModel, step: cellrules.StepCell) -> CompiledStep:
     filename = f"{CELL_FILE_PREFIX}{step.cell_index + 1}-{step.name}>"
     offset = 1 if step.body_line == 1 else 0  # tag-based cell without a magic line
     args = "self, inputs" if model.is_join(step.name) else "self"
-    implied = model.next_of(step.name).to_source() if model.is_implied(step.name) else None
+    transition = model.next_of(step.name)
+    implied = transition.to_source() if transition is not None and model.is_implied(step.name) else None
     ref = CellRef(step.cell_index, step.cell_id, f"%%step {step.name}", offset)
     key = (filename, step.body, step.body_line, tuple(step.decorators),
            tuple(step.decorator_lines), args, implied)
@@ -138,7 +142,9 @@ def _compile_step_text(
             f"Syntax error in {ref.where(line)}: {exc.msg}.\n"
             "Fix the code on that line of the cell."
         ) from None
-    func = tree.body[0].body[0]
+    wrapper = tree.body[0]
+    assert isinstance(wrapper, ast.If)  # the "if 1:" above
+    func = wrapper.body[0]
     ast.increment_lineno(func, -1)
     try:  # what only the compiler rejects: 'await' outside async, 'yield' in a comprehension, ...
         code = compile(ast.Module([func], []), filename, "exec")
@@ -177,7 +183,7 @@ class BuiltFlow:
     """The flow class built from the notebook, with what error reporting needs."""
 
     model: FlowModel
-    cls: type
+    cls: type[FlowSpec]
     steps: dict[str, CompiledStep]
     flow_ref: CellRef | None
     param_args: list[str]
@@ -197,7 +203,9 @@ def build_flow(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
         raise FlowDefinitionError(format_cell_errors(model.errors))
     namespace = {**metaflow_namespace(), **user_ns}
     attrs: dict[str, Any] = {"__module__": "__main__", "__doc__": model.flow_doc}
-    flow_decorators, flow_ref, param_args = [], None, []
+    flow_decorators: list[Any] = []
+    flow_ref: CellRef | None = None
+    param_args: list[str] = []
     if model.flow_cell is not None:
         class_body, flow_decorators, flow_ref = _exec_flow_cell(model.flow_cell, namespace)
         attrs.update(class_body)
@@ -253,7 +261,9 @@ def flow_cell_class(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
     from metaflow import FlowSpec
 
     attrs: dict[str, Any] = {"__module__": "__main__"}
-    decorators, ref, param_args = [], None, []
+    decorators: list[Any] = []
+    ref: CellRef | None = None
+    param_args: list[str] = []
     if model.flow_cell is not None:
         body, decorators, ref = _exec_flow_cell(model.flow_cell, {**metaflow_namespace(), **user_ns})
         attrs.update(body)

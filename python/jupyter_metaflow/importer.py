@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from .assembly import assemble
 from .cells import CellInput, CellKind, classify, source_lines
@@ -46,6 +46,13 @@ class _Cell:
     line: int | None = None  # the file line of its class or def, for error messages
 
 
+def _last_line(node: ast.AST) -> int:
+    """A parsed node's last line (``ast.parse`` always sets it; its type says it may not)."""
+    end = getattr(node, "end_lineno", None)
+    assert end is not None
+    return int(end)
+
+
 def _is_flowspec_base(base: ast.expr, flow_classes: set[str]) -> bool:
     if isinstance(base, ast.Name):
         return base.id == "FlowSpec" or base.id in flow_classes
@@ -58,7 +65,7 @@ def _is_step_decorator(node: ast.expr) -> bool:
     )
 
 
-def _is_main_guard(node: ast.stmt) -> bool:
+def _is_main_guard(node: ast.stmt) -> TypeGuard[ast.If]:
     if not isinstance(node, ast.If):
         return False
     test = node.test
@@ -84,7 +91,7 @@ def _comments(lines: list[str], first: int, last: int) -> list[str]:
 def _decorator_comments(lines: list[str], node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
     """The comments between a class's or function's decorators (stripped): a cell's
     decorators come right under its magic line, so they go to the top of its body."""
-    decorator_lines = {k for d in node.decorator_list for k in range(d.lineno, d.end_lineno + 1)}
+    decorator_lines = {k for d in node.decorator_list for k in range(d.lineno, _last_line(d) + 1)}
     return [line.strip() for k, line in enumerate(lines[_start_line(node) - 1 : node.lineno - 1], _start_line(node))
             if k not in decorator_lines and line.strip().startswith("#")]
 
@@ -92,7 +99,7 @@ def _decorator_comments(lines: list[str], node: ast.ClassDef | ast.FunctionDef |
 def _class_tail(lines: list[str], flow: ast.ClassDef) -> int:
     """The class's last line: its last statement's, or that of the comments indented into the
     class after it."""
-    tail = k = flow.end_lineno
+    tail = k = _last_line(flow)
     while k < len(lines) and (not lines[k].strip() or _indent(lines[k]) > flow.col_offset):
         k += 1
         if lines[k - 1].strip():
@@ -167,7 +174,7 @@ def _own_header_lines(lines: list[str], tree: ast.Module) -> set[int]:
     for node in tree.body:
         if not (isinstance(node, ast.ImportFrom) and node.module == "__future__" and node.lineno == after):
             break
-        after = node.end_lineno + 1
+        after = _last_line(node) + 1
     if len(lines) >= after and lines[after - 1].startswith("from metaflow import "):
         return {1, after}
     return {1}
@@ -198,14 +205,14 @@ def _body_lines(lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef, 
     first_line = _start_line(first)
     text = lines[first_line - 1].encode("utf-8")
     if not getattr(first, "decorator_list", None) and text[: first.col_offset].strip():
-        return [text[first.col_offset :].decode("utf-8")] + lines[first_line : node.end_lineno]
+        return [text[first.col_offset :].decode("utf-8")] + lines[first_line : _last_line(node)]
     if has_doc:
-        top = node.body[0].end_lineno + 1
+        top = _last_line(node.body[0]) + 1
     else:  # comments between the def line and the first statement belong to the body
         top = first_line
         while top - 1 > node.lineno and lines[top - 2].strip().startswith("#"):
             top -= 1
-    return lines[top - 1 : node.end_lineno]
+    return lines[top - 1 : _last_line(node)]
 
 
 def _keep_off_decorators(body: str) -> str:
@@ -295,8 +302,8 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
             place_class()
         gap = [ln for k, ln in enumerate(lines[previous_end : start - 1], previous_end + 1)
                if k not in flow_lines and k not in own]
-        code = lines[start - 1 : node.end_lineno]
-        previous_end = max(previous_end, node.end_lineno)
+        code = lines[start - 1 : _last_line(node)]
+        previous_end = max(previous_end, _last_line(node))
         if start in own:
             continue
         marker, gap_kept = _marker_id(gap)
@@ -311,8 +318,8 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         blocks[-1].extend(code)
     if previous_end < flow.lineno:
         place_class()
-    guards = {k for n in tree.body if _is_main_guard(n) for k in range(n.lineno, n.end_lineno + 1)}
-    last = max([n.end_lineno for n in top] + [class_tail] + sorted(own))
+    guards = {k for n in tree.body if _is_main_guard(n) for k in range(n.lineno, _last_line(n) + 1)}
+    last = max([_last_line(n) for n in top] + [class_tail] + sorted(own))
     tail = [c for k, c in enumerate(lines[last:], last + 1) if k not in guards and c.strip().startswith("#")]
     if tail:
         blocks.append(tail)
@@ -327,9 +334,11 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         cells.append(cell)
 
     # the flow cell: class decorators and the class body without docstring and steps
-    class_decorators = [_dedent_block(lines[d.lineno - 1 : d.end_lineno]).strip() for d in flow.decorator_list]
-    flow_marker, comments = _marker_id(lines[flow_top - 1 : _start_line(flow) - 1])
-    param_args = next((c[len(PARAMS_MARKER) :].strip() for c in comments if c.startswith(PARAMS_MARKER)), "")
+    class_decorators = [_dedent_block(lines[d.lineno - 1 : _last_line(d)]).strip() for d in flow.decorator_list]
+    flow_marker, flow_comments = _marker_id(lines[flow_top - 1 : _start_line(flow) - 1])
+    param_args = next(
+        (c[len(PARAMS_MARKER) :].strip() for c in flow_comments if c.startswith(PARAMS_MARKER)), ""
+    )
     body_nodes = list(flow.body)
     if doc and body_nodes and isinstance(body_nodes[0], ast.Expr):
         body_nodes = body_nodes[1:]
@@ -346,10 +355,10 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
     # took of the comments after it) to its end; a step's cell also takes the comments
     # indented into its body after it, and the last member the class's trailing comments
     spans: dict[int, tuple[int, int]] = {}  # id(step) -> (first line of its leading comments, last line taken)
-    prev = (flow.body[0].end_lineno if doc else flow.lineno)
+    prev = (_last_line(flow.body[0]) if doc else flow.lineno)
     for i, node in enumerate(body_nodes):
         nxt = _start_line(body_nodes[i + 1]) - 1 if i + 1 < len(body_nodes) else class_tail
-        end = node.end_lineno
+        end = _last_line(node)
         if id(node) in step_ids:
             while end < nxt and (not lines[end].strip() or _indent(lines[end]) > node.col_offset):
                 end += 1
@@ -380,7 +389,7 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
                     "%s line %d: @step(...) with arguments is not supported in notebooks; use "
                     "the plain @step and the names start/end." % (filename, d.lineno)
                 )
-            decorators.append(_dedent_block(lines[d.lineno - 1 : d.end_lineno]).strip())
+            decorators.append(_dedent_block(lines[d.lineno - 1 : _last_line(d)]).strip())
         args = [a.arg for a in node.args.args]
         if len(args) > 2 or not args:
             raise FlowImportError(
@@ -388,7 +397,7 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
                 % (filename, node.lineno, node.name, "(%s)" % ", ".join(args))
             )
         step_doc = ast.get_docstring(node)
-        body_lines = _body_lines(lines, node, step_doc is not None) + _comments(lines, node.end_lineno + 1, last)
+        body_lines = _body_lines(lines, node, step_doc is not None) + _comments(lines, _last_line(node) + 1, last)
         above_doc = [c.strip() for c in _comments(lines, node.lineno + 1, node.body[0].lineno - 1)] if step_doc else []
         body = _strip_blank("\n".join(leading + above_doc + [_dedent_block(body_lines)]))
         if len(args) == 2 and args[1] != "inputs":
@@ -400,8 +409,8 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
 
     # a __main__ block doing more than FLOW(): kept, as a raw cell (neither run nor exported)
     for node in tree.body:
-        if _is_main_guard(node) and (not _only_runs(node, flow.name) or _comments(lines, node.lineno, node.end_lineno)):
-            cells.append(_Cell("raw", "\n".join(lines[node.lineno - 1 : node.end_lineno]), cell_id="main"))
+        if _is_main_guard(node) and (not _only_runs(node, flow.name) or _comments(lines, node.lineno, _last_line(node))):
+            cells.append(_Cell("raw", "\n".join(lines[node.lineno - 1 : _last_line(node)]), cell_id="main"))
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

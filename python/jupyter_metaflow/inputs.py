@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_magic, magics_class
 
 from .errors import RunOrderError
@@ -170,6 +171,8 @@ def step_inputs(step: str, split: tuple[int, ...]) -> tuple[StepInputs, list[Ste
 @magics_class
 class InputsMagics(Magics):
     """``%mf_inputs``."""
+
+    shell: InteractiveShell  # registered with a shell, never without one
 
     @line_magic
     def mf_inputs(self, line: str) -> None:

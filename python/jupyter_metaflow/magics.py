@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
@@ -27,6 +28,8 @@ __all__ = ["NotebookFlowMagics", "register", "unregister"]
 @magics_class
 class NotebookFlowMagics(Magics):
     """The cell magics; one instance per shell, sharing the kernel's notebook session."""
+
+    shell: InteractiveShell  # registered with a shell, never without one
 
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)

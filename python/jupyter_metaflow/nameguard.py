@@ -240,10 +240,9 @@ def _module_source(name: str, search_dir: str | None) -> tuple[str, bool] | None
             path = list(spec.submodule_search_locations or [])
             if not path:
                 return None
-    origin = spec.origin if spec is not None else None
-    if not origin or not origin.endswith(".py"):
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return None
-    return origin, spec.submodule_search_locations is not None
+    return spec.origin, spec.submodule_search_locations is not None
 
 
 def find_undefined_names(model: FlowModel, cells: list[CellInput],

@@ -43,6 +43,8 @@ from .events import Listener, StepEvent, emit
 from .export import HEADER, ExportError, export_cells, write_atomic
 
 if TYPE_CHECKING:
+    from metaflow import FlowSpec
+
     from .cells import CellInput
     from .flowbuild import BuiltFlow
 
@@ -81,7 +83,7 @@ class RuntimeRunFailed(Exception):
     """A run under Metaflow's runtime did not succeed; its logs are already in the cell."""
 
 
-def runtime_reasons(flow_cls: type, step: str) -> list[str]:
+def runtime_reasons(flow_cls: type[FlowSpec], step: str) -> list[str]:
     """Why ``step`` must run under Metaflow's runtime (empty: it can run in the kernel)."""
     from metaflow.decorators import StepDecorator
 
@@ -102,7 +104,7 @@ def runtime_reasons(flow_cls: type, step: str) -> list[str]:
     return list(dict.fromkeys(reasons))
 
 
-def environment_option(flow_cls: type) -> dict[str, str]:
+def environment_option(flow_cls: type[FlowSpec]) -> dict[str, str]:
     """``--environment`` for a flow with ``@pypi``/``@conda`` (or their ``_base`` forms),
     unless Metaflow's configuration already picks an environment: Metaflow's runtime
     refuses those decorators in its default ``local`` environment."""

@@ -30,7 +30,8 @@ class MetaflowExporter(Exporter):
     def _file_extension_default(self) -> str:
         return ".py"
 
-    def from_notebook_node(self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any) -> tuple[str, dict[str, Any]]:
+    # nbconvert's base class says it returns a notebook; text exporters return text, as here
+    def from_notebook_node(self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any) -> tuple[Any, dict[str, Any]]:
         nb_copy, resources = super().from_notebook_node(nb, resources, **kw)
         metadata = resources.get("metadata", {})
         name = metadata.get("name")

@@ -21,6 +21,7 @@ import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
@@ -59,6 +60,8 @@ def _run_options(func: Any) -> Any:
 @magics_class
 class RunMagics(Magics):
     """Whole-flow runs through Metaflow's runtime, and single foreach splits in the kernel."""
+
+    shell: InteractiveShell  # registered with a shell, never without one
 
     @magic_arguments()
     @_run_options

@@ -52,15 +52,15 @@ def run_statuses_and_splits(
             splits[step.id] = {i: ms for i, (ok, ms) in enumerate(outcomes) if ok}
         out[step.id] = status
     for switch, targets in (switches or {}).items():
-        status = out.get(switch)
-        if status is None or status["state"] != "done":
+        switch_status = out.get(switch)
+        if switch_status is None or switch_status["state"] != "done":
             continue
         counts = {t: tasks_of.get(t, 0) for t in targets if t != switch}
         if switch in targets:  # a recursive switch: every task that did not leave chose itself
             counts[switch] = tasks_of[switch] - sum(counts.values())
         counts = {t: n for t, n in counts.items() if n > 0}
         if counts:
-            status["switch_counts"] = counts
+            switch_status["switch_counts"] = counts
     return out, splits
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from . import _metaflow as mf
 from . import cards, injected_parameters, native_runtime, planning, switches
@@ -48,6 +48,9 @@ from .flowbuild import (
 from .foreach import no_such_split
 from .notebook_source import NotebookSource
 from .planning import RunRecord, StepNotOnPath, TaskSpec
+
+if TYPE_CHECKING:
+    from metaflow import FlowSpec
 
 __all__ = ["NotebookSession", "get_session", "set_notebook_cells"]
 
@@ -114,7 +117,7 @@ class NotebookSession:
         self.run = None
         self._chosen_run = pathspec
 
-    def adopt_run(self, flow_cls: type, run_id: str) -> RunRecord | None:
+    def adopt_run(self, flow_cls: type[FlowSpec], run_id: str) -> RunRecord | None:
         """Make a run of ``flow_cls`` that Metaflow's runtime made (``%mf_run``, a resumed
         runtime-path step) the notebook's current run."""
         from metaflow import Run
@@ -380,13 +383,14 @@ class NotebookSession:
         return self._backend
 
     # -- pieces of run_step -----------------------------------------------------------------
-    def _backend_for(self, cls: type, root: str) -> mf.Backend:
+    def _backend_for(self, cls: type[FlowSpec], root: str) -> mf.Backend:
         key = (cls.__name__, root)
         if self._backend_key != key:  # another flow name or datastore: re-attach there
             self.run = None
             self._backend = mf.Backend(cls, root)
             self._backend_key = key
             self.flow_name = cls.__name__
+        assert self._backend is not None  # set above for this key
         return self._backend
 
     def _notebook_tag(self) -> str | None:
@@ -535,14 +539,14 @@ class NotebookSession:
     ) -> None:
         cell = built.steps[step].cell
         source = next((c.source for c in self.notebook.last_cells if c.index == cell.cell_index), None)
-        base = dict(step=step, flow=backend.flow_name, run_id=run.run_id,
-                    source=source, cell_id=cell.cell_id)
+        base: dict[str, Any] = dict(step=step, flow=backend.flow_name, run_id=run.run_id,
+                                    source=source, cell_id=cell.cell_id)
         # a nested foreach body runs the splits of every outer split at once: its events then
         # number the tasks of this execution (progress over all of them), not the inner splits
         nested = sum(s.split_index is not None for s in specs) > (specs[0].num_splits or 0) if specs else False
         flat = {id(s): i for i, s in enumerate(specs)}
 
-        def splits(spec: TaskSpec) -> dict[str, int | None]:
+        def splits(spec: TaskSpec) -> dict[str, Any]:
             if nested:
                 return {"split_index": flat[id(spec)], "num_splits": len(flat)}
             return {"split_index": spec.split_index, "num_splits": spec.num_splits}
@@ -584,8 +588,8 @@ class NotebookSession:
                 name, text = type(outcome.error).__name__, str(outcome.error)
                 event.message = f"{name}: {text}" if text else name  # KeyboardInterrupt has no text
                 self._emit(event)
-                for rest in specs[position + 1:]:
-                    self._emit(StepEvent("skipped", **splits(rest), message="an earlier task failed", **base))
+                for later in specs[position + 1:]:
+                    self._emit(StepEvent("skipped", **splits(later), message="an earlier task failed", **base))
                 if isinstance(outcome.error, OSError) and not _raised_in_cell(outcome.error):
                     # Metaflow's own saving of the task (artifacts, logs) failed
                     raise DatastoreError.from_os_error(outcome.error, backend.datastore_root) from None

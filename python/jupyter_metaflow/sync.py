@@ -139,7 +139,7 @@ class FlowSync:
         (typing inside a step body does not change them; Metaflow's lint takes ~0.5 ms/step)."""
         key = json.dumps([[s["name"], s["cell_index"], s["cell_id"], s["body_line"], s["is_join"],
                            s["transition"], [d for d in s["decorators"] if "parallel" in d]]
-                          for s in self.model["steps"]], default=str)
+                          for s in (self.model or {}).get("steps", [])], default=str)
         if self._lint_cache is None or self._lint_cache[0] != key:
             self._lint_cache = (key, graph_errors(model))
         return self._lint_cache[1]
@@ -222,7 +222,7 @@ class FlowSync:
                         exc_info=True)
         return self._last_model
 
-    def publish(self, always: set[str] = frozenset()) -> None:
+    def publish(self, always: frozenset[str] | set[str] = frozenset()) -> None:
         """Send the statuses that changed since last time (and those in ``always``)."""
         current = self.statuses()
         for step, status in current.items():

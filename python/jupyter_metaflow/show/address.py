@@ -216,6 +216,7 @@ def _run(address: Address, notebook: NotebookRun) -> Any:
         names = [f.id for f in metaflow.Metaflow().flows]
         raise ShowError(f"no flow {address.flow!r}; {_alternatives('flows', address.flow, names)}"
                         ) from None
+    assert address.run is not None  # set whenever the flow is
     try:
         return flow[address.run]
     except (KeyError, MetaflowNotFound, MetaflowNamespaceMismatch):

@@ -87,8 +87,8 @@ def _artifact_data(target: Target) -> Callable[[Limits], dict[str, Any]]:
     unfinished = _unfinished_note([task])
 
     def make(limits: Limits) -> dict[str, Any]:
-        data = {"version": BUNDLE_VERSION, "kind": "artifact", "header": dict(header),
-                "view": view(value, limits)}
+        data: dict[str, Any] = {"version": BUNDLE_VERSION, "kind": "artifact",
+                                "header": dict(header), "view": view(value, limits)}
         if data["view"]["kind"] == "dataframe":
             data["page"] = {"pathspec": task.pathspec, "artifact": name}
         if unfinished:
@@ -288,7 +288,8 @@ def _task_pairs(name: str, step_a: Any, step_b: Any) -> list[tuple[str, str | No
 
 def _diff_data(header: dict[str, Any], compared: list[tuple], detailed: bool,
                limits: Limits) -> dict[str, Any]:
-    rows, same = [], 0
+    rows: list[dict[str, Any]] = []
+    same = 0
     for step, split, _name, art_a, art_b in compared:
         if art_a is not None and art_b is not None and art_a.sha == art_b.sha:
             same += 1

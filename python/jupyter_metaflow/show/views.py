@@ -15,7 +15,7 @@ import io
 import math
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 STATS_SAMPLE = 10_000_000
 """Arrays with more elements get statistics from an evenly strided sample."""
@@ -402,6 +402,7 @@ def _tree(value: Any, limits: Limits, depth: int, budget: list[int]) -> dict[str
     if depth <= 0 or budget[0] <= 0:
         node["omitted"] = len(value)
         return node
+    pairs: Iterable[tuple[str | None, Any]]
     if isinstance(value, dict):
         pairs = ((safe_repr(k, limits.cell_chars), v) for k, v in value.items())
     elif isinstance(value, (set, frozenset)):
