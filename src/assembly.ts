@@ -1273,6 +1273,33 @@ namespace Private {
 
   /** `%%flow` options that take two values, as on Metaflow's command line. */
   const TWO_VALUE_FLOW_OPTIONS = ['--config', '--config-value'];
+  /** `%%flow` options that are Metaflow `run` options, not Parameters (`--max-workers N`). */
+  const RUN_OPTIONS = ['--max-workers'];
+
+  /**
+   * `[{max_workers: N}, the other tokens]` of a `%%flow` line's options; throws an Error
+   * saying what is wrong with a value (a positive integer). Mirrors `cells.split_run_options`.
+   */
+  export function splitRunOptions(args: string[]): [Record<string, number>, string[]] {
+    const options: Record<string, number> = {};
+    const rest: string[] = [];
+    const tokens = [...args];
+    while (tokens.length) {
+      const tok = tokens.shift()!;
+      const eq = tok.indexOf('=');
+      const option = eq >= 0 ? tok.slice(0, eq) : tok;
+      if (!RUN_OPTIONS.includes(option)) {
+        rest.push(tok);
+        continue;
+      }
+      const value = eq >= 0 ? tok.slice(eq + 1) : (tokens.shift() ?? '');
+      if (!/^[0-9]+$/.test(value) || parseInt(value, 10) < 1) {
+        throw new Error(`${option} takes a positive number of processes, e.g. ${option} 4; got ${repr(value)}`);
+      }
+      options[option.slice(2).replace(/-/g, '_')] = parseInt(value, 10);
+    }
+    return [options, rest];
+  }
 
   export function parseFlowCell(cell: ICellInput): IFlowCell {
     const header = splitHeader(cell, 'flow');
@@ -1308,6 +1335,11 @@ namespace Private {
         nameSource = 'magic';
       }
       paramArgs = args;
+      try {
+        splitRunOptions(args);
+      } catch (exc) {
+        throw new CellRulesError(error(cell, header.magicLine, `${(exc as Error).message}.`, usage, 'bad-magic'));
+      }
       let expects = 0; // values the last option still takes
       for (const tok of args) {
         if (tok.startsWith('--') && tok.length > 2) {

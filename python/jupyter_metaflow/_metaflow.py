@@ -323,6 +323,11 @@ class Backend:
         if existing:
             self.metadata._task_id_seq = max(self.metadata._task_id_seq, max(existing))
 
+    def new_task_id(self, run_id: str, step: str) -> str:
+        """Allocate a task id in ``run_id`` (and register it), as Metaflow's runtime does
+        before it launches a task elsewhere (a worker process)."""
+        return self.metadata.new_task_id(run_id, step)
+
     def reset_sticky_tags(self) -> None:
         """Drop the tags flow decorators made sticky for an earlier task or run (a task
         process starts with a fresh provider; ours serves the session, and a changed
@@ -721,10 +726,12 @@ def run_task(
     input_paths: list[str],
     split_index: int | None,
     script_name: str,
+    task_id: str | None = None,
 ) -> TaskOutcome:
     """Run one task of ``step`` in this process with Metaflow's task code.
 
-    ``input_paths`` are ``run/step/task`` pathspecs (may point into other runs). Output goes to
+    ``input_paths`` are ``run/step/task`` pathspecs (may point into other runs); ``task_id``
+    one :meth:`Backend.new_task_id` allocated (by the kernel for a worker), else a new one. Output goes to
     the cell (the current ``sys.stdout``/``sys.stderr``) and into the task's logs. Exceptions from
     the user's code (``KeyboardInterrupt`` and ``SystemExit`` too) are returned in
     :attr:`TaskOutcome.error`, not raised: the task is then recorded as failed.
@@ -744,7 +751,7 @@ def run_task(
             decorators._init_step_decorators(
                 flow, flow._graph, backend.environment, backend.flow_datastore, _quiet_echo
             )
-    task_id = backend.metadata.new_task_id(run_id, step)
+    task_id = task_id or backend.new_task_id(run_id, step)
     task = MetaflowTask(
         flow, backend.flow_datastore, backend.metadata, backend.environment, _quiet_echo,
         backend.event_logger, backend.monitor, None,

@@ -671,6 +671,30 @@ def parse_step_cell(cell: CellInput) -> StepCell:
 TWO_VALUE_FLOW_OPTIONS = ("--config", "--config-value")
 """``%%flow`` options that take two values, as on Metaflow's command line: ``--config NAME
 FILE``, ``--config-value NAME JSON``."""
+RUN_OPTIONS = ("--max-workers",)
+"""``%%flow`` options that are Metaflow ``run`` options, not Parameters: ``--max-workers N``,
+how many of a step's tasks (foreach splits) run at once."""
+
+
+def split_run_options(args: Iterable[str]) -> tuple[dict[str, int], list[str]]:
+    """``({"max_workers": N}, the other tokens)`` of a ``%%flow`` line's options. Raises
+    ValueError saying what is wrong with a value (a positive integer)."""
+    options: dict[str, int] = {}
+    rest: list[str] = []
+    tokens = list(args)
+    while tokens:
+        tok = tokens.pop(0)
+        option, eq, value = tok.partition("=")
+        if option not in RUN_OPTIONS:
+            rest.append(tok)
+            continue
+        if not eq:
+            value = tokens.pop(0) if tokens else ""
+        if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
+            raise ValueError("%s takes a positive number of processes, e.g. %s 4; got %r"
+                             % (option, option, value))
+        options[option[2:].replace("-", "_")] = int(value)
+    return options, rest
 
 
 def parse_flow_cell(cell: CellInput) -> FlowCell:
@@ -704,6 +728,10 @@ def parse_flow_cell(cell: CellInput) -> FlowCell:
             name = args.pop(0)
             name_source = "magic"
         param_args = args
+        try:
+            split_run_options(args)
+        except ValueError as exc:
+            raise CellRulesError(cell_error(cell, header.magic_line, str(exc) + ".", usage, "bad-magic")) from None
         expects = 0  # values the last option still takes
         for tok in args:
             if tok.startswith("--") and len(tok) > 2:

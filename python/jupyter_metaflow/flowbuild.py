@@ -62,7 +62,8 @@ _cell_files: dict[str, CellRef] = {}
 """Pseudo-filename -> its cell, for error messages about Metaflow's lint and tracebacks."""
 
 
-def _register_source(filename: str, text: str, ref: CellRef) -> None:
+def register_source(filename: str, text: str, ref: CellRef) -> None:
+    """Make ``filename`` a pseudo-file of ``ref``'s cell (tracebacks, error messages)."""
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     _cell_files[filename] = ref
 
@@ -115,13 +116,13 @@ def compile_step(model: FlowModel, step: cellrules.StepCell) -> CompiledStep:
         if not any(line.strip() and not line.strip().startswith("#") for line in body):
             body.append("        pass")
         text = "\n".join(lines + body) + "\n"
-        _register_source(filename, text, ref)
+        register_source(filename, text, ref)
         cached = (text, *_compile_step_text(step, filename, text, ref))
         if len(_compiled_steps) >= 512:
             _compiled_steps.clear()
         _compiled_steps[key] = cached
     text, code, decorators, self_assigned = cached
-    _register_source(filename, text, ref)
+    register_source(filename, text, ref)
     return CompiledStep(step.name, step, filename, ref, code, decorators, self_assigned)
 
 
@@ -189,6 +190,8 @@ class BuiltFlow:
     param_args: list[str]
     config_options: dict[str, Any] = field(default_factory=dict)
     """The ``Config`` values (defaults, or ``--config``/``--config-value`` on the magic line)."""
+    max_workers: int | None = None
+    """``--max-workers N`` on the ``%%flow`` line."""
 
 
 def build_flow(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
@@ -206,10 +209,11 @@ def build_flow(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
     flow_decorators: list[Any] = []
     flow_ref: CellRef | None = None
     param_args: list[str] = []
+    run_options: dict[str, int] = {}
     if model.flow_cell is not None:
         class_body, flow_decorators, flow_ref = _exec_flow_cell(model.flow_cell, namespace)
         attrs.update(class_body)
-        param_args = list(model.flow_cell.param_args)
+        run_options, param_args = cellrules.split_run_options(model.flow_cell.param_args)
     steps: dict[str, CompiledStep] = {}
     for cell in model.steps:
         compiled = compile_step(model, cell)
@@ -231,7 +235,9 @@ def build_flow(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
         cls = mf.decorated_flow_class(type(model.name, (FlowSpec,), attrs), flow_decorators)
     except Exception as exc:
         raise FlowDefinitionError(located_message(exc)) from None
-    return _prepared(BuiltFlow(model, cls, steps, flow_ref, param_args))
+    built = BuiltFlow(model, cls, steps, flow_ref, param_args)
+    built.max_workers = run_options.get("max_workers")
+    return _prepared(built)
 
 
 def _exec_flow_cell(
@@ -241,7 +247,7 @@ def _exec_flow_cell(
     filename = f"{CELL_FILE_PREFIX}{fc.cell_index + 1}-flow>"
     ref = CellRef(fc.cell_index, fc.cell_id, "%%flow")
     text = "\n" * (fc.body_line - 1) + fc.body
-    _register_source(filename, text, ref)
+    register_source(filename, text, ref)
     class_body: dict[str, Any] = {}
     decorators = []
     try:
@@ -267,7 +273,7 @@ def flow_cell_class(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
     if model.flow_cell is not None:
         body, decorators, ref = _exec_flow_cell(model.flow_cell, {**metaflow_namespace(), **user_ns})
         attrs.update(body)
-        param_args = list(model.flow_cell.param_args)
+        param_args = cellrules.split_run_options(model.flow_cell.param_args)[1]
     try:
         cls = mf.decorated_flow_class(type(model.name, (FlowSpec,), attrs), decorators)
     except Exception as exc:

@@ -74,7 +74,7 @@ class RunMagics(Magics):
         args, params = self._parse(self.mf_run, line)
         built, flow_file = self._flow_file()
         values = native_runtime.parameter_kwargs(built, native_runtime.split_config_args(built.param_args)[1] + params)
-        options = self._options(args)
+        options = self._options(args, built)
         command = " ".join(["run"] + [f"--with {d}" for d in args.decospecs] + [line_of(options)]
                            + [shlex.quote(p) for p in params])
         words = native_runtime.top_level_options(built)[1]
@@ -105,7 +105,7 @@ class RunMagics(Magics):
                 raise UsageError("%mf_resume: the notebook has no current run of "
                                  f"{built.cls.__name__} yet; pass --origin-run-id or run steps first")
             origin = current.split("/", 1)[1]
-        options = self._options(args)
+        options = self._options(args, built)
         command = f"resume {args.step} --origin-run-id {origin}" + (f" {line_of(options)}" if options else "")
         words = native_runtime.top_level_options(built)[1]
         print(f"Running `{native_runtime.command_line(flow_file, words, command)}` with Metaflow's runtime.",
@@ -179,12 +179,14 @@ class RunMagics(Magics):
         return built, flow_file
 
     @staticmethod
-    def _options(args: Any) -> dict[str, Any]:
+    def _options(args: Any, built: Any) -> dict[str, Any]:
+        """The run options; ``--max-workers`` defaults to the ``%%flow`` line's."""
         options: dict[str, Any] = {}
         if args.tags:
             options["tags"] = list(args.tags)
-        if args.max_workers is not None:
-            options["max_workers"] = args.max_workers
+        max_workers = args.max_workers if args.max_workers is not None else built.max_workers
+        if max_workers is not None:
+            options["max_workers"] = max_workers
         if args.max_num_splits is not None:
             options["max_num_splits"] = args.max_num_splits
         return options

@@ -11,8 +11,9 @@ One :class:`NotebookSession` per kernel (:func:`get_session`). Executing a step 
    outside the step's descendants (as ``resume`` does); after a kernel restart the latest
    notebook run in the datastore is re-attached;
 4. runs the tasks :func:`jupyter_metaflow.planning.task_specs` plans (every foreach split in
-   order, one join task per split group) in this process through ``_metaflow.run_task``, or
-   the step under Metaflow's runtime when its decorators need it
+   order, one join task per split group) in this process through ``_metaflow.run_task``, the
+   remaining ones in worker processes when :mod:`jupyter_metaflow.parallel`'s measured rule says
+   that is faster, or the step under Metaflow's runtime when its decorators need it
    (:mod:`jupyter_metaflow.native_runtime`).
 
 For frontends and later features: :attr:`NotebookSession.current_run`,
@@ -24,13 +25,16 @@ the live notebook.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
+import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import _metaflow as mf
-from . import cards, injected_parameters, native_runtime, planning, switches
+from . import cards, injected_parameters, native_runtime, parallel, planning, switches, workers
 from . import cells as cellrules
 from .assembly import FlowModel
 from .errors import (DatastoreError, FlowDefinitionError, RunOrderError, StepCouldNotRun,
@@ -43,11 +47,11 @@ from .flowbuild import (
     flow_cell_class,
     format_cell_errors,
     located_message,
-    user_traceback,
 )
 from .foreach import no_such_split
 from .notebook_source import NotebookSource
 from .planning import RunRecord, StepNotOnPath, TaskSpec
+from .task_errors import event_message, step_failed, transition_error
 
 if TYPE_CHECKING:
     from metaflow import FlowSpec
@@ -68,6 +72,8 @@ class NotebookSession:
         self._backend_key: tuple[str, str] | None = None
         self.notebook = NotebookSource()
         """Where the notebook's cells come from."""
+        self._kernel_build_seconds = 0.0
+        """How long building the flow took in the kernel (a worker's build takes about as long)."""
         self._chosen_run: str | None = None
         """A run the user made current (:meth:`use_run`) until the start step begins another."""
         self._waiting: list[tuple[str, Any]] = []
@@ -295,7 +301,9 @@ class NotebookSession:
         """Run step ``name`` of the complete flow ``model``."""
         if name not in {s.name for s in model.steps}:
             raise FlowDefinitionError(f"The notebook has no step cell for {name!r}.")
+        started = time.perf_counter()
         built = build_flow(model, user_ns)
+        self._kernel_build_seconds = time.perf_counter() - started
         try:
             mf.lint(built.cls)
         except mf.LintWarn as exc:
@@ -537,6 +545,8 @@ class NotebookSession:
         self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str,
         specs: list[TaskSpec], script: str,
     ) -> None:
+        """Run the step's tasks: in the kernel, one after another, or the remaining ones in
+        worker processes when :mod:`.parallel`'s rule says that finishes sooner."""
         cell = built.steps[step].cell
         source = next((c.source for c in self.notebook.last_cells if c.index == cell.cell_index), None)
         base: dict[str, Any] = dict(step=step, flow=backend.flow_name, run_id=run.run_id,
@@ -544,30 +554,58 @@ class NotebookSession:
         # a nested foreach body runs the splits of every outer split at once: its events then
         # number the tasks of this execution (progress over all of them), not the inner splits
         nested = sum(s.split_index is not None for s in specs) > (specs[0].num_splits or 0) if specs else False
-        flat = {id(s): i for i, s in enumerate(specs)}
+        number = {id(s): i for i, s in enumerate(specs)}  # a recursive switch's iterations share it
+        initial = len(specs)
+        recursive = switches.is_recursive(built.cls._graph, step)
 
         def splits(spec: TaskSpec) -> dict[str, Any]:
             if nested:
-                return {"split_index": flat[id(spec)], "num_splits": len(flat)}
+                return {"split_index": number[id(spec)], "num_splits": initial}
             return {"split_index": spec.split_index, "num_splits": spec.num_splits}
+
+        def header(spec: TaskSpec) -> str | None:
+            what = [f"split {spec.split_index + 1} of {spec.num_splits}"] if spec.split_index is not None else []
+            if nested or (not what and initial > 1):
+                what.append(f"task {number[id(spec)] + 1} of {initial}")
+            if recursive:
+                what.append(f"iteration {spec.iteration + 1}")
+            return f"── {step} · {' · '.join(what)} ──" if what else None
+
+        def finished(spec: TaskSpec, state: mf.TaskState, error: BaseException | None, event: StepEvent) -> TaskSpec | None:
+            """Record a finished task; the recursive switch's next iteration, if any."""
+            if error is not None:
+                run.failed.add(step)
+                self._emit(event)
+                return None
+            run.tasks.setdefault(step, []).append(state)
+            if built.cls._graph[step].type == "split-switch":  # "3 → odd, 2 → even" in a foreach
+                event.switch_counts = dict(Counter(t.next_steps[0] for t in run.tasks[step]
+                                                   if t.next_steps))
+            self._emit(event)
+            if recursive and state.next_steps == [step]:
+                path = f"{run.run_id}/{step}/{state.task_id}"
+                follow = TaskSpec([path], spec.split_index, spec.num_splits, spec.iteration + 1, spec.split_position)
+                number[id(follow)] = number[id(spec)]
+                return follow
+            return None
 
         for spec in specs:
             self._emit(StepEvent("queued", **splits(spec), **base))
         run.tasks.pop(step, None)
         run.failed.discard(step)
-        recursive = switches.is_recursive(built.cls._graph, step)
-        initial = len(specs)
-        for position, spec in enumerate(specs):  # a recursive switch appends its iterations
-            what = [f"split {spec.split_index + 1} of {spec.num_splits}"] if spec.split_index is not None else []
-            if nested:
-                what.append(f"task {flat[id(spec)] + 1} of {len(flat)}")
-            elif not what and initial > 1:
-                what.append(f"task {position + 1 - sum(s.iteration > 0 for s in specs[:position])} of {initial}")
-            if recursive:
-                what.append(f"iteration {spec.iteration + 1}")
-            if what:
-                print(f"── {step} · {' · '.join(what)} ──", flush=True)
+        planner = self._planner(built, backend, step, specs)
+        pending = list(specs)
+        while pending:
+            if planner.hand_off(len(pending)):
+                pending = self._execute_in_workers(backend, built, run, step, pending, script, planner,
+                                                   splits, header, finished, base)
+                continue
+            spec = pending.pop(0)
+            label = header(spec)
+            if label:
+                print(label, flush=True)
             self._emit(StepEvent("running", **splits(spec), **base))
+            started = time.perf_counter()
             try:
                 outcome = mf.run_task(
                     backend, built.cls, run.run_id, step, spec.input_paths,
@@ -577,43 +615,133 @@ class NotebookSession:
                 run.failed.add(step)
                 self._emit(StepEvent("failed", **splits(spec), message=f"{type(exc).__name__}: {exc}", **base))
                 raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
-            if outcome.error is None and not outcome.state.next_steps and built.cls._graph[step].type != "end":
-                outcome.error = _NoTransition("the step ended without calling self.next(...)")
+            planner.kernel_task(time.perf_counter() - started)
+            error = transition_error(built, step, outcome)
             event = StepEvent(
-                "done" if outcome.error is None else "failed", task_id=outcome.state.task_id, **splits(spec),
+                "done" if error is None else "failed", task_id=outcome.state.task_id, **splits(spec),
                 duration=outcome.duration, artifact_count=outcome.artifact_count, **base,
             )
-            if outcome.error is not None:
-                run.failed.add(step)
-                name, text = type(outcome.error).__name__, str(outcome.error)
-                event.message = f"{name}: {text}" if text else name  # KeyboardInterrupt has no text
-                self._emit(event)
-                for later in specs[position + 1:]:
-                    self._emit(StepEvent("skipped", **splits(later), message="an earlier task failed", **base))
-                if isinstance(outcome.error, OSError) and not _raised_in_cell(outcome.error):
+            if error is not None:
+                event.message = event_message(error)
+            follow = finished(spec, outcome.state, error, event)
+            if error is not None:
+                for rest in pending:
+                    self._emit(StepEvent("skipped", **splits(rest), message="an earlier task failed", **base))
+                if isinstance(error, OSError) and not _raised_in_cell(error):
                     # Metaflow's own saving of the task (artifacts, logs) failed
-                    raise DatastoreError.from_os_error(outcome.error, backend.datastore_root) from None
-                raise _step_failed(built, step, f"{backend.flow_name}/{run.run_id}", outcome.error) from outcome.error
-            run.tasks.setdefault(step, []).append(outcome.state)
-            if built.cls._graph[step].type == "split-switch":  # "3 → odd, 2 → even" in a foreach
-                event.switch_counts = dict(Counter(t.next_steps[0] for t in run.tasks[step]
-                                                   if t.next_steps))
-            self._emit(event)
+                    raise DatastoreError.from_os_error(error, backend.datastore_root) from None
+                raise step_failed(built, step, f"{backend.flow_name}/{run.run_id}", error) from error
             if outcome.interrupted_after:
-                rest = specs[position + 1:]
-                if rest:  # the step is not complete: it runs again as a whole
+                if follow is not None:
+                    pending.insert(0, follow)
+                if pending:  # the step is not complete: it runs again as a whole
                     run.failed.add(step)
-                for other in rest:
+                for other in pending:
                     self._emit(StepEvent("skipped", **splits(other), message="interrupted", **base))
                 where = built.steps[step].ref.where(None)
-                left = f" ({len(rest)} of its tasks did not run)" if rest else ""
+                left = f" ({len(pending)} of its tasks did not run)" if pending else ""
                 raise StepInterrupted(
                     f"Interrupted after step {step!r} in {where} finished a task in run {run.run_id}: "
                     f"the task is kept{left}.", "")
-            if recursive and outcome.state.next_steps == [step]:
-                path = f"{run.run_id}/{step}/{outcome.state.task_id}"
-                specs.insert(position + 1, TaskSpec([path], spec.split_index, spec.num_splits, spec.iteration + 1))
-                flat[id(specs[position + 1])] = flat[id(spec)]
+            if follow is not None:
+                pending.insert(0, follow)
+        planner.done()
+
+    def _planner(self, built: BuiltFlow, backend: mf.Backend, step: str, specs: list[TaskSpec]) -> parallel.Planner:
+        """Whether (and how widely) this step's tasks may go to worker processes."""
+        blocked = None
+        if len(specs) > 1:
+            names = self._scratch_names(built, step)
+            if names:
+                blocked = (f"it reads {', '.join(names)}, which the module cells do not define (the "
+                           "exported flow would not either)")
+        return parallel.Planner(
+            (backend.flow_name, step), len(specs), built.max_workers or parallel.configured_max_workers(),
+            blocked, self._build_spec(), self._kernel_build_seconds,
+        )
+
+    def _build_spec(self) -> tuple[str, dict[str, Any]]:
+        """What a worker builds the flow from (the cells this execution used), and its key."""
+        path = self.notebook_path()
+        spec = {
+            "cells": [(c.index, c.id, c.cell_type, c.source, list(c.tags)) for c in self.notebook.last_cells],
+            "path": path, "file": os.path.abspath(path) if path else None,
+        }
+        return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest(), spec
+
+    def _execute_in_workers(
+        self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str, pending: list[TaskSpec],
+        script: str, planner: parallel.Planner, splits: Callable, header: Callable, finished: Callable,
+        base: dict[str, Any],
+    ) -> list[TaskSpec]:
+        """Run tasks in worker processes (see :mod:`.parallel`); raises as the kernel path does.
+        Returns the tasks left to the kernel when workers cannot be used."""
+        root = backend.datastore_root
+        failures: list[tuple[Any, TaskSpec, dict[str, Any]]] = []
+        order = {id(s): i for i, s in enumerate(pending)}
+
+        def job(spec: TaskSpec, index: tuple) -> parallel.Job:
+            return parallel.Job(index, header(spec), {
+                "run_id": run.run_id, "step": step, "input_paths": spec.input_paths,
+                "split_index": None if spec.iteration else spec.split_index, "script": script,
+                "root": root}, spec)
+
+        def start(item: parallel.Job) -> str:
+            self._emit(StepEvent("running", **splits(item.spec), **base))
+            return backend.new_task_id(run.run_id, step)
+
+        def finish(item: parallel.Job, result: dict[str, Any]) -> list[parallel.Job]:
+            spec, failure = item.spec, result.get("failure")
+            state = mf.TaskState(**result["state"])
+            if "wall" in result:
+                planner.worker_task(result["wall"])
+            event = StepEvent("done" if failure is None else "failed", task_id=state.task_id,
+                              **splits(spec), duration=result.get("duration"),
+                              artifact_count=result.get("artifact_count"), **base)
+            if failure is not None:
+                event.message = failure["event"]
+                failures.append((item.index, spec, failure))
+            follow = finished(spec, state, None if failure is None else StepFailed(failure["message"], ""), event)
+            return [] if follow is None else [job(follow, (item.index[0], spec.iteration + 1))]
+
+        def skip(item: parallel.Job) -> None:
+            self._emit(StepEvent("skipped", **splits(item.spec), message="an earlier task failed", **base))
+
+        key, spec = self._build_spec()
+        outcome = parallel.run_in_workers(
+            workers.get_pool(), [job(s, (order[id(s)], s.iteration)) for s in pending], planner.max_workers,
+            key, spec, start, finish, skip)
+        if outcome.unrun:
+            print(f"Note: the tasks of {step!r} run in the kernel: {outcome.fallback}.",
+                  file=sys.stderr, flush=True)
+            planner.blocked = outcome.fallback
+            return [item.spec for item in outcome.unrun]
+        if outcome.interrupted:
+            raise StepInterrupted(
+                f"Step {step!r} in {built.steps[step].ref.where(None)} was interrupted in run "
+                f"{backend.flow_name}/{run.run_id}; every worker stopped. Earlier runs and their "
+                "artifacts are unchanged.", "")
+        if failures:
+            failures.sort(key=lambda f: f[0])
+            _, spec, failure = failures[0]
+            message = failure["message"]
+            if spec.split_position and built.cls._graph[step].in_funcs and any(
+                    built.cls._graph[p].type == "foreach" for p in built.cls._graph[step].in_funcs):
+                message += (f" The split ran in a worker process: to debug it with %debug, re-run it "
+                            f"in the kernel with %mf_split {step} {' '.join(map(str, spec.split_position))}.")
+            others = len(failures) - 1
+            if others:
+                message += f" {others} other task(s) of the step failed too."
+            cls = StepInterrupted if failure["interrupted"] else StepFailed
+            raise cls(message, failure["user_traceback"])
+        return []
+
+    def _scratch_names(self, built: BuiltFlow, step: str) -> list[str]:
+        """Names the step reads that the module cells do not define (a worker lacks them)."""
+        from .nameguard import find_undefined_names
+
+        return sorted({p.name for p in find_undefined_names(built.model, self.notebook.last_cells)
+                       if p.where == f"step {step!r}"})
 
     def _warn_scratch_names(self, built: BuiltFlow, step: str, user_ns: dict[str, Any]) -> None:
         """The export guard, as one warning: the step reads globals only scratch cells define
@@ -684,36 +812,6 @@ def _raised_in_cell(error: BaseException) -> bool:
             return True
         tb = tb.tb_next
     return False
-
-
-def _step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) -> StepFailed:
-    where = built.steps[step].ref.where(None)
-    kept = "Earlier runs and their artifacts are unchanged."
-    pickling = mf.unpicklable_artifact(error)
-    if pickling is not None:
-        name, cause = pickling
-        return StepFailed(
-            f"Step {step!r} in {where} failed in run {run}: artifact self.{name} cannot be pickled "
-            f"({type(cause).__name__}: {cause}). Artifacts must be picklable: keep such objects in "
-            f"local variables, or store what they hold instead. {kept}",
-            "",
-        )
-    if isinstance(error, _NoTransition):  # Metaflow's runtime fails such a task too
-        return StepFailed(
-            f"Step {step!r} in {where} failed in run {run}: it ended without calling "
-            "self.next(...) (a return before it, or a yield in the cell, which makes the step a "
-            f"generator that never runs). Every step but end must reach its self.next(...). {kept}",
-            "",
-        )
-    if isinstance(error, KeyboardInterrupt):
-        return StepInterrupted(f"Step {step!r} in {where} was interrupted in run {run}. {kept}",
-                               user_traceback(error))
-    return StepFailed(f"Step {step!r} in {where} failed in run {run}. {kept}", user_traceback(error))
-
-
-class _NoTransition(Exception):
-    """A step other than end finished without calling ``self.next``."""
-
 
 
 RUNTIME_ONLY_DECORATORS = frozenset({"retry"})

@@ -1,0 +1,185 @@
+"""Foreach splits in the notebook (parallel workers / one at a time) vs ``python flow.py run``.
+
+The same flow, N splits of t seconds of CPU each (t = 0: trivial splits), run
+
+  (a) in the notebook with parallel splits (the ``%%flow`` line's default: the machine's cores),
+  (b) in the notebook with ``--max-workers 1`` (every split in the kernel, one after another),
+  (c) with ``python flow.py run`` on the exported file (Metaflow's runtime, its defaults),
+
+each notebook in a fresh kernel (nbclient, the notebook file named as jupyter-server names it)
+that executes start, the foreach body, the join and end twice: the first pass ("cold") includes
+starting the worker processes, the second ("warm") reuses them, as re-executing a cell does.
+Every time is measured by the flow itself: ``end``'s ``time.time()`` minus ``start``'s.
+Printed: each time, the machine's limit N x t / cores, and the ratios. The load average is
+printed before and after (the machine is shared: compare ratios of one invocation only).
+
+    python bench/foreach_bench.py [--splits 8 32] [--seconds 1 0.1 0] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+MODULE_CELL = """import time
+
+
+def burn(seconds):
+    \"\"\"Spend ``seconds`` of this process's CPU time.\"\"\"
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass"""
+
+STEP_CELLS = [
+    "%%step start\nself.t0 = time.time()\nself.items = list(range(self.splits))\n"
+    "self.next(self.work, foreach='items')",
+    "%%step work\nburn(self.seconds)\nself.value = self.input\nself.next(self.join)",
+    "%%step join\nself.values = [i.value for i in inputs]\nself.next(self.end)",
+    "%%step end\nself.t1 = time.time()",
+]
+
+
+def notebook(splits: int, seconds: float, max_workers: int | None) -> nbformat.NotebookNode:
+    option = "" if max_workers is None else f" --max-workers {max_workers}"
+    flow = (
+        f"%%flow ForeachBench{option}\n"
+        f"splits = Parameter('splits', default={splits})\n"
+        f"seconds = Parameter('seconds', default={seconds})"
+    )
+    cells = ["%load_ext jupyter_metaflow", MODULE_CELL, flow, *STEP_CELLS]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    return nb
+
+
+def elapsed(run) -> float:
+    return run["end"].task["t1"].data - run["start"].task["t0"].data
+
+
+def in_notebook(
+    workdir: Path, splits: int, seconds: float, max_workers: int | None
+) -> tuple[float, float]:
+    """(cold, warm) seconds from start to end in a fresh kernel."""
+    from metaflow import Flow, namespace
+
+    path = workdir / f"bench_{splits}_{seconds}_{max_workers}.ipynb"
+    nb = notebook(splits, seconds, max_workers)
+    nbformat.write(nb, path)
+    env = {**os.environ, "METAFLOW_USER": "bench", "USER": "bench", "JPY_SESSION_NAME": str(path)}
+    client = NotebookClient(
+        nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    )
+    with client.setup_kernel(env=env):
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        for index, cell in enumerate(nb.cells):  # start .. end again: the warm pass
+            if cell.source.startswith("%%step"):
+                client.execute_cell(cell, index)
+    namespace(None)
+    runs = list(Flow("ForeachBench"))[:2]  # newest first
+    return elapsed(runs[1]), elapsed(runs[0])
+
+
+def with_runtime(workdir: Path, splits: int, seconds: float) -> float:
+    """``python flow.py run`` of the exported notebook; seconds from start to end."""
+    from metaflow import Flow, namespace
+
+    path = workdir / "runtime.ipynb"
+    nbformat.write(notebook(splits, seconds, None), path)
+    flow_file = workdir / "foreach_flow.py"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_metaflow.cli",
+            "export",
+            str(path),
+            "-o",
+            str(flow_file),
+            "--force",
+        ],
+        check=True,
+        cwd=workdir,
+    )
+    env = {**os.environ, "METAFLOW_USER": "bench", "USER": "bench"}
+    subprocess.run(
+        [sys.executable, str(flow_file), "run"],
+        check=True,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    namespace(None)
+    return elapsed(Flow("ForeachBench").latest_run)
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--splits", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--seconds", type=float, nargs="+", default=[1.0, 0.1, 0.0])
+    parser.add_argument("--repeat", type=int, default=1, help="best of this many")
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    print(f"{cores} cores; load average {loadavg()} (1, 5, 15 min)")
+    for seconds in args.seconds:
+        for splits in args.splits:
+            results: dict[str, list[float]] = {}
+            for _ in range(args.repeat):
+                workdir = Path(tempfile.mkdtemp(prefix="foreach_bench_"))
+                (workdir / ".metaflow").mkdir()
+                cwd = os.getcwd()
+                os.chdir(workdir)
+                try:
+                    from jupyter_metaflow import _metaflow
+
+                    _metaflow.forget_datastore_root()
+                    cold, warm = in_notebook(workdir, splits, seconds, None)
+                    results.setdefault("parallel cold", []).append(cold)
+                    results.setdefault("parallel warm", []).append(warm)
+                    cold1, warm1 = in_notebook(workdir, splits, seconds, 1)
+                    results.setdefault("kernel cold", []).append(cold1)
+                    results.setdefault("kernel warm", []).append(warm1)
+                    results.setdefault("flow.py run", []).append(
+                        with_runtime(workdir, splits, seconds)
+                    )
+                finally:
+                    os.chdir(cwd)
+                    shutil.rmtree(workdir, ignore_errors=True)
+            best = {k: min(v) for k, v in results.items()}
+            limit = splits * seconds / cores
+            kind = "trivial" if seconds == 0 else f"{seconds:g} s CPU"
+            print(f"\nN = {splits} splits of {kind}; limit N x t / cores = {limit:.2f} s")
+            for name, value in best.items():
+                print(f"  {name:<14} {value:7.2f} s")
+            a, b, c = best["parallel warm"], best["kernel warm"], best["flow.py run"]
+            if limit:
+                print(
+                    f"  parallel / limit       warm {a / limit:5.2f}x   cold {best['parallel cold'] / limit:5.2f}x"
+                    "   (target <= 1.25)"
+                )
+            print(
+                f"  flow.py run / parallel warm {c / a:5.2f}x   cold {c / best['parallel cold']:5.2f}x"
+                "   (target >= 1.4 for CPU-bound splits)"
+            )
+            print(
+                f"  parallel / one-worker  warm {a / b:5.2f}x   cold {best['parallel cold'] / best['kernel cold']:5.2f}x"
+                "   (target <= 1.0 for trivial splits)"
+            )
+    print(f"\nload average {loadavg()} (1, 5, 15 min)")
+
+
+if __name__ == "__main__":
+    main()

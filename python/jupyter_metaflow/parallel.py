@@ -1,0 +1,498 @@
+"""Running one step's tasks (foreach splits) in the worker pool, and when that pays.
+
+The rule (:func:`workers_pay`), from what this kernel measured:
+
+* ``d``: a task's time: the median of the step's tasks in its previous execution in this
+  kernel; without one, the first split runs in the kernel and is timed (it stays a kernel task);
+* ``s``: a worker's start (spawn to ready), measured when one last started; ``b``: building the
+  flow in a worker (module cells, step cells), measured; ``c``: a worker task's overhead as the
+  kernel sees it (its wall time minus the task's own), median of the recent ones, or a ping's
+  round trip before any worker task ran.
+
+The remaining ``m`` tasks go to ``W = min(max workers, m)`` workers when
+``b + T < 0.8 * m * d``, ``T`` the time the ``m`` tasks of ``d + c`` seconds take on ``W``
+workers, the ready ones free now, the others after ``s``. While nothing is known about workers
+(the kernel's first foreach), one worker starts in the background and the splits keep running
+in the kernel, the rule re-checked after each one; when ``W`` ready workers would pay but
+starting them now would not, they start in the background (later tasks, or the step's next
+execution, use them).
+
+Output: the tasks' output reaches the cell in task order, each under the header a sequential
+run prints (``── train · split 2 of 4 ──``); the earliest unfinished task's output streams
+live, the others' is held until their turn.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import re
+import statistics
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from typing import Any, TextIO
+
+from .workers import OUTPUT_LIMIT, Worker, WorkerPool, get_pool
+
+__all__ = [
+    "MAX_WORKERS_VARIABLE",
+    "Job",
+    "Measurements",
+    "ParallelOutcome",
+    "Planner",
+    "configured_max_workers",
+    "default_max_workers",
+    "measurements",
+    "run_in_workers",
+    "workers_pay",
+]
+
+MARGIN = 0.8
+"""Workers are used only when they are expected to take at most this share of the kernel's time."""
+INTERRUPT_GRACE_SECONDS = 3.0
+"""After an interrupt, how long workers get to report their interrupted task before SIGKILL."""
+
+
+MAX_WORKERS_VARIABLE = "METAFLOW_RUN_MAX_WORKERS"
+"""Metaflow's own environment variable for ``run --max-workers``; the kernel reads it too."""
+
+
+def default_max_workers() -> int:
+    """The machine's cores available to this process."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def configured_max_workers() -> int:
+    """``METAFLOW_RUN_MAX_WORKERS`` when set (to a positive integer), else the machine's cores."""
+    value = os.environ.get(MAX_WORKERS_VARIABLE, "").strip()
+    if not value:
+        return default_max_workers()
+    if re.fullmatch(r"[0-9]+", value) and int(value) >= 1:
+        return int(value)
+    print(
+        f"Warning: {MAX_WORKERS_VARIABLE}={value!r} is not a positive integer; using the machine's "
+        f"{default_max_workers()} cores.",
+        file=sys.stderr,
+    )
+    return default_max_workers()
+
+
+# -- what this kernel measured ----------------------------------------------------------------
+@dataclass
+class Measurements:
+    task_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
+    """``(flow, step)`` -> median task time of the step's previous execution."""
+    overhead: deque = field(default_factory=lambda: deque(maxlen=32))
+    """Recent worker-task overheads (kernel wall time minus the worker's)."""
+
+    def overhead_seconds(self, pool: WorkerPool) -> float | None:
+        """The median recent overhead; before any worker task, a ping's round trip."""
+        if self.overhead:
+            return statistics.median(self.overhead)
+        return pool.ping_seconds
+
+
+_measurements = Measurements()
+
+
+def measurements() -> Measurements:
+    """This kernel's measurements."""
+    return _measurements
+
+
+def workers_pay(
+    remaining: int,
+    task_seconds: float,
+    max_workers: int,
+    ready: int,
+    startup: float | None,
+    build: float | None,
+    overhead: float | None,
+) -> bool | None:
+    """Whether the remaining tasks finish sooner in workers (the rule in the module docstring);
+    None when a needed worker cost is not measured yet."""
+    workers = min(max_workers, remaining)
+    if workers < 2:
+        return False
+    if overhead is None or (startup is None and ready < workers):
+        return None
+    available = [0.0] * min(ready, workers) + [startup or 0.0] * (workers - min(ready, workers))
+    parallel = (build or 0.0) + makespan(available, remaining, task_seconds + overhead)
+    return parallel < MARGIN * remaining * task_seconds
+
+
+def makespan(available: list[float], tasks: int, each: float) -> float:
+    """When ``tasks`` tasks of ``each`` seconds end, each taken by the first free worker
+    (worker ``i`` free from ``available[i]``)."""
+    free = sorted(available)
+    for _ in range(tasks):
+        heapq.heapreplace(free, free[0] + each)
+    return max(free)
+
+
+class Planner:
+    """One step execution's choice between the kernel and workers, re-made before each task
+    the kernel would run (see the module docstring)."""
+
+    def __init__(
+        self,
+        key: tuple[str, str],
+        total: int,
+        max_workers: int,
+        blocked: str | None,
+        build: tuple[str, dict[str, Any]],
+        kernel_build_seconds: float,
+    ) -> None:
+        self.key = key
+        self.total = total
+        self.max_workers = max_workers
+        self.blocked = blocked
+        """Why the tasks must stay in the kernel (said once, when workers would have paid)."""
+        self.build_key, self.build_spec = build
+        self.kernel_build_seconds = kernel_build_seconds
+        self.kernel_times: list[float] = []
+        self.worker_times: list[float] = []
+        self._said = False
+
+    def hand_off(self, remaining: int) -> bool:
+        """Whether the ``remaining`` tasks go to workers now."""
+        if self.total < 2 or remaining < 2 or self.max_workers < 2:
+            return False
+        seconds = (
+            statistics.median(self.kernel_times)
+            if self.kernel_times
+            else _measurements.task_seconds.get(self.key)
+        )
+        if seconds is None:
+            return False  # the first task runs here and is timed
+        pool = get_pool()
+        pool.poll()
+        ready = [w for w in pool.live() if w.ready]
+        wanted = min(self.max_workers, remaining)
+        built = sum(1 for w in ready if w.build_key == self.build_key)
+        build = 0.0 if built >= wanted else (pool.build_seconds or self.kernel_build_seconds)
+        overhead = _measurements.overhead_seconds(pool)
+        pays = workers_pay(
+            remaining, seconds, self.max_workers, len(ready), pool.startup_seconds, build, overhead
+        )
+        if pays is False:
+            if self.blocked is None and workers_pay(
+                remaining, seconds, self.max_workers, wanted, 0.0, build, overhead
+            ):
+                pool.ensure(wanted)  # they would pay once started: start them, meanwhile here
+            return False
+        if self.blocked is not None:
+            if pays and not self._said:
+                self._said = True
+                print(
+                    f"Note: the tasks of {self.key[1]!r} run in the kernel, one after another: "
+                    f"{self.blocked}.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            return False
+        if pays is None:  # what a worker costs here is not measured yet: start one, meanwhile here
+            pool.ensure(1)
+        for worker in ready:  # build the flow ahead of the tasks
+            if not worker.busy:
+                pool.build(worker, self.build_key, self.build_spec)
+        return bool(pays)
+
+    def kernel_task(self, seconds: float) -> None:
+        self.kernel_times.append(seconds)
+
+    def worker_task(self, seconds: float) -> None:
+        self.worker_times.append(seconds)
+
+    def done(self) -> None:
+        """Remember the step's task time for its next execution."""
+        times = self.kernel_times + self.worker_times
+        if times:
+            _measurements.task_seconds[self.key] = statistics.median(times)
+
+
+# -- running tasks in workers ---------------------------------------------------------------
+@dataclass
+class Job:
+    """One task for a worker: ``payload`` is what the worker's task runner reads (run, step,
+    inputs, split index, script, datastore root; the task id is added when it starts)."""
+
+    index: int
+    header: str | None
+    payload: dict[str, Any]
+    spec: Any = None
+    """The caller's description of the task (passed back to its callbacks)."""
+
+
+@dataclass
+class ParallelOutcome:
+    """How :func:`run_in_workers` ended."""
+
+    unrun: list[Job] = field(default_factory=list)
+    """Jobs never started (after a failure, or all of them when workers could not be used)."""
+    fallback: str | None = None
+    """Why the tasks could not run in workers (the caller runs ``unrun`` in the kernel)."""
+    interrupted: bool = False
+
+
+class _OrderedOutput:
+    """The cell's output in job order: the head job streams, later ones wait their turn."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.streams = {"stdout": out, "stderr": err}
+        self.order: list[int] = []
+        self.headers: dict[int, str | None] = {}
+        self.held: dict[int, list[tuple[str, str]]] = {}
+        self.finished: set[int] = set()
+        self.shown: set[int] = set()
+
+    def add(self, job: Job) -> None:
+        self.order.append(job.index)
+        self.order.sort()
+        self.headers[job.index] = job.header
+        self.held.setdefault(job.index, [])
+
+    def _head(self) -> int | None:
+        return self.order[0] if self.order else None
+
+    def write(self, index: int, stream: str, text: str) -> None:
+        if index == self._head():
+            self._show_header(index)
+            self.streams[stream].write(text)
+        else:
+            self.held[index].append((stream, text))
+
+    def finish(self, index: int, note: str | None = None) -> None:
+        if note:
+            self.held[index].append(("stderr", note + "\n"))
+        self.finished.add(index)
+        self._advance()
+
+    def _show_header(self, index: int) -> None:
+        if index not in self.shown:
+            self.shown.add(index)
+            header = self.headers.get(index)
+            if header:
+                self.streams["stderr"].flush()
+                self.streams["stdout"].write(header + "\n")
+        self.streams["stdout"].flush()
+
+    def _advance(self) -> None:
+        while self.order:
+            head = self.order[0]
+            held = self.held.pop(head, [])
+            if held or head in self.finished:
+                self._show_header(head)
+            for stream, text in held:
+                self.streams[stream].write(text)
+            self.held[head] = []
+            if head not in self.finished:
+                return
+            for stream in self.streams.values():
+                stream.flush()
+            self.order.pop(0)
+            self.held.pop(head, None)
+
+    def close(self) -> None:
+        """Show everything still held (the step ends: interrupted or failed)."""
+        self.finished.update(self.order)
+        self._advance()
+
+
+def run_in_workers(
+    pool: WorkerPool,
+    jobs: list[Job],
+    max_workers: int,
+    build_key: str,
+    build_spec: dict[str, Any],
+    start: Callable[[Job], str],
+    finish: Callable[[Job, dict[str, Any]], list[Job]],
+    skip: Callable[[Job], None],
+) -> ParallelOutcome:
+    """Run ``jobs`` on up to ``max_workers`` workers of ``pool``.
+
+    ``start(job)`` is called as a job is sent (returns its task id, allocated by the caller);
+    ``finish(job, result)`` with the worker's result (``failure`` set when the task failed) and
+    returns follow-up jobs (a recursive switch's next iteration); ``skip(job)`` for jobs not run
+    after a failure. After the first failure no new job starts; the running ones finish. An
+    interrupt (``KeyboardInterrupt``) interrupts every busy worker, reports their tasks through
+    ``finish`` and returns ``interrupted``. When no worker can start or build the flow, nothing
+    ran and ``fallback`` says why.
+    """
+    queue = sorted(jobs, key=lambda j: j.index)
+    output = _OrderedOutput(sys.stdout, sys.stderr)
+    wanted = max(1, min(max_workers, len(queue)))
+    running: dict[int, tuple[Job, float]] = {}  # worker pid -> (job, sent at)
+    outcome = ParallelOutcome()
+    state = {"stop": False}  # no new jobs: a task failed, or interrupted
+    start_errors: list[str] = []
+
+    def dispatch(worker: Worker) -> None:
+        if (
+            not queue
+            or state["stop"]
+            or outcome.fallback
+            or worker.busy
+            or not worker.ready
+            or worker.dead
+        ):
+            return
+        if worker.build_key != build_key:
+            pool.build(worker, build_key, build_spec)
+            return
+        job = queue.pop(0)
+        job.payload["task_id"] = start(job)
+        job.payload["build_key"] = build_key
+        output.add(job)
+        worker.busy = True
+        running[worker.pid] = (job, time.perf_counter())
+        if not worker.send(("task", job.payload)):
+            worker_died(worker)
+
+    def failure_result(job: Job, interrupted: bool, event: str, message: str) -> dict[str, Any]:
+        return {
+            "state": {"step": job.payload["step"], "task_id": job.payload["task_id"], "ok": False},
+            "duration": None,
+            "artifact_count": None,
+            "failure": {
+                "interrupted": interrupted,
+                "event": event,
+                "message": message,
+                "user_traceback": "",
+            },
+        }
+
+    def complete(worker: Worker, job: Job, result: dict[str, Any]) -> None:
+        sent = running.pop(worker.pid)[1]
+        worker.busy = False
+        worker.tasks += 1
+        if "wall" in result:
+            _measurements.overhead.append(max(0.0, time.perf_counter() - sent - result["wall"]))
+        notes = [
+            f"[{result[f'{s}_dropped']:,} more characters of {s} than the cell shows (limit "
+            f"{OUTPUT_LIMIT:,} per task); the task's log keeps all of it]"
+            for s in ("stdout", "stderr")
+            if result.get(f"{s}_dropped")
+        ]
+        output.finish(job.index, "\n".join(notes) or None)
+        if result.get("failure") is not None:
+            state["stop"] = True
+        queue.extend(finish(job, result))
+        queue.sort(key=lambda j: j.index)
+        if result.get("retire"):
+            pool.discard(worker)
+
+    def worker_died(worker: Worker) -> None:
+        reason = worker.exit_reason()
+        pool.discard(worker)
+        if worker.pid in running:
+            job = running.pop(worker.pid)[0]
+            state["stop"] = True
+            what = (
+                job.header.strip("─ ") if job.header else f"a task of step {job.payload['step']!r}"
+            )
+            output.finish(job.index)
+            queue.extend(
+                finish(
+                    job,
+                    failure_result(
+                        job,
+                        False,
+                        f"worker {reason}",
+                        f"The worker process running {what} (pid {worker.pid}) {reason}; its task did not "
+                        "finish. The step's other tasks are unaffected.",
+                    ),
+                )
+            )
+        elif not worker.ready:
+            start_errors.append(f"a worker process {reason} before it was ready")
+
+    def handle(worker: Worker) -> None:
+        try:
+            message = pool.receive(worker, worker.conn.recv())
+        except (EOFError, OSError):
+            worker_died(worker)
+            return
+        if message is None:
+            if worker.build_error is not None and not state["stop"]:
+                outcome.fallback = (
+                    "the flow cannot be built from the module and step cells alone "
+                    f"(as the exported flow file would be): {worker.build_error}"
+                )
+            dispatch(worker)
+        elif message[0] == "out":
+            if worker.pid in running:
+                output.write(running[worker.pid][0].index, message[1], message[2])
+        elif message[0] == "done" and worker.pid in running:
+            complete(worker, running[worker.pid][0], message[1])
+            dispatch(worker)
+
+    try:
+        while running or (queue and not state["stop"] and outcome.fallback is None):
+            if queue and not state["stop"] and outcome.fallback is None:
+                if len(start_errors) >= wanted and not any(w.ready for w in pool.live()):
+                    outcome.fallback = "; ".join(start_errors)
+                    break
+                pool.ensure(wanted)  # first use, or replacing retired workers
+            workers = pool.live()
+            for worker in workers:
+                dispatch(worker)
+            for conn in wait([w.conn for w in workers], timeout=1.0):
+                worker = next((w for w in workers if w.conn is conn), None)
+                if worker is not None and not worker.dead:
+                    handle(worker)
+    except KeyboardInterrupt:
+        outcome.interrupted = state["stop"] = True
+        _stop_after_interrupt(pool, running, handle)
+        for pid in list(running):
+            job = running.pop(pid)[0]
+            output.finish(job.index)
+            finish(
+                job,
+                failure_result(
+                    job,
+                    True,
+                    "KeyboardInterrupt",
+                    "the worker did not stop after the interrupt and was killed",
+                ),
+            )
+    finally:
+        output.close()
+    if outcome.fallback is not None and not state["stop"]:
+        outcome.unrun = queue
+    else:
+        for job in queue:
+            skip(job)
+    return outcome
+
+
+def _stop_after_interrupt(
+    pool: WorkerPool, running: dict, handle: Callable[[Worker], None]
+) -> None:
+    """Interrupt every busy worker; let them report for a moment, then kill the rest. A second
+    interrupt kills at once."""
+    busy = [w for w in pool.live() if w.pid in running]
+    for worker in busy:
+        worker.interrupt()
+    deadline = time.perf_counter() + INTERRUPT_GRACE_SECONDS
+    try:
+        while running and time.perf_counter() < deadline:
+            workers = [w for w in pool.live() if w.pid in running]
+            for conn in wait([w.conn for w in workers], timeout=0.1):
+                worker = next(w for w in workers if w.conn is conn)
+                try:
+                    handle(worker)
+                except KeyboardInterrupt:
+                    raise
+    except KeyboardInterrupt:
+        pass
+    for worker in [w for w in pool.workers if w.pid in running]:
+        worker.busy = False
+        pool.discard(worker)

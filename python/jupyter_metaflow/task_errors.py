@@ -1,0 +1,58 @@
+"""How a failed task is reported: the error its cell raises and its ``step_status`` message.
+
+One implementation for tasks run in the kernel (:mod:`.session`) and in worker processes
+(:mod:`.worker_tasks`, which sends the text back).
+"""
+
+from __future__ import annotations
+
+from . import _metaflow as mf
+from .errors import StepFailed, StepInterrupted
+from .flowbuild import BuiltFlow, user_traceback
+
+__all__ = ["NoTransition", "event_message", "step_failed", "transition_error"]
+
+
+class NoTransition(Exception):
+    """A step other than end finished without calling ``self.next``."""
+
+
+def transition_error(built: BuiltFlow, step: str, outcome: mf.TaskOutcome) -> BaseException | None:
+    """The task's error: what its code raised, or :class:`NoTransition` when a step other than
+    end ended without calling ``self.next`` (Metaflow's runtime fails such a task too)."""
+    if (outcome.error is None and not outcome.state.next_steps
+            and built.cls._graph[step].type != "end"):
+        return NoTransition("the step ended without calling self.next(...)")
+    return outcome.error
+
+
+def event_message(error: BaseException) -> str:
+    """A failed task's ``step_status`` message: the exception's type and text."""
+    name, text = type(error).__name__, str(error)
+    return f"{name}: {text}" if text else name  # KeyboardInterrupt has no text
+
+
+def step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) -> StepFailed:
+    """The error a failed task of ``step`` in ``run`` (``Flow/run_id``) raises in its cell."""
+    where = built.steps[step].ref.where(None)
+    kept = "Earlier runs and their artifacts are unchanged."
+    pickling = mf.unpicklable_artifact(error)
+    if pickling is not None:
+        name, cause = pickling
+        return StepFailed(
+            f"Step {step!r} in {where} failed in run {run}: artifact self.{name} cannot be pickled "
+            f"({type(cause).__name__}: {cause}). Artifacts must be picklable: keep such objects in "
+            f"local variables, or store what they hold instead. {kept}",
+            "",
+        )
+    if isinstance(error, NoTransition):  # Metaflow's runtime fails such a task too
+        return StepFailed(
+            f"Step {step!r} in {where} failed in run {run}: it ended without calling "
+            "self.next(...) (a return before it, or a yield in the cell, which makes the step a "
+            f"generator that never runs). Every step but end must reach its self.next(...). {kept}",
+            "",
+        )
+    if isinstance(error, KeyboardInterrupt):
+        return StepInterrupted(f"Step {step!r} in {where} was interrupted in run {run}. {kept}",
+                               user_traceback(error))
+    return StepFailed(f"Step {step!r} in {where} failed in run {run}. {kept}", user_traceback(error))

@@ -1,0 +1,438 @@
+"""Warm worker processes that run a step's tasks (foreach splits) beside the kernel.
+
+A worker is ``python -c "__import__('jupyter_metaflow.workers').workers.serve(FD)"`` started from
+the kernel (same interpreter, working directory and environment) with Metaflow imported ahead
+of its first task. It builds the flow from the notebook's cells as the exported flow file does:
+the module cells run in its ``__main__`` (once per version of the cells), then the flow cell
+and the step cells are compiled exactly as in the kernel (same pseudo-files, so tracebacks
+name cells and cell lines). Scratch cells never run there: a split sees what it would see in
+production. Each task is ``_metaflow.run_task`` with a task id the kernel allocated, against
+the same local datastore and metadata: a real task of the notebook's run.
+
+Why not fork the kernel: a fork copies scratch-cell state into the splits and only the forking
+thread (ipykernel's ZMQ, heartbeat and comm threads are not in the child).
+
+The kernel talks to a worker over a socket pair (``multiprocessing.connection`` framing):
+
+kernel -> worker: ``("build", key, cells)``, ``("task", job)``, ``("ping", t)``, ``("exit",)``
+worker -> kernel: ``("ready", pid, time)``, ``("built", key, seconds, error)``,
+``("out", stream, text)``, ``("pong", t)``, ``("done", result)``
+
+Output a task writes with ``print``/``sys.stdout``/``sys.stderr`` travels as ``out`` messages
+before its ``done`` (so it belongs to that task), at most :data:`OUTPUT_LIMIT` characters per
+stream and task (the task's logs keep everything). Output written straight to the file
+descriptors (a C library, a subprocess) goes to the kernel's, which Jupyter shows in the cell.
+
+A worker exits when the kernel closes the connection or dies, after :data:`IDLE_EXIT_SECONDS`
+without work, after :data:`MAX_TASKS` tasks, or when its resident memory after a task exceeds
+:data:`RECYCLE_RSS_BYTES` (the pool starts another when one is needed): memory comes back.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import gc
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+__all__ = [
+    "IDLE_EXIT_SECONDS",
+    "MAX_TASKS",
+    "OUTPUT_LIMIT",
+    "RECYCLE_RSS_BYTES",
+    "Worker",
+    "WorkerPool",
+    "get_pool",
+    "serve",
+]
+
+IDLE_EXIT_SECONDS = 300.0
+"""A worker without a task for this long exits (its memory returns to the machine)."""
+MAX_TASKS = 200
+"""A worker exits after this many tasks (a fresh one replaces it when needed)."""
+RECYCLE_RSS_BYTES = 1 << 30
+"""A worker whose resident memory exceeds this after a task exits after reporting it."""
+OUTPUT_LIMIT = 1 << 20
+"""Characters of one stream of one task sent to the cell; the rest stays in the task's log."""
+PINGS = 3
+"""Round trips timed when a worker becomes ready (the fastest one counts)."""
+_FLUSH_SECONDS = 0.05
+
+
+# -- kernel side ----------------------------------------------------------------------------
+@dataclass
+class Worker:
+    """One worker process as the kernel sees it."""
+
+    proc: subprocess.Popen
+    conn: Connection
+    spawned: float
+    """``time.time()`` when it was started (the worker reports when it became ready)."""
+    ready: bool = False
+    busy: bool = False
+    dead: bool = False
+    build_key: str | None = None
+    """The notebook version the worker has built (the kernel sends cells only when it changes)."""
+    building: str | None = None
+    """The notebook version it is building."""
+    build_error: str | None = None
+    tasks: int = 0
+    ping_sent: float | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def send(self, message: tuple) -> bool:
+        """Send, or mark the worker dead (it exited or was killed)."""
+        try:
+            self.conn.send(message)
+            return True
+        except (OSError, EOFError, ValueError):
+            self.dead = True
+            return False
+
+    def interrupt(self) -> None:
+        """SIGINT: the task it runs fails as interrupted (a worker ignores it between tasks)."""
+        if not self.dead and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGINT)
+
+    def kill(self) -> None:
+        self.dead = True
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self.conn.close()
+
+    def exit_reason(self) -> str:
+        """How the process ended, for error messages."""
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return "stopped answering"
+        if code < 0:
+            name = signal.Signals(-code).name
+            hint = (
+                " (the system's out-of-memory killer sends it)" if -code == signal.SIGKILL else ""
+            )
+            return f"was killed by {name}{hint}"
+        return f"exited with code {code}"
+
+
+@dataclass
+class WorkerPool:
+    """The kernel's worker processes, started on demand and reused while the environment they
+    were started in (working directory, interpreter, ``METAFLOW_*`` variables) is unchanged."""
+
+    workers: list[Worker] = field(default_factory=list)
+    startup_seconds: float | None = None
+    """Measured: spawn to ``ready`` of the last worker that started."""
+    ping_seconds: float | None = None
+    """Measured: the fastest message round trip to a ready worker."""
+    build_seconds: float | None = None
+    """Measured: the last flow build in a worker."""
+    _key: tuple | None = None
+
+    @staticmethod
+    def environment_key() -> tuple:
+        env = tuple(
+            sorted(
+                (k, v)
+                for k, v in os.environ.items()
+                if k.startswith("METAFLOW_") or k in ("USER", "PYTHONPATH", "PATH", "HOME")
+            )
+        )
+        return (os.getcwd(), sys.executable, env)
+
+    def live(self) -> list[Worker]:
+        """Workers not known to have ended (checks exited processes)."""
+        key = self.environment_key()
+        if self._key != key:
+            self.shutdown()
+            self._key = key
+        for worker in self.workers:
+            if not worker.dead and worker.proc.poll() is not None and not worker.busy:
+                worker.dead = True
+                worker.conn.close()
+        self.workers = [w for w in self.workers if not w.dead]
+        return list(self.workers)
+
+    def ensure(self, count: int) -> list[Worker]:
+        """Start workers until ``count`` are alive (started or starting); returns the new ones."""
+        started = []
+        while len(self.live()) < count:
+            worker = self._spawn()
+            self.workers.append(worker)
+            started.append(worker)
+        return started
+
+    def _spawn(self) -> Worker:
+        parent, child = socket.socketpair()
+        try:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    f"__import__('jupyter_metaflow.workers').workers.serve({child.fileno()})",
+                ],
+                pass_fds=[child.fileno()],
+                stdin=subprocess.DEVNULL,
+                cwd=os.getcwd(),
+                env=dict(os.environ),
+                start_new_session=True,  # the kernel forwards interrupts
+            )
+        finally:
+            child.close()
+        return Worker(proc, Connection(parent.detach()), time.time())
+
+    def receive(self, worker: Worker, message: tuple) -> tuple | None:
+        """Handle a message about the worker itself (``ready``, ``pong``, ``built``); returns
+        any other message (a task's) for the caller."""
+        kind = message[0]
+        if kind == "ready":
+            worker.ready = True
+            self.startup_seconds = max(0.0, message[2] - worker.spawned)
+            worker.ping_sent = time.perf_counter()
+            worker.send(("ping", 0))
+        elif kind == "pong":
+            if worker.ping_sent is not None:
+                rtt = time.perf_counter() - worker.ping_sent
+                self.ping_seconds = rtt if self.ping_seconds is None else min(self.ping_seconds, rtt)
+                worker.ping_sent = None
+                if message[1] < PINGS - 1:  # the fastest of a few (one can meet a busy CPU)
+                    worker.ping_sent = time.perf_counter()
+                    worker.send(("ping", message[1] + 1))
+        elif kind == "built":
+            _, key, seconds, error = message
+            worker.building = None
+            if error is None:
+                worker.build_key, worker.build_error = key, None
+                self.build_seconds = seconds
+            else:
+                worker.build_key, worker.build_error = None, error
+        else:
+            return message
+        return None
+
+    def build(self, worker: Worker, key: str, spec: dict) -> None:
+        """Have the worker build notebook version ``key`` (unless it has or is building it)."""
+        if worker.build_key != key and worker.building != key and worker.send(("build", key, spec)):
+            worker.building = key
+
+    def poll(self) -> None:
+        """Read what idle workers reported meanwhile (ready, build results), without waiting."""
+        for worker in self.live():
+            if worker.busy:
+                continue
+            try:
+                while worker.conn.poll():
+                    self.receive(worker, worker.conn.recv())
+            except (EOFError, OSError):
+                worker.dead = True
+
+    def ready_count(self) -> int:
+        return sum(1 for w in self.live() if w.ready)
+
+    def discard(self, worker: Worker) -> None:
+        worker.kill()
+        if worker in self.workers:
+            self.workers.remove(worker)
+
+    def shutdown(self) -> None:
+        """Stop every worker (kernel shutdown, changed environment)."""
+        for worker in self.workers:
+            if not worker.busy:
+                worker.send(("exit",))
+        for worker in self.workers:
+            if worker.busy:
+                worker.kill()
+            else:
+                try:
+                    worker.proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                worker.conn.close()
+        self.workers = []
+
+
+_pool: WorkerPool | None = None
+
+
+def get_pool() -> WorkerPool:
+    """This kernel's pool (stopped when the kernel exits)."""
+    global _pool
+    if _pool is None:
+        _pool = WorkerPool()
+        atexit.register(_pool.shutdown)
+    return _pool
+
+
+# -- worker side ----------------------------------------------------------------------------
+class _Channel:
+    """The worker's end of the connection; sends are serialised (the output flusher sends
+    from its own thread)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+
+    def send(self, message: tuple) -> None:
+        with self.lock:
+            self.conn.send(message)
+
+
+class _OutStream:
+    """``sys.stdout``/``sys.stderr`` of a worker: text goes to the kernel as ``out`` messages,
+    batched (sent every :data:`_FLUSH_SECONDS` and at every ``flush``), at most
+    :data:`OUTPUT_LIMIT` characters per task."""
+
+    def __init__(self, channel: _Channel, name: str) -> None:
+        self.channel = channel
+        self.name = name
+        self.parts: list[str] = []
+        self.sent = 0
+        self.dropped = 0
+        self.lock = threading.Lock()
+        self.encoding = "utf-8"
+        self.errors = "replace"
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            room = OUTPUT_LIMIT - self.sent
+            if room <= 0:
+                self.dropped += len(text)
+            else:
+                kept = text[:room]
+                self.parts.append(kept)
+                self.sent += len(kept)
+                self.dropped += len(text) - len(kept)
+        return len(text)
+
+    def flush(self) -> None:
+        with self.lock:
+            text, self.parts = "".join(self.parts), []
+        if text:
+            self.channel.send(("out", self.name, text))
+
+    def new_task(self) -> int:
+        """Flush, start counting a new task's output; returns the characters dropped before."""
+        self.flush()
+        with self.lock:
+            dropped, self.sent, self.dropped = self.dropped, 0, 0
+        return dropped
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 1 if self.name == "stdout" else 2
+
+
+class _TaskGuard:
+    """SIGINT raises KeyboardInterrupt only while a task runs; between tasks it is ignored
+    (the kernel interrupts busy workers only, but a signal may cross a task's end)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        signal.signal(signal.SIGINT, self._handler)
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.active:
+            raise KeyboardInterrupt
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the kernel is gone (a busy worker does not read its connection)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def serve(fd: int) -> None:
+    """A worker's main loop (the process entry point)."""
+    channel = _Channel(Connection(fd))
+    guard = _TaskGuard()
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    from . import worker_tasks  # Metaflow and the flow builder, before announcing ready
+
+    streams = {"stdout": _OutStream(channel, "stdout"), "stderr": _OutStream(channel, "stderr")}
+    sys.stdout, sys.stderr = streams["stdout"], streams["stderr"]
+
+    def flusher() -> None:
+        while True:
+            time.sleep(_FLUSH_SECONDS)
+            for stream in streams.values():
+                try:
+                    stream.flush()
+                except (OSError, EOFError):
+                    os._exit(1)
+
+    threading.Thread(target=flusher, daemon=True).start()
+    runner = worker_tasks.TaskRunner()
+    channel.send(("ready", os.getpid(), time.time()))
+    tasks = 0
+    while True:
+        try:
+            if not channel.conn.poll(IDLE_EXIT_SECONDS):
+                break
+            message = channel.conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            break
+        if message[0] == "exit":
+            break
+        if message[0] == "ping":
+            channel.send(("pong", message[1]))
+            continue
+        if message[0] == "build":
+            try:
+                channel.send(("built", message[1], runner.build(message[1], message[2]), None))
+            except worker_tasks.BuildError as exc:
+                channel.send(("built", message[1], 0.0, str(exc)))
+            continue
+        for stream in streams.values():
+            stream.new_task()
+        guard.active = True
+        try:
+            result = runner.run(message[1])
+        except KeyboardInterrupt:  # between the task's end and here
+            result = runner.interrupted(message[1])
+        finally:
+            guard.active = False
+        for name, stream in streams.items():
+            stream.flush()
+            result[f"{name}_dropped"] = stream.new_task()
+        tasks += 1
+        rss = _rss_bytes()
+        result["rss"] = rss
+        result["retire"] = tasks >= MAX_TASKS or rss > RECYCLE_RSS_BYTES
+        channel.send(("done", result))
+        if result["retire"]:
+            break
+        gc.collect()  # the task's cycles, while the kernel handles the result
+    channel.conn.close()

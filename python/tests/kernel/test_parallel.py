@@ -1,0 +1,190 @@
+"""Foreach splits in worker processes: the rule, the output order, and the tasks they run
+(in-process IPython shell; workers are real processes of the same interpreter)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from inprocess import ok, set_notebook
+
+from jupyter_metaflow import parallel, workers
+from jupyter_metaflow.errors import StepFailed
+
+MODULE = "import os\nimport signal\nimport threading\n\n\ndef square(x):\n    return x * x"
+
+
+def notebook(
+    body: str, *, items: str = "[1, 2, 3, 4]", flow: str = "%%flow SweepFlow"
+) -> list[str]:
+    return set_notebook(
+        MODULE,
+        flow,
+        f"%%step start\nself.items = {items}\nself.next(self.body, foreach='items')",
+        "%%step body\n" + body + "\nself.next(self.join)",
+        "%%step join\nself.values = [getattr(i, 'sq', None) for i in inputs]\nself.next(self.end)",
+        "%%step end\npass",
+        path="sweep.ipynb",
+    )
+
+
+@pytest.fixture
+def warm_pool():
+    """Two ready workers, and a history saying the body's splits take 5 s each: the rule then
+    sends them to workers (measured worker costs are real)."""
+    pool = workers.get_pool()
+    pool.ensure(2)
+    deadline = time.time() + 120
+    while pool.ready_count() < 2 or pool.ping_seconds is None:
+        assert time.time() < deadline, "workers did not start"
+        pool.poll()
+        time.sleep(0.05)
+    parallel.measurements().task_seconds[("SweepFlow", "body")] = 5.0
+    yield pool
+    parallel.measurements().task_seconds.clear()
+    pool.shutdown()
+
+
+def latest():
+    from metaflow import Flow
+
+    return Flow("SweepFlow").latest_run
+
+
+# -- splits in workers ------------------------------------------------------------------------
+def test_splits_run_in_workers_as_real_tasks_of_the_run(ip, warm_pool, capsys):
+    cells = notebook(
+        "print('split', self.input)\nself.sq = square(self.input)\nself.pid = os.getpid()"
+    )
+    events = []
+    from jupyter_metaflow import session
+
+    session.get_session().add_listener(events.append)
+    for cell in cells:
+        ok(ip, cell)
+    out = capsys.readouterr().out
+    blocks = [f"── body · split {i + 1} of 4 ──\nsplit {i + 1}\n" for i in range(4)]
+    assert "".join(blocks) in out  # in split order, each under its header
+    run = latest()
+    assert run.successful
+    tasks = sorted(run["body"], key=lambda t: t.index)
+    assert [t.index for t in tasks] == [0, 1, 2, 3]
+    assert {t.data.pid for t in tasks}.isdisjoint({os.getpid()})
+    assert [t.data.sq for t in tasks] == [1, 4, 9, 16]
+    assert run["join"].task.data.values == [1, 4, 9, 16]
+    assert "split 3" in tasks[2].stdout
+    body = [(e.status, e.split_index) for e in events if e.step == "body"]
+    assert [s for s, _ in body].count("running") == 4 and [s for s, _ in body].count("done") == 4
+    assert sorted(i for s, i in body if s == "done") == [0, 1, 2, 3]
+    # what the kernel would have stored: the same artifact names as an in-kernel split
+    names = {a.id for a in tasks[0]}
+    set_notebook(*cells[:1], "%%flow SweepFlow --max-workers 1", *cells[2:], path="sweep.ipynb")
+    ok(ip, "%%flow SweepFlow --max-workers 1")
+    ok(ip, cells[3])
+    in_kernel = sorted(latest()["body"], key=lambda t: t.index)
+    assert {a.id for a in in_kernel[0]} == names
+    assert {t.data.pid for t in in_kernel} == {os.getpid()}
+
+
+def test_failing_split_fails_the_step_with_its_cells_traceback(ip, warm_pool):
+    cells = notebook(
+        "self.sq = square(self.input)\nif self.input == 3:\n    raise ValueError('bad split')"
+    )
+    for cell in cells[:3]:
+        ok(ip, cell)
+    result = ip.run_cell(cells[3])
+    error = result.error_in_exec
+    assert isinstance(error, StepFailed)
+    assert "Step 'body' in cell 4 (%%step body) failed in run SweepFlow/" in str(error)
+    assert "%mf_split body 2" in str(error)
+    assert "Cell 4 (%%step body), line 4" in error.user_traceback
+    assert "ValueError: bad split" in error.user_traceback
+    finished = [t for t in latest()["body"] if t.successful]
+    assert sorted(t.data.sq for t in finished) == [1, 4, 16]  # the others stay readable
+
+
+def test_unpicklable_artifact_in_a_worker(ip, warm_pool):
+    cells = notebook("self.sq = square(self.input)\nself.lock = threading.Lock()")
+    for cell in cells[:3]:
+        ok(ip, cell)
+    error = ip.run_cell(cells[3]).error_in_exec
+    assert isinstance(error, StepFailed)
+    assert "artifact self.lock cannot be pickled" in str(error)
+    ok(ip, "1 + 1")
+
+
+def test_split_killed_by_the_os(ip, warm_pool):
+    cells = notebook(
+        "if self.input == 2:\n    os.kill(os.getpid(), signal.SIGKILL)\nself.sq = self.input"
+    )
+    for cell in cells[:3]:
+        ok(ip, cell)
+    error = ip.run_cell(cells[3]).error_in_exec
+    assert isinstance(error, StepFailed)
+    assert "split 2 of 4" in str(error) and "was killed by SIGKILL" in str(error)
+    cells = notebook("self.sq = self.input")
+    ok(ip, cells[3])  # a new worker replaces the killed one
+    ok(ip, cells[4])
+    assert latest()["join"].task.data.values == [1, 2, 3, 4]
+
+
+def test_megabytes_of_output_are_capped_in_the_cell_not_in_the_log(ip, warm_pool, capsys):
+    cells = notebook("self.sq = self.input\nprint('x' * 3_000_000)")
+    for cell in cells[:4]:
+        ok(ip, cell)
+    out, err = capsys.readouterr()
+    assert len(out) < 4 * (workers.OUTPUT_LIMIT + 1000)
+    assert "more characters of stdout than the cell shows" in err
+    assert len(sorted(latest()["body"], key=lambda t: t.index)[0].stdout) >= 3_000_000
+
+
+def test_a_step_reading_scratch_names_stays_in_the_kernel(ip, warm_pool, capsys):
+    cells = notebook("self.sq = self.input * factor")
+    ok(ip, "factor = 2")  # a scratch cell: the exported flow has no `factor`
+    for cell in cells[:4]:
+        ok(ip, cell)
+    err = capsys.readouterr().err
+    assert "the tasks of 'body' run in the kernel" in err and "factor" in err
+    assert sorted(t.data.sq for t in latest()["body"]) == [2, 4, 6, 8]
+
+
+def test_nested_foreach_and_switch_inside_splits(ip, capsys):
+    cells = set_notebook(
+        "import os",
+        "%%flow NestSwitchFlow",
+        "%%step start\nself.rows = [1, 2]\nself.next(self.row, foreach='rows')",
+        "%%step row\nself.r = self.input\nself.cols = [1, 2, 3]\nself.next(self.cell, foreach='cols')",
+        "%%step cell\nself.pid = os.getpid()\nself.v = self.r * self.input\nself.kind = 'even' if self.v % 2 == 0 else 'odd'\n"
+        "self.next({'even': self.even, 'odd': self.odd}, condition='kind')",
+        "%%step even\nself.tag = 'E'\nself.next(self.after)",
+        "%%step odd\nself.tag = 'O'\nself.next(self.after)",
+        "%%step after\nself.next(self.join_cols)",
+        "%%step join_cols\nself.tags = [i.tag for i in inputs]\nself.r = inputs[0].r\nself.next(self.join_rows)",
+        "%%step join_rows\nself.all = [(i.r, i.tags) for i in inputs]\nself.next(self.end)",
+        "%%step end\npass",
+        path="nest.ipynb",
+    )
+    pool = workers.get_pool()
+    pool.ensure(2)
+    while pool.ready_count() < 2 or pool.ping_seconds is None:
+        pool.poll()
+        time.sleep(0.05)
+    for step in ("cell", "even", "odd", "after"):
+        parallel.measurements().task_seconds[("NestSwitchFlow", step)] = 5.0
+    try:
+        for cell in cells:
+            ok(ip, cell)
+    finally:
+        parallel.measurements().task_seconds.clear()
+        pool.shutdown()
+    out = capsys.readouterr().out
+    assert "── cell · split 3 of 3 · task 6 of 6 ──" in out
+    from metaflow import Flow
+
+    run = Flow("NestSwitchFlow").latest_run
+    assert run.successful
+    assert run["join_rows"].task.data.all == [(1, ["O", "E", "O"]), (2, ["E", "E", "E"])]
+    assert os.getpid() not in {t.data.pid for t in run["cell"]}
+
+

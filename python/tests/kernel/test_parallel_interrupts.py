@@ -1,0 +1,145 @@
+"""Foreach splits in worker processes of a real kernel: interrupting from the kernel manager
+(as JupyterLab's Interrupt does) and a worker killed by the OS."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import KernelHarness
+from headless import kernel_env
+from jupyter_client.manager import start_new_kernel
+
+BODY_OK = "%%step body\ntime.sleep(1)\nself.v = self.input\nself.next(self.join)"
+
+
+def cells(body: str) -> list[str]:
+    return [
+        "%load_ext jupyter_metaflow",
+        "import os\nimport time",
+        "%%flow SleepyFlow --max-workers 2",
+        "%%step start\nself.items = [0, 1, 2, 3]\nself.next(self.body, foreach='items')",
+        body,
+        "%%step join\nself.values = [i.v for i in inputs]\nself.next(self.end)",
+        "%%step end\npass",
+    ]
+
+
+def save(path: Path, sources: list[str]) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def notebook_kernel(tmp_path: Path):
+    """A kernel started for ``sleepy.ipynb`` as jupyter-server starts one (cwd, session name)."""
+    (tmp_path / ".metaflow").mkdir()
+    path = tmp_path / "sleepy.ipynb"
+    save(path, cells(BODY_OK))
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=kernel_env(path))
+    try:
+        yield KernelHarness(km, kc), path
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def workers_of(km) -> list[int]:
+    """Worker processes the kernel started."""
+    found = subprocess.run(
+        ["pgrep", "-P", str(km.provisioner.process.pid), "-f", "jupyter_metaflow.workers"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return [int(pid) for pid in found]
+
+
+def reply_to(kernel: KernelHarness, msg_id: str, timeout: float = 300) -> dict:
+    reply = kernel.kc.get_shell_msg(timeout=timeout)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kernel.kc.get_shell_msg(timeout=timeout)
+    return reply
+
+
+def warm_up(kernel: KernelHarness) -> None:
+    """Run the flow, then the body again: the second execution knows its splits take ~1 s and
+    has measured workers, so its splits (and later ones) go to workers."""
+    for source in cells(BODY_OK):
+        assert kernel.execute(source, timeout=180)["content"]["status"] == "ok", source
+    deadline = time.monotonic() + 600  # starting workers on a busy machine takes a while
+    while True:
+        reply = kernel.execute(BODY_OK, timeout=180)
+        assert reply["content"]["status"] == "ok"
+        check = kernel.execute(
+            "from jupyter_metaflow import parallel\n"
+            "assert parallel.measurements().overhead, 'no worker task yet'"
+        )
+        if check["content"]["status"] == "ok":
+            return
+        kernel.execute(  # what the rule saw, for the failure message
+            "from jupyter_metaflow import workers\np = workers.get_pool()\n"
+            "print([(w.pid, w.ready, w.busy, w.dead) for w in p.workers], p.startup_seconds,"
+            " p.ping_seconds, p.build_seconds, parallel.measurements().task_seconds)"
+        )
+        shown = [m["content"].get("text", "") for m in kernel.iopub if m["msg_type"] == "stream"]
+        assert time.monotonic() < deadline, f"the splits never went to workers: {shown[-1:]}"
+
+
+def test_interrupt_stops_every_worker_and_fails_the_step(notebook_kernel):
+    kernel, path = notebook_kernel
+    warm_up(kernel)
+    never = (
+        "%%step body\nif self.input == 2:\n    open('stuck', 'w').write(str(os.getpid()))\n    while True:\n"
+        "        time.sleep(0.1)\ntime.sleep(1)\nself.v = self.input\nself.next(self.join)"
+    )
+    save(path, cells(never))
+    msg_id = kernel.kc.execute(never)
+    deadline = time.monotonic() + 300
+    stuck = path.parent / "stuck"
+    while not stuck.exists() or not stuck.read_text():  # split 3 is in its endless loop
+        assert time.monotonic() < deadline, "split 3 never started"
+        time.sleep(0.2)
+    assert int(stuck.read_text()) in workers_of(kernel.km)  # in a worker, not the kernel
+    kernel.km.interrupt_kernel()
+    reply = reply_to(kernel, msg_id)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "StepInterrupted"
+    assert "was interrupted" in reply["content"]["evalue"]
+    state = kernel.execute(
+        "from jupyter_metaflow import workers\n"
+        "assert not any(w.busy for w in workers.get_pool().workers)"
+    )
+    assert state["content"]["status"] == "ok"  # the kernel is alive, no worker still busy
+    save(path, cells(BODY_OK))
+    for source in (BODY_OK, cells(BODY_OK)[5], cells(BODY_OK)[6]):
+        assert kernel.execute(source, timeout=180)["content"]["status"] == "ok"
+    check = kernel.execute(
+        "from metaflow import Flow\nassert Flow('SleepyFlow').latest_run['join'].task"
+        ".data.values == [0, 1, 2, 3]"
+    )
+    assert check["content"]["status"] == "ok"
+
+
+def test_worker_killed_by_the_os_fails_the_step_clearly(notebook_kernel):
+    kernel, _path = notebook_kernel
+    warm_up(kernel)
+    slow = BODY_OK.replace("time.sleep(1)", "time.sleep(3)")
+    msg_id = kernel.kc.execute(slow)
+    deadline = time.monotonic() + 30
+    while len(workers_of(kernel.km)) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1.5)  # both workers are inside a split now
+    os.kill(workers_of(kernel.km)[0], signal.SIGKILL)
+    reply = reply_to(kernel, msg_id)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "StepFailed"
+    assert "was killed by SIGKILL" in reply["content"]["evalue"]
+    assert kernel.execute("1 + 1")["content"]["status"] == "ok"
+    assert kernel.execute(BODY_OK, timeout=180)["content"]["status"] == "ok"  # a new worker
