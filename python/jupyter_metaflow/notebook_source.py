@@ -98,10 +98,13 @@ class NotebookSource:
         if self._injected is None:
             return None
         values, text = self._injected
-        if self.sees_notebook():
-            same = [c for c in self._last_cells if c.source.strip() == text.strip()]
-            if same and not any(cellrules.INJECTED_PARAMETERS_TAG in c.tags for c in same):
-                return None
+        if self._live_cells is not None:
+            held = [(c.source, c.tags) for c in self._live_cells]
+        else:
+            held = [(c[1], c[2]) for c in _file_cells(self.notebook_path())[0]]
+        tags = [cell_tags for source, cell_tags in held if source.strip() == text.strip()]
+        if tags and not any(cellrules.INJECTED_PARAMETERS_TAG in t for t in tags):
+            return None
         return values
 
     def provide_file(self, user_ns: dict[str, Any]) -> None:
