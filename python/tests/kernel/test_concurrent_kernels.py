@@ -26,7 +26,7 @@ def test_two_kernels_on_one_run_never_share_a_task_id(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell(s, metadata={"tags": [t]}) for s, t in SOURCES]
     path = tmp_path / "twice.ipynb"
     nbformat.write(nb, path)
-    env = headless.kernel_env(path)
+    env = headless.kernel_env(JPY_SESSION_NAME=str(path))  # JupyterLab's kernel: the server sets it
     kernels = [start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env) for _ in range(2)]
     try:
         first, second = (Frontend(KernelHarness(km, kc)) for km, kc in kernels)

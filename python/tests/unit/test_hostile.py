@@ -171,7 +171,7 @@ def test_a_connecting_frontend_gets_run_state_without_unpickling(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell(s, metadata={"tags": [t]}) for s, t in sources]
     path = tmp_path / "shipped.ipynb"
     nbformat.write(nb, path)
-    env = headless.kernel_env(path)
+    env = headless.kernel_env(JPY_SESSION_NAME=str(path))  # JupyterLab's kernel: the server sets it
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
     try:
         fe = Frontend(KernelHarness(km, kc))
