@@ -1,9 +1,11 @@
 """Every call into Metaflow's private internals, in one place (metaflow>=2.19,<2.20).
 
 The notebook session (``session.py``) runs steps in the kernel process the way Metaflow's
-own ``step`` command does: ``MetaflowTask.run_step`` against the real local datastore and
-``LocalMetadataProvider``. This module wraps the private pieces that needs:
+own ``step`` command does: ``MetaflowTask.run_step`` against the datastore and metadata
+provider ``python flow.py run`` would use (:func:`resolve_storage`). This module wraps the
+private pieces that needs:
 
+* :class:`Storage`, :func:`resolve_storage` -- where runs live, chosen as Metaflow's CLI does;
 * :class:`Backend` -- environment, metadata provider and flow datastore of one flow;
 * :func:`new_run`, :func:`persist_parameters`, :func:`clone_task`, :func:`run_task` --
   what ``NativeRuntime`` and ``resume`` do, minus the subprocesses;
@@ -41,9 +43,8 @@ from metaflow.metaflow_current import Current, current
 from metaflow.metaflow_environment import MetaflowEnvironment
 from metaflow.mflog import TASK_LOG_SOURCE
 from metaflow.mflog.mflog import decorate
-from metaflow.plugins import LOGGING_SIDECARS, MONITOR_SIDECARS
+from metaflow.plugins import DATASTORES, LOGGING_SIDECARS, METADATA_PROVIDERS, MONITOR_SIDECARS
 from metaflow.plugins.datastores.local_storage import LocalStorage
-from metaflow.plugins.metadata_providers.local import LocalMetadataProvider
 from metaflow.system import _system_logger, _system_monitor
 from metaflow.system_context import system_context
 from metaflow.task import MetaflowTask
@@ -52,11 +53,17 @@ from metaflow.util import write_latest_run_id
 __all__ = [
     "Backend",
     "LintWarn",
+    "MetaflowCommandFailed",
+    "Storage",
+    "StorageError",
     "TaskOutcome",
     "TaskState",
+    "airflow_create",
     "clone_task",
     "config_options",
     "config_parameter_names",
+    "create_options",
+    "deploy",
     "decorated_flow_class",
     "decorator_attribute",
     "flow_decorator_names",
@@ -70,6 +77,7 @@ __all__ = [
     "persist_parameters",
     "prepare_flow_class",
     "read_task_state",
+    "resolve_storage",
     "run_task",
     "run_task_ids",
     "stored_artifact_facts",
@@ -162,19 +170,87 @@ def lint(flow_cls: type[FlowSpec]) -> None:
     linter.run_checks(flow_cls._graph)
 
 
+# -- where runs live ------------------------------------------------------------------------
+class StorageError(Exception):
+    """The datastore or metadata provider cannot be chosen (Metaflow's own words)."""
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Where a flow's runs live: datastore type and root, metadata provider type."""
+
+    datastore: str
+    root: str
+    metadata: str
+
+    @property
+    def datastore_impl(self) -> Any:
+        return next(d for d in DATASTORES if d.TYPE == self.datastore)
+
+    @property
+    def metadata_provider(self) -> Any:
+        return next(m for m in METADATA_PROVIDERS if m.TYPE == self.metadata)
+
+    def describe(self) -> str:
+        """How a teammate finds the runs: ``s3://bucket/prefix, service metadata``."""
+        where = {"local": "local metadata", "service": "the metadata service"}.get(self.metadata,
+                                                                                  f"{self.metadata} metadata")
+        return f"{self.root} ({self.datastore} datastore), {where}"
+
+
+def resolve_storage(datastore: str | None = None, datastore_root: str | None = None,
+                    metadata: str | None = None) -> Storage:
+    """The datastore and metadata provider ``python flow.py [--datastore D] [--datastore-root R]
+    [--metadata M] run`` would use: the options, else the Metaflow configuration in force
+    (profile, ``METAFLOW_*`` environment), found as ``cli.start`` finds them."""
+    from metaflow import metaflow_config
+
+    datastore = datastore or metaflow_config.DEFAULT_DATASTORE
+    metadata = metadata or metaflow_config.DEFAULT_METADATA
+    for option, value, known in (("--datastore", datastore, [d.TYPE for d in DATASTORES]),
+                                 ("--metadata", metadata, [m.TYPE for m in METADATA_PROVIDERS])):
+        if value not in known:
+            raise StorageError(f"Invalid value for '{option}': {value!r} is not one of "
+                               + ", ".join(repr(k) for k in known) + ".")
+    impl = next(d for d in DATASTORES if d.TYPE == datastore)
+    root = datastore_root or impl.get_datastore_root_from_config(_quiet_echo)
+    if root is None:
+        raise StorageError(
+            "Could not find the location of the datastore -- did you correctly set the "
+            f"METAFLOW_DATASTORE_SYSROOT_{datastore.upper()} environment variable?"
+        )
+    return Storage(datastore, root, metadata)
+
+
+def _use_client_metadata(provider: Any) -> None:
+    """Point the Client at ``provider`` (kernel-wide, like ``metaflow.metadata(...)``) when the
+    flow's runs live elsewhere than the configured default: the notebook's Client calls, ours
+    included, then find them."""
+    from metaflow.client import core
+
+    if core.current_metadata is False:
+        core.default_metadata()
+    if core.current_metadata is not provider:
+        core.current_metadata = provider
+
+
 # -- process-global state -------------------------------------------------------------------
 @contextlib.contextmanager
-def metaflow_state() -> Iterator[str]:
-    """Point Metaflow's globals at the local datastore for one operation, then restore them.
+def metaflow_state(datastore: str | None = None, datastore_root: str | None = None,
+                   metadata: str | None = None) -> Iterator[Storage]:
+    """Point Metaflow's globals at the flow's storage for one operation, then restore them.
 
-    Yields the datastore root, found the way ``python flow.py run`` finds it
-    (``METAFLOW_DATASTORE_SYSROOT_LOCAL``, else the nearest ``.metaflow``, else the cwd).
-    Restores ``LocalStorage.datastore_root``, ``FlowDataStore.default_storage_impl``, the
-    ``current`` singleton (instance fields and the class-level properties tasks add), the
-    parameter context, the system logger/monitor, ``system_context`` (a task leaves its
-    inputs and datastore there) and ``sys.argv[0]``.
+    Yields the :class:`Storage` (:func:`resolve_storage` of the options). The local datastore
+    root (local metadata and ``latest_run`` live there) is found the way ``python flow.py run``
+    finds it (``METAFLOW_DATASTORE_SYSROOT_LOCAL``, else the nearest ``.metaflow``, else the
+    cwd). Restores the storage classes' ``datastore_root``,
+    ``FlowDataStore.default_storage_impl``, the ``current`` singleton (instance fields and the
+    class-level properties tasks add), the parameter context, the system logger/monitor,
+    ``system_context`` (a task leaves its inputs and datastore there) and ``sys.argv[0]``.
     """
-    saved_root = LocalStorage.datastore_root
+    storage = resolve_storage(datastore, datastore_root, metadata)
+    impl = storage.datastore_impl
+    saved_roots = {d: d.datastore_root for d in {LocalStorage, impl}}
     saved_impl: Any = FlowDataStore.default_storage_impl
     saved_current_cls = dict(Current.__dict__)
     saved_current = dict(current.__dict__)
@@ -184,12 +260,14 @@ def metaflow_state() -> Iterator[str]:
     saved_argv0 = sys.argv[0] if sys.argv else None
     saved_system = {k: (v.copy() if isinstance(v, dict) else v) for k, v in system_context.__dict__.items()}
     try:
-        root = LocalStorage.get_datastore_root_from_config(_quiet_echo, create_on_absent=True)
-        LocalStorage.datastore_root = root
-        FlowDataStore.default_storage_impl = LocalStorage  # type: ignore[assignment]  # typed None
-        yield root
+        LocalStorage.datastore_root = LocalStorage.get_datastore_root_from_config(_quiet_echo, create_on_absent=True)
+        impl.datastore_root = storage.root
+        FlowDataStore.default_storage_impl = impl  # type: ignore[assignment]  # typed None
+        _use_client_metadata(storage.metadata_provider)
+        yield storage
     finally:
-        LocalStorage.datastore_root = saved_root
+        for cls, root in saved_roots.items():
+            cls.datastore_root = root
         FlowDataStore.default_storage_impl = saved_impl
         for name in [n for n in Current.__dict__ if n not in saved_current_cls]:
             delattr(Current, name)
@@ -217,51 +295,65 @@ TASK_ID_CLAIMS = ".jupyter_metaflow_task_ids"
 hidden, so Metaflow's listings, which glob ``*``, never see it)."""
 
 
-class _KernelLocalMetadata(LocalMetadataProvider):
-    """``LocalMetadataProvider`` that claims task ids across processes and does not write a
-    task's system metadata twice.
+def _kernel_metadata(provider: type) -> type:
+    """``provider`` serving every task of a kernel session instead of one task process.
 
     Metaflow's local provider numbers a run's tasks with a counter of its own process; two
     kernels on one run (the notebook open twice, or a kernel re-attaching while another still
     runs steps) would hand out the same ids, one task's data landing beside another's
-    metadata. Each id is claimed by creating its folder under :data:`TASK_ID_CLAIMS`
-    (``mkdir`` is atomic), skipping ids another process claimed.
+    metadata. Each local id is claimed by creating its folder under :data:`TASK_ID_CLAIMS`
+    (``mkdir`` is atomic), skipping ids another process claimed; the metadata service hands
+    out ids itself.
 
     Metaflow's runtime allocates a task id in the launcher (``new_task_id`` writes the system
-    metadata) and the task process registers it again (``register_task_id`` in ``run_step``,
-    same files). In one process the second write only costs file creations, so it is skipped
-    for ids this provider allocated itself.
+    metadata) and the task process registers it again (``register_task_id`` in ``run_step``:
+    the same files, or the same service requests). In one process the second write is only
+    cost, so it is skipped for ids this provider allocated itself. The service provider
+    starts one heartbeat sidecar per instance and refuses a second: a stopped task's
+    heartbeat is forgotten so the next task starts its own.
     """
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._allocated: set[tuple[str, str, str]] = set()
+    class KernelMetadata(provider):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self._allocated: set[tuple[str, str, str]] = set()
 
-    def new_task_id(self, run_id, step_name, tags=None, sys_tags=None):  # noqa: D102
-        task_id = self._claim_task_id(run_id)
-        self._new_task(run_id, step_name, task_id, tags=tags, sys_tags=sys_tags)
-        self._allocated.add((run_id, step_name, task_id))
-        return task_id
-
-    def _claim_task_id(self, run_id: str) -> str:
-        run_meta = self._create_and_get_metadir(self._flow_name, run_id)
-        claims = os.path.join(run_meta, TASK_ID_CLAIMS)
-        os.makedirs(claims, exist_ok=True)
-        while True:
-            self._task_id_seq += 1
-            task_id = str(self._task_id_seq)
-            try:
-                os.mkdir(os.path.join(claims, task_id))
-            except FileExistsError:
-                continue  # another kernel took it
+        def new_task_id(self, run_id, step_name, tags=None, sys_tags=None):  # noqa: D102
+            if self.TYPE == "local":
+                task_id = self._claim_task_id(run_id)
+                self._new_task(run_id, step_name, task_id, tags=tags, sys_tags=sys_tags)
+            else:
+                task_id = super().new_task_id(run_id, step_name, tags=tags, sys_tags=sys_tags)
+            self._allocated.add((run_id, step_name, task_id))
             return task_id
 
-    def register_task_id(self, run_id, step_name, task_id, attempt=0, tags=None, sys_tags=None):  # noqa: D102
-        if attempt == 0 and (run_id, step_name, task_id) in self._allocated:
-            return False
-        return super().register_task_id(
-            run_id, step_name, task_id, attempt=attempt, tags=tags, sys_tags=sys_tags
-        )
+        def _claim_task_id(self, run_id: str) -> str:
+            run_meta = self._create_and_get_metadir(self._flow_name, run_id)
+            claims = os.path.join(run_meta, TASK_ID_CLAIMS)
+            os.makedirs(claims, exist_ok=True)
+            while True:
+                self._task_id_seq += 1
+                task_id = str(self._task_id_seq)
+                try:
+                    os.mkdir(os.path.join(claims, task_id))
+                except FileExistsError:
+                    continue  # another kernel took it
+                return task_id
+
+        def register_task_id(self, run_id, step_name, task_id, attempt=0, tags=None, sys_tags=None):  # noqa: D102
+            if attempt == 0 and (run_id, step_name, task_id) in self._allocated:
+                return False
+            return super().register_task_id(
+                run_id, step_name, task_id, attempt=attempt, tags=tags, sys_tags=sys_tags
+            )
+
+        def stop_heartbeat(self) -> None:  # noqa: D102
+            super().stop_heartbeat()
+            if getattr(self, "sidecar", None) is not None:
+                self.sidecar = None
+
+    KernelMetadata.__name__ = KernelMetadata.__qualname__ = f"Kernel{provider.__name__}"
+    return KernelMetadata
 
 
 RAW_BLOB_BYTES = 16 * 1024 * 1024
@@ -288,20 +380,22 @@ class _KernelContentAddressedStore(ContentAddressedStore):
 
 # -- one flow's Metaflow objects ------------------------------------------------------------
 class Backend:
-    """Environment, metadata provider and flow datastore for one flow name and datastore root.
+    """Environment, metadata provider and flow datastore for one flow name and :class:`Storage`.
 
     One provider serves every run of the session: ``LocalMetadataProvider`` numbers tasks per
-    instance, so :meth:`attach` advances its counter past the ids already in a run.
+    instance, so :meth:`attach` advances its counter past the ids already in a run (the
+    metadata service numbers them itself).
     """
 
-    def __init__(self, flow_cls: type[FlowSpec], datastore_root: str) -> None:
+    def __init__(self, flow_cls: type[FlowSpec], storage: Storage) -> None:
         flow = flow_cls(use_cli=False)
         self.flow_name: str = flow.name
-        self.datastore_root = datastore_root
+        self.storage = storage
+        self.datastore_root = storage.root
         self.environment = MetaflowEnvironment(flow)
         self.event_logger = LOGGING_SIDECARS["nullSidecarLogger"](flow=flow, env=self.environment)
         self.monitor = MONITOR_SIDECARS["nullSidecarMonitor"](flow=flow, env=self.environment)
-        self.metadata = _KernelLocalMetadata(
+        self.metadata = _kernel_metadata(storage.metadata_provider)(
             self.environment, flow, self.event_logger, self.monitor
         )
         self._sticky = (set(self.metadata.sticky_tags), set(self.metadata.sticky_sys_tags))
@@ -311,8 +405,8 @@ class Backend:
             self.metadata,
             self.event_logger,
             self.monitor,
-            storage_impl=LocalStorage,
-            ds_root=datastore_root,
+            storage_impl=storage.datastore_impl,
+            ds_root=storage.root,
         )
         store = self.flow_datastore.ca_store
         self.flow_datastore.ca_store = _KernelContentAddressedStore(store._prefix, store._storage_impl)
@@ -320,7 +414,7 @@ class Backend:
     def attach(self, run_id: str) -> None:
         """Make new task ids in ``run_id`` follow the ids already there (kernel restart)."""
         existing = [int(t) for t in run_task_ids(self, run_id) if t.isdigit()]
-        if existing:
+        if existing and hasattr(self.metadata, "_task_id_seq"):
             self.metadata._task_id_seq = max(self.metadata._task_id_seq, max(existing))
 
     def new_task_id(self, run_id: str, step: str) -> str:
@@ -410,7 +504,7 @@ def _flow_sys_tags(backend: Backend, flow_cls: type[FlowSpec]) -> list[str]:
     if not flow_cls._flow_state[FlowStateItems.FLOW_DECORATORS]:
         return []
     flow = fresh_subclass(flow_cls)(use_cli=False)
-    probe = _KernelLocalMetadata(backend.environment, flow, backend.event_logger, backend.monitor)
+    probe = backend.storage.metadata_provider(backend.environment, flow, backend.event_logger, backend.monitor)
     before = set(probe.sticky_sys_tags)
     with parameters.flow_context(flow_cls):  # config_expr(...) arguments resolve against it
         decorators._init_flow_decorators(
@@ -476,13 +570,16 @@ def _flow_options(flow_cls: type[FlowSpec], args: Sequence[str], prog: str) -> t
     with parameters.flow_context(flow_cls):
         parameters.add_custom_parameters(deploy_mode=True)(command)
         config_options_with_config_input(command)
-    obj = _ClickObj(flow_cls(use_cli=False))  # what IncludeFile's / Config's conversion reads
+    # IncludeFile uploads to, and Config's callback reads, the datastore the run uses
+    # (metaflow_state's; the local one outside an operation)
+    impl = FlowDataStore.default_storage_impl or LocalStorage
+    obj = _ClickObj(flow_cls(use_cli=False), datastore_impl=impl)
     saved_context = parameters.context_proto  # what deploy-time defaults read
-    parameters.set_parameter_context(obj.flow.name, _quiet_echo, LocalStorage, {})
+    parameters.set_parameter_context(obj.flow.name, _quiet_echo, impl, {})
     try:
         with parameters.flow_context(flow_cls):
             ctx = click.Context(command, info_name=prog, obj=obj)
-            ctx.params.update(quiet=True, datastore=LocalStorage.TYPE)  # read by Config's callback
+            ctx.params.update(quiet=True, datastore=impl.TYPE)
             with ctx.scope(cleanup=False):
                 command.parse_args(ctx, list(args))
         delayed = getattr(obj, "delayed_config_exception", None)
@@ -837,24 +934,19 @@ def _reset_card_decorator_state() -> None:
     CardDecorator.card_creator = None
 
 
-# -- metaflow.Runner in a kernel (runtime path, %mf_run, %mf_resume; see native_runtime.py) ---
-def kernel_runner(flow_file: str, **kwargs: Any) -> Any:
-    """``metaflow.Runner(flow_file, **kwargs)`` without two side effects on a long-lived kernel.
-
-    ``Runner`` caches the flow module by path (``click_api.loaded_modules``), so a regenerated
-    file at the same path would keep the old Parameters: the entry is dropped first. Its
+# -- metaflow.Runner / Deployer in a kernel (runtime path, %mf_run, %mf_resume, %mf_deploy) ---
+@contextlib.contextmanager
+def _kernel_subprocess_api(flow_file: str) -> Iterator[None]:
+    """Around creating a ``Runner`` or ``Deployer``, without two side effects on a long-lived
+    kernel: both cache the flow module by path (``click_api.loaded_modules``), so a regenerated
+    file at the same path would keep the old Parameters (the entry is dropped first); their
     ``SubprocessManager`` takes over SIGINT (on the running asyncio loop or with
-    ``signal.signal``); ipykernel re-installs its own handler around every execution, a plain
-    IPython shell does not (Ctrl-C would stop raising KeyboardInterrupt): both are restored.
-    The kernel's interpreter directory goes first on the run's PATH: Metaflow starts some
-    processes (``@parallel`` workers) as plain ``python``.
-    """
+    ``signal.signal``), which ipykernel re-installs around every execution but a plain IPython
+    shell does not (Ctrl-C would stop raising KeyboardInterrupt): both are restored."""
     import asyncio
     import os
     import signal
-    import sys
 
-    from metaflow import Runner
     from metaflow.runner import click_api
 
     click_api.loaded_modules.pop(os.path.abspath(flow_file), None)
@@ -863,12 +955,124 @@ def kernel_runner(flow_file: str, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = None
-    env = dict(kwargs.pop("env", None) or {})
-    path = env.get("PATH", os.environ.get("PATH", ""))
-    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), *filter(None, path.split(os.pathsep))])
     try:
-        return Runner(flow_file, env=env, **kwargs)
+        yield
     finally:
         if loop is not None:
             loop.remove_signal_handler(signal.SIGINT)
         signal.signal(signal.SIGINT, saved)
+
+
+def _kernel_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The kernel's interpreter directory first on the PATH: Metaflow starts some processes
+    (``@parallel`` workers) as plain ``python``."""
+    import os
+
+    env = dict(env or {})
+    path = env.get("PATH", os.environ.get("PATH", ""))
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), *filter(None, path.split(os.pathsep))])
+    return env
+
+
+def kernel_runner(flow_file: str, **kwargs: Any) -> Any:
+    """``metaflow.Runner(flow_file, **kwargs)`` made in a kernel (:func:`_kernel_subprocess_api`)."""
+    from metaflow import Runner
+
+    env = _kernel_env(kwargs.pop("env", None))
+    with _kernel_subprocess_api(flow_file):
+        return Runner(flow_file, env=env, **kwargs)
+
+
+class MetaflowCommandFailed(Exception):
+    """A Metaflow command (deploy, compile) failed; the message is its own output."""
+
+
+DEPLOY_CLI_MODULES = {
+    "argo-workflows": "metaflow.plugins.argo.argo_workflows_cli",
+    "step-functions": "metaflow.plugins.aws.step_functions.step_functions_cli",
+    "airflow": "metaflow.plugins.airflow.airflow_cli",
+}
+
+
+def create_options(target: str, words: Sequence[str]) -> dict[str, Any]:
+    """``create`` options of a deploy target (``--only-json``, ``--max-workers 4``...) parsed by
+    Metaflow's own click command, as keyword arguments for its click API; only those given.
+    Raises ``ValueError`` with click's words and the command's usage (or help)."""
+    import importlib
+
+    command = importlib.import_module(DEPLOY_CLI_MODULES[target]).create
+    args = list(words)
+    if target == "airflow":
+        args.insert(0, "DAG_FILE")  # the FILE argument, given separately
+    try:
+        ctx = command.make_context(f"{target} create", args)
+    except click.exceptions.Exit:  # --help
+        raise ValueError(command.get_help(click.Context(command, info_name=f"%mf_deploy {target}"))) from None
+    except click.ClickException as exc:
+        usage = command.get_usage(click.Context(command, info_name=f"%mf_deploy {target}"))
+        raise ValueError(f"{exc.format_message()}\n{usage}") from None
+    defaults = {p.name: p.get_default(ctx) for p in command.params}
+    return {k: v for k, v in ctx.params.items()
+            if k != "file" and v != defaults.get(k) and v not in ((), None)}
+
+
+def deploy(flow_file: str, target: str, top: dict[str, Any], group: dict[str, Any],
+           create: dict[str, Any]) -> tuple[Any, str]:
+    """``Deployer(flow_file, **top).<target>(**group).create(**create)`` as ``NBDeployer`` does,
+    made in a kernel; returns Metaflow's deployed-flow object and the command's stdout (the
+    compiled spec with ``only_json``). Raises :class:`MetaflowCommandFailed` with Metaflow's
+    output when the command fails."""
+    import os
+
+    from metaflow import Deployer
+
+    with _kernel_subprocess_api(flow_file):
+        impl = getattr(Deployer(flow_file, show_output=False, env=_kernel_env({"JPY_PARENT_PID": ""}),
+                                cwd=os.path.dirname(flow_file), **top), target.replace("-", "_"))(**group)
+    try:
+        deployed = impl.create(**create)
+    except RuntimeError:
+        raise MetaflowCommandFailed(_command_output(impl.spm, "stderr")) from None
+    return deployed, _command_output(impl.spm, "stdout")
+
+
+def airflow_create(flow_file: str, top: dict[str, Any], group: dict[str, Any], dag_file: str,
+                   create: dict[str, Any]) -> None:
+    """``python flow_file [top] airflow [group] create DAG_FILE [create]`` through Metaflow's
+    click API (Airflow has no ``Deployer``). Raises :class:`MetaflowCommandFailed`."""
+    import os
+    import subprocess
+
+    from metaflow.cli import start
+    from metaflow.runner.click_api import MetaflowAPI
+
+    with _kernel_subprocess_api(flow_file):
+        api = MetaflowAPI.from_cli(flow_file, start)
+    command = api(**top).airflow(**group).create(file=dag_file, **create)
+    done = subprocess.run([sys.executable, *command], cwd=os.path.dirname(flow_file), capture_output=True,
+                          text=True, env={**os.environ, **_kernel_env()})
+    if done.returncode != 0:
+        raise MetaflowCommandFailed(_metaflow_words(done.stderr or done.stdout))
+
+
+def _command_output(spm: Any, stream: str) -> str:
+    """The newest command's ``stream`` in a ``SubprocessManager`` (its log file)."""
+    commands = list(spm.commands.values())
+    if not commands:
+        return ""
+    with open(commands[-1].log_files[stream], encoding="utf-8") as handle:
+        text = handle.read()
+    return _metaflow_words(text) if stream == "stderr" else text
+
+
+def _metaflow_words(output: str) -> str:
+    """Metaflow's output without its banner (version, validation) lines; of a Python traceback
+    (an error Metaflow did not word itself), the exception line."""
+    banner = ("Metaflow ", "Validating your flow", "    The graph looks good", "Running pylint",
+              "    Pylint ")
+    lines = [line for line in output.splitlines() if not line.startswith(banner)]
+    if "Traceback (most recent call last):" in lines:
+        start = lines.index("Traceback (most recent call last):")
+        last = next((line for line in reversed(lines) if line and not line.startswith(" ")), "")
+        lines = lines[:start] + [last]
+    return "\n".join(lines).strip()

@@ -697,6 +697,27 @@ def split_run_options(args: Iterable[str]) -> tuple[dict[str, int], list[str]]:
     return options, rest
 
 
+STORAGE_FLOW_OPTIONS = ("--datastore", "--datastore-root", "--metadata")
+"""``%%flow`` options that choose where runs live, Metaflow's top-level options as in
+``python flow.py --datastore s3 --datastore-root s3://bucket/prefix --metadata service run``."""
+
+
+def split_storage_args(args: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """The ``%%flow`` line's storage options (``{"datastore_root": ...}``; ``--name value`` or
+    ``--name=value``) apart from the other tokens, in order."""
+    storage: dict[str, str] = {}
+    rest: list[str] = []
+    tokens = list(args)
+    while tokens:
+        token = tokens.pop(0)
+        option, eq, value = token.partition("=")
+        if option in STORAGE_FLOW_OPTIONS and (eq or tokens):
+            storage[option[2:].replace("-", "_")] = value if eq else tokens.pop(0)
+        else:
+            rest.append(token)
+    return storage, rest
+
+
 def parse_flow_cell(cell: CellInput) -> FlowCell:
     """Parse a flow cell (``%%flow [NAME] [--param value ...]`` or tag ``flow:NAME``).
     Raises CellRulesError."""

@@ -192,6 +192,9 @@ class BuiltFlow:
     """The ``Config`` values (defaults, or ``--config``/``--config-value`` on the magic line)."""
     max_workers: int | None = None
     """``--max-workers N`` on the ``%%flow`` line."""
+    storage_options: dict[str, str] = field(default_factory=dict)
+    """Where runs live, from the magic line (``datastore``, ``datastore_root``, ``metadata``);
+    the Metaflow configuration decides what is not given. Not part of ``param_args``."""
 
 
 def build_flow(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
@@ -282,9 +285,11 @@ def flow_cell_class(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
 
 
 def _prepared(built: BuiltFlow) -> BuiltFlow:
-    """Resolve the flow's Parameters and ``Config`` values (from the ``%%flow`` line) once."""
+    """Resolve the flow's storage options, Parameters and ``Config`` values (from the
+    ``%%flow`` line) once."""
     from metaflow._vendor import click
 
+    built.storage_options, built.param_args = cellrules.split_storage_args(built.param_args)
     if mf.config_parameter_names(built.cls):
         try:
             built.config_options = mf.config_options(

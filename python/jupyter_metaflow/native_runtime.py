@@ -133,9 +133,13 @@ def split_config_args(args: Sequence[str]) -> tuple[list[tuple[str, str, str]], 
 
 def top_level_options(built: BuiltFlow) -> tuple[dict[str, Any], list[str]]:
     """What goes before the command for this flow, as ``Runner`` keywords and as command-line
-    words: ``--environment`` (:func:`environment_option`) and the ``%%flow`` line's Configs."""
+    words: ``--environment`` (:func:`environment_option`), the ``%%flow`` line's storage
+    options (``--datastore s3``...) and Configs."""
     kwargs: dict[str, Any] = dict(environment_option(built.cls))
     words = [f"--environment={kwargs['environment']}"] if kwargs else []
+    for key, value in built.storage_options.items():
+        kwargs[key] = value
+        words += [f"--{key.replace('_', '-')}", shlex.quote(value)]
     for option, name, value in split_config_args(built.param_args)[0]:
         key = option[2:].replace("-", "_")
         kwargs.setdefault(key, []).append((name, json.loads(value) if key == "config_value" else value))

@@ -168,15 +168,7 @@ class RunMagics(Magics):
         return args, rest
 
     def _flow_file(self) -> tuple[Any, Any]:
-        session = get_session()
-        model = session.notebook_model()
-        if model.errors:
-            raise FlowDefinitionError("The notebook's flow has problems:\n"
-                                      + "\n".join(f"  - {e}" for e in model.errors))
-        built = build_flow(model, self.shell.user_ns)
-        flow_file = native_runtime.generated_flow_file(session.last_cells, session.notebook_path(),
-                                                     built.cls.__name__, os.getcwd())
-        return built, flow_file
+        return notebook_flow_file(self.shell.user_ns)
 
     @staticmethod
     def _options(args: Any, built: Any) -> dict[str, Any]:
@@ -201,7 +193,7 @@ class RunMagics(Magics):
             executing = native_runtime.stream_run(runner, lambda: call(runner), progress)
             run = executing.run
             status = executing.status
-        adopted = session.adopt_run(built.cls, run.id) is not None
+        adopted = session.adopt_run(built, run.id) is not None
         where = ("It is now the notebook's current run" if adopted else
                  "It is stored outside the kernel's local datastore (Metaflow's configuration), so "
                  f"in-kernel steps keep using {session.current_run or 'no run'}")
@@ -212,6 +204,20 @@ class RunMagics(Magics):
             )
         print(f"Done: {run.pathspec}. {where}.", flush=True)
         return run
+
+
+def notebook_flow_file(user_ns: dict[str, Any]) -> tuple[Any, Any]:
+    """The notebook's built flow and its generated flow file (what Metaflow's runtime and
+    deployers run)."""
+    session = get_session()
+    model = session.notebook_model()
+    if model.errors:
+        raise FlowDefinitionError("The notebook's flow has problems:\n"
+                                  + "\n".join(f"  - {e}" for e in model.errors))
+    built = build_flow(model, user_ns)
+    flow_file = native_runtime.generated_flow_file(session.last_cells, session.notebook_path(),
+                                                   built.cls.__name__, os.getcwd())
+    return built, flow_file
 
 
 def line_of(options: dict[str, Any]) -> str:

@@ -123,13 +123,13 @@ class NotebookSession:
         self.run = None
         self._chosen_run = pathspec
 
-    def adopt_run(self, flow_cls: type[FlowSpec], run_id: str) -> RunRecord | None:
-        """Make a run of ``flow_cls`` that Metaflow's runtime made (``%mf_run``, a resumed
+    def adopt_run(self, built: BuiltFlow, run_id: str) -> RunRecord | None:
+        """Make a run of the flow that Metaflow's runtime made (``%mf_run``, a resumed
         runtime-path step) the notebook's current run."""
         from metaflow import Run
 
-        with mf.metaflow_state() as root:
-            backend = self._backend_for(flow_cls, root)
+        with storage_state(built) as storage:
+            backend = self._backend_for(built.cls, storage)
             record = self._load_run(backend, Run(f"{backend.flow_name}/{run_id}", _namespace_check=False))
         if record is not None:
             self.run = record
@@ -318,8 +318,8 @@ class NotebookSession:
         runtime = native_runtime.runtime_reasons(built.cls, name)
         if not runtime:
             _warn_runtime_decorators(built, name)
-        with mf.metaflow_state() as root:
-            backend = self._backend_for(built.cls, root)
+        with storage_state(built) as storage:
+            backend = self._backend_for(built.cls, storage)
             backend.install_globals()
             self.last_step = name
             script = _script_name(self.notebook_path(), built.cls.__name__)
@@ -367,8 +367,8 @@ class NotebookSession:
         built = build_flow(model, user_ns)
         if name not in built.steps:
             raise FlowDefinitionError(f"The notebook has no step cell for {name!r}.")
-        with mf.metaflow_state() as root:
-            backend = self._backend_for(built.cls, root)
+        with storage_state(built) as storage:
+            backend = self._backend_for(built.cls, storage)
             backend.install_globals()
             current = self._attached_run(backend, built, name)
             specs = [s for s in planning.task_specs(built, current, name) if s.split_index is not None]
@@ -391,11 +391,11 @@ class NotebookSession:
         return self._backend
 
     # -- pieces of run_step -----------------------------------------------------------------
-    def _backend_for(self, cls: type[FlowSpec], root: str) -> mf.Backend:
-        key = (cls.__name__, root)
-        if self._backend_key != key:  # another flow name or datastore: re-attach there
+    def _backend_for(self, cls: type[FlowSpec], storage: mf.Storage) -> mf.Backend:
+        key = (cls.__name__, storage)
+        if self._backend_key != key:  # another flow name or storage: re-attach there
             self.run = None
-            self._backend = mf.Backend(cls, root)
+            self._backend = mf.Backend(cls, storage)
             self._backend_key = key
             self.flow_name = cls.__name__
         assert self._backend is not None  # set above for this key
@@ -773,7 +773,7 @@ class NotebookSession:
         outcome = native_runtime.run_step_in_runtime(
             built, step, reasons, origin_run, param_args, cells=self.notebook.last_cells,
             notebook_path=self.notebook_path(), listeners=self.listeners)
-        record = self.adopt_run(built.cls, outcome.run_id)
+        record = self.adopt_run(built, outcome.run_id)
         native_runtime.report(built, step, outcome)
         return record
 
@@ -812,6 +812,53 @@ def _raised_in_cell(error: BaseException) -> bool:
             return True
         tb = tb.tb_next
     return False
+
+
+def storage_state(built: BuiltFlow) -> Any:
+    """:func:`_metaflow.metaflow_state` for the flow's storage (the ``%%flow`` line's
+    ``--datastore``/``--datastore-root``/``--metadata``, else Metaflow's configuration); a
+    storage that cannot be chosen is an error naming the flow cell and the fix."""
+    try:
+        mf.resolve_storage(**built.storage_options)
+    except mf.StorageError as exc:
+        where = built.flow_ref.where(1) if built.flow_ref else "the Metaflow configuration"
+        raise FlowDefinitionError(
+            f"Where the flow's runs live cannot be chosen ({where}): {exc}\nFix the %%flow line's "
+            "--datastore / --datastore-root / --metadata options or the Metaflow configuration "
+            "(METAFLOW_PROFILE, ~/.metaflowconfig, METAFLOW_DEFAULT_DATASTORE, "
+            "METAFLOW_DATASTORE_SYSROOT_S3...). No run was started."
+        ) from None
+    return mf.metaflow_state(**built.storage_options)
+
+
+def _step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) -> StepFailed:
+    where = built.steps[step].ref.where(None)
+    kept = "Earlier runs and their artifacts are unchanged."
+    pickling = mf.unpicklable_artifact(error)
+    if pickling is not None:
+        name, cause = pickling
+        return StepFailed(
+            f"Step {step!r} in {where} failed in run {run}: artifact self.{name} cannot be pickled "
+            f"({type(cause).__name__}: {cause}). Artifacts must be picklable: keep such objects in "
+            f"local variables, or store what they hold instead. {kept}",
+            "",
+        )
+    if isinstance(error, _NoTransition):  # Metaflow's runtime fails such a task too
+        return StepFailed(
+            f"Step {step!r} in {where} failed in run {run}: it ended without calling "
+            "self.next(...) (a return before it, or a yield in the cell, which makes the step a "
+            f"generator that never runs). Every step but end must reach its self.next(...). {kept}",
+            "",
+        )
+    if isinstance(error, KeyboardInterrupt):
+        return StepInterrupted(f"Step {step!r} in {where} was interrupted in run {run}. {kept}",
+                               user_traceback(error))
+    return StepFailed(f"Step {step!r} in {where} failed in run {run}. {kept}", user_traceback(error))
+
+
+class _NoTransition(Exception):
+    """A step other than end finished without calling ``self.next``."""
+
 
 
 RUNTIME_ONLY_DECORATORS = frozenset({"retry"})

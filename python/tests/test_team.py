@@ -1,0 +1,257 @@
+"""A team's Metaflow deployment: an S3 datastore (moto's server) and the metadata service
+(metaflow-local-service), selected by a Metaflow profile in the user's home, as a team
+configures Metaflow. Notebooks run headless in kernels started with that environment; runs
+are read back through the Client in processes with the same environment (this process keeps
+its own Metaflow configuration).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import nbformat
+import pytest
+
+import headless
+import servers
+from jupyter_metaflow.cells import CellInput, assemble
+from jupyter_metaflow.export import export_notebook
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[servers.S3Server]:
+    with servers.S3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def team(tmp_path: Path, s3: servers.S3Server) -> Iterator[servers.Team]:
+    """S3 datastore + metadata service, a profile selecting them."""
+    with servers.team_deployment(tmp_path, s3) as deployment:
+        yield deployment
+
+
+@pytest.fixture
+def team_local_metadata(tmp_path: Path, s3: servers.S3Server) -> Iterator[servers.Team]:
+    """S3 datastore with local metadata (no service)."""
+    with servers.team_deployment(tmp_path, s3, with_service=False) as deployment:
+        yield deployment
+
+
+def run_flow_file(team: servers.Team, flow_file: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, flow_file.name, "--no-pylint", *args], cwd=flow_file.parent,
+                          env=team.env, capture_output=True, text=True, timeout=600)
+
+
+def execute_notebook(team: servers.Team, name: str, workdir: Path, **env: str) -> tuple[nbformat.NotebookNode, Path]:
+    path = workdir / f"{name}.ipynb"
+    shutil.copy(EXAMPLES / path.name, path)
+    nb = headless.execute(nbformat.read(path, as_version=4), path, timeout=600, **{**team.env, **env})
+    return nb, path
+
+
+def cell_errors(nb: nbformat.NotebookNode) -> list[str]:
+    return ["\n".join(o.get("traceback", [])) or o.get("evalue", "") for c in nb.cells
+            for o in c.get("outputs", []) if o.output_type == "error"]
+
+
+COMPARE = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_fidelity import assert_equal_artifacts, run_artifacts
+a, b = Run({a!r}), Run({b!r})
+assert_equal_artifacts(a, b, set({steps!r}))
+result = dict(ds=[a['start'].task.metadata_dict.get('ds-type'), b['start'].task.metadata_dict.get('ds-type')],
+              root=a['start'].task.metadata_dict.get('ds-root'), tags=sorted(a.system_tags),
+              successful=[a.successful, b.successful])
+"""
+
+
+ALL_EXAMPLES = sorted(p.stem for p in EXAMPLES.glob("*.ipynb") if "%%step" in p.read_text()
+                      and nbformat.read(p, as_version=4).metadata.get("jupyter_metaflow", {}).get("execute_in_ci", True))
+
+
+# One example in CI (foreach and join, a few minutes against the servers); all of them with
+# MF_TEAM_EXAMPLES=all.
+@pytest.mark.parametrize("name", ALL_EXAMPLES if os.environ.get("MF_TEAM_EXAMPLES") == "all" else ["foreach"])
+def test_example_notebook_runs_in_the_team_deployment_like_its_export(name, team, tmp_path):
+    """The notebook's in-kernel run lives in the S3 datastore and the metadata service, and
+    holds what ``python exported.py run`` with the same profile gives."""
+    workdir = tmp_path / "nb"
+    workdir.mkdir()
+    nb, path = execute_notebook(team, name, workdir)
+    assert not cell_errors(nb)
+    model = assemble([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], path.name)
+    latest = "result = Flow({!r}).latest_run.pathspec".format(model.name)
+    notebook_run = servers.client_view(team.env, latest, workdir)
+
+    exported = workdir / "exported.py"
+    exported.write_text(export_notebook(path))
+    params = model.flow_cell.param_args if model.flow_cell else []
+    result = run_flow_file(team, exported, "run", *params)
+    assert result.returncode == 0, result.stdout + result.stderr
+    exported_run = servers.client_view(team.env, latest, workdir)
+    assert exported_run != notebook_run
+
+    seen = servers.client_view(team.env, COMPARE.format(
+        tests=str(TESTS), a=notebook_run, b=exported_run, steps=[s.name for s in model.steps]), workdir)
+    assert seen["ds"] == ["s3", "s3"] and seen["root"] == team.sysroot
+    assert "jupyter-metaflow:notebook" in seen["tags"] and seen["successful"] == [True, True]
+    # nothing of the run went to the notebook folder's local datastore but latest_run
+    assert not list((workdir / ".metaflow").glob(f"{model.name}/*/*"))
+
+
+def notebook(path: Path, cells: list[str]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, path)
+    return nb
+
+
+def outputs_text(cell: nbformat.NotebookNode) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        parts.append(out.get("text", ""))
+        parts.extend(str(v) for k, v in out.get("data", {}).items() if k in ("text/plain", "text/html"))
+        parts.append(out.get("evalue", ""))
+    return "\n".join(parts)
+
+
+def s3_keys(team: servers.Team, prefix: str) -> list[str]:
+    client = team.s3.client()
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=team.bucket, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+STORAGE_CELLS = [
+    "%load_ext jupyter_metaflow",
+    "%%flow TeamFlow --datastore s3 --datastore-root s3://{bucket}/nb --metadata local --n 3\n"
+    "n = Parameter('n', default=1)",
+    "%%step start\nself.items = list(range(self.n))\nself.next(self.body, foreach='items')",
+    "%%step body\nself.sq = self.input ** 2\nself.next(self.join)",
+    "%%step join\nself.total = sum(i.sq for i in inputs)\nself.next(self.decide)",
+    "%%step decide\nself.parity = 'even' if self.total % 2 == 0 else 'odd'\n"
+    "self.next({{'even': self.even, 'odd': self.odd}}, condition='parity')",
+    "%%step even\nself.result = 'E'\nself.next(self.end)",
+    "%%step odd\nself.result = 'O'\nself.next(self.end)",
+    "%%step end\nprint('result', self.result, self.total)",
+    # executing the join cell again (as a notebook would): a new run cloning start and body
+    "get_ipython().run_cell_magic('step', 'join', {join!r})",
+    "%mf_show join.total",
+    "%mf_show body",
+    "%mf_split body 2",
+    "%mf_resume end",
+    "from metaflow import Flow\nruns = list(Flow('TeamFlow'))\n"
+    "%mf_show --diff {{runs[1].id}} {{runs[0].id}}",
+]
+
+
+def test_s3_datastore_from_the_flow_line_with_local_metadata(team_local_metadata, tmp_path):
+    """``%%flow ... --datastore s3 --datastore-root ... --metadata local`` (over the profile's
+    S3 root): steps, foreach, switch, re-execution as a clone, %mf_show, %mf_split,
+    ``%mf_resume`` under Metaflow's runtime and a re-attach after a kernel restart all work on
+    the S3 datastore; nothing but metadata stays on local disk."""
+    team = team_local_metadata
+    workdir = tmp_path / "nb"
+    workdir.mkdir()
+    path = workdir / "team_flow.ipynb"
+    join = STORAGE_CELLS[4].split("\n", 1)[1].replace("{{", "{").replace("}}", "}")
+    cells = [c.replace("{bucket}", team.bucket).replace("{join!r}", repr(join)).replace("{{", "{").replace("}}", "}")
+             for c in STORAGE_CELLS]
+    nb = headless.execute(notebook(path, cells), path, timeout=600, allow_errors=True, **team.env)
+    for i, cell in enumerate(nb.cells):
+        assert not [o for o in cell.outputs if o.output_type == "error"], (i, outputs_text(cell))
+    text = [outputs_text(c) for c in nb.cells]
+    assert "result O 5" in text[8]  # 0 + 1 + 4 = 5: odd
+    assert "5" in text[10]
+    assert "--datastore s3" in text[13] and "resume end" in text[13]
+
+    view = servers.client_view(team.env, """
+runs = list(Flow('TeamFlow'))
+result = {r.id: dict(tags=sorted(r.system_tags), steps=sorted(s.id for s in r),
+                     ds=sorted({t.metadata_dict.get('ds-type') + ':' + t.metadata_dict.get('ds-root')
+                                for s in r for t in s}),
+                     end=(r['end'].task.data.result if 'end' in [s.id for s in r] else None))
+          for r in runs}
+""", workdir)
+    assert len(view) == 4  # first run, re-execution of join, the %mf_split debug run, resume
+    for run in view.values():
+        assert run["ds"] == [f"s3:s3://{team.bucket}/nb"]
+    assert [r["end"] for r in view.values()].count("O") >= 2
+    assert s3_keys(team, "nb/TeamFlow/")  # the data is in the bucket...
+    local = [p for p in (workdir / ".metaflow" / "TeamFlow").rglob("*") if p.is_file()]
+    assert local and all("_meta" in p.parts or p.name == "latest_run" for p in local)  # ...metadata here
+
+    # a new kernel (restart) re-attaches to the notebook's newest run: only `end` runs again
+    again = nbformat.v4.new_notebook()
+    again.cells = [nbformat.v4.new_code_cell(cells[0]), nbformat.v4.new_code_cell(cells[8])]
+    again = headless.execute(again, path, timeout=300, **team.env)
+    assert "result O 5" in outputs_text(again.cells[1])
+    latest = servers.client_view(team.env, "r = Flow('TeamFlow').latest_run\n"
+                                 "result = [r.id, sorted(s.id for s in r), r['end'].task.data.result]", workdir)
+    assert latest[0] not in view and latest[2] == "O" and "body" in latest[1]
+
+
+DEPLOY_CELLS = [
+    "%load_ext jupyter_metaflow",
+    "%%flow DeployFlow\nalpha = Parameter('alpha', default=0.5)",
+    "%%step start\n@card\nself.x = self.alpha\nself.next(self.end)",
+    "%%step end\nprint('x is', self.x)",
+    "argo = %mf_deploy argo-workflows --only-json --max-workers 7\nargo",
+    "sfn = %mf_deploy step-functions --only-json\nsfn",
+    "dag = %mf_deploy airflow dag.py\ndag",
+    "print(argo['spec']['parallelism'], sorted(sfn['States']), dag.path.exists(), dag['graph_structure'])",
+]
+
+
+def test_deploy_targets_compile_from_a_notebook(s3, tmp_path):
+    """In a team deployment (S3, the metadata service, AWS Batch for Step Functions), the
+    notebook's steps run (a card included) and the flow compiles for the three targets; the
+    cell shows a summary, the value is the compiled spec."""
+    role = s3.create_batch_queue(f"q{time.monotonic_ns() % 10**9}")
+    queue = role.rsplit("/", 1)[1]
+    with servers.team_deployment(tmp_path, s3, aws_endpoint=s3.url, METAFLOW_BATCH_JOB_QUEUE=queue,
+                                 METAFLOW_ECS_S3_ACCESS_IAM_ROLE=role, METAFLOW_ECS_FARGATE_EXECUTION_ROLE=role,
+                                 METAFLOW_SFN_IAM_ROLE=role, METAFLOW_SFN_DYNAMO_DB_TABLE="mf-sfn") as team:
+        workdir = tmp_path / "nb"
+        workdir.mkdir()
+        path = workdir / "deploy_flow.ipynb"
+        nb = headless.execute(notebook(path, DEPLOY_CELLS), path, timeout=600, **team.env)
+    text = [outputs_text(c) for c in nb.cells]
+    assert "x is 0.5" in text[3] and "jp-mf-Card" in text[2]
+    assert "Argo WorkflowTemplate deployflow" in text[4] and "parameters: alpha" in text[4]
+    assert "Step Functions state machine starting at start" in text[5] and "batch:submitJob" in text[5]
+    assert "Airflow DAG for DeployFlow" in text[6] and "tasks: start, end" in text[6]
+    assert "7 ['end', 'start'] True ['start', 'end']" in text[7]
+    assert "CONFIG = " in (workdir / "dag.py").read_text()
+
+
+def test_deploy_errors_are_metaflows_words(ip, tmp_path):
+    """Bad options and a target's missing configuration (Argo needs a remote datastore; this
+    shell has the local one) are errors in the cell in click's and Metaflow's words."""
+    from jupyter_metaflow import session as notebook_session
+    from jupyter_metaflow.cells import CellInput
+
+    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(DEPLOY_CELLS[:4])],
+                                        str(tmp_path / "deploy_flow.ipynb"))
+
+    def error(line: str) -> str:
+        result = ip.run_cell(line)
+        assert not result.success, line
+        return str(result.error_in_exec)
+
+    assert "name a target (argo-workflows, step-functions, airflow)" in error("%mf_deploy kubernetes")
+    assert "no such option: --bogus" in error("%mf_deploy argo-workflows --bogus")
+    assert "give the DAG file to write" in error("%mf_deploy airflow")
+    message = error("%mf_deploy argo-workflows --only-json")
+    assert "Metaflow could not deploy DeployFlow to argo-workflows" in message
+    assert "--datastore=s3" in message and "Traceback" not in message
