@@ -46,11 +46,13 @@ def load_ipython_extension(ipython: Any) -> None:
 
         _magics = magics.register(ipython)
         show_magics.register(ipython, _link)
+        from .deploy import DeployMagics  # %mf_deploy
         from .inputs import InputsMagics  # %mf_inputs
         from .run_magics import RunMagics  # %mf_run, %mf_resume, %mf_split
 
         ipython.register_magics(RunMagics)
         ipython.register_magics(InputsMagics)
+        ipython.register_magics(DeployMagics)
     from .session import get_session
 
     get_session().provide_file(ipython.user_ns)  # for module cells written for a flow file
