@@ -56,6 +56,8 @@ __all__ = [
     "MetaflowCommandFailed",
     "Storage",
     "StorageError",
+    "storage_problem",
+    "unreachable_storage",
     "TaskOutcome",
     "TaskState",
     "airflow_create",
@@ -232,6 +234,63 @@ def _use_client_metadata(provider: Any) -> None:
         core.default_metadata()
     if core.current_metadata is not provider:
         core.current_metadata = provider
+
+
+def unreachable_storage(storage: Storage, timeout: float = 5.0) -> str | None:
+    """Why the S3 endpoint or metadata service of ``storage`` cannot be reached now (a
+    connection attempt of at most ``timeout`` seconds each), else None. Metaflow itself
+    retries for minutes before it gives up on an endpoint that does not answer."""
+    import socket
+    from urllib.parse import urlparse
+
+    from metaflow import metaflow_config
+
+    checks = []
+    if storage.datastore == "s3" and metaflow_config.S3_ENDPOINT_URL:
+        checks.append((metaflow_config.S3_ENDPOINT_URL, "the S3 endpoint", "METAFLOW_S3_ENDPOINT_URL"))
+    if storage.metadata == "service" and metaflow_config.SERVICE_URL:
+        checks.append((metaflow_config.SERVICE_URL, "the Metaflow metadata service", "METAFLOW_SERVICE_URL"))
+    for url, what, setting in checks:
+        parsed = urlparse(url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            socket.create_connection((parsed.hostname or "", port), timeout=timeout).close()
+        except OSError as exc:
+            return (f"{what} at {url} is unreachable ({exc.strerror or exc}). Check {setting} in your "
+                    "Metaflow profile and that it runs, then execute the step again; earlier runs "
+                    "are unchanged.")
+    return None
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """What is wrong with the datastore or metadata service when ``exc`` (or its cause) is a
+    failure to reach or use them, worded with the setting to fix; None for other errors."""
+    from metaflow import metaflow_config
+
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    names = {type(e).__name__ for e in chain}
+    text = " ".join(str(e) for e in chain)
+    short = str(chain[0]).strip().splitlines()[0][:300] if str(chain[0]).strip() else type(chain[0]).__name__
+    s3_url = metaflow_config.S3_ENDPOINT_URL or "AWS's S3"
+    if "ServiceException" in names or ("ConnectionError" in names and "/flows/" in text):
+        return (f"the Metaflow metadata service at {metaflow_config.SERVICE_URL} did not answer "
+                f"({short}). Check that the service runs and METAFLOW_SERVICE_URL in your Metaflow "
+                "profile, then execute the step again; earlier runs are unchanged.")
+    if "InvalidAccessKeyId" in text or "SignatureDoesNotMatch" in text or "MetaflowS3AccessDenied" in names:
+        return (f"S3 ({s3_url}) refused the AWS credentials ({short}). Check them "
+                "(~/.aws/credentials, AWS_PROFILE, AWS_ACCESS_KEY_ID), then execute the step again.")
+    if "NoSuchBucket" in text or "MetaflowS3NotFound" in names:
+        return (f"the S3 datastore's bucket or objects are missing ({short}). Create the bucket or "
+                "point METAFLOW_DATASTORE_SYSROOT_S3 (or the %%flow line's --datastore-root) at "
+                "an existing one, then execute the step again.")
+    if names & {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"} or (
+            "MetaflowS3Exception" in names and "connect" in text.lower()):
+        return (f"the S3 endpoint {s3_url} is unreachable ({short}). Check METAFLOW_S3_ENDPOINT_URL "
+                "in your Metaflow profile and the network, then execute the step again.")
+    return None
 
 
 # -- process-global state -------------------------------------------------------------------

@@ -409,6 +409,8 @@ class NotebookSession:
         try:
             return mf.new_run(backend, built.cls, self._notebook_tag(), debug)
         except Exception as exc:  # a flow decorator's own check (@project's name, ...)
+            if mf.storage_problem(exc):
+                raise
             cause = _os_error_behind(exc)
             if cause is not None:  # the datastore, not the flow (Metaflow may raise another error)
                 raise DatastoreError.from_os_error(cause, backend.datastore_root) from None
@@ -425,9 +427,11 @@ class NotebookSession:
         sys.argv[0] = script
         try:
             params_task = mf.persist_parameters(backend, built.cls, run_id, values, built.config_options)
-        except OSError as exc:
-            raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
         except Exception as exc:
+            if mf.storage_problem(exc):
+                raise
+            if isinstance(exc, OSError):
+                raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
             raise FlowDefinitionError(
                 f"The flow's parameters could not be set: {type(exc).__name__}: {exc}"
             ) from None
@@ -457,6 +461,8 @@ class NotebookSession:
             run = self.latest_notebook_client_run(backend.flow_name)
             return None if run is None else self._load_run(backend, run)
         except OSError as exc:  # an unreadable run folder
+            if mf.storage_problem(exc):  # S3 or the metadata service: run_step words it
+                raise
             raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
         except ValueError as exc:  # a damaged metadata file (not JSON)
             raise damaged_datastore(exc, backend.datastore_root, backend.flow_name) from None
@@ -521,6 +527,8 @@ class NotebookSession:
         try:
             return self._clone_tasks(backend, built, run, step, debug)
         except OSError as exc:  # a full or unwritable datastore while copying the run
+            if mf.storage_problem(exc):  # S3 or the metadata service: run_step words it
+                raise
             raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
 
     def _clone_tasks(self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str,
@@ -612,6 +620,8 @@ class NotebookSession:
                     None if spec.iteration else spec.split_index, script,
                 )
             except OSError as exc:  # the task's id, logs or artifact index could not be written
+                if mf.storage_problem(exc):  # S3 or the metadata service: run_step words it
+                    raise
                 run.failed.add(step)
                 self._emit(StepEvent("failed", **splits(spec), message=f"{type(exc).__name__}: {exc}", **base))
                 raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
@@ -621,6 +631,9 @@ class NotebookSession:
                 "done" if error is None else "failed", task_id=outcome.state.task_id, **splits(spec),
                 duration=outcome.duration, artifact_count=outcome.artifact_count, **base,
             )
+            if error is not None and mf.storage_problem(error):
+                run.failed.add(step)
+                raise error  # the step's code is not at fault: one line, see run_step
             if error is not None:
                 event.message = event_message(error)
             follow = finished(spec, outcome.state, error, event)
@@ -783,6 +796,9 @@ def _environment_reason(exc: Exception) -> str:
     words it (Metaflow's headline and message), with the fix when there is a known one."""
     from metaflow.exception import MetaflowException, MetaflowUnknownUser
 
+    problem = mf.storage_problem(exc)
+    if problem is not None:
+        return problem
     if isinstance(exc, MetaflowUnknownUser):
         return (f"{exc.headline}: {exc.message}. Run %env USER=<your name> in the notebook, or "
                 "set METAFLOW_USER in the environment Jupyter starts in, then execute the step "
@@ -817,9 +833,9 @@ def _raised_in_cell(error: BaseException) -> bool:
 def storage_state(built: BuiltFlow) -> Any:
     """:func:`_metaflow.metaflow_state` for the flow's storage (the ``%%flow`` line's
     ``--datastore``/``--datastore-root``/``--metadata``, else Metaflow's configuration); a
-    storage that cannot be chosen is an error naming the flow cell and the fix."""
+    storage that cannot be chosen or reached is an error naming the setting to fix."""
     try:
-        mf.resolve_storage(**built.storage_options)
+        storage = mf.resolve_storage(**built.storage_options)
     except mf.StorageError as exc:
         where = built.flow_ref.where(1) if built.flow_ref else "the Metaflow configuration"
         raise FlowDefinitionError(
@@ -828,6 +844,9 @@ def storage_state(built: BuiltFlow) -> Any:
             "(METAFLOW_PROFILE, ~/.metaflowconfig, METAFLOW_DEFAULT_DATASTORE, "
             "METAFLOW_DATASTORE_SYSROOT_S3...). No run was started."
         ) from None
+    unreachable = mf.unreachable_storage(storage)
+    if unreachable is not None:
+        raise StepCouldNotRun(f"Metaflow cannot store the run: {unreachable}")
     return mf.metaflow_state(**built.storage_options)
 
 

@@ -255,3 +255,88 @@ def test_deploy_errors_are_metaflows_words(ip, tmp_path):
     message = error("%mf_deploy argo-workflows --only-json")
     assert "Metaflow could not deploy DeployFlow to argo-workflows" in message
     assert "--datastore=s3" in message and "Traceback" not in message
+
+
+BAD_CELLS = [
+    "%load_ext jupyter_metaflow",
+    "%%flow BadFlow{options}",
+    "%%step start\nself.x = 41\nself.next(self.end)",
+    "%%step end\nself.y = self.x + 1\nprint('y is', self.y)",
+]
+
+
+class Notebook:
+    """A notebook saved at ``path`` whose cells a test executes one at a time in one kernel
+    (as a user does), acting on the servers in between."""
+
+    def __init__(self, path: Path, cells: list[str], env: dict[str, str]) -> None:
+        from nbclient import NotebookClient
+
+        self.nb = notebook(path, cells)
+        self.client = NotebookClient(self.nb, timeout=300, kernel_name="python3", allow_errors=True,
+                                     resources={"metadata": {"path": str(path.parent)}})
+        self.env = headless.kernel_env(path, **env)
+
+    def __enter__(self) -> "Notebook":
+        self._kernel = self.client.setup_kernel(env=self.env)
+        self._kernel.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._kernel.__exit__(*exc)
+
+    def run(self, index: int) -> str:
+        cell = self.nb.cells[index]
+        cell.outputs = []
+        self.client.execute_cell(cell, index)
+        return outputs_text(cell)
+
+
+def test_service_gone_between_two_steps_then_back(team, tmp_path):
+    """The metadata service stops after the start step: the next step fails in one line naming
+    METAFLOW_SERVICE_URL; once the service is back, executing the step again continues the
+    same run, and the run is complete through the Client."""
+    workdir = tmp_path / "nb"
+    workdir.mkdir()
+    cells = [c.format(options="") for c in BAD_CELLS]
+    with Notebook(workdir / "bad.ipynb", cells, team.env) as nb:
+        for i in range(3):
+            assert "Error" not in nb.run(i)
+        team.service.stop()
+        failed = nb.run(3)
+        assert "metadata service at http://127.0.0.1:" in failed and "METAFLOW_SERVICE_URL" in failed
+        assert "Traceback" not in failed
+        team.service.start()  # the same port and data
+        assert "y is 42" in nb.run(3)
+    seen = servers.client_view(team.env, "r = Flow('BadFlow').latest_run\n"
+                               "result = [r.successful, r['end'].task.data.y, len(list(Flow('BadFlow')))]", workdir)
+    assert seen == [True, 42, 1]
+
+
+def test_missing_bucket_then_created_and_unreachable_endpoint(team_local_metadata, tmp_path):
+    """A datastore root in a bucket that does not exist: the step fails naming the setting;
+    after the bucket is created, executing it again works. An S3 endpoint that does not answer
+    fails at once (Metaflow alone retries for minutes), naming METAFLOW_S3_ENDPOINT_URL."""
+    team = team_local_metadata
+    workdir = tmp_path / "nb"
+    workdir.mkdir()
+    bucket = team.bucket + "-later"
+    cells = [c.format(options=f" --datastore-root s3://{bucket}/mf") for c in BAD_CELLS]
+    with Notebook(workdir / "bad.ipynb", cells, team.env) as nb:
+        nb.run(0), nb.run(1)
+        failed = nb.run(2)
+        assert "bucket or objects are missing" in failed and "--datastore-root" in failed
+        team.s3.create_bucket(bucket)
+        assert "Error" not in nb.run(2)
+        assert "y is 42" in nb.run(3)
+
+    dead = {**team.env, "METAFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{servers.free_port()}"}
+    with Notebook(workdir / "bad.ipynb", cells, dead) as nb:
+        nb.run(0), nb.run(1)
+        started = time.monotonic()
+        failed = nb.run(3)
+        assert "S3 endpoint at http://127.0.0.1:" in failed and "METAFLOW_S3_ENDPOINT_URL" in failed
+        assert time.monotonic() - started < 60
+    seen = servers.client_view(team.env, "r = Flow('BadFlow').latest_run\nresult = [r.successful, r['end'].task.data.y]",
+                               workdir)
+    assert seen == [True, 42]  # the earlier run is readable
