@@ -66,8 +66,9 @@ def child(repeat: int, big_mb: int) -> dict:
     shell = IPython.get_ipython()
     shell.run_line_magic("load_ext", "jupyter_metaflow")
     cells = step_cells()
-    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)],
-                                        "team_bench.ipynb")
+    notebook_session.set_notebook_cells(
+        [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], "team_bench.ipynb"
+    )
     assert shell.run_cell(cells[0]).success
     times = []
     for _ in range(repeat + 1):  # the first pass warms imports and connections
@@ -76,12 +77,16 @@ def child(repeat: int, big_mb: int) -> dict:
             result = shell.run_cell(source)
             times.append(time.perf_counter() - t0)
             assert result.success, result.error_in_exec
-    step_times = times[len(STEPS):]
+    step_times = times[len(STEPS) :]
 
-    big_cells = ["%%flow TeamBigFlow\n# no parameters", "%%step start\nself.big = BIG\nself.next(self.end)",
-                 "%%step end\npass"]
-    notebook_session.set_notebook_cells([CellInput(i, f"b{i}", "code", s) for i, s in enumerate(big_cells)],
-                                        "team_bench.ipynb")
+    big_cells = [
+        "%%flow TeamBigFlow\n# no parameters",
+        "%%step start\nself.big = BIG\nself.next(self.end)",
+        "%%step end\npass",
+    ]
+    notebook_session.set_notebook_cells(
+        [CellInput(i, f"b{i}", "code", s) for i, s in enumerate(big_cells)], "team_bench.ipynb"
+    )
     bucket, prefix = metaflow_config.DATASTORE_SYSROOT_S3[5:].split("/", 1)
     s3 = boto3.client("s3", endpoint_url=metaflow_config.S3_ENDPOINT_URL)
     big, put = [], []
@@ -92,7 +97,9 @@ def child(repeat: int, big_mb: int) -> dict:
         assert shell.run_cell(big_cells[1]).success
         big.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        s3.put_object(Bucket=bucket, Key=f"{prefix}/plain/{seed}.pkl", Body=pickle.dumps(data, protocol=4))
+        s3.put_object(
+            Bucket=bucket, Key=f"{prefix}/plain/{seed}.pkl", Body=pickle.dumps(data, protocol=4)
+        )
         put.append(time.perf_counter() - t0)
     return {"step": step_times, "big": big, "put": put}
 
@@ -116,8 +123,20 @@ def main() -> None:
             work = tmp_path / "work"
             work.mkdir()
             measured = subprocess.run(
-                [sys.executable, __file__, "--child", "--repeat", str(args.repeat), "--big-mb", str(args.big_mb)],
-                cwd=work, env=team.env, capture_output=True, text=True)
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "--repeat",
+                    str(args.repeat),
+                    "--big-mb",
+                    str(args.big_mb),
+                ],
+                cwd=work,
+                env=team.env,
+                capture_output=True,
+                text=True,
+            )
             if measured.returncode != 0:
                 sys.exit(measured.stdout[-3000:] + measured.stderr[-3000:])
             result = json.loads(measured.stdout.split("@@", 1)[1])
@@ -125,8 +144,13 @@ def main() -> None:
             runs = []
             for _ in range(args.repeat):
                 t0 = time.perf_counter()
-                done = subprocess.run([sys.executable, "flow.py", "--no-pylint", "run"], cwd=work, env=team.env,
-                                      capture_output=True, text=True)
+                done = subprocess.run(
+                    [sys.executable, "flow.py", "--no-pylint", "run"],
+                    cwd=work,
+                    env=team.env,
+                    capture_output=True,
+                    text=True,
+                )
                 runs.append(time.perf_counter() - t0)
                 if done.returncode != 0:
                     sys.exit(done.stderr[-3000:])

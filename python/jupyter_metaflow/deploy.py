@@ -31,8 +31,10 @@ from .run_magics import notebook_flow_file
 __all__ = ["CompiledSpec", "DeployFailed", "DeployMagics"]
 
 TARGETS = ("argo-workflows", "step-functions", "airflow")
-USAGE = ("%mf_deploy argo-workflows|step-functions [--name NAME] [--only-json] [create options]\n"
-         "%mf_deploy airflow FILE [--name NAME] [create options]")
+USAGE = (
+    "%mf_deploy argo-workflows|step-functions [--name NAME] [--only-json] [create options]\n"
+    "%mf_deploy airflow FILE [--name NAME] [create options]"
+)
 
 
 class DeployFailed(Exception):
@@ -91,7 +93,7 @@ def _take_option(words: list[str], option: str) -> str | None:
     for i, word in enumerate(words):
         if word == option and i + 1 < len(words):
             value = words[i + 1]
-            del words[i:i + 2]
+            del words[i : i + 2]
             return value
         if word.startswith(option + "="):
             del words[i]
@@ -99,27 +101,46 @@ def _take_option(words: list[str], option: str) -> str | None:
     return None
 
 
-def _deploy(built: Any, flow_file: Path, target: str, top: dict[str, Any], name: str | None,
-            create: dict[str, Any], only_json: bool) -> Any:
+def _deploy(
+    built: Any,
+    flow_file: Path,
+    target: str,
+    top: dict[str, Any],
+    name: str | None,
+    create: dict[str, Any],
+    only_json: bool,
+) -> Any:
     group = {"name": name} if name else {}
-    print(f"Deploying {built.cls.__name__} ({flow_file.name}) to {target}"
-          + (" (compiling only, --only-json)" if only_json else "") + "...", flush=True)
+    print(
+        f"Deploying {built.cls.__name__} ({flow_file.name}) to {target}"
+        + (" (compiling only, --only-json)" if only_json else "")
+        + "...",
+        flush=True,
+    )
     try:
         deployed, output = mf.deploy(str(flow_file), target, top, group, create)
     except mf.MetaflowCommandFailed as exc:
-        raise DeployFailed(f"Metaflow could not deploy {built.cls.__name__} to {target}:\n{exc}") from None
+        raise DeployFailed(
+            f"Metaflow could not deploy {built.cls.__name__} to {target}:\n{exc}"
+        ) from None
     if not only_json:
-        print(f"Deployed: {deployed.name} ({target}). trigger(**parameters) on the returned object "
-              "starts a run.", flush=True)
+        print(
+            f"Deployed: {deployed.name} ({target}). trigger(**parameters) on the returned object "
+            "starts a run.",
+            flush=True,
+        )
         return deployed
-    return CompiledSpec(target, json.loads(output[output.index("{"):]) if "{" in output else {})
+    return CompiledSpec(target, json.loads(output[output.index("{") :]) if "{" in output else {})
 
 
-def _airflow(flow_file: Path, top: dict[str, Any], name: str | None, dag_file: Path,
-             create: dict[str, Any]) -> CompiledSpec:
+def _airflow(
+    flow_file: Path, top: dict[str, Any], name: str | None, dag_file: Path, create: dict[str, Any]
+) -> CompiledSpec:
     print(f"Compiling {flow_file.name} to the Airflow DAG {dag_file}...", flush=True)
     try:
-        mf.airflow_create(str(flow_file), top, {"name": name} if name else {}, str(dag_file), create)
+        mf.airflow_create(
+            str(flow_file), top, {"name": name} if name else {}, str(dag_file), create
+        )
     except mf.MetaflowCommandFailed as exc:
         raise DeployFailed(f"Metaflow could not compile the flow for Airflow:\n{exc}") from None
     return CompiledSpec("airflow", airflow_config(dag_file), dag_file)
@@ -130,7 +151,9 @@ def airflow_config(dag_file: Path) -> dict[str, Any]:
     without executing the file."""
     tree = ast.parse(dag_file.read_text())
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "CONFIG" for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            getattr(t, "id", None) == "CONFIG" for t in node.targets
+        ):
             try:
                 return ast.literal_eval(node.value)
             except ValueError:
@@ -144,21 +167,30 @@ def summary(target: str, spec: dict[str, Any]) -> str:
         meta = spec.get("metadata", {})
         templates = spec.get("spec", {}).get("templates", [])
         steps = [t["name"] for t in templates if "container" in t]
-        params = [p["name"] for p in spec.get("spec", {}).get("arguments", {}).get("parameters", [])]
-        lines = [f"Argo WorkflowTemplate {meta.get('name')} (namespace {meta.get('namespace')})",
-                 f"  container steps: {', '.join(steps)}",
-                 f"  parameters: {', '.join(params) or 'none'}"]
+        params = [
+            p["name"] for p in spec.get("spec", {}).get("arguments", {}).get("parameters", [])
+        ]
+        lines = [
+            f"Argo WorkflowTemplate {meta.get('name')} (namespace {meta.get('namespace')})",
+            f"  container steps: {', '.join(steps)}",
+            f"  parameters: {', '.join(params) or 'none'}",
+        ]
     elif target == "step-functions":
         states = spec.get("States", {})
-        lines = [f"Step Functions state machine starting at {spec.get('StartAt')}",
-                 f"  states: {', '.join(states)}",
-                 "  each state: " + ", ".join(sorted({s.get('Resource', s.get('Type', '?')) for s in states.values()}))]
+        lines = [
+            f"Step Functions state machine starting at {spec.get('StartAt')}",
+            f"  states: {', '.join(states)}",
+            "  each state: "
+            + ", ".join(sorted({s.get("Resource", s.get("Type", "?")) for s in states.values()})),
+        ]
     else:
         states = spec.get("states", {})
         operators = sorted({s.get("operator_type", "?") for s in states.values()})
-        lines = [f"Airflow DAG for {spec.get('metadata', {}).get('flow_name')}",
-                 f"  tasks: {', '.join(spec.get('graph_structure', []) and _flat(spec['graph_structure']))}",
-                 f"  operators: {', '.join(operators)}"]
+        lines = [
+            f"Airflow DAG for {spec.get('metadata', {}).get('flow_name')}",
+            f"  tasks: {', '.join(_flat(spec.get('graph_structure', [])))}",
+            f"  operators: {', '.join(operators)}",
+        ]
     return "\n".join(lines)
 
 
@@ -166,4 +198,3 @@ def _flat(structure: Any) -> list[str]:
     if isinstance(structure, str):
         return [structure]
     return [name for item in structure for name in _flat(item)]
-

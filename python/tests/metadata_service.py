@@ -27,9 +27,14 @@ def app(root: str, complete: bool):
 
         @application.get(base)
         @application.get(base + "/attempt/{attempt}")
-        async def get_artifact(flow: str, run: str, step: str, task: str, name: str,
-                               attempt: int | None = None) -> JSONResponse:
-            found = [a for a in store.get_artifacts(flow, run, step, task, attempt) if a.get("name") == name]
+        async def get_artifact(
+            flow: str, run: str, step: str, task: str, name: str, attempt: int | None = None
+        ) -> JSONResponse:
+            found = [
+                a
+                for a in store.get_artifacts(flow, run, step, task, attempt)
+                if a.get("name") == name
+            ]
             if not found:
                 raise HTTPException(status_code=404, detail="Artifact not found")
             return JSONResponse(max(found, key=lambda a: a.get("attempt_id", 0)))
@@ -44,5 +49,10 @@ if __name__ == "__main__":
     parser.add_argument("--complete", action="store_true")
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
-    uvicorn.run(app(args.root, args.complete), host="127.0.0.1", port=args.port, log_level="warning",
-                access_log=False)
+    uvicorn.run(
+        app(args.root, args.complete),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+    )

@@ -106,13 +106,20 @@ class S3Server(_Process):
 
     def __init__(self, port: int | None = None) -> None:
         port = port or free_port()
-        super().__init__([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port, "/")
+        super().__init__(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port, "/"
+        )
 
     def client(self) -> Any:
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.url, aws_access_key_id=ACCESS_KEY,
-                            aws_secret_access_key=SECRET_KEY, region_name=REGION)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name=REGION,
+        )
 
     def create_bucket(self, name: str) -> str:
         self.client().create_bucket(Bucket=name)
@@ -123,19 +130,39 @@ class S3Server(_Process):
         Functions compiler looks up); returns the IAM role ARN it uses."""
         import boto3
 
-        kw = dict(endpoint_url=self.url, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-                  region_name=REGION)
+        kw = dict(
+            endpoint_url=self.url,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name=REGION,
+        )
         ec2 = boto3.client("ec2", **kw)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
         group = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
-        role = boto3.client("iam", **kw).create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        role = boto3.client("iam", **kw).create_role(RoleName=name, AssumeRolePolicyDocument="{}")[
+            "Role"
+        ]["Arn"]
         batch = boto3.client("batch", **kw)
         env = batch.create_compute_environment(
-            computeEnvironmentName=name, type="MANAGED", serviceRole=role,
-            computeResources={"type": "FARGATE", "maxvCpus": 4, "subnets": [subnet], "securityGroupIds": [group]})
-        batch.create_job_queue(jobQueueName=name, state="ENABLED", priority=1, computeEnvironmentOrder=[
-            {"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}])
+            computeEnvironmentName=name,
+            type="MANAGED",
+            serviceRole=role,
+            computeResources={
+                "type": "FARGATE",
+                "maxvCpus": 4,
+                "subnets": [subnet],
+                "securityGroupIds": [group],
+            },
+        )
+        batch.create_job_queue(
+            jobQueueName=name,
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[
+                {"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}
+            ],
+        )
         return role
 
 
@@ -144,7 +171,14 @@ class MetadataService(_Process):
 
     def __init__(self, root: Path, port: int | None = None, complete: bool = True) -> None:
         port = port or free_port()
-        argv = [sys.executable, str(HERE / "metadata_service.py"), "--port", str(port), "--root", str(root)]
+        argv = [
+            sys.executable,
+            str(HERE / "metadata_service.py"),
+            "--port",
+            str(port),
+            "--root",
+            str(root),
+        ]
         super().__init__(argv + (["--complete"] if complete else []), port, "/ping")
 
 
@@ -163,8 +197,15 @@ class Team:
         return f"s3://{self.bucket}/metaflow"
 
 
-def team_profile(home: Path, s3: S3Server, bucket: str, service: MetadataService | None,
-                 profile: str = "team", aws_endpoint: str | None = None, **extra: str) -> dict[str, str]:
+def team_profile(
+    home: Path,
+    s3: S3Server,
+    bucket: str,
+    service: MetadataService | None,
+    profile: str = "team",
+    aws_endpoint: str | None = None,
+    **extra: str,
+) -> dict[str, str]:
     """Write a Metaflow profile (S3 datastore, the service's metadata when given, ``extra``
     settings) and AWS credentials (``aws_endpoint``: every AWS API at that URL) into ``home``;
     return the environment that selects them."""
@@ -172,18 +213,28 @@ def team_profile(home: Path, s3: S3Server, bucket: str, service: MetadataService
         "METAFLOW_DEFAULT_DATASTORE": "s3",
         "METAFLOW_DATASTORE_SYSROOT_S3": f"s3://{bucket}/metaflow",
         "METAFLOW_S3_ENDPOINT_URL": s3.url,
-        **({"METAFLOW_DEFAULT_METADATA": "service", "METAFLOW_SERVICE_URL": service.url} if service else {}),
+        **(
+            {"METAFLOW_DEFAULT_METADATA": "service", "METAFLOW_SERVICE_URL": service.url}
+            if service
+            else {}
+        ),
         **extra,
     }
     (home / ".metaflowconfig").mkdir(parents=True, exist_ok=True)
     (home / ".metaflowconfig" / f"config_{profile}.json").write_text(json.dumps(config, indent=2))
     (home / ".aws").mkdir(exist_ok=True)
     (home / ".aws" / "credentials").write_text(
-        f"[default]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n")
+        f"[default]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
+    )
     (home / ".aws" / "config").write_text(
-        f"[default]\nregion = {REGION}\n" + (f"endpoint_url = {aws_endpoint}\n" if aws_endpoint else ""))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("METAFLOW_", "AWS_")) and k not in ("JPY_SESSION_NAME",)}
+        f"[default]\nregion = {REGION}\n"
+        + (f"endpoint_url = {aws_endpoint}\n" if aws_endpoint else "")
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("METAFLOW_", "AWS_")) and k not in ("JPY_SESSION_NAME",)
+    }
     env.update(HOME=str(home), METAFLOW_PROFILE=profile, USER="tester", METAFLOW_USER="tester")
     return env
 
@@ -191,18 +242,32 @@ def team_profile(home: Path, s3: S3Server, bucket: str, service: MetadataService
 def client_view(env: dict[str, str], code: str, cwd: Path) -> Any:
     """Run ``code`` (which ends by assigning ``result``) in a fresh Python process with the
     user's environment, in ``namespace(None)``; return ``result`` (JSON)."""
-    script = ("import json\nfrom metaflow import *\nnamespace(None)\n" + code
-              + "\nprint('@@RESULT@@' + json.dumps(result, default=repr))\n")
-    proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    script = (
+        "import json\nfrom metaflow import *\nnamespace(None)\n"
+        + code
+        + "\nprint('@@RESULT@@' + json.dumps(result, default=repr))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if proc.returncode != 0:
         raise AssertionError(f"client code failed:\n{proc.stdout}\n{proc.stderr}")
     return json.loads(proc.stdout.split("@@RESULT@@", 1)[1])
 
 
 @contextlib.contextmanager
-def team_deployment(tmp: Path, s3: S3Server, with_service: bool = True,
-                    complete_service: bool = True, **profile: Any) -> Iterator[Team]:
+def team_deployment(
+    tmp: Path,
+    s3: S3Server,
+    with_service: bool = True,
+    complete_service: bool = True,
+    **profile: Any,
+) -> Iterator[Team]:
     """A fresh bucket on ``s3``, a fresh metadata service (when asked) and the profile
     (:func:`team_profile`'s keywords); the service is stopped after."""
     bucket = f"team-{os.getpid()}-{time.monotonic_ns() % 10**9}"
