@@ -267,7 +267,8 @@ def storage_problem(exc: BaseException) -> str | None:
     failure to reach or use them, worded with the setting to fix; None for other errors."""
     from metaflow import metaflow_config
 
-    chain, seen = [], exc
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
     while seen is not None and len(chain) < 10:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
@@ -321,7 +322,7 @@ def metaflow_state(datastore: str | None = None, datastore_root: str | None = No
     try:
         LocalStorage.datastore_root = LocalStorage.get_datastore_root_from_config(_quiet_echo, create_on_absent=True)
         impl.datastore_root = storage.root
-        FlowDataStore.default_storage_impl = impl  # type: ignore[assignment]  # typed None
+        FlowDataStore.default_storage_impl = impl
         _use_client_metadata(storage.metadata_provider)
         yield storage
     finally:
@@ -372,7 +373,7 @@ def _kernel_metadata(provider: type) -> type:
     heartbeat is forgotten so the next task starts its own.
     """
 
-    class KernelMetadata(provider):  # type: ignore[misc, valid-type]
+    class KernelMetadata(provider):
         def __init__(self, *args: Any) -> None:
             super().__init__(*args)
             self._allocated: set[tuple[str, str, str]] = set()

@@ -69,6 +69,7 @@ class DeployMagics(Magics):
             raise UsageError(f"%mf_deploy: name a target ({', '.join(TARGETS)}).\nUsage: {USAGE}")
         target, words = words[0], words[1:]
         name = _take_option(words, "--name")
+        assert self.shell is not None  # a registered magic has its shell
         built, flow_file = notebook_flow_file(self.shell.user_ns)
         flow_file = Path(flow_file)
         top = native_runtime.top_level_options(built)[0]

@@ -69,7 +69,7 @@ class NotebookSession:
         """The step most recently executed (successfully or not)."""
         self._listeners: list[Listener] = []
         self._backend: mf.Backend | None = None
-        self._backend_key: tuple[str, str] | None = None
+        self._backend_key: tuple[str, mf.Storage] | None = None
         self.notebook = NotebookSource()
         """Where the notebook's cells come from."""
         self._kernel_build_seconds = 0.0
