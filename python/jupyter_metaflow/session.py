@@ -850,36 +850,6 @@ def storage_state(built: BuiltFlow) -> Any:
     return mf.metaflow_state(**built.storage_options)
 
 
-def _step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) -> StepFailed:
-    where = built.steps[step].ref.where(None)
-    kept = "Earlier runs and their artifacts are unchanged."
-    pickling = mf.unpicklable_artifact(error)
-    if pickling is not None:
-        name, cause = pickling
-        return StepFailed(
-            f"Step {step!r} in {where} failed in run {run}: artifact self.{name} cannot be pickled "
-            f"({type(cause).__name__}: {cause}). Artifacts must be picklable: keep such objects in "
-            f"local variables, or store what they hold instead. {kept}",
-            "",
-        )
-    if isinstance(error, _NoTransition):  # Metaflow's runtime fails such a task too
-        return StepFailed(
-            f"Step {step!r} in {where} failed in run {run}: it ended without calling "
-            "self.next(...) (a return before it, or a yield in the cell, which makes the step a "
-            f"generator that never runs). Every step but end must reach its self.next(...). {kept}",
-            "",
-        )
-    if isinstance(error, KeyboardInterrupt):
-        return StepInterrupted(f"Step {step!r} in {where} was interrupted in run {run}. {kept}",
-                               user_traceback(error))
-    return StepFailed(f"Step {step!r} in {where} failed in run {run}. {kept}", user_traceback(error))
-
-
-class _NoTransition(Exception):
-    """A step other than end finished without calling ``self.next``."""
-
-
-
 RUNTIME_ONLY_DECORATORS = frozenset({"retry"})
 """Step decorators that still run in the kernel but act only under Metaflow's runtime
 (``@retry(times=0)``; decorators that need the runtime go through :mod:`.native_runtime`)."""

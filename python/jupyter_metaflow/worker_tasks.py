@@ -41,7 +41,7 @@ class TaskRunner:
         self._pristine = dict(main.__dict__)
         self.build_key: str | None = None
         self.built: BuiltFlow | None = None
-        self._backends: dict[tuple[str, str], mf.Backend] = {}
+        self._backends: dict[tuple[str, mf.Storage], mf.Backend] = {}
 
     def build(self, key: str, spec: dict[str, Any]) -> float:
         """Run the module cells in a fresh ``__main__`` and build the flow class; seconds taken.
@@ -86,14 +86,15 @@ class TaskRunner:
         assert built is not None and job["build_key"] == self.build_key
         started = time.perf_counter()
         try:
-            with mf.metaflow_state() as root:
+            with mf.metaflow_state() as storage:
+                root = storage.root
                 if root != job["root"]:
                     return _failed(job, "datastore mismatch", f"The worker found the datastore at "
                                    f"{root}, the kernel at {job['root']}.")
-                key = (built.cls.__name__, root)
+                key = (built.cls.__name__, storage)
                 backend = self._backends.get(key)
                 if backend is None:
-                    backend = self._backends[key] = mf.Backend(built.cls, root)
+                    backend = self._backends[key] = mf.Backend(built.cls, storage)
                 backend.install_globals()
                 outcome = mf.run_task(
                     backend,
