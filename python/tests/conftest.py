@@ -98,7 +98,7 @@ def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import IPython
     from IPython.testing.globalipapp import start_ipython
 
-    from jupyter_metaflow import _metaflow
+    from jupyter_metaflow import _metaflow, sync
     from jupyter_metaflow import session as notebook_session
 
     monkeypatch.setenv("METAFLOW_USER", "tester")
@@ -108,6 +108,7 @@ def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (tmp_path / ".metaflow").mkdir()
     _metaflow.forget_datastore_root()
     notebook_session._session = None
+    sync._sync = None  # bound to the session it was made with: a new one for the new session
     start_ipython()
     shell = IPython.get_ipython()
     shell.run_line_magic("load_ext", "jupyter_metaflow")
@@ -115,6 +116,7 @@ def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         shell.user_ns.pop(name, None)
     yield shell
     notebook_session._session = None
+    sync._sync = None
     _metaflow.forget_datastore_root()
 
 

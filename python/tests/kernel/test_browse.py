@@ -134,7 +134,7 @@ def test_after_a_restart_the_steps_a_switch_ruled_out_stay_skipped(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell(s, metadata={"tags": [t]}) for s, t in sources]
     path = tmp_path / "sizes.ipynb"
     nbformat.write(nb, path)
-    env = headless.kernel_env(path)
+    env = headless.kernel_env(JPY_SESSION_NAME=str(path))  # JupyterLab's kernel: the server sets it
     states = []
     for restart in (False, True):
         km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
