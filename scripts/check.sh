@@ -24,8 +24,8 @@ check() {
   fi
 }
 
-check "ruff check" ruff check python bench scripts
-check "ruff format" ruff format --check python bench scripts
+check "ruff check" ruff check .
+check "ruff format" ruff format --check .
 check "mypy" bash -c 'cd python && mypy'
 check "eslint" npx eslint . --ext .ts,.tsx
 check "prettier" npm run --silent prettier:check

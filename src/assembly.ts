@@ -75,6 +75,7 @@ export function flowNameFromPath(path: string | null | undefined): string {
   if (stem.includes('.')) {
     stem = stem.slice(0, stem.lastIndexOf('.'));
   }
+  // eslint-disable-next-line no-control-regex -- keeps the ASCII range, NUL included
   const ascii = stem.normalize('NFKD').replace(/[^\x00-\x7f]/g, '');
   const words = ascii.split(/[^0-9A-Za-z]+/).filter(w => w);
   if (!words.length) {
