@@ -45,8 +45,17 @@ function stepSource(i: number, nextOverride?: number): string {
 
 function notebook(sources: string[]): string {
   return JSON.stringify({
-    cells: sources.map((source, i) => ({ cell_type: 'code', id: `c${i}`, metadata: {}, source, outputs: [], execution_count: null })),
-    metadata: { kernelspec: { display_name: 'Python 3 (ipykernel)', language: 'python', name: 'python3' } },
+    cells: sources.map((source, i) => ({
+      cell_type: 'code',
+      id: `c${i}`,
+      metadata: {},
+      source,
+      outputs: [],
+      execution_count: null
+    })),
+    metadata: {
+      kernelspec: { display_name: 'Python 3 (ipykernel)', language: 'python', name: 'python3' }
+    },
     nbformat: 4,
     nbformat_minor: 5
   });
@@ -60,14 +69,23 @@ function stats(values: number[]): string {
 
 test.use({ kernels: null });
 
-test('DAG of a 300-step flow: layout + render, and update after an edit', async ({ page, tmpPath }) => {
+test('DAG of a 300-step flow: layout + render, and update after an edit', async ({
+  page,
+  tmpPath
+}) => {
   test.setTimeout(300000);
   const sources = Array.from({ length: STEPS }, (_, i) => stepSource(i));
   await page.contents.uploadContent(notebook(sources), 'text', `${tmpPath}/big.ipynb`);
-  await page.contents.uploadContent(notebook(['%%step start', '%%step end']), 'text', `${tmpPath}/small.ipynb`);
+  await page.contents.uploadContent(
+    notebook(['%%step start', '%%step end']),
+    'text',
+    `${tmpPath}/small.ipynb`
+  );
   await page.notebook.openByPath(`${tmpPath}/small.ipynb`);
   await page.notebook.openByPath(`${tmpPath}/big.ipynb`);
-  await page.evaluate(() => (window as any).jupyterapp.commands.execute('jupyter-metaflow:show-dag'));
+  await page.evaluate(() =>
+    (window as any).jupyterapp.commands.execute('jupyter-metaflow:show-dag')
+  );
   const nodes = page.locator('#jp-mf-dag-panel .jp-mf-DagNode');
   await expect(nodes).toHaveCount(STEPS, { timeout: 60000 });
   await page.waitForTimeout(3000); // kernel start and auto-load settle
@@ -88,7 +106,8 @@ test('DAG of a 300-step flow: layout + render, and update after an edit', async 
       await page.evaluate(count => {
         const app = (window as any).jupyterapp;
         const panel = document.querySelector('#jp-mf-dag-panel')!;
-        const big = app.shell.widgets('main').find((w: any) => w.title.label === 'big.ipynb') ??
+        const big =
+          app.shell.widgets('main').find((w: any) => w.title.label === 'big.ipynb') ??
           [...app.shell.widgets('main')].find((w: any) => w.title.label === 'big.ipynb');
         return new Promise<number>(resolve => {
           const t0 = performance.now();
@@ -118,7 +137,12 @@ test('DAG of a 300-step flow: layout + render, and update after an edit', async 
             resolve(performance.now() - t0);
           });
           // the view updates nodes in place: any change in the drawing is the redraw (one task)
-          observer.observe(svg, { childList: true, subtree: true, attributes: true, characterData: true });
+          observer.observe(svg, {
+            childList: true,
+            subtree: true,
+            attributes: true,
+            characterData: true
+          });
           const t0 = performance.now();
           app.shell.currentWidget.content.model.cells.get(index).sharedModel.setSource(source);
         });
@@ -132,7 +156,12 @@ test('DAG of a 300-step flow: layout + render, and update after an edit', async 
   const graphParts: number[][] = [];
   for (let round = 0; round < ROUNDS; round++) {
     await page.waitForTimeout(1500); // let the kernel's answer to the previous edit land
-    bodyEdits.push((await edit(BODY_STEP, stepSource(BODY_STEP).replace(`self.x = ${BODY_STEP}`, `self.x = ${1000 + round}`))) - DEBOUNCE_MS);
+    bodyEdits.push(
+      (await edit(
+        BODY_STEP,
+        stepSource(BODY_STEP).replace(`self.x = ${BODY_STEP}`, `self.x = ${1000 + round}`)
+      )) - DEBOUNCE_MS
+    );
     bodyParts.push(await parts());
     await page.waitForTimeout(1500);
     // a transition edit changes the graph: a new layout
@@ -149,7 +178,9 @@ test('DAG of a 300-step flow: layout + render, and update after an edit', async 
   ];
   const breakdown = (rows: number[][], withLayout: boolean) =>
     `assembly ${stats(rows.map(r => r[0]))}; ${withLayout ? `layout ${stats(rows.map(r => r[1]))}; ` : ''}render ${stats(rows.map(r => r[2]))}`;
-  lines.push(`  notebook switch, in-code timings: layout ${stats(renderParts.map(r => r[1]))}; render ${stats(renderParts.map(r => r[2]))}`);
+  lines.push(
+    `  notebook switch, in-code timings: layout ${stats(renderParts.map(r => r[1]))}; render ${stats(renderParts.map(r => r[2]))}`
+  );
   lines.push(`  body edit, in-code timings: ${breakdown(bodyParts, false)}`);
   lines.push(`  transition edit, in-code timings: ${breakdown(graphParts, true)}`);
   console.log(lines.join('\n'));

@@ -58,6 +58,7 @@ def step_cells() -> list[str]:
 
 def plain_calls(repeat: int) -> list[float]:
     """(d) the step bodies as plain method calls on a plain object."""
+
     class Plain:
         pass
 
@@ -91,7 +92,8 @@ def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple
     shell.run_line_magic("load_ext", "jupyter_metaflow")
     cells = step_cells()
     notebook_session.set_notebook_cells(
-        [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], "bench.ipynb")
+        [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], "bench.ipynb"
+    )
     assert shell.run_cell(cells[0]).success
 
     def passes() -> tuple[list[float], list[float]]:
@@ -103,7 +105,7 @@ def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple
                 times.append(time.perf_counter() - t0)
                 cpu.append(time.process_time() - c0)
                 assert result.success, result.error_in_exec
-        return times[len(STEPS):], cpu[len(STEPS):]
+        return times[len(STEPS) :], cpu[len(STEPS) :]
 
     with_listeners, _ = passes()
     session = notebook_session.get_session()
@@ -113,10 +115,14 @@ def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple
 
     import numpy as np
 
-    big_cells = ["%%flow BigFlow\n# no parameters", "%%step start\nself.big = BIG",
-                 "%%step end\npass"]
+    big_cells = [
+        "%%flow BigFlow\n# no parameters",
+        "%%step start\nself.big = BIG",
+        "%%step end\npass",
+    ]
     notebook_session.set_notebook_cells(
-        [CellInput(i, f"b{i}", "code", s) for i, s in enumerate(big_cells)], "bench.ipynb")
+        [CellInput(i, f"b{i}", "code", s) for i, s in enumerate(big_cells)], "bench.ipynb"
+    )
     big_times, trivial, raw = [], [], []
     for seed in range(big_repeat):  # new data each time: the store skips blobs it already holds
         shell.user_ns["BIG"] = np.random.default_rng(seed).random(big_mb * 1024 * 1024 // 8)
@@ -130,7 +136,9 @@ def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple
     from metaflow import Flow
 
     loaded = Flow("BigFlow").latest_run["start"].task.data.big
-    assert loaded.shape == shell.user_ns["BIG"].shape and float(loaded[123]) == float(shell.user_ns["BIG"][123])
+    assert loaded.shape == shell.user_ns["BIG"].shape and float(loaded[123]) == float(
+        shell.user_ns["BIG"][123]
+    )
     return with_listeners, times, cpu_times, big_times, statistics.median(trivial), raw
 
 
@@ -149,8 +157,14 @@ def raw_pickle_write(data, target: Path) -> float:
 def cli(workdir: Path, *args: str) -> float:
     env = {**os.environ, "METAFLOW_USER": os.environ.get("METAFLOW_USER", "bench")}
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "flow.py", "--no-pylint", *args], cwd=workdir, env=env,
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "flow.py", "--no-pylint", *args],
+        cwd=workdir,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - t0
 
 
@@ -161,9 +175,12 @@ def main() -> None:
     parser.add_argument("--run-repeat", type=int, default=2, help="`flow.py run` repetitions")
     parser.add_argument("--big-mb", type=int, default=100, help="large artifact size (MB)")
     parser.add_argument("--big-repeat", type=int, default=5, help="large artifact repetitions")
-    parser.add_argument("--dir", default=None,
-                        help="where the flow and its .metaflow datastore live (default: a temporary "
-                             "directory; e.g. /dev/shm to take disk latency out)")
+    parser.add_argument(
+        "--dir",
+        default=None,
+        help="where the flow and its .metaflow datastore live (default: a temporary "
+        "directory; e.g. /dev/shm to take disk latency out)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("METAFLOW_USER", "bench")
     os.environ.setdefault("USER", os.environ["METAFLOW_USER"])
@@ -176,7 +193,8 @@ def main() -> None:
         plain_step = statistics.median(plain)
 
         listened, kernel_times, cpu_times, big_times, trivial_step, raw = in_kernel(
-            root, args.repeat, args.big_mb, args.big_repeat)
+            root, args.repeat, args.big_mb, args.big_repeat
+        )
 
         run_times = [cli(root, "run") for _ in range(args.run_repeat)]
         spin_times = [cli(root, "spin", name) for _ in range(args.spin_repeat) for name in STEPS]
@@ -189,24 +207,39 @@ def main() -> None:
     run = statistics.median(run_times) / len(STEPS) - plain_step
     print(f"load average at start: {load[0]:.2f}; datastore under {root.parent}")
     print(f"framework overhead per trivial step (median; {len(STEPS)}-step linear flow)")
-    print(f"  (a) in-kernel executor  {kernel * 1000:9.2f} ms   ({len(kernel_times)} steps,"
-          f" min {min(kernel_times) * 1000:.2f} ms, max {max(kernel_times) * 1000:.2f} ms)")
-    print(f"      CPU time of the kernel process per step: {statistics.median(cpu_times) * 1000:.2f} ms"
-          " (the rest of the wall time is waiting for the disk or the CPU)")
-    print(f"      same, with the comm listeners %load_ext installs: "
-          f"{(statistics.median(listened) - plain_step) * 1000:.2f} ms")
+    print(
+        f"  (a) in-kernel executor  {kernel * 1000:9.2f} ms   ({len(kernel_times)} steps,"
+        f" min {min(kernel_times) * 1000:.2f} ms, max {max(kernel_times) * 1000:.2f} ms)"
+    )
+    print(
+        f"      CPU time of the kernel process per step: {statistics.median(cpu_times) * 1000:.2f} "
+        "ms"
+        " (the rest of the wall time is waiting for the disk or the CPU)"
+    )
+    print(
+        f"      same, with the comm listeners %load_ext installs: "
+        f"{(statistics.median(listened) - plain_step) * 1000:.2f} ms"
+    )
     print(f"  (b) spin per step       {spin * 1000:9.2f} ms   ({len(spin_times)} spins)")
-    print(f"  (c) flow.py run         {run * 1000:9.2f} ms   (wall / {len(STEPS)} tasks,"
-          f" {len(run_times)} runs: {', '.join(f'{t:.2f} s' for t in run_times)})")
+    print(
+        f"  (c) flow.py run         {run * 1000:9.2f} ms   (wall / {len(STEPS)} tasks,"
+        f" {len(run_times)} runs: {', '.join(f'{t:.2f} s' for t in run_times)})"
+    )
     print(f"  (d) plain call          {plain_step * 1e6:9.2f} us")
     print(f"ratios: spin / in-kernel = {spin / kernel:.0f}x, run / in-kernel = {run / kernel:.0f}x")
     big = statistics.median(big_times) - trivial_step
     raw_t = statistics.median(raw)
-    print(f"{args.big_mb} MB artifact: in-kernel persist {big:.3f} s (step {statistics.median(big_times):.3f} s"
-          f" - trivial step {trivial_step:.3f} s) vs pickle+write {raw_t:.3f} s (medians of {len(raw)}, interleaved) = {big / raw_t:.2f}x")
+    print(
+        f"{args.big_mb} MB artifact: in-kernel persist {big:.3f} s (step "
+        f"{statistics.median(big_times):.3f} s"
+        f" - trivial step {trivial_step:.3f} s) vs pickle+write {raw_t:.3f} s (medians of "
+        f"{len(raw)}, interleaved) = {big / raw_t:.2f}x"
+    )
     target_ok = kernel <= 0.015 and spin / kernel >= 60 and big / raw_t <= 2
-    print("targets (<= 15 ms, >= 60x less than spin, large artifact <= 2x):",
-          "met" if target_ok else "NOT met")
+    print(
+        "targets (<= 15 ms, >= 60x less than spin, large artifact <= 2x):",
+        "met" if target_ok else "NOT met",
+    )
 
 
 if __name__ == "__main__":

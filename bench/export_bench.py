@@ -29,9 +29,17 @@ def build_notebook(path: Path, n_cells: int = CELLS) -> int:
     cells = [
         nbformat.v4.new_markdown_cell("# Benchmark flow\nA long notebook."),
         nbformat.v4.new_code_cell("%load_ext jupyter_metaflow"),
-        nbformat.v4.new_code_cell("import math\nimport json\n\nSCALE = 2\n\ndef helper(x):\n    return math.sqrt(x) * SCALE"),
-        nbformat.v4.new_code_cell("%%flow BenchFlow\nsize = Parameter('size', default=3, type=int)"),
-        nbformat.v4.new_code_cell("%%step start\nself.items = list(range(self.size))\nself.next(self.work, foreach='items')"),
+        nbformat.v4.new_code_cell(
+            "import math\nimport json\n\nSCALE = 2\n\ndef helper(x):\n"
+            "    return math.sqrt(x) * SCALE"
+        ),
+        nbformat.v4.new_code_cell(
+            "%%flow BenchFlow\nsize = Parameter('size', default=3, type=int)"
+        ),
+        nbformat.v4.new_code_cell(
+            "%%step start\nself.items = list(range(self.size))\nself.next(self.work, "
+            "foreach='items')"
+        ),
         nbformat.v4.new_code_cell("%%step work\nself.value = helper(self.input)"),
         nbformat.v4.new_code_cell("%%step gather\nself.total = sum(i.value for i in inputs)"),
     ]
@@ -39,18 +47,20 @@ def build_notebook(path: Path, n_cells: int = CELLS) -> int:
     while len(cells) < n_cells - 1:
         k += 1
         if k % 3 == 0:
-            cells.append(nbformat.v4.new_markdown_cell("Step %d does a little work.\n\n* one\n* two" % k))
+            cells.append(
+                nbformat.v4.new_markdown_cell(f"Step {k} does a little work.\n\n* one\n* two")
+            )
         elif k % 3 == 1:
             cells.append(
                 nbformat.v4.new_code_cell(
-                    "%%%%step s%d\n@retry(times=2)\n@resources(cpu=1)\n"
+                    f"%%step s{k}\n@retry(times=2)\n@resources(cpu=1)\n"
                     "values = [helper(i) for i in range(5)]\n"
                     "self.total = self.total + len(json.dumps(values))\n"
-                    "if self.total < 0:\n    raise ValueError('negative')\n" % k
+                    "if self.total < 0:\n    raise ValueError('negative')\n"
                 )
             )
         else:
-            cells.append(nbformat.v4.new_code_cell("print(%d)\nx%d = helper(%d)" % (k, k, k)))
+            cells.append(nbformat.v4.new_code_cell(f"print({k})\nx{k} = helper({k})"))
     cells.append(nbformat.v4.new_code_cell("%%step end\nprint(self.total)"))
     nb.cells = cells
     nbformat.write(nb, str(path))
@@ -69,11 +79,21 @@ def main() -> None:
             times.append(time.perf_counter() - t0)
         cli = Path(sys.executable).parent / "jupyter-metaflow"
         t0 = time.perf_counter()
-        subprocess.run([str(cli), "export", str(path), "-o", str(Path(tmp) / "out.py")], check=True, capture_output=True)
+        subprocess.run(
+            [str(cli), "export", str(path), "-o", str(Path(tmp) / "out.py")],
+            check=True,
+            capture_output=True,
+        )
         cli_time = time.perf_counter() - t0
-        print("notebook: %d cells, %d steps -> %d lines of flow.py" % (CELLS, steps, text.count("\n")))
-        print("export_notebook (in-process): median %.3f s, min %.3f s over %d runs" % (statistics.median(times), min(times), len(times)))
-        print("jupyter metaflow export (new process, incl. Python + Metaflow import): %.3f s" % cli_time)
+        print(f"notebook: {CELLS} cells, {steps} steps -> {text.count(chr(10))} lines of flow.py")
+        print(
+            f"export_notebook (in-process): median {statistics.median(times):.3f} s, "
+            f"min {min(times):.3f} s over {len(times)} runs"
+        )
+        print(
+            "jupyter metaflow export (new process, incl. Python + Metaflow import): "
+            f"{cli_time:.3f} s"
+        )
         print("target < 1 s: %s" % ("met" if statistics.median(times) < 1.0 else "MISSED"))
 
 

@@ -167,15 +167,18 @@ def main() -> None:
             a, b, c = best["parallel warm"], best["kernel warm"], best["flow.py run"]
             if limit:
                 print(
-                    f"  parallel / limit       warm {a / limit:5.2f}x   cold {best['parallel cold'] / limit:5.2f}x"
+                    f"  parallel / limit       warm {a / limit:5.2f}x   cold "
+                    f"{best['parallel cold'] / limit:5.2f}x"
                     "   (target <= 1.25)"
                 )
             print(
-                f"  flow.py run / parallel warm {c / a:5.2f}x   cold {c / best['parallel cold']:5.2f}x"
+                f"  flow.py run / parallel warm {c / a:5.2f}x   cold "
+                f"{c / best['parallel cold']:5.2f}x"
                 "   (target >= 1.4 for CPU-bound splits)"
             )
             print(
-                f"  parallel / one-worker  warm {a / b:5.2f}x   cold {best['parallel cold'] / best['kernel cold']:5.2f}x"
+                f"  parallel / one-worker  warm {a / b:5.2f}x   cold "
+                f"{best['parallel cold'] / best['kernel cold']:5.2f}x"
                 "   (target <= 1.0 for trivial splits)"
             )
     print(f"\nload average {loadavg()} (1, 5, 15 min)")

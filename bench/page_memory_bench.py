@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-FLOW = '''
+FLOW = """
 from metaflow import FlowSpec, Parameter, step
 
 
@@ -48,9 +48,9 @@ class PageMemFlow(FlowSpec):
 
 if __name__ == "__main__":
     PageMemFlow()
-'''
+"""
 
-SCENARIO = r'''
+SCENARIO = r"""
 import gc, json, os, resource, sys
 from metaflow import Flow, namespace
 namespace(None)
@@ -76,7 +76,7 @@ page = os.sysconf("SC_PAGE_SIZE")
 retained = int(open("/proc/self/statm").read().split()[1]) * page / 2 ** 20
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"peak_mb": round(peak), "retained_mb": round(retained)}))
-'''
+"""
 
 
 def main() -> None:
@@ -87,19 +87,32 @@ def main() -> None:
         env = {**os.environ, "METAFLOW_USER": "bench", "USERNAME": "bench"}
         Path(tmp, "flow.py").write_text(FLOW)
         os.mkdir(Path(tmp, ".metaflow"))
-        subprocess.run([sys.executable, "flow.py", "--quiet", "run", "--mb", str(args.mb)], cwd=tmp,
-                       env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "flow.py", "--quiet", "run", "--mb", str(args.mb)],
+            cwd=tmp,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         print(f"artifacts: blob {args.mb} MB of bytes, two frames of {args.mb} MB each")
         for what in ("blob", "frames"):
             results = {}
             for mode in ("baseline", "bounded"):
-                out = subprocess.run([sys.executable, "-c", SCENARIO, mode, what], cwd=tmp, env=env,
-                                     check=True, capture_output=True, text=True).stdout
+                out = subprocess.run(
+                    [sys.executable, "-c", SCENARIO, mode, what],
+                    cwd=tmp,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
                 results[mode] = json.loads(out.strip().splitlines()[-1])
             b, n = results["baseline"], results["bounded"]
-            print(f"page {what:6}: peak RSS {b['peak_mb']} -> {n['peak_mb']} MB "
-                  f"(ratio {n['peak_mb'] / b['peak_mb']:.2f}); retained {b['retained_mb']} -> "
-                  f"{n['retained_mb']} MB (ratio {n['retained_mb'] / b['retained_mb']:.2f})")
+            print(
+                f"page {what:6}: peak RSS {b['peak_mb']} -> {n['peak_mb']} MB "
+                f"(ratio {n['peak_mb'] / b['peak_mb']:.2f}); retained {b['retained_mb']} -> "
+                f"{n['retained_mb']} MB (ratio {n['retained_mb'] / b['retained_mb']:.2f})"
+            )
 
 
 if __name__ == "__main__":

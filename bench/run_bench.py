@@ -30,7 +30,8 @@ WHOLE_FLOW = [
     "%%step start\nself.items = list(range(4))\nself.next(self.a, self.b)",
     "%%step a\nself.side = 'a'\nself.next(self.join_ab)",
     "%%step b\nself.side = 'b'\nself.next(self.join_ab)",
-    "%%step join_ab\nself.sides = [i.side for i in inputs]\nself.merge_artifacts(inputs, exclude=['side'])",
+    "%%step join_ab\nself.sides = [i.side for i in inputs]\nself.merge_artifacts(inputs, "
+    "exclude=['side'])",
     "%%step fan\nself.next(self.work, foreach='items')",
     "%%step work\nself.value = self.input * 2",
     "%%step gather\nself.total = sum(i.value for i in inputs)",
@@ -58,7 +59,9 @@ def shell_for(cells: list[str], notebook: str):
     start_ipython()
     shell = IPython.get_ipython()
     shell.extension_manager.load_extension("jupyter_metaflow")  # quiet when already loaded
-    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], notebook)
+    notebook_session.set_notebook_cells(
+        [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], notebook
+    )
     return shell
 
 
@@ -69,7 +72,10 @@ time to other load on a shared machine."""
 
 
 def _cpu() -> float:
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
@@ -86,8 +92,12 @@ def run_cell(shell, source: str) -> float:
 
 def flow_py_run(flow_file: Path, cwd: Path) -> float:
     started, cpu = time.perf_counter(), _cpu()
-    done = subprocess.run([sys.executable, str(flow_file), "--no-pylint", "run"], cwd=cwd,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(flow_file), "--no-pylint", "run"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - started
     CPU.append(_cpu() - cpu)
     if done.returncode:
@@ -132,15 +142,22 @@ def bench_mf_run(workdir: Path, repeat: int) -> None:
     cpu_ours, cpu_theirs = statistics.median(CPU[0::2]), statistics.median(CPU[1::2])
     mine, base = statistics.median(ours), statistics.median(theirs)
     side = statistics.median(kernel_side)
-    print("1. whole run, 11 tasks (medians of %d, interleaved)" % repeat)
+    print(f"1. whole run, 11 tasks (medians of {repeat}, interleaved)")
     print(f"   python flow.py run : {base:6.2f} s   (all: {', '.join(f'{t:.2f}' for t in theirs)})")
     print(f"   %mf_run            : {mine:6.2f} s   (all: {', '.join(f'{t:.2f}' for t in ours)})")
-    print(f"   end-to-end wall    : {100 * (mine - base) / base:+.1f}%  (target: within 5%; wall time on a "
-          "shared machine is noisy)")
-    print(f"   kernel-side wall   : {side:6.2f} s = {100 * side / base:.1f}% of `python flow.py run` "
-          "(before Metaflow's process starts and after it exits)")
-    print(f"   CPU, all processes : {cpu_theirs:6.2f} s vs {cpu_ours:6.2f} s: "
-          f"{100 * (cpu_ours - cpu_theirs) / cpu_theirs:+.1f}%")
+    print(
+        f"   end-to-end wall    : {100 * (mine - base) / base:+.1f}%  (target: within 5%; wall "
+        "time on a "
+        "shared machine is noisy)"
+    )
+    print(
+        f"   kernel-side wall   : {side:6.2f} s = {100 * side / base:.1f}% of `python flow.py run` "
+        "(before Metaflow's process starts and after it exits)"
+    )
+    print(
+        f"   CPU, all processes : {cpu_theirs:6.2f} s vs {cpu_ours:6.2f} s: "
+        f"{100 * (cpu_ours - cpu_theirs) / cpu_theirs:+.1f}%"
+    )
     # the same without the frontend sync's listener (it validates every step_status message
     # against the protocol's JSON Schema)
     from jupyter_metaflow.session import get_session
@@ -153,23 +170,31 @@ def bench_mf_run(workdir: Path, repeat: int) -> None:
         wall = run_cell(shell, "%mf_run")
         bare.append(wall - (marks["exit"] - marks["launch"]))
     side = statistics.median(bare)
-    print(f"   kernel-side wall without the sync listener: {side:6.2f} s = {100 * side / base:.1f}%")
+    print(
+        f"   kernel-side wall without the sync listener: {side:6.2f} s = {100 * side / base:.1f}%"
+    )
 
 
 def bench_recursion(workdir: Path) -> None:
-    from jupyter_metaflow.export import export_cells
     from jupyter_metaflow.cells import CellInput
+    from jupyter_metaflow.export import export_cells
 
     shell = shell_for(RECURSIVE, str(workdir / "bench_loop.ipynb"))
     times = [run_cell(shell, c) for c in RECURSIVE]
     kernel = sum(times)
     flow_file = workdir / "bench_loop_export.py"
-    flow_file.write_text(export_cells([CellInput(i, None, "code", s) for i, s in enumerate(RECURSIVE)],
-                                      str(workdir / "bench_loop.ipynb")))
+    flow_file.write_text(
+        export_cells(
+            [CellInput(i, None, "code", s) for i, s in enumerate(RECURSIVE)],
+            str(workdir / "bench_loop.ipynb"),
+        )
+    )
     runtime = flow_py_run(flow_file, workdir)
     print("2. recursive switch, 50 iterations (52 tasks)")
-    print(f"   in the kernel (cells) : {kernel:6.2f} s   (loop cell {times[2]:.2f} s, "
-          f"{1000 * times[2] / 50:.1f} ms per iteration)")
+    print(
+        f"   in the kernel (cells) : {kernel:6.2f} s   (loop cell {times[2]:.2f} s, "
+        f"{1000 * times[2] / 50:.1f} ms per iteration)"
+    )
     print(f"   python flow.py run    : {runtime:6.2f} s   ({1000 * runtime / 52:.0f} ms per task)")
     print(f"   ratio                 : {runtime / kernel:.0f}x faster in the kernel")
 

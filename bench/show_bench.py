@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-FLOW = '''
+FLOW = """
 from metaflow import FlowSpec, Parameter, step
 
 
@@ -48,7 +48,7 @@ class BigFrameFlow(FlowSpec):
 
 if __name__ == "__main__":
     BigFrameFlow()
-'''
+"""
 
 
 def timed(fn):
@@ -66,9 +66,15 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="show_bench_"))
     (work / "flow.py").write_text(FLOW)
     env = {**os.environ, "METAFLOW_USER": "bench", "USER": "bench"}
-    made, done = timed(lambda: subprocess.run(
-        [sys.executable, "flow.py", "run", "--rows", str(args.rows)], cwd=work, env=env,
-        capture_output=True, text=True))
+    made, done = timed(
+        lambda: subprocess.run(
+            [sys.executable, "flow.py", "run", "--rows", str(args.rows)],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    )
     if done.returncode != 0:
         sys.exit(done.stderr[-3000:])
     run_id = (work / ".metaflow" / "BigFrameFlow" / "latest_run").read_text().strip()
@@ -87,8 +93,10 @@ def main() -> None:
     address = f"BigFrameFlow/{run_id}/start/df"
     task = Task(f"BigFrameFlow/{run_id}/start/1")
     stored = task["df"].size
-    print(f"run {address}: {args.rows:,} rows, stored artifact {stored / 2**20:.1f} MiB "
-          f"(flow run took {made:.1f} s)")
+    print(
+        f"run {address}: {args.rows:,} rows, stored artifact {stored / 2**20:.1f} MiB "
+        f"(flow run took {made:.1f} s)"
+    )
 
     start_ipython()
     shell = IPython.get_ipython()
@@ -119,15 +127,21 @@ def main() -> None:
         warm.append(timed(show))
     print("Task.data.df + pandas _repr_html_:")
     for load, render, size in baseline:
-        print(f"  load {load * 1000:8.0f} ms + html {render * 1000:6.1f} ms = "
-              f"{(load + render) * 1000:8.0f} ms, output {size / 1024:.1f} KB")
-    print("%mf_show (magic + bundle + display); cold = artifact not loaded yet, "
-          "warm = re-show from the paging cache:")
+        print(
+            f"  load {load * 1000:8.0f} ms + html {render * 1000:6.1f} ms = "
+            f"{(load + render) * 1000:8.0f} ms, output {size / 1024:.1f} KB"
+        )
+    print(
+        "%mf_show (magic + bundle + display); cold = artifact not loaded yet, "
+        "warm = re-show from the paging cache:"
+    )
     for label, runs in (("cold", cold), ("warm", warm)):
         for seconds, bundle in runs:
-            print(f"  {label} {seconds * 1000:8.1f} ms, output {bundle_size(bundle) / 1024:.1f} KB "
-                  f"(json {len(json.dumps(bundle[MIME_TYPE])) / 1024:.1f} KB, "
-                  f"html {len(bundle['text/html']) / 1024:.1f} KB)")
+            print(
+                f"  {label} {seconds * 1000:8.1f} ms, output {bundle_size(bundle) / 1024:.1f} KB "
+                f"(json {len(json.dumps(bundle[MIME_TYPE])) / 1024:.1f} KB, "
+                f"html {len(bundle['text/html']) / 1024:.1f} KB)"
+            )
 
     replies: list[dict] = []
 
@@ -135,18 +149,27 @@ def main() -> None:
         def send(self, msg_type, payload, to=None):
             replies.append(payload)
 
-    page = {"request_id": "b", "pathspec": task.pathspec, "artifact": "df",
-            "offset": args.rows // 2, "limit": 10}
+    page = {
+        "request_id": "b",
+        "pathspec": task.pathspec,
+        "artifact": "df",
+        "offset": args.rows // 2,
+        "limit": 10,
+    }
     paging = [timed(lambda: on_artifact_page(page, Link(), None))[0] for _ in range(args.repeat)]
     assert replies[-1]["rows"]["start"] == args.rows // 2, replies[-1]
-    print(f"artifact_page (rows {args.rows // 2:,}+10, warm): median "
-          f"{statistics.median(paging) * 1000:.1f} ms")
+    print(
+        f"artifact_page (rows {args.rows // 2:,}+10, warm): median "
+        f"{statistics.median(paging) * 1000:.1f} ms"
+    )
 
     base = statistics.median(b[0] + b[1] for b in baseline)
-    print(f"summary (medians): Task.data + pandas HTML {base * 1000:.0f} ms; %mf_show cold "
-          f"{statistics.median(c[0] for c in cold) * 1000:.0f} ms, warm "
-          f"{statistics.median(w[0] for w in warm) * 1000:.1f} ms (target < 300 ms); largest "
-          f"output {max(bundle_size(b) for _, b in cold + warm) / 1024:.1f} KB (limit 100 KB)")
+    print(
+        f"summary (medians): Task.data + pandas HTML {base * 1000:.0f} ms; %mf_show cold "
+        f"{statistics.median(c[0] for c in cold) * 1000:.0f} ms, warm "
+        f"{statistics.median(w[0] for w in warm) * 1000:.1f} ms (target < 300 ms); largest "
+        f"output {max(bundle_size(b) for _, b in cold + warm) / 1024:.1f} KB (limit 100 KB)"
+    )
 
 
 if __name__ == "__main__":

@@ -49,16 +49,33 @@ def main() -> int:
         notebook = work / Path(args.notebook).name
         shutil.copy(args.notebook, notebook)
         flow_file = notebook.with_suffix(".py")
-        subprocess.run([jupyter, "metaflow", "export", notebook.name], cwd=work, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [jupyter, "metaflow", "export", notebook.name],
+            cwd=work,
+            check=True,
+            capture_output=True,
+        )
         commands = {
             "python -c 'pass'": [sys.executable, "-c", "pass"],
             "import metaflow": [sys.executable, "-c", "import metaflow"],
             "import jupyter_metaflow": [sys.executable, "-c", "import jupyter_metaflow"],
-            "jupytext --to py:percent": [jupytext, "--to", "py:percent", notebook.name,
-                                         "-o", str(work / "percent.py")],
-            "jupyter metaflow export --check": [jupyter, "metaflow", "export", notebook.name,
-                                                "--check", "-o", flow_file.name],
+            "jupytext --to py:percent": [
+                jupytext,
+                "--to",
+                "py:percent",
+                notebook.name,
+                "-o",
+                str(work / "percent.py"),
+            ],
+            "jupyter metaflow export --check": [
+                jupyter,
+                "metaflow",
+                "export",
+                notebook.name,
+                "--check",
+                "-o",
+                flow_file.name,
+            ],
         }
         for command in commands.values():  # warm the file cache and .pyc files
             timed(command, work)
@@ -67,17 +84,23 @@ def main() -> int:
             for name, command in commands.items():
                 times[name].append(timed(command, work))
     median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"startup_bench: {Path(args.notebook).name}, {args.runs} runs each, median seconds "
-          f"(Python {sys.version.split()[0]})")
+    print(
+        f"startup_bench: {Path(args.notebook).name}, {args.runs} runs each, median seconds "
+        f"(Python {sys.version.split()[0]})"
+    )
     for name, value in median.items():
         spread = f"{min(times[name]):.2f}-{max(times[name]):.2f}"
         print(f"  {name:34s} {value:6.2f} s  (range {spread})")
     extra = median["import jupyter_metaflow"] - median["import metaflow"]
     ratio = median["jupyter metaflow export --check"] / median["jupytext --to py:percent"]
-    print(f"import jupyter_metaflow - import metaflow: {extra:+.2f} s (target <= +0.30 s): "
-          f"{'OK' if extra <= 0.3 else 'MISSED'}")
-    print(f"export --check / jupytext: {ratio:.2f}x (target <= 2x): "
-          f"{'OK' if ratio <= 2 else 'MISSED'}")
+    print(
+        f"import jupyter_metaflow - import metaflow: {extra:+.2f} s (target <= +0.30 s): "
+        f"{'OK' if extra <= 0.3 else 'MISSED'}"
+    )
+    print(
+        f"export --check / jupytext: {ratio:.2f}x (target <= 2x): "
+        f"{'OK' if ratio <= 2 else 'MISSED'}"
+    )
     return 0
 
 

@@ -63,7 +63,7 @@ async function generate() {
   });
   const text =
     types +
-    '\n/** The protocol\'s JSON Schema, as in schema.json. */\n' +
+    "\n/** The protocol's JSON Schema, as in schema.json. */\n" +
     `export const PROTOCOL_SCHEMA: { [key: string]: unknown } = ${JSON.stringify(schema)};\n`;
   return prettier.format(text, { ...style, parser: 'typescript' });
 }

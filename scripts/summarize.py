@@ -1,9 +1,17 @@
-"""Print one line "N passed, N failed" summing pytest, jest and Playwright results."""
+"""Print one line "N passed, N failed" summing the static checks, pytest, jest and Playwright."""
 
 import json
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+
+def check_counts(path: Path) -> tuple[int, int]:
+    """scripts/check.sh's results: each check is one test; the failed ones are named."""
+    data = json.loads(path.read_text())
+    if data["failed"]:
+        print("checks failed: " + ", ".join(data["failed"]))
+    return data["passed"], len(data["failed"])
 
 
 def pytest_counts(path: Path) -> tuple[int, int]:
@@ -28,7 +36,10 @@ def playwright_counts(path: Path) -> tuple[int, int]:
     data = json.loads(path.read_text())
     stats = data["stats"]
     if stats.get("flaky"):
-        print(f"playwright: {stats['flaky']} flaky (passed on retry): " + ", ".join(_flaky_titles(data)))
+        print(
+            f"playwright: {stats['flaky']} flaky (passed on retry): "
+            + ", ".join(_flaky_titles(data))
+        )
     return stats["expected"] + stats.get("flaky", 0), stats["unexpected"]
 
 
@@ -49,10 +60,14 @@ def _flaky_titles(data: dict) -> list[str]:
 
 def main(out: Path) -> int:
     passed = failed = 0
-    suites = [("pytest.xml", pytest_counts), ("jest.json", jest_counts),
-              ("playwright.json", playwright_counts)]
+    suites = [
+        ("checks.json", check_counts),
+        ("pytest.xml", pytest_counts),
+        ("jest.json", jest_counts),
+        ("playwright.json", playwright_counts),
+    ]
     for extra in sorted(out.glob("pytest312-*.xml")):  # the second interpreter's runs, if any
-        suites.insert(1, (extra.name, pytest_counts))
+        suites.insert(2, (extra.name, pytest_counts))
     for name, reader in suites:
         path = out / name
         if not path.exists():

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test: set up (idempotent), then pytest, jest and the Galata UI tests.
-# Ends with one line "N passed, N failed" summing all three; exits non-zero on any failure.
+# Every test: set up (idempotent), then the static checks (scripts/check.sh), pytest, jest and the
+# Galata UI tests. Ends with one line "N passed, N failed" summing them all (each check counts as
+# one); exits non-zero on any failure.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -9,6 +10,9 @@ export PATH="$ROOT/.venv/bin:$PATH"
 OUT="$ROOT/.ci/out"
 rm -rf "$OUT"; mkdir -p "$OUT"
 status=0
+
+echo "== checks (ruff, mypy, ESLint, Prettier, stylelint, protocol types)"
+bash scripts/check.sh "$OUT" || status=1
 
 echo "== pytest"
 (cd python && python -m pytest -q -p no:cacheprovider --junitxml="$OUT/pytest.xml") || status=1

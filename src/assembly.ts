@@ -60,7 +60,11 @@ export function classify(cell: ICellInput): CellKind {
   if (cell.tags.includes('module')) {
     return 'module';
   }
-  if (cell.tags.includes('skip') || cell.tags.includes(INJECTED_PARAMETERS_TAG) || !cell.source.trim()) {
+  if (
+    cell.tags.includes('skip') ||
+    cell.tags.includes(INJECTED_PARAMETERS_TAG) ||
+    !cell.source.trim()
+  ) {
     return 'scratch';
   }
   return Private.isModuleSource(cell.source) ? 'module' : 'scratch';
@@ -306,7 +310,10 @@ namespace Private {
    * re-reads only the edited cell. Results are computed for the cell at hand
    * and re-stamped with the position and id of later cells with the same content.
    */
-  const cache = new Map<string, { index: number; id: string | null; value?: unknown; error?: ICellError }>();
+  const cache = new Map<
+    string,
+    { index: number; id: string | null; value?: unknown; error?: ICellError }
+  >();
   const CACHE_SIZE = 5000;
 
   export function cached<T>(cell: ICellInput, what: string, compute: () => T): T {
@@ -329,7 +336,11 @@ namespace Private {
       throw new CellRulesError({ ...hit.error, cell_index: cell.index, cell_id: id });
     }
     const value = hit.value as T;
-    if (value !== null && typeof value === 'object' && (hit.index !== cell.index || hit.id !== id)) {
+    if (
+      value !== null &&
+      typeof value === 'object' &&
+      (hit.index !== cell.index || hit.id !== id)
+    ) {
       return { ...value, cell_index: cell.index, cell_id: id };
     }
     return value;
@@ -616,10 +627,7 @@ namespace Private {
           return [i, `unmatched '${ch}'`];
         }
         if (top[0] !== pairs[ch]) {
-          return [
-            i,
-            `closing parenthesis '${ch}' does not match opening parenthesis '${top[0]}'`
-          ];
+          return [i, `closing parenthesis '${ch}' does not match opening parenthesis '${top[0]}'`];
         }
       }
       i++;
@@ -667,9 +675,7 @@ namespace Private {
     }
     if (node.name === 'UnaryExpression') {
       const [op, operand] = children(node);
-      return (
-        !!operand && /^[-+]$/.test(src.slice(op)) && operand.name === 'Number'
-      );
+      return !!operand && /^[-+]$/.test(src.slice(op)) && operand.name === 'Number';
     }
     if (node.name === 'ParenthesizedExpression') {
       const inner = children(node).filter(c => c.name !== '(' && c.name !== ')');
@@ -733,7 +739,9 @@ namespace Private {
           if (target.length !== 1 || target[0].name !== 'VariableName') {
             return false;
           }
-          return sections.length === 1 || (sections.length === 2 && valueIsLiteral(sections[1], src));
+          return (
+            sections.length === 1 || (sections.length === 2 && valueIsLiteral(sections[1], src))
+          );
         }
         if (sections.length < 2) {
           return false;
@@ -778,7 +786,8 @@ namespace Private {
   }
 
   /** cells.py `_CONFIG_FUNCTION_RE`: functions that set a library up. */
-  const CONFIG_FUNCTION_RE = /^(?:use|seed|manual_seed|filterwarnings|simplefilter|basicConfig|update|set|set_\w+|set[A-Z]\w*)$/;
+  const CONFIG_FUNCTION_RE =
+    /^(?:use|seed|manual_seed|filterwarnings|simplefilter|basicConfig|update|set|set_\w+|set[A-Z]\w*)$/;
   /** cells.py `_BUILTIN_CLASS_RE`: built-in warning and exception classes. */
   const BUILTIN_CLASS_RE = /^[A-Z]\w*(?:Warning|Error|Exception)$/;
 
@@ -802,7 +811,9 @@ namespace Private {
     }
     const parts = children(stmt);
     const isFrom = parts[0]?.name === 'from';
-    const names = isFrom ? parts.slice(parts.findIndex(p => p.name === 'import') + 1) : parts.slice(1);
+    const names = isFrom
+      ? parts.slice(parts.findIndex(p => p.name === 'import') + 1)
+      : parts.slice(1);
     const bound: string[] = [];
     for (const group of commaGroups(names)) {
       const as = group.findIndex(p => p.name === 'as');
@@ -825,7 +836,12 @@ namespace Private {
     }
     const last = callee.name === 'MemberExpression' ? children(callee).pop() : callee;
     const root = dottedRoot(callee, src);
-    if (!last || !CONFIG_FUNCTION_RE.test(src.slice(last)) || root === null || !imported.has(root)) {
+    if (
+      !last ||
+      !CONFIG_FUNCTION_RE.test(src.slice(last)) ||
+      root === null ||
+      !imported.has(root)
+    ) {
       return false;
     }
     return commaGroups(children(argList)).every(group => {
@@ -952,14 +968,21 @@ namespace Private {
       return null;
     }
     const [obj, dot, prop] = children(node);
-    if (obj?.name === 'VariableName' && src.slice(obj) === 'self' && dot?.name === '.' && prop?.name === 'PropertyName') {
+    if (
+      obj?.name === 'VariableName' &&
+      src.slice(obj) === 'self' &&
+      dot?.name === '.' &&
+      prop?.name === 'PropertyName'
+    ) {
       return src.slice(prop);
     }
     return null;
   }
 
   function isSelfNext(node: SyntaxNode, src: PySource): boolean {
-    return node.name === 'CallExpression' && isSelfAttr(node.firstChild ?? undefined, src) === 'next';
+    return (
+      node.name === 'CallExpression' && isSelfAttr(node.firstChild ?? undefined, src) === 'next'
+    );
   }
 
   /** The Python value of a string literal node, or null for bytes / f-strings. */
@@ -975,7 +998,15 @@ namespace Private {
     if (/r/i.test(m[1])) {
       return m[3];
     }
-    const escapes: { [c: string]: string } = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', '0': '\0' };
+    const escapes: { [c: string]: string } = {
+      n: '\n',
+      t: '\t',
+      r: '\r',
+      '\\': '\\',
+      "'": "'",
+      '"': '"',
+      '0': '\0'
+    };
     return m[3].replace(/\\(.)/g, (_, c: string) => escapes[c] ?? '\\' + c);
   }
 
@@ -1038,7 +1069,11 @@ namespace Private {
       if (stray) {
         return false;
       }
-      if (n.name === 'CallExpression' && isSelfNext(n.node, src) && !(tailCall && n.from === tailCall.from && n.to === tailCall.to)) {
+      if (
+        n.name === 'CallExpression' &&
+        isSelfNext(n.node, src) &&
+        !(tailCall && n.from === tailCall.from && n.to === tailCall.to)
+      ) {
         stray = n.node;
         return false;
       }
@@ -1087,7 +1122,11 @@ namespace Private {
     if (keywords.has(null)) {
       throw bad;
     }
-    const result = (kind: ITransition['kind'], targets: string[], extra: Partial<ITransition> = {}): ITransition => ({
+    const result = (
+      kind: ITransition['kind'],
+      targets: string[],
+      extra: Partial<ITransition> = {}
+    ): ITransition => ({
       kind,
       targets,
       foreach: null,
@@ -1170,7 +1209,11 @@ namespace Private {
       }
       return false;
     }
-    if (parent.name === 'TupleExpression' || parent.name === 'ArrayExpression' || parent.name === 'ParenthesizedExpression') {
+    if (
+      parent.name === 'TupleExpression' ||
+      parent.name === 'ArrayExpression' ||
+      parent.name === 'ParenthesizedExpression'
+    ) {
       return isStore(parent, src);
     }
     // `for inputs in`, `as inputs`, `del inputs`
@@ -1295,7 +1338,9 @@ namespace Private {
       }
       const value = eq >= 0 ? tok.slice(eq + 1) : (tokens.shift() ?? '');
       if (!/^[0-9]+$/.test(value) || parseInt(value, 10) < 1) {
-        throw new Error(`${option} takes a positive number of processes, e.g. ${option} 4; got ${repr(value)}`);
+        throw new Error(
+          `${option} takes a positive number of processes, e.g. ${option} 4; got ${repr(value)}`
+        );
       }
       options[option.slice(2).replace(/-/g, '_')] = parseInt(value, 10);
     }
@@ -1317,7 +1362,13 @@ namespace Private {
         args = shlexSplit(header.magicArgs);
       } catch (exc) {
         throw new CellRulesError(
-          error(cell, header.magicLine, `Cannot read the %%flow line: ${(exc as Error).message}.`, usage, 'bad-magic')
+          error(
+            cell,
+            header.magicLine,
+            `Cannot read the %%flow line: ${(exc as Error).message}.`,
+            usage,
+            'bad-magic'
+          )
         );
       }
       if (args.length && !args[0].startsWith('-')) {
@@ -1339,7 +1390,9 @@ namespace Private {
       try {
         splitRunOptions(args);
       } catch (exc) {
-        throw new CellRulesError(error(cell, header.magicLine, `${(exc as Error).message}.`, usage, 'bad-magic'));
+        throw new CellRulesError(
+          error(cell, header.magicLine, `${(exc as Error).message}.`, usage, 'bad-magic')
+        );
       }
       let expects = 0; // values the last option still takes
       for (const tok of args) {
@@ -1349,7 +1402,13 @@ namespace Private {
           expects -= 1;
         } else {
           throw new CellRulesError(
-            error(cell, header.magicLine, `Unexpected argument ${repr(tok)} on the %%flow line.`, usage, 'bad-magic')
+            error(
+              cell,
+              header.magicLine,
+              `Unexpected argument ${repr(tok)} on the %%flow line.`,
+              usage,
+              'bad-magic'
+            )
           );
         }
       }
@@ -1381,7 +1440,10 @@ namespace Private {
   export function declaredStepName(cell: ICellInput): string | null {
     const [first] = firstLine(cell.source);
     if (STEP_MAGIC_RE.test(first)) {
-      const parts = first.slice(6).split(/\s+/).filter(p => p);
+      const parts = first
+        .slice(6)
+        .split(/\s+/)
+        .filter(p => p);
       return parts.length ? parts[0] : null;
     }
     return tagValue(cell.tags, 'step:');
@@ -1396,7 +1458,13 @@ namespace Private {
     joins: Set<string>;
   }
 
-  function stepError(step: IStepCell, line: number | null, message: string, fix: string, code: string): ICellError {
+  function stepError(
+    step: IStepCell,
+    line: number | null,
+    message: string,
+    fix: string,
+    code: string
+  ): ICellError {
     return { code, cell_index: step.cell_index, cell_id: step.cell_id, line, message, fix };
   }
 
@@ -1406,7 +1474,12 @@ namespace Private {
     errors: ICellError[],
     failedNames: Set<string | null>
   ): IGraph {
-    const graph: IGraph = { next: new Map(), implied: new Set(), parents: new Map(), joins: new Set() };
+    const graph: IGraph = {
+      next: new Map(),
+      implied: new Set(),
+      parents: new Map(),
+      joins: new Set()
+    };
     const names = new Map(steps.map(s => [s.name, s]));
     const order = new Map(steps.map((s, i) => [s.name, i]));
     const global = (message: string, fix: string, code: string): ICellError => ({
@@ -1688,8 +1761,15 @@ namespace Private {
           joins.add(node);
           stack = stack.slice(0, -1);
         }
-      } else if (stack.length && parents.get(node)!.length && parents.get(node)![0] !== stack[stack.length - 1][0]) {
-        if (names.get(node)!.readsInputs || (stack[stack.length - 1][1] === 'foreach' && forced(node, stack))) {
+      } else if (
+        stack.length &&
+        parents.get(node)!.length &&
+        parents.get(node)![0] !== stack[stack.length - 1][0]
+      ) {
+        if (
+          names.get(node)!.readsInputs ||
+          (stack[stack.length - 1][1] === 'foreach' && forced(node, stack))
+        ) {
           joins.add(node);
           stack = stack.slice(0, -1);
         }

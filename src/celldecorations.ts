@@ -73,13 +73,25 @@ export class CellDecorations implements IDisposable {
       const node = step ? state.nodes.get(step.name) : undefined;
       const cellErrors = errors.get(index) ?? [];
       // Touch the DOM only for cells whose decoration changed (large notebooks).
-      const signature = JSON.stringify([step?.name, node?.status, node?.durationMs, node?.stale, cellErrors]);
+      const signature = JSON.stringify([
+        step?.name,
+        node?.status,
+        node?.durationMs,
+        node?.stale,
+        cellErrors
+      ]);
       if (this._drawn.get(cell) === signature) {
         return;
       }
       this._drawn.set(cell, signature);
       if (step) {
-        decorateStep(cell, step.name, node?.status ?? null, node?.durationMs ?? null, node?.stale ?? false);
+        decorateStep(
+          cell,
+          step.name,
+          node?.status ?? null,
+          node?.durationMs ?? null,
+          node?.stale ?? false
+        );
       } else {
         part(cell, BADGE, false)?.dispose();
       }
@@ -169,7 +181,7 @@ export function decorateStep(
   badge.setAttribute('data-step', name);
   const [nameEl, statusEl, durationEl] = Array.from(badge.children) as HTMLElement[];
   nameEl.textContent = name;
-  statusEl.textContent = stale ? 'stale' : status ?? 'not run';
+  statusEl.textContent = stale ? 'stale' : (status ?? 'not run');
   durationEl.textContent = durationMs !== null ? formatDuration(durationMs) : '';
   badge.title = stale
     ? `Step ${name}: its code (or an upstream step's) changed since the last run`

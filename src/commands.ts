@@ -6,7 +6,13 @@
  * Menus, toolbar buttons and shortcuts come from schema/commands.json.
  */
 import type { JupyterFrontEnd } from '@jupyterlab/application';
-import { Dialog, Notification, showDialog, type ICommandPalette, type ISessionContext } from '@jupyterlab/apputils';
+import {
+  Dialog,
+  Notification,
+  showDialog,
+  type ICommandPalette,
+  type ISessionContext
+} from '@jupyterlab/apputils';
 import { NotebookActions, type INotebookTracker, type NotebookPanel } from '@jupyterlab/notebook';
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
@@ -45,7 +51,10 @@ export interface IDagPanelAccess {
 }
 
 /** The steps "Run to here" runs: the target's upstream in order, minus up-to-date ones. */
-export function stepsToHere(state: Pick<FlowState, 'model' | 'isUpToDate'>, target: string): string[] {
+export function stepsToHere(
+  state: Pick<FlowState, 'model' | 'isUpToDate'>,
+  target: string
+): string[] {
   return upstreamInOrder(state.model, target).filter(s => s === target || !state.isUpToDate(s));
 }
 
@@ -141,7 +150,9 @@ export function addCommands(
   app.commands.addCommand(CommandIDs.exportFlow, {
     label: () => {
       const state = current();
-      return state ? `Export Flow to ${ellipsis(exportFileName(state.panel.context.path), 40)}` : 'Export Flow';
+      return state
+        ? `Export Flow to ${ellipsis(exportFileName(state.panel.context.path), 40)}`
+        : 'Export Flow';
     },
     caption: 'Write the notebook flow to a Python flow file (<notebook>.py) next to the notebook',
     icon: exportFlowIcon,
@@ -167,7 +178,8 @@ export function addCommands(
   });
 
   app.commands.addCommand(CommandIDs.showDetails, {
-    label: args => (target(args) ? `Show Details of ${ellipsis(target(args)!, 40)}` : 'Show Step Details'),
+    label: args =>
+      target(args) ? `Show Details of ${ellipsis(target(args)!, 40)}` : 'Show Step Details',
     caption: "Show the step's status, tasks, artifacts, logs and card in the DAG panel",
     isEnabled: args => hasStep(args) && !!dagPanel,
     execute: args => {
@@ -258,7 +270,14 @@ export async function runSteps(
   const setupWidgets = setup.map(index => panel.content.widgets[index]).filter(cell => !!cell);
   if (setupWidgets.length) {
     selectCell(panel, setup[0]);
-    if (!(await NotebookActions.runCells(panel.content, setupWidgets, panel.sessionContext, options.sessionDialogs ?? undefined))) {
+    if (
+      !(await NotebookActions.runCells(
+        panel.content,
+        setupWidgets,
+        panel.sessionContext,
+        options.sessionDialogs ?? undefined
+      ))
+    ) {
       return false;
     }
   }
@@ -270,7 +289,12 @@ export async function runSteps(
       return false;
     }
     selectCell(panel, index);
-    const ok = await NotebookActions.runCells(panel.content, [cell], panel.sessionContext, options.sessionDialogs ?? undefined);
+    const ok = await NotebookActions.runCells(
+      panel.content,
+      [cell],
+      panel.sessionContext,
+      options.sessionDialogs ?? undefined
+    );
     if (!ok || state.book.get(step)?.state === 'failed') {
       return false;
     }
@@ -295,7 +319,8 @@ export function overwriteQuestion(path: string): string {
 
 /** Why the kernel cannot export, by link state (the kernel writes the flow file). */
 const NOT_CONNECTED: Record<Exclude<LinkState, 'connected'>, string> = {
-  'no-kernel': 'This notebook has no kernel: start one (Kernel › Change Kernel), then export again.',
+  'no-kernel':
+    'This notebook has no kernel: start one (Kernel › Change Kernel), then export again.',
   'not-loaded':
     'Metaflow is not loaded in this kernel: run %load_ext jupyter_metaflow in the notebook, then export again.',
   incompatible:
@@ -307,7 +332,10 @@ const NOT_CONNECTED: Record<Exclude<LinkState, 'connected'>, string> = {
  * Export through the kernel (the one exporter); ask before overwriting. The
  * success notification offers to open the written file (`open(path)`).
  */
-export async function exportFlow(state: FlowState, open: ((path: string) => void) | null = null): Promise<void> {
+export async function exportFlow(
+  state: FlowState,
+  open: ((path: string) => void) | null = null
+): Promise<void> {
   const link = state.link?.state ?? 'no-kernel';
   if (link !== 'connected') {
     const message =
@@ -333,7 +361,9 @@ export async function exportFlow(state: FlowState, open: ((path: string) => void
     }
     const path = result.output_path;
     const actions =
-      open && path && !path.startsWith('/') ? [{ label: 'Open', caption: `Open ${path}`, callback: () => open(path) }] : [];
+      open && path && !path.startsWith('/')
+        ? [{ label: 'Open', caption: `Open ${path}`, callback: () => open(path) }]
+        : [];
     switch (exportOutcome(result)) {
       case 'up-to-date':
         Notification.info(`${path ?? 'The flow file'} is already up to date with this notebook.`, {
@@ -342,10 +372,15 @@ export async function exportFlow(state: FlowState, open: ((path: string) => void
         });
         break;
       case 'exported':
-        Notification.success(`Exported the flow to ${path ?? 'flow.py'}`, { autoClose: 8000, actions });
+        Notification.success(`Exported the flow to ${path ?? 'flow.py'}`, {
+          autoClose: 8000,
+          actions
+        });
         break;
       default:
-        Notification.error(`Export failed: ${result.error ?? 'unknown error'}`, { autoClose: false });
+        Notification.error(`Export failed: ${result.error ?? 'unknown error'}`, {
+          autoClose: false
+        });
     }
   } catch (err) {
     Notification.error(`Export failed: ${(err as Error).message}`, { autoClose: false });

@@ -65,7 +65,9 @@ export function formatDuration(ms: number): string {
  * What a switch step chose: `→ odd` for one task, `3 → odd · 2 → even` when
  * its tasks (foreach splits, recursion) chose differently; null without a choice.
  */
-export function switchSummary(state: Pick<INodeState, 'switchChoice' | 'switchCounts'>): string | null {
+export function switchSummary(
+  state: Pick<INodeState, 'switchChoice' | 'switchCounts'>
+): string | null {
   const counts = Object.entries(state.switchCounts ?? {}).filter(([, n]) => n > 0);
   if (counts.length === 1 && counts[0][1] === 1) {
     // one task, one choice: the case value when known (`→ 'b'`), else the step it chose
@@ -93,7 +95,10 @@ export function nodeDetail(state: INodeState | undefined): string {
   }
   const chosen = Object.values(state.switchCounts ?? {}).reduce((a, b) => a + b, 0);
   // a switch's case counts already say how many of its splits finished
-  if (state.splits && !(chosen > 1 && chosen === state.splits.done && chosen === state.splits.total)) {
+  if (
+    state.splits &&
+    !(chosen > 1 && chosen === state.splits.done && chosen === state.splits.total)
+  ) {
     parts.push(`${state.splits.done}/${state.splits.total}`);
   }
   const choice = switchSummary(state);
@@ -110,7 +115,9 @@ export function nodeDetail(state: INodeState | undefined): string {
 export function nodeLabel(step: string, state: INodeState | undefined): string {
   const detail = nodeDetail(state);
   const status = state?.status || state?.stale || state?.broken ? '' : 'not run';
-  const errors = state?.errors.length ? `${state.errors.length} error${state.errors.length > 1 ? 's' : ''}` : '';
+  const errors = state?.errors.length
+    ? `${state.errors.length} error${state.errors.length > 1 ? 's' : ''}`
+    : '';
   return [`step ${step}`, detail || status, errors].filter(x => x).join(', ');
 }
 
@@ -205,7 +212,9 @@ export class DagView {
       if (!edge.points.length) {
         continue;
       }
-      const d = edge.points.map((p, i) => `${i ? 'L' : 'M'} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(' ');
+      const d = edge.points
+        .map((p, i) => `${i ? 'L' : 'M'} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`)
+        .join(' ');
       const choice = edgeChoice(edge, states.get(edge.from));
       const path = svg('path', {
         d,
@@ -218,7 +227,9 @@ export class DagView {
         path.setAttribute('data-count', String(choice.count));
       }
       this._edgeLayer.appendChild(path);
-      const text = [edge.label, choice.count !== null ? `×${choice.count}` : null].filter(x => x).join(' ');
+      const text = [edge.label, choice.count !== null ? `×${choice.count}` : null]
+        .filter(x => x)
+        .join(' ');
       if (text) {
         const mid = edge.points[Math.floor(edge.points.length / 2)];
         const label = svg('text', {
@@ -340,7 +351,11 @@ export class DagView {
       host.scrollTop = this._transform.y + (n.y + n.height / 2) * k - height / 2;
       return;
     }
-    this._transform = { k, x: width / 2 - (n.x + n.width / 2) * k, y: height / 2 - (n.y + n.height / 2) * k };
+    this._transform = {
+      k,
+      x: width / 2 - (n.x + n.width / 2) * k,
+      y: height / 2 - (n.y + n.height / 2) * k
+    };
     this._apply();
   }
 
@@ -397,7 +412,10 @@ export class DagView {
       this.node.style.height = h > height ? `${Math.ceil(h)}px` : '';
     }
     const { k, x, y } = this._transform;
-    this._root.setAttribute('transform', `translate(${x.toFixed(1)},${y.toFixed(1)}) scale(${k.toFixed(4)})`);
+    this._root.setAttribute(
+      'transform',
+      `translate(${x.toFixed(1)},${y.toFixed(1)}) scale(${k.toFixed(4)})`
+    );
     this.node.setAttribute('data-zoom', k.toFixed(2));
   }
 
@@ -405,9 +423,19 @@ export class DagView {
   private _trace(step: string | null): void {
     this._traced = step;
     this.node.classList.toggle('jp-mod-tracing', step !== null);
-    const { upstream, downstream } = step !== null ? this.lineage(step) : { upstream: new Set<string>(), downstream: new Set<string>() };
+    const { upstream, downstream } =
+      step !== null
+        ? this.lineage(step)
+        : { upstream: new Set<string>(), downstream: new Set<string>() };
     for (const [name, node] of this._nodes) {
-      const role = name === step ? 'self' : upstream.has(name) ? 'upstream' : downstream.has(name) ? 'downstream' : null;
+      const role =
+        name === step
+          ? 'self'
+          : upstream.has(name)
+            ? 'upstream'
+            : downstream.has(name)
+              ? 'downstream'
+              : null;
       setAttr(node.g, 'data-lineage', role);
     }
     const up = new Set([...upstream, ...(step !== null ? [step] : [])]);
@@ -415,7 +443,10 @@ export class DagView {
     for (const el of Array.from(this._edgeLayer.children)) {
       const from = el.getAttribute('data-from') ?? '';
       const to = el.getAttribute('data-to') ?? '';
-      const on = step !== null && ((up.has(from) && up.has(to) && to !== from) || (down.has(from) && down.has(to) && to !== from));
+      const on =
+        step !== null &&
+        ((up.has(from) && up.has(to) && to !== from) ||
+          (down.has(from) && down.has(to) && to !== from));
       el.classList.toggle('jp-mod-lineage', on);
     }
   }
@@ -423,7 +454,9 @@ export class DagView {
   /** One node in the tab order: the focused one, else the selected one, else the first. */
   private _updateTabStop(): void {
     const names = [...this._nodes.keys()];
-    const stop = [this._tabStop, this._selected, names[0]].find(s => s !== null && s !== undefined && this._nodes.has(s));
+    const stop = [this._tabStop, this._selected, names[0]].find(
+      s => s !== null && s !== undefined && this._nodes.has(s)
+    );
     for (const [name, node] of this._nodes) {
       setAttr(node.g, 'tabindex', name === stop ? '0' : '-1');
     }
@@ -435,7 +468,11 @@ export class DagView {
     }
     event.preventDefault();
     const box = this._scrollHost()?.getBoundingClientRect() ?? this.node.getBoundingClientRect();
-    this.zoomBy(Math.exp(-event.deltaY * 0.0015), event.clientX - box.left, event.clientY - box.top);
+    this.zoomBy(
+      Math.exp(-event.deltaY * 0.0015),
+      event.clientX - box.left,
+      event.clientY - box.top
+    );
   };
 
   private _onPointerDown = (event: PointerEvent): void => {
@@ -619,7 +656,9 @@ function edgeChoice(
   if (counts && Object.keys(counts).length) {
     const n = counts[edge.to] ?? 0;
     const several = Object.values(counts).reduce((a, b) => a + b, 0) > 1;
-    return n > 0 ? { cls: ' jp-mod-taken', count: several ? n : null } : { cls: ' jp-mod-not-taken', count: null };
+    return n > 0
+      ? { cls: ' jp-mod-taken', count: several ? n : null }
+      : { cls: ' jp-mod-not-taken', count: null };
   }
   return { cls: '', count: null };
 }
@@ -660,7 +699,12 @@ interface INodeElements {
 }
 
 function createNode(step: string): INodeElements {
-  const g = svg('g', { class: 'jp-mf-DagNode', 'data-step': step, tabindex: '-1', role: 'option' }) as SVGGElement;
+  const g = svg('g', {
+    class: 'jp-mf-DagNode',
+    'data-step': step,
+    tabindex: '-1',
+    role: 'option'
+  }) as SVGGElement;
   const title = svg('title');
   const box = svg('rect', { class: 'jp-mf-DagNode-box', rx: '6' });
   const name = svg('text', { class: 'jp-mf-DagNode-name', x: '10', y: '19' });
@@ -691,7 +735,10 @@ function updateNode(
   setAttr(node.box, 'width', String(box.width));
   setAttr(node.box, 'height', String(box.height));
   const detail = nodeDetail(state);
-  setText(node.title, [box.name, state?.broken ? '' : detail, ...(state?.errors ?? [])].filter(x => x).join('\n'));
+  setText(
+    node.title,
+    [box.name, state?.broken ? '' : detail, ...(state?.errors ?? [])].filter(x => x).join('\n')
+  );
   setText(node.name, ellipsis(box.name, 22));
   setText(node.detail, ellipsis(detail, DETAIL_CHARS));
   const errors = state?.errors ?? [];
@@ -740,5 +787,6 @@ export function ellipsis(text: string, max: number): string {
 }
 
 namespace Private {
+  // eslint-disable-next-line prefer-const -- incremented as a namespace member
   export let counter = 0;
 }

@@ -86,7 +86,11 @@ export class DetailsPane extends Widget {
           'div',
           'jp-mf-Details-empty',
           h('p', 'jp-mf-Details-emptyTitle', 'No step selected'),
-          h('p', '', 'Select a step in the graph (click it, or focus it and press Enter) to see its status, tasks, artifacts, logs and cards here.')
+          h(
+            'p',
+            '',
+            'Select a step in the graph (click it, or focus it and press Enter) to see its status, tasks, artifacts, logs and cards here.'
+          )
         )
       );
       return;
@@ -113,8 +117,20 @@ export class DetailsPane extends Widget {
     const goto = h('button', 'jp-mf-Details-link jp-Button jp-mod-minimal', 'Go to cell');
     goto.title = `Select the cell of step ${target.step} in the notebook`;
     goto.addEventListener('click', () => this._options.onGoToCell?.(target.step));
-    const heading = h('div', 'jp-mf-Details-heading', h('h3', 'jp-mf-Details-step', target.step), goto);
-    this.node.replaceChildren(heading, this._summary, this._tasks, this._artifacts, this._logs, this._cards);
+    const heading = h(
+      'div',
+      'jp-mf-Details-heading',
+      h('h3', 'jp-mf-Details-step', target.step),
+      goto
+    );
+    this.node.replaceChildren(
+      heading,
+      this._summary,
+      this._tasks,
+      this._artifacts,
+      this._logs,
+      this._cards
+    );
     this._renderSummary();
   }
 
@@ -124,19 +140,28 @@ export class DetailsPane extends Widget {
       return;
     }
     const node = target.node;
-    const status = node?.broken ? 'does not parse' : node?.stale ? 'stale' : node?.status ?? 'not run';
+    const status = node?.broken
+      ? 'does not parse'
+      : node?.stale
+        ? 'stale'
+        : (node?.status ?? 'not run');
     const facts: HTMLElement[] = [h('span', 'jp-mf-Details-status', status)];
     facts[0].setAttribute('data-status', node?.status ?? 'none');
-    const detail = nodeDetail(node ? { ...node, status: null, stale: false, broken: false } : undefined);
+    const detail = nodeDetail(
+      node ? { ...node, status: null, stale: false, broken: false } : undefined
+    );
     if (detail) {
       facts.push(h('span', 'jp-mf-Details-fact', detail));
     }
     if (target.cellNumber !== null) {
       facts.push(h('span', 'jp-mf-Details-fact', `cell ${target.cellNumber}`));
     }
-    facts.push(h('span', 'jp-mf-Details-fact', target.run ? `run ${target.run}` : "the notebook's run"));
+    facts.push(
+      h('span', 'jp-mf-Details-fact', target.run ? `run ${target.run}` : "the notebook's run")
+    );
     const errors = node?.errors ?? [];
-    fill(this._summary,
+    fill(
+      this._summary,
       h('div', 'jp-mf-Details-facts', ...facts),
       errors.length ? h('pre', 'jp-mf-Details-error', errors.join('\n')) : null
     );
@@ -149,7 +174,11 @@ export class DetailsPane extends Widget {
     const ran = target.run !== null || (target.node?.status && target.node.status !== 'queued');
     if (!ran) {
       this._tasks.replaceChildren(
-        h('p', 'jp-mf-Details-note', 'This step has not run yet. Run it (Run Step) to see its tasks, artifacts and logs.')
+        h(
+          'p',
+          'jp-mf-Details-note',
+          'This step has not run yet. Run it (Run Step) to see its tasks, artifacts and logs.'
+        )
       );
       return;
     }
@@ -157,7 +186,11 @@ export class DetailsPane extends Widget {
     let tasks: ITaskSummary[];
     let cards = false;
     try {
-      const result = await request(target.link, 'step_details', target.run ? { step: target.step, run: target.run } : { step: target.step });
+      const result = await request(
+        target.link,
+        'step_details',
+        target.run ? { step: target.step, run: target.run } : { step: target.step }
+      );
       tasks = result.tasks ?? [];
       cards = !!result.cards;
       if (!current()) {
@@ -166,7 +199,10 @@ export class DetailsPane extends Widget {
       this._renderTasks(tasks, result.tasks_omitted ?? 0);
     } catch (err) {
       if (current()) {
-        this._tasks.replaceChildren(h('h4', '', 'Tasks'), h('p', 'jp-mf-Details-note', (err as Error).message));
+        this._tasks.replaceChildren(
+          h('h4', '', 'Tasks'),
+          h('p', 'jp-mf-Details-note', (err as Error).message)
+        );
       }
       return;
     }
@@ -185,12 +221,19 @@ export class DetailsPane extends Widget {
         h('td', 'jp-mf-Details-taskInput', t.input ?? ''),
         h('td', 'jp-mf-Details-taskState', t.state),
         h('td', '', t.next ? `→ ${t.next}` : ''),
-        h('td', 'jp-mf-Details-taskTime', t.duration_ms !== undefined ? formatDuration(t.duration_ms) : '')
+        h(
+          'td',
+          'jp-mf-Details-taskTime',
+          t.duration_ms !== undefined ? formatDuration(t.duration_ms) : ''
+        )
       );
       row.tabIndex = 0;
       row.setAttribute('data-pathspec', t.pathspec);
       row.setAttribute('data-state', t.state);
-      row.setAttribute('aria-label', `task ${t.label}${t.input ? `, input ${t.input}` : ''}, ${t.state}`);
+      row.setAttribute(
+        'aria-label',
+        `task ${t.label}${t.input ? `, input ${t.input}` : ''}, ${t.state}`
+      );
       row.title = t.pathspec;
       const choose = () => this._selectTask(t, tasks, this._hasCards);
       row.addEventListener('click', choose);
@@ -215,7 +258,8 @@ export class DetailsPane extends Widget {
     );
     const table = h('table', 'jp-mf-Details-tasks', h('thead', '', head), h('tbody', '', ...rows));
     table.setAttribute('data-has-input', String(hasInput));
-    fill(this._tasks,
+    fill(
+      this._tasks,
       h('h4', '', tasks.length > 1 ? `Tasks (${tasks.length + omitted})` : 'Task'),
       table,
       omitted ? h('p', 'jp-mf-Details-note', `${omitted} more tasks not listed`) : null
@@ -236,7 +280,11 @@ export class DetailsPane extends Widget {
     this._renderCards(task, cards);
   }
 
-  private async _loadArtifacts(task: ITaskSummary, several: boolean, generation: number): Promise<void> {
+  private async _loadArtifacts(
+    task: ITaskSummary,
+    several: boolean,
+    generation: number
+  ): Promise<void> {
     const link = this._target!.link;
     const title = several ? `Artifacts of ${task.label}` : 'Artifacts';
     this._artifacts.replaceChildren(h('h4', '', title), h('p', 'jp-mf-Details-note', 'Loading…'));
@@ -254,14 +302,26 @@ export class DetailsPane extends Widget {
       for (const row of rows) {
         list.appendChild(this._artifactItem(row, task, view));
       }
-      fill(this._artifacts,
+      fill(
+        this._artifacts,
         h('h4', '', title),
-        rows.length ? list : h('p', 'jp-mf-Details-note', task.state === 'done' ? 'No artifacts.' : 'No artifacts stored (the task did not finish).'),
+        rows.length
+          ? list
+          : h(
+              'p',
+              'jp-mf-Details-note',
+              task.state === 'done'
+                ? 'No artifacts.'
+                : 'No artifacts stored (the task did not finish).'
+            ),
         view
       );
     } catch (err) {
       if (generation === this._generation) {
-        this._artifacts.replaceChildren(h('h4', '', title), h('p', 'jp-mf-Details-note', (err as Error).message));
+        this._artifacts.replaceChildren(
+          h('h4', '', title),
+          h('p', 'jp-mf-Details-note', (err as Error).message)
+        );
       }
     }
   }
@@ -280,7 +340,12 @@ export class DetailsPane extends Widget {
     return h('li', '', button);
   }
 
-  private async _showArtifact(task: ITaskSummary, name: string, view: HTMLElement, button: HTMLElement): Promise<void> {
+  private async _showArtifact(
+    task: ITaskSummary,
+    name: string,
+    view: HTMLElement,
+    button: HTMLElement
+  ): Promise<void> {
     for (const b of Array.from(this._artifacts.querySelectorAll('.jp-mf-Details-artifact'))) {
       b.classList.toggle('jp-mod-selected', b === button);
       b.setAttribute('aria-pressed', String(b === button));
@@ -289,11 +354,15 @@ export class DetailsPane extends Widget {
     view.setAttribute('data-artifact', name);
     const generation = this._generation;
     try {
-      const result = await request(this._target!.link, 'show', { address: `${task.pathspec}/${name}` });
+      const result = await request(this._target!.link, 'show', {
+        address: `${task.pathspec}/${name}`
+      });
       if (generation !== this._generation || view.getAttribute('data-artifact') !== name) {
         return;
       }
-      view.replaceChildren(renderShowData(result.data as unknown as IShowData, () => this._target?.link ?? null));
+      view.replaceChildren(
+        renderShowData(result.data as unknown as IShowData, () => this._target?.link ?? null)
+      );
     } catch (err) {
       view.replaceChildren(h('p', 'jp-mf-Details-note', (err as Error).message));
     }
@@ -312,17 +381,30 @@ export class DetailsPane extends Widget {
         if (!text) {
           return null;
         }
-        const pre = h('pre', `jp-mf-Details-log jp-mf-Details-${name}`, omitted ? `… (${omitted} characters before)\n${text}` : text);
+        const pre = h(
+          'pre',
+          `jp-mf-Details-log jp-mf-Details-${name}`,
+          omitted ? `… (${omitted} characters before)\n${text}` : text
+        );
         pre.setAttribute('aria-label', name);
         pre.tabIndex = 0;
         return h('div', '', h('div', 'jp-mf-Details-logName', name), pre);
       };
       const out = block('stdout');
       const err = block('stderr');
-      fill(this._logs, h('h4', '', 'Logs'), out, err, out || err ? null : h('p', 'jp-mf-Details-note', 'The task printed nothing.'));
+      fill(
+        this._logs,
+        h('h4', '', 'Logs'),
+        out,
+        err,
+        out || err ? null : h('p', 'jp-mf-Details-note', 'The task printed nothing.')
+      );
     } catch (err) {
       if (generation === this._generation) {
-        this._logs.replaceChildren(h('h4', '', 'Logs'), h('p', 'jp-mf-Details-note', (err as Error).message));
+        this._logs.replaceChildren(
+          h('h4', '', 'Logs'),
+          h('p', 'jp-mf-Details-note', (err as Error).message)
+        );
       }
     }
   }
@@ -332,7 +414,11 @@ export class DetailsPane extends Widget {
       this._cards.replaceChildren();
       return;
     }
-    const button = h('button', 'jp-mf-Details-showCard jp-Button jp-mod-styled jp-mod-accept', 'Show card');
+    const button = h(
+      'button',
+      'jp-mf-Details-showCard jp-Button jp-mod-styled jp-mod-accept',
+      'Show card'
+    );
     const holder = h('div', 'jp-mf-Details-cards');
     button.addEventListener('click', async () => {
       holder.replaceChildren(h('p', 'jp-mf-Details-note', 'Loading…'));

@@ -2,8 +2,16 @@
  * The plugins of the live flow: per-notebook flow states, cell decorations,
  * the DAG panel and the commands (wired into src/index.ts).
  */
-import { ILayoutRestorer, type JupyterFrontEnd, type JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, ISessionContextDialogs, IToolbarWidgetRegistry } from '@jupyterlab/apputils';
+import {
+  ILayoutRestorer,
+  type JupyterFrontEnd,
+  type JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import {
+  ICommandPalette,
+  ISessionContextDialogs,
+  IToolbarWidgetRegistry
+} from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { Token } from '@lumino/coreutils';
@@ -66,7 +74,8 @@ export const decorationsPlugin: JupyterFrontEndPlugin<void> = {
 /** The DAG panel of the active notebook, in the right (or left) sidebar; restored on reload. */
 export const dagPanelPlugin: JupyterFrontEndPlugin<IDagPanelAccess> = {
   id: 'jupyter-metaflow:dag-panel',
-  description: 'Draws the active notebook flow as a DAG in a sidebar, with step details and past runs.',
+  description:
+    'Draws the active notebook flow as a DAG in a sidebar, with step details and past runs.',
   autoStart: true,
   requires: [IFlowStates],
   optional: [ILayoutRestorer, ISettingRegistry],

@@ -39,7 +39,12 @@ export interface ILayout {
 /** The graph part of a flow model that decides the layout (statuses do not). */
 export function layoutKey(model: IFlowModel): string {
   return JSON.stringify(
-    model.steps.map(s => [s.name, s.transition?.kind ?? null, s.transition?.targets ?? [], edgeLabels(s.transition)])
+    model.steps.map(s => [
+      s.name,
+      s.transition?.kind ?? null,
+      s.transition?.targets ?? [],
+      edgeLabels(s.transition)
+    ])
   );
 }
 
@@ -73,7 +78,10 @@ export function layoutFlow(model: IFlowModel): ILayout {
       }
     });
   }
-  const chains = findChains(model.steps.map(s => s.name), edges);
+  const chains = findChains(
+    model.steps.map(s => s.name),
+    edges
+  );
   const boxOf = new Map<string, string>(); // step -> its dagre node (the chain's first step)
   const chainOf = new Map<string, string[]>(); // step -> its chain
   for (const chain of chains) {
@@ -84,10 +92,21 @@ export function layoutFlow(model: IFlowModel): ILayout {
   }
 
   const g = new dagre.graphlib.Graph({ multigraph: true });
-  g.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: RANK_SEP, edgesep: 12, marginx: 12, marginy: 12, rankalign: 'top' });
+  g.setGraph({
+    rankdir: 'TB',
+    nodesep: 24,
+    ranksep: RANK_SEP,
+    edgesep: 12,
+    marginx: 12,
+    marginy: 12,
+    rankalign: 'top'
+  });
   g.setDefaultEdgeLabel(() => ({}));
   for (const chain of chains) {
-    g.setNode(chain[0], { width: NODE_WIDTH, height: chain.length * NODE_HEIGHT + (chain.length - 1) * RANK_SEP });
+    g.setNode(chain[0], {
+      width: NODE_WIDTH,
+      height: chain.length * NODE_HEIGHT + (chain.length - 1) * RANK_SEP
+    });
   }
   const outer = edges
     .map((e, i) => ({ ...e, id: `e${i}` }))
@@ -104,7 +123,10 @@ export function layoutFlow(model: IFlowModel): ILayout {
   }
   // Crossing minimisation is most of dagre's time on big graphs; past this size the
   // initial depth-first order (no crossings on series-parallel flows) is kept.
-  dagre.layout(g, chains.length > MAX_OPTIMISED_NODES ? { disableOptimalOrderHeuristic: true } : {});
+  dagre.layout(
+    g,
+    chains.length > MAX_OPTIMISED_NODES ? { disableOptimalOrderHeuristic: true } : {}
+  );
 
   const boxes = new Map<string, ILayoutNode>();
   for (const chain of chains) {
@@ -122,7 +144,9 @@ export function layoutFlow(model: IFlowModel): ILayout {
   }
   const placed = new Map<string, ILayoutEdge>();
   for (const e of outer) {
-    const points = ((g.edge({ v: boxOf.get(e.from)!, w: boxOf.get(e.to)!, name: e.id }).points ?? []) as IPoint[]).map(p => ({
+    const points = (
+      (g.edge({ v: boxOf.get(e.from)!, w: boxOf.get(e.to)!, name: e.id }).points ?? []) as IPoint[]
+    ).map(p => ({
       x: p.x,
       y: p.y
     }));
@@ -131,7 +155,13 @@ export function layoutFlow(model: IFlowModel): ILayout {
       points[0] = borderPoint(boxes.get(e.from)!, points[1]);
       points[points.length - 1] = borderPoint(boxes.get(e.to)!, points[points.length - 2]);
     }
-    placed.set(`${e.from}->${e.to}#${e.kind}#${e.label}`, { from: e.from, to: e.to, kind: e.kind, label: e.label, points });
+    placed.set(`${e.from}->${e.to}#${e.kind}#${e.label}`, {
+      from: e.from,
+      to: e.to,
+      kind: e.kind,
+      label: e.label,
+      points
+    });
   }
   const graph = g.graph();
   let width = graph.width ?? 0;
@@ -202,7 +232,10 @@ function findChains(steps: string[], edges: Array<Omit<ILayoutEdge, 'points'>>):
   for (const e of edges) {
     out.get(e.from)!.add(e.to);
     into.get(e.to)!.add(e.from);
-    linear.set(`${e.from}->${e.to}`, (linear.get(`${e.from}->${e.to}`) ?? true) && e.kind === 'linear' && !e.label);
+    linear.set(
+      `${e.from}->${e.to}`,
+      (linear.get(`${e.from}->${e.to}`) ?? true) && e.kind === 'linear' && !e.label
+    );
   }
   const next = (s: string): string | null => {
     const targets = out.get(s)!;
@@ -246,7 +279,12 @@ function findChains(steps: string[], edges: Array<Omit<ILayoutEdge, 'points'>>):
 /** Whether an edge links two consecutive steps of one chain (drawn inside it). */
 function isChainLink(e: Omit<ILayoutEdge, 'points'>, chainOf: Map<string, string[]>): boolean {
   const chain = chainOf.get(e.from)!;
-  return chain === chainOf.get(e.to) && chain[chain.indexOf(e.from) + 1] === e.to && e.kind === 'linear' && !e.label;
+  return (
+    chain === chainOf.get(e.to) &&
+    chain[chain.indexOf(e.from) + 1] === e.to &&
+    e.kind === 'linear' &&
+    !e.label
+  );
 }
 
 /** Where the segment from a box's centre towards `toward` leaves the box. */

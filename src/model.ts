@@ -109,7 +109,8 @@ export class StatusBook {
     }
     const stale = status.state === 'stale';
     // `stale` says nothing of how the run ended: keep that (a failed step stays failed).
-    let state: IStepRecord['state'] = status.state === 'stale' ? previous?.state ?? 'done' : status.state;
+    let state: IStepRecord['state'] =
+      status.state === 'stale' ? (previous?.state ?? 'done') : status.state;
     if (isSplit) {
       const index = status.split_index!;
       if (status.state === 'done' && !splits.done.has(index)) {
@@ -133,14 +134,15 @@ export class StatusBook {
       runId: status.run_id ?? null,
       durationMs: isSplit
         ? splits.durationMs || previous?.durationMs || null
-        : status.duration_ms ?? (stale ? previous?.durationMs ?? null : null),
+        : (status.duration_ms ?? (stale ? (previous?.durationMs ?? null) : null)),
       artifactCount: status.artifact_count ?? previous?.artifactCount ?? null,
       splits: splits.total !== null ? { done: splits.done.size, total: splits.total } : null,
       switchCounts:
-        status.switch_counts ?? (previous && previous.runId === status.run_id ? previous.switchCounts : null),
+        status.switch_counts ??
+        (previous && previous.runId === status.run_id ? previous.switchCounts : null),
       source: status.source ?? previous?.source ?? null,
       cellId: status.cell_id ?? previous?.cellId ?? null,
-      error: status.error ?? (state === 'failed' ? previous?.error ?? null : null)
+      error: status.error ?? (state === 'failed' ? (previous?.error ?? null) : null)
     };
     this._records.set(status.step, record);
     return record;
@@ -442,7 +444,9 @@ export class FlowState implements IDisposable {
     if (!model.steps.some(s => s.cell_id === cellId) && model.flow?.cell_id !== cellId) {
       return;
     }
-    const message = JSON.stringify(envelope('flow', { path: this.panel.context.path, cells: this._cells }));
+    const message = JSON.stringify(
+      envelope('flow', { path: this.panel.context.path, cells: this._cells })
+    );
     kernel.requestExecute({
       code:
         '__import__("jupyter_metaflow").receive_notebook(' +
@@ -491,7 +495,9 @@ export class FlowState implements IDisposable {
         resolve(result);
       });
       this._sendFlow(true);
-      if (!link.send('export', { path: this.panel.context.path, ...options, request_id: requestId })) {
+      if (
+        !link.send('export', { path: this.panel.context.path, ...options, request_id: requestId })
+      ) {
         clearTimeout(timer);
         this._pending.delete(requestId);
         reject(new Error('not-connected'));
@@ -562,7 +568,12 @@ export class FlowState implements IDisposable {
 
   private _onCellState(_: ICellModel, change: { name: string }): void {
     const model = this.panel.content.model;
-    if (change.name === 'trusted' && this._consent === null && model && notebookTrusted(model.cells)) {
+    if (
+      change.name === 'trusted' &&
+      this._consent === null &&
+      model &&
+      notebookTrusted(model.cells)
+    ) {
       this._grant('trusted');
     }
   }
@@ -613,7 +624,11 @@ export class FlowState implements IDisposable {
         break;
       case 'error': {
         // the kernel's export handler failed: end the wait with its message
-        const error = message.payload as { message: string; request_id?: string; in_reply_to?: string };
+        const error = message.payload as {
+          message: string;
+          request_id?: string;
+          in_reply_to?: string;
+        };
         const resolve = error.request_id ? this._pending.get(error.request_id) : undefined;
         if (resolve) {
           this._pending.delete(error.request_id!);
@@ -646,7 +661,10 @@ export class FlowState implements IDisposable {
   }
 
   /** Remember the sources of the cells this notebook's kernel ran without error. */
-  private _onExecuted(_: unknown, args: { notebook: Notebook; cell: Cell; success: boolean }): void {
+  private _onExecuted(
+    _: unknown,
+    args: { notebook: Notebook; cell: Cell; success: boolean }
+  ): void {
     if (args.notebook.model !== this.panel.content.model) {
       return;
     }
@@ -807,5 +825,6 @@ export class FlowStates implements IFlowStates {
 }
 
 namespace Private {
+  // eslint-disable-next-line prefer-const -- incremented as a namespace member
   export let requestCounter = 0;
 }

@@ -8,7 +8,12 @@
  * Clicking a node selects its cell and shows its details.
  */
 import type { NotebookPanel } from '@jupyterlab/notebook';
-import { CommandToolbarButton, Toolbar, ToolbarButton, refreshIcon } from '@jupyterlab/ui-components';
+import {
+  CommandToolbarButton,
+  Toolbar,
+  ToolbarButton,
+  refreshIcon
+} from '@jupyterlab/ui-components';
 import type { CommandRegistry } from '@lumino/commands';
 import { Panel, SplitPanel, TabPanel, Widget } from '@lumino/widgets';
 
@@ -37,11 +42,7 @@ export const MIN_FIT_ZOOM = 0.9;
 
 /** The sidebar widget. */
 export class DagPanel extends Panel {
-  constructor(
-    states: IFlowStates,
-    commands: CommandRegistry,
-    ids: IDagPanelCommandIds
-  ) {
+  constructor(states: IFlowStates, commands: CommandRegistry, ids: IDagPanelCommandIds) {
     super();
     this.id = 'jp-mf-dag-panel';
     this.addClass('jp-mf-DagPanel');
@@ -60,8 +61,16 @@ export class DagPanel extends Panel {
     this._toolbar = new Toolbar();
     this._toolbar.addClass('jp-mf-DagPanel-toolbar');
     this._toolbar.node.setAttribute('aria-label', 'DAG actions');
-    const button = (name: string, icon: ToolbarButton['props']['icon'], tooltip: string, onClick: () => void) =>
-      this._toolbar.addItem(name, new ToolbarButton({ icon, tooltip, onClick, className: `jp-mf-DagPanel-${name}` }));
+    const button = (
+      name: string,
+      icon: ToolbarButton['props']['icon'],
+      tooltip: string,
+      onClick: () => void
+    ) =>
+      this._toolbar.addItem(
+        name,
+        new ToolbarButton({ icon, tooltip, onClick, className: `jp-mf-DagPanel-${name}` })
+      );
     button('fit', fitIcon, 'Fit the graph to the panel', () => this._view.fit());
     button('zoom-in', zoomInIcon, 'Zoom in (Ctrl+wheel)', () => this._zoom(1.25));
     button('zoom-out', zoomOutIcon, 'Zoom out (Ctrl+wheel)', () => this._zoom(0.8));
@@ -70,11 +79,18 @@ export class DagPanel extends Panel {
       ['run-all', ids.runAll],
       ['export', ids.export]
     ]) {
-      this._toolbar.addItem(name, new CommandToolbarButton({ commands, id, label: '', args: { origin: 'panel' } }));
+      this._toolbar.addItem(
+        name,
+        new CommandToolbarButton({ commands, id, label: '', args: { origin: 'panel' } })
+      );
     }
     button('refresh', refreshIcon, 'Read the notebook and the runs again', () => this._refresh());
 
-    this._view = new DagView({ onSelect: step => this._selectStep(step), scroll: true, minFitZoom: MIN_FIT_ZOOM });
+    this._view = new DagView({
+      onSelect: step => this._selectStep(step),
+      scroll: true,
+      minFitZoom: MIN_FIT_ZOOM
+    });
     const graph = new Widget();
     graph.addClass('jp-mf-DagPanel-graph');
     this._banner = document.createElement('div');
@@ -198,7 +214,10 @@ export class DagPanel extends Panel {
     const errors = state.flowErrors.filter(e => e.code !== 'no-steps');
     for (const e of errors) {
       const li = document.createElement('li');
-      const where = e.cell_index !== null ? `Cell ${e.cell_index + 1}${e.line !== null ? `, line ${e.line}` : ''}: ` : '';
+      const where =
+        e.cell_index !== null
+          ? `Cell ${e.cell_index + 1}${e.line !== null ? `, line ${e.line}` : ''}: `
+          : '';
       li.textContent = `${where}${e.message} ${e.fix}`; // untrusted: text only
       li.setAttribute('data-code', e.code);
       this._errors.appendChild(li);
@@ -251,7 +270,8 @@ export class DagPanel extends Panel {
     if (!this._viewedBook) {
       return state.nodes;
     }
-    return computeNodeStates(state.drawnModel, this._viewedBook, () => null, [], state.broken).nodes;
+    return computeNodeStates(state.drawnModel, this._viewedBook, () => null, [], state.broken)
+      .nodes;
   }
 
   private _onViewed(details: IRunDetailsResult | null): void {
@@ -316,7 +336,15 @@ export class DagPanel extends Panel {
     }
     const node = this._nodeStates().get(step);
     const run = this._runs.viewedRun;
-    const key = JSON.stringify([step, run, node?.status, node?.durationMs, node?.splits, node?.switchCounts, state.link?.state]);
+    const key = JSON.stringify([
+      step,
+      run,
+      node?.status,
+      node?.durationMs,
+      node?.splits,
+      node?.switchCounts,
+      state.link?.state
+    ]);
     const changed = key !== this._detailsKey;
     this._detailsKey = key;
     const index = state.cellIndexOf(step);

@@ -46,7 +46,10 @@ export function request<T extends RequestType>(
     };
     const onMessage = (_: IKernelLink, message: IEnvelope): void => {
       const result = message.payload as { request_id?: string; error?: string; message?: string };
-      if ((message.type !== answer && message.type !== 'error') || result.request_id !== requestId) {
+      if (
+        (message.type !== answer && message.type !== 'error') ||
+        result.request_id !== requestId
+      ) {
         return;
       }
       done();

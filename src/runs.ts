@@ -35,7 +35,11 @@ export class RunBrowser extends Widget {
     this.node.setAttribute('role', 'region');
     this.node.setAttribute('aria-label', 'Runs of the flow');
     this._bar = h('div', 'jp-mf-Runs-bar');
-    this._refresh = h('button', 'jp-mf-Runs-refresh jp-Button jp-mod-minimal jp-mod-styled', 'Refresh');
+    this._refresh = h(
+      'button',
+      'jp-mf-Runs-refresh jp-Button jp-mod-minimal jp-mod-styled',
+      'Refresh'
+    );
     this._refresh.title = 'List the runs again';
     this._refresh.addEventListener('click', () => void this.reload());
     this._compare = h('button', 'jp-mf-Runs-compare jp-Button jp-mod-styled', 'Compare');
@@ -173,7 +177,9 @@ export class RunBrowser extends Widget {
             run.pathspec === this._current ? h('span', 'jp-mf-Runs-current', 'current') : null
           ),
           h('div', 'jp-mf-Runs-facts', facts.join(' · ')),
-          run.tags?.length ? h('div', 'jp-mf-Runs-tags', ...run.tags.map(t => h('span', 'jp-mf-Runs-tag', t))) : null
+          run.tags?.length
+            ? h('div', 'jp-mf-Runs-tags', ...run.tags.map(t => h('span', 'jp-mf-Runs-tag', t)))
+            : null
         )
       );
       item.setAttribute('role', 'option');
@@ -197,7 +203,9 @@ export class RunBrowser extends Widget {
           pick();
         } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
           e.preventDefault();
-          const next = (e.key === 'ArrowDown' ? item.nextElementSibling : item.previousElementSibling) as HTMLElement | null;
+          const next = (
+            e.key === 'ArrowDown' ? item.nextElementSibling : item.previousElementSibling
+          ) as HTMLElement | null;
           next?.focus();
         }
       });
@@ -218,7 +226,11 @@ export class RunBrowser extends Widget {
 
   private _renderDetail(details: IRunDetailsResult): void {
     const params = Object.entries(details.parameters ?? {});
-    const back = h('button', 'jp-mf-Runs-back jp-Button jp-mod-minimal jp-mod-styled', "Back to the notebook's run");
+    const back = h(
+      'button',
+      'jp-mf-Runs-back jp-Button jp-mod-minimal jp-mod-styled',
+      "Back to the notebook's run"
+    );
     back.addEventListener('click', () => void this.view(null));
     const current = details.run === this._current;
     const use = h(
@@ -235,9 +247,15 @@ export class RunBrowser extends Widget {
         'div',
         'jp-mf-Runs-detailHead',
         h('strong', '', details.run ?? ''),
-        summary ? h('span', 'jp-mf-Runs-facts', ` ${summary.status} · ${ORIGIN_LABELS[summary.origin]}`) : null
+        summary
+          ? h('span', 'jp-mf-Runs-facts', ` ${summary.status} · ${ORIGIN_LABELS[summary.origin]}`)
+          : null
       ),
-      h('p', 'jp-mf-Details-note', 'Its step states are drawn on the graph; select a step for its tasks and artifacts.'),
+      h(
+        'p',
+        'jp-mf-Details-note',
+        'Its step states are drawn on the graph; select a step for its tasks and artifacts.'
+      ),
       params.length
         ? h(
             'table',
@@ -271,8 +289,15 @@ export class RunBrowser extends Widget {
     }
     this._detail.replaceChildren(h('p', 'jp-mf-Details-note', `Comparing ${a.id} and ${b.id}…`));
     try {
-      const result = await request(this._link, 'show', { address: '', diff: [a.pathspec, b.pathspec] });
-      const view = h('div', 'jp-mf-Runs-diff', renderShowData(result.data as unknown as IShowData, () => this._link));
+      const result = await request(this._link, 'show', {
+        address: '',
+        diff: [a.pathspec, b.pathspec]
+      });
+      const view = h(
+        'div',
+        'jp-mf-Runs-diff',
+        renderShowData(result.data as unknown as IShowData, () => this._link)
+      );
       this._detail.replaceChildren(view);
     } catch (err) {
       this._detail.replaceChildren(h('p', 'jp-mf-Details-note', (err as Error).message));

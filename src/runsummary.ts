@@ -34,7 +34,8 @@ export function staleSteps(
   const edited = new Set<string>();
   const changed = new Set<string>();
   for (const [name, record] of ran) {
-    const cell = (record.cellId !== null ? byCellId.get(record.cellId) : undefined) ?? byName.get(name);
+    const cell =
+      (record.cellId !== null ? byCellId.get(record.cellId) : undefined) ?? byName.get(name);
     const current = cell ? sourceOfCell(cell.cell_index) : null;
     if (record.stale || (record.source !== null && current !== null && current !== record.source)) {
       edited.add(name);
@@ -60,12 +61,17 @@ export function staleSteps(
  * The case a switch step took: the case whose target (other than the step
  * itself, for a recursive switch) ran in the switch's run; null when not known.
  */
-export function switchChoice(step: IStep, runOf: (step: string) => string | null | undefined): string | null {
+export function switchChoice(
+  step: IStep,
+  runOf: (step: string) => string | null | undefined
+): string | null {
   const t = step.transition;
   const run = runOf(step.name);
   if (t?.kind !== 'switch' || !t.cases || run === undefined) {
     return null;
   }
-  const taken = Object.entries(t.cases).find(([, target]) => target !== step.name && runOf(target) === run);
+  const taken = Object.entries(t.cases).find(
+    ([, target]) => target !== step.name && runOf(target) === run
+  );
   return taken ? taken[0] : null;
 }

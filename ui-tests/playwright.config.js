@@ -15,7 +15,10 @@ module.exports = {
   // Assertions wait for states; 5 s (Playwright's default) is a timing assumption a loaded
   // machine breaks (a kernel reply and its render take longer with the CPU busy).
   expect: { timeout: 30000 },
-  reporter: [['list'], ['json', { outputFile: process.env.MF_UI_JSON || 'test-results/results.json' }]],
+  reporter: [
+    ['list'],
+    ['json', { outputFile: process.env.MF_UI_JSON || 'test-results/results.json' }]
+  ],
   use: {
     ...baseConfig.use,
     baseURL: `http://localhost:${port}`,
@@ -39,9 +42,9 @@ module.exports = {
     command: 'jupyter lab --config jupyter_server_test_config.py',
     url: `http://localhost:${port}/lab`,
     timeout: 120000,
-  // Assertions wait for states; 5 s (Playwright's default) is a timing assumption a loaded
-  // machine breaks (a kernel reply and its render take longer with the CPU busy).
-  expect: { timeout: 30000 },
+    // Assertions wait for states; 5 s (Playwright's default) is a timing assumption a loaded
+    // machine breaks (a kernel reply and its render take longer with the CPU busy).
+    expect: { timeout: 30000 },
     reuseExistingServer: false,
     stdout: 'ignore',
     stderr: process.env.MF_UI_SERVER_LOG ? 'pipe' : 'ignore'

@@ -13,8 +13,13 @@ from ._version import __version__
 if TYPE_CHECKING:  # the kernel side is imported when the extension loads, not by the CLI
     from .comm import FrontendLink
 
-__all__ = ["__version__", "get_link", "load_ipython_extension", "receive_notebook",
-           "unload_ipython_extension"]
+__all__ = [
+    "__version__",
+    "get_link",
+    "load_ipython_extension",
+    "receive_notebook",
+    "unload_ipython_extension",
+]
 
 _link: FrontendLink | None = None
 _magics: Any = None

@@ -27,15 +27,16 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, ClassVar
 
-from metaflow._vendor import click
 from metaflow import FlowSpec, decorators, parameters
+from metaflow._vendor import click
 from metaflow.clone_util import clone_task_helper
 from metaflow.datastore import FlowDataStore
-from metaflow.datastore.exceptions import DataException
 from metaflow.datastore.content_addressed_store import ContentAddressedStore
+from metaflow.datastore.exceptions import DataException
 from metaflow.flowspec import FlowStateItems
 from metaflow.lint import LintWarn, linter
 from metaflow.metadata_provider import MetaDatum
@@ -56,8 +57,6 @@ __all__ = [
     "MetaflowCommandFailed",
     "Storage",
     "StorageError",
-    "storage_problem",
-    "unreachable_storage",
     "TaskOutcome",
     "TaskState",
     "airflow_create",
@@ -65,13 +64,13 @@ __all__ = [
     "config_options",
     "config_parameter_names",
     "create_options",
-    "deploy",
     "decorated_flow_class",
     "decorator_attribute",
+    "deploy",
     "flow_decorator_names",
     "flowspec_attribute_names",
-    "kernel_runner",
     "forget_datastore_root",
+    "kernel_runner",
     "lint",
     "metaflow_state",
     "new_run",
@@ -82,9 +81,11 @@ __all__ = [
     "resolve_storage",
     "run_task",
     "run_task_ids",
+    "storage_problem",
     "stored_artifact_facts",
     "task_outcome",
     "unpicklable_artifact",
+    "unreachable_storage",
 ]
 
 NOTEBOOK_SYS_TAG = "jupyter-metaflow:notebook"
@@ -103,7 +104,9 @@ def flowspec_attribute_names() -> frozenset[str]:
     return frozenset(n for n in dir(FlowSpec) if not n.startswith("_")) | {"name"}
 
 
-def decorated_flow_class(flow_cls: type[FlowSpec], flow_decorators: Sequence[Any]) -> type[FlowSpec]:
+def decorated_flow_class(
+    flow_cls: type[FlowSpec], flow_decorators: Sequence[Any]
+) -> type[FlowSpec]:
     """``flow_cls`` with the flow cell's decorators applied, bottom one first, as a class
     statement applies them; a bare ``@MyFlowMutator`` leaves the mutator object, whose
     ``_flow_cls`` is the class (Metaflow's CLI unwraps it the same way)."""
@@ -117,7 +120,9 @@ def decorated_flow_class(flow_cls: type[FlowSpec], flow_decorators: Sequence[Any
     return decorated
 
 
-def prepare_flow_class(flow_cls: type[FlowSpec], configs: dict[str, Any] | None = None) -> type[FlowSpec]:
+def prepare_flow_class(
+    flow_cls: type[FlowSpec], configs: dict[str, Any] | None = None
+) -> type[FlowSpec]:
     """Resolve the class's Parameters (``Parameter.init``) and ``Config`` values once, as
     ``cli.start`` does; returns the class to use (a new one when flow mutators ran)."""
     with parameters.flow_context(flow_cls):  # config_expr(...) defaults resolve against it
@@ -141,8 +146,14 @@ def _mutate(flow_cls: type[FlowSpec]) -> None:
     for deco in flow_mutators:
         # as Metaflow's own _init_step_decorators calls it: the class, and a list for inserted_by
         mutable: Any = MutableFlow
-        deco.mutate(mutable(flow_cls, pre_mutate=False, statically_defined=deco.statically_defined,
-                            inserted_by=[deco.decorator_name] + (deco.inserted_by or [])))
+        deco.mutate(
+            mutable(
+                flow_cls,
+                pre_mutate=False,
+                statically_defined=deco.statically_defined,
+                inserted_by=[deco.decorator_name] + (deco.inserted_by or []),
+            )
+        )
     for step in flow_cls._steps:
         for deco in step.config_decorators:
             if isinstance(deco, StepMutator) and not deco._mutate_called:
@@ -187,21 +198,23 @@ class Storage:
 
     @property
     def datastore_impl(self) -> Any:
-        return next(d for d in DATASTORES if d.TYPE == self.datastore)
+        return next(d for d in DATASTORES if self.datastore == d.TYPE)
 
     @property
     def metadata_provider(self) -> Any:
-        return next(m for m in METADATA_PROVIDERS if m.TYPE == self.metadata)
+        return next(m for m in METADATA_PROVIDERS if self.metadata == m.TYPE)
 
     def describe(self) -> str:
         """How a teammate finds the runs: ``s3://bucket/prefix, service metadata``."""
-        where = {"local": "local metadata", "service": "the metadata service"}.get(self.metadata,
-                                                                                  f"{self.metadata} metadata")
+        where = {"local": "local metadata", "service": "the metadata service"}.get(
+            self.metadata, f"{self.metadata} metadata"
+        )
         return f"{self.root} ({self.datastore} datastore), {where}"
 
 
-def resolve_storage(datastore: str | None = None, datastore_root: str | None = None,
-                    metadata: str | None = None) -> Storage:
+def resolve_storage(
+    datastore: str | None = None, datastore_root: str | None = None, metadata: str | None = None
+) -> Storage:
     """The datastore and metadata provider ``python flow.py [--datastore D] [--datastore-root R]
     [--metadata M] run`` would use: the options, else the Metaflow configuration in force
     (profile, ``METAFLOW_*`` environment), found as ``cli.start`` finds them."""
@@ -209,12 +222,17 @@ def resolve_storage(datastore: str | None = None, datastore_root: str | None = N
 
     datastore = datastore or metaflow_config.DEFAULT_DATASTORE
     metadata = metadata or metaflow_config.DEFAULT_METADATA
-    for option, value, known in (("--datastore", datastore, [d.TYPE for d in DATASTORES]),
-                                 ("--metadata", metadata, [m.TYPE for m in METADATA_PROVIDERS])):
+    for option, value, known in (
+        ("--datastore", datastore, [d.TYPE for d in DATASTORES]),
+        ("--metadata", metadata, [m.TYPE for m in METADATA_PROVIDERS]),
+    ):
         if value not in known:
-            raise StorageError(f"Invalid value for '{option}': {value!r} is not one of "
-                               + ", ".join(repr(k) for k in known) + ".")
-    impl = next(d for d in DATASTORES if d.TYPE == datastore)
+            raise StorageError(
+                f"Invalid value for '{option}': {value!r} is not one of "
+                + ", ".join(repr(k) for k in known)
+                + "."
+            )
+    impl = next(d for d in DATASTORES if datastore == d.TYPE)
     root = datastore_root or impl.get_datastore_root_from_config(_quiet_echo)
     if root is None:
         raise StorageError(
@@ -247,18 +265,24 @@ def unreachable_storage(storage: Storage, timeout: float = 5.0) -> str | None:
 
     checks = []
     if storage.datastore == "s3" and metaflow_config.S3_ENDPOINT_URL:
-        checks.append((metaflow_config.S3_ENDPOINT_URL, "the S3 endpoint", "METAFLOW_S3_ENDPOINT_URL"))
+        checks.append(
+            (metaflow_config.S3_ENDPOINT_URL, "the S3 endpoint", "METAFLOW_S3_ENDPOINT_URL")
+        )
     if storage.metadata == "service" and metaflow_config.SERVICE_URL:
-        checks.append((metaflow_config.SERVICE_URL, "the Metaflow metadata service", "METAFLOW_SERVICE_URL"))
+        checks.append(
+            (metaflow_config.SERVICE_URL, "the Metaflow metadata service", "METAFLOW_SERVICE_URL")
+        )
     for url, what, setting in checks:
         parsed = urlparse(url)
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         try:
             socket.create_connection((parsed.hostname or "", port), timeout=timeout).close()
         except OSError as exc:
-            return (f"{what} at {url} is unreachable ({exc.strerror or exc}). Check {setting} in your "
-                    "Metaflow profile and that it runs, then execute the step again; earlier runs "
-                    "are unchanged.")
+            return (
+                f"{what} at {url} is unreachable ({exc.strerror or exc}). Check {setting} in your "
+                "Metaflow profile and that it runs, then execute the step again; earlier runs "
+                "are unchanged."
+            )
     return None
 
 
@@ -274,30 +298,48 @@ def storage_problem(exc: BaseException) -> str | None:
         seen = seen.__cause__ or seen.__context__
     names = {type(e).__name__ for e in chain}
     text = " ".join(str(e) for e in chain)
-    short = str(chain[0]).strip().splitlines()[0][:300] if str(chain[0]).strip() else type(chain[0]).__name__
+    short = (
+        str(chain[0]).strip().splitlines()[0][:300]
+        if str(chain[0]).strip()
+        else type(chain[0]).__name__
+    )
     s3_url = metaflow_config.S3_ENDPOINT_URL or "AWS's S3"
     if "ServiceException" in names or ("ConnectionError" in names and "/flows/" in text):
-        return (f"the Metaflow metadata service at {metaflow_config.SERVICE_URL} did not answer "
-                f"({short}). Check that the service runs and METAFLOW_SERVICE_URL in your Metaflow "
-                "profile, then execute the step again; earlier runs are unchanged.")
-    if "InvalidAccessKeyId" in text or "SignatureDoesNotMatch" in text or "MetaflowS3AccessDenied" in names:
-        return (f"S3 ({s3_url}) refused the AWS credentials ({short}). Check them "
-                "(~/.aws/credentials, AWS_PROFILE, AWS_ACCESS_KEY_ID), then execute the step again.")
+        return (
+            f"the Metaflow metadata service at {metaflow_config.SERVICE_URL} did not answer "
+            f"({short}). Check that the service runs and METAFLOW_SERVICE_URL in your Metaflow "
+            "profile, then execute the step again; earlier runs are unchanged."
+        )
+    if (
+        "InvalidAccessKeyId" in text
+        or "SignatureDoesNotMatch" in text
+        or "MetaflowS3AccessDenied" in names
+    ):
+        return (
+            f"S3 ({s3_url}) refused the AWS credentials ({short}). Check them "
+            "(~/.aws/credentials, AWS_PROFILE, AWS_ACCESS_KEY_ID), then execute the step again."
+        )
     if "NoSuchBucket" in text or "MetaflowS3NotFound" in names:
-        return (f"the S3 datastore's bucket or objects are missing ({short}). Create the bucket or "
-                "point METAFLOW_DATASTORE_SYSROOT_S3 (or the %%flow line's --datastore-root) at "
-                "an existing one, then execute the step again.")
+        return (
+            f"the S3 datastore's bucket or objects are missing ({short}). Create the bucket or "
+            "point METAFLOW_DATASTORE_SYSROOT_S3 (or the %%flow line's --datastore-root) at "
+            "an existing one, then execute the step again."
+        )
     if names & {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"} or (
-            "MetaflowS3Exception" in names and "connect" in text.lower()):
-        return (f"the S3 endpoint {s3_url} is unreachable ({short}). Check METAFLOW_S3_ENDPOINT_URL "
-                "in your Metaflow profile and the network, then execute the step again.")
+        "MetaflowS3Exception" in names and "connect" in text.lower()
+    ):
+        return (
+            f"the S3 endpoint {s3_url} is unreachable ({short}). Check METAFLOW_S3_ENDPOINT_URL "
+            "in your Metaflow profile and the network, then execute the step again."
+        )
     return None
 
 
 # -- process-global state -------------------------------------------------------------------
 @contextlib.contextmanager
-def metaflow_state(datastore: str | None = None, datastore_root: str | None = None,
-                   metadata: str | None = None) -> Iterator[Storage]:
+def metaflow_state(
+    datastore: str | None = None, datastore_root: str | None = None, metadata: str | None = None
+) -> Iterator[Storage]:
     """Point Metaflow's globals at the flow's storage for one operation, then restore them.
 
     Yields the :class:`Storage` (:func:`resolve_storage` of the options). The local datastore
@@ -318,9 +360,13 @@ def metaflow_state(datastore: str | None = None, datastore_root: str | None = No
     saved_logger = (_system_logger._logger, _system_logger._flow_name)
     saved_monitor = (_system_monitor._monitor, _system_monitor._flow_name)
     saved_argv0 = sys.argv[0] if sys.argv else None
-    saved_system = {k: (v.copy() if isinstance(v, dict) else v) for k, v in system_context.__dict__.items()}
+    saved_system = {
+        k: (v.copy() if isinstance(v, dict) else v) for k, v in system_context.__dict__.items()
+    }
     try:
-        LocalStorage.datastore_root = LocalStorage.get_datastore_root_from_config(_quiet_echo, create_on_absent=True)
+        LocalStorage.datastore_root = LocalStorage.get_datastore_root_from_config(
+            _quiet_echo, create_on_absent=True
+        )
         impl.datastore_root = storage.root
         FlowDataStore.default_storage_impl = impl
         _use_client_metadata(storage.metadata_provider)
@@ -378,7 +424,7 @@ def _kernel_metadata(provider: type) -> type:
             super().__init__(*args)
             self._allocated: set[tuple[str, str, str]] = set()
 
-        def new_task_id(self, run_id, step_name, tags=None, sys_tags=None):  # noqa: D102
+        def new_task_id(self, run_id, step_name, tags=None, sys_tags=None):
             if self.TYPE == "local":
                 task_id = self._claim_task_id(run_id)
                 self._new_task(run_id, step_name, task_id, tags=tags, sys_tags=sys_tags)
@@ -400,14 +446,14 @@ def _kernel_metadata(provider: type) -> type:
                     continue  # another kernel took it
                 return task_id
 
-        def register_task_id(self, run_id, step_name, task_id, attempt=0, tags=None, sys_tags=None):  # noqa: D102
+        def register_task_id(self, run_id, step_name, task_id, attempt=0, tags=None, sys_tags=None):
             if attempt == 0 and (run_id, step_name, task_id) in self._allocated:
                 return False
             return super().register_task_id(
                 run_id, step_name, task_id, attempt=attempt, tags=tags, sys_tags=sys_tags
             )
 
-        def stop_heartbeat(self) -> None:  # noqa: D102
+        def stop_heartbeat(self) -> None:
             super().stop_heartbeat()
             if getattr(self, "sidecar", None) is not None:
                 self.sidecar = None
@@ -429,12 +475,16 @@ class _KernelContentAddressedStore(ContentAddressedStore):
     smaller blobs are compressed as usual. Costs disk space for compressible large artifacts.
     """
 
-    def save_blobs(self, blob_iter, raw=False, len_hint=0, is_transfer=False):  # noqa: D102
+    def save_blobs(self, blob_iter, raw=False, len_hint=0, is_transfer=False):
         if raw or is_transfer:
-            return super().save_blobs(blob_iter, raw=raw, len_hint=len_hint, is_transfer=is_transfer)
+            return super().save_blobs(
+                blob_iter, raw=raw, len_hint=len_hint, is_transfer=is_transfer
+            )
         results = []
         for blob in blob_iter:
-            results.extend(super().save_blobs(iter([blob]), raw=len(blob) >= RAW_BLOB_BYTES, len_hint=1))
+            results.extend(
+                super().save_blobs(iter([blob]), raw=len(blob) >= RAW_BLOB_BYTES, len_hint=1)
+            )
         return results
 
 
@@ -469,7 +519,9 @@ class Backend:
             ds_root=storage.root,
         )
         store = self.flow_datastore.ca_store
-        self.flow_datastore.ca_store = _KernelContentAddressedStore(store._prefix, store._storage_impl)
+        self.flow_datastore.ca_store = _KernelContentAddressedStore(
+            store._prefix, store._storage_impl
+        )
 
     def attach(self, run_id: str) -> None:
         """Make new task ids in ``run_id`` follow the ids already there (kernel restart)."""
@@ -509,7 +561,9 @@ def run_task_ids(backend: Backend, run_id: str) -> list[str]:
 
 
 # -- runs, parameters, clones ---------------------------------------------------------------
-def new_run(backend: Backend, flow_cls: type[FlowSpec], notebook_tag: str | None, debug: bool = False) -> str:
+def new_run(
+    backend: Backend, flow_cls: type[FlowSpec], notebook_tag: str | None, debug: bool = False
+) -> str:
     """A new run id registered with the user's system tags, those of the flow's decorators,
     plus the notebook marker; it becomes the flow's ``latest_run`` for ``resume``.
 
@@ -519,8 +573,12 @@ def new_run(backend: Backend, flow_cls: type[FlowSpec], notebook_tag: str | None
     its tasks with :func:`task_artifacts`."""
     backend.reset_sticky_tags()
     if debug:
-        return "%d" % (time.time() * 1e6)  # the local provider's id scheme, nothing written
-    sys_tags = [NOTEBOOK_SYS_TAG] + ([notebook_tag] if notebook_tag else []) + _flow_sys_tags(backend, flow_cls)
+        return str(int(time.time() * 1e6))  # the local provider's id scheme, nothing written
+    sys_tags = (
+        [NOTEBOOK_SYS_TAG]
+        + ([notebook_tag] if notebook_tag else [])
+        + _flow_sys_tags(backend, flow_cls)
+    )
     run_id = backend.metadata.new_run_id(sys_tags=sys_tags)
     write_latest_run_id(_LatestRunObj(backend), run_id)
     return run_id
@@ -535,11 +593,12 @@ class UnloadedArtifact:
 
     def __repr__(self) -> str:
         kind = (self.type_name or "").removeprefix("<class '").removesuffix("'>") or "value"
-        return f"<{kind}, {self.size / 2 ** 20:.1f} MB pickled: not loaded for this preview>"
+        return f"<{kind}, {self.size / 2**20:.1f} MB pickled: not loaded for this preview>"
 
 
-def task_artifacts(backend: Backend, run_id: str, step: str, task_id: str,
-                   max_bytes: int | None = None) -> dict[str, Any]:
+def task_artifacts(
+    backend: Backend, run_id: str, step: str, task_id: str, max_bytes: int | None = None
+) -> dict[str, Any]:
     """A finished task's artifacts (not Metaflow's internal ones), from the datastore: also
     for the tasks of a debug run, which the Client cannot address. An artifact whose pickle
     (as recorded in the task's ``data.json``) is larger than ``max_bytes`` is not loaded: an
@@ -564,11 +623,20 @@ def _flow_sys_tags(backend: Backend, flow_cls: type[FlowSpec]) -> list[str]:
     if not flow_cls._flow_state[FlowStateItems.FLOW_DECORATORS]:
         return []
     flow = fresh_subclass(flow_cls)(use_cli=False)
-    probe = backend.storage.metadata_provider(backend.environment, flow, backend.event_logger, backend.monitor)
+    probe = backend.storage.metadata_provider(
+        backend.environment, flow, backend.event_logger, backend.monitor
+    )
     before = set(probe.sticky_sys_tags)
     with parameters.flow_context(flow_cls):  # config_expr(...) arguments resolve against it
         decorators._init_flow_decorators(
-            flow, flow._graph, backend.environment, backend.flow_datastore, probe, _quiet_echo, _quiet_echo, {},
+            flow,
+            flow._graph,
+            backend.environment,
+            backend.flow_datastore,
+            probe,
+            _quiet_echo,
+            _quiet_echo,
+            {},
         )
     return sorted(probe.sticky_sys_tags - before)
 
@@ -623,7 +691,9 @@ def config_options(flow_cls: type[FlowSpec], args: Sequence[str], prog: str) -> 
     return _flow_options(flow_cls, args, prog)[1]
 
 
-def _flow_options(flow_cls: type[FlowSpec], args: Sequence[str], prog: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _flow_options(
+    flow_cls: type[FlowSpec], args: Sequence[str], prog: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     from metaflow.user_configs.config_options import config_options_with_config_input
 
     command = click.Command(prog, params=[], add_help_option=False)
@@ -662,7 +732,7 @@ class _ClickObj:
     """The parts of the CLI's ``ctx.obj`` that parameter conversion reads."""
 
     flow: Any
-    echo: Any = staticmethod(_quiet_echo)
+    echo: ClassVar[Any] = staticmethod(_quiet_echo)
     datastore_impl: Any = LocalStorage
 
 
@@ -672,14 +742,19 @@ def config_parameter_names(flow_cls: type[FlowSpec]) -> list[str]:
 
 
 def persist_parameters(
-    backend: Backend, flow_cls: type[FlowSpec], run_id: str, values: dict[str, Any],
+    backend: Backend,
+    flow_cls: type[FlowSpec],
+    run_id: str,
+    values: dict[str, Any],
     configs: dict[str, Any] | None = None,
 ) -> str:
     """The run's ``_parameters`` task, as ``NativeRuntime.persist_constants`` writes it."""
     flow: Any = fresh_subclass(flow_cls)(use_cli=False)
     flow._set_constants(flow._graph, values, configs or {})
     task_id = backend.metadata.new_task_id(run_id, "_parameters")
-    ds = backend.flow_datastore.get_task_datastore(run_id, "_parameters", task_id, attempt=0, mode="w")
+    ds = backend.flow_datastore.get_task_datastore(
+        run_id, "_parameters", task_id, attempt=0, mode="w"
+    )
     ds.init_task()
     flow._task_ok = flow._success = True
     flow._foreach_stack = []
@@ -796,8 +871,12 @@ def stored_artifact_facts(artifact: Any) -> tuple[str | None, int | None]:
     if location.startswith(":root:"):
         root = location[6:]
     else:
-        root = cache._get_datastore_storage_impl(obj["ds_type"]).get_datastore_root_from_location(location, flow)
-    task_ds = cache._get_task_datastore(obj["ds_type"], root, flow, run, step, task, artifact._attempt)
+        root = cache._get_datastore_storage_impl(obj["ds_type"]).get_datastore_root_from_location(
+            location, flow
+        )
+    task_ds = cache._get_task_datastore(
+        obj["ds_type"], root, flow, run, step, task, artifact._attempt
+    )
     info = task_ds._info.get(name) or {}
     size = info.get("size")
     return info.get("type"), size if isinstance(size, int) else None
@@ -862,11 +941,15 @@ class _Tee(io.TextIOBase):
         return False
 
 
-def _save_logs(backend: Backend, run_id: str, step: str, task_id: str, logs: dict[str, str]) -> None:
+def _save_logs(
+    backend: Backend, run_id: str, step: str, task_id: str, logs: dict[str, str]
+) -> None:
     """Store captured output as Metaflow's runtime does (``mflog`` lines, ``task`` source).
     Empty streams are not written (the Client reads a missing log as empty)."""
     streams = {
-        stream: b"".join(decorate(TASK_LOG_SOURCE, line.encode("utf-8")) for line in text.splitlines(True))
+        stream: b"".join(
+            decorate(TASK_LOG_SOURCE, line.encode("utf-8")) for line in text.splitlines(True)
+        )
         for stream, text in logs.items()
         if text
     }
@@ -888,9 +971,9 @@ def run_task(
     """Run one task of ``step`` in this process with Metaflow's task code.
 
     ``input_paths`` are ``run/step/task`` pathspecs (may point into other runs); ``task_id``
-    one :meth:`Backend.new_task_id` allocated (by the kernel for a worker), else a new one. Output goes to
-    the cell (the current ``sys.stdout``/``sys.stderr``) and into the task's logs. Exceptions from
-    the user's code (``KeyboardInterrupt`` and ``SystemExit`` too) are returned in
+    one :meth:`Backend.new_task_id` allocated (by the kernel for a worker), else a new one. Output
+    goes to the cell (the current ``sys.stdout``/``sys.stderr``) and into the task's logs.
+    Exceptions from the user's code (``KeyboardInterrupt`` and ``SystemExit`` too) are returned in
     :attr:`TaskOutcome.error`, not raised: the task is then recorded as failed.
     """
     task_cls = fresh_subclass(flow_cls)
@@ -901,8 +984,14 @@ def run_task(
     # config_expr(...) resolve against the flow's Config values there.
     with parameters.flow_context(flow_cls):
         decorators._init_flow_decorators(
-            flow, flow._graph, backend.environment, backend.flow_datastore, backend.metadata,
-            _quiet_echo, _quiet_echo, {},
+            flow,
+            flow._graph,
+            backend.environment,
+            backend.flow_datastore,
+            backend.metadata,
+            _quiet_echo,
+            _quiet_echo,
+            {},
         )
         with _own_step_decorators_only(flow, step):
             decorators._init_step_decorators(
@@ -910,8 +999,14 @@ def run_task(
             )
     task_id = task_id or backend.new_task_id(run_id, step)
     task = MetaflowTask(
-        flow, backend.flow_datastore, backend.metadata, backend.environment, _quiet_echo,
-        backend.event_logger, backend.monitor, None,
+        flow,
+        backend.flow_datastore,
+        backend.metadata,
+        backend.environment,
+        _quiet_echo,
+        backend.event_logger,
+        backend.monitor,
+        None,
     )
     out, err = _Tee(sys.stdout), _Tee(sys.stderr)
     error: BaseException | None = None
@@ -924,11 +1019,19 @@ def run_task(
         error = exc
     duration = time.perf_counter() - started
     with _interrupts_held() as interrupted:
-        _save_logs(backend, run_id, step, task_id, {"stdout": out.copy.getvalue(), "stderr": err.copy.getvalue()})
+        _save_logs(
+            backend,
+            run_id,
+            step,
+            task_id,
+            {"stdout": out.copy.getvalue(), "stderr": err.copy.getvalue()},
+        )
         artifacts = 0
         if error is None:
             ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, mode="r")
-            artifacts = sum(1 for name, _ in ds.items() if not name.startswith("_") and name != "name")
+            artifacts = sum(
+                1 for name, _ in ds.items() if not name.startswith("_") and name != "name"
+            )
     transition = getattr(flow, "_transition", None) if error is None else None
     next_steps, foreach_var = (list(transition[0]), transition[1]) if transition else ([], None)
     state = TaskState(
@@ -940,8 +1043,13 @@ def run_task(
         num_splits=getattr(flow, "_foreach_num_splits", None) if foreach_var else None,
         foreach_stack=_stack_key(getattr(flow, "_foreach_stack", None)),
     )
-    return TaskOutcome(state=state, duration=duration, artifact_count=artifacts, error=error,
-                       interrupted_after=bool(interrupted))
+    return TaskOutcome(
+        state=state,
+        duration=duration,
+        artifact_count=artifacts,
+        error=error,
+        interrupted_after=bool(interrupted),
+    )
 
 
 @contextlib.contextmanager
@@ -1030,12 +1138,15 @@ def _kernel_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
     env = dict(env or {})
     path = env.get("PATH", os.environ.get("PATH", ""))
-    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), *filter(None, path.split(os.pathsep))])
+    env["PATH"] = os.pathsep.join(
+        [os.path.dirname(sys.executable), *filter(None, path.split(os.pathsep))]
+    )
     return env
 
 
 def kernel_runner(flow_file: str, **kwargs: Any) -> Any:
-    """``metaflow.Runner(flow_file, **kwargs)`` made in a kernel (:func:`_kernel_subprocess_api`)."""
+    """``metaflow.Runner(flow_file, **kwargs)`` made in a kernel
+    (:func:`_kernel_subprocess_api`)."""
     from metaflow import Runner
 
     env = _kernel_env(kwargs.pop("env", None))
@@ -1067,17 +1178,23 @@ def create_options(target: str, words: Sequence[str]) -> dict[str, Any]:
     try:
         ctx = command.make_context(f"{target} create", args)
     except click.exceptions.Exit:  # --help
-        raise ValueError(command.get_help(click.Context(command, info_name=f"%mf_deploy {target}"))) from None
+        raise ValueError(
+            command.get_help(click.Context(command, info_name=f"%mf_deploy {target}"))
+        ) from None
     except click.ClickException as exc:
         usage = command.get_usage(click.Context(command, info_name=f"%mf_deploy {target}"))
         raise ValueError(f"{exc.format_message()}\n{usage}") from None
     defaults = {p.name: p.get_default(ctx) for p in command.params}
-    return {k: v for k, v in ctx.params.items()
-            if k != "file" and v != defaults.get(k) and v not in ((), None)}
+    return {
+        k: v
+        for k, v in ctx.params.items()
+        if k != "file" and v != defaults.get(k) and v not in ((), None)
+    }
 
 
-def deploy(flow_file: str, target: str, top: dict[str, Any], group: dict[str, Any],
-           create: dict[str, Any]) -> tuple[Any, str]:
+def deploy(
+    flow_file: str, target: str, top: dict[str, Any], group: dict[str, Any], create: dict[str, Any]
+) -> tuple[Any, str]:
     """``Deployer(flow_file, **top).<target>(**group).create(**create)`` as ``NBDeployer`` does,
     made in a kernel; returns Metaflow's deployed-flow object and the command's stdout (the
     compiled spec with ``only_json``). Raises :class:`MetaflowCommandFailed` with Metaflow's
@@ -1087,8 +1204,16 @@ def deploy(flow_file: str, target: str, top: dict[str, Any], group: dict[str, An
     from metaflow import Deployer
 
     with _kernel_subprocess_api(flow_file):
-        impl = getattr(Deployer(flow_file, show_output=False, env=_kernel_env({"JPY_PARENT_PID": ""}),
-                                cwd=os.path.dirname(flow_file), **top), target.replace("-", "_"))(**group)
+        impl = getattr(
+            Deployer(
+                flow_file,
+                show_output=False,
+                env=_kernel_env({"JPY_PARENT_PID": ""}),
+                cwd=os.path.dirname(flow_file),
+                **top,
+            ),
+            target.replace("-", "_"),
+        )(**group)
     try:
         deployed = impl.create(**create)
     except RuntimeError:
@@ -1096,8 +1221,13 @@ def deploy(flow_file: str, target: str, top: dict[str, Any], group: dict[str, An
     return deployed, _command_output(impl.spm, "stdout")
 
 
-def airflow_create(flow_file: str, top: dict[str, Any], group: dict[str, Any], dag_file: str,
-                   create: dict[str, Any]) -> None:
+def airflow_create(
+    flow_file: str,
+    top: dict[str, Any],
+    group: dict[str, Any],
+    dag_file: str,
+    create: dict[str, Any],
+) -> None:
     """``python flow_file [top] airflow [group] create DAG_FILE [create]`` through Metaflow's
     click API (Airflow has no ``Deployer``). Raises :class:`MetaflowCommandFailed`."""
     import os
@@ -1109,8 +1239,13 @@ def airflow_create(flow_file: str, top: dict[str, Any], group: dict[str, Any], d
     with _kernel_subprocess_api(flow_file):
         api = MetaflowAPI.from_cli(flow_file, start)
     command = api(**top).airflow(**group).create(file=dag_file, **create)
-    done = subprocess.run([sys.executable, *command], cwd=os.path.dirname(flow_file), capture_output=True,
-                          text=True, env={**os.environ, **_kernel_env()})
+    done = subprocess.run(
+        [sys.executable, *command],
+        cwd=os.path.dirname(flow_file),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **_kernel_env()},
+    )
     if done.returncode != 0:
         raise MetaflowCommandFailed(_metaflow_words(done.stderr or done.stdout))
 
@@ -1128,11 +1263,16 @@ def _command_output(spm: Any, stream: str) -> str:
 def _metaflow_words(output: str) -> str:
     """Metaflow's output without its banner (version, validation) lines; of a Python traceback
     (an error Metaflow did not word itself), the exception line."""
-    banner = ("Metaflow ", "Validating your flow", "    The graph looks good", "Running pylint",
-              "    Pylint ")
+    banner = (
+        "Metaflow ",
+        "Validating your flow",
+        "    The graph looks good",
+        "Running pylint",
+        "    Pylint ",
+    )
     lines = [line for line in output.splitlines() if not line.startswith(banner)]
     if "Traceback (most recent call last):" in lines:
         start = lines.index("Traceback (most recent call last):")
         last = next((line for line in reversed(lines) if line and not line.startswith(" ")), "")
-        lines = lines[:start] + [last]
+        lines = [*lines[:start], last]
     return "\n".join(lines).strip()

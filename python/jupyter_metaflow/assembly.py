@@ -8,8 +8,9 @@ Join steps: a step is a join when the graph makes it one. Walking the graph from
 with a stack of open splits (as Metaflow's graph does): a step reached from several branches
 of the innermost open static split closes it; inside an open foreach, a step whose body reads
 the name ``inputs`` closes it (also where the arms of a switch inside the foreach meet); a
-foreach that is still open when a chain of single steps reaches ``end`` (or the convergence of an enclosing split) is closed by the last step(s)
-before that point, innermost foreach last. The first step of a foreach body never joins it.
+foreach that is still open when a chain of single steps reaches ``end`` (or the convergence of
+an enclosing split) is closed by the last step(s) before that point, innermost foreach last.
+The first step of a foreach body never joins it.
 
 Nothing here imports Metaflow; the TypeScript frontend mirrors it (``src/assembly.ts``) through
 the shared vectors in ``python/tests/vectors/assembly.json``.
@@ -38,6 +39,7 @@ from .cells import (
 )
 
 __all__ = ["FlowModel", "assemble", "flow_name_from_path"]
+
 
 def flow_name_from_path(path: str | None) -> str:
     """``train_model.ipynb`` -> ``TrainModelFlow``; ``NotebookFlow`` without a usable name."""
@@ -102,22 +104,22 @@ class FlowModel:
     def to_json(self) -> dict[str, Any]:
         """The model as plain JSON (what the frontend mirrors and the comm carries)::
 
-            {
-              "name": str,                       # flow class name
-              "name_source": "magic"|"tag"|"notebook"|"default",
-              "doc": str | null,                 # flow docstring (first markdown cell)
-              "flow": null | {"cell_index", "cell_id", "decorators": [str],
-                              "param_args": [str], "body_line": int},
-              "steps": [                         # notebook order
-                {"name", "cell_index", "cell_id", "decorators": [str], "body_line": int,
-                 "doc": str | null,              # markdown cell right above
-                 "transition": null | Transition.to_json(),   # implied ones resolved
-                 "implied": bool,                # no self.next in the cell
-                 "is_join": bool, "parents": [str]}
-              ],
-              "module_cells": [int], "scratch_cells": [int],   # cell indexes
-              "errors": [CellError.to_json()]
-            }
+        {
+          "name": str,                       # flow class name
+          "name_source": "magic"|"tag"|"notebook"|"default",
+          "doc": str | null,                 # flow docstring (first markdown cell)
+          "flow": null | {"cell_index", "cell_id", "decorators": [str],
+                          "param_args": [str], "body_line": int},
+          "steps": [                         # notebook order
+            {"name", "cell_index", "cell_id", "decorators": [str], "body_line": int,
+             "doc": str | null,              # markdown cell right above
+             "transition": null | Transition.to_json(),   # implied ones resolved
+             "implied": bool,                # no self.next in the cell
+             "is_join": bool, "parents": [str]}
+          ],
+          "module_cells": [int], "scratch_cells": [int],   # cell indexes
+          "errors": [CellError.to_json()]
+        }
         """
         flow = None
         if self.flow_cell is not None:
@@ -184,7 +186,7 @@ def assemble(cells: list[CellInput], notebook_path: str | None = None) -> FlowMo
                     cell_error(
                         cell,
                         1,
-                        "A second flow cell (the first is cell %d)." % (flow_seen + 1),
+                        f"A second flow cell (the first is cell {flow_seen + 1}).",
                         "Keep one %%flow cell: merge this one into it or delete it.",
                         "two-flow-cells",
                     )
@@ -196,7 +198,7 @@ def assemble(cells: list[CellInput], notebook_path: str | None = None) -> FlowMo
                         cell_error(
                             cell,
                             1,
-                            "The flow cell comes after step cell %d." % (steps[0].cell_index + 1),
+                            f"The flow cell comes after step cell {steps[0].cell_index + 1}.",
                             "Move the %%flow cell above the first %%step cell.",
                             "flow-after-step",
                         )
@@ -218,7 +220,8 @@ def assemble(cells: list[CellInput], notebook_path: str | None = None) -> FlowMo
                         cell_error(
                             cell,
                             1,
-                            "Step %r is already defined in cell %d." % (step.name, first.cell_index + 1),
+                            f"Step {step.name!r} is already defined in cell "
+                            f"{first.cell_index + 1}.",
                             "Rename one of the two steps or delete one of the cells.",
                             "duplicate-step",
                         )
@@ -292,9 +295,9 @@ def _resolve_graph(model: FlowModel, failed_names: set[str | None]) -> None:
                     None,
                     None,
                     None,
-                    "The flow has no %r step." % required,
-                    "Add a cell starting with %%%%step %s." % required,
-                    "missing-%s" % required,
+                    f"The flow has no {required!r} step.",
+                    f"Add a cell starting with %%step {required}.",
+                    f"missing-{required}",
                 )
             )
 
@@ -323,7 +326,7 @@ def _resolve_graph(model: FlowModel, failed_names: set[str | None]) -> None:
                     _step_error(
                         step,
                         None,
-                        "Step %r has no self.next(...) and no step cell follows it." % step.name,
+                        f"Step {step.name!r} has no self.next(...) and no step cell follows it.",
                         "End the cell with self.next(self.<next step>) or move it above the "
                         "step it leads to.",
                         "no-next",
@@ -337,9 +340,10 @@ def _resolve_graph(model: FlowModel, failed_names: set[str | None]) -> None:
                 _step_error(
                     step,
                     t.line,
-                    "self.next(...) goes to %s, which no step cell defines."
-                    % ", ".join(repr(u) for u in unknown),
-                    "Add a %%%%step %s cell or fix the name in self.next(...)." % unknown[0],
+                    "self.next(...) goes to {}, which no step cell defines.".format(
+                        ", ".join(repr(u) for u in unknown)
+                    ),
+                    f"Add a %%step {unknown[0]} cell or fix the name in self.next(...).",
                     "unknown-target",
                 )
             )
@@ -366,8 +370,8 @@ def _resolve_graph(model: FlowModel, failed_names: set[str | None]) -> None:
             _step_error(
                 first,
                 getattr(model._next.get(first.name), "line", None),
-                "The transitions form a loop: %s." % " -> ".join(cycle),
-                "Change a self.next(...) so the steps no longer lead back to %r." % cycle[0],
+                "The transitions form a loop: {}.".format(" -> ".join(cycle)),
+                f"Change a self.next(...) so the steps no longer lead back to {cycle[0]!r}.",
                 "cycle",
             )
         )
@@ -392,7 +396,7 @@ def _find_cycle(steps: list[StepCell], edges: dict[str, list[str]]) -> list[str]
                 stack.pop()
                 path.pop()
             elif state.get(child) == 1:
-                return path[path.index(child) :] + [child]
+                return [*path[path.index(child) :], child]
             elif not state.get(child):
                 state[child] = 1
                 path.append(child)
@@ -425,9 +429,9 @@ def _find_joins(
         t = model._next.get(parent)
         base = stacks[parent]
         if t is not None and t.kind == "split":
-            return base + [(parent, "split", child)]
+            return [*base, (parent, "split", child)]
         if t is not None and t.kind in ("foreach", "num_parallel"):
-            return base + [(parent, "foreach", child)]
+            return [*base, (parent, "foreach", child)]
         return base
 
     def switch_convergence(node: str) -> bool:
@@ -481,13 +485,21 @@ def _find_joins(
         if len(incoming) > 1 and not converges:
             tops = {s[-1] if s else None for s in incoming}
             opened = {t for t in tops if t is not None}
-            if len(opened) == len(tops) > 1 and len({t[0] for t in opened}) == 1 and next(iter(opened))[1] == "split":
+            if (
+                len(opened) == len(tops) > 1
+                and len({t[0] for t in opened}) == 1
+                and next(iter(opened))[1] == "split"
+            ):
                 joins.add(node)
                 stack = stack[:-1]
-        elif stack and parents[node] and parents[node][0] != stack[-1][0]:
-            if names[node].reads_inputs or (stack[-1][1] == "foreach" and forced(node, stack)):
-                joins.add(node)
-                stack = stack[:-1]
+        elif (
+            stack
+            and parents[node]
+            and parents[node][0] != stack[-1][0]
+            and (names[node].reads_inputs or (stack[-1][1] == "foreach" and forced(node, stack)))
+        ):
+            joins.add(node)
+            stack = stack[:-1]
         stacks[node] = stack
         for child in edges[node]:
             if child in indegree:

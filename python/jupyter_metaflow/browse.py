@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .runstatus import run_statuses, switch_targets
 
@@ -157,8 +158,12 @@ def run_summary(run: Any, origin: str) -> dict[str, Any]:
     finished = end.finished_at if end is not None and ok is not None else None
     created = run.created_at
     summary: dict[str, Any] = {
-        "pathspec": run.pathspec, "id": run.id, "origin": origin, "status": status,
-        "created_at": _time(created), "finished_at": _time(finished),
+        "pathspec": run.pathspec,
+        "id": run.id,
+        "origin": origin,
+        "status": status,
+        "created_at": _time(created),
+        "finished_at": _time(finished),
         "tags": sorted(run.user_tags),
     }
     if created is not None and finished is not None:
@@ -209,8 +214,12 @@ def run_details(payload: dict[str, Any]) -> dict[str, Any]:
         except KeyError:
             pass
         summary = run_summary(run, run_origin(run, _generated_script(_session())))
-        return {"run": run.pathspec, "summary": summary, "parameters": parameters,
-                "steps": run_statuses(run, switch_steps())}
+        return {
+            "run": run.pathspec,
+            "summary": summary,
+            "parameters": parameters,
+            "steps": run_statuses(run, switch_steps()),
+        }
 
 
 def switch_steps() -> dict[str, list[str]]:
@@ -248,9 +257,12 @@ def step_details(payload: dict[str, Any]) -> dict[str, Any]:
         for task, label in zip(shown, task_labels(shown)):
             ok = task.metadata_dict.get("attempt_ok")
             row: dict[str, Any] = {
-                "pathspec": task.pathspec, "id": task.id, "label": label,
+                "pathspec": task.pathspec,
+                "id": task.id,
+                "label": label,
                 "state": {"True": "done", "False": "failed"}.get(ok or "", "running"),
-                "started_at": _time(task.created_at), "finished_at": _time(task.finished_at),
+                "started_at": _time(task.created_at),
+                "finished_at": _time(task.finished_at),
             }
             duration = _duration_ms(task)
             if duration is not None:
@@ -268,11 +280,17 @@ def step_details(payload: dict[str, Any]) -> dict[str, Any]:
             if ok == "False":
                 exc = task.exception
                 if exc is not None:
-                    row["error"] = (exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}")[:2000]
+                    row["error"] = (
+                        exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+                    )[:2000]
             rows.append(row)
-        return {"run": run.pathspec, "step": name, "tasks": rows,
-                "tasks_omitted": max(0, len(tasks) - len(shown)),
-                "cards": _has_cards(shown)}
+        return {
+            "run": run.pathspec,
+            "step": name,
+            "tasks": rows,
+            "tasks_omitted": max(0, len(tasks) - len(shown)),
+            "cards": _has_cards(shown),
+        }
 
 
 def _split_input(task: Any) -> str | None:
@@ -325,7 +343,9 @@ def show(payload: dict[str, Any]) -> dict[str, Any]:
 
     diff = payload.get("diff")
     max_bytes = max(16, min(int(payload.get("max_kb") or 200), 2048)) * 1024
-    bundle = ShowMagics.bundle(str(payload.get("address") or ""), list(diff) if diff else None, max_bytes)
+    bundle = ShowMagics.bundle(
+        str(payload.get("address") or ""), list(diff) if diff else None, max_bytes
+    )
     return {"data": bundle[MIME_TYPE]}
 
 
@@ -362,7 +382,9 @@ def use_run(payload: dict[str, Any]) -> dict[str, Any]:
         try:
             run["_parameters"]
         except KeyError:
-            raise ShowError(f"{run.pathspec} has no parameters task: it cannot be continued") from None
+            raise ShowError(
+                f"{run.pathspec} has no parameters task: it cannot be continued"
+            ) from None
         pathspec = run.pathspec
     _session().use_run(pathspec)
     sync.reload_run()

@@ -28,8 +28,10 @@ def card_iframe(card_html: str, title: str) -> str:
     """Card HTML as a sandboxed iframe (``allow-scripts`` only: Metaflow's cards are
     rendered by JavaScript; without ``allow-same-origin`` they cannot reach the notebook)."""
     return (
-        f'<iframe class="jp-mf-Card" sandbox="allow-scripts" title="{html.escape(title, quote=True)}" '
-        f'style="width:100%;height:{CARD_HEIGHT_PX}px;border:1px solid var(--jp-border-color2, #ccc)" '
+        '<iframe class="jp-mf-Card" sandbox="allow-scripts" '
+        f'title="{html.escape(title, quote=True)}" '
+        f'style="width:100%;height:{CARD_HEIGHT_PX}px;border:1px solid var(--jp-border-color2, '
+        '#ccc)" '
         f'srcdoc="{html.escape(card_html, quote=True)}"></iframe>'
     )
 
@@ -45,9 +47,14 @@ def display_cards(flow: str, run_id: str, step: str, flow_file: str) -> int:
     for task in Step(f"{flow}/{run_id}/{step}", _namespace_check=False):
         for card in get_cards(task):
             label = f"{card.type} card of {task.pathspec}"
-            display({
-                "text/plain": f"[{label}; open it with: python {flow_file} card view {task.pathspec}]",
-                "text/html": card_iframe(card.get(), label),
-            }, raw=True)
+            display(
+                {
+                    "text/plain": (
+                        f"[{label}; open it with: python {flow_file} card view {task.pathspec}]"
+                    ),
+                    "text/html": card_iframe(card.get(), label),
+                },
+                raw=True,
+            )
             shown += 1
     return shown

@@ -35,8 +35,9 @@ import keyword
 import re
 import shlex
 import textwrap
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, TypeGuard
+from typing import Any, TypeGuard
 
 __all__ = [
     "CellError",
@@ -85,7 +86,7 @@ class CellInput:
     tags: tuple[str, ...] = ()
 
     @classmethod
-    def from_nbformat(cls, index: int, cell: Mapping[str, Any]) -> "CellInput":
+    def from_nbformat(cls, index: int, cell: Mapping[str, Any]) -> CellInput:
         """Build from an nbformat cell (a ``NotebookNode`` or the plain JSON dict)."""
         source = cell.get("source", "")
         if isinstance(source, list):
@@ -125,13 +126,13 @@ class CellError:
 
     def __str__(self) -> str:
         """``cell N, line L: message fix`` (cell and line 1-based, left out when unknown)."""
-        text = "%s %s" % (self.message, self.fix)
+        text = f"{self.message} {self.fix}"
         if self.cell_index is None:
             return text
-        where = "cell %d" % (self.cell_index + 1)
+        where = f"cell {self.cell_index + 1}"
         if self.line is not None:
-            where += ", line %d" % self.line
-        return "%s: %s" % (where, text)
+            where += f", line {self.line}"
+        return f"{where}: {text}"
 
 
 class CellRulesError(ValueError):
@@ -177,14 +178,14 @@ class Transition:
     def to_source(self) -> str:
         """The ``self.next(...)`` statement that writes this transition."""
         if self.kind == "switch":
-            items = ", ".join("%r: self.%s" % (k, v) for k, v in (self.cases or {}).items())
-            return "self.next({%s}, condition=%r)" % (items, self.condition)
-        args = ", ".join("self.%s" % t for t in self.targets)
+            items = ", ".join(f"{k!r}: self.{v}" for k, v in (self.cases or {}).items())
+            return f"self.next({{{items}}}, condition={self.condition!r})"
+        args = ", ".join(f"self.{t}" for t in self.targets)
         if self.kind == "foreach":
-            return "self.next(%s, foreach=%r)" % (args, self.foreach)
+            return f"self.next({args}, foreach={self.foreach!r})"
         if self.kind == "num_parallel":
-            return "self.next(%s, num_parallel=%r)" % (args, self.num_parallel)
-        return "self.next(%s)" % args
+            return f"self.next({args}, num_parallel={self.num_parallel!r})"
+        return f"self.next({args})"
 
 
 @dataclass
@@ -271,9 +272,11 @@ def _is_literal(node: ast.AST) -> bool:
     if isinstance(node, ast.Constant):
         return True
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        return isinstance(node.operand, ast.Constant) and isinstance(
-            node.operand.value, (int, float, complex)
-        ) and not isinstance(node.operand.value, bool)
+        return (
+            isinstance(node.operand, ast.Constant)
+            and isinstance(node.operand.value, (int, float, complex))
+            and not isinstance(node.operand.value, bool)
+        )
     if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
         return all(_is_literal(e) for e in node.elts)
     if isinstance(node, ast.Dict):
@@ -300,12 +303,11 @@ def _is_module_statement(stmt: ast.stmt, imported: set[str]) -> bool:
     if isinstance(stmt, ast.Assign):
         return all(_is_name_target(t) for t in stmt.targets) and _is_literal(stmt.value)
     if isinstance(stmt, ast.AnnAssign):
-        return isinstance(stmt.target, ast.Name) and (
-            stmt.value is None or _is_literal(stmt.value)
-        )
+        return isinstance(stmt.target, ast.Name) and (stmt.value is None or _is_literal(stmt.value))
     if isinstance(stmt, ast.Expr):  # a docstring, or a library's configuration call
-        return (isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)) or \
-            _is_config_call(stmt.value, imported)
+        return (
+            isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+        ) or _is_config_call(stmt.value, imported)
     return False
 
 
@@ -351,8 +353,9 @@ def _is_config_call(node: ast.AST, imported: set[str]) -> bool:
         return False
     if any(k.arg is None for k in node.keywords):  # **options
         return False
-    return all(_is_config_argument(a, imported)
-               for a in [*node.args, *(k.value for k in node.keywords)])
+    return all(
+        _is_config_argument(a, imported) for a in [*node.args, *(k.value for k in node.keywords)]
+    )
 
 
 def _is_config_argument(node: ast.AST, imported: set[str]) -> bool:
@@ -413,7 +416,9 @@ def _split_header(cell: CellInput, magic: str) -> _Header:
     first, first_no = _first_line(cell.source)
     magic_args: str | None = None
     magic_line: int | None = None
-    if first.startswith("%%" + magic) and (len(first) == len(magic) + 2 or first[len(magic) + 2].isspace()):
+    if first.startswith("%%" + magic) and (
+        len(first) == len(magic) + 2 or first[len(magic) + 2].isspace()
+    ):
         magic_args = first[len(magic) + 2 :].strip()
         magic_line = first_no
         pos = first_no  # 0-based index of the line after the magic
@@ -435,11 +440,11 @@ def _split_header(cell: CellInput, magic: str) -> _Header:
                         cell_error(
                             cell,
                             start + 1,
-                            "The decorator on line %d is not a valid expression." % (start + 1),
+                            f"The decorator on line {start + 1} is not a valid expression.",
                             "Fix the decorator's syntax (close its parentheses).",
                             "syntax-error",
                         )
-                    )
+                    ) from None
                 text += "\n" + lines[pos].strip()
         decorators.append(textwrap.dedent("\n".join(lines[start : pos + 1])).strip())
         decorator_lines.append(start + 1)
@@ -458,16 +463,29 @@ def _parse_body(cell: CellInput, body: str, body_line: int) -> ast.Module:
         lines = source_lines(body)
         text = lines[exc.lineno - 1].strip() if exc.lineno and exc.lineno <= len(lines) else ""
         if text.startswith(("%", "!")):
-            raise CellRulesError(cell_error(cell, line, _MAGIC_IN_CODE % text, _MAGIC_FIX, "syntax-error")) from None
-        code = [(k, t.strip()) for k, t in enumerate(lines, 1) if t.strip() and not t.strip().startswith("#")]
+            raise CellRulesError(
+                cell_error(cell, line, _MAGIC_IN_CODE % text, _MAGIC_FIX, "syntax-error")
+            ) from None
+        code = [
+            (k, t.strip())
+            for k, t in enumerate(lines, 1)
+            if t.strip() and not t.strip().startswith("#")
+        ]
         if code and code[0][1].startswith("@"):  # a decorator below a comment or blank line
-            raise CellRulesError(cell_error(cell, body_line + code[0][0] - 1, _LOOSE_DECORATOR % code[0][1],
-                                        _LOOSE_DECORATOR_FIX, "syntax-error")) from None
+            raise CellRulesError(
+                cell_error(
+                    cell,
+                    body_line + code[0][0] - 1,
+                    _LOOSE_DECORATOR % code[0][1],
+                    _LOOSE_DECORATOR_FIX,
+                    "syntax-error",
+                )
+            ) from None
         raise CellRulesError(
             cell_error(
                 cell,
                 line,
-                "Syntax error: %s." % (exc.msg,),
+                f"Syntax error: {exc.msg}.",
                 "Correct the code on that line of the cell.",
                 "syntax-error",
             )
@@ -475,12 +493,18 @@ def _parse_body(cell: CellInput, body: str, body_line: int) -> ast.Module:
     return tree
 
 
-_MAGIC_IN_CODE = ("%s: IPython magics and shell commands cannot run in a flow or step cell (it runs as "
-                  "Python, as in the flow file).")
+_MAGIC_IN_CODE = (
+    "%s: IPython magics and shell commands cannot run in a flow or step cell (it runs as "
+    "Python, as in the flow file)."
+)
 _MAGIC_FIX = "Write it in Python (subprocess.run for a shell command) or move it to a scratch cell."
-_LOOSE_DECORATOR = ("The decorator %s is separated from the magic line by a comment or blank line, so it "
-                    "is read as code.")
-_LOOSE_DECORATOR_FIX = "Put the decorators right under the magic line, one after another; comments go below them."
+_LOOSE_DECORATOR = (
+    "The decorator %s is separated from the magic line by a comment or blank line, so it "
+    "is read as code."
+)
+_LOOSE_DECORATOR_FIX = (
+    "Put the decorators right under the magic line, one after another; comments go below them."
+)
 
 
 def _switch_cases(node: ast.Dict) -> dict[Any, str] | None:
@@ -494,7 +518,7 @@ def _switch_cases(node: ast.Dict) -> dict[Any, str] | None:
             and isinstance(key.value.value, ast.Name)
             and key.value.value.id == "self"
         ):
-            case = "config:%s.%s" % (key.value.attr, key.attr)
+            case = f"config:{key.value.attr}.{key.attr}"
         else:
             return None
         if not (
@@ -517,7 +541,9 @@ def _is_self_next(node: ast.AST) -> TypeGuard[ast.Call]:
     )
 
 
-def _parse_transition(cell: CellInput, tree: ast.Module, body: str, body_line: int) -> Transition | None:
+def _parse_transition(
+    cell: CellInput, tree: ast.Module, body: str, body_line: int
+) -> Transition | None:
     """The body's tail ``self.next(...)``; a ``self.next`` anywhere else is an error."""
     tail = tree.body[-1] if tree.body else None
     tail_call = tail.value if isinstance(tail, ast.Expr) and _is_self_next(tail.value) else None
@@ -546,8 +572,8 @@ def _parse_transition(cell: CellInput, tree: ast.Module, body: str, body_line: i
             line,
             "This self.next(...) is not a transition Metaflow supports.",
             "Write self.next(self.a), self.next(self.a, self.b), "
-            "self.next(self.a, foreach=\"items\") or "
-            "self.next({\"x\": self.x, \"y\": self.y}, condition=\"choice\").",
+            'self.next(self.a, foreach="items") or '
+            'self.next({"x": self.x, "y": self.y}, condition="choice").',
             "bad-transition",
         )
     )
@@ -563,7 +589,9 @@ def _parse_transition(cell: CellInput, tree: ast.Module, body: str, body_line: i
             or not (isinstance(cond, ast.Constant) and isinstance(cond.value, str))
         ):
             raise bad
-        return Transition("switch", list(cases.values()), condition=cond.value, cases=cases, line=line)
+        return Transition(
+            "switch", list(cases.values()), condition=cond.value, cases=cases, line=line
+        )
     targets = []
     for arg in tail_call.args:
         if not (
@@ -579,11 +607,15 @@ def _parse_transition(cell: CellInput, tree: ast.Module, body: str, body_line: i
         return Transition("linear" if len(targets) == 1 else "split", targets, line=line)
     if len(keywords) != 1 or len(targets) != 1:
         raise bad
-    (name, value), = keywords.items()
+    ((name, value),) = keywords.items()
     if name == "foreach" and isinstance(value, ast.Constant) and isinstance(value.value, str):
         return Transition("foreach", targets, foreach=value.value, line=line)
     if name == "num_parallel":
-        count = value.value if isinstance(value, ast.Constant) and isinstance(value.value, int) else None
+        count = (
+            value.value
+            if isinstance(value, ast.Constant) and isinstance(value.value, int)
+            else None
+        )
         return Transition("num_parallel", targets, num_parallel=count, line=line)
     raise bad
 
@@ -605,9 +637,9 @@ def _step_name_problem(name: str) -> str | None:
     if not name:
         return "has no name"
     if name in RESERVED_STEP_NAMES:
-        return "uses the reserved word %r" % name
+        return f"uses the reserved word {name!r}"
     if not _STEP_NAME_RE.match(name) or not name.isidentifier() or keyword.iskeyword(name):
-        return "has the invalid name %r" % name
+        return f"has the invalid name {name!r}"
     return None
 
 
@@ -622,7 +654,9 @@ def parse_step_cell(cell: CellInput) -> StepCell:
                 cell_error(
                     cell,
                     header.magic_line,
-                    "Usage: %%%%step NAME (got %r)." % ("%%step " + header.magic_args).strip(),
+                    "Usage: %%step NAME (got {!r}).".format(
+                        ("%%step " + header.magic_args).strip()
+                    ),
                     "Write the step name, and only it, after %%step, e.g. %%step start.",
                     "bad-magic",
                 )
@@ -633,7 +667,7 @@ def parse_step_cell(cell: CellInput) -> StepCell:
                 cell_error(
                     cell,
                     header.magic_line,
-                    "The cell says %%%%step %s but is tagged step:%s." % (name, tag_name),
+                    f"The cell says %%step {name} but is tagged step:{tag_name}.",
                     "Remove the step: tag or make it match the %%step line.",
                     "bad-magic",
                 )
@@ -646,7 +680,7 @@ def parse_step_cell(cell: CellInput) -> StepCell:
             cell_error(
                 cell,
                 header.magic_line,
-                "The step %s." % problem,
+                f"The step {problem}.",
                 "Step names use lowercase letters, digits and underscores, start with a "
                 "letter or digit, and are not Python keywords or name/next/input/index/cmd.",
                 "bad-step-name",
@@ -691,8 +725,9 @@ def split_run_options(args: Iterable[str]) -> tuple[dict[str, int], list[str]]:
         if not eq:
             value = tokens.pop(0) if tokens else ""
         if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
-            raise ValueError("%s takes a positive number of processes, e.g. %s 4; got %r"
-                             % (option, option, value))
+            raise ValueError(
+                f"{option} takes a positive number of processes, e.g. {option} 4; got {value!r}"
+            )
         options[option[2:].replace("-", "_")] = int(value)
     return options, rest
 
@@ -727,13 +762,21 @@ def parse_flow_cell(cell: CellInput) -> FlowCell:
     name_source = "tag" if name else None
     param_args: list[str] = []
     if header.magic_args is not None:
-        usage = ("Write %%flow NAME --param value ..., e.g. %%flow PlayListFlow --genre Comedy "
-                 "(Configs: --config NAME FILE, --config-value NAME JSON).")
+        usage = (
+            "Write %%flow NAME --param value ..., e.g. %%flow PlayListFlow --genre Comedy "
+            "(Configs: --config NAME FILE, --config-value NAME JSON)."
+        )
         try:
             args = shlex.split(header.magic_args)
         except ValueError as exc:
             raise CellRulesError(
-                cell_error(cell, header.magic_line, "Cannot read the %%%%flow line: %s." % exc, usage, "bad-magic")
+                cell_error(
+                    cell,
+                    header.magic_line,
+                    f"Cannot read the %%flow line: {exc}.",
+                    usage,
+                    "bad-magic",
+                )
             ) from None
         if args and not args[0].startswith("-"):
             if tag_name and args[0] != tag_name:
@@ -741,7 +784,7 @@ def parse_flow_cell(cell: CellInput) -> FlowCell:
                     cell_error(
                         cell,
                         header.magic_line,
-                        "The cell says %%%%flow %s but is tagged flow:%s." % (args[0], tag_name),
+                        f"The cell says %%flow {args[0]} but is tagged flow:{tag_name}.",
                         "Remove the flow: tag or make it match the %%flow line.",
                         "bad-magic",
                     )
@@ -752,7 +795,9 @@ def parse_flow_cell(cell: CellInput) -> FlowCell:
         try:
             split_run_options(args)
         except ValueError as exc:
-            raise CellRulesError(cell_error(cell, header.magic_line, str(exc) + ".", usage, "bad-magic")) from None
+            raise CellRulesError(
+                cell_error(cell, header.magic_line, str(exc) + ".", usage, "bad-magic")
+            ) from None
         expects = 0  # values the last option still takes
         for tok in args:
             if tok.startswith("--") and len(tok) > 2:
@@ -764,7 +809,7 @@ def parse_flow_cell(cell: CellInput) -> FlowCell:
                     cell_error(
                         cell,
                         header.magic_line,
-                        "Unexpected argument %r on the %%%%flow line." % tok,
+                        f"Unexpected argument {tok!r} on the %%flow line.",
                         usage,
                         "bad-magic",
                     )
@@ -774,7 +819,7 @@ def parse_flow_cell(cell: CellInput) -> FlowCell:
             cell_error(
                 cell,
                 header.magic_line,
-                "%r is not a valid flow class name." % name,
+                f"{name!r} is not a valid flow class name.",
                 "Use a Python identifier such as TrainModelFlow.",
                 "bad-magic",
             )

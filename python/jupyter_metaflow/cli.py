@@ -26,25 +26,41 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     exp = sub.add_parser("export", help="notebook -> flow.py")
     exp.add_argument("notebook", help="the .ipynb file")
-    exp.add_argument("-o", "--output", help="flow file to write, - for stdout (default: the notebook's name with .py)")
+    exp.add_argument(
+        "-o",
+        "--output",
+        help="flow file to write, - for stdout (default: the notebook's name with .py)",
+    )
     exp.add_argument("--force", action="store_true", help="overwrite an existing, different file")
     exp.add_argument(
         "--check",
         action="store_true",
-        help="write nothing; exit 1 with a diff when the flow file is not what the notebook exports now",
+        help=(
+            "write nothing; exit 1 with a diff when the flow file is not what the notebook "
+            "exports now"
+        ),
     )
-    exp.add_argument("--cell-ids", action="store_true", help="mark each cell's code with a '# cell: ID' comment")
+    exp.add_argument(
+        "--cell-ids", action="store_true", help="mark each cell's code with a '# cell: ID' comment"
+    )
     imp = sub.add_parser("import", help="flow.py -> notebook")
     imp.add_argument("flow", help="the flow's .py file")
-    imp.add_argument("-o", "--output", help="notebook to write, - for stdout (default: the flow's name with .ipynb)")
+    imp.add_argument(
+        "-o",
+        "--output",
+        help="notebook to write, - for stdout (default: the flow's name with .ipynb)",
+    )
     imp.add_argument("--force", action="store_true", help="overwrite an existing, different file")
     return parser
 
 
 def _export(args: argparse.Namespace) -> int:
     if Path(args.notebook).suffix == ".py":
-        raise ExportError("%s is a Python file: export reads a notebook (.ipynb); 'jupyter metaflow import %s' "
-                          "turns a flow file into a notebook." % (args.notebook, shlex.quote(args.notebook)))
+        raise ExportError(
+            f"{args.notebook} is a Python file: export reads a notebook (.ipynb); 'jupyter "
+            f"metaflow import {shlex.quote(args.notebook)}' "
+            "turns a flow file into a notebook."
+        )
     if args.output == "-":
         if args.check:
             raise ExportError("--check compares with a flow file: pass -o FILE.py, not -o -.")
@@ -52,23 +68,32 @@ def _export(args: argparse.Namespace) -> int:
         return 0
     output = Path(args.output) if args.output else default_output_path(args.notebook)
     if output.resolve() == Path(args.notebook).resolve():
-        raise ExportError("The output %s is the notebook itself; pass another -o FILE.py." % output)
+        raise ExportError(f"The output {output} is the notebook itself; pass another -o FILE.py.")
     if output.suffix == ".ipynb":
-        raise ExportError("The output %s is a notebook name; export writes a flow file: pass -o FILE.py." % output)
+        raise ExportError(
+            f"The output {output} is a notebook name; export writes a flow file: pass -o FILE.py."
+        )
     text = export_notebook(args.notebook, cell_ids=args.cell_ids)
     if args.check:
         diff = check_flow_file(output, text)
         if diff:
             sys.stdout.write(diff)
-            state = "is out of date with %s; to update it" % args.notebook if output.exists() else \
-                "does not exist; to write it"
+            state = (
+                f"is out of date with {args.notebook}; to update it"
+                if output.exists()
+                else "does not exist; to write it"
+            )
             sys.stderr.write(
-                "%s %s, run:\n  jupyter metaflow export %s -o %s --force%s\n"
-                % (output, state, shlex.quote(args.notebook), shlex.quote(str(output)),
-                   " --cell-ids" if args.cell_ids else "")
+                "{} {}, run:\n  jupyter metaflow export {} -o {} --force{}\n".format(
+                    output,
+                    state,
+                    shlex.quote(args.notebook),
+                    shlex.quote(str(output)),
+                    " --cell-ids" if args.cell_ids else "",
+                )
             )
             return 1
-        sys.stderr.write("%s is up to date.\n" % output)
+        sys.stderr.write(f"{output} is up to date.\n")
         return 0
     written = write_atomic(output, text, force=args.force)
     sys.stderr.write(("Wrote %s.\n" if written else "%s is already up to date.\n") % output)
@@ -81,17 +106,25 @@ def _import(args: argparse.Namespace) -> int:
     from .importer import import_flow_file
 
     if Path(args.flow).suffix == ".ipynb":
-        raise ExportError("%s is a notebook: import reads a flow file (.py); 'jupyter metaflow export %s' "
-                          "turns a notebook into a flow file." % (args.flow, shlex.quote(args.flow)))
+        raise ExportError(
+            f"{args.flow} is a notebook: import reads a flow file (.py); 'jupyter metaflow export "
+            f"{shlex.quote(args.flow)}' "
+            "turns a notebook into a flow file."
+        )
     nb = import_flow_file(args.flow)
     if args.output == "-":
         sys.stdout.write(nbformat.writes(nb) + "\n")
         return 0
     output = Path(args.output) if args.output else Path(args.flow).with_suffix(".ipynb")
     if output.resolve() == Path(args.flow).resolve():
-        raise ExportError("The output %s is the flow file itself; pass another -o FILE.ipynb." % output)
+        raise ExportError(
+            f"The output {output} is the flow file itself; pass another -o FILE.ipynb."
+        )
     if output.suffix == ".py":
-        raise ExportError("The output %s is a Python file name; import writes a notebook: pass -o FILE.ipynb." % output)
+        raise ExportError(
+            f"The output {output} is a Python file name; import writes a notebook: pass -o "
+            "FILE.ipynb."
+        )
     written = write_atomic(output, nbformat.writes(nb) + "\n", force=args.force)
     sys.stderr.write(("Wrote %s.\n" if written else "%s is already up to date.\n") % output)
     return 0
@@ -103,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _export(args) if args.command == "export" else _import(args)
     except ExportError as exc:
-        sys.stderr.write("error: %s\n" % exc)
+        sys.stderr.write(f"error: {exc}\n")
         return 2
 
 

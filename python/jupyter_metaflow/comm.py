@@ -10,7 +10,8 @@ their message types with :meth:`FrontendLink.on` and push messages with
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import comm as comm_module
 
@@ -111,8 +112,13 @@ class FrontendLink:
         try:
             message = protocol.validate(data)
         except protocol.ProtocolError as exc:
-            opened.send({"protocol": protocol.PROTOCOL_VERSION, "type": "error",
-                         "payload": {"message": str(exc), **_reply_ids(data)}})
+            opened.send(
+                {
+                    "protocol": protocol.PROTOCOL_VERSION,
+                    "type": "error",
+                    "payload": {"message": str(exc), **_reply_ids(data)},
+                }
+            )
             return
         handler = self._handlers.get(message["type"])
         if handler is None:
@@ -122,8 +128,11 @@ class FrontendLink:
             handler(message["payload"], opened)
         except Exception as exc:  # a handler bug must not kill the comm
             log.exception("jupyter-metaflow: handler for %r failed", message["type"])
-            self.send("error", {"message": f"{type(exc).__name__}: {exc}", **_reply_ids(message)},
-                      to=opened)
+            self.send(
+                "error",
+                {"message": f"{type(exc).__name__}: {exc}", **_reply_ids(message)},
+                to=opened,
+            )
 
     def _on_hello(self, payload: dict[str, Any], opened: Any) -> None:
         # The opener's hello is answered once; our own comm opened with our hello already.

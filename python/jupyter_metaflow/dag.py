@@ -10,6 +10,7 @@ Step names, labels and error texts are untrusted: every text goes through ``html
 from __future__ import annotations
 
 import html
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +80,9 @@ def graph_of(model: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         for target in transition["targets"]:
             if target not in names:
                 continue
-            label = transition.get("foreach") if transition["kind"] == "foreach" else labels.get(target)
+            label = (
+                transition.get("foreach") if transition["kind"] == "foreach" else labels.get(target)
+            )
             edges.append(
                 {"source": s["name"], "target": target, "kind": transition["kind"], "label": label}
             )
@@ -159,8 +162,14 @@ def layout(graph: dict[str, list[dict[str, Any]]]) -> Layout:
         x = (total_width - row_widths[r]) / 2
         for order, name in enumerate(rank):
             w = widths[name]
-            placed[name] = Box(x + w / 2, MARGIN + r * (NODE_HEIGHT + LAYER_GAP) + NODE_HEIGHT / 2,
-                               w, NODE_HEIGHT, r, order)
+            placed[name] = Box(
+                x + w / 2,
+                MARGIN + r * (NODE_HEIGHT + LAYER_GAP) + NODE_HEIGHT / 2,
+                w,
+                NODE_HEIGHT,
+                r,
+                order,
+            )
             x += w + NODE_GAP
     total_height = 2 * MARGIN + len(layers) * NODE_HEIGHT + max(len(layers) - 1, 0) * LAYER_GAP
     bends = {edge: [(placed[d].x, placed[d].y) for d in chain] for edge, chain in chains.items()}
@@ -175,7 +184,9 @@ def _acyclic_edges(names: list[str], edges: list[dict[str, Any]]) -> list[tuple[
             out[e["source"]].append(e["target"])
     state: dict[str, int] = {}  # 1 = on the stack, 2 = finished
     kept: list[tuple[str, str]] = []
-    for name in names:  # an explicit stack: a chain of thousands of steps exceeds Python's recursion limit
+    for (
+        name
+    ) in names:  # an explicit stack: a chain of thousands of steps exceeds Python's recursion limit
         if name in state:
             continue
         state[name] = 1
@@ -196,7 +207,9 @@ def _acyclic_edges(names: list[str], edges: list[dict[str, Any]]) -> list[tuple[
     return kept
 
 
-def _topological(names: list[str], parents: dict[str, list[str]], children: dict[str, list[str]]) -> list[str]:
+def _topological(
+    names: list[str], parents: dict[str, list[str]], children: dict[str, list[str]]
+) -> list[str]:
     waiting = {n: len(parents[n]) for n in names}
     ready = [n for n in names if waiting[n] == 0]
     ordered: list[str] = []
@@ -210,8 +223,12 @@ def _topological(names: list[str], parents: dict[str, list[str]], children: dict
     return ordered
 
 
-def _sort_by_barycentre(rank: list[str], neighbours: dict[str, list[str]],
-                        position: dict[str, float], index: dict[str, int]) -> None:
+def _sort_by_barycentre(
+    rank: list[str],
+    neighbours: dict[str, list[str]],
+    position: dict[str, float],
+    index: dict[str, int],
+) -> None:
     def key(name: str) -> tuple[float, int]:
         around = [position[n] for n in neighbours[name]]
         return (sum(around) / len(around) if around else position[name], index[name])
@@ -242,9 +259,13 @@ def _duration(ms: float) -> str:
     return f"{int(ms // 60_000)} min {int(ms % 60_000 // 1000)} s"
 
 
-def render_svg(graph: dict[str, list[dict[str, Any]]], status: dict[str, dict[str, Any]] | None = None,
-               title: str | None = None) -> str:
-    """The DAG as a standalone ``<svg>`` (every text escaped); ``status`` maps step -> step_status."""
+def render_svg(
+    graph: dict[str, list[dict[str, Any]]],
+    status: dict[str, dict[str, Any]] | None = None,
+    title: str | None = None,
+) -> str:
+    """The DAG as a standalone ``<svg>`` (every text escaped); ``status`` maps step ->
+    step_status."""
     status = status or {}
     placed = layout(graph)
     boxes, width, height = placed.boxes, placed.width, placed.height
@@ -266,14 +287,17 @@ def render_svg(graph: dict[str, list[dict[str, Any]]], status: dict[str, dict[st
         x2, y2 = b.x, b.y - b.height / 2
         if b.layer <= a.layer:  # a back edge (cycle): route around the right side
             right = max(a.x + a.width / 2, b.x + b.width / 2) + 16
-            path = f"M{a.x + a.width / 2:.1f},{a.y:.1f} L{right:.1f},{a.y:.1f} L{right:.1f},{b.y:.1f} L{b.x + b.width / 2:.1f},{b.y:.1f}"
+            path = (
+                f"M{a.x + a.width / 2:.1f},{a.y:.1f} L{right:.1f},{a.y:.1f} "
+                f"L{right:.1f},{b.y:.1f} L{b.x + b.width / 2:.1f},{b.y:.1f}"
+            )
         else:
             points = [(x1, y1)]
             for bx, by in placed.bends.get((e["source"], e["target"]), []):
                 points += [(bx, by - NODE_HEIGHT / 2), (bx, by + NODE_HEIGHT / 2)]
             points.append((x2, y2))
             path = f"M{x1:.1f},{y1:.1f}"
-            for (px, py), (qx, qy) in zip(points, points[1:]):
+            for (px, py), (qx, qy) in itertools.pairwise(points):
                 if px == qx:
                     path += f" L{qx:.1f},{qy:.1f}"
                 else:
@@ -300,7 +324,9 @@ def render_svg(graph: dict[str, list[dict[str, Any]]], status: dict[str, dict[st
             f'<g class="jp-mf-DagSvg-node" data-step="{esc(node["name"], quote=True)}" '
             f'data-state="{state}">'
         )
-        tooltip = "\n".join([node["name"], *node.get("errors", []), (st or {}).get("error") or ""]).strip()
+        tooltip = "\n".join(
+            [node["name"], *node.get("errors", []), (st or {}).get("error") or ""]
+        ).strip()
         out.append(f"<title>{esc(tooltip)}</title>")
         out.append(
             f'<rect x="{box.x - box.width / 2:.1f}" y="{box.y - box.height / 2:.1f}" '
@@ -327,8 +353,12 @@ def render_svg(graph: dict[str, list[dict[str, Any]]], status: dict[str, dict[st
     return "".join(out)
 
 
-def render_html(graph: dict[str, list[dict[str, Any]]], status: dict[str, dict[str, Any]] | None = None,
-                title: str | None = None, errors: list[str] | None = None) -> str:
+def render_html(
+    graph: dict[str, list[dict[str, Any]]],
+    status: dict[str, dict[str, Any]] | None = None,
+    title: str | None = None,
+    errors: list[str] | None = None,
+) -> str:
     """``render_svg`` wrapped in a ``<div>`` with the flow's title and its errors, as text."""
     esc = html.escape
     parts = ['<div class="jp-mf-DagStatic">']
@@ -344,8 +374,11 @@ def render_html(graph: dict[str, list[dict[str, Any]]], status: dict[str, dict[s
     return "".join(parts)
 
 
-def render_text(graph: dict[str, list[dict[str, Any]]], status: dict[str, dict[str, Any]] | None = None,
-                title: str | None = None) -> str:
+def render_text(
+    graph: dict[str, list[dict[str, Any]]],
+    status: dict[str, dict[str, Any]] | None = None,
+    title: str | None = None,
+) -> str:
     """A plain-text summary: one line per step with its successors and state."""
     status = status or {}
     lines = [f"{title or 'Flow'}: {len(graph['nodes'])} steps"]

@@ -4,7 +4,7 @@ the file), the line when there is one, and the fix; none carries frames of this 
 from __future__ import annotations
 
 import errno
-from typing import Iterable
+from collections.abc import Iterable
 
 from .cells import CellError
 
@@ -35,20 +35,27 @@ class DatastoreError(FlowDefinitionError):
     message names the folder, the system's reason and the fix. Earlier runs are unchanged."""
 
     @classmethod
-    def from_os_error(cls, exc: OSError, root: str | None) -> "DatastoreError":
+    def from_os_error(cls, exc: OSError, root: str | None) -> DatastoreError:
         """The error for ``exc``, raised while Metaflow wrote or read the datastore at ``root``."""
         where = f"The Metaflow datastore in {root}" if root else "The Metaflow datastore"
         reason = exc.strerror or type(exc).__name__
         path = f" ({exc.filename})" if exc.filename else ""
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            fix = ("Free some space there, or point METAFLOW_DATASTORE_SYSROOT_LOCAL at a folder on "
-                   "another disk, then run the cell again.")
+            fix = (
+                "Free some space there, or point METAFLOW_DATASTORE_SYSROOT_LOCAL at a folder on "
+                "another disk, then run the cell again."
+            )
         elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            fix = ("Make the folder writable, or point METAFLOW_DATASTORE_SYSROOT_LOCAL at a writable "
-                   "folder, then run the cell again.")
+            fix = (
+                "Make the folder writable, or point METAFLOW_DATASTORE_SYSROOT_LOCAL at a writable "
+                "folder, then run the cell again."
+            )
         else:
-            fix = ("Check the folder (a file where Metaflow expects a folder, a damaged run), or point "
-                   "METAFLOW_DATASTORE_SYSROOT_LOCAL at another folder, then run the cell again.")
+            fix = (
+                "Check the folder (a file where Metaflow expects a folder, a damaged run), or "
+                "point "
+                "METAFLOW_DATASTORE_SYSROOT_LOCAL at another folder, then run the cell again."
+            )
         return cls(f"{where} cannot be used: {reason}{path}. {fix} Earlier runs are unchanged.")
 
 
@@ -57,8 +64,10 @@ def damaged_datastore(exc: Exception, root: str | None, flow: str) -> DatastoreE
     where = f"The Metaflow datastore in {root}" if root else "The Metaflow datastore"
     return DatastoreError(
         f"{where} holds a damaged run of {flow} ({type(exc).__name__}: {exc}). Move the damaged "
-        f"run's folder (under {flow}/) out of the datastore, or point METAFLOW_DATASTORE_SYSROOT_LOCAL "
-        "at another folder, then run the cell again. The other runs are unchanged.")
+        f"run's folder (under {flow}/) out of the datastore, or point "
+        "METAFLOW_DATASTORE_SYSROOT_LOCAL "
+        "at another folder, then run the cell again. The other runs are unchanged."
+    )
 
 
 class StepFailed(Exception):

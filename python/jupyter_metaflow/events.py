@@ -4,8 +4,9 @@ and the one encoding of an event as the protocol's ``step_status`` payload."""
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 __all__ = ["Listener", "StepEvent", "emit"]
 
@@ -38,15 +39,21 @@ class StepEvent:
     def to_json(self) -> dict[str, Any]:
         """The protocol's ``step_status`` payload (optional fields only when set)."""
         payload: dict[str, Any] = {
-            "flow": self.flow, "run_id": self.run_id, "step": self.step, "state": self.status,
+            "flow": self.flow,
+            "run_id": self.run_id,
+            "step": self.step,
+            "state": self.status,
         }
         failed = self.status in ("failed", "skipped")
         optional = {
-            "split_index": self.split_index, "num_splits": self.num_splits,
+            "split_index": self.split_index,
+            "num_splits": self.num_splits,
             "duration_ms": None if self.duration is None else round(self.duration * 1000, 1),
             "artifact_count": self.artifact_count,
             "error": self.message if failed and self.message else None,
-            "source": self.source, "cell_id": self.cell_id, "switch_counts": self.switch_counts,
+            "source": self.source,
+            "cell_id": self.cell_id,
+            "switch_counts": self.switch_counts,
         }
         payload.update({k: v for k, v in optional.items() if v is not None})
         return payload

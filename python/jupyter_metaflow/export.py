@@ -63,7 +63,7 @@ class OutputExistsError(ExportError):
     """The output file holds other content and overwriting was not asked for."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__("%s already exists; pass --force to overwrite it." % path)
+        super().__init__(f"{path} already exists; pass --force to overwrite it.")
         self.path = path
 
 
@@ -82,15 +82,18 @@ def _docstring(text: str, indent: str) -> str:
         text = text[:-1] + '\\"'
     lines = text.split("\n")
     if len(lines) == 1:
-        return '%s"""%s"""' % (indent, text)
+        return f'{indent}"""{text}"""'
     body = "\n".join(indent + line if line.strip() else "" for line in lines[1:])
-    return '%s"""%s\n%s\n%s"""' % (indent, lines[0], body, indent)
+    return f'{indent}"""{lines[0]}\n{body}\n{indent}"""'
 
 
 def _trim_blank(code: str) -> str:
     lines = [line.rstrip() for line in source_lines(code)]
     inside = string_continuation_lines(code)
-    lines = [raw if i in inside else line for i, (line, raw) in enumerate(zip(lines, source_lines(code)), 1)]
+    lines = [
+        raw if i in inside else line
+        for i, (line, raw) in enumerate(zip(lines, source_lines(code)), 1)
+    ]
     while lines and not lines[0].strip():
         lines.pop(0)
     while lines and not lines[-1].strip():
@@ -99,7 +102,7 @@ def _trim_blank(code: str) -> str:
 
 
 def _marker(cell_id: str | None, cell_index: int) -> str:
-    return CELL_MARKER + (cell_id if cell_id else "#%d" % (cell_index + 1))
+    return CELL_MARKER + (cell_id if cell_id else f"#{cell_index + 1}")
 
 
 def _step_code(model: FlowModel, step: StepCell) -> str:
@@ -149,7 +152,9 @@ def _split_future_imports(code: str) -> tuple[list[str], str]:
         return [], code
     lines = source_lines(code)
     future = [line for number, line in enumerate(lines, 1) if number in hoisted]
-    return future, _trim_blank("\n".join(line for number, line in enumerate(lines, 1) if number not in hoisted))
+    return future, _trim_blank(
+        "\n".join(line for number, line in enumerate(lines, 1) if number not in hoisted)
+    )
 
 
 def render_flow(model: FlowModel, *, cell_ids: bool = False, source_name: str | None = None) -> str:
@@ -167,7 +172,7 @@ def render_flow(model: FlowModel, *, cell_ids: bool = False, source_name: str | 
             module_blocks.append((_marker(cell.id, cell.index) + "\n" if cell_ids else "") + code)
     imports = _metaflow_imports(model, module_defs)
     if imports:
-        out.append("from metaflow import %s" % ", ".join(imports))
+        out.append("from metaflow import {}".format(", ".join(imports)))
     for block in module_blocks:
         out.append("\n\n" + block)
     out.append("\n")
@@ -177,7 +182,7 @@ def render_flow(model: FlowModel, *, cell_ids: bool = False, source_name: str | 
         if model.flow_cell.param_args:
             out.append(PARAMS_MARKER + shlex.join(model.flow_cell.param_args))
         out.extend(model.flow_cell.decorators)
-    out.append("class %s(FlowSpec):" % model.name)
+    out.append(f"class {model.name}(FlowSpec):")
     members: list[str] = []
     if model.flow_doc:
         members.append(_docstring(model.flow_doc, "    "))
@@ -192,7 +197,7 @@ def render_flow(model: FlowModel, *, cell_ids: bool = False, source_name: str | 
         lines.extend(indent_code(d, "    ") for d in step.decorators if d.strip() != "@step")
         lines.append("    @step")  # the one @step (a cell may repeat it out of habit)
         args = "self, inputs" if model.is_join(step.name) else "self"
-        lines.append("    def %s(%s):" % (step.name, args))
+        lines.append(f"    def {step.name}({args}):")
         doc = model.markdown_above.get(step.name)
         if doc:
             lines.append(_docstring(doc, "        "))
@@ -201,7 +206,7 @@ def render_flow(model: FlowModel, *, cell_ids: bool = False, source_name: str | 
     out.append("\n\n".join(members))
     out.append("\n")
     out.append('if __name__ == "__main__":')
-    out.append("    %s()" % model.name)
+    out.append(f"    {model.name}()")
     return "\n".join(out) + "\n"
 
 
@@ -223,7 +228,10 @@ def validate_graph(model: FlowModel) -> list[CellError]:
         error = _body_compile_error(model, step)
         if error is not None:
             return [error]
-    lines = ["from metaflow import FlowSpec, step, parallel", "class %s(FlowSpec):" % _identifier(model.name)]
+    lines = [
+        "from metaflow import FlowSpec, step, parallel",
+        f"class {_identifier(model.name)}(FlowSpec):",
+    ]
     where: dict[int, tuple[StepCell, int | None]] = {}
     for step in model.steps:
         first = len(lines) + 1
@@ -231,14 +239,16 @@ def validate_graph(model: FlowModel) -> list[CellError]:
             lines.append("    @parallel")
         lines.append("    @step")
         args = "self, inputs" if model.is_join(step.name) else "self"
-        lines.append("    def %s(%s):" % (_identifier(step.name), args))
+        lines.append(f"    def {_identifier(step.name)}({args}):")
         transition = model.next_of(step.name)
-        lines.append("        " + (ast.unparse(_transition_call(transition)) if transition else "pass"))
+        lines.append(
+            "        " + (ast.unparse(_transition_call(transition)) if transition else "pass")
+        )
         for number in range(first, len(lines)):
             where[number] = (step, None)
         where[len(lines)] = (step, transition.line if transition else None)
     source = "\n".join(lines) + "\n"
-    fd, path = tempfile.mkstemp(prefix="jmf_graph_%s_" % model.name, suffix=".py")
+    fd, path = tempfile.mkstemp(prefix=f"jmf_graph_{model.name}_", suffix=".py")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(source)
@@ -266,7 +276,7 @@ def validate_graph(model: FlowModel) -> list[CellError]:
 def _identifier(name: str) -> str:
     """``name`` when it is a Python identifier (so it can be written into generated code)."""
     if not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError("not an identifier: %r" % name)
+        raise ValueError(f"not an identifier: {name!r}")
     return name
 
 
@@ -294,7 +304,9 @@ def _transition_call(transition: Transition) -> ast.Expr:
     keywords: list[ast.keyword] = []
     if transition.kind == "switch":
         cases = transition.cases or {}
-        args: list[ast.expr] = [ast.Dict([_case_key(k) for k in cases], [target(t) for t in cases.values()])]
+        args: list[ast.expr] = [
+            ast.Dict([_case_key(k) for k in cases], [target(t) for t in cases.values()])
+        ]
         keywords.append(ast.keyword("condition", ast.Constant(str(transition.condition))))
     else:
         args = [target(t) for t in transition.targets]
@@ -302,7 +314,9 @@ def _transition_call(transition: Transition) -> ast.Expr:
             keywords.append(ast.keyword("foreach", ast.Constant(str(transition.foreach))))
         elif transition.kind == "num_parallel":
             count = transition.num_parallel
-            keywords.append(ast.keyword("num_parallel", ast.Constant(count if isinstance(count, int) else None)))
+            keywords.append(
+                ast.keyword("num_parallel", ast.Constant(count if isinstance(count, int) else None))
+            )
     call = ast.Call(ast.Attribute(ast.Name("self", ast.Load()), "next", ast.Load()), args, keywords)
     return ast.fix_missing_locations(ast.Expr(call))
 
@@ -327,16 +341,27 @@ def _body_compile_error(model: FlowModel, step: StepCell) -> CellError | None:
         return None
     args = [ast.arg("self")] + ([ast.arg("inputs")] if model.is_join(step.name) else [])
     fields: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
-    func = ast.FunctionDef(name="_step", args=ast.arguments([], args, None, [], [], None, []),
-                           body=step.body_ast.body or [ast.Pass()], decorator_list=[], returns=None,
-                           **fields)
+    func = ast.FunctionDef(
+        name="_step",
+        args=ast.arguments([], args, None, [], [], None, []),
+        body=step.body_ast.body or [ast.Pass()],
+        decorator_list=[],
+        returns=None,
+        **fields,
+    )
     module = ast.fix_missing_locations(ast.Module([func], []))
     try:
         compile(module, "<step>", "exec", dont_inherit=True)
     except SyntaxError as exc:
         line = None if exc.lineno is None else step.body_line + exc.lineno - 1
-        return CellError(step.cell_index, step.cell_id, line, "Syntax error: %s." % exc.msg,
-                         "Correct the code on that line of the cell.", "syntax-error")
+        return CellError(
+            step.cell_index,
+            step.cell_id,
+            line,
+            f"Syntax error: {exc.msg}.",
+            "Correct the code on that line of the cell.",
+            "syntax-error",
+        )
     return None
 
 
@@ -357,15 +382,27 @@ def _misplaced_magics(scratch_cells: list[CellInput]) -> list[CellError]:
             if _CELL_MAGIC_RE.match(line):
                 magic = line.strip()
                 first = not any(text.strip() for text in lines[: number - 1])  # only indented
-                errors.append(CellError(
-                    cell.index, cell.id, number,
-                    "%s %s, so the cell is not a %s cell (IPython runs a cell magic only when it "
-                    "starts the cell's first line)." % (
-                        magic, "is indented" if first else "is not the first line of the cell", magic[2:6]),
-                    ("Remove the spaces before %s." if first else
-                     "Move the %s line to the top of the cell (comments go below it).") % magic.split()[0],
-                    "misplaced-magic",
-                ))
+                errors.append(
+                    CellError(
+                        cell.index,
+                        cell.id,
+                        number,
+                        "{} {}, so the cell is not a {} cell (IPython runs a cell magic only when "
+                        "it "
+                        "starts the cell's first line).".format(
+                            magic,
+                            "is indented" if first else "is not the first line of the cell",
+                            magic[2:6],
+                        ),
+                        (
+                            "Remove the spaces before %s."
+                            if first
+                            else "Move the %s line to the top of the cell (comments go below it)."
+                        )
+                        % magic.split()[0],
+                        "misplaced-magic",
+                    )
+                )
                 break
     return errors
 
@@ -386,27 +423,47 @@ def export_cells(
     model = assemble(cells, name)
     errors = _misplaced_magics(model.scratch_cells) + model.errors
     if errors:
-        raise ExportError(_format_errors("The notebook does not describe a valid flow:", errors), errors)
+        raise ExportError(
+            _format_errors("The notebook does not describe a valid flow:", errors), errors
+        )
     for cell in model.module_cells:
         exc = compile_error(strip_magics(cell.source))
         if exc is not None:
             fix = "Correct the code on that line of the cell" + (
-                ", or remove the 'module' tag so the cell stays scratch." if "module" in cell.tags else ".")
-            err = CellError(cell.index, cell.id, exc.lineno, "Syntax error in a module cell: %s." % exc.msg,
-                            fix, "syntax-error")
+                ", or remove the 'module' tag so the cell stays scratch."
+                if "module" in cell.tags
+                else "."
+            )
+            err = CellError(
+                cell.index,
+                cell.id,
+                exc.lineno,
+                f"Syntax error in a module cell: {exc.msg}.",
+                fix,
+                "syntax-error",
+            )
             raise ExportError(_format_errors("Cannot export:", [err]), [err])
     fc = model.flow_cell
     exc = None if fc is None else compile_error(fc.body, "class _Flow:")
     if fc is not None and exc is not None:
         line = None if exc.lineno is None else fc.body_line + exc.lineno - 1
-        err = CellError(fc.cell_index, fc.cell_id, line, "Syntax error in the flow cell: %s." % exc.msg,
-                        "Correct the code on that line of the cell.", "syntax-error")
+        err = CellError(
+            fc.cell_index,
+            fc.cell_id,
+            line,
+            f"Syntax error in the flow cell: {exc.msg}.",
+            "Correct the code on that line of the cell.",
+            "syntax-error",
+        )
         raise ExportError(_format_errors("Cannot export:", [err]), [err])
     search_dir = os.path.dirname(os.path.abspath(name)) if name else None
     problems = [p.to_error() for p in find_undefined_names(model, cells, search_dir)]
     if problems:
         raise ExportError(
-            _format_errors("Export stopped: the flow would use names the exported file does not define:", problems),
+            _format_errors(
+                "Export stopped: the flow would use names the exported file does not define:",
+                problems,
+            ),
             problems,
         )
     lint = validate_graph(model)
@@ -429,8 +486,11 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
     path = Path(path)
     if path.is_symlink():
         if not path.exists():  # writing would create whatever file the link names
-            raise ExportError("%s is a symbolic link to %s, which does not exist. Remove the link or "
-                              "choose another output file." % (path, os.readlink(path)))
+            raise ExportError(
+                f"{path} is a symbolic link to {os.readlink(path)}, which does not exist. Remove "
+                "the link or "
+                "choose another output file."
+            )
         path = path.resolve()
     if path.exists():
         try:
@@ -444,8 +504,11 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
     try:
         fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise ExportError("Cannot write %s: %s. Create the folder %s or choose another output "
-                          "file." % (path, exc.strerror or exc, directory)) from None
+        raise ExportError(
+            f"Cannot write {path}: {exc.strerror or exc}. Create the folder {directory} or choose "
+            "another output "
+            "file."
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
@@ -460,7 +523,9 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
         if os.path.exists(tmp):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise ExportError("Cannot write %s: %s. Choose another output file." % (path, exc.strerror or exc)) from None
+            raise ExportError(
+                f"Cannot write {path}: {exc.strerror or exc}. Choose another output file."
+            ) from None
         raise
     return True
 
@@ -473,7 +538,7 @@ def check_flow_file(flow_path: str | os.PathLike[str], text: str) -> str:
     except FileNotFoundError:
         current = ""
     except (OSError, UnicodeDecodeError) as exc:
-        raise ExportError("Cannot read %s: %s." % (flow_path, exc)) from None
+        raise ExportError(f"Cannot read {flow_path}: {exc}.") from None
     if current == text:
         return ""
     return "".join(
@@ -481,7 +546,6 @@ def check_flow_file(flow_path: str | os.PathLike[str], text: str) -> str:
             current.splitlines(True),
             text.splitlines(True),
             fromfile=str(flow_path),
-            tofile="%s (exported now)" % flow_path,
+            tofile=f"{flow_path} (exported now)",
         )
     )
-

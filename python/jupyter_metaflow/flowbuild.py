@@ -14,8 +14,9 @@ import linecache
 import re
 import traceback
 import types
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from . import _metaflow as mf
 from . import cells as cellrules
@@ -99,10 +100,19 @@ def compile_step(model: FlowModel, step: cellrules.StepCell) -> CompiledStep:
     offset = 1 if step.body_line == 1 else 0  # tag-based cell without a magic line
     args = "self, inputs" if model.is_join(step.name) else "self"
     transition = model.next_of(step.name)
-    implied = transition.to_source() if transition is not None and model.is_implied(step.name) else None
+    implied = (
+        transition.to_source() if transition is not None and model.is_implied(step.name) else None
+    )
     ref = CellRef(step.cell_index, step.cell_id, f"%%step {step.name}", offset)
-    key = (filename, step.body, step.body_line, tuple(step.decorators),
-           tuple(step.decorator_lines), args, implied)
+    key = (
+        filename,
+        step.body,
+        step.body_line,
+        tuple(step.decorators),
+        tuple(step.decorator_lines),
+        args,
+        implied,
+    )
     cached = _compiled_steps.get(key)
     if cached is None:
         lines = [""] * (step.body_line - 1 + offset)
@@ -140,8 +150,7 @@ def _compile_step_text(
     except SyntaxError as exc:
         line = (exc.lineno or 2) - 1
         raise FlowDefinitionError(
-            f"Syntax error in {ref.where(line)}: {exc.msg}.\n"
-            "Fix the code on that line of the cell."
+            f"Syntax error in {ref.where(line)}: {exc.msg}.\nFix the code on that line of the cell."
         ) from None
     wrapper = tree.body[0]
     assert isinstance(wrapper, ast.If)  # the "if 1:" above
@@ -173,8 +182,11 @@ def _self_assignments(step: cellrules.StepCell) -> list[tuple[str, int]]:
             continue
         for target in targets:
             for leaf in ast.walk(target):
-                if (isinstance(leaf, ast.Attribute) and isinstance(leaf.value, ast.Name)
-                        and leaf.value.id == "self"):
+                if (
+                    isinstance(leaf, ast.Attribute)
+                    and isinstance(leaf.value, ast.Name)
+                    and leaf.value.id == "self"
+                ):
                     found.append((leaf.attr, step.body_line + leaf.lineno - 1))
     return found
 
@@ -203,7 +215,8 @@ def build_flow(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
     Step and flow-cell code sees the notebook's globals (module-cell imports and helpers)
     over Metaflow's names; what it assigns stays local to it.
     """
-    from metaflow import FlowSpec, step as step_decorator
+    from metaflow import FlowSpec
+    from metaflow import step as step_decorator
 
     if model.errors:
         raise FlowDefinitionError(format_cell_errors(model.errors))
@@ -255,7 +268,9 @@ def _exec_flow_cell(
     decorators = []
     try:
         for deco, line in zip(fc.decorators, fc.decorator_lines):
-            decorators.append(eval(_compile_at(deco.lstrip()[1:].strip(), filename, line), namespace))
+            decorators.append(
+                eval(_compile_at(deco.lstrip()[1:].strip(), filename, line), namespace)
+            )
         exec(compile(text, filename, "exec"), namespace, class_body)
     except Exception as exc:
         raise FlowDefinitionError(
@@ -274,13 +289,17 @@ def flow_cell_class(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
     ref: CellRef | None = None
     param_args: list[str] = []
     if model.flow_cell is not None:
-        body, decorators, ref = _exec_flow_cell(model.flow_cell, {**metaflow_namespace(), **user_ns})
+        body, decorators, ref = _exec_flow_cell(
+            model.flow_cell, {**metaflow_namespace(), **user_ns}
+        )
         attrs.update(body)
         param_args = cellrules.split_run_options(model.flow_cell.param_args)[1]
     try:
         cls = mf.decorated_flow_class(type(model.name, (FlowSpec,), attrs), decorators)
     except Exception as exc:
-        raise FlowDefinitionError(f"The flow cell is not valid: {type(exc).__name__}: {exc}") from None
+        raise FlowDefinitionError(
+            f"The flow cell is not valid: {type(exc).__name__}: {exc}"
+        ) from None
     return _prepared(BuiltFlow(model, cls, {}, ref, param_args))
 
 
@@ -293,7 +312,8 @@ def _prepared(built: BuiltFlow) -> BuiltFlow:
     if mf.config_parameter_names(built.cls):
         try:
             built.config_options = mf.config_options(
-                built.cls, built.param_args, f"%%flow {built.cls.__name__}")
+                built.cls, built.param_args, f"%%flow {built.cls.__name__}"
+            )
         except click.UsageError as exc:
             where = built.flow_ref.where(1) if built.flow_ref else "the %%flow cell"
             raise FlowDefinitionError(f"Bad Config option in {where}: {exc}") from None

@@ -18,13 +18,19 @@ def no_such_split(step: str, position: tuple[int, ...], positions: list[tuple[in
         if depth == 1:
             return f"Step {step!r} is inside one foreach: give one split index."
         example = " ".join(str(i) for i in positions[-1])
-        return (f"Step {step!r} is inside {depth} nested foreach steps: give one index per foreach, "
-                f"outermost first (%mf_split {step} {example} runs split {split_label(positions[-1])}).")
+        return (
+            f"Step {step!r} is inside {depth} nested foreach steps: give one index per foreach, "
+            f"outermost first (%mf_split {step} {example} runs split {split_label(positions[-1])})."
+        )
     if depth == 1:
-        return (f"Step {step!r} has splits 0 to {len(positions) - 1} in the current run; "
-                f"{position[0]} is not one of them.")
+        return (
+            f"Step {step!r} has splits 0 to {len(positions) - 1} in the current run; "
+            f"{position[0]} is not one of them."
+        )
     shown = [split_label(p) for p in positions]
     if len(shown) > 12:
-        shown = shown[:6] + ["..."] + shown[-3:]
-    return (f"Step {step!r} has no split {split_label(position)} in the current run; "
-            f"its splits: {', '.join(shown)}.")
+        shown = [*shown[:6], "...", *shown[-3:]]
+    return (
+        f"Step {step!r} has no split {split_label(position)} in the current run; "
+        f"its splits: {', '.join(shown)}."
+    )

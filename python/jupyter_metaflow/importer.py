@@ -88,12 +88,17 @@ def _comments(lines: list[str], first: int, last: int) -> list[str]:
     return [line for line in lines[max(first, 1) - 1 : last] if line.strip().startswith("#")]
 
 
-def _decorator_comments(lines: list[str], node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+def _decorator_comments(
+    lines: list[str], node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+) -> list[str]:
     """The comments between a class's or function's decorators (stripped): a cell's
     decorators come right under its magic line, so they go to the top of its body."""
     decorator_lines = {k for d in node.decorator_list for k in range(d.lineno, _last_line(d) + 1)}
-    return [line.strip() for k, line in enumerate(lines[_start_line(node) - 1 : node.lineno - 1], _start_line(node))
-            if k not in decorator_lines and line.strip().startswith("#")]
+    return [
+        line.strip()
+        for k, line in enumerate(lines[_start_line(node) - 1 : node.lineno - 1], _start_line(node))
+        if k not in decorator_lines and line.strip().startswith("#")
+    ]
 
 
 def _class_tail(lines: list[str], flow: ast.ClassDef) -> int:
@@ -112,8 +117,13 @@ def _only_runs(guard: ast.If, flow_name: str) -> bool:
     if guard.orelse or len(guard.body) != 1 or not isinstance(guard.body[0], ast.Expr):
         return False
     call = guard.body[0].value
-    return (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == flow_name
-            and not call.args and not call.keywords)
+    return (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Name)
+        and call.func.id == flow_name
+        and not call.args
+        and not call.keywords
+    )
 
 
 def _dedent_block(lines: list[str]) -> str:
@@ -172,7 +182,11 @@ def _own_header_lines(lines: list[str], tree: ast.Module) -> set[int]:
         return set()
     after = 2
     for node in tree.body:
-        if not (isinstance(node, ast.ImportFrom) and node.module == "__future__" and node.lineno == after):
+        if not (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "__future__"
+            and node.lineno == after
+        ):
             break
         after = _last_line(node) + 1
     if len(lines) >= after and lines[after - 1].startswith("from metaflow import "):
@@ -193,7 +207,9 @@ def _start_line(node: ast.stmt) -> int:
     return min([node.lineno] + [d.lineno for d in decorators])
 
 
-def _body_lines(lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef, has_doc: bool) -> list[str]:
+def _body_lines(
+    lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef, has_doc: bool
+) -> list[str]:
     """The source lines of a method's body without its docstring: from the line after the
     docstring, else from the comments above the first statement, decorators of a nested
     ``def`` included; a statement on the ``def`` line itself (``def end(self): pass``) is cut
@@ -205,7 +221,7 @@ def _body_lines(lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef, 
     first_line = _start_line(first)
     text = lines[first_line - 1].encode("utf-8")
     if not getattr(first, "decorator_list", None) and text[: first.col_offset].strip():
-        return [text[first.col_offset :].decode("utf-8")] + lines[first_line : _last_line(node)]
+        return [text[first.col_offset :].decode("utf-8"), *lines[first_line : _last_line(node)]]
     if has_doc:
         top = _last_line(node.body[0]) + 1
     else:  # comments between the def line and the first statement belong to the body
@@ -229,32 +245,39 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         tree = ast.parse(source, filename)
     except SyntaxError as exc:
         raise FlowImportError(
-            "%s line %s: syntax error (%s); fix the file first." % (filename, exc.lineno, exc.msg)
+            f"{filename} line {exc.lineno}: syntax error ({exc.msg}); fix the file first."
         ) from None
     lines = source_lines(source)
 
     flow_classes: set[str] = set()
     flows: list[ast.ClassDef] = []
     for node in tree.body:
-        if isinstance(node, ast.ClassDef) and any(_is_flowspec_base(b, flow_classes) for b in node.bases):
+        if isinstance(node, ast.ClassDef) and any(
+            _is_flowspec_base(b, flow_classes) for b in node.bases
+        ):
             flow_classes.add(node.name)
             flows.append(node)
     if not flows:
         raise FlowImportError(
-            "%s defines no FlowSpec class: pass a Metaflow flow file (class NAME(FlowSpec): ...)."
-            % filename
+            f"{filename} defines no FlowSpec class: pass a Metaflow flow file (class "
+            "NAME(FlowSpec): ...)."
         )
     for flow in flows[::-1]:  # a subclass of another flow class of the file says so first
-        if any(isinstance(b, ast.Name) and b.id != "FlowSpec" for b in flow.bases) or len(flow.bases) != 1:
+        if (
+            any(isinstance(b, ast.Name) and b.id != "FlowSpec" for b in flow.bases)
+            or len(flow.bases) != 1
+        ):
             raise FlowImportError(
-                "%s: %s must derive from FlowSpec directly (bases: %s); a notebook flow cannot "
-                "inherit steps or methods from another class. Copy what it inherits into %s."
-                % (filename, flow.name, ", ".join(ast.unparse(b) for b in flow.bases), flow.name)
+                f"{filename}: {flow.name} must derive from FlowSpec directly (bases: "
+                f"{', '.join(ast.unparse(b) for b in flow.bases)}); a notebook flow cannot "
+                f"inherit steps or methods from another class. Copy what it inherits into "
+                f"{flow.name}."
             )
     if len(flows) > 1:
         raise FlowImportError(
-            "%s defines %d FlowSpec classes (%s); a notebook holds one flow. Split the file so "
-            "each flow has its own." % (filename, len(flows), ", ".join(f.name for f in flows))
+            f"{filename} defines {len(flows)} FlowSpec classes "
+            f"({', '.join(f.name for f in flows)}); a notebook holds one flow. Split the file so "
+            "each flow has its own."
         )
     flow = flows[0]
 
@@ -262,7 +285,10 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
     doc = ast.get_docstring(flow)
     if doc:
         cells.append(_Cell("markdown", inspect.cleandoc(doc)))
-    elif any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and ast.get_docstring(n) for n in flow.body):
+    elif any(
+        isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and ast.get_docstring(n)
+        for n in flow.body
+    ):
         # the first markdown cell is the flow's docstring: keep step docstrings off that spot
         cells.append(_Cell("markdown", "# " + flow.name))
     cells.append(_Cell("code", "%load_ext jupyter_metaflow", cell_id="load-ext"))
@@ -279,19 +305,27 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         flow_top -= 1  # the comments right above the class: cell marker, parameter values
     class_tail = _class_tail(lines, flow)
     flow_lines = range(flow_top, class_tail + 1)
-    above = [c for c in _marker_id(lines[flow_top - 1 : _start_line(flow) - 1])[1] if not c.startswith(PARAMS_MARKER)]
+    above = [
+        c
+        for c in _marker_id(lines[flow_top - 1 : _start_line(flow) - 1])[1]
+        if not c.startswith(PARAMS_MARKER)
+    ]
 
     def place_class() -> None:
         """The comments between the module code before the class and the class (those right
         above it too), in its place."""
         nonlocal previous_end
-        gap = [ln for k, ln in enumerate(lines[previous_end : flow_top - 1], previous_end + 1) if k not in own]
+        gap = [
+            ln
+            for k, ln in enumerate(lines[previous_end : flow_top - 1], previous_end + 1)
+            if k not in own
+        ]
         gap = _marker_id(gap)[1] + above
         comments = _strip_blank("\n".join(gap))
         if comments:
             lead = next(i for i, ln in enumerate(gap) if ln.strip())
             if blocks and lead < 2:
-                blocks[-1].extend(gap[: lead] + source_lines(comments))
+                blocks[-1].extend(gap[:lead] + source_lines(comments))
             else:
                 blocks.append(source_lines(comments))
         previous_end = class_tail
@@ -300,8 +334,11 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         start = _start_line(node)
         if previous_end < flow.lineno < start:
             place_class()
-        gap = [ln for k, ln in enumerate(lines[previous_end : start - 1], previous_end + 1)
-               if k not in flow_lines and k not in own]
+        gap = [
+            ln
+            for k, ln in enumerate(lines[previous_end : start - 1], previous_end + 1)
+            if k not in flow_lines and k not in own
+        ]
         code = lines[start - 1 : _last_line(node)]
         previous_end = max(previous_end, _last_line(node))
         if start in own:
@@ -320,7 +357,11 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         place_class()
     guards = {k for n in tree.body if _is_main_guard(n) for k in range(n.lineno, _last_line(n) + 1)}
     last = max([_last_line(n) for n in top] + [class_tail] + sorted(own))
-    tail = [c for k, c in enumerate(lines[last:], last + 1) if k not in guards and c.strip().startswith("#")]
+    tail = [
+        c
+        for k, c in enumerate(lines[last:], last + 1)
+        if k not in guards and c.strip().startswith("#")
+    ]
     if tail:
         blocks.append(tail)
     for number, block in enumerate(blocks, 1):
@@ -328,13 +369,15 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
         text = _strip_blank("\n".join(block))
         if not text:
             continue
-        cell = _Cell("code", text, cell_id=marker or "module-%d" % number)
+        cell = _Cell("code", text, cell_id=marker or f"module-{number}")
         if classify(CellInput(0, None, "code", text, ())) is not CellKind.MODULE:
             cell.tags = ("module",)
         cells.append(cell)
 
     # the flow cell: class decorators and the class body without docstring and steps
-    class_decorators = [_dedent_block(lines[d.lineno - 1 : _last_line(d)]).strip() for d in flow.decorator_list]
+    class_decorators = [
+        _dedent_block(lines[d.lineno - 1 : _last_line(d)]).strip() for d in flow.decorator_list
+    ]
     flow_marker, flow_comments = _marker_id(lines[flow_top - 1 : _start_line(flow) - 1])
     param_args = next(
         (c[len(PARAMS_MARKER) :].strip() for c in flow_comments if c.startswith(PARAMS_MARKER)), ""
@@ -345,17 +388,20 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
     steps = [
         n
         for n in body_nodes
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(_is_step_decorator(d) for d in n.decorator_list)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and any(_is_step_decorator(d) for d in n.decorator_list)
     ]
     if not steps:
-        raise FlowImportError("%s: %s has no @step methods." % (filename, flow.name))
+        raise FlowImportError(f"{filename}: {flow.name} has no @step methods.")
     class_code: list[str] = []
     step_ids = {id(s) for s in steps}
     # each member's text: from the end of the one before it (or of what that step's cell
     # took of the comments after it) to its end; a step's cell also takes the comments
     # indented into its body after it, and the last member the class's trailing comments
-    spans: dict[int, tuple[int, int]] = {}  # id(step) -> (first line of its leading comments, last line taken)
-    prev = (_last_line(flow.body[0]) if doc else flow.lineno)
+    spans: dict[
+        int, tuple[int, int]
+    ] = {}  # id(step) -> (first line of its leading comments, last line taken)
+    prev = _last_line(flow.body[0]) if doc else flow.lineno
     for i, node in enumerate(body_nodes):
         nxt = _start_line(body_nodes[i + 1]) - 1 if i + 1 < len(body_nodes) else class_tail
         end = _last_line(node)
@@ -366,13 +412,21 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
             prev = spans[id(node)][1]
             continue
         end = nxt if i + 1 == len(body_nodes) else end
-        class_code.append("\n".join(lines[prev : end]))
+        class_code.append("\n".join(lines[prev:end]))
         prev = end
     _, class_lines = _marker_id(source_lines("\n".join(class_code)))
-    above_doc = [c.strip() for c in _comments(lines, flow.lineno + 1, flow.body[0].lineno - 1)] if doc else []
-    flow_body = _strip_blank("\n".join(_decorator_comments(lines, flow) + above_doc + [_dedent_block(class_lines)]))
+    above_doc = (
+        [c.strip() for c in _comments(lines, flow.lineno + 1, flow.body[0].lineno - 1)]
+        if doc
+        else []
+    )
+    flow_body = _strip_blank(
+        "\n".join(_decorator_comments(lines, flow) + above_doc + [_dedent_block(class_lines)])
+    )
     magic = ("%%flow " + flow.name + " " + param_args).strip()
-    flow_src = "\n".join([magic] + class_decorators + ([_keep_off_decorators(flow_body)] if flow_body else []))
+    flow_src = "\n".join(
+        [magic] + class_decorators + ([_keep_off_decorators(flow_body)] if flow_body else [])
+    )
     cells.append(_Cell("code", flow_src, cell_id=flow_marker or "flow", line=flow.lineno))
 
     # steps
@@ -386,34 +440,57 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
                 continue
             if isinstance(d, ast.Call) and _is_step_decorator(d.func):
                 raise FlowImportError(
-                    "%s line %d: @step(...) with arguments is not supported in notebooks; use "
-                    "the plain @step and the names start/end." % (filename, d.lineno)
+                    f"{filename} line {d.lineno}: @step(...) with arguments is not supported in "
+                    "notebooks; use the plain @step and the names start/end."
                 )
             decorators.append(_dedent_block(lines[d.lineno - 1 : _last_line(d)]).strip())
         args = [a.arg for a in node.args.args]
         if len(args) > 2 or not args:
             raise FlowImportError(
-                "%s line %d: step %s takes %s; steps take (self) or, for joins, (self, inputs)."
-                % (filename, node.lineno, node.name, "(%s)" % ", ".join(args))
+                f"{filename} line {node.lineno}: step {node.name} takes ({', '.join(args)}); steps "
+                "take (self) or, for joins, (self, inputs)."
             )
         step_doc = ast.get_docstring(node)
-        body_lines = _body_lines(lines, node, step_doc is not None) + _comments(lines, _last_line(node) + 1, last)
-        above_doc = [c.strip() for c in _comments(lines, node.lineno + 1, node.body[0].lineno - 1)] if step_doc else []
+        body_lines = _body_lines(lines, node, step_doc is not None) + _comments(
+            lines, _last_line(node) + 1, last
+        )
+        above_doc = (
+            [c.strip() for c in _comments(lines, node.lineno + 1, node.body[0].lineno - 1)]
+            if step_doc
+            else []
+        )
         body = _strip_blank("\n".join(leading + above_doc + [_dedent_block(body_lines)]))
         if len(args) == 2 and args[1] != "inputs":
-            body = "%s = inputs\n%s" % (args[1], body)
+            body = f"{args[1]} = inputs\n{body}"
         if step_doc:
             cells.append(_Cell("markdown", inspect.cleandoc(step_doc)))
-        src = "\n".join(["%%step " + node.name] + decorators + ([_keep_off_decorators(body)] if body else []))
-        cells.append(_Cell("code", src, cell_id=step_marker or "step-" + node.name.replace("_", "-"), line=node.lineno))
+        src = "\n".join(
+            ["%%step " + node.name] + decorators + ([_keep_off_decorators(body)] if body else [])
+        )
+        cells.append(
+            _Cell(
+                "code",
+                src,
+                cell_id=step_marker or "step-" + node.name.replace("_", "-"),
+                line=node.lineno,
+            )
+        )
 
     # a __main__ block doing more than FLOW(): kept, as a raw cell (neither run nor exported)
     for node in tree.body:
-        if _is_main_guard(node) and (not _only_runs(node, flow.name) or _comments(lines, node.lineno, _last_line(node))):
-            cells.append(_Cell("raw", "\n".join(lines[node.lineno - 1 : _last_line(node)]), cell_id="main"))
+        if _is_main_guard(node) and (
+            not _only_runs(node, flow.name) or _comments(lines, node.lineno, _last_line(node))
+        ):
+            cells.append(
+                _Cell("raw", "\n".join(lines[node.lineno - 1 : _last_line(node)]), cell_id="main")
+            )
 
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     used: set[str] = set()
     for index, cell in enumerate(cells):
@@ -423,9 +500,9 @@ def import_flow(source: str, filename: str = "flow.py") -> dict[str, Any]:
             nb_cell = nbformat.v4.new_raw_cell(cell.source)
         else:
             nb_cell = nbformat.v4.new_code_cell(cell.source)
-        cell_id = cell.cell_id or "md-%d" % index
+        cell_id = cell.cell_id or f"md-{index}"
         while cell_id in used:
-            cell_id = "%s-%d" % (cell_id[:56], index)
+            cell_id = f"{cell_id[:56]}-{index}"
         used.add(cell_id)
         nb_cell["id"] = cell_id
         if cell.tags:
@@ -444,22 +521,26 @@ def _check_graph(nb: Any, lines: list[int | None], flow: ast.ClassDef, filename:
 
     def located(error: Any) -> str:
         line = lines[error.cell_index] if error.cell_index is not None else None
-        return ("line %d: " % line if line else "") + "%s %s" % (error.message, error.fix)
+        return (f"line {line}: " if line else "") + f"{error.message} {error.fix}"
 
     if model.errors:
         raise FlowImportError(
-            "%s does not follow Metaflow's rules: %s" % (filename, "; ".join(located(e) for e in model.errors))
+            "{} does not follow Metaflow's rules: {}".format(
+                filename, "; ".join(located(e) for e in model.errors)
+            )
         )
     lint = validate_graph(model)
     if lint:
-        raise FlowImportError("%s: Metaflow's checks reject the flow: %s" % (filename, located(lint[0])))
+        raise FlowImportError(f"{filename}: Metaflow's checks reject the flow: {located(lint[0])}")
     for node in flow.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(_is_step_decorator(d) for d in node.decorator_list):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+            _is_step_decorator(d) for d in node.decorator_list
+        ):
             file_join = len(node.args.args) == 2
             if file_join != model.is_join(node.name):
                 raise FlowImportError(
-                    "%s: step %s %s a join in the file, but in a notebook %s. Make its body use "
-                    "'inputs' only in join steps." % (
+                    "{}: step {} {} a join in the file, but in a notebook {}. Make its body use "
+                    "'inputs' only in join steps.".format(
                         filename,
                         node.name,
                         "is" if file_join else "is not",
@@ -474,5 +555,5 @@ def import_flow_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         source = path.read_text(encoding="utf-8-sig")  # Python reads a BOM-marked file too
     except (OSError, UnicodeDecodeError) as exc:
-        raise FlowImportError("Cannot read %s: %s." % (path, exc)) from None
+        raise FlowImportError(f"Cannot read {path}: {exc}.") from None
     return import_flow(source, path.name)

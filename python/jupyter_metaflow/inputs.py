@@ -26,26 +26,35 @@ class StepInputs:
     """``self`` as step ``step`` sees it: artifacts of ``task`` (a Client task, None for a
     join's ``self``) read on first use; attributes you set stay on this object only."""
 
-    def __init__(self, step: str, task: Any, value: Any = _UNSET, index: int | None = None,
-                 where: str = "") -> None:
-        state = {"_step": step, "_task": task, "_value": value, "_index": index, "_where": where,
-                 "_loaded": {}}
+    def __init__(
+        self, step: str, task: Any, value: Any = _UNSET, index: int | None = None, where: str = ""
+    ) -> None:
+        state = {
+            "_step": step,
+            "_task": task,
+            "_value": value,
+            "_index": index,
+            "_where": where,
+            "_loaded": {},
+        }
         self.__dict__.update(state)
 
     @property
     def input(self) -> Any:
         """The foreach value this split receives (``self.input`` in the step)."""
         if self._value is _UNSET:
-            raise AttributeError(f"step {self._step!r} is not a foreach split: it has no "
-                                 "self.input")
+            raise AttributeError(
+                f"step {self._step!r} is not a foreach split: it has no self.input"
+            )
         return self._value
 
     @property
     def index(self) -> int:
         """The split's index in its foreach (``self.index`` in the step)."""
         if self._index is None:
-            raise AttributeError(f"step {self._step!r} is not a foreach split: it has no "
-                                 "self.index")
+            raise AttributeError(
+                f"step {self._step!r} is not a foreach split: it has no self.index"
+            )
         return self._index
 
     def __getattr__(self, name: str) -> Any:
@@ -58,7 +67,8 @@ class StepInputs:
         if task is None:
             raise AttributeError(
                 f"a join's self holds nothing until self.merge_artifacts(inputs) or your own "
-                f"assignments: read {name!r} from inputs (e.g. inputs[0].{name})")
+                f"assignments: read {name!r} from inputs (e.g. inputs[0].{name})"
+            )
         if name not in task:
             names = ", ".join(self.artifact_names()) or "none"
             raise AttributeError(f"{task.pathspec} has no artifact {name!r} (it has: {names})")
@@ -76,8 +86,9 @@ class StepInputs:
     def next(self, *args: Any, **kwargs: Any) -> None:
         """``self.next(...)`` does nothing here: the step cell's own run moves the flow on."""
 
-    def merge_artifacts(self, inputs: list["StepInputs"], exclude: Any = (),
-                        include: Any = ()) -> None:
+    def merge_artifacts(
+        self, inputs: list[StepInputs], exclude: Any = (), include: Any = ()
+    ) -> None:
         """Like Metaflow's: the artifacts all inputs agree on become readable from ``self``."""
         names = set.intersection(*(set(i.artifact_names()) for i in inputs)) if inputs else set()
         for name in sorted(names):
@@ -102,8 +113,9 @@ def _same(a: Any, b: Any) -> bool:
         return a is b
 
 
-def step_inputs(step: str, split: tuple[int, ...]) -> tuple[StepInputs, list[StepInputs] | None,
-                                                             str]:
+def step_inputs(
+    step: str, split: tuple[int, ...]
+) -> tuple[StepInputs, list[StepInputs] | None, str]:
     """``self`` (and ``inputs`` for a join) for ``step`` in the notebook's current run, with a
     one-line summary of what they read."""
     from metaflow import Step
@@ -119,8 +131,10 @@ def step_inputs(step: str, split: tuple[int, ...]) -> tuple[StepInputs, list[Ste
         raise UsageError(f"The notebook has no step {step!r} (its steps: {names}).")
     run = session.restorable_run()
     if run is None:
-        raise RunOrderError(f"No run of the flow yet: execute the steps up to {step!r}'s parents "
-                            "first, then %mf_inputs again.")
+        raise RunOrderError(
+            f"No run of the flow yet: execute the steps up to {step!r}'s parents "
+            "first, then %mf_inputs again."
+        )
     parents = node["parents"] or ["_parameters"]
 
     def tasks_of(parent: str) -> list[Any]:
@@ -129,13 +143,19 @@ def step_inputs(step: str, split: tuple[int, ...]) -> tuple[StepInputs, list[Ste
         except Exception:
             found = []
         if not found:
-            raise RunOrderError(f"Step {step!r} needs {parent!r}, which has not run in {run}: "
-                                f"execute its cell first.")
+            raise RunOrderError(
+                f"Step {step!r} needs {parent!r}, which has not run in {run}: "
+                f"execute its cell first."
+            )
         return found
 
     if node["is_join"]:
-        tasks = [t for p in parents for t in tasks_of(p)
-                 if not split or position(t)[: len(split)] == split]
+        tasks = [
+            t
+            for p in parents
+            for t in tasks_of(p)
+            if not split or position(t)[: len(split)] == split
+        ]
         joined = [StepInputs(step, t, where=f"from {t.pathspec}") for t in tasks]
         what = f"a join: inputs holds {len(joined)} parent tasks ({', '.join(parents)})"
         return StepInputs(step, None, where=f"in {run}"), joined, f"{what} in {run}"
@@ -150,22 +170,34 @@ def step_inputs(step: str, split: tuple[int, ...]) -> tuple[StepInputs, list[Ste
             raise UsageError(f"{parent!r} has no task at split {split_label(outer)} in {run}.")
         values = task[task["_foreach_var"].data].data
         if not 0 <= index < len(values):
-            raise UsageError(f"Step {step!r} has splits 0 to {len(values) - 1} in {run}; "
-                             f"{index} is not one of them.")
+            raise UsageError(
+                f"Step {step!r} has splits 0 to {len(values) - 1} in {run}; "
+                f"{index} is not one of them."
+            )
         label = split_label((*outer, index))
         me = StepInputs(step, task, values[index], index, where=f"split {label} in {run}")
-        return me, None, (f"split {label} of {len(values)}: self.input = {values[index]!r:.60}, "
-                          f"self.index = {index}; artifacts of {task.pathspec}")
+        return (
+            me,
+            None,
+            (
+                f"split {label} of {len(values)}: self.input = {values[index]!r:.60}, "
+                f"self.index = {index}; artifacts of {task.pathspec}"
+            ),
+        )
     task = next((t for t in tasks if not split or position(t) == split), None)
     if task is None:
         labels = ", ".join(split_label(position(t)) for t in tasks)
-        raise UsageError(f"{parent!r} has no task at split {split_label(split)} in {run} "
-                         f"(its splits: {labels}).")
+        raise UsageError(
+            f"{parent!r} has no task at split {split_label(split)} in {run} (its splits: {labels})."
+        )
     inner = position(task)
     last = inner[-1] if inner else None
     note = f" (split {split_label(inner)} of {len(tasks)})" if len(tasks) > 1 else ""
-    return StepInputs(step, task, index=last, where=f"in {run}"), None, \
-        f"artifacts of {task.pathspec}{note}"
+    return (
+        StepInputs(step, task, index=last, where=f"in {run}"),
+        None,
+        f"artifacts of {task.pathspec}{note}",
+    )
 
 
 @magics_class
@@ -192,5 +224,7 @@ class InputsMagics(Magics):
         if joined is not None:
             self.shell.user_ns["inputs"] = joined
             names = "self and inputs"
-        print(f"{names} now read what step {words[0]!r} receives: {summary}. Nothing set on "
-              "them is stored.")
+        print(
+            f"{names} now read what step {words[0]!r} receives: {summary}. Nothing set on "
+            "them is stored."
+        )

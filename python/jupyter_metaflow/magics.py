@@ -13,7 +13,6 @@ import shlex
 import sys
 from typing import Any
 
-from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -60,8 +59,11 @@ class NotebookFlowMagics(Magics):
 
     @magic_arguments()
     @argument("name", nargs="?", help="flow class name (default: from the notebook's file name)")
-    @argument("options", nargs=argparse.REMAINDER,
-              help="--param value ..., converted as `python flow.py run --param value` would")
+    @argument(
+        "options",
+        nargs=argparse.REMAINDER,
+        help="--param value ..., converted as `python flow.py run --param value` would",
+    )
     @cell_magic
     def flow(self, line: str, cell: str) -> None:
         """Flow cell: flow decorators, then Parameters and class constants of the flow."""
@@ -94,7 +96,9 @@ def complete_empty_body(lines: list[str]) -> list[str]:
     return lines
 
 
-def _show_notebook_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
+def _show_notebook_error(
+    shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
+) -> list[str]:
     """Our errors are messages about cells, not bugs: show them without IPython's frames.
 
     IPython discards what a custom handler returns when user code raised, so the handler
@@ -103,7 +107,11 @@ def _show_notebook_error(shell: Any, etype: type, value: BaseException, tb: Any,
         stb = [f"{value}\n\n{value.user_traceback}" if value.user_traceback else str(value)]
         cause = value.__cause__
         if cause is not None:  # %debug then opens the step's own frames
-            sys.last_type, sys.last_value, sys.last_traceback = type(cause), cause, cause.__traceback__
+            sys.last_type, sys.last_value, sys.last_traceback = (
+                type(cause),
+                cause,
+                cause.__traceback__,
+            )
             if sys.version_info >= (3, 12):
                 sys.last_exc = cause
     else:
@@ -119,7 +127,9 @@ def register(shell: Any) -> NotebookFlowMagics:
     shell.events.register("pre_run_cell", magics.pre_run_cell)
     if complete_empty_body not in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.append(complete_empty_body)
-    shell.set_custom_exc((FlowDefinitionError, RunOrderError, StepFailed, RuntimeRunFailed), _show_notebook_error)
+    shell.set_custom_exc(
+        (FlowDefinitionError, RunOrderError, StepFailed, RuntimeRunFailed), _show_notebook_error
+    )
     return magics
 
 
@@ -128,5 +138,10 @@ def unregister(shell: Any, magics: NotebookFlowMagics) -> None:
     shell.events.unregister("pre_run_cell", magics.pre_run_cell)
     if complete_empty_body in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.remove(complete_empty_body)
-    if shell.custom_exceptions == (FlowDefinitionError, RunOrderError, StepFailed, RuntimeRunFailed):
+    if shell.custom_exceptions == (
+        FlowDefinitionError,
+        RunOrderError,
+        StepFailed,
+        RuntimeRunFailed,
+    ):
         shell.set_custom_exc((), None)

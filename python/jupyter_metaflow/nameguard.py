@@ -50,27 +50,30 @@ class NameProblem:
 
     def to_error(self) -> CellError:
         if self.name == "inputs" and self.where.startswith("step"):
-            message = "%s uses 'inputs', but it is not a join step." % _cap(self.where)
+            message = f"{_cap(self.where)} uses 'inputs', but it is not a join step."
             fix = (
                 "Only a step that closes a branch or a foreach receives inputs: fix the "
                 "transitions or stop using 'inputs' here."
             )
         elif self.flow_constant:
-            message = "%s uses %r, which the flow cell defines as a class attribute: a step " \
-                      "method does not see it as a bare name." % (_cap(self.where), self.name)
-            fix = "Write self.%s." % self.name
+            message = (
+                f"{_cap(self.where)} uses {self.name!r}, which the flow cell defines as a class "
+                "attribute: a step "
+                "method does not see it as a bare name."
+            )
+            fix = f"Write self.{self.name}."
         elif self.scratch_cell is not None:
             message = (
-                "%s uses %r, which only scratch cell %d defines: the exported flow would fail "
-                "with NameError." % (_cap(self.where), self.name, self.scratch_cell + 1)
+                f"{_cap(self.where)} uses {self.name!r}, which only scratch cell "
+                f"{self.scratch_cell + 1} defines: the exported flow would fail with NameError."
             )
             fix = (
                 "Move the definition into a module cell (imports, def/class, literal constants) "
-                "or tag cell %d 'module'." % (self.scratch_cell + 1)
+                f"or tag cell {self.scratch_cell + 1} 'module'."
             )
         else:
-            message = "%s uses %r, which no cell defines." % (_cap(self.where), self.name)
-            fix = "Import or define %r in a module cell, or fix the name." % self.name
+            message = f"{_cap(self.where)} uses {self.name!r}, which no cell defines."
+            fix = f"Import or define {self.name!r} in a module cell, or fix the name."
         return CellError(self.cell_index, self.cell_id, self.line, message, fix, "undefined-name")
 
 
@@ -90,7 +93,9 @@ def _wrapped(source: str, wrapper: str | None) -> str:
     a closing ``pass`` keeps a body of only comments valid."""
     if wrapper is None:
         return source
-    return wrapper + "\n" + (indent_code(source, "    ") + "\n" if source.strip() else "") + "    pass"
+    return (
+        wrapper + "\n" + (indent_code(source, "    ") + "\n" if source.strip() else "") + "    pass"
+    )
 
 
 def compile_error(source: str, wrapper: str | None = None) -> SyntaxError | None:
@@ -132,9 +137,9 @@ def global_refs(source: str, wrapper: str | None = None) -> dict[str, int] | Non
             if top and wrapper is None:
                 if not (sym.is_assigned() or sym.is_imported()):
                     names.add(sym.get_name())
-            elif sym.is_global():
-                names.add(sym.get_name())
-            elif t.get_type() == "class" and not sym.is_assigned() and not sym.is_free():
+            elif sym.is_global() or (
+                t.get_type() == "class" and not sym.is_assigned() and not sym.is_free()
+            ):
                 names.add(sym.get_name())
         for child in t.get_children():
             walk(child, False)
@@ -171,8 +176,9 @@ def defined_names(source: str, search_dir: str | None = None) -> set[str] | None
     return names
 
 
-def _star_names(module: str | None, level: int, package: str | None, search_dir: str | None,
-                depth: int) -> set[str] | None:
+def _star_names(
+    module: str | None, level: int, package: str | None, search_dir: str | None, depth: int
+) -> set[str] | None:
     """Names ``from MODULE import *`` binds, read without importing MODULE (a ``helpers.py``
     beside the notebook is the notebook author's code): from the module object when it is
     already imported (nothing new runs), else from its source file, parsed: a literal
@@ -191,8 +197,11 @@ def _star_names(module: str | None, level: int, package: str | None, search_dir:
     if loaded is not None:
         public = getattr(loaded, "__all__", None)
         try:
-            return {str(n) for n in public} if public is not None else {
-                n for n in dir(loaded) if not n.startswith("_")}
+            return (
+                {str(n) for n in public}
+                if public is not None
+                else {n for n in dir(loaded) if not n.startswith("_")}
+            )
         except TypeError:
             return None
     found = _module_source(name, search_dir)
@@ -207,7 +216,9 @@ def _star_names(module: str | None, level: int, package: str | None, search_dir:
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
         return None
     for stmt in tree.body:
-        if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in stmt.targets):
+        if isinstance(stmt, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in stmt.targets
+        ):
             try:
                 value = ast.literal_eval(stmt.value)
             except ValueError:
@@ -219,7 +230,9 @@ def _star_names(module: str | None, level: int, package: str | None, search_dir:
     own_package = name if is_package else name.rpartition(".")[0] or None
     for stmt in tree.body:
         if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names):
-            names |= _star_names(stmt.module, stmt.level, own_package, search_dir, depth + 1) or set()
+            names |= (
+                _star_names(stmt.module, stmt.level, own_package, search_dir, depth + 1) or set()
+            )
     return {n for n in names if not n.startswith("_")}
 
 
@@ -245,8 +258,9 @@ def _module_source(name: str, search_dir: str | None) -> tuple[str, bool] | None
     return spec.origin, spec.submodule_search_locations is not None
 
 
-def find_undefined_names(model: FlowModel, cells: list[CellInput],
-                         search_dir: str | None = None) -> list[NameProblem]:
+def find_undefined_names(
+    model: FlowModel, cells: list[CellInput], search_dir: str | None = None
+) -> list[NameProblem]:
     """The export guard: every name a step body, a step decorator, the flow cell or a module
     cell looks up globally that the exported module would not define (module cells,
     Metaflow's names, builtins). Names only a scratch cell defines say which cell.
@@ -265,13 +279,22 @@ def find_undefined_names(model: FlowModel, cells: list[CellInput],
     known = module_defs | metaflow_names() | _BUILTINS
     problems: list[NameProblem] = []
 
-    def report(refs: dict[str, int] | None, where: str, cell_index: int, cell_id: str | None, line_of) -> None:
+    def report(
+        refs: dict[str, int] | None, where: str, cell_index: int, cell_id: str | None, line_of
+    ) -> None:
         for name, line in sorted((refs or {}).items(), key=lambda kv: (kv[1], kv[0])):
             if name not in known:
-                problems.append(NameProblem(
-                    name, where, cell_index, cell_id, line_of(line), scratch_defs.get(name),
-                    where.startswith("step") and name in class_names,
-                ))
+                problems.append(
+                    NameProblem(
+                        name,
+                        where,
+                        cell_index,
+                        cell_id,
+                        line_of(line),
+                        scratch_defs.get(name),
+                        where.startswith("step") and name in class_names,
+                    )
+                )
 
     class_names: set[str] = set()
     if model.flow_cell is not None:
@@ -280,25 +303,35 @@ def find_undefined_names(model: FlowModel, cells: list[CellInput],
         refs = global_refs(fc.body, "class _Flow:")
         report(refs, "the flow cell", fc.cell_index, fc.cell_id, lambda n: fc.body_line + n - 1)
         for deco, deco_line in zip(fc.decorators, fc.decorator_lines):
-            report(global_refs(deco[1:].strip()), "the flow cell", fc.cell_index, fc.cell_id, lambda n, d=deco_line: d + n - 1)
+            report(
+                global_refs(deco[1:].strip()),
+                "the flow cell",
+                fc.cell_index,
+                fc.cell_id,
+                lambda n, d=deco_line: d + n - 1,
+            )
     for cell in model.module_cells:
         refs = global_refs(strip_magics(cell.source))
         report(
             {n: line for n, line in (refs or {}).items() if n not in module_defs},
-            "module cell %d" % (cell.index + 1),
+            f"module cell {cell.index + 1}",
             cell.index,
             cell.id,
             lambda n: n,
         )
     for step in model.steps:
-        where = "step %r" % step.name
+        where = f"step {step.name!r}"
         args = "self, inputs" if model.is_join(step.name) else "self"
-        refs = global_refs(step.body, "def _step(%s):" % args)
+        refs = global_refs(step.body, f"def _step({args}):")
         report(refs, where, step.cell_index, step.cell_id, lambda n, s=step: s.body_line + n - 1)
         for deco, deco_line in zip(step.decorators, step.decorator_lines):
             refs = global_refs(deco[1:].strip())
             refs = {n: line for n, line in (refs or {}).items() if n not in class_names}
             report(refs, where, step.cell_index, step.cell_id, lambda n, d=deco_line: d + n - 1)
     if UNKNOWN_STAR in module_defs:
-        return [p for p in problems if p.flow_constant or (p.name == "inputs" and p.where.startswith("step"))]
+        return [
+            p
+            for p in problems
+            if p.flow_constant or (p.name == "inputs" and p.where.startswith("step"))
+        ]
     return problems

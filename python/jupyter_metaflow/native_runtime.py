@@ -32,9 +32,10 @@ import shlex
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import _metaflow as mf
 from . import cards
@@ -100,7 +101,9 @@ def runtime_reasons(flow_cls: type[FlowSpec], step: str) -> list[str]:
             getattr(type(deco), hook) is not getattr(StepDecorator, hook) for hook in _HOOKS
         ):
             reasons.append(f"@{deco.name} acts in Metaflow's runtime")
-    reasons += [why for name, why in _RUNTIME_ONLY_FLOW.items() if name in mf.flow_decorator_names(flow_cls)]
+    reasons += [
+        why for name, why in _RUNTIME_ONLY_FLOW.items() if name in mf.flow_decorator_names(flow_cls)
+    ]
     return list(dict.fromkeys(reasons))
 
 
@@ -112,7 +115,9 @@ def environment_option(flow_cls: type[FlowSpec]) -> dict[str, str]:
 
     if DEFAULT_ENVIRONMENT != "local":
         return {}
-    names = mf.flow_decorator_names(flow_cls) | {d.name for node in flow_cls._graph for d in node.decorators}
+    names = mf.flow_decorator_names(flow_cls) | {
+        d.name for node in flow_cls._graph for d in node.decorators
+    }
     kinds = {_ENVIRONMENTS[name] for name in names if name in _ENVIRONMENTS}
     return {"environment": "pypi" if kinds == {"pypi"} else "conda"} if kinds else {}
 
@@ -142,7 +147,9 @@ def top_level_options(built: BuiltFlow) -> tuple[dict[str, Any], list[str]]:
         words += [f"--{key.replace('_', '-')}", shlex.quote(value)]
     for option, name, value in split_config_args(built.param_args)[0]:
         key = option[2:].replace("-", "_")
-        kwargs.setdefault(key, []).append((name, json.loads(value) if key == "config_value" else value))
+        kwargs.setdefault(key, []).append(
+            (name, json.loads(value) if key == "config_value" else value)
+        )
         words += [option, shlex.quote(name), shlex.quote(value)]
     return kwargs, words
 
@@ -152,8 +159,12 @@ def command_line(flow_file: Path, top: Sequence[str], command: str) -> str:
     return " ".join(["python", shlex.quote(flow_file.name), *top, command])
 
 
-def generated_flow_file(cells: Sequence[Any], notebook_path: str | None, flow_name: str,
-                        directory: str | os.PathLike[str]) -> Path:
+def generated_flow_file(
+    cells: Sequence[Any],
+    notebook_path: str | None,
+    flow_name: str,
+    directory: str | os.PathLike[str],
+) -> Path:
     """Export the notebook with the one exporter into ``<notebook>.nbflow.py`` in ``directory``.
 
     The file is ours: it is rewritten when the notebook changed. A file of that name that the
@@ -164,7 +175,9 @@ def generated_flow_file(cells: Sequence[Any], notebook_path: str | None, flow_na
     try:
         text = export_cells(list(cells), notebook_path)
     except ExportError as exc:
-        raise RuntimeRunFailed(f"The notebook cannot be exported for Metaflow's runtime:\n{exc}") from None
+        raise RuntimeRunFailed(
+            f"The notebook cannot be exported for Metaflow's runtime:\n{exc}"
+        ) from None
     prefix = HEADER.split("{source}")[0]
     if path.is_symlink():  # never ours; a dangling one would make the write create its target
         raise RuntimeRunFailed(
@@ -181,7 +194,9 @@ def generated_flow_file(cells: Sequence[Any], notebook_path: str | None, flow_na
 
 
 # -- progress -------------------------------------------------------------------------------
-_TASK_LINE = re.compile(r"\[(?P<run>[^/\]\s]+)/(?P<step>[^/\]\s]+)/(?P<task>[^\s\]]+)(?: \(pid \d+\))?\] (?P<msg>.*)")
+_TASK_LINE = re.compile(
+    r"\[(?P<run>[^/\]\s]+)/(?P<step>[^/\]\s]+)/(?P<task>[^\s\]]+)(?: \(pid \d+\))?\] (?P<msg>.*)"
+)
 _STARTING = re.compile(r"Workflow starting \(run-id (?P<run>[^)]+)\)")
 
 
@@ -192,7 +207,7 @@ class RunProgress:
     so the DAG views follow a run made by Metaflow's runtime too.
     """
 
-    MARKS = {"running": "▶", "done": "✓", "cloned": "↺", "failed": "✗"}
+    MARKS: ClassVar[dict[str, str]] = {"running": "▶", "done": "✓", "cloned": "↺", "failed": "✗"}
 
     def __init__(self, flow: str, steps: Iterable[str], listeners: Iterable[Listener] = ()) -> None:
         self.flow = flow
@@ -214,18 +229,30 @@ class RunProgress:
         if not match:
             return
         msg = match.group("msg")
-        state = ("running" if msg.startswith("Task is starting") else
-                 "done" if msg.startswith("Task finished successfully") else
-                 "failed" if msg.startswith("Task failed") else
-                 "cloned" if msg.startswith("Cloning previously run task") else None)
+        state = (
+            "running"
+            if msg.startswith("Task is starting")
+            else "done"
+            if msg.startswith("Task finished successfully")
+            else "failed"
+            if msg.startswith("Task failed")
+            else "cloned"
+            if msg.startswith("Cloning previously run task")
+            else None
+        )
         if state:
             self._set(match.group("run"), match.group("step"), match.group("task"), state)
 
     def _set(self, run_id: str, step: str, task: str, state: str) -> None:
         self.run_id = self.run_id or run_id
         self.tasks.setdefault(step, {})[task] = state
-        event = StepEvent("done" if state == "cloned" else state, step=step, flow=self.flow,
-                          run_id=run_id, task_id=task)
+        event = StepEvent(
+            "done" if state == "cloned" else state,
+            step=step,
+            flow=self.flow,
+            run_id=run_id,
+            task_id=task,
+        )
         emit(self.listeners, event)
         self.show()
 
@@ -353,10 +380,17 @@ class RuntimeRun:
     progress: RunProgress
 
 
-def run_step_in_runtime(built: BuiltFlow, step: str, reasons: list[str], origin_run: str | None,
-                        param_args: Sequence[str] = (), *, cells: Sequence[CellInput],
-                        notebook_path: str | None,
-                        listeners: Iterable[Listener] = ()) -> RuntimeRun:
+def run_step_in_runtime(
+    built: BuiltFlow,
+    step: str,
+    reasons: list[str],
+    origin_run: str | None,
+    param_args: Sequence[str] = (),
+    *,
+    cells: Sequence[CellInput],
+    notebook_path: str | None,
+    listeners: Iterable[Listener] = (),
+) -> RuntimeRun:
     """Execute ``step`` under Metaflow's runtime (``resume`` from ``origin_run``, or ``run``
     for the start step) from the flow file exported from ``cells``; ``listeners`` receive
     its task events. The caller makes the run the notebook's current run, then
@@ -364,12 +398,18 @@ def run_step_in_runtime(built: BuiltFlow, step: str, reasons: list[str], origin_
     cwd = os.getcwd()
     flow_file = generated_flow_file(cells, notebook_path, built.cls.__name__, cwd)
     params = split_config_args(param_args)[1]
-    command = (f"resume {step} --origin-run-id {origin_run}" if origin_run
-               else " ".join(["run", *(shlex.quote(a) for a in params)]))
+    command = (
+        f"resume {step} --origin-run-id {origin_run}"
+        if origin_run
+        else " ".join(["run", *(shlex.quote(a) for a in params)])
+    )
     top, words = top_level_options(built)
-    print(f"Step {step!r} runs under Metaflow's runtime, not in the kernel: {'; '.join(reasons)}.\n"
-          f"Running `{command_line(flow_file, words, command)}`"
-          + (" (as resume does, the steps after it run there too)." if origin_run else "."), flush=True)
+    print(
+        f"Step {step!r} runs under Metaflow's runtime, not in the kernel: {'; '.join(reasons)}.\n"
+        f"Running `{command_line(flow_file, words, command)}`"
+        + (" (as resume does, the steps after it run there too)." if origin_run else "."),
+        flush=True,
+    )
     progress = RunProgress(built.cls.__name__, [s.name for s in built.model.steps], listeners)
     runner = mf.kernel_runner(str(flow_file), show_output=False, cwd=cwd, pylint=False, **top)
     with runner:
@@ -391,15 +431,26 @@ def report(built: BuiltFlow, step: str, run: RuntimeRun) -> None:
         cards.display_cards(built.cls.__name__, run.run_id, step, run.flow_file.name)
     if run.status != "successful":
         raise RuntimeRunFailed(
-            f"Step {step!r} failed under Metaflow's runtime in run {built.cls.__name__}/{run.run_id} "
+            f"Step {step!r} failed under Metaflow's runtime in run "
+            f"{built.cls.__name__}/{run.run_id} "
             f"({'resume' if run.origin_run else 'run'}; its log is above). The notebook's current "
             "run is now that run; earlier runs are unchanged."
         )
-    after = [s for s, tasks in run.progress.tasks.items()
-             if s != step and tasks and any(v == "done" for v in tasks.values())]
-    print(f"Done: {built.cls.__name__}/{run.run_id} is now the notebook's current run."
-          + (f" The runtime also ran {', '.join(after)}; executing those cells runs them again "
-             "in the kernel, in a new run." if after and run.origin_run else ""), flush=True)
+    after = [
+        s
+        for s, tasks in run.progress.tasks.items()
+        if s != step and tasks and any(v == "done" for v in tasks.values())
+    ]
+    print(
+        f"Done: {built.cls.__name__}/{run.run_id} is now the notebook's current run."
+        + (
+            f" The runtime also ran {', '.join(after)}; executing those cells runs them again "
+            "in the kernel, in a new run."
+            if after and run.origin_run
+            else ""
+        ),
+        flush=True,
+    )
 
 
 def parameter_kwargs(built: BuiltFlow, args: Sequence[str]) -> dict[str, Any]:

@@ -24,14 +24,20 @@ class MetaflowExporter(Exporter):
 
     export_from_notebook = "Metaflow flow"
     output_mimetype = "text/x-python"
-    cell_ids = Bool(False, help="Mark each cell's code with a '# cell: ID' comment.").tag(config=True)
-    force = Bool(False, help="Replace an existing file that differs from the export.").tag(config=True)
+    cell_ids = Bool(False, help="Mark each cell's code with a '# cell: ID' comment.").tag(
+        config=True
+    )
+    force = Bool(False, help="Replace an existing file that differs from the export.").tag(
+        config=True
+    )
 
     def _file_extension_default(self) -> str:
         return ".py"
 
     # nbconvert's base class says it returns a notebook; text exporters return text, as here
-    def from_notebook_node(self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any) -> tuple[Any, dict[str, Any]]:
+    def from_notebook_node(
+        self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
+    ) -> tuple[Any, dict[str, Any]]:
         nb_copy, resources = super().from_notebook_node(nb, resources, **kw)
         metadata = resources.get("metadata", {})
         name = metadata.get("name")
@@ -54,7 +60,10 @@ class MetaflowExporter(Exporter):
         app = self.config.get("NbConvertApp", {})
         if "writer_class" in app and "files" not in str(app.writer_class).lower():
             return None  # --stdout, or a custom writer
-        directory = self.config.get("FilesWriter", {}).get("build_directory") or \
-            resources.get("metadata", {}).get("path") or ""
+        directory = (
+            self.config.get("FilesWriter", {}).get("build_directory")
+            or resources.get("metadata", {}).get("path")
+            or ""
+        )
         key = resources.get("unique_key")
         return os.path.join(directory, key + self.file_extension) if key else None

@@ -22,29 +22,34 @@ def read_notebook(path: str | os.PathLike[str]) -> list[CellInput]:
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a BOM (some Windows editors write one) is not JSON
+        text = path.read_text(
+            encoding="utf-8-sig"
+        )  # a BOM (some Windows editors write one) is not JSON
     except (OSError, UnicodeDecodeError) as exc:
-        raise NotebookFileError("Cannot read the notebook %s: %s." % (path, exc)) from None
+        raise NotebookFileError(f"Cannot read the notebook {path}: {exc}.") from None
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise NotebookFileError(
-            "%s is not a notebook: not valid JSON (%s). Open it in Jupyter and save it again, "
-            "or pass the right file." % (path, exc)
+            f"{path} is not a notebook: not valid JSON ({exc}). Open it in Jupyter and save it "
+            "again, "
+            "or pass the right file."
         ) from None
     if not isinstance(raw, dict) or "nbformat" not in raw:
-        raise NotebookFileError("%s is not a notebook: it has no 'nbformat' field." % path)
+        raise NotebookFileError(f"{path} is not a notebook: it has no 'nbformat' field.")
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises several unrelated types here
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if raw.get("nbformat") == 4:
             raise NotebookFileError(
-                "%s is not a valid notebook (%s). Open it in Jupyter and save it again." % (path, reason)
+                f"{path} is not a valid notebook ({reason}). Open it in Jupyter and save it again."
             ) from None
         raise NotebookFileError(
-            "%s has nbformat version %s, which cannot be upgraded to version 4 (%s). "
-            "Open and save it with a current Jupyter first." % (path, raw.get("nbformat"), reason)
+            "{} has nbformat version {}, which cannot be upgraded to version 4 ({}). "
+            "Open and save it with a current Jupyter first.".format(
+                path, raw.get("nbformat"), reason
+            )
         ) from None
     cells = []
     for index, cell in enumerate(nb.cells):
@@ -53,8 +58,8 @@ def read_notebook(path: str | os.PathLike[str]) -> list[CellInput]:
             isinstance(source, list) and not all(isinstance(s, str) for s in source)
         ):
             raise NotebookFileError(
-                "%s is not a valid notebook: cell %d has no text source. Open it in Jupyter and "
-                "save it again." % (path, index + 1)
+                f"{path} is not a valid notebook: cell {index + 1} has no text source. Open it in "
+                "Jupyter and save it again."
             )
         cells.append(CellInput.from_nbformat(index, cell))
     return cells

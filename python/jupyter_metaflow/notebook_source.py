@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 from . import cells as cellrules
-from .assembly import FlowModel, assemble
 from . import injected_parameters, notebook_search
+from .assembly import FlowModel, assemble
 from .errors import FlowDefinitionError
 from .notebook_io import NotebookFileError, read_notebook
 
@@ -84,7 +84,8 @@ class NotebookSource:
             return None
         executed = [text for _, text, _ in self._executed.values()]
         held = self._found_path is not None and {t.strip() for t in executed} <= {
-            text.strip() for text in _code_sources(self._found_path)}
+            text.strip() for text in _code_sources(self._found_path)
+        }
         if not held:
             try:
                 self._found_path = notebook_search.find_notebook(executed, _code_sources)
@@ -142,9 +143,7 @@ class NotebookSource:
             return "step:" + first[1]
         return "text:" + source
 
-    def notebook_model(
-        self, source: str | None = None, cell_id: str | None = None
-    ) -> FlowModel:
+    def notebook_model(self, source: str | None = None, cell_id: str | None = None) -> FlowModel:
         """Assemble the flow from the freshest cell texts; ``source`` is the executing cell
         (headless, the notebook file holding the executed cells is looked for then)."""
         if source is not None:

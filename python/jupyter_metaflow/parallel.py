@@ -224,7 +224,7 @@ class Job:
     """One task for a worker: ``payload`` is what the worker's task runner reads (run, step,
     inputs, split index, script, datastore root; the task id is added when it starts)."""
 
-    index: int
+    index: Any  # the caller's ordering key (the session's split positions are tuples)
     header: str | None
     payload: dict[str, Any]
     spec: Any = None
@@ -290,8 +290,8 @@ class _OrderedOutput:
             held = self.held.pop(head, [])
             if held or head in self.finished:
                 self._show_header(head)
-            for stream, text in held:
-                self.streams[stream].write(text)
+            for name, text in held:
+                self.streams[name].write(text)
             self.held[head] = []
             if head not in self.finished:
                 return
@@ -406,7 +406,8 @@ def run_in_workers(
                         job,
                         False,
                         f"worker {reason}",
-                        f"The worker process running {what} (pid {worker.pid}) {reason}; its task did not "
+                        f"The worker process running {what} (pid {worker.pid}) {reason}; its task "
+                        "did not "
                         "finish. The step's other tasks are unaffected.",
                     ),
                 )
@@ -445,9 +446,9 @@ def run_in_workers(
             for worker in workers:
                 dispatch(worker)
             for conn in wait([w.conn for w in workers], timeout=1.0):
-                worker = next((w for w in workers if w.conn is conn), None)
-                if worker is not None and not worker.dead:
-                    handle(worker)
+                ready = next((w for w in workers if w.conn is conn), None)
+                if ready is not None and not ready.dead:
+                    handle(ready)
     except KeyboardInterrupt:
         outcome.interrupted = state["stop"] = True
         _stop_after_interrupt(pool, running, handle)

@@ -10,8 +10,9 @@ the graph and the task states are read as plain objects.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from . import switches
 from .errors import FlowDefinitionError, RunOrderError
@@ -75,7 +76,9 @@ def task_specs(built: BuiltFlow, run: RunRecord, step: str) -> list[TaskSpec]:
     if missing:
         reason = switches.not_taken(graph, run.tasks, step)
         if reason is not None:
-            raise StepNotOnPath(f"Step {step!r} is not on this run's path: {reason}; nothing to run.")
+            raise StepNotOnPath(
+                f"Step {step!r} is not on this run's path: {reason}; nothing to run."
+            )
     if node.type == "join":
         # a parent on a switch arm the run did not take sends the join nothing
         needed = [p for p in missing if switches.not_taken(graph, run.tasks, p) is None]
@@ -116,8 +119,10 @@ def task_specs(built: BuiltFlow, run: RunRecord, step: str) -> list[TaskSpec]:
             path = f"{run.run_id}/{state.step}/{state.task_id}"
             if state.foreach_var is not None:
                 outer = tuple(index for _, index in state.foreach_stack)
-                specs.extend(TaskSpec([path], i, state.num_splits, split_position=outer + (i,))
-                             for i in range(state.num_splits or 0))
+                specs.extend(
+                    TaskSpec([path], i, state.num_splits, split_position=(*outer, i))
+                    for i in range(state.num_splits or 0)
+                )
             else:
                 specs.append(TaskSpec([path]))
     return specs

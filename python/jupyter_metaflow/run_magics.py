@@ -45,14 +45,22 @@ _short.maxother = 60
 
 def _run_options(func: Any) -> Any:
     """The Metaflow run options both ``%mf_run`` and ``%mf_resume`` accept."""
-    for deco in reversed([
-        argument("--with", dest="decospecs", action="append", default=[], metavar="DECO",
-                 help="add a decorator to every step, as `run --with` (e.g. kubernetes, "
-                      "'kubernetes:cpu=4', retry)"),
-        argument("--max-workers", type=int, default=None, help="tasks run in parallel"),
-        argument("--max-num-splits", type=int, default=None, help="largest foreach allowed"),
-        argument("--tag", dest="tags", action="append", default=[], help="tag the run"),
-    ]):
+    for deco in reversed(
+        [
+            argument(
+                "--with",
+                dest="decospecs",
+                action="append",
+                default=[],
+                metavar="DECO",
+                help="add a decorator to every step, as `run --with` (e.g. kubernetes, "
+                "'kubernetes:cpu=4', retry)",
+            ),
+            argument("--max-workers", type=int, default=None, help="tasks run in parallel"),
+            argument("--max-num-splits", type=int, default=None, help="largest foreach allowed"),
+            argument("--tag", dest="tags", action="append", default=[], help="tag the run"),
+        ]
+    ):
         func = deco(func)
     return func
 
@@ -73,52 +81,83 @@ class RunMagics(Magics):
         """
         args, params = self._parse(self.mf_run, line)
         built, flow_file = self._flow_file()
-        values = native_runtime.parameter_kwargs(built, native_runtime.split_config_args(built.param_args)[1] + params)
+        values = native_runtime.parameter_kwargs(
+            built, native_runtime.split_config_args(built.param_args)[1] + params
+        )
         options = self._options(args, built)
-        command = " ".join(["run"] + [f"--with {d}" for d in args.decospecs] + [line_of(options)]
-                           + [shlex.quote(p) for p in params])
+        command = " ".join(
+            ["run"]
+            + [f"--with {d}" for d in args.decospecs]
+            + [line_of(options)]
+            + [shlex.quote(p) for p in params]
+        )
         words = native_runtime.top_level_options(built)[1]
-        print(f"Running `{native_runtime.command_line(flow_file, words, ' '.join(command.split()))}` "
-              "with Metaflow's runtime.", flush=True)
+        print(
+            f"Running `{native_runtime.command_line(flow_file, words, ' '.join(command.split()))}` "
+            "with Metaflow's runtime.",
+            flush=True,
+        )
         return self._launch(built, flow_file, args, lambda r: r.run(**options, **values))
 
     @magic_arguments()
     @argument("step", help="the step to resume from (it and the steps after it run again)")
-    @argument("--origin-run-id", default=None,
-              help="run to resume (default: the notebook's current run)")
+    @argument(
+        "--origin-run-id", default=None, help="run to resume (default: the notebook's current run)"
+    )
     @_run_options
     @line_magic
     def mf_resume(self, line: str) -> Any:
         """Resume a run from STEP, as ``python flow.py resume STEP --origin-run-id ID``."""
         args, rest = self._parse(self.mf_resume, line)
         if rest:
-            raise UsageError(f"%mf_resume: unknown options {' '.join(rest)} (parameters come from the origin run)")
+            raise UsageError(
+                f"%mf_resume: unknown options {' '.join(rest)} (parameters come from the origin "
+                "run)"
+            )
         session = get_session()
         built, flow_file = self._flow_file()
         if args.step not in built.steps:
-            raise UsageError(f"%mf_resume: the notebook has no step {args.step!r} "
-                             f"(steps: {', '.join(built.steps)})")
+            raise UsageError(
+                f"%mf_resume: the notebook has no step {args.step!r} "
+                f"(steps: {', '.join(built.steps)})"
+            )
         origin = args.origin_run_id
         if origin is None:
             current = session.restorable_run()
             if current is None or current.split("/", 1)[0] != built.cls.__name__:
-                raise UsageError("%mf_resume: the notebook has no current run of "
-                                 f"{built.cls.__name__} yet; pass --origin-run-id or run steps first")
+                raise UsageError(
+                    "%mf_resume: the notebook has no current run of "
+                    f"{built.cls.__name__} yet; pass --origin-run-id or run steps first"
+                )
             origin = current.split("/", 1)[1]
         options = self._options(args, built)
-        command = f"resume {args.step} --origin-run-id {origin}" + (f" {line_of(options)}" if options else "")
+        command = f"resume {args.step} --origin-run-id {origin}" + (
+            f" {line_of(options)}" if options else ""
+        )
         words = native_runtime.top_level_options(built)[1]
-        print(f"Running `{native_runtime.command_line(flow_file, words, command)}` with Metaflow's runtime.",
-              flush=True)
-        return self._launch(built, flow_file, args,
-                            lambda r: r.resume(step_to_rerun=args.step, origin_run_id=origin, **options))
+        print(
+            f"Running `{native_runtime.command_line(flow_file, words, command)}` with Metaflow's "
+            "runtime.",
+            flush=True,
+        )
+        return self._launch(
+            built,
+            flow_file,
+            args,
+            lambda r: r.resume(step_to_rerun=args.step, origin_run_id=origin, **options),
+        )
 
     @magic_arguments()
     @argument("step", help="a foreach body step (the first step after the foreach)")
-    @argument("index", nargs="*", type=int,
-              help="0-based split index; inside nested foreach, one per foreach, outermost first")
-    @argument("--value", default=None,
-              help="the split whose foreach value is this (its str() or repr())")
+    @argument(
+        "index",
+        nargs="*",
+        type=int,
+        help="0-based split index; inside nested foreach, one per foreach, outermost first",
+    )
+    @argument(
+        "--value", default=None, help="the split whose foreach value is this (its str() or repr())"
+    )
     @line_magic
     def mf_split(self, line: str) -> Any:
         """Run one split of a foreach body in the kernel; preview what the join would get."""
@@ -136,19 +175,27 @@ class RunMagics(Magics):
             raise UsageError(f"%mf_split: {args.step!r} is not the first step of a foreach body")
         run = session.client_run()
         if run is None:
-            raise RunOrderError(f"No current run yet: execute the steps up to {parents[0]!r} first.")
+            raise RunOrderError(
+                f"No current run yet: execute the steps up to {parents[0]!r} first."
+            )
         splits = _foreach_splits(run, parents[0])
         position = tuple(args.index)
         if args.value is not None:
             matches = [p for p, v in splits.items() if args.value in (str(v), repr(v))]
             if not matches:
-                raise UsageError(f"%mf_split: no split of {args.step!r} has the value {args.value!r}; "
-                                 f"values: {', '.join(_short.repr(v) for v in splits.values())}")
+                raise UsageError(
+                    f"%mf_split: no split of {args.step!r} has the value {args.value!r}; "
+                    f"values: {', '.join(_short.repr(v) for v in splits.values())}"
+                )
             position = matches[0]
             if len(matches) > 1:
-                print(f"{args.value!r} is the value of splits {', '.join(split_label(p) for p in matches)}; "
-                      f"running {split_label(position)} (name another by its indices: "
-                      f"%mf_split {args.step} {' '.join(str(i) for i in matches[1])}).", flush=True)
+                print(
+                    f"{args.value!r} is the value of splits "
+                    f"{', '.join(split_label(p) for p in matches)}; "
+                    f"running {split_label(position)} (name another by its indices: "
+                    f"%mf_split {args.step} {' '.join(str(i) for i in matches[1])}).",
+                    flush=True,
+                )
         record = session.run_split(args.step, position, self.shell.user_ns)
         group = [v for p, v in splits.items() if p[:-1] == position[:-1]]
         _preview_join(built, record, args.step, parents[0], position, group, session)
@@ -161,7 +208,9 @@ class RunMagics(Magics):
 
         parser = magic.parser
         try:
-            args, rest = parser.parse_known_args(arg_split(line, posix=True))  # quotes as in a shell
+            args, rest = parser.parse_known_args(
+                arg_split(line, posix=True)
+            )  # quotes as in a shell
         except UsageError as exc:
             usage = parser.format_usage().split("::", 1)[-1].strip()
             raise UsageError(f"{exc}\nUsage: {usage}") from None
@@ -185,18 +234,25 @@ class RunMagics(Magics):
 
     def _launch(self, built: Any, flow_file: Any, args: Any, call: Any) -> Any:
         session = get_session()
-        progress = native_runtime.RunProgress(built.cls.__name__, list(built.steps), session.listeners)
+        progress = native_runtime.RunProgress(
+            built.cls.__name__, list(built.steps), session.listeners
+        )
         top = {"decospecs": list(args.decospecs)} if args.decospecs else {}
         top.update(native_runtime.top_level_options(built)[0])
-        runner = mf.kernel_runner(str(flow_file), show_output=False, cwd=os.getcwd(), pylint=False, **top)
+        runner = mf.kernel_runner(
+            str(flow_file), show_output=False, cwd=os.getcwd(), pylint=False, **top
+        )
         with runner:
             executing = native_runtime.stream_run(runner, lambda: call(runner), progress)
             run = executing.run
             status = executing.status
         adopted = session.adopt_run(built, run.id) is not None
-        where = ("It is now the notebook's current run" if adopted else
-                 "It is stored outside the kernel's local datastore (Metaflow's configuration), so "
-                 f"in-kernel steps keep using {session.current_run or 'no run'}")
+        where = (
+            "It is now the notebook's current run"
+            if adopted
+            else "It is stored outside the kernel's local datastore (Metaflow's configuration), so "
+            f"in-kernel steps keep using {session.current_run or 'no run'}"
+        )
         if status != "successful":
             raise native_runtime.RuntimeRunFailed(
                 f"Run {run.pathspec} did not succeed (Metaflow's log is above). {where}; fix the "
@@ -212,11 +268,13 @@ def notebook_flow_file(user_ns: dict[str, Any]) -> tuple[Any, Any]:
     session = get_session()
     model = session.notebook_model()
     if model.errors:
-        raise FlowDefinitionError("The notebook's flow has problems:\n"
-                                  + "\n".join(f"  - {e}" for e in model.errors))
+        raise FlowDefinitionError(
+            "The notebook's flow has problems:\n" + "\n".join(f"  - {e}" for e in model.errors)
+        )
     built = build_flow(model, user_ns)
-    flow_file = native_runtime.generated_flow_file(session.last_cells, session.notebook_path(),
-                                                   built.cls.__name__, os.getcwd())
+    flow_file = native_runtime.generated_flow_file(
+        session.last_cells, session.notebook_path(), built.cls.__name__, os.getcwd()
+    )
     return built, flow_file
 
 
@@ -240,13 +298,22 @@ def _foreach_splits(run: Any, split_step: str) -> dict[tuple[int, ...], Any]:
         except KeyError:
             var = None
         if var is None:
-            raise FlowDefinitionError(f"Step {split_step!r} has not run as a foreach in {run.pathspec}.")
+            raise FlowDefinitionError(
+                f"Step {split_step!r} has not run as a foreach in {run.pathspec}."
+            )
         splits.update(((*position(task), i), value) for i, value in enumerate(task[var].data))
     return splits
 
 
-def _preview_join(built: Any, record: Any, step: str, split_step: str, where: tuple[int, ...],
-                  values: list[Any], session: Any) -> None:
+def _preview_join(
+    built: Any,
+    record: Any,
+    step: str,
+    split_step: str,
+    where: tuple[int, ...],
+    values: list[Any],
+    session: Any,
+) -> None:
     """Print what the join of ``split_step``'s foreach would receive (text, never HTML)."""
     graph = built.cls._graph
     join = graph[split_step].matching_join
@@ -258,13 +325,20 @@ def _preview_join(built: Any, record: Any, step: str, split_step: str, where: tu
     at = f"split {split_label(where)}, " if len(where) > 1 else ""
     lines = [
         f"Debug run {flow}/{record.run_id}: split {index + 1} of {len(values)} of {step!r} "
-        f"({at}index {index}, input {_short.repr(values[index])}); the notebook's current run stays "
+        f"({at}index {index}, input {_short.repr(values[index])}); the notebook's current run "
+        "stays "
         f"{session.current_run}.",
     ]
     if join:
-        via = "" if graph[step].out_funcs == [join] else " (as of this step; the steps before the join may change them)"
-        lines.append(f"Join {join!r} would receive {len(values)} inputs, one per split; "
-                     f"inputs[{index}] would carry{via}:")
+        via = (
+            ""
+            if graph[step].out_funcs == [join]
+            else " (as of this step; the steps before the join may change them)"
+        )
+        lines.append(
+            f"Join {join!r} would receive {len(values)} inputs, one per split; "
+            f"inputs[{index}] would carry{via}:"
+        )
     else:
         lines.append("The split's artifacts:")
     for name, value in sorted(artifacts.items()):

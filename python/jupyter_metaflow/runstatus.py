@@ -10,7 +10,9 @@ from typing import Any
 __all__ = ["run_statuses", "run_statuses_and_splits", "switch_targets"]
 
 
-def run_statuses(run: Any, switches: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+def run_statuses(
+    run: Any, switches: dict[str, list[str]] | None = None
+) -> dict[str, dict[str, Any]]:
     """step -> its status in ``run`` (``step_status`` shape; a foreach step as a whole with
     ``num_splits``/``done_splits``, a switch step with ``switch_counts``), from metadata only
     (see :func:`run_statuses_and_splits`)."""
@@ -42,8 +44,13 @@ def run_statuses_and_splits(
             state = "done"
         else:
             state = "running"
-        status: dict[str, Any] = {"flow": flow, "run_id": run.id, "step": step.id, "state": state,
-                                  "duration_ms": round(sum(ms for _, ms in outcomes), 1)}
+        status: dict[str, Any] = {
+            "flow": flow,
+            "run_id": run.id,
+            "step": step.id,
+            "state": state,
+            "duration_ms": round(sum(ms for _, ms in outcomes), 1),
+        }
         if state == "failed":
             status["error"] = "a task raised an exception (select the step for its error and logs)"
         if len(outcomes) > 1:

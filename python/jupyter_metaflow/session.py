@@ -31,14 +31,22 @@ import os
 import sys
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import _metaflow as mf
 from . import cards, injected_parameters, native_runtime, parallel, planning, switches, workers
 from . import cells as cellrules
 from .assembly import FlowModel
-from .errors import (DatastoreError, FlowDefinitionError, RunOrderError, StepCouldNotRun,
-                     StepFailed, StepInterrupted, damaged_datastore)
+from .errors import (
+    DatastoreError,
+    FlowDefinitionError,
+    RunOrderError,
+    StepCouldNotRun,
+    StepFailed,
+    StepInterrupted,
+    damaged_datastore,
+)
 from .events import Listener, StepEvent, emit
 from .flowbuild import (
     CELL_FILE_PREFIX,
@@ -130,7 +138,9 @@ class NotebookSession:
 
         with storage_state(built) as storage:
             backend = self._backend_for(built.cls, storage)
-            record = self._load_run(backend, Run(f"{backend.flow_name}/{run_id}", _namespace_check=False))
+            record = self._load_run(
+                backend, Run(f"{backend.flow_name}/{run_id}", _namespace_check=False)
+            )
         if record is not None:
             self.run = record
         return record
@@ -156,9 +166,7 @@ class NotebookSession:
         """Remember a cell this kernel executed (:meth:`NotebookSource.record_executed`)."""
         self.notebook.record_executed(source, cell_id)
 
-    def notebook_model(
-        self, source: str | None = None, cell_id: str | None = None
-    ) -> FlowModel:
+    def notebook_model(self, source: str | None = None, cell_id: str | None = None) -> FlowModel:
         """Assemble the flow from the freshest cell texts; ``source`` is the executing cell."""
         return self.notebook.notebook_model(source, cell_id)
 
@@ -177,8 +185,10 @@ class NotebookSession:
         shown = ", ".join(f"{k}={_shown_value(v)}" for k, v in values.items())
         summary = f"Flow {built.cls.__name__}" + (f" with parameters {shown}" if shown else "")
         if self.current_run is not None and self.flow_name == built.cls.__name__:
-            summary += (f" (run {self.current_run} keeps the values it started with; "
-                        "they apply from the next execution of the start step)")
+            summary += (
+                f" (run {self.current_run} keeps the values it started with; "
+                "they apply from the next execution of the start step)"
+            )
         return summary
 
     def run_parameter_args(self, built: BuiltFlow) -> list[str]:
@@ -187,15 +197,19 @@ class NotebookSession:
         injected = self.notebook.injected_values()
         if not injected:
             return list(built.param_args)
-        declared = {attr: param.name for attr, param in built.cls._get_parameters()
-                    if not param.IS_CONFIG_PARAMETER}
+        declared = {
+            attr: param.name
+            for attr, param in built.cls._get_parameters()
+            if not param.IS_CONFIG_PARAMETER
+        }
         unknown = injected_parameters.unknown_names(injected, declared)
         if unknown:
             names = ", ".join(sorted(declared.values())) or "none"
             raise FlowDefinitionError(
                 f"papermill parameter {unknown[0]!r} is not a Parameter of the flow "
                 f"{built.cls.__name__} (its Parameters: {names}). Fix the name given to "
-                "papermill's -p, or declare the Parameter in the %%flow cell.")
+                "papermill's -p, or declare the Parameter in the %%flow cell."
+            )
         return list(built.param_args) + injected_parameters.parameter_options(injected, declared)
 
     def _parameter_values(self, built: BuiltFlow) -> dict[str, Any]:
@@ -232,9 +246,17 @@ class NotebookSession:
                 flow = self.flow_name or self.notebook_model(source, cell_id).name
             except Exception:
                 flow = self.flow_name or ""
-            self._emit(StepEvent("failed", step=name, flow=flow,
-                                 run_id=self.run.run_id if self.run is not None else None,
-                                 message=reason, source=source, cell_id=cell_id))
+            self._emit(
+                StepEvent(
+                    "failed",
+                    step=name,
+                    flow=flow,
+                    run_id=self.run.run_id if self.run is not None else None,
+                    message=reason,
+                    source=source,
+                    cell_id=cell_id,
+                )
+            )
             raise StepCouldNotRun(f"Step {name!r} could not run: {reason}") from None
 
     def _run_step(
@@ -271,9 +293,11 @@ class NotebookSession:
         this note in its cell (a display update, which nbclient and papermill apply)."""
         from IPython.display import display
 
-        note = (f"Step {name!r} waits until the flow is complete: this kernel knows only the "
-                "cells it executed so far (no JupyterLab, no notebook file holding them). It "
-                "runs, with its output here, once the cells that complete the flow have run.")
+        note = (
+            f"Step {name!r} waits until the flow is complete: this kernel knows only the "
+            "cells it executed so far (no JupyterLab, no notebook file holding them). It "
+            "runs, with its output here, once the cells that complete the flow have run."
+        )
         handle = display({"text/plain": note}, raw=True, display_id=True)
         self._waiting = [w for w in self._waiting if w[0] != name] + [(name, handle)]
 
@@ -325,8 +349,14 @@ class NotebookSession:
             script = _script_name(self.notebook_path(), built.cls.__name__)
             if any(d.name == "card" for d in built.cls._graph[name].decorators):
                 # @card renders in a subprocess running `python <sys.argv[0]> card create`
-                script = str(native_runtime.generated_flow_file(
-                    self.notebook.last_cells, self.notebook_path(), built.cls.__name__, os.getcwd()))
+                script = str(
+                    native_runtime.generated_flow_file(
+                        self.notebook.last_cells,
+                        self.notebook_path(),
+                        built.cls.__name__,
+                        os.getcwd(),
+                    )
+                )
             if name == built.cls._graph.start_step:
                 if runtime:
                     args = self.run_parameter_args(built)
@@ -338,8 +368,15 @@ class NotebookSession:
                 try:
                     specs = planning.task_specs(built, run, name)
                 except StepNotOnPath as exc:
-                    self._emit(StepEvent("skipped", step=name, flow=backend.flow_name,
-                                         run_id=run.run_id, message=str(exc)))
+                    self._emit(
+                        StepEvent(
+                            "skipped",
+                            step=name,
+                            flow=backend.flow_name,
+                            run_id=run.run_id,
+                            message=str(exc),
+                        )
+                    )
                     print(exc)
                     return run
                 if runtime:
@@ -371,16 +408,28 @@ class NotebookSession:
             backend = self._backend_for(built.cls, storage)
             backend.install_globals()
             current = self._attached_run(backend, built, name)
-            specs = [s for s in planning.task_specs(built, current, name) if s.split_index is not None]
+            specs = [
+                s for s in planning.task_specs(built, current, name) if s.split_index is not None
+            ]
             if not specs:
                 raise FlowDefinitionError(f"Step {name!r} is not the first step of a foreach body.")
             if position not in (s.split_position for s in specs):
-                raise FlowDefinitionError(no_such_split(name, position, [s.split_position for s in specs]))
+                raise FlowDefinitionError(
+                    no_such_split(name, position, [s.split_position for s in specs])
+                )
             debug = self._clone_run(backend, built, current, name, debug=True)
-            spec = next(s for s in planning.task_specs(built, debug, name) if s.split_position == position)
+            spec = next(
+                s for s in planning.task_specs(built, debug, name) if s.split_position == position
+            )
             try:
-                self._execute(backend, built, debug, name, [spec],
-                              _script_name(self.notebook_path(), built.cls.__name__))
+                self._execute(
+                    backend,
+                    built,
+                    debug,
+                    name,
+                    [spec],
+                    _script_name(self.notebook_path(), built.cls.__name__),
+                )
             finally:
                 self.run = current
         return debug
@@ -416,7 +465,8 @@ class NotebookSession:
                 raise DatastoreError.from_os_error(cause, backend.datastore_root) from None
             where = built.flow_ref.where(None) if built.flow_ref else "the %%flow cell"
             raise FlowDefinitionError(
-                f"A flow decorator in {where} failed: {type(exc).__name__}: {exc} No run was started."
+                f"A flow decorator in {where} failed: {type(exc).__name__}: {exc} No run was "
+                "started."
             ) from None
 
     def _start_run(self, backend: mf.Backend, built: BuiltFlow, script: str) -> RunRecord:
@@ -426,7 +476,9 @@ class NotebookSession:
         saved_argv0 = sys.argv[0]
         sys.argv[0] = script
         try:
-            params_task = mf.persist_parameters(backend, built.cls, run_id, values, built.config_options)
+            params_task = mf.persist_parameters(
+                backend, built.cls, run_id, values, built.config_options
+            )
         except Exception as exc:
             if mf.storage_problem(exc):
                 raise
@@ -446,9 +498,11 @@ class NotebookSession:
             start = built.model.step(built.cls._graph.start_step)
             named = ""
             if built.model.name_source == "notebook":
-                named = (f" The flow is named after the notebook ({built.cls.__name__}): runs made "
-                         "while the notebook had another name belong to that name's flow; a "
-                         "%%flow NAME cell keeps one name across renames.")
+                named = (
+                    f" The flow is named after the notebook ({built.cls.__name__}): runs made "
+                    "while the notebook had another name belong to that name's flow; a "
+                    "%%flow NAME cell keeps one name across renames."
+                )
             raise RunOrderError(
                 f"Step {step!r} needs a run of the flow first: execute the start step "
                 f"(cell {start.cell_index + 1}, %%step {start.name}) first.{named}"
@@ -481,7 +535,11 @@ class NotebookSession:
                 self._chosen_run = None
         wanted = self._notebook_tag()
         path = self.notebook_path()
-        generated = os.path.splitext(os.path.basename(path))[0] + native_runtime.GENERATED_SUFFIX if path else None
+        generated = (
+            os.path.splitext(os.path.basename(path))[0] + native_runtime.GENERATED_SUFFIX
+            if path
+            else None
+        )
         try:
             runs = list(Flow(flow_name, _namespace_check=False))
         except MetaflowNotFound:
@@ -498,7 +556,11 @@ class NotebookSession:
                 params = Step(f"{run.pathspec}/_parameters", _namespace_check=False).task
             except MetaflowNotFound:
                 continue
-            if generated and params is not None and params.metadata_dict.get("script-name") == generated:
+            if (
+                generated
+                and params is not None
+                and params.metadata_dict.get("script-name") == generated
+            ):
                 return run
         return None
 
@@ -516,12 +578,15 @@ class NotebookSession:
                 else:
                     record.tasks.setdefault(step.id, []).append(state)
         for states in record.tasks.values():
-            states.sort(key=lambda s: (s.foreach_stack, int(s.task_id) if s.task_id.isdigit() else 0))
+            states.sort(
+                key=lambda s: (s.foreach_stack, int(s.task_id) if s.task_id.isdigit() else 0)
+            )
         backend.attach(run.id)
         return record
 
-    def _clone_run(self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str,
-                   debug: bool = False) -> RunRecord:
+    def _clone_run(
+        self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str, debug: bool = False
+    ) -> RunRecord:
         """A new run holding clones of every finished task of ``run`` that does not depend on
         ``step`` (``step`` and its descendants are left to run again)."""
         try:
@@ -531,8 +596,9 @@ class NotebookSession:
                 raise
             raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
 
-    def _clone_tasks(self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str,
-                     debug: bool) -> RunRecord:
+    def _clone_tasks(
+        self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str, debug: bool
+    ) -> RunRecord:
         stale = planning.descendants(built.cls._graph, step)
         new_id = self._new_run(backend, built, debug)
         params = mf.clone_task(backend, run.run_id, "_parameters", run.params_task, new_id)
@@ -550,18 +616,34 @@ class NotebookSession:
         emit(self._listeners, event)
 
     def _execute(
-        self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str,
-        specs: list[TaskSpec], script: str,
+        self,
+        backend: mf.Backend,
+        built: BuiltFlow,
+        run: RunRecord,
+        step: str,
+        specs: list[TaskSpec],
+        script: str,
     ) -> None:
         """Run the step's tasks: in the kernel, one after another, or the remaining ones in
         worker processes when :mod:`.parallel`'s rule says that finishes sooner."""
         cell = built.steps[step].cell
-        source = next((c.source for c in self.notebook.last_cells if c.index == cell.cell_index), None)
-        base: dict[str, Any] = dict(step=step, flow=backend.flow_name, run_id=run.run_id,
-                                    source=source, cell_id=cell.cell_id)
+        source = next(
+            (c.source for c in self.notebook.last_cells if c.index == cell.cell_index), None
+        )
+        base: dict[str, Any] = dict(
+            step=step,
+            flow=backend.flow_name,
+            run_id=run.run_id,
+            source=source,
+            cell_id=cell.cell_id,
+        )
         # a nested foreach body runs the splits of every outer split at once: its events then
         # number the tasks of this execution (progress over all of them), not the inner splits
-        nested = sum(s.split_index is not None for s in specs) > (specs[0].num_splits or 0) if specs else False
+        nested = (
+            sum(s.split_index is not None for s in specs) > (specs[0].num_splits or 0)
+            if specs
+            else False
+        )
         number = {id(s): i for i, s in enumerate(specs)}  # a recursive switch's iterations share it
         initial = len(specs)
         recursive = switches.is_recursive(built.cls._graph, step)
@@ -572,14 +654,20 @@ class NotebookSession:
             return {"split_index": spec.split_index, "num_splits": spec.num_splits}
 
         def header(spec: TaskSpec) -> str | None:
-            what = [f"split {spec.split_index + 1} of {spec.num_splits}"] if spec.split_index is not None else []
+            what = (
+                [f"split {spec.split_index + 1} of {spec.num_splits}"]
+                if spec.split_index is not None
+                else []
+            )
             if nested or (not what and initial > 1):
                 what.append(f"task {number[id(spec)] + 1} of {initial}")
             if recursive:
                 what.append(f"iteration {spec.iteration + 1}")
             return f"── {step} · {' · '.join(what)} ──" if what else None
 
-        def finished(spec: TaskSpec, state: mf.TaskState, error: BaseException | None, event: StepEvent) -> TaskSpec | None:
+        def finished(
+            spec: TaskSpec, state: mf.TaskState, error: BaseException | None, event: StepEvent
+        ) -> TaskSpec | None:
             """Record a finished task; the recursive switch's next iteration, if any."""
             if error is not None:
                 run.failed.add(step)
@@ -587,12 +675,19 @@ class NotebookSession:
                 return None
             run.tasks.setdefault(step, []).append(state)
             if built.cls._graph[step].type == "split-switch":  # "3 → odd, 2 → even" in a foreach
-                event.switch_counts = dict(Counter(t.next_steps[0] for t in run.tasks[step]
-                                                   if t.next_steps))
+                event.switch_counts = dict(
+                    Counter(t.next_steps[0] for t in run.tasks[step] if t.next_steps)
+                )
             self._emit(event)
             if recursive and state.next_steps == [step]:
                 path = f"{run.run_id}/{step}/{state.task_id}"
-                follow = TaskSpec([path], spec.split_index, spec.num_splits, spec.iteration + 1, spec.split_position)
+                follow = TaskSpec(
+                    [path],
+                    spec.split_index,
+                    spec.num_splits,
+                    spec.iteration + 1,
+                    spec.split_position,
+                )
                 number[id(follow)] = number[id(spec)]
                 return follow
             return None
@@ -605,8 +700,19 @@ class NotebookSession:
         pending = list(specs)
         while pending:
             if planner.hand_off(len(pending)):
-                pending = self._execute_in_workers(backend, built, run, step, pending, script, planner,
-                                                   splits, header, finished, base)
+                pending = self._execute_in_workers(
+                    backend,
+                    built,
+                    run,
+                    step,
+                    pending,
+                    script,
+                    planner,
+                    splits,
+                    header,
+                    finished,
+                    base,
+                )
                 continue
             spec = pending.pop(0)
             label = header(spec)
@@ -616,20 +722,33 @@ class NotebookSession:
             started = time.perf_counter()
             try:
                 outcome = mf.run_task(
-                    backend, built.cls, run.run_id, step, spec.input_paths,
-                    None if spec.iteration else spec.split_index, script,
+                    backend,
+                    built.cls,
+                    run.run_id,
+                    step,
+                    spec.input_paths,
+                    None if spec.iteration else spec.split_index,
+                    script,
                 )
             except OSError as exc:  # the task's id, logs or artifact index could not be written
                 if mf.storage_problem(exc):  # S3 or the metadata service: run_step words it
                     raise
                 run.failed.add(step)
-                self._emit(StepEvent("failed", **splits(spec), message=f"{type(exc).__name__}: {exc}", **base))
+                self._emit(
+                    StepEvent(
+                        "failed", **splits(spec), message=f"{type(exc).__name__}: {exc}", **base
+                    )
+                )
                 raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
             planner.kernel_task(time.perf_counter() - started)
             error = transition_error(built, step, outcome)
             event = StepEvent(
-                "done" if error is None else "failed", task_id=outcome.state.task_id, **splits(spec),
-                duration=outcome.duration, artifact_count=outcome.artifact_count, **base,
+                "done" if error is None else "failed",
+                task_id=outcome.state.task_id,
+                **splits(spec),
+                duration=outcome.duration,
+                artifact_count=outcome.artifact_count,
+                **base,
             )
             if error is not None and mf.storage_problem(error):
                 run.failed.add(step)
@@ -639,11 +758,17 @@ class NotebookSession:
             follow = finished(spec, outcome.state, error, event)
             if error is not None:
                 for rest in pending:
-                    self._emit(StepEvent("skipped", **splits(rest), message="an earlier task failed", **base))
+                    self._emit(
+                        StepEvent(
+                            "skipped", **splits(rest), message="an earlier task failed", **base
+                        )
+                    )
                 if isinstance(error, OSError) and not _raised_in_cell(error):
                     # Metaflow's own saving of the task (artifacts, logs) failed
                     raise DatastoreError.from_os_error(error, backend.datastore_root) from None
-                raise step_failed(built, step, f"{backend.flow_name}/{run.run_id}", error) from error
+                raise step_failed(
+                    built, step, f"{backend.flow_name}/{run.run_id}", error
+                ) from error
             if outcome.interrupted_after:
                 if follow is not None:
                     pending.insert(0, follow)
@@ -654,37 +779,61 @@ class NotebookSession:
                 where = built.steps[step].ref.where(None)
                 left = f" ({len(pending)} of its tasks did not run)" if pending else ""
                 raise StepInterrupted(
-                    f"Interrupted after step {step!r} in {where} finished a task in run {run.run_id}: "
-                    f"the task is kept{left}.", "")
+                    f"Interrupted after step {step!r} in {where} finished a task in run "
+                    f"{run.run_id}: "
+                    f"the task is kept{left}.",
+                    "",
+                )
             if follow is not None:
                 pending.insert(0, follow)
         planner.done()
 
-    def _planner(self, built: BuiltFlow, backend: mf.Backend, step: str, specs: list[TaskSpec]) -> parallel.Planner:
+    def _planner(
+        self, built: BuiltFlow, backend: mf.Backend, step: str, specs: list[TaskSpec]
+    ) -> parallel.Planner:
         """Whether (and how widely) this step's tasks may go to worker processes."""
         blocked = None
         if len(specs) > 1:
             names = self._scratch_names(built, step)
             if names:
-                blocked = (f"it reads {', '.join(names)}, which the module cells do not define (the "
-                           "exported flow would not either)")
+                blocked = (
+                    f"it reads {', '.join(names)}, which the module cells do not define (the "
+                    "exported flow would not either)"
+                )
         return parallel.Planner(
-            (backend.flow_name, step), len(specs), built.max_workers or parallel.configured_max_workers(),
-            blocked, self._build_spec(), self._kernel_build_seconds,
+            (backend.flow_name, step),
+            len(specs),
+            built.max_workers or parallel.configured_max_workers(),
+            blocked,
+            self._build_spec(),
+            self._kernel_build_seconds,
         )
 
     def _build_spec(self) -> tuple[str, dict[str, Any]]:
         """What a worker builds the flow from (the cells this execution used), and its key."""
         path = self.notebook_path()
         spec = {
-            "cells": [(c.index, c.id, c.cell_type, c.source, list(c.tags)) for c in self.notebook.last_cells],
-            "path": path, "file": os.path.abspath(path) if path else None,
+            "cells": [
+                (c.index, c.id, c.cell_type, c.source, list(c.tags))
+                for c in self.notebook.last_cells
+            ],
+            "path": path,
+            "file": os.path.abspath(path) if path else None,
         }
         return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest(), spec
 
     def _execute_in_workers(
-        self, backend: mf.Backend, built: BuiltFlow, run: RunRecord, step: str, pending: list[TaskSpec],
-        script: str, planner: parallel.Planner, splits: Callable, header: Callable, finished: Callable,
+        self,
+        backend: mf.Backend,
+        built: BuiltFlow,
+        run: RunRecord,
+        step: str,
+        pending: list[TaskSpec],
+        script: str,
+        planner: parallel.Planner,
+        splits: Callable,
+        header: Callable,
+        finished: Callable,
         base: dict[str, Any],
     ) -> list[TaskSpec]:
         """Run tasks in worker processes (see :mod:`.parallel`); raises as the kernel path does.
@@ -694,10 +843,19 @@ class NotebookSession:
         order = {id(s): i for i, s in enumerate(pending)}
 
         def job(spec: TaskSpec, index: tuple) -> parallel.Job:
-            return parallel.Job(index, header(spec), {
-                "run_id": run.run_id, "step": step, "input_paths": spec.input_paths,
-                "split_index": None if spec.iteration else spec.split_index, "script": script,
-                "root": root}, spec)
+            return parallel.Job(
+                index,
+                header(spec),
+                {
+                    "run_id": run.run_id,
+                    "step": step,
+                    "input_paths": spec.input_paths,
+                    "split_index": None if spec.iteration else spec.split_index,
+                    "script": script,
+                    "root": root,
+                },
+                spec,
+            )
 
         def start(item: parallel.Job) -> str:
             self._emit(StepEvent("running", **splits(item.spec), **base))
@@ -708,40 +866,69 @@ class NotebookSession:
             state = mf.TaskState(**result["state"])
             if "wall" in result:
                 planner.worker_task(result["wall"])
-            event = StepEvent("done" if failure is None else "failed", task_id=state.task_id,
-                              **splits(spec), duration=result.get("duration"),
-                              artifact_count=result.get("artifact_count"), **base)
+            event = StepEvent(
+                "done" if failure is None else "failed",
+                task_id=state.task_id,
+                **splits(spec),
+                duration=result.get("duration"),
+                artifact_count=result.get("artifact_count"),
+                **base,
+            )
             if failure is not None:
                 event.message = failure["event"]
                 failures.append((item.index, spec, failure))
-            follow = finished(spec, state, None if failure is None else StepFailed(failure["message"], ""), event)
+            follow = finished(
+                spec, state, None if failure is None else StepFailed(failure["message"], ""), event
+            )
             return [] if follow is None else [job(follow, (item.index[0], spec.iteration + 1))]
 
         def skip(item: parallel.Job) -> None:
-            self._emit(StepEvent("skipped", **splits(item.spec), message="an earlier task failed", **base))
+            self._emit(
+                StepEvent("skipped", **splits(item.spec), message="an earlier task failed", **base)
+            )
 
         key, spec = self._build_spec()
         outcome = parallel.run_in_workers(
-            workers.get_pool(), [job(s, (order[id(s)], s.iteration)) for s in pending], planner.max_workers,
-            key, spec, start, finish, skip)
+            workers.get_pool(),
+            [job(s, (order[id(s)], s.iteration)) for s in pending],
+            planner.max_workers,
+            key,
+            spec,
+            start,
+            finish,
+            skip,
+        )
         if outcome.unrun:
-            print(f"Note: the tasks of {step!r} run in the kernel: {outcome.fallback}.",
-                  file=sys.stderr, flush=True)
+            print(
+                f"Note: the tasks of {step!r} run in the kernel: {outcome.fallback}.",
+                file=sys.stderr,
+                flush=True,
+            )
             planner.blocked = outcome.fallback
             return [item.spec for item in outcome.unrun]
         if outcome.interrupted:
             raise StepInterrupted(
                 f"Step {step!r} in {built.steps[step].ref.where(None)} was interrupted in run "
                 f"{backend.flow_name}/{run.run_id}; every worker stopped. Earlier runs and their "
-                "artifacts are unchanged.", "")
+                "artifacts are unchanged.",
+                "",
+            )
         if failures:
             failures.sort(key=lambda f: f[0])
-            _, spec, failure = failures[0]
+            _, failed_spec, failure = failures[0]
             message = failure["message"]
-            if spec.split_position and built.cls._graph[step].in_funcs and any(
-                    built.cls._graph[p].type == "foreach" for p in built.cls._graph[step].in_funcs):
-                message += (f" The split ran in a worker process: to debug it with %debug, re-run it "
-                            f"in the kernel with %mf_split {step} {' '.join(map(str, spec.split_position))}.")
+            if (
+                failed_spec.split_position
+                and built.cls._graph[step].in_funcs
+                and any(
+                    built.cls._graph[p].type == "foreach" for p in built.cls._graph[step].in_funcs
+                )
+            ):
+                message += (
+                    f" The split ran in a worker process: to debug it with %debug, re-run it "
+                    f"in the kernel with %mf_split {step} "
+                    f"{' '.join(map(str, failed_spec.split_position))}."
+                )
             others = len(failures) - 1
             if others:
                 message += f" {others} other task(s) of the step failed too."
@@ -753,8 +940,13 @@ class NotebookSession:
         """Names the step reads that the module cells do not define (a worker lacks them)."""
         from .nameguard import find_undefined_names
 
-        return sorted({p.name for p in find_undefined_names(built.model, self.notebook.last_cells)
-                       if p.where == f"step {step!r}"})
+        return sorted(
+            {
+                p.name
+                for p in find_undefined_names(built.model, self.notebook.last_cells)
+                if p.where == f"step {step!r}"
+            }
+        )
 
     def _warn_scratch_names(self, built: BuiltFlow, step: str, user_ns: dict[str, Any]) -> None:
         """The export guard, as one warning: the step reads globals only scratch cells define
@@ -773,19 +965,33 @@ class NotebookSession:
         if scratch:
             names = ", ".join(f"{name} (cell {cell + 1})" for name, cell in scratch.items())
             cells = sorted({cell + 1 for cell in scratch.values()})
-            which = "cell %d" % cells[0] if len(cells) == 1 else \
-                "cells " + ", ".join(map(str, cells))
-            print(f"Warning: step {step!r} uses names only scratch cells define: {names}; the "
-                  f"exported flow would fail with NameError. Move them into a module cell "
-                  f"(imports, def/class, literal constants) or tag {which} 'module'.",
-                  file=sys.stderr)
+            which = f"cell {cells[0]}" if len(cells) == 1 else "cells " + ", ".join(map(str, cells))
+            print(
+                f"Warning: step {step!r} uses names only scratch cells define: {names}; the "
+                f"exported flow would fail with NameError. Move them into a module cell "
+                f"(imports, def/class, literal constants) or tag {which} 'module'.",
+                file=sys.stderr,
+            )
 
-    def _run_in_runtime(self, built: BuiltFlow, step: str, reasons: list[str],
-                        origin_run: str | None, param_args: Sequence[str] = ()) -> RunRecord | None:
+    def _run_in_runtime(
+        self,
+        built: BuiltFlow,
+        step: str,
+        reasons: list[str],
+        origin_run: str | None,
+        param_args: Sequence[str] = (),
+    ) -> RunRecord | None:
         """Execute ``step`` under Metaflow's runtime; its run becomes the current run."""
         outcome = native_runtime.run_step_in_runtime(
-            built, step, reasons, origin_run, param_args, cells=self.notebook.last_cells,
-            notebook_path=self.notebook_path(), listeners=self.listeners)
+            built,
+            step,
+            reasons,
+            origin_run,
+            param_args,
+            cells=self.notebook.last_cells,
+            notebook_path=self.notebook_path(),
+            listeners=self.listeners,
+        )
         record = self.adopt_run(built, outcome.run_id)
         native_runtime.report(built, step, outcome)
         return record
@@ -800,9 +1006,11 @@ def _environment_reason(exc: Exception) -> str:
     if problem is not None:
         return problem
     if isinstance(exc, MetaflowUnknownUser):
-        return (f"{exc.headline}: {exc.message}. Run %env USER=<your name> in the notebook, or "
-                "set METAFLOW_USER in the environment Jupyter starts in, then execute the step "
-                "again.")
+        return (
+            f"{exc.headline}: {exc.message}. Run %env USER=<your name> in the notebook, or "
+            "set METAFLOW_USER in the environment Jupyter starts in, then execute the step "
+            "again."
+        )
     if isinstance(exc, MetaflowException):
         return f"{exc.headline}: {exc.message}"
     return f"{type(exc).__name__}: {exc}"

@@ -12,7 +12,8 @@ The executor asks two questions of a run's finished tasks (``step -> [TaskState]
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 __all__ = ["choice_text", "is_recursive", "not_taken"]
 
@@ -44,8 +45,9 @@ def not_taken(graph: Any, tasks: Mapping[str, Sequence[Any]], step: str) -> str 
     return _not_taken(graph, tasks, step, {})
 
 
-def _not_taken(graph: Any, tasks: Mapping[str, Sequence[Any]], step: str,
-               memo: dict[str, str | None]) -> str | None:
+def _not_taken(
+    graph: Any, tasks: Mapping[str, Sequence[Any]], step: str, memo: dict[str, str | None]
+) -> str | None:
     """:func:`not_taken` with the answers found so far (a step reached again on another path,
     the two branches of a split inside a switch arm, gets the same answer; a loop back to a
     step still being decided is no reason)."""

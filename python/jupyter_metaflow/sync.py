@@ -28,13 +28,14 @@ import logging
 import os
 import posixpath
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import cells as cellrules
-from .assembly import FlowModel, assemble
 from . import export as exporter
 from . import switches
 from ._metaflow import forget_datastore_root
+from .assembly import FlowModel, assemble
 from .errors import FlowDefinitionError
 from .events import StepEvent
 from .notebook_io import read_notebook
@@ -72,7 +73,8 @@ class FlowSync:
         """The foreach steps' finished splits in their latest run."""
         self._rerun_stale: set[str] = set()
         self._flow_used: dict[str, str] = {}
-        """step -> the flow cell's source when it last ran (known only with the frontend's cells)."""
+        """step -> the flow cell's source when it last ran (known only with the frontend's
+        cells)."""
         self._sent: dict[str, dict[str, Any]] = {}
         self._executing: tuple[str, str | None, Any] | None = None
         """The executing cell: source, id, and the step it runs (computed on first use)."""
@@ -117,7 +119,8 @@ class FlowSync:
 
     # -- the flow ----------------------------------------------------------------------------
     def on_flow(self, payload: dict[str, Any], opened: Any = None) -> None:
-        """``flow`` message: assemble, lint, hand the cells to the executor, answer ``flow_model``."""
+        """``flow`` message: assemble, lint, hand the cells to the executor, answer
+        ``flow_model``."""
         cells = [
             cellrules.CellInput(c["index"], c["id"], c["cell_type"], c["source"], tuple(c["tags"]))
             for c in payload["cells"]
@@ -127,7 +130,11 @@ class FlowSync:
         self.model = model.to_json()
         self.lint_errors = [] if model.errors else self._graph_errors(model)
         self.session.set_notebook_cells(cells, self.notebook_file(self.path))
-        answer: dict[str, Any] = {"path": self.path, "model": self.model, "lint_errors": self.lint_errors}
+        answer: dict[str, Any] = {
+            "path": self.path,
+            "model": self.model,
+            "lint_errors": self.lint_errors,
+        }
         if "request_id" in payload:
             answer["request_id"] = payload["request_id"]
         if self._link is not None:
@@ -137,9 +144,21 @@ class FlowSync:
     def _graph_errors(self, model: FlowModel) -> list[dict[str, Any]]:
         """:func:`graph_errors`, reused while the graph and its cell positions stay the same
         (typing inside a step body does not change them; Metaflow's lint takes ~0.5 ms/step)."""
-        key = json.dumps([[s["name"], s["cell_index"], s["cell_id"], s["body_line"], s["is_join"],
-                           s["transition"], [d for d in s["decorators"] if "parallel" in d]]
-                          for s in (self.model or {}).get("steps", [])], default=str)
+        key = json.dumps(
+            [
+                [
+                    s["name"],
+                    s["cell_index"],
+                    s["cell_id"],
+                    s["body_line"],
+                    s["is_join"],
+                    s["transition"],
+                    [d for d in s["decorators"] if "parallel" in d],
+                ]
+                for s in (self.model or {}).get("steps", [])
+            ],
+            default=str,
+        )
         if self._lint_cache is None or self._lint_cache[0] != key:
             self._lint_cache = (key, graph_errors(model))
         return self._lint_cache[1]
@@ -156,17 +175,27 @@ class FlowSync:
     def on_step_event(self, event: StepEvent) -> None:
         """Executor listener: record the task's state and publish it."""
         previous = self.run_status.get(event.step, {})
-        if event.status == "skipped" and previous.get("state") == "failed" and previous.get("run_id") == event.run_id:
+        if (
+            event.status == "skipped"
+            and previous.get("state") == "failed"
+            and previous.get("run_id") == event.run_id
+        ):
             return  # the splits after a failed one: the step stays failed, with its error
         source, cell_id = self._source_of(event.step)  # the cell as this frontend sees it
         status = dataclasses.replace(
-            event, source=source, cell_id=None if source is None else cell_id).to_json()
+            event, source=source, cell_id=None if source is None else cell_id
+        ).to_json()
         self.progress.apply(status)
         # a step running again in another run leaves its descendants behind; more tasks of it in
         # the same run (foreach splits, join groups, a recursive switch's iterations) do not
-        if event.status in ("queued", "running") and self.run_status.get(event.step, {}).get("run_id") != event.run_id:
+        if (
+            event.status in ("queued", "running")
+            and self.run_status.get(event.step, {}).get("run_id") != event.run_id
+        ):
             self._rerun_stale.discard(event.step)
-            self._rerun_stale |= (self._descendants({event.step}) - {event.step}) & set(self.run_status)
+            self._rerun_stale |= (self._descendants({event.step}) - {event.step}) & set(
+                self.run_status
+            )
         flow_source = self._flow_cell_source()
         if flow_source is None:
             self._flow_used.pop(event.step, None)
@@ -218,17 +247,17 @@ class FlowSync:
         try:
             self._last_model = self.current_model()
         except Exception:
-            log.warning("jupyter-metaflow: cannot read the notebook's graph for stale steps",
-                        exc_info=True)
+            log.warning(
+                "jupyter-metaflow: cannot read the notebook's graph for stale steps", exc_info=True
+            )
         return self._last_model
 
     def publish(self, always: frozenset[str] | set[str] = frozenset()) -> None:
         """Send the statuses that changed since last time (and those in ``always``)."""
         current = self.statuses()
         for step, status in current.items():
-            if step in always or self._sent.get(step) != status:
-                if self._link is not None:
-                    self._link.send("step_status", status)
+            if (step in always or self._sent.get(step) != status) and self._link is not None:
+                self._link.send("step_status", status)
         self._sent = current
         for listener in list(self._listeners):
             try:
@@ -287,17 +316,24 @@ class FlowSync:
                     # a task that never finished (the kernel stopped while it ran) failed, as
                     # the executor counts it when it re-attaches
                     status["state"] = "failed"
-                    status["error"] = ("the task did not finish (the kernel stopped or was "
-                                       "interrupted while it ran)")
+                    status["error"] = (
+                        "the task did not finish (the kernel stopped or was "
+                        "interrupted while it ran)"
+                    )
                 status.pop("done_splits", None)
             restored.update(_ruled_out(model, restored, run.id))
-        except (MetaflowException, OSError):  # no datastore or an unreadable run: nothing to restore
+        except (
+            MetaflowException,
+            OSError,
+        ):  # no datastore or an unreadable run: nothing to restore
             return None
         except Exception as exc:  # the frontend still gets its (empty) snapshot, and the reason
             log.warning("jupyter-metaflow: could not read the latest run", exc_info=True)
-            return (f"The statuses of the notebook's latest run could not be read "
-                    f"({type(exc).__name__}: {exc}); the DAG shows none. Executing a step reads "
-                    "the run again.")
+            return (
+                f"The statuses of the notebook's latest run could not be read "
+                f"({type(exc).__name__}: {exc}); the DAG shows none. Executing a step reads "
+                "the run again."
+            )
         finally:
             forget_datastore_root()
         self.flow, self.run_id = name, run.id
@@ -404,8 +440,12 @@ class FlowSync:
             for cell in disk:
                 if cell.id == cell_id:
                     return cell.tags
-        tagged = {cell.tags for cell in disk if cell.source.strip() == source.strip()
-                  and any(t.startswith(("step:", "flow:")) for t in cell.tags)}
+        tagged = {
+            cell.tags
+            for cell in disk
+            if cell.source.strip() == source.strip()
+            and any(t.startswith(("step:", "flow:")) for t in cell.tags)
+        }
         return tagged.pop() if len(tagged) == 1 else ()
 
     def _found_notebook(self, source: str, cell_id: str | None) -> str | None:
@@ -434,7 +474,7 @@ class FlowSync:
         if kind not in (cellrules.CellKind.STEP, cellrules.CellKind.FLOW):
             return lines
         prefix = "step:" if kind is cellrules.CellKind.STEP else "flow:"
-        name = next(t[len(prefix):].strip() for t in tags if t.startswith(prefix))
+        name = next(t[len(prefix) :].strip() for t in tags if t.startswith(prefix))
         return [
             f"__import__('jupyter_metaflow.sync').sync.run_tagged({kind.value!r}, {name!r}, "
             f"{code!r}, {cell_id!r})\n"
@@ -465,8 +505,9 @@ class FlowSync:
         return bool(self._link is not None and self._link.frontends)
 
 
-def _ruled_out(model: dict[str, Any], statuses: dict[str, dict[str, Any]],
-               run_id: str) -> dict[str, dict[str, Any]]:
+def _ruled_out(
+    model: dict[str, Any], statuses: dict[str, dict[str, Any]], run_id: str
+) -> dict[str, dict[str, Any]]:
     """``skipped`` statuses of the model's steps that a switch in the run ruled out (the
     statuses the executor sent when the run was live), from the switches' ``switch_counts``."""
     from types import SimpleNamespace
@@ -475,9 +516,12 @@ def _ruled_out(model: dict[str, Any], statuses: dict[str, dict[str, Any]],
     for s in model.get("steps", []):
         t = s.get("transition") or {}
         nodes[s["name"]] = SimpleNamespace(
-            in_funcs=list(s.get("parents", [])), out_funcs=list(t.get("targets", [])),
+            in_funcs=list(s.get("parents", [])),
+            out_funcs=list(t.get("targets", [])),
             type="split-switch" if t.get("kind") == "switch" else t.get("kind", ""),
-            condition=t.get("condition"), switch_cases=t.get("cases") or {})
+            condition=t.get("condition"),
+            switch_cases=t.get("cases") or {},
+        )
         status = statuses.get(s["name"])
         if status is not None and status["state"] == "done":
             chosen = list(status.get("switch_counts") or t.get("targets", []))
@@ -488,8 +532,13 @@ def _ruled_out(model: dict[str, Any], statuses: dict[str, dict[str, Any]],
             continue
         reason = switches.not_taken(nodes, tasks, step)
         if reason is not None:
-            out[step] = {"flow": model["name"], "run_id": run_id, "step": step, "state": "skipped",
-                         "error": f"Step {step!r} is not on this run's path: {reason}."}
+            out[step] = {
+                "flow": model["name"],
+                "run_id": run_id,
+                "step": step,
+                "state": "skipped",
+                "error": f"Step {step!r} is not on this run's path: {reason}.",
+            }
     return out
 
 
@@ -498,9 +547,16 @@ def graph_errors(model: FlowModel) -> list[dict[str, Any]]:
     try:
         return [e.to_json() for e in exporter.validate_graph(model)]
     except Exception as exc:  # Metaflow's graph code failed on this flow: say so, on no cell
-        return [cellrules.CellError(None, None, None, f"Metaflow could not read the flow's graph: "
-                                    f"{type(exc).__name__}: {exc}", "Check the step cells' self.next "
-                                    "calls.", "graph").to_json()]
+        return [
+            cellrules.CellError(
+                None,
+                None,
+                None,
+                f"Metaflow could not read the flow's graph: {type(exc).__name__}: {exc}",
+                "Check the step cells' self.next calls.",
+                "graph",
+            ).to_json()
+        ]
 
 
 def run_tagged(kind: str, name: str, source: str, cell_id: str | None) -> None:

@@ -30,8 +30,15 @@ from . import dag
 from ._version import __version__
 from .sync import FlowSync, get_sync
 
-__all__ = ["DagMagics", "DagWidget", "LiveStaticDag", "MODULE_NAME", "MODULE_VERSION", "dag_widget",
-           "static_bundle"]
+__all__ = [
+    "MODULE_NAME",
+    "MODULE_VERSION",
+    "DagMagics",
+    "DagWidget",
+    "LiveStaticDag",
+    "dag_widget",
+    "static_bundle",
+]
 
 MODULE_NAME = "jupyter-metaflow"
 """The npm package whose widget registry entry holds the view (``src/widget/``)."""
@@ -53,9 +60,13 @@ class DagWidget(DOMWidget):
     flow = Unicode("", help="the flow class name").tag(sync=True)
     run_id = Unicode(None, allow_none=True, help="the current run id").tag(sync=True)
     model = Dict(help="the graph: FlowModel.to_json() (steps, transitions, joins)").tag(sync=True)
-    status = Dict(help="step -> its step_status; foreach steps add done_splits (the finished "
-                       "split indices) and show the splits' total duration").tag(sync=True)
-    errors = List(Dict(), help="the flow's cell-rule and lint errors (CellError JSON)").tag(sync=True)
+    status = Dict(
+        help="step -> its step_status; foreach steps add done_splits (the finished "
+        "split indices) and show the splits' total duration"
+    ).tag(sync=True)
+    errors = List(Dict(), help="the flow's cell-rule and lint errors (CellError JSON)").tag(
+        sync=True
+    )
 
     def __init__(self, sync: FlowSync | None = None, **kwargs: Any) -> None:
         initial = snapshot(sync) if sync is not None else {}
@@ -105,7 +116,9 @@ def snapshot(sync: FlowSync) -> dict[str, Any]:
     }
 
 
-def _render(flow: str, model: dict[str, Any], status: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, str]:
+def _render(
+    flow: str, model: dict[str, Any], status: dict[str, Any], errors: list[dict[str, Any]]
+) -> dict[str, str]:
     graph = dag.graph_of({**model, "errors": errors})
     messages = [_error_text(e) for e in errors]
     return {
@@ -175,8 +188,11 @@ class DagMagics(Magics):
         """cell id -> the live view it shows (re-running the cell replaces it)."""
 
     @magic_arguments()
-    @argument("--static", action="store_true",
-              help="a static SVG picture of the DAG as it is now (never updated)")
+    @argument(
+        "--static",
+        action="store_true",
+        help="a static SVG picture of the DAG as it is now (never updated)",
+    )
     @line_magic
     def mf_dag(self, line: str) -> None:
         """Show the notebook's flow as a DAG that updates while steps run: the interactive
@@ -185,7 +201,9 @@ class DagMagics(Magics):
         try:
             args = parse_argstring(self.mf_dag, line)
         except ValueError as exc:  # shlex: an unclosed quote
-            raise UsageError(f"%mf_dag: cannot read {line!r}: {exc}; use %mf_dag or %mf_dag --static") from None
+            raise UsageError(
+                f"%mf_dag: cannot read {line!r}: {exc}; use %mf_dag or %mf_dag --static"
+            ) from None
         sync = get_sync()
         if args.static:
             display(static_bundle(sync), raw=True)

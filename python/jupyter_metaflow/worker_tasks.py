@@ -61,9 +61,7 @@ class TaskRunner:
         for cell in model.module_cells:
             filename = module_cell_file(cell)
             code = strip_magics(cell.source)
-            register_source(
-                filename, code, CellRef(cell.index, cell.id, "module cell")
-            )
+            register_source(filename, code, CellRef(cell.index, cell.id, "module cell"))
             try:
                 exec(compile(code, filename, "exec"), namespace)
             except BaseException as exc:
@@ -89,8 +87,11 @@ class TaskRunner:
             with mf.metaflow_state() as storage:
                 root = storage.root
                 if root != job["root"]:
-                    return _failed(job, "datastore mismatch", f"The worker found the datastore at "
-                                   f"{root}, the kernel at {job['root']}.")
+                    return _failed(
+                        job,
+                        "datastore mismatch",
+                        f"The worker found the datastore at {root}, the kernel at {job['root']}.",
+                    )
                 key = (built.cls.__name__, storage)
                 backend = self._backends.get(key)
                 if backend is None:
@@ -107,8 +108,11 @@ class TaskRunner:
                     task_id=job["task_id"],
                 )
         except Exception as exc:  # Metaflow's bookkeeping of the task (ids, logs) failed
-            return _failed(job, event_message(exc),
-                           f"The worker could not run the task: {type(exc).__name__}: {exc}")
+            return _failed(
+                job,
+                event_message(exc),
+                f"The worker could not run the task: {type(exc).__name__}: {exc}",
+            )
         wall = time.perf_counter() - started
         error = transition_error(built, job["step"], outcome)
         result: dict[str, Any] = {
@@ -119,9 +123,7 @@ class TaskRunner:
             "failure": None,
         }
         if error is not None:
-            failed = step_failed(
-                built, job["step"], f"{backend.flow_name}/{job['run_id']}", error
-            )
+            failed = step_failed(built, job["step"], f"{backend.flow_name}/{job['run_id']}", error)
             result["failure"] = {
                 "interrupted": isinstance(failed, KeyboardInterrupt),
                 "event": event_message(error),
@@ -141,6 +143,7 @@ def _failed(job: dict[str, Any], event: str, message: str) -> dict[str, Any]:
     """The result of a task that failed outside the step's own code."""
     return {
         "state": {"step": job["step"], "task_id": job["task_id"], "ok": False},
-        "duration": None, "artifact_count": None,
+        "duration": None,
+        "artifact_count": None,
         "failure": {"interrupted": False, "event": event, "message": message, "user_traceback": ""},
     }

@@ -209,7 +209,9 @@ class WorkerPool:
         elif kind == "pong":
             if worker.ping_sent is not None:
                 rtt = time.perf_counter() - worker.ping_sent
-                self.ping_seconds = rtt if self.ping_seconds is None else min(self.ping_seconds, rtt)
+                self.ping_seconds = (
+                    rtt if self.ping_seconds is None else min(self.ping_seconds, rtt)
+                )
                 worker.ping_sent = None
                 if message[1] < PINGS - 1:  # the fastest of a few (one can meet a busy CPU)
                     worker.ping_sent = time.perf_counter()

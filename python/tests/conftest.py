@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import queue
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from jupyter_client.manager import start_new_kernel

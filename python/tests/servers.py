@@ -14,6 +14,7 @@ Every server is stopped by the context manager or fixture that started it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -22,11 +23,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
-
-import contextlib
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ACCESS_KEY = "team-test-key"
@@ -76,7 +76,7 @@ class _Process:
 
     def start(self) -> None:
         # the server's log goes to a file: a pipe nobody reads fills up and blocks the server
-        log = tempfile.TemporaryFile()
+        log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop(), after the server)
         self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
         self.proc.log = log  # type: ignore[attr-defined]
         _wait_for_http(self.url + self.probe, self.proc)

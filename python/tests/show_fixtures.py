@@ -1,6 +1,6 @@
 """Flow and helper module written into the temporary directory of the ``%mf_show`` tests."""
 
-FLOW = '''
+FLOW = """
 from metaflow import FlowSpec, Parameter, step
 
 
@@ -58,7 +58,7 @@ class ShowFlow(FlowSpec):
 
 if __name__ == "__main__":
     ShowFlow()
-'''
+"""
 
 RICHOBJ = '''
 class Rich:

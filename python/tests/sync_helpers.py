@@ -19,13 +19,22 @@ class Frontend:
         self.snapshot = self.wait("run_state")
         """The ``run_state`` the kernel sent when this frontend connected."""
 
-    def run_cell(self, code: str, cell_id: str | None = None, timeout: float = 120) -> dict[str, Any]:
+    def run_cell(
+        self, code: str, cell_id: str | None = None, timeout: float = 120
+    ) -> dict[str, Any]:
         """Execute ``code`` as JupyterLab does (``cellId`` in the request metadata); the reply."""
         kc = self.kernel.kc
-        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                   "allow_stdin": False, "stop_on_error": True}
-        msg = kc.session.msg("execute_request", content,
-                             metadata={"cellId": cell_id} if cell_id else {})
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+        msg = kc.session.msg(
+            "execute_request", content, metadata={"cellId": cell_id} if cell_id else {}
+        )
         kc.shell_channel.send(msg)
         msg_id = msg["header"]["msg_id"]
         self.kernel._drain_until_idle(msg_id, timeout)
@@ -57,6 +66,7 @@ class Frontend:
 
     def wait(self, msg_type: str, where: Any = None, timeout: float = 60) -> dict[str, Any]:
         """The first ``msg_type`` payload on our comm (satisfying ``where``), waiting for it."""
+
         def predicate(msg: dict[str, Any]) -> bool:
             if msg["msg_type"] != "comm_msg" or msg["content"]["comm_id"] != self.comm_id:
                 return False
@@ -67,7 +77,9 @@ class Frontend:
         return protocol.validate(msg["content"]["data"])["payload"]
 
     def statuses(self, step: str | None = None, parent: str | None = None) -> list[dict[str, Any]]:
-        return [s for s in self.messages("step_status", parent) if step is None or s["step"] == step]
+        return [
+            s for s in self.messages("step_status", parent) if step is None or s["step"] == step
+        ]
 
     def output_text(self, msg_id: str) -> str:
         """Stream and error text a cell execution produced."""
@@ -82,8 +94,18 @@ class Frontend:
         return "".join(parts)
 
 
-def cell(index: int, source: str, tags: tuple[str, ...] = (), cell_id: str | None = None,
-         cell_type: str = "code") -> dict[str, Any]:
+def cell(
+    index: int,
+    source: str,
+    tags: tuple[str, ...] = (),
+    cell_id: str | None = None,
+    cell_type: str = "code",
+) -> dict[str, Any]:
     """A cell as the ``flow`` message carries it (id ``c<index>`` unless given)."""
-    return {"index": index, "id": cell_id or f"c{index}", "cell_type": cell_type,
-            "source": source, "tags": list(tags)}
+    return {
+        "index": index,
+        "id": cell_id or f"c{index}",
+        "cell_type": cell_type,
+        "source": source,
+        "tags": list(tags),
+    }

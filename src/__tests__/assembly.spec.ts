@@ -126,7 +126,12 @@ describe('assembly: helpers', () => {
 
   it('locates errors of identical cells at each position (per-cell cache)', () => {
     const bad = '%%step Bad';
-    const m = assemble([cell(bad, [], 0), cell('%%step start', [], 1), cell(bad, [], 2), cell('%%step end', [], 3)]);
+    const m = assemble([
+      cell(bad, [], 0),
+      cell('%%step start', [], 1),
+      cell(bad, [], 2),
+      cell('%%step end', [], 3)
+    ]);
     expect(m.errors.map(e => [e.code, e.cell_index])).toEqual([
       ['bad-step-name', 0],
       ['bad-step-name', 2]

@@ -13,7 +13,12 @@ const model = assemble(
 
 describe('stepsToHere', () => {
   it('runs the upstream steps in order, then the step', () => {
-    expect(stepsToHere({ model, isUpToDate: () => false }, 'join')).toEqual(['start', 'a', 'b', 'join']);
+    expect(stepsToHere({ model, isUpToDate: () => false }, 'join')).toEqual([
+      'start',
+      'a',
+      'b',
+      'join'
+    ]);
   });
 
   it('skips upstream steps that are up to date, never the step itself', () => {
@@ -26,18 +31,22 @@ describe('stepsToHere', () => {
 describe('exportOutcome', () => {
   it("asks before overwriting only when the kernel says the file exists, never from the error's words", () => {
     const refused = 'sub/flow.py already exists; pass --force to overwrite it.';
-    expect(exportOutcome({ ok: false, exists: true, output_path: 'sub/flow.py', error: refused })).toBe(
-      'ask-overwrite'
-    );
-    expect(exportOutcome({ ok: false, exists: false, error: 'a step named "already exists" failed' })).toBe(
-      'failed'
-    );
+    expect(
+      exportOutcome({ ok: false, exists: true, output_path: 'sub/flow.py', error: refused })
+    ).toBe('ask-overwrite');
+    expect(
+      exportOutcome({ ok: false, exists: false, error: 'a step named "already exists" failed' })
+    ).toBe('failed');
     expect(exportOutcome({ ok: false, error: refused })).toBe('failed');
   });
 
   it('tells an unchanged file from a written one', () => {
-    expect(exportOutcome({ ok: true, output_path: 'a.py', written: false, exists: false })).toBe('up-to-date');
-    expect(exportOutcome({ ok: true, output_path: 'a.py', written: true, exists: false })).toBe('exported');
+    expect(exportOutcome({ ok: true, output_path: 'a.py', written: false, exists: false })).toBe(
+      'up-to-date'
+    );
+    expect(exportOutcome({ ok: true, output_path: 'a.py', written: true, exists: false })).toBe(
+      'exported'
+    );
   });
 });
 

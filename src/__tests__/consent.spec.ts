@@ -119,7 +119,11 @@ describe('FlowState export', () => {
           link.messageReceived.emit({
             protocol: '1.6',
             type: 'error',
-            payload: { message: 'OSError: disk', in_reply_to: 'export', request_id: payload.request_id }
+            payload: {
+              message: 'OSError: disk',
+              in_reply_to: 'export',
+              request_id: payload.request_id
+            }
           })
         );
       }

@@ -1,11 +1,26 @@
 import { assemble } from '../assembly';
-import { CONTEXT_STEP_ATTR, DagView, formatDuration, nodeDetail, stepAt, type INodeState } from '../dagview';
+import {
+  CONTEXT_STEP_ATTR,
+  DagView,
+  formatDuration,
+  nodeDetail,
+  stepAt,
+  type INodeState
+} from '../dagview';
 import { layoutFlow } from '../layout';
 
 const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
 
 function state(partial: Partial<INodeState>): INodeState {
-  return { status: null, durationMs: null, splits: null, switchChoice: null, stale: false, errors: [], ...partial };
+  return {
+    status: null,
+    durationMs: null,
+    splits: null,
+    switchChoice: null,
+    stale: false,
+    errors: [],
+    ...partial
+  };
 }
 
 describe('DagView', () => {
@@ -50,7 +65,10 @@ describe('DagView', () => {
     const fake = { ...layout, nodes: [{ ...layout.nodes[0], name: PAYLOAD }] };
     const view = new DagView();
     document.body.appendChild(view.node);
-    view.render(fake, new Map([[PAYLOAD, state({ status: 'failed', errors: [evil.errors[0].message, PAYLOAD] })]]));
+    view.render(
+      fake,
+      new Map([[PAYLOAD, state({ status: 'failed', errors: [evil.errors[0].message, PAYLOAD] })]])
+    );
     expect(view.node.querySelector('img')).toBeNull();
     const node = view.node.querySelector('.jp-mf-DagNode')!;
     expect(node.getAttribute('data-step')).toBe(PAYLOAD);
@@ -100,7 +118,9 @@ describe('DagView', () => {
     view.panBy(10, -5);
     expect(view.transform.x).toBeCloseTo(after.x + 10);
     expect(view.transform.y).toBeCloseTo(after.y - 5);
-    expect(view.node.querySelector('.jp-mf-DagRoot')!.getAttribute('transform')).toContain('scale(');
+    expect(view.node.querySelector('.jp-mf-DagRoot')!.getAttribute('transform')).toContain(
+      'scale('
+    );
   });
 
   it('formats details', () => {
@@ -115,13 +135,21 @@ describe('DagView', () => {
 describe('DagView context menu', () => {
   it('names the node a context menu opens on, on its HTML host', () => {
     const model = assemble(
-      ['%%step start', '%%step end'].map((source, index) => ({ index, id: null, cell_type: 'code', source, tags: [] }))
+      ['%%step start', '%%step end'].map((source, index) => ({
+        index,
+        id: null,
+        cell_type: 'code',
+        source,
+        tags: []
+      }))
     );
     const host = document.createElement('div');
     const view = new DagView();
     host.appendChild(view.node);
     view.render(layoutFlow(model), new Map());
-    view.node.querySelector('[data-step="end"] rect')!.dispatchEvent(new MouseEvent('contextmenu', { bubbles: true }));
+    view.node
+      .querySelector('[data-step="end"] rect')!
+      .dispatchEvent(new MouseEvent('contextmenu', { bubbles: true }));
     expect(host.getAttribute(CONTEXT_STEP_ATTR)).toBe('end');
     view.node.dispatchEvent(new MouseEvent('contextmenu', { bubbles: true }));
     expect(host.hasAttribute(CONTEXT_STEP_ATTR)).toBe(false);
@@ -137,7 +165,9 @@ describe('DagView redraws', () => {
     document.body.appendChild(view.node);
     view.render(layoutFlow(assemble(cells(['%%step start', '%%step end']))), new Map());
     const rect = view.node.querySelector('[data-step="start"] rect')!;
-    const done = new Map([['start', state({ status: 'done', durationMs: 850, errors: ['bad <b>x</b>'] })]]);
+    const done = new Map([
+      ['start', state({ status: 'done', durationMs: 850, errors: ['bad <b>x</b>'] })]
+    ]);
     view.render(layoutFlow(assemble(cells(['%%step start', '%%step train', '%%step end']))), done);
     expect(rect.isConnected).toBe(true);
     expect(view.node.querySelector('[data-step="start"] rect')).toBe(rect);
@@ -147,11 +177,9 @@ describe('DagView redraws', () => {
     expect(start.querySelector('.jp-mf-DagNode-detail')!.textContent).toBe('done · 850 ms');
     expect(start.querySelector('.jp-mf-DagNode-error title')!.textContent).toBe('bad <b>x</b>');
     expect(start.querySelector('b')).toBeNull();
-    expect(Array.from(view.node.querySelectorAll('.jp-mf-DagNode')).map(g => g.getAttribute('data-step'))).toEqual([
-      'start',
-      'train',
-      'end'
-    ]);
+    expect(
+      Array.from(view.node.querySelectorAll('.jp-mf-DagNode')).map(g => g.getAttribute('data-step'))
+    ).toEqual(['start', 'train', 'end']);
     view.render(layoutFlow(assemble(cells(['%%step start', '%%step end']))), new Map());
     expect(view.node.querySelector('[data-step="train"]')).toBeNull();
     expect(start.hasAttribute('data-error')).toBe(false);

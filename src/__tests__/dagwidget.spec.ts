@@ -14,7 +14,13 @@ import { PACKAGE_VERSION } from '../version';
 const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
 
 function cells(sources: string[]) {
-  return sources.map((source, index) => ({ index, id: `c${index}`, cell_type: 'code', source, tags: [] }));
+  return sources.map((source, index) => ({
+    index,
+    id: `c${index}`,
+    cell_type: 'code',
+    source,
+    tags: []
+  }));
 }
 
 /** A widget model as the manager would create it from the kernel's state (no comm needed). */
@@ -31,7 +37,12 @@ function render(model: DagWidgetModel): DagWidgetView {
 
 describe('DAG widget', () => {
   const flow = assemble(
-    cells(['%%step start\nself.xs = [1, 2, 3]\nself.next(self.work, foreach="xs")', '%%step work', '%%step join\npass', '%%step end'])
+    cells([
+      '%%step start\nself.xs = [1, 2, 3]\nself.next(self.work, foreach="xs")',
+      '%%step work',
+      '%%step join\npass',
+      '%%step end'
+    ])
   );
 
   it('registers under the Python module name and the package version', () => {
@@ -48,11 +59,18 @@ describe('DAG widget', () => {
     const registry = { registerWidget: (data: any) => registered.push(data) };
     widgetPlugin.activate({} as any, registry, null);
     expect(registered).toEqual([
-      { name: 'jupyter-metaflow', version: PACKAGE_VERSION, exports: { DagWidgetModel, DagWidgetView } }
+      {
+        name: 'jupyter-metaflow',
+        version: PACKAGE_VERSION,
+        exports: { DagWidgetModel, DagWidgetView }
+      }
     ]);
     // widget.py asks for "^" + __version__ (python/jupyter_metaflow/_version.py), which the
     // registered version satisfies as long as both equal package.json (test_versions.py).
-    const py = require('fs').readFileSync(require('path').join(__dirname, '../../python/jupyter_metaflow/widget.py'), 'utf-8');
+    const py = require('fs').readFileSync(
+      require('path').join(__dirname, '../../python/jupyter_metaflow/widget.py'),
+      'utf-8'
+    );
     expect(py).toContain('MODULE_NAME = "jupyter-metaflow"');
     expect(py).toContain('MODULE_VERSION = "^" + __version__');
   });
@@ -64,17 +82,31 @@ describe('DAG widget', () => {
       model: flow,
       status: {
         start: { run_id: '17', step: 'start', state: 'done', duration_ms: 1500 },
-        work: { run_id: '17', step: 'work', state: 'running', split_index: 1, num_splits: 3, done_splits: [0] }
+        work: {
+          run_id: '17',
+          step: 'work',
+          state: 'running',
+          split_index: 1,
+          num_splits: 3,
+          done_splits: [0]
+        }
       },
       errors: []
     });
     const view = render(model);
     const nodes = Array.from(view.el.querySelectorAll('.jp-mf-DagNode'));
     expect(nodes.map(n => n.getAttribute('data-step'))).toEqual(['start', 'work', 'join', 'end']);
-    expect(nodes.map(n => n.getAttribute('data-status'))).toEqual(['done', 'running', 'none', 'none']);
+    expect(nodes.map(n => n.getAttribute('data-status'))).toEqual([
+      'done',
+      'running',
+      'none',
+      'none'
+    ]);
     expect(nodes[0].querySelector('.jp-mf-DagNode-detail')!.textContent).toBe('done · 1.5 s');
     expect(nodes[1].querySelector('.jp-mf-DagNode-detail')!.textContent).toBe('running · 1/3');
-    expect(view.el.querySelector('.jp-mf-DagWidget-header')!.textContent).toBe('ForeachFlow: 4 steps · run 17');
+    expect(view.el.querySelector('.jp-mf-DagWidget-header')!.textContent).toBe(
+      'ForeachFlow: 4 steps · run 17'
+    );
   });
 
   it('redraws when the kernel changes the status trait', () => {
@@ -82,7 +114,9 @@ describe('DAG widget', () => {
     const view = render(model);
     const status = () => view.el.querySelector('[data-step="work"]')!.getAttribute('data-status');
     expect(status()).toBe('none');
-    model.set('status', { work: { run_id: '1', step: 'work', state: 'failed', error: 'ValueError: boom' } });
+    model.set('status', {
+      work: { run_id: '1', step: 'work', state: 'failed', error: 'ValueError: boom' }
+    });
     expect(status()).toBe('failed');
     expect(view.el.querySelector('[data-step="work"]')!.getAttribute('data-error')).toBe('true');
     model.set('status', { work: { run_id: '1', step: 'work', state: 'stale' } });
@@ -111,7 +145,9 @@ describe('DAG widget', () => {
     });
     const view = render(model);
     expect(nodeStates(stateOf(model)).get('start')!.switchChoice).toBe('fast');
-    expect(view.el.querySelector('[data-step="start"] .jp-mf-DagNode-detail')!.textContent).toBe('done · → fast');
+    expect(view.el.querySelector('[data-step="start"] .jp-mf-DagNode-detail')!.textContent).toBe(
+      'done · → fast'
+    );
   });
 
   it('renders untrusted step names and errors as text only', () => {
@@ -129,7 +165,9 @@ describe('DAG widget', () => {
     expect(view.el.querySelector('img')).toBeNull();
     expect((window as any).__pwned).toBeUndefined();
     expect(view.el.querySelector('.jp-mf-DagWidget-header')!.textContent).toContain(PAYLOAD);
-    const listed = Array.from(view.el.querySelectorAll('.jp-mf-DagWidget-errors li')).map(li => li.textContent);
+    const listed = Array.from(view.el.querySelectorAll('.jp-mf-DagWidget-errors li')).map(
+      li => li.textContent
+    );
     expect(listed).toEqual([PAYLOAD]);
     const start = nodeStates(stateOf(model)).get('start')!;
     expect(start.errors).toEqual([expect.stringContaining('nowhere'), PAYLOAD]);
@@ -140,7 +178,11 @@ describe('DAG widget', () => {
     const model = widgetModel({ flow: 'F', model: empty, status: {}, errors: empty.errors });
     const view = render(model);
     expect(view.el.querySelector('.jp-mf-DagWidget-empty')!.textContent).toContain('%%step start');
-    expect(flowErrors(stateOf(model))).toEqual(empty.errors.map(e => `${e.cell_index === null ? '' : `cell ${e.cell_index + 1}: `}${e.message} ${e.fix}`.trim()));
+    expect(flowErrors(stateOf(model))).toEqual(
+      empty.errors.map(e =>
+        `${e.cell_index === null ? '' : `cell ${e.cell_index + 1}: `}${e.message} ${e.fix}`.trim()
+      )
+    );
   });
 
   it('reports node clicks with the step cell id', () => {
@@ -150,7 +192,9 @@ describe('DAG widget', () => {
     DagWidgetView.onSelect = (_view, step, cellId) => seen.push([step, cellId]);
     const events: any[] = [];
     view.el.addEventListener('jp-mf-select-step', e => events.push((e as CustomEvent).detail));
-    (view.el.querySelector('[data-step="join"] rect') as SVGElement).dispatchEvent(new MouseEvent('click', { bubbles: true }));
+    (view.el.querySelector('[data-step="join"] rect') as SVGElement).dispatchEvent(
+      new MouseEvent('click', { bubbles: true })
+    );
     DagWidgetView.onSelect = null;
     expect(seen).toEqual([['join', 'c2']]);
     expect(events).toEqual([{ step: 'join', cellId: 'c2' }]);

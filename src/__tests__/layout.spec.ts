@@ -2,7 +2,9 @@ import { assemble, type IFlowModel } from '../assembly';
 import { layoutFlow, layoutKey, NODE_HEIGHT, NODE_WIDTH } from '../layout';
 
 function flow(sources: string[]): IFlowModel {
-  return assemble(sources.map((source, index) => ({ index, id: null, cell_type: 'code', source, tags: [] })));
+  return assemble(
+    sources.map((source, index) => ({ index, id: null, cell_type: 'code', source, tags: [] }))
+  );
 }
 
 describe('layoutFlow', () => {
@@ -64,7 +66,12 @@ describe('layoutFlow', () => {
   });
 
   it('skips unknown targets and survives cycles', () => {
-    const model = flow(['%%step start\nself.next(self.nope)', '%%step a\nself.next(self.a2)', '%%step a2\nself.next(self.a)', '%%step end']);
+    const model = flow([
+      '%%step start\nself.next(self.nope)',
+      '%%step a\nself.next(self.a2)',
+      '%%step a2\nself.next(self.a)',
+      '%%step end'
+    ]);
     const layout = layoutFlow(model);
     expect(layout.nodes).toHaveLength(4);
     expect(layout.edges.map(e => e.to)).toEqual(['a2', 'a']);
@@ -170,8 +177,14 @@ describe('layoutFlow', () => {
     expect(box.get('a2')!.y).toBeGreaterThan(box.get('a')!.y + NODE_HEIGHT);
     expect(box.get('b')!.y).toBe(box.get('a')!.y); // siblings top-aligned
     expect(box.get('join')!.y).toBeGreaterThan(box.get('a3')!.y + NODE_HEIGHT);
-    const touches = (p: { x: number; y: number }, n: { x: number; y: number; width: number; height: number }) =>
-      p.x >= n.x - 0.5 && p.x <= n.x + n.width + 0.5 && p.y >= n.y - 0.5 && p.y <= n.y + n.height + 0.5;
+    const touches = (
+      p: { x: number; y: number },
+      n: { x: number; y: number; width: number; height: number }
+    ) =>
+      p.x >= n.x - 0.5 &&
+      p.x <= n.x + n.width + 0.5 &&
+      p.y >= n.y - 0.5 &&
+      p.y <= n.y + n.height + 0.5;
     for (const e of layout.edges) {
       expect(touches(e.points[0], box.get(e.from)!)).toBe(true);
       expect(touches(e.points[e.points.length - 1], box.get(e.to)!)).toBe(true);

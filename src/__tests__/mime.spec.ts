@@ -70,7 +70,11 @@ class FakeLink implements IKernelLink {
     this.sent.push({ type, payload });
     const answer = this._answer(payload);
     setTimeout(() =>
-      this.messageReceived.emit({ protocol: '1.2', type: 'artifact_page_result', payload: answer } as any)
+      this.messageReceived.emit({
+        protocol: '1.2',
+        type: 'artifact_page_result',
+        payload: answer
+      } as any)
     );
     return true;
   }
@@ -84,7 +88,14 @@ function pagingLink(): FakeLink {
     artifact: p.artifact,
     offset: p.offset,
     total: 10,
-    rows: { start: p.offset, index: ['2', '3'], cells: [['2', 'x'], ['3', 'y']] }
+    rows: {
+      start: p.offset,
+      index: ['2', '3'],
+      cells: [
+        ['2', 'x'],
+        ['3', 'y']
+      ]
+    }
   }));
 }
 
@@ -105,7 +116,9 @@ describe('%mf_show renderer', () => {
     );
     expect(node.querySelector('.jp-mf-Show-pathspec')!.textContent).toBe('F/1/start/2/df');
     expect(node.querySelectorAll('img')).toHaveLength(0);
-    const headers = Array.from(node.querySelectorAll('thead th div:first-child')).map(e => e.textContent);
+    const headers = Array.from(node.querySelectorAll('thead th div:first-child')).map(
+      e => e.textContent
+    );
     expect(headers).toEqual(['n', PAYLOAD]);
     expect(node.querySelector('tbody td:nth-child(3)')!.textContent).toBe(PAYLOAD);
   });
@@ -176,7 +189,10 @@ describe('%mf_show renderer', () => {
     const rows = Array.from(node.querySelectorAll('tbody tr')).map(tr =>
       Array.from(tr.children).map(c => c.textContent)
     );
-    expect(rows).toEqual([['2', '2'], ['3', '3']]); // index + the one shown column
+    expect(rows).toEqual([
+      ['2', '2'],
+      ['3', '3']
+    ]); // index + the one shown column
   });
 
   it('pages a frame split through the kernel with its own task', async () => {
@@ -207,13 +223,18 @@ describe('%mf_show renderer', () => {
   });
 
   it('rejects a page request with the kernel error as text', async () => {
-    const link = new FakeLink(p => ({ request_id: p.request_id, pathspec: '', artifact: '', error: 'KeyError: <b>nope</b>' }));
+    const link = new FakeLink(p => ({
+      request_id: p.request_id,
+      pathspec: '',
+      artifact: '',
+      error: 'KeyError: <b>nope</b>'
+    }));
     await expect(
       requestPage(link, { pathspec: 'F/1/s/2', artifact: 'nope', offset: 0, limit: 5 })
     ).rejects.toThrow('KeyError: <b>nope</b>');
   });
 
-  it('isolates own HTML in an iframe where nothing runs, in the theme\'s colours', async () => {
+  it("isolates own HTML in an iframe where nothing runs, in the theme's colours", async () => {
     document.body.dataset.jpThemeLight = 'false';
     document.body.style.setProperty('--jp-layout-color0', '#111111');
     const node = await render(
@@ -269,8 +290,22 @@ describe('%mf_show renderer', () => {
         kind: 'step',
         header: { title: 'train', step: 'train', pathspec: 'F/1/train' },
         tasks: [
-          { task: '3', index: 0, label: '[0]', pathspec: 'F/1/train/3', finished: true, successful: true },
-          { task: '4', index: null, label: 'iteration 2', pathspec: 'F/1/train/4', finished: true, successful: false }
+          {
+            task: '3',
+            index: 0,
+            label: '[0]',
+            pathspec: 'F/1/train/3',
+            finished: true,
+            successful: true
+          },
+          {
+            task: '4',
+            index: null,
+            label: 'iteration 2',
+            pathspec: 'F/1/train/4',
+            finished: true,
+            successful: false
+          }
         ],
         artifacts_of: 'F/1/train/3',
         artifacts: [{ name: 'model', size: 10, type: 'int', preview: '10' }]
@@ -287,7 +322,16 @@ describe('%mf_show renderer', () => {
         header: { title: 'F/1 \u2192 F/2', scope: 'all steps' },
         unchanged: 4,
         rows: [
-          { step: 'train', split: '[2]', artifact: 'score', status: 'changed', size_a: 5, size_b: 5, value_a: '30', value_b: '60' }
+          {
+            step: 'train',
+            split: '[2]',
+            artifact: 'score',
+            status: 'changed',
+            size_a: 5,
+            size_b: 5,
+            value_a: '30',
+            value_b: '60'
+          }
         ]
       })
     );
@@ -317,8 +361,17 @@ describe('2-D data matrix', () => {
       null
     );
     expect(node.querySelector('img')).toBeNull();
-    const cells = node.querySelectorAll('.jp-mf-Show-grid tbody td:not(.jp-mf-Show-gap):not(.jp-mf-Show-index)');
-    expect(Array.from(cells).map(c => c.textContent)).toEqual(['0', '16', PAYLOAD, '0', '16', PAYLOAD]);
+    const cells = node.querySelectorAll(
+      '.jp-mf-Show-grid tbody td:not(.jp-mf-Show-gap):not(.jp-mf-Show-index)'
+    );
+    expect(Array.from(cells).map(c => c.textContent)).toEqual([
+      '0',
+      '16',
+      PAYLOAD,
+      '0',
+      '16',
+      PAYLOAD
+    ]);
     expect((cells[0] as HTMLElement).style.getPropertyValue('--jp-mf-shade')).toBe('0%');
     expect((cells[1] as HTMLElement).style.getPropertyValue('--jp-mf-shade')).toBe('70%');
     expect((cells[2] as HTMLElement).style.getPropertyValue('--jp-mf-shade')).toBe('');
@@ -343,12 +396,24 @@ describe('an artifact across foreach splits', () => {
   const data = (views: any[]): IShowData =>
     bundle({
       kind: 'splits',
-      header: { title: 'train.accuracy', name: 'accuracy', type: 'float', over: 'c_values', splits: 2 },
+      header: {
+        title: 'train.accuracy',
+        name: 'accuracy',
+        type: 'float',
+        over: 'c_values',
+        splits: 2
+      },
       splits: views.map((v, i) => split(i, v))
     });
 
   it('is one row per split with the input that split received', () => {
-    const node = renderSplits(data([{ kind: 'scalar', text: '0.87' }, { kind: 'scalar', text: PAYLOAD }]), () => null);
+    const node = renderSplits(
+      data([
+        { kind: 'scalar', text: '0.87' },
+        { kind: 'scalar', text: PAYLOAD }
+      ]),
+      () => null
+    );
     const rows = Array.from(node.querySelectorAll('tbody tr')).map(r =>
       Array.from(r.querySelectorAll('td')).map(c => c.textContent)
     );
@@ -368,7 +433,9 @@ describe('an artifact across foreach splits', () => {
   it('keeps a block per split, captioned with its input, when a value needs more room', () => {
     const tree = { kind: 'tree', root: { type: 'list', length: 0, entries: [] } };
     const node = renderSplits(data([tree, tree]), () => null);
-    expect(Array.from(node.querySelectorAll('.jp-mf-Show-subtitle')).map(c => c.textContent)).toEqual([
+    expect(
+      Array.from(node.querySelectorAll('.jp-mf-Show-subtitle')).map(c => c.textContent)
+    ).toEqual([
       '[0] \u00b7 c_values = 0.001 \u00b7 task 10',
       '[1] \u00b7 c_values = 0.01 \u00b7 task 11'
     ]);

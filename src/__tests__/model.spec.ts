@@ -10,10 +10,22 @@ const SOURCES = [
 ];
 
 function model(sources: string[]) {
-  return assemble(sources.map((source, index) => ({ index, id: `c${index}`, cell_type: 'code', source, tags: [] })));
+  return assemble(
+    sources.map((source, index) => ({
+      index,
+      id: `c${index}`,
+      cell_type: 'code',
+      source,
+      tags: []
+    }))
+  );
 }
 
-function status(step: string, state: IStepStatus['state'], extra: Partial<IStepStatus> = {}): IStepStatus {
+function status(
+  step: string,
+  state: IStepStatus['state'],
+  extra: Partial<IStepStatus> = {}
+): IStepStatus {
   return { run_id: '1', step, state, ...extra };
 }
 
@@ -24,9 +36,17 @@ describe('StatusBook', () => {
     expect(book.get('work')).toMatchObject({ state: 'running', splits: { done: 0, total: 3 } });
     book.apply(status('work', 'done', { split_index: 0, num_splits: 3, duration_ms: 10 }));
     book.apply(status('work', 'done', { split_index: 2, num_splits: 3, duration_ms: 5 }));
-    expect(book.get('work')).toMatchObject({ state: 'running', splits: { done: 2, total: 3 }, durationMs: 15 });
+    expect(book.get('work')).toMatchObject({
+      state: 'running',
+      splits: { done: 2, total: 3 },
+      durationMs: 15
+    });
     book.apply(status('work', 'done', { split_index: 1, num_splits: 3, duration_ms: 5 }));
-    expect(book.get('work')).toMatchObject({ state: 'done', splits: { done: 3, total: 3 }, durationMs: 20 });
+    expect(book.get('work')).toMatchObject({
+      state: 'done',
+      splits: { done: 3, total: 3 },
+      durationMs: 20
+    });
   });
 
   it('marks a step failed when a split fails, and keeps its error', () => {
@@ -41,20 +61,36 @@ describe('StatusBook', () => {
     book.apply(status('work', 'done', { split_index: 0, num_splits: 2 }));
     book.apply(status('work', 'running', { run_id: '2', split_index: 0, num_splits: 2 }));
     expect(book.get('work')!.splits).toEqual({ done: 0, total: 2 });
-    book.reset({ flow: 'F', run_id: '3', steps: { start: status('start', 'done', { run_id: '3' }) } });
+    book.reset({
+      flow: 'F',
+      run_id: '3',
+      steps: { start: status('start', 'done', { run_id: '3' }) }
+    });
     expect(book.steps()).toEqual(['start']);
   });
 
-  it('takes a snapshot\'s foreach step as a whole, and live splits after it', () => {
+  it("takes a snapshot's foreach step as a whole, and live splits after it", () => {
     const book = new StatusBook();
     const work = status('work', 'running', { num_splits: 4, done_splits: [0, 1], duration_ms: 30 });
     book.reset({ flow: 'F', run_id: '1', steps: { work } });
-    expect(book.get('work')).toMatchObject({ state: 'running', splits: { done: 2, total: 4 }, durationMs: 30 });
+    expect(book.get('work')).toMatchObject({
+      state: 'running',
+      splits: { done: 2, total: 4 },
+      durationMs: 30
+    });
     book.apply(status('work', 'done', { split_index: 2, num_splits: 4, duration_ms: 5 }));
     book.apply(status('work', 'done', { split_index: 3, num_splits: 4, duration_ms: 5 }));
-    expect(book.get('work')).toMatchObject({ state: 'done', splits: { done: 4, total: 4 }, durationMs: 40 });
-    const finished = status('work', 'done', { num_splits: 4, done_splits: [0, 1, 2, 3], duration_ms: 40 });
-    book.reset({ flow: 'F', run_id: '1', steps: { work: finished } });  // was 'running · 1/4'
+    expect(book.get('work')).toMatchObject({
+      state: 'done',
+      splits: { done: 4, total: 4 },
+      durationMs: 40
+    });
+    const finished = status('work', 'done', {
+      num_splits: 4,
+      done_splits: [0, 1, 2, 3],
+      duration_ms: 40
+    });
+    book.reset({ flow: 'F', run_id: '1', steps: { work: finished } }); // was 'running · 1/4'
     expect(book.get('work')).toMatchObject({ state: 'done', splits: { done: 4, total: 4 } });
   });
 });
@@ -66,10 +102,20 @@ describe('computeNodeStates', () => {
   it('shows status, duration and errors per step', () => {
     const book = new StatusBook();
     book.apply(status('start', 'done', { duration_ms: 1200, source: SOURCES[0], cell_id: 'c0' }));
-    book.apply(status('work', 'failed', { error: 'ZeroDivisionError <b>x</b>', source: SOURCES[1] }));
+    book.apply(
+      status('work', 'failed', { error: 'ZeroDivisionError <b>x</b>', source: SOURCES[1] })
+    );
     const { nodes, stale } = computeNodeStates(flow, book, source);
-    expect(nodes.get('start')).toMatchObject({ status: 'done', durationMs: 1200, stale: false, errors: [] });
-    expect(nodes.get('work')).toMatchObject({ status: 'failed', errors: ['ZeroDivisionError <b>x</b>'] });
+    expect(nodes.get('start')).toMatchObject({
+      status: 'done',
+      durationMs: 1200,
+      stale: false,
+      errors: []
+    });
+    expect(nodes.get('work')).toMatchObject({
+      status: 'failed',
+      errors: ['ZeroDivisionError <b>x</b>']
+    });
     expect(nodes.get('end')).toMatchObject({ status: null, stale: false });
     expect(stale.size).toBe(0);
   });
@@ -100,11 +146,22 @@ describe('computeNodeStates', () => {
   it('keeps a failed step failed, with its error, when the kernel reports it stale', () => {
     const book = new StatusBook();
     book.apply(status('start', 'done', { source: SOURCES[0] }));
-    book.apply(status('work', 'failed', { error: 'ValueError: x', duration_ms: 7, source: SOURCES[1] }));
+    book.apply(
+      status('work', 'failed', { error: 'ValueError: x', duration_ms: 7, source: SOURCES[1] })
+    );
     book.apply(status('work', 'stale')); // an upstream step was edited
-    expect(book.get('work')).toMatchObject({ state: 'failed', stale: true, error: 'ValueError: x', durationMs: 7 });
+    expect(book.get('work')).toMatchObject({
+      state: 'failed',
+      stale: true,
+      error: 'ValueError: x',
+      durationMs: 7
+    });
     const { nodes } = computeNodeStates(flow, book, source);
-    expect(nodes.get('work')).toMatchObject({ status: 'failed', stale: true, errors: ['ValueError: x'] });
+    expect(nodes.get('work')).toMatchObject({
+      status: 'failed',
+      stale: true,
+      errors: ['ValueError: x']
+    });
     book.apply(status('work', 'failed', { error: 'ValueError: x', source: SOURCES[1] })); // edit undone
     expect(book.get('work')).toMatchObject({ state: 'failed', stale: false });
   });
@@ -112,7 +169,9 @@ describe('computeNodeStates', () => {
   it('marks the steps after a renamed step stale, and its old name, not its new one (it never ran)', () => {
     const book = new StatusBook();
     SOURCES.forEach((source, i) =>
-      book.apply(status(['start', 'work', 'gather', 'end'][i], 'done', { source, cell_id: `c${i}` }))
+      book.apply(
+        status(['start', 'work', 'gather', 'end'][i], 'done', { source, cell_id: `c${i}` })
+      )
     );
     const renamed = [...SOURCES];
     renamed[2] = '%%step collect\nself.ys = [i.y for i in inputs]';
@@ -123,7 +182,9 @@ describe('computeNodeStates', () => {
 
   it('puts cell-rule and lint errors on their step', () => {
     const bad = model(['%%step start\nself.next(self.nope)', '%%step end']);
-    const lint = [{ code: 'lint', cell_index: 1, cell_id: 'c1', line: 1, message: 'lint says no', fix: '' }];
+    const lint = [
+      { code: 'lint', cell_index: 1, cell_id: 'c1', line: 1, message: 'lint says no', fix: '' }
+    ];
     const { nodes } = computeNodeStates(bad, new StatusBook(), () => null, lint);
     expect(nodes.get('start')!.errors[0]).toMatch(/^line 2: self.next\(\.\.\.\) goes to 'nope'/);
     expect(nodes.get('end')!.errors).toEqual(['line 1: lint says no']);
@@ -149,7 +210,13 @@ describe('a renamed notebook', () => {
     book.apply({ flow: 'AnalysisFlow', run_id: '7', step: 'start', state: 'done', duration_ms: 5 });
     book.apply({ flow: 'AnalysisFlow', run_id: '7', step: 'end', state: 'done', duration_ms: 5 });
     const model = assemble(
-      ['%%step start', '%%step end'].map((source, index) => ({ index, id: null, cell_type: 'code', source, tags: [] })),
+      ['%%step start', '%%step end'].map((source, index) => ({
+        index,
+        id: null,
+        cell_type: 'code',
+        source,
+        tags: []
+      })),
       'analysis-v2.ipynb'
     );
     book.flow = model.name;

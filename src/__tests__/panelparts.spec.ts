@@ -19,11 +19,25 @@ import type { IKernelLink, LinkState } from '../tokens';
 const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
 
 function cells(sources: string[]): INotebookCell[] {
-  return sources.map((source, index) => ({ index, id: `c${index}`, cell_type: 'code', source, tags: [] }));
+  return sources.map((source, index) => ({
+    index,
+    id: `c${index}`,
+    cell_type: 'code',
+    source,
+    tags: []
+  }));
 }
 
 function state(partial: Partial<INodeState>): INodeState {
-  return { status: null, durationMs: null, splits: null, switchChoice: null, stale: false, errors: [], ...partial };
+  return {
+    status: null,
+    durationMs: null,
+    splits: null,
+    switchChoice: null,
+    stale: false,
+    errors: [],
+    ...partial
+  };
 }
 
 /** A kernel link whose kernel answers each request with `answer(type, payload)`. */
@@ -38,7 +52,9 @@ class ScriptedLink implements IKernelLink {
   send<T extends MessageType>(type: T, payload: IMessagePayloads[T]): boolean {
     this.sent.push({ type, payload });
     const answer = { request_id: (payload as any).request_id, ...this._answer(type, payload) };
-    setTimeout(() => this.messageReceived.emit({ protocol: '1.5', type: `${type}_result`, payload: answer } as any));
+    setTimeout(() =>
+      this.messageReceived.emit({ protocol: '1.5', type: `${type}_result`, payload: answer } as any)
+    );
     return true;
   }
 }
@@ -142,16 +158,26 @@ describe('DAG view: readable at any width', () => {
 
 describe('switch choices', () => {
   it('summarises a switch inside a foreach by case counts', () => {
-    expect(switchSummary({ switchChoice: null, switchCounts: { odd: 3, even: 2 } })).toBe('3 → odd · 2 → even');
+    expect(switchSummary({ switchChoice: null, switchCounts: { odd: 3, even: 2 } })).toBe(
+      '3 → odd · 2 → even'
+    );
     expect(switchSummary({ switchChoice: null, switchCounts: { odd: 1 } })).toBe('→ odd');
     expect(switchSummary({ switchChoice: "'b'", switchCounts: { right: 1 } })).toBe("→ 'b'");
     expect(switchSummary({ switchChoice: 'x', switchCounts: null })).toBe('→ x');
-    expect(nodeDetail(state({ status: 'done', splits: { done: 5, total: 5 }, switchCounts: { odd: 3, even: 2 } }))).toBe(
-      'done · 3 → odd · 2 → even'
-    );
-    expect(nodeDetail(state({ status: 'running', splits: { done: 4, total: 5 }, switchCounts: { odd: 2, even: 2 } }))).toBe(
-      'running · 4/5 · 2 → odd · 2 → even'
-    );
+    expect(
+      nodeDetail(
+        state({ status: 'done', splits: { done: 5, total: 5 }, switchCounts: { odd: 3, even: 2 } })
+      )
+    ).toBe('done · 3 → odd · 2 → even');
+    expect(
+      nodeDetail(
+        state({
+          status: 'running',
+          splits: { done: 4, total: 5 },
+          switchCounts: { odd: 2, even: 2 }
+        })
+      )
+    ).toBe('running · 4/5 · 2 → odd · 2 → even');
   });
 
   it('takes the counts from the kernel statuses and emphasises the taken edges', () => {
@@ -168,19 +194,27 @@ describe('switch choices', () => {
       ])
     );
     const book = new StatusBook();
-    book.apply({ run_id: '1', step: 'classify', state: 'done', num_splits: 5, done_splits: [0, 1, 2, 3, 4], switch_counts: { odd: 3, even: 2 } });
+    book.apply({
+      run_id: '1',
+      step: 'classify',
+      state: 'done',
+      num_splits: 5,
+      done_splits: [0, 1, 2, 3, 4],
+      switch_counts: { odd: 3, even: 2 }
+    });
     const { nodes } = computeNodeStates(model, book, () => null);
     expect(nodes.get('classify')!.switchCounts).toEqual({ odd: 3, even: 2 });
     const view = new DagView();
     view.render(layoutFlow(model), nodes);
-    const edge = (to: string) => view.node.querySelector(`.jp-mf-DagEdge[data-from="classify"][data-to="${to}"]`)!;
+    const edge = (to: string) =>
+      view.node.querySelector(`.jp-mf-DagEdge[data-from="classify"][data-to="${to}"]`)!;
     expect(edge('odd').classList.contains('jp-mod-taken')).toBe(true);
     expect(edge('odd').getAttribute('data-count')).toBe('3');
     expect(edge('even').getAttribute('data-count')).toBe('2');
     expect(edge('zero').classList.contains('jp-mod-not-taken')).toBe(true);
-    expect(view.node.querySelector('[data-step="classify"] .jp-mf-DagNode-detail')!.textContent).toBe(
-      'done · 3 → odd · 2 → even'
-    );
+    expect(
+      view.node.querySelector('[data-step="classify"] .jp-mf-DagNode-detail')!.textContent
+    ).toBe('done · 3 → odd · 2 → even');
   });
 });
 
@@ -194,11 +228,17 @@ describe('DAG view: keyboard, screen readers, lineage', () => {
     expect(view.node.getAttribute('role')).toBe('listbox');
     const nodes = Array.from(view.node.querySelectorAll('.jp-mf-DagNode'));
     expect(nodes.map(n => n.getAttribute('role'))).toEqual(Array(5).fill('option'));
-    expect(nodes.filter(n => n.getAttribute('tabindex') === '0').map(n => n.getAttribute('data-step'))).toEqual(['start']);
-    expect(view.node.querySelector('[data-step="upper"]')!.getAttribute('aria-label')).toBe('step upper, done · 1.2 s');
+    expect(
+      nodes.filter(n => n.getAttribute('tabindex') === '0').map(n => n.getAttribute('data-step'))
+    ).toEqual(['start']);
+    expect(view.node.querySelector('[data-step="upper"]')!.getAttribute('aria-label')).toBe(
+      'step upper, done · 1.2 s'
+    );
     expect(nodeLabel('end', undefined)).toBe('step end, not run');
     const press = (key: string) =>
-      (document.activeElement ?? view.node).dispatchEvent(new KeyboardEvent('keydown', { key, bubbles: true, cancelable: true }));
+      (document.activeElement ?? view.node).dispatchEvent(
+        new KeyboardEvent('keydown', { key, bubbles: true, cancelable: true })
+      );
     view.focus('start');
     press('ArrowDown');
     expect((document.activeElement as Element).getAttribute('data-step')).toBe('upper');
@@ -207,20 +247,33 @@ describe('DAG view: keyboard, screen readers, lineage', () => {
     press('ArrowDown');
     expect((document.activeElement as Element).getAttribute('data-step')).toBe('join');
     press('ArrowUp');
-    expect(['upper', 'lower']).toContain((document.activeElement as Element).getAttribute('data-step'));
+    expect(['upper', 'lower']).toContain(
+      (document.activeElement as Element).getAttribute('data-step')
+    );
     press('End');
     expect((document.activeElement as Element).getAttribute('data-step')).toBe('end');
-    expect(nodes.filter(n => n.getAttribute('tabindex') === '0').map(n => n.getAttribute('data-step'))).toEqual(['end']);
+    expect(
+      nodes.filter(n => n.getAttribute('tabindex') === '0').map(n => n.getAttribute('data-step'))
+    ).toEqual(['end']);
     view.dispose();
   });
 
   it('highlights the upstream and downstream of the hovered step', () => {
     const view = new DagView();
     view.render(layout, new Map());
-    view.node.querySelector('[data-step="upper"] rect')!.dispatchEvent(new Event('pointerover', { bubbles: true }));
+    view.node
+      .querySelector('[data-step="upper"] rect')!
+      .dispatchEvent(new Event('pointerover', { bubbles: true }));
     expect(view.traced).toBe('upper');
-    const lineage = (step: string) => view.node.querySelector(`[data-step="${step}"]`)!.getAttribute('data-lineage');
-    expect(['start', 'upper', 'lower', 'join', 'end'].map(lineage)).toEqual(['upstream', 'self', null, 'downstream', 'downstream']);
+    const lineage = (step: string) =>
+      view.node.querySelector(`[data-step="${step}"]`)!.getAttribute('data-lineage');
+    expect(['start', 'upper', 'lower', 'join', 'end'].map(lineage)).toEqual([
+      'upstream',
+      'self',
+      null,
+      'downstream',
+      'downstream'
+    ]);
     const lit = Array.from(view.node.querySelectorAll('.jp-mf-DagEdge.jp-mod-lineage')).map(
       e => `${e.getAttribute('data-from')}->${e.getAttribute('data-to')}`
     );
@@ -233,8 +286,13 @@ describe('DAG view: keyboard, screen readers, lineage', () => {
 
 describe('kernel requests', () => {
   it('resolves with the matching answer and rejects with its error text', async () => {
-    const link = new ScriptedLink((type, p) => (p.step === 'bad' ? { error: 'no such step' } : { step: p.step, tasks: [] }));
-    await expect(request(link, 'step_details', { step: 'a' })).resolves.toMatchObject({ step: 'a', tasks: [] });
+    const link = new ScriptedLink((type, p) =>
+      p.step === 'bad' ? { error: 'no such step' } : { step: p.step, tasks: [] }
+    );
+    await expect(request(link, 'step_details', { step: 'a' })).resolves.toMatchObject({
+      step: 'a',
+      tasks: []
+    });
     await expect(request(link, 'step_details', { step: 'bad' })).rejects.toThrow('no such step');
     await expect(request(null, 'runs', {})).rejects.toThrow(/not connected/);
   });
@@ -258,7 +316,14 @@ describe('details pane', () => {
           return { run: 'F/1', step: p.step, tasks, cards: false };
         case 'show':
           return p.address.endsWith('/n')
-            ? { data: { version: 1, kind: 'artifact', header: { title: 'n', name: 'n' }, view: { kind: 'text', type: 'str', length: 40, preview: PAYLOAD } } }
+            ? {
+                data: {
+                  version: 1,
+                  kind: 'artifact',
+                  header: { title: 'n', name: 'n' },
+                  view: { kind: 'text', type: 'str', length: 40, preview: PAYLOAD }
+                }
+              }
             : {
                 data: {
                   version: 1,
@@ -281,24 +346,44 @@ describe('details pane', () => {
     const link = kernel();
     const pane = new DetailsPane();
     document.body.appendChild(pane.node);
-    pane.setTarget({ step: 'classify', run: null, node: state({ status: 'done', switchCounts: { odd: 2, even: 1 } }), cellNumber: 2, link });
+    pane.setTarget({
+      step: 'classify',
+      run: null,
+      node: state({ status: 'done', switchCounts: { odd: 2, even: 1 } }),
+      cellNumber: 2,
+      link
+    });
     await until(() => !!pane.node.querySelector('.jp-mf-Details-stdout'));
     const rows = Array.from(pane.node.querySelectorAll('.jp-mf-Details-task'));
-    expect(rows.map(r => r.querySelector('.jp-mf-Details-taskInput')!.textContent)).toEqual(['10', '20', '30']);
-    expect(rows.map(r => r.textContent)).toEqual(expect.arrayContaining([expect.stringContaining('→ even')]));
-    expect(pane.node.querySelector('.jp-mf-Details-facts')!.textContent).toContain('2 → odd · 1 → even');
+    expect(rows.map(r => r.querySelector('.jp-mf-Details-taskInput')!.textContent)).toEqual([
+      '10',
+      '20',
+      '30'
+    ]);
+    expect(rows.map(r => r.textContent)).toEqual(
+      expect.arrayContaining([expect.stringContaining('→ even')])
+    );
+    expect(pane.node.querySelector('.jp-mf-Details-facts')!.textContent).toContain(
+      '2 → odd · 1 → even'
+    );
     // the last task is chosen first; its artifacts and logs are shown
     expect(rows[2].getAttribute('aria-selected')).toBe('true');
     expect(link.sent.find(m => m.type === 'show')!.payload.address).toBe('F/1/classify/3');
     expect(pane.node.querySelector('.jp-mf-Details-stdout')!.textContent).toContain(PAYLOAD);
-    const names = Array.from(pane.node.querySelectorAll('.jp-mf-Details-artifactName')).map(n => n.textContent);
+    const names = Array.from(pane.node.querySelectorAll('.jp-mf-Details-artifactName')).map(
+      n => n.textContent
+    );
     expect(names).toEqual(['n', PAYLOAD]);
     (pane.node.querySelector('[data-artifact="n"]') as HTMLElement).click();
     await until(() => !!pane.node.querySelector('.jp-mf-Show'));
-    expect(link.sent.filter(m => m.type === 'show').pop()!.payload.address).toBe('F/1/classify/3/n');
+    expect(link.sent.filter(m => m.type === 'show').pop()!.payload.address).toBe(
+      'F/1/classify/3/n'
+    );
     // picking another task reloads its artifacts and logs
     (rows[0] as HTMLElement).click();
-    await until(() => link.sent.some(m => m.type === 'task_logs' && m.payload.pathspec === 'F/1/classify/1'));
+    await until(() =>
+      link.sent.some(m => m.type === 'task_logs' && m.payload.pathspec === 'F/1/classify/1')
+    );
     expect(pane.node.querySelector('img')).toBeNull();
     expect((window as any).__pwned).toBeUndefined();
     pane.node.remove();
@@ -315,9 +400,30 @@ describe('details pane', () => {
 describe('run browser', () => {
   it('lists the runs, draws a picked run and compares two checked runs', async () => {
     const runs = [
-      { pathspec: 'F/3', id: '3', origin: 'script', status: 'successful', created_at: '2026-12-07T06:00:00', tags: ['nightly'] },
-      { pathspec: 'F/2', id: '2', origin: 'runtime', status: 'failed', created_at: '2026-12-07T05:00:00', tags: [] },
-      { pathspec: 'F/1', id: '1', origin: 'notebook', status: 'unfinished', created_at: '2026-12-07T04:00:00', tags: [] }
+      {
+        pathspec: 'F/3',
+        id: '3',
+        origin: 'script',
+        status: 'successful',
+        created_at: '2026-12-07T06:00:00',
+        tags: ['nightly']
+      },
+      {
+        pathspec: 'F/2',
+        id: '2',
+        origin: 'runtime',
+        status: 'failed',
+        created_at: '2026-12-07T05:00:00',
+        tags: []
+      },
+      {
+        pathspec: 'F/1',
+        id: '1',
+        origin: 'notebook',
+        status: 'unfinished',
+        created_at: '2026-12-07T04:00:00',
+        tags: []
+      }
     ];
     let current = 'F/1';
     const link = new ScriptedLink((type, p) => {
@@ -328,7 +434,12 @@ describe('run browser', () => {
           current = p.run;
           return { run: p.run };
         case 'run_details':
-          return { run: p.run, summary: runs[0], parameters: { alpha: '0.5' }, steps: { start: { run_id: '3', step: 'start', state: 'done' } } };
+          return {
+            run: p.run,
+            summary: runs[0],
+            parameters: { alpha: '0.5' },
+            steps: { start: { run_id: '3', step: 'start', state: 'done' } }
+          };
         case 'show':
           return { data: { version: 1, kind: 'diff', header: { title: 'F/2 → F/3' }, rows: [] } };
       }
@@ -337,10 +448,14 @@ describe('run browser', () => {
     const browser = new RunBrowser();
     browser.setLink(link);
     const viewed: Array<string | null> = [];
-    browser.viewed.connect((_, d) => viewed.push(d ? d.run ?? '' : null));
+    browser.viewed.connect((_, d) => viewed.push(d ? (d.run ?? '') : null));
     await browser.reload();
     const items = Array.from(browser.node.querySelectorAll('.jp-mf-Runs-run'));
-    expect(items.map(i => i.getAttribute('data-origin'))).toEqual(['script', 'runtime', 'notebook']);
+    expect(items.map(i => i.getAttribute('data-origin'))).toEqual([
+      'script',
+      'runtime',
+      'notebook'
+    ]);
     expect(items[0].textContent).toContain('nightly');
     expect(items[2].getAttribute('aria-label')).toBe('run 1, unfinished, by notebook, current');
     (items[0] as HTMLElement).click();
@@ -366,7 +481,9 @@ describe('run browser', () => {
     (browser.node.querySelector('.jp-mf-Runs-run[data-run="F/3"]') as HTMLElement).click();
     await until(() => !!browser.node.querySelector('.jp-mf-Runs-use'));
     (browser.node.querySelector('.jp-mf-Runs-use') as HTMLElement).click();
-    await until(() => !!browser.node.querySelector('.jp-mf-Runs-run[data-run="F/3"] .jp-mf-Runs-current'));
+    await until(
+      () => !!browser.node.querySelector('.jp-mf-Runs-run[data-run="F/3"] .jp-mf-Runs-current')
+    );
     expect(link.sent.filter(m => m.type === 'use_run').map(m => m.payload.run)).toEqual(['F/3']);
     expect(browser.viewedRun).toBeNull();
   });

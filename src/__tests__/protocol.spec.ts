@@ -65,14 +65,30 @@ describe('protocol', () => {
 
   it('validates payloads against the schema instead of trusting them', () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
-    const message = (type: string, payload: unknown) => ({ protocol: PROTOCOL_VERSION, type, payload });
+    const message = (type: string, payload: unknown) => ({
+      protocol: PROTOCOL_VERSION,
+      type,
+      payload
+    });
     expect(parseEnvelope(message('hello', { side: 'kernel' }))).toBeNull();
-    expect(parseEnvelope(message('step_status', { run_id: '1', step: 'a', state: 'exploded' }))).toBeNull();
-    const model = { name: 'F', name_source: 'default', doc: null, flow: null, module_cells: [], scratch_cells: [], errors: [] };
+    expect(
+      parseEnvelope(message('step_status', { run_id: '1', step: 'a', state: 'exploded' }))
+    ).toBeNull();
+    const model = {
+      name: 'F',
+      name_source: 'default',
+      doc: null,
+      flow: null,
+      module_cells: [],
+      scratch_cells: [],
+      errors: []
+    };
     const flowModel = (steps: unknown[]) =>
       message('flow_model', { path: 'a.ipynb', model: { ...model, steps }, lint_errors: [] });
     expect(parseEnvelope(flowModel([{ name: 'start' }]))).toBeNull();
-    expect(warn).toHaveBeenLastCalledWith(expect.stringContaining("malformed 'flow_model' message: payload/model/steps/0"));
+    expect(warn).toHaveBeenLastCalledWith(
+      expect.stringContaining("malformed 'flow_model' message: payload/model/steps/0")
+    );
     const step = {
       name: 'start',
       cell_index: 0,
@@ -95,6 +111,8 @@ describe('protocol', () => {
   });
 
   it('ignores message types it does not know (a newer peer may send them)', () => {
-    expect(parseEnvelope({ protocol: PROTOCOL_VERSION, type: 'telemetry', payload: {} })).toBeNull();
+    expect(
+      parseEnvelope({ protocol: PROTOCOL_VERSION, type: 'telemetry', payload: {} })
+    ).toBeNull();
   });
 });

@@ -29,7 +29,9 @@ function failingLink() {
 describe('request', () => {
   it('rejects with the error the kernel sent for this request', async () => {
     const started = Date.now();
-    await expect(request(failingLink() as any, 'runs', {} as any, 5000)).rejects.toThrow('KeyError: boom');
+    await expect(request(failingLink() as any, 'runs', {} as any, 5000)).rejects.toThrow(
+      'KeyError: boom'
+    );
     expect(Date.now() - started).toBeLessThan(1000);
   });
 

@@ -8,7 +8,10 @@ import { staleSteps, switchChoice, type IRanStep } from '../runsummary';
 
 /** The shared vectors, also read by python/tests/unit/test_runsummary.py (no copy here). */
 const VECTORS = JSON.parse(
-  fs.readFileSync(path.resolve(__dirname, '..', '..', 'python', 'tests', 'vectors', 'runsummary.json'), 'utf-8')
+  fs.readFileSync(
+    path.resolve(__dirname, '..', '..', 'python', 'tests', 'vectors', 'runsummary.json'),
+    'utf-8'
+  )
 );
 
 interface IVectorCell {
@@ -56,14 +59,21 @@ describe('staleSteps (shared vectors)', () => {
 });
 
 describe('foreach progress: StatusBook (shared vectors)', () => {
-  it.each<[string, any]>(VECTORS.foreach_progress.map((c: any) => [c.name, c]))('%s', (_name, c) => {
-    const book = new StatusBook();
-    for (const event of c.events as IStepStatus[]) {
-      book.apply(event);
+  it.each<[string, any]>(VECTORS.foreach_progress.map((c: any) => [c.name, c]))(
+    '%s',
+    (_name, c) => {
+      const book = new StatusBook();
+      for (const event of c.events as IStepStatus[]) {
+        book.apply(event);
+      }
+      for (const [step, expected] of Object.entries(c.expected)) {
+        const record = book.get(step)!;
+        expect({
+          state: record.state,
+          splits: record.splits,
+          duration_ms: record.durationMs
+        }).toEqual(expected);
+      }
     }
-    for (const [step, expected] of Object.entries(c.expected)) {
-      const record = book.get(step)!;
-      expect({ state: record.state, splits: record.splits, duration_ms: record.durationMs }).toEqual(expected);
-    }
-  });
+  );
 });

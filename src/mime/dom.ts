@@ -31,7 +31,11 @@ export function append(parent: Node, ...children: Child[]): void {
 }
 
 /** A table with a text header row and text (or element) cells. */
-export function table(head: Child[], rows: Child[][], className = 'jp-mf-Show-table'): HTMLTableElement {
+export function table(
+  head: Child[],
+  rows: Child[][],
+  className = 'jp-mf-Show-table'
+): HTMLTableElement {
   const el = h('table', className);
   const thead = h('thead');
   const tr = h('tr');

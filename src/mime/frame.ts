@@ -97,7 +97,9 @@ export class FrameTable {
     const thead = h('thead');
     const headRow = h('tr', '', h('th', 'jp-mf-Show-index', v.index_name ?? ''));
     v.columns.forEach((name, i) => {
-      headRow.appendChild(h('th', '', h('div', '', name), h('div', 'jp-mf-Show-dtype', v.dtypes[i])));
+      headRow.appendChild(
+        h('th', '', h('div', '', name), h('div', 'jp-mf-Show-dtype', v.dtypes[i]))
+      );
     });
     thead.appendChild(headRow);
     const tbody = h('tbody');

@@ -71,7 +71,9 @@ export class ArtifactRenderer extends Widget implements IRenderMime.IRenderer {
     return (offset, limit) => {
       const link = findLink(this.node);
       if (!link || link.state !== 'connected') {
-        return Promise.reject(new Error('the kernel side is not connected (%load_ext jupyter_metaflow)'));
+        return Promise.reject(
+          new Error('the kernel side is not connected (%load_ext jupyter_metaflow)')
+        );
       }
       return requestPage(link, { ...page, offset, limit });
     };

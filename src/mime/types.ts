@@ -234,4 +234,7 @@ export interface IShowData {
 }
 
 /** Fetches rows of the shown frame from the kernel; rejects with a text message. */
-export type PageFetcher = (offset: number, limit: number) => Promise<{ total: number; rows: IFrameRows }>;
+export type PageFetcher = (
+  offset: number,
+  limit: number
+) => Promise<{ total: number; rows: IFrameRows }>;

@@ -4,7 +4,15 @@
  */
 import { count, h, humanBytes, pngImage, sandboxedHtml, table } from './dom';
 import { FrameTable } from './frame';
-import type { IArrayGrid, IArrayView, IPageSource, IShowData, ITreeNode, PageFetcher, View } from './types';
+import type {
+  IArrayGrid,
+  IArrayView,
+  IPageSource,
+  IShowData,
+  ITreeNode,
+  PageFetcher,
+  View
+} from './types';
 
 /** The element for one value's view; frames get a pager using `fetch`. */
 export function renderView(view: View, fetch: PageFetcher | null): HTMLElement {
@@ -63,9 +71,7 @@ export function renderView(view: View, fetch: PageFetcher | null): HTMLElement {
 
 function renderArray(view: IArrayView): HTMLElement {
   const stats = view.stats;
-  const numbers = stats
-    ? Object.entries(stats).filter(([key]) => key !== 'sampled')
-    : [];
+  const numbers = stats ? Object.entries(stats).filter(([key]) => key !== 'sampled') : [];
   return h(
     'div',
     'jp-mf-Show-array',
@@ -78,9 +84,14 @@ function renderArray(view: IArrayView): HTMLElement {
     numbers.length > 0 &&
       table(
         numbers.map(([key]) => key),
-        [numbers.map(([, value]) => (typeof value === 'number' ? formatNumber(value) : String(value)))]
+        [
+          numbers.map(([, value]) =>
+            typeof value === 'number' ? formatNumber(value) : String(value)
+          )
+        ]
       ),
-    stats?.sampled === true && h('div', 'jp-mf-Show-note', 'statistics from an evenly strided sample'),
+    stats?.sampled === true &&
+      h('div', 'jp-mf-Show-note', 'statistics from an evenly strided sample'),
     view.image && pngImage(view.image.png, 'array as image'),
     view.grid ? renderGrid(view.grid, view.shape) : h('pre', 'jp-mf-Show-pre', view.preview)
   );
@@ -110,7 +121,10 @@ export function renderGrid(grid: IArrayGrid, shape: number[]): HTMLElement {
         const td = h('td', '', text);
         const shade = part.shades[r]?.[c];
         if (typeof shade === 'number' && Number.isFinite(shade)) {
-          td.style.setProperty('--jp-mf-shade', `${Math.round(Math.min(1, Math.max(0, shade)) * 70)}%`);
+          td.style.setProperty(
+            '--jp-mf-shade',
+            `${Math.round(Math.min(1, Math.max(0, shade)) * 70)}%`
+          );
         }
         tr.appendChild(td);
       });
@@ -137,7 +151,9 @@ export function renderGrid(grid: IArrayGrid, shape: number[]): HTMLElement {
     `shade: ${formatNumber(grid.low)} `,
     h('span', 'jp-mf-Show-gridScale'),
     ` ${formatNumber(grid.high)}` +
-      (grid.columns_omitted ? ` \u00b7 ${count(grid.columns_omitted)} more columns not shown` : '') +
+      (grid.columns_omitted
+        ? ` \u00b7 ${count(grid.columns_omitted)} more columns not shown`
+        : '') +
       (rows > grid.head.cells.length + grid.tail.cells.length ? ` \u00b7 ${count(rows)} rows` : '')
   );
   return h('div', 'jp-mf-Show-gridView', legend, h('div', 'jp-mf-Show-gridScroll', el));
@@ -156,7 +172,12 @@ function renderTree(node: ITreeNode, key: string | null, depth: number): HTMLEle
   const details = h(
     'details',
     'jp-mf-Show-branch',
-    h('summary', '', label, h('span', 'jp-mf-Show-type', `${node.type} (${count(node.length ?? 0)})`))
+    h(
+      'summary',
+      '',
+      label,
+      h('span', 'jp-mf-Show-type', `${node.type} (${count(node.length ?? 0)})`)
+    )
   );
   details.open = depth < 2;
   for (const entry of node.entries) {
@@ -203,16 +224,27 @@ export function renderBody(
       }
       // the header holds the run's path: the task is named by its id only
       body.appendChild(
-        h('div', 'jp-mf-Show-subtitle', `Artifacts of task ${(data.artifacts_of ?? '').split('/').pop()}`)
+        h(
+          'div',
+          'jp-mf-Show-subtitle',
+          `Artifacts of task ${(data.artifacts_of ?? '').split('/').pop()}`
+        )
       );
       body.appendChild(
         table(
           ['name', 'type', 'size', 'preview'],
-          (data.artifacts ?? []).map(a => [a.name, typeName(a.type), sizeOf(a.size), a.preview ?? ''])
+          (data.artifacts ?? []).map(a => [
+            a.name,
+            typeName(a.type),
+            sizeOf(a.size),
+            a.preview ?? ''
+          ])
         )
       );
       if (data.artifacts_omitted) {
-        body.appendChild(h('div', 'jp-mf-Show-note', `${count(data.artifacts_omitted)} more artifacts`));
+        body.appendChild(
+          h('div', 'jp-mf-Show-note', `${count(data.artifacts_omitted)} more artifacts`)
+        );
       }
       break;
     case 'run':
@@ -223,13 +255,16 @@ export function renderBody(
             s.step,
             s.tasks,
             s.status,
-            s.artifacts.join(', ') + (s.artifacts_omitted ? `, \u2026 ${s.artifacts_omitted} more` : '')
+            s.artifacts.join(', ') +
+              (s.artifacts_omitted ? `, \u2026 ${s.artifacts_omitted} more` : '')
           ])
         )
       );
       break;
     case 'diff':
-      body.appendChild(h('div', 'jp-mf-Show-info', `${count(data.unchanged ?? 0)} artifacts unchanged`));
+      body.appendChild(
+        h('div', 'jp-mf-Show-info', `${count(data.unchanged ?? 0)} artifacts unchanged`)
+      );
       body.appendChild(
         table(
           ['step', 'artifact', 'status', 'A', 'B'],
@@ -294,7 +329,13 @@ export function renderSplits(
   const showType = !data.header.type;
   const texts = splits.map(s => inlineText(s.view));
   if (texts.every(t => t !== null)) {
-    const head = ['split', withInput && inputHead, data.header.name ?? 'value', showType && 'type', 'task'];
+    const head = [
+      'split',
+      withInput && inputHead,
+      data.header.name ?? 'value',
+      showType && 'type',
+      'task'
+    ];
     const rows = splits.map((s, i) => [
       s.label,
       withInput && (s.input?.value ?? ''),

@@ -122,7 +122,9 @@ export class DagWidgetView extends DOMWidgetView {
     const model = stateOf(this.model).model as IFlowModel;
     const cellId = model.steps?.find(s => s.name === step)?.cell_id ?? null;
     DagWidgetView.onSelect?.(this, step, cellId);
-    this.el.dispatchEvent(new CustomEvent('jp-mf-select-step', { bubbles: true, detail: { step, cellId } }));
+    this.el.dispatchEvent(
+      new CustomEvent('jp-mf-select-step', { bubbles: true, detail: { step, cellId } })
+    );
   }
 
   private _header!: HTMLDivElement;
@@ -151,7 +153,9 @@ export function nodeStates(state: IDagWidgetState): Map<string, INodeState> {
   for (const step of steps) {
     const st = state.status[step.name];
     const errors = state.errors
-      .filter(e => (e.cell_id !== null ? e.cell_id === step.cell_id : e.cell_index === step.cell_index))
+      .filter(e =>
+        e.cell_id !== null ? e.cell_id === step.cell_id : e.cell_index === step.cell_index
+      )
       .map(e => e.message);
     if (st?.state === 'failed' && st.error) {
       errors.push(st.error);
@@ -175,7 +179,10 @@ export function flowErrors(state: IDagWidgetState): string[] {
   return state.errors
     .filter(e => !stepCells.has(e.cell_id ?? `#${e.cell_index}`))
     .map(e => {
-      const where = e.cell_index === null ? '' : `cell ${e.cell_index + 1}${e.line === null ? '' : `, line ${e.line}`}: `;
+      const where =
+        e.cell_index === null
+          ? ''
+          : `cell ${e.cell_index + 1}${e.line === null ? '' : `, line ${e.line}`}: `;
       return `${where}${e.message} ${e.fix}`.trim();
     });
 }

@@ -18,7 +18,11 @@ export const widgetPlugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   requires: [IJupyterWidgetRegistry],
   optional: [INotebookTracker],
-  activate: (app: JupyterFrontEnd, registry: IJupyterWidgetRegistry, tracker: INotebookTracker | null): void => {
+  activate: (
+    app: JupyterFrontEnd,
+    registry: IJupyterWidgetRegistry,
+    tracker: INotebookTracker | null
+  ): void => {
     registry.registerWidget({
       name: MODULE_NAME,
       version: MODULE_VERSION,

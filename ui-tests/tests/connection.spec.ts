@@ -30,13 +30,19 @@ test.describe('handshake', () => {
     await expect(status).toHaveText('Metaflow: connected');
     // Loads silently (no kernel-side noise from subshells torn down under the cell).
     expect(await page.notebook.getCellTextOutput(1)).toBeNull();
-    await expect(status).toHaveAttribute('title', /jupyter-metaflow 0\.1\.0 in the kernel, Metaflow 2\.19\./);
+    await expect(status).toHaveAttribute(
+      'title',
+      /jupyter-metaflow 0\.1\.0 in the kernel, Metaflow 2\.19\./
+    );
     const indicator = page.locator('.jp-NotebookPanel-toolbar .jp-mf-LinkIndicator');
     await expect(indicator).toHaveAttribute('data-jp-mf-status', 'connected');
     await page.screenshot({ path: 'test-results/screenshots/connected.png' });
   });
 
-  test('the link survives reopening and comes back after a kernel restart', async ({ page, tmpPath }) => {
+  test('the link survives reopening and comes back after a kernel restart', async ({
+    page,
+    tmpPath
+  }) => {
     await page.contents.uploadFile(path.join(EXAMPLES, 'hello.ipynb'), `${tmpPath}/hello.ipynb`);
     await page.notebook.openByPath(`${tmpPath}/hello.ipynb`);
     await page.notebook.activate('hello.ipynb');

@@ -11,17 +11,29 @@ const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
 const SHOTS = 'test-results/screenshots';
 
 /** Upload a notebook built from `cells`, open it and show the DAG panel. */
-async function openFlow(page: IJupyterLabPageFixture, tmpPath: string, name: string, cells: ICellSpec[]): Promise<void> {
+async function openFlow(
+  page: IJupyterLabPageFixture,
+  tmpPath: string,
+  name: string,
+  cells: ICellSpec[]
+): Promise<void> {
   await openNotebook(page, tmpPath, name, cells);
   await command(page, 'jupyter-metaflow:show-dag');
   await expect(page.locator('#jp-mf-dag-panel')).toBeVisible();
 }
 
 /** Run a JupyterLab command without waiting for it to finish. */
-async function command(page: IJupyterLabPageFixture, id: string, args: Record<string, unknown> = {}): Promise<void> {
-  await page.evaluate(([id, args]) => {
-    void (window as any).jupyterapp.commands.execute(id, args);
-  }, [id, args] as const);
+async function command(
+  page: IJupyterLabPageFixture,
+  id: string,
+  args: Record<string, unknown> = {}
+): Promise<void> {
+  await page.evaluate(
+    ([id, args]) => {
+      void (window as any).jupyterapp.commands.execute(id, args);
+    },
+    [id, args] as const
+  );
 }
 
 function node(page: IJupyterLabPageFixture, step: string): Locator {
@@ -53,7 +65,10 @@ test.describe('DAG panel', () => {
   test.use({ kernels: null });
 
   test('typing a new step cell adds a node', async ({ page, tmpPath }) => {
-    await openFlow(page, tmpPath, 'typing.ipynb', [{ source: '%%step start' }, { source: '%%step end' }]);
+    await openFlow(page, tmpPath, 'typing.ipynb', [
+      { source: '%%step start' },
+      { source: '%%step end' }
+    ]);
     await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagNode')).toHaveCount(2);
     await page.notebook.setCell(1, 'code', '%%step train');
     await page.notebook.addCell('code', '%%step end');
@@ -61,7 +76,9 @@ test.describe('DAG panel', () => {
     await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagNode')).toHaveCount(3);
     await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagEdge')).toHaveCount(2);
     // the badge names the step on its cell
-    await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-StepBadge-name')).toHaveText('train');
+    await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-StepBadge-name')).toHaveText(
+      'train'
+    );
     // a step:NAME tag makes a plain code cell a step too
     await page.notebook.addCell('code', 'x = 1');
     await page.evaluate(() => {
@@ -71,7 +88,10 @@ test.describe('DAG panel', () => {
     await expect(node(page, 'tagged')).toBeVisible();
   });
 
-  test('a step: tag set right before Shift+Enter runs the cell as that step', async ({ page, tmpPath }) => {
+  test('a step: tag set right before Shift+Enter runs the cell as that step', async ({
+    page,
+    tmpPath
+  }) => {
     await openFlow(page, tmpPath, 'tagrace.ipynb', [
       { source: "self.greeting = 'hi'" },
       { source: '%%step end\nprint(self.greeting)' }
@@ -88,7 +108,10 @@ test.describe('DAG panel', () => {
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
   });
 
-  test('running a step turns its node running, then done, with a duration', async ({ page, tmpPath }) => {
+  test('running a step turns its node running, then done, with a duration', async ({
+    page,
+    tmpPath
+  }) => {
     await openFlow(page, tmpPath, 'running.ipynb', [
       { source: '%%step start\nimport time\ntime.sleep(3)\nself.x = 1' },
       { source: '%%step end\nprint(self.x)' }
@@ -99,11 +122,17 @@ test.describe('DAG panel', () => {
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'running', { timeout: 60000 });
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
     await expect(node(page, 'start').locator('.jp-mf-DagNode-detail')).toContainText(/done · \d/);
-    await expect(page.locator('.jp-Cell').nth(0).locator('.jp-mf-StepBadge')).toHaveAttribute('data-status', 'done');
+    await expect(page.locator('.jp-Cell').nth(0).locator('.jp-mf-StepBadge')).toHaveAttribute(
+      'data-status',
+      'done'
+    );
     await expect(node(page, 'end')).toHaveAttribute('data-status', 'none');
   });
 
-  test("Run All Steps' shortcut leaves JupyterLab's Ctrl+Alt+A (running sessions) alone", async ({ page, tmpPath }) => {
+  test("Run All Steps' shortcut leaves JupyterLab's Ctrl+Alt+A (running sessions) alone", async ({
+    page,
+    tmpPath
+  }) => {
     await openFlow(page, tmpPath, 'keys.ipynb', [
       { source: '%%step start\nself.next(self.end)' },
       { source: '%%step end' }
@@ -137,14 +166,21 @@ test.describe('DAG panel', () => {
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'failed', { timeout: 30000 });
     const cell = page.locator('.jp-Cell').nth(0);
     await expect(cell.locator('.jp-mf-StepBadge')).toHaveAttribute('data-status', 'failed');
-    await expect(cell.locator('.jp-mf-CellErrors')).toHaveText('Step start failed: KeyboardInterrupt');
+    await expect(cell.locator('.jp-mf-CellErrors')).toHaveText(
+      'Step start failed: KeyboardInterrupt'
+    );
     const output = cell.locator('.jp-OutputArea');
-    await expect(output).toContainText("Step 'start' in cell 1 (%%step start) was interrupted in run");
+    await expect(output).toContainText(
+      "Step 'start' in cell 1 (%%step start) was interrupted in run"
+    );
     await expect(output).toContainText('Cell 1 (%%step start), line 3, in start');
     await expect(output).not.toContainText('session.py');
   });
 
-  test('a failing step is red on the node and shows its error on the cell; payloads stay text', async ({ page, tmpPath }) => {
+  test('a failing step is red on the node and shows its error on the cell; payloads stay text', async ({
+    page,
+    tmpPath
+  }) => {
     await openFlow(page, tmpPath, 'failing.ipynb', [
       { source: `%%step start\nraise ValueError('boom ${PAYLOAD}')` },
       { source: '%%step end' }
@@ -163,12 +199,22 @@ test.describe('DAG panel', () => {
     await page.evaluate(payload => {
       const model = (window as any).jupyterapp.shell.currentWidget.content.model;
       model.sharedModel.insertCell(1, { cell_type: 'code', source: `%%step ${payload}` });
-      model.sharedModel.insertCell(2, { cell_type: 'code', source: 'self.y = 1', metadata: { tags: [`step:${payload}`] } });
+      model.sharedModel.insertCell(2, {
+        cell_type: 'code',
+        source: 'self.y = 1',
+        metadata: { tags: [`step:${payload}`] }
+      });
     }, PAYLOAD);
-    await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-CellErrors')).toContainText(PAYLOAD);
-    await expect(page.locator('.jp-Cell').nth(2).locator('.jp-mf-CellErrors')).toContainText(PAYLOAD);
+    await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-CellErrors')).toContainText(
+      PAYLOAD
+    );
+    await expect(page.locator('.jp-Cell').nth(2).locator('.jp-mf-CellErrors')).toContainText(
+      PAYLOAD
+    );
     await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagPanel-errors')).toContainText(PAYLOAD);
-    await expect(page.locator('.jp-mf-CellErrors img, .jp-mf-DagPanel img, .jp-mf-StepBadge img')).toHaveCount(0);
+    await expect(
+      page.locator('.jp-mf-CellErrors img, .jp-mf-DagPanel img, .jp-mf-StepBadge img')
+    ).toHaveCount(0);
     expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
     await page.screenshot({ path: `${SHOTS}/dag-failed.png` });
   });
@@ -182,10 +228,16 @@ test.describe('DAG panel', () => {
     await connected(page);
     // the toolbar button (in the toolbar's overflow menu when the notebook is narrow)
     // (the DAG panel's toolbar has one too: take the notebook's)
-    let runAll = page.locator('.jp-NotebookPanel-toolbar [data-command="jupyter-metaflow:run-all"]');
+    let runAll = page.locator(
+      '.jp-NotebookPanel-toolbar [data-command="jupyter-metaflow:run-all"]'
+    );
     if (!(await runAll.isVisible())) {
-      await page.locator('.jp-NotebookPanel-toolbar [data-jp-item-name="toolbar-popup-opener"]').click();
-      runAll = page.locator('.jp-Toolbar-responsive-popup [data-command="jupyter-metaflow:run-all"]');
+      await page
+        .locator('.jp-NotebookPanel-toolbar [data-jp-item-name="toolbar-popup-opener"]')
+        .click();
+      runAll = page.locator(
+        '.jp-Toolbar-responsive-popup [data-command="jupyter-metaflow:run-all"]'
+      );
     }
     await expect(runAll).toHaveAttribute('aria-disabled', 'false');
     await runAll.click();
@@ -197,8 +249,13 @@ test.describe('DAG panel', () => {
     await expect(node(page, 'middle')).toHaveAttribute('data-stale', 'true');
     await expect(node(page, 'end')).toHaveAttribute('data-stale', 'true');
     await expect(node(page, 'start')).not.toHaveAttribute('data-stale', 'true');
-    await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-StepBadge')).toHaveAttribute('data-stale', '');
-    await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-StepBadge-status')).toHaveText('stale');
+    await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-StepBadge')).toHaveAttribute(
+      'data-stale',
+      ''
+    );
+    await expect(page.locator('.jp-Cell').nth(1).locator('.jp-mf-StepBadge-status')).toHaveText(
+      'stale'
+    );
   });
 
   test('badges sit above their cell input and errors under it, also for cells rendered late and moved cells', async ({
@@ -213,11 +270,16 @@ test.describe('DAG panel', () => {
     const cells = page.locator('.jp-Notebook .jp-Cell');
     // Each decoration is the cell child right before / right after the input (not below the outputs).
     const placed = async (index: number, step: string, errors: boolean) => {
-      await expect(cells.nth(index).locator(':scope > .jp-mf-StepBadge + .jp-Cell-inputWrapper')).toHaveCount(1);
-      await expect(cells.nth(index).locator(':scope > .jp-mf-StepBadge')).toHaveAttribute('data-step', step);
-      await expect(cells.nth(index).locator(':scope > .jp-Cell-inputWrapper + .jp-mf-CellErrors')).toHaveCount(
-        errors ? 1 : 0
+      await expect(
+        cells.nth(index).locator(':scope > .jp-mf-StepBadge + .jp-Cell-inputWrapper')
+      ).toHaveCount(1);
+      await expect(cells.nth(index).locator(':scope > .jp-mf-StepBadge')).toHaveAttribute(
+        'data-step',
+        step
       );
+      await expect(
+        cells.nth(index).locator(':scope > .jp-Cell-inputWrapper + .jp-mf-CellErrors')
+      ).toHaveCount(errors ? 1 : 0);
     };
     for (const [i, step] of ['start', 'middle', 'end'].entries()) {
       await placed(i, step, false);
@@ -234,7 +296,10 @@ test.describe('DAG panel', () => {
     await placed(1, 'start', false);
   });
 
-  test('a very long step name is cut on its badge, which keeps its status in view, and in menus', async ({ page, tmpPath }) => {
+  test('a very long step name is cut on its badge, which keeps its status in view, and in menus', async ({
+    page,
+    tmpPath
+  }) => {
     const long = `step_${'x'.repeat(150)}`;
     await openFlow(page, tmpPath, 'longname.ipynb', [
       { source: `%%step start\nself.next(self.${long})` },
@@ -265,11 +330,17 @@ test.describe('DAG panel', () => {
       type: 'markdown' as const,
       source: `Filler paragraph ${i}\n\nwith two lines`
     }));
-    await openFlow(page, tmpPath, 'scroll.ipynb', [{ source: '%%step start' }, ...filler, { source: '%%step end' }]);
+    await openFlow(page, tmpPath, 'scroll.ipynb', [
+      { source: '%%step start' },
+      ...filler,
+      { source: '%%step end' }
+    ]);
     const last = page.locator('.jp-Notebook .jp-Cell').nth(41);
     await node(page, 'end').click();
     await expect(last).toBeInViewport();
-    const active = await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex);
+    const active = await page.evaluate(
+      () => (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex
+    );
     expect(active).toBe(41);
     await expect(node(page, 'end')).toHaveClass(/jp-mod-selected/);
     // from the keyboard: a focused node selects its cell on Enter
@@ -277,10 +348,17 @@ test.describe('DAG panel', () => {
     await page.keyboard.press('Enter');
     await expect(page.locator('.jp-Notebook .jp-Cell').nth(0)).toBeInViewport();
     await expect(node(page, 'start')).toHaveClass(/jp-mod-selected/);
-    expect(await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex)).toBe(0);
+    expect(
+      await page.evaluate(
+        () => (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex
+      )
+    ).toBe(0);
   });
 
-  test('Run to here runs the upstream steps that are not up to date, in order', async ({ page, tmpPath }) => {
+  test('Run to here runs the upstream steps that are not up to date, in order', async ({
+    page,
+    tmpPath
+  }) => {
     await openFlow(page, tmpPath, 'tohere.ipynb', [
       { source: '%%step start\nself.n = 1\nself.next(self.a, self.b)' },
       { source: '%%step a\nself.v = 1\nself.next(self.join)' },
@@ -314,15 +392,17 @@ test.describe('DAG panel', () => {
     const menu = page.locator('.lm-Menu');
     await expect(menu.getByText('Run Step start')).toBeVisible();
     await expect(menu.getByText('Run to Here')).toBeVisible();
-    await expect(menu.locator('.lm-Menu-item', { hasText: 'Run Step start' })).not.toHaveClass(/lm-mod-disabled/);
+    await expect(menu.locator('.lm-Menu-item', { hasText: 'Run Step start' })).not.toHaveClass(
+      /lm-mod-disabled/
+    );
     // The panel redraws while the menu is open (another cell changes, as a collaborator
     // or a restored notebook would do); the menu must still run the node it opened on.
     await page.evaluate(() => {
       const cells = (window as any).jupyterapp.shell.currentWidget.content.model.sharedModel;
       cells.transact(() => {
-      cells.insertCell(1, { cell_type: 'code', source: '%%step extra\nself.next(self.end)' });
-      cells.getCell(0).setSource('%%step start\nself.greeting = "hello"\nself.next(self.extra)');
-    });
+        cells.insertCell(1, { cell_type: 'code', source: '%%step extra\nself.next(self.end)' });
+        cells.getCell(0).setSource('%%step start\nself.greeting = "hello"\nself.next(self.extra)');
+      });
     });
     await expect(node(page, 'extra')).toBeVisible();
     await expect(menu.getByText('Run Step start')).toBeVisible();
@@ -343,14 +423,19 @@ test.describe('DAG panel', () => {
     await connected(page);
     await command(page, 'jupyter-metaflow:export');
     // states, not toasts (a toast may close before a loaded machine looks): the file, the center
-    await expect.poll(() => page.contents.fileExists(`${tmpPath}/train.py`), { timeout: 60000 }).toBe(true);
+    await expect
+      .poll(() => page.contents.fileExists(`${tmpPath}/train.py`), { timeout: 60000 })
+      .toBe(true);
     await expectNotification(page, 'train.py');
     // the same flow again: nothing to write, and the notification says so
     await command(page, 'jupyter-metaflow:export');
     await expectNotification(page, 'train.py is already up to date');
   });
 
-  test('exporting from a notebook whose kernel was shut down says so', async ({ page, tmpPath }) => {
+  test('exporting from a notebook whose kernel was shut down says so', async ({
+    page,
+    tmpPath
+  }) => {
     await openFlow(page, tmpPath, 'nokernel.ipynb', [
       { source: '%%step start\nself.next(self.end)' },
       { source: '%%step end' }
@@ -359,12 +444,18 @@ test.describe('DAG panel', () => {
     await page.evaluate(async () => {
       await (window as any).jupyterapp.shell.currentWidget.sessionContext.shutdown();
     });
-    await expect(page.locator('#jp-main-statusbar .jp-mf-LinkStatus')).toHaveAttribute('data-jp-mf-status', 'no-kernel');
+    await expect(page.locator('#jp-main-statusbar .jp-mf-LinkStatus')).toHaveAttribute(
+      'data-jp-mf-status',
+      'no-kernel'
+    );
     await command(page, 'jupyter-metaflow:export');
     await expectNotification(page, 'This notebook has no kernel');
   });
 
-  test('renaming the notebook renames its flow, for the panel and for the kernel', async ({ page, tmpPath }) => {
+  test('renaming the notebook renames its flow, for the panel and for the kernel', async ({
+    page,
+    tmpPath
+  }) => {
     await openFlow(page, tmpPath, 'alpha.ipynb', [
       { source: '%%step start\nprint("FLOW", current.flow_name)\nself.next(self.end)' },
       { source: '%%step end' }
@@ -379,14 +470,20 @@ test.describe('DAG panel', () => {
     await page.notebook.selectCells(0);
     await page.keyboard.press('Shift+Enter');
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
-    await expect(page.locator('.jp-Cell').nth(0).locator('.jp-OutputArea')).toContainText('FLOW BetaFlow');
+    await expect(page.locator('.jp-Cell').nth(0).locator('.jp-OutputArea')).toContainText(
+      'FLOW BetaFlow'
+    );
   });
 
   test('a notebook without step cells offers no export', async ({ page, tmpPath }) => {
     const enabled = () =>
-      page.evaluate(() => (window as any).jupyterapp.commands.isEnabled('jupyter-metaflow:export') as boolean);
+      page.evaluate(
+        () => (window as any).jupyterapp.commands.isEnabled('jupyter-metaflow:export') as boolean
+      );
     await openFlow(page, tmpPath, 'plain.ipynb', [{ source: 'x = 1' }]);
-    await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagPanel-empty')).toContainText('No steps yet');
+    await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagPanel-empty')).toContainText(
+      'No steps yet'
+    );
     expect(await enabled()).toBe(false);
     await page.notebook.setCell(0, 'code', '%%step start');
     await page.notebook.addCell('code', '%%step end');
@@ -394,8 +491,14 @@ test.describe('DAG panel', () => {
     expect(await enabled()).toBe(true);
   });
 
-  test('the panel follows the active notebook; a kernel restart clears statuses, reloads and restores the run', async ({ page, tmpPath }) => {
-    await openFlow(page, tmpPath, 'first.ipynb', [{ source: '%%step start\nself.next(self.end)' }, { source: '%%step end' }]);
+  test('the panel follows the active notebook; a kernel restart clears statuses, reloads and restores the run', async ({
+    page,
+    tmpPath
+  }) => {
+    await openFlow(page, tmpPath, 'first.ipynb', [
+      { source: '%%step start\nself.next(self.end)' },
+      { source: '%%step end' }
+    ]);
     await connected(page);
     await page.notebook.selectCells(0);
     await command(page, 'jupyter-metaflow:run-step');
@@ -430,7 +533,10 @@ test.describe('DAG panel', () => {
       { source: '%%step start\nself.items = [1, 2, 3]\nself.next(self.work, foreach="items")' },
       { source: '%%step work\nself.y = self.input * 2' },
       { source: '%%step gather\nself.ys = [i.y for i in inputs]\nself.next(self.pick)' },
-      { source: "%%step pick\nself.c = 'a'\nself.next({'a': self.left, 'b': self.right}, condition='c')" },
+      {
+        source:
+          "%%step pick\nself.c = 'a'\nself.next({'a': self.left, 'b': self.right}, condition='c')"
+      },
       { source: '%%step left\nself.next(self.end)' },
       { source: '%%step right\nself.next(self.end)' },
       { source: '%%step end' }

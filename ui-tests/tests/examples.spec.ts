@@ -10,7 +10,11 @@ const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
 const SHOTS = 'test-results/screenshots';
 
 /** Upload examples/NAME, open it, show the DAG panel and run every cell. */
-async function runExample(page: IJupyterLabPageFixture, tmpPath: string, name: string): Promise<void> {
+async function runExample(
+  page: IJupyterLabPageFixture,
+  tmpPath: string,
+  name: string
+): Promise<void> {
   await page.contents.uploadFile(path.join(EXAMPLES, name), `${tmpPath}/${name}`);
   await page.notebook.openByPath(`${tmpPath}/${name}`);
   await page.notebook.activate(name);
@@ -38,8 +42,15 @@ async function expectAllDone(page: IJupyterLabPageFixture, steps: string[]): Pro
 
 /** No cell of the active notebook shows an error output. */
 async function expectNoErrors(page: IJupyterLabPageFixture): Promise<void> {
-  await expect(page.locator('.jp-Notebook .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]', { hasText: 'Traceback' })).toHaveCount(0);
-  await expect(page.locator('.jp-Notebook .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]')).toHaveCount(0);
+  await expect(
+    page.locator(
+      '.jp-Notebook .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]',
+      { hasText: 'Traceback' }
+    )
+  ).toHaveCount(0);
+  await expect(
+    page.locator('.jp-Notebook .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]')
+  ).toHaveCount(0);
 }
 
 /** Append a cell with SOURCE, run it and return its custom-rendered output. */
@@ -53,7 +64,10 @@ async function showCell(page: IJupyterLabPageFixture, source: string) {
 test.describe('examples', () => {
   test.use({ kernels: null });
 
-  test('sklearn_hyperparams: Run All, every step done, %mf_show of the best model', async ({ page, tmpPath }) => {
+  test('sklearn_hyperparams: Run All, every step done, %mf_show of the best model', async ({
+    page,
+    tmpPath
+  }) => {
     // Run All trains models, then two exports: over 2 minutes with the CPU busy
     test.slow();
     await runExample(page, tmpPath, 'sklearn_hyperparams.ipynb');
@@ -74,7 +88,9 @@ test.describe('examples', () => {
     await page.screenshot({ path: `${SHOTS}/examples-sklearn-show.png` });
 
     // Export from the panel; after an edit, exporting again asks before overwriting, in UI terms.
-    const exportButton = page.locator('#jp-mf-dag-panel .jp-mf-DagPanel-toolbar [data-command="jupyter-metaflow:export"]');
+    const exportButton = page.locator(
+      '#jp-mf-dag-panel .jp-mf-DagPanel-toolbar [data-command="jupyter-metaflow:export"]'
+    );
     await exportButton.click();
     // the written file (a state; the toast may already have closed under load)
     await expect
@@ -83,7 +99,9 @@ test.describe('examples', () => {
     await page.notebook.setCell(8, 'code', "%%step end\nprint('best C', self.best_c)");
     await exportButton.click();
     const dialog = page.locator('.jp-Dialog');
-    await expect(dialog).toContainText('sklearn_hyperparams.py already exists with other content. Overwrite it');
+    await expect(dialog).toContainText(
+      'sklearn_hyperparams.py already exists with other content. Overwrite it'
+    );
     await expect(dialog).not.toContainText('--force');
     await page.screenshot({ path: `${SHOTS}/examples-sklearn-overwrite.png` });
     await dialog.locator('.jp-mod-accept').click();

@@ -19,20 +19,29 @@ interface IHostile {
 }
 
 const VECTORS: { notebooks: IHostile[] } = JSON.parse(
-  fs.readFileSync(path.resolve(__dirname, '..', '..', 'python', 'tests', 'vectors', 'hostile_notebooks.json'), 'utf-8')
+  fs.readFileSync(
+    path.resolve(__dirname, '..', '..', 'python', 'tests', 'vectors', 'hostile_notebooks.json'),
+    'utf-8'
+  )
 );
 
 test.describe('hostile notebooks', () => {
   test.use({ kernels: null });
 
   for (const hostile of VECTORS.notebooks) {
-    test(`${hostile.name}: opening, linting and exporting run none of it`, async ({ page, tmpPath }) => {
+    test(`${hostile.name}: opening, linting and exporting run none of it`, async ({
+      page,
+      tmpPath
+    }) => {
       const marker = `${hostile.name}.marker`; // relative: the kernel's cwd is the notebook's folder
       const fill = (text: string) => text.split('{marker}').join(`'${marker}'`);
       for (const [name, text] of Object.entries(hostile.files)) {
         await page.contents.uploadContent(fill(text), 'text', `${tmpPath}/${name}`);
       }
-      const cells = [{ source: "print('harmless')" }, ...hostile.cells.map(c => ({ source: fill(c.source) }))];
+      const cells = [
+        { source: "print('harmless')" },
+        ...hostile.cells.map(c => ({ source: fill(c.source) }))
+      ];
       const file = `${hostile.name}.ipynb`;
       await page.contents.uploadContent(notebookJson(cells), 'text', `${tmpPath}/${file}`);
       await page.notebook.openByPath(`${tmpPath}/${file}`);
@@ -46,7 +55,9 @@ test.describe('hostile notebooks', () => {
       // Opened untrusted: the DAG comes from the frontend, the kernel side stays unloaded.
       await expect(panel.locator('.jp-mf-DagNode')).toHaveCount(2, { timeout: 60000 });
       await expect(panel).toHaveAttribute('data-consent', 'none');
-      await expect(panel.locator('.jp-mf-DagPanel-consent')).toContainText('nothing in this notebook runs');
+      await expect(panel.locator('.jp-mf-DagPanel-consent')).toContainText(
+        'nothing in this notebook runs'
+      );
       await page.waitForSelector('#jp-main-statusbar >> text=Idle', { timeout: 60000 });
       await expect(status).toHaveAttribute('data-jp-mf-status', 'not-loaded');
       expect(await page.contents.fileExists(`${tmpPath}/${marker}`)).toBe(false);

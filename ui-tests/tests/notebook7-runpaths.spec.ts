@@ -11,7 +11,12 @@ const SHOTS = 'test-results/screenshots';
 test.describe('Notebook 7 run paths', () => {
   test.use({ autoGoto: false, kernels: null });
 
-  test('Run All Steps, a matrix grid and split inputs', async ({ page, context, baseURL, tmpPath }) => {
+  test('Run All Steps, a matrix grid and split inputs', async ({
+    page,
+    context,
+    baseURL,
+    tmpPath
+  }) => {
     test.setTimeout(300000);
     const path = `${tmpPath}/grid.ipynb`;
     const json = notebookJson([
@@ -31,12 +36,20 @@ test.describe('Notebook 7 run paths', () => {
     expect(saved.ok()).toBe(true);
     const nb7 = await context.newPage();
     await nb7.goto(`${baseURL}/notebooks/${path}`);
-    await expect(nb7.locator('.jp-mf-LinkIndicator')).toHaveAttribute('data-jp-mf-status', 'connected', {
-      timeout: 90000
-    });
-    const runAll = nb7.locator('.jp-NotebookPanel-toolbar [data-command="jupyter-metaflow:run-all"]');
+    await expect(nb7.locator('.jp-mf-LinkIndicator')).toHaveAttribute(
+      'data-jp-mf-status',
+      'connected',
+      {
+        timeout: 90000
+      }
+    );
+    const runAll = nb7.locator(
+      '.jp-NotebookPanel-toolbar [data-command="jupyter-metaflow:run-all"]'
+    );
     if (!(await runAll.isVisible())) {
-      await nb7.locator('.jp-NotebookPanel-toolbar [data-jp-item-name="toolbar-popup-opener"]').click();
+      await nb7
+        .locator('.jp-NotebookPanel-toolbar [data-jp-item-name="toolbar-popup-opener"]')
+        .click();
     }
     await runAll.click();
     const badge = nb7.locator('.jp-Cell').nth(4).locator('.jp-mf-StepBadge');

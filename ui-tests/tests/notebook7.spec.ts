@@ -29,7 +29,12 @@ test.describe('Notebook 7', () => {
     await nb7.close();
   });
 
-  test('the DAG panel opens in the right side panel and runs a step', async ({ page, context, baseURL, tmpPath }) => {
+  test('the DAG panel opens in the right side panel and runs a step', async ({
+    page,
+    context,
+    baseURL,
+    tmpPath
+  }) => {
     // a notebook the user has (saved as JupyterLab saves one: trusted), so it loads by itself
     const linear = fs.readFileSync(path.join(EXAMPLES, 'linear.ipynb'), 'utf-8');
     await page.contents.uploadContent(linear, 'text', `${tmpPath}/linear.ipynb`);
@@ -37,13 +42,21 @@ test.describe('Notebook 7', () => {
     const nb7 = await context.newPage();
     await nb7.goto(`${baseURL}/notebooks/${tmpPath}/linear.ipynb`);
     // trusted notebooks with step cells load the kernel side by themselves
-    await expect(nb7.locator('.jp-mf-LinkIndicator')).toHaveAttribute('data-jp-mf-status', 'connected', {
-      timeout: 60000
-    });
+    await expect(nb7.locator('.jp-mf-LinkIndicator')).toHaveAttribute(
+      'data-jp-mf-status',
+      'connected',
+      {
+        timeout: 60000
+      }
+    );
     // the notebook toolbar's Show DAG button (in the toolbar's overflow menu when narrow)
-    const show = nb7.locator('.jp-NotebookPanel-toolbar [data-command="jupyter-metaflow:show-dag"]');
+    const show = nb7.locator(
+      '.jp-NotebookPanel-toolbar [data-command="jupyter-metaflow:show-dag"]'
+    );
     if (!(await show.isVisible())) {
-      await nb7.locator('.jp-NotebookPanel-toolbar [data-jp-item-name="toolbar-popup-opener"]').click();
+      await nb7
+        .locator('.jp-NotebookPanel-toolbar [data-jp-item-name="toolbar-popup-opener"]')
+        .click();
     }
     await show.click();
     const panel = nb7.locator('#jp-mf-dag-panel');

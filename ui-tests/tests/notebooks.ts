@@ -44,9 +44,12 @@ export async function saveTrustedJson(
   path: string,
   json: string
 ): Promise<void> {
-  const response = await page.request.put(new URL(`api/contents/${path}`, baseURL.replace(/\/?$/, '/')).href, {
-    data: { type: 'notebook', format: 'json', content: JSON.parse(json) }
-  });
+  const response = await page.request.put(
+    new URL(`api/contents/${path}`, baseURL.replace(/\/?$/, '/')).href,
+    {
+      data: { type: 'notebook', format: 'json', content: JSON.parse(json) }
+    }
+  );
   if (!response.ok()) {
     throw new Error(`saving ${path} failed: ${response.status()} ${await response.text()}`);
   }
@@ -88,10 +91,15 @@ export async function openNotebook(
  * `text`. A toast closes after a few seconds (sooner than a loaded machine gets
  * to look at it); the center keeps every notification until it is dismissed.
  */
-export async function expectNotification(page: IJupyterLabPageFixture, text: string): Promise<void> {
+export async function expectNotification(
+  page: IJupyterLabPageFixture,
+  text: string
+): Promise<void> {
   const center = page.locator('.jp-Notification-Center').first();
   if (!(await center.isVisible())) {
-    await page.evaluate(() => (window as any).jupyterapp.commands.execute('apputils:display-notifications'));
+    await page.evaluate(() =>
+      (window as any).jupyterapp.commands.execute('apputils:display-notifications')
+    );
   }
   await expect(center).toContainText(text, { timeout: 60000 });
 }

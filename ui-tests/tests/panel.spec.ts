@@ -11,13 +11,25 @@ import { notebookJson, openNotebook, saveTrustedNotebook, type ICellSpec } from 
 
 const SHOTS = 'test-results/screenshots';
 
-async function command(page: IJupyterLabPageFixture, id: string, args: Record<string, unknown> = {}): Promise<void> {
-  await page.evaluate(([id, args]) => {
-    void (window as any).jupyterapp.commands.execute(id, args);
-  }, [id, args] as const);
+async function command(
+  page: IJupyterLabPageFixture,
+  id: string,
+  args: Record<string, unknown> = {}
+): Promise<void> {
+  await page.evaluate(
+    ([id, args]) => {
+      void (window as any).jupyterapp.commands.execute(id, args);
+    },
+    [id, args] as const
+  );
 }
 
-async function openFlow(page: IJupyterLabPageFixture, tmpPath: string, name: string, cells: ICellSpec[]): Promise<Locator> {
+async function openFlow(
+  page: IJupyterLabPageFixture,
+  tmpPath: string,
+  name: string,
+  cells: ICellSpec[]
+): Promise<Locator> {
   await openNotebook(page, tmpPath, name, cells);
   await command(page, 'jupyter-metaflow:show-dag');
   const panel = page.locator('#jp-mf-dag-panel');
@@ -30,9 +42,13 @@ function node(page: IJupyterLabPageFixture, step: string): Locator {
 }
 
 async function connected(page: IJupyterLabPageFixture): Promise<void> {
-  await expect(page.locator('#jp-main-statusbar .jp-mf-LinkStatus')).toHaveAttribute('data-jp-mf-status', 'connected', {
-    timeout: 90000
-  });
+  await expect(page.locator('#jp-main-statusbar .jp-mf-LinkStatus')).toHaveAttribute(
+    'data-jp-mf-status',
+    'connected',
+    {
+      timeout: 90000
+    }
+  );
 }
 
 /** Light then dark screenshots of `target`. */
@@ -53,7 +69,12 @@ async function allNodesReachable(page: IJupyterLabPageFixture): Promise<void> {
       const r = g.getBoundingClientRect();
       const left = r.left - c.left + canvas.scrollLeft;
       const top = r.top - c.top + canvas.scrollTop;
-      if (left < -1 || top < -1 || left + r.width > canvas.scrollWidth + 1 || top + r.height > canvas.scrollHeight + 1) {
+      if (
+        left < -1 ||
+        top < -1 ||
+        left + r.width > canvas.scrollWidth + 1 ||
+        top + r.height > canvas.scrollHeight + 1
+      ) {
         bad.push(g.getAttribute('data-step')!);
       }
     }
@@ -80,10 +101,17 @@ const WIDE: ICellSpec[] = [
 test.describe('DAG panel, without a kernel', () => {
   test.use({ kernels: null });
 
-  test('a syntax error in a join keeps its node, its edges and its error at the node', async ({ page, tmpPath }) => {
+  test('a syntax error in a join keeps its node, its edges and its error at the node', async ({
+    page,
+    tmpPath
+  }) => {
     const panel = await openFlow(page, tmpPath, 'broken.ipynb', BRANCHES);
     await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagEdge')).toHaveCount(5);
-    await page.notebook.setCell(3, 'code', '%%step join\nself.total = sum(i.x for i in inputs\nself.next(self.end)');
+    await page.notebook.setCell(
+      3,
+      'code',
+      '%%step join\nself.total = sum(i.x for i in inputs\nself.next(self.end)'
+    );
     await expect(node(page, 'join')).toHaveAttribute('data-broken', 'true');
     await expect(node(page, 'join')).toHaveAttribute('data-error', 'true');
     await expect(node(page, 'join').locator('.jp-mf-DagNode-detail')).toContainText('line');
@@ -93,7 +121,11 @@ test.describe('DAG panel, without a kernel', () => {
     await expect(panel.locator('.jp-mf-DagPanel-errors li')).toHaveCount(0);
     await allNodesReachable(page);
     await shots(page, panel, 'panel-broken-join');
-    await page.notebook.setCell(3, 'code', '%%step join\nself.total = sum(i.x for i in inputs)\nself.next(self.end)');
+    await page.notebook.setCell(
+      3,
+      'code',
+      '%%step join\nself.total = sum(i.x for i in inputs)\nself.next(self.end)'
+    );
     await expect(node(page, 'join')).not.toHaveAttribute('data-broken', 'true');
   });
 
@@ -106,7 +138,8 @@ test.describe('DAG panel, without a kernel', () => {
     await expect(node(page, 'gamma')).toBeVisible();
     const zoom = Number(await view.getAttribute('data-zoom'));
     expect(zoom).toBeGreaterThanOrEqual(0.9);
-    const nameHeight = (await node(page, 'alpha').locator('.jp-mf-DagNode-name').boundingBox())!.height;
+    const nameHeight = (await node(page, 'alpha').locator('.jp-mf-DagNode-name').boundingBox())!
+      .height;
     expect(nameHeight).toBeGreaterThanOrEqual(10); // ~12 px text, not 8
     const canvas = panel.locator('.jp-mf-DagPanel-canvas');
     const scrolls = await canvas.evaluate(c => c.scrollWidth > c.clientWidth);
@@ -115,7 +148,9 @@ test.describe('DAG panel, without a kernel', () => {
     await shots(page, panel, 'panel-readable');
 
     // widening the sidebar (its split handle dragged left) refits: the whole graph, no scrolling
-    const handle = page.locator('#jp-main-split-panel > .lm-SplitPanel-handle:not(.lm-mod-hidden)').last();
+    const handle = page
+      .locator('#jp-main-split-panel > .lm-SplitPanel-handle:not(.lm-mod-hidden)')
+      .last();
     const box = (await handle.boundingBox())!;
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     await page.mouse.down();
@@ -129,7 +164,9 @@ test.describe('DAG panel, without a kernel', () => {
     // another notebook (opened by command: the wide sidebar covers the tab bar's end): refit
     await saveTrustedNotebook(page, `${tmpPath}/other.ipynb`, BRANCHES);
     await command(page, 'docmanager:open', { path: `${tmpPath}/other.ipynb` });
-    await expect(panel.locator('.jp-mf-DagPanel-title')).toHaveText('OtherFlow', { timeout: 60000 });
+    await expect(panel.locator('.jp-mf-DagPanel-title')).toHaveText('OtherFlow', {
+      timeout: 60000
+    });
     await expect(node(page, 'lower')).toBeVisible();
     await allNodesReachable(page);
     expect(Number(await view.getAttribute('data-zoom'))).toBeGreaterThanOrEqual(0.9);
@@ -139,7 +176,10 @@ test.describe('DAG panel, without a kernel', () => {
     page,
     tmpPath
   }) => {
-    const panel = await openFlow(page, tmpPath, 'nosteps.ipynb', [{ source: 'x = 1' }, { source: '# notes', type: 'markdown' }]);
+    const panel = await openFlow(page, tmpPath, 'nosteps.ipynb', [
+      { source: 'x = 1' },
+      { source: '# notes', type: 'markdown' }
+    ]);
     await expect(panel.locator('.jp-mf-DagPanel-empty')).toContainText('No steps yet');
     await expect(panel.locator('.jp-mf-DagPanel-errors li')).toHaveCount(0);
     expect(await panel.evaluate(p => (p.textContent ?? '').split('step cells').length - 1)).toBe(1);
@@ -150,7 +190,10 @@ test.describe('DAG panel, without a kernel', () => {
     await expect(page.locator('#jp-mf-dag-panel')).toBeVisible({ timeout: 60000 });
   });
 
-  test('toolbars: our own icons, a separator before them; the panel toolbar in JupyterLab style', async ({ page, tmpPath }) => {
+  test('toolbars: our own icons, a separator before them; the panel toolbar in JupyterLab style', async ({
+    page,
+    tmpPath
+  }) => {
     const panel = await openFlow(page, tmpPath, 'toolbar.ipynb', BRANCHES);
     const toolbar = page.locator('.jp-NotebookPanel-toolbar');
     const opener = toolbar.locator('[data-jp-item-name="toolbar-popup-opener"]');
@@ -159,13 +202,14 @@ test.describe('DAG panel, without a kernel', () => {
     }
     const runStep = page.locator('[data-command="jupyter-metaflow:run-step"]').first();
     await expect(runStep.locator('svg')).toHaveAttribute('data-icon', 'jupyter-metaflow:run-step');
-    await expect(page.locator('[data-command="jupyter-metaflow:run-all"] svg').first()).toHaveAttribute(
-      'data-icon',
-      'jupyter-metaflow:run-all-steps'
-    );
+    await expect(
+      page.locator('[data-command="jupyter-metaflow:run-all"] svg').first()
+    ).toHaveAttribute('data-icon', 'jupyter-metaflow:run-all-steps');
     // the separator sits right before Run Step
     const before = await page.evaluate(() => {
-      const el = document.querySelector('.jp-NotebookPanel-toolbar [data-jp-item-name="mf-run-step"]');
+      const el = document.querySelector(
+        '.jp-NotebookPanel-toolbar [data-jp-item-name="mf-run-step"]'
+      );
       return el?.previousElementSibling?.getAttribute('data-jp-item-name') ?? 'no run-step item';
     });
     expect(before).toBe('mf-separator');
@@ -174,13 +218,14 @@ test.describe('DAG panel, without a kernel', () => {
     // the panel's toolbar: icon buttons with labels for screen readers
     const buttons = panel.locator('.jp-mf-DagPanel-toolbar button');
     expect(await buttons.count()).toBeGreaterThanOrEqual(6);
-    for (const label of await buttons.evaluateAll(bs => bs.map(b => b.getAttribute('aria-label') ?? ''))) {
+    for (const label of await buttons.evaluateAll(bs =>
+      bs.map(b => b.getAttribute('aria-label') ?? '')
+    )) {
       expect(label.length).toBeGreaterThan(3);
     }
-    await expect(panel.locator('.jp-mf-DagPanel-toolbar [data-command="jupyter-metaflow:export"]')).toHaveAttribute(
-      'aria-label',
-      /Write the notebook flow/
-    );
+    await expect(
+      panel.locator('.jp-mf-DagPanel-toolbar [data-command="jupyter-metaflow:export"]')
+    ).toHaveAttribute('aria-label', /Write the notebook flow/);
   });
 
   test('menus: the cell menu has its own section, the node menu shows shortcuts, the Run menu has ours', async ({
@@ -189,16 +234,33 @@ test.describe('DAG panel, without a kernel', () => {
   }) => {
     await openFlow(page, tmpPath, 'menus.ipynb', BRANCHES);
     await page.notebook.selectCells(0);
-    await page.locator('.jp-Notebook .jp-Cell').nth(0).locator('.jp-InputArea-editor').click({ button: 'right' });
+    await page
+      .locator('.jp-Notebook .jp-Cell')
+      .nth(0)
+      .locator('.jp-InputArea-editor')
+      .click({ button: 'right' });
     const menu = page.locator('.lm-Menu').first();
     await expect(menu.getByText('Run Step start')).toBeVisible();
-    const items = await menu.locator(':scope > ul > li').evaluateAll(lis =>
-      lis.map(li => (li.classList.contains('lm-mod-hidden') ? null : li.getAttribute('data-type') === 'separator' ? '---' : li.querySelector('.lm-Menu-itemLabel')?.textContent ?? ''))
-        .filter(x => x !== null)
-    );
+    const items = await menu
+      .locator(':scope > ul > li')
+      .evaluateAll(lis =>
+        lis
+          .map(li =>
+            li.classList.contains('lm-mod-hidden')
+              ? null
+              : li.getAttribute('data-type') === 'separator'
+                ? '---'
+                : (li.querySelector('.lm-Menu-itemLabel')?.textContent ?? '')
+          )
+          .filter(x => x !== null)
+      );
     const at = items.indexOf('Run Step start');
     expect(items[at - 1]).toBe('---');
-    expect(items.slice(at, at + 3)).toEqual(['Run Step start', 'Run to Here', 'Show Details of start']);
+    expect(items.slice(at, at + 3)).toEqual([
+      'Run Step start',
+      'Run to Here',
+      'Show Details of start'
+    ]);
     expect(items[at + 3]).toBe('---');
     await menu.screenshot({ path: `${SHOTS}/cell-context-menu-light.png` });
     await page.keyboard.press('Escape');
@@ -207,7 +269,11 @@ test.describe('DAG panel, without a kernel', () => {
     const nodeMenu = page.locator('.lm-Menu').first();
     const run = nodeMenu.locator('.lm-Menu-item', { hasText: 'Run Step upper' });
     await expect(run.locator('.lm-Menu-itemShortcut')).not.toHaveText('');
-    await expect(nodeMenu.locator('.lm-Menu-item', { hasText: 'Show Details of upper' }).locator('.lm-Menu-itemShortcut')).not.toHaveText('');
+    await expect(
+      nodeMenu
+        .locator('.lm-Menu-item', { hasText: 'Show Details of upper' })
+        .locator('.lm-Menu-itemShortcut')
+    ).not.toHaveText('');
     await nodeMenu.screenshot({ path: `${SHOTS}/node-context-menu-light.png` });
     await page.keyboard.press('Escape');
 
@@ -219,7 +285,10 @@ test.describe('DAG panel, without a kernel', () => {
     await page.keyboard.press('Escape');
   });
 
-  test('the graph is reachable from the keyboard and labelled for screen readers', async ({ page, tmpPath }) => {
+  test('the graph is reachable from the keyboard and labelled for screen readers', async ({
+    page,
+    tmpPath
+  }) => {
     const panel = await openFlow(page, tmpPath, 'keys.ipynb', BRANCHES);
     await expect(panel.locator('.jp-mf-DagView')).toHaveAttribute('role', 'listbox');
     await expect(panel.locator('.jp-mf-DagNode[tabindex="0"]')).toHaveCount(1);
@@ -244,14 +313,20 @@ test.describe('DAG panel, without a kernel', () => {
 });
 
 test.describe('DAG panel, with a kernel', () => {
-  test('Run Step without a kernel opens the kernel dialog, as Run does', async ({ page, tmpPath }) => {
+  test('Run Step without a kernel opens the kernel dialog, as Run does', async ({
+    page,
+    tmpPath
+  }) => {
     // a notebook without a kernelspec (a new one the user saved), opened with "No Kernel"
     const nb = JSON.parse(notebookJson(BRANCHES));
     nb.metadata = {};
     await page.contents.uploadContent(JSON.stringify(nb), 'text', `${tmpPath}/nokernel.ipynb`);
-    const saved = await page.request.put(new URL(`api/contents/${tmpPath}/nokernel.ipynb`, page.url().replace(/lab.*$/, '')).href, {
-      data: { type: 'notebook', format: 'json', content: nb }
-    });
+    const saved = await page.request.put(
+      new URL(`api/contents/${tmpPath}/nokernel.ipynb`, page.url().replace(/lab.*$/, '')).href,
+      {
+        data: { type: 'notebook', format: 'json', content: nb }
+      }
+    );
     expect(saved.ok()).toBe(true);
     await page.evaluate(path => {
       void (window as any).jupyterapp.commands.execute('docmanager:open', { path });
@@ -276,7 +351,10 @@ test.describe('DAG panel, with a kernel', () => {
     tmpPath
   }) => {
     const panel = await openFlow(page, tmpPath, 'parity.ipynb', [
-      { source: "%%step start\nself.numbers = [1, 2, 3, 4, 5]\nself.next(self.classify, foreach='numbers')" },
+      {
+        source:
+          "%%step start\nself.numbers = [1, 2, 3, 4, 5]\nself.next(self.classify, foreach='numbers')"
+      },
       {
         source:
           "%%step classify\nself.n = self.input\nself.kind = 'odd' if self.input % 2 else 'even'\nprint('classified', self.input)\n" +
@@ -285,14 +363,18 @@ test.describe('DAG panel, with a kernel', () => {
       { source: "%%step odd\nself.label = f'{self.n} is odd'\nself.next(self.tally)" },
       { source: "%%step even\nself.label = f'{self.n} is even'\nself.next(self.tally)" },
       { source: '%%step tally\nself.next(self.gather)' },
-      { source: '%%step gather\nself.labels = sorted(i.label for i in inputs)\nself.next(self.end)' },
+      {
+        source: '%%step gather\nself.labels = sorted(i.label for i in inputs)\nself.next(self.end)'
+      },
       { source: '%%step end\nprint(len(self.labels))' }
     ]);
     await connected(page);
     await command(page, 'jupyter-metaflow:run-all');
     await expect(node(page, 'end')).toHaveAttribute('data-status', 'done', { timeout: 180000 });
     // the live statuses carry the switch's choices: counts on the node, taken edges bold
-    await expect(node(page, 'classify').locator('.jp-mf-DagNode-detail')).toContainText('3 → odd · 2 → even');
+    await expect(node(page, 'classify').locator('.jp-mf-DagNode-detail')).toContainText(
+      '3 → odd · 2 → even'
+    );
     await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagEdge.jp-mod-taken')).toHaveCount(2);
 
     await node(page, 'classify').click();
@@ -301,14 +383,24 @@ test.describe('DAG panel, with a kernel', () => {
     const inputs = details.locator('.jp-mf-Details-taskInput');
     await expect(inputs).toHaveText(['1', '2', '3', '4', '5'], { timeout: 60000 });
     await expect(details.locator('.jp-mf-Details-task').nth(1)).toContainText('→ even');
-    await expect(details.locator('.jp-mf-Details-stdout')).toContainText('classified 5', { timeout: 60000 });
+    await expect(details.locator('.jp-mf-Details-stdout')).toContainText('classified 5', {
+      timeout: 60000
+    });
     await details.locator('.jp-mf-Details-task').nth(1).click();
-    await expect(details.locator('.jp-mf-Details-stdout')).toContainText('classified 2', { timeout: 60000 });
+    await expect(details.locator('.jp-mf-Details-stdout')).toContainText('classified 2', {
+      timeout: 60000
+    });
     await details.locator('.jp-mf-Details-artifact[data-artifact="kind"]').click();
-    await expect(details.locator('.jp-mf-Details-view .jp-mf-Show')).toContainText('4 characters', { timeout: 60000 });
+    await expect(details.locator('.jp-mf-Details-view .jp-mf-Show')).toContainText('4 characters', {
+      timeout: 60000
+    });
     await expect(details.locator('.jp-mf-Details-view .jp-mf-Show')).toContainText('even');
     // nothing was inserted into the notebook
-    expect(await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.model.cells.length)).toBe(7);
+    expect(
+      await page.evaluate(
+        () => (window as any).jupyterapp.shell.currentWidget.content.model.cells.length
+      )
+    ).toBe(7);
     await shots(page, panel, 'panel-details');
 
     // the run browser lists the notebook's run; picking it draws its states
@@ -319,31 +411,45 @@ test.describe('DAG panel, with a kernel', () => {
     await run.click();
     await expect(panel).toHaveAttribute('data-viewing', /ParityFlow\/\d+/, { timeout: 60000 });
     await expect(panel.locator('.jp-mf-DagPanel-banner')).toContainText('successful');
-    await expect(node(page, 'classify').locator('.jp-mf-DagNode-detail')).toContainText('3 → odd · 2 → even');
+    await expect(node(page, 'classify').locator('.jp-mf-DagNode-detail')).toContainText(
+      '3 → odd · 2 → even'
+    );
     await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagEdge.jp-mod-taken')).toHaveCount(2);
     await shots(page, panel, 'panel-runs');
     await panel.locator('.jp-mf-DagPanel-banner button').click();
     await expect(panel).not.toHaveAttribute('data-viewing', /./);
-
   });
 
   test('export names the file it writes and offers to open it; %mf_dag has no horizontal scrollbar', async ({
     page,
     tmpPath
   }) => {
-    await openFlow(page, tmpPath, 'Train Model.ipynb', [{ source: '%load_ext jupyter_metaflow' }, ...BRANCHES, { source: '%mf_dag' }]);
+    await openFlow(page, tmpPath, 'Train Model.ipynb', [
+      { source: '%load_ext jupyter_metaflow' },
+      ...BRANCHES,
+      { source: '%mf_dag' }
+    ]);
     await connected(page);
-    expect(await page.evaluate(() => (window as any).jupyterapp.commands.label('jupyter-metaflow:export'))).toBe(
-      'Export Flow to Train Model.py'
-    );
+    expect(
+      await page.evaluate(() =>
+        (window as any).jupyterapp.commands.label('jupyter-metaflow:export')
+      )
+    ).toBe('Export Flow to Train Model.py');
     await command(page, 'jupyter-metaflow:export');
     await command(page, 'apputils:display-notifications');
-    const open = page.locator('.jp-Notification-List, .jp-Notification-Center').getByRole('button', { name: 'Open' }).first();
+    const open = page
+      .locator('.jp-Notification-List, .jp-Notification-Center')
+      .getByRole('button', { name: 'Open' })
+      .first();
     await expect(open).toBeVisible({ timeout: 60000 });
     await open.click();
-    await expect(page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab', { hasText: 'Train Model.py' })).toBeVisible();
+    await expect(
+      page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab', { hasText: 'Train Model.py' })
+    ).toBeVisible();
 
-    await page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab', { hasText: 'Train Model.ipynb' }).click();
+    await page
+      .locator('.lm-DockPanel-tabBar .lm-TabBar-tab', { hasText: 'Train Model.ipynb' })
+      .click();
     await page.notebook.runCell(6);
     const widget = page.locator('.jp-mf-DagWidget');
     await expect(widget.locator('.jp-mf-DagNode')).toHaveCount(5, { timeout: 60000 });
@@ -359,7 +465,12 @@ test.describe('DAG panel, with a kernel', () => {
 test.describe('DAG panel in Notebook 7', () => {
   test.use({ autoGoto: false, kernels: null });
 
-  test('the panel shows a step details and its runs in the right side panel', async ({ page, context, baseURL, tmpPath }) => {
+  test('the panel shows a step details and its runs in the right side panel', async ({
+    page,
+    context,
+    baseURL,
+    tmpPath
+  }) => {
     // saved through the contents API as a notebook (signed: it opens trusted, as one the user made)
     await page.contents.uploadContent(notebookJson(BRANCHES), 'text', `${tmpPath}/nb7panel.ipynb`);
     const saved = await page.request.put(`${baseURL}/api/contents/${tmpPath}/nb7panel.ipynb`, {
@@ -368,24 +479,36 @@ test.describe('DAG panel in Notebook 7', () => {
     expect(saved.ok()).toBe(true);
     const nb7 = await context.newPage();
     await nb7.goto(`${baseURL}/notebooks/${tmpPath}/nb7panel.ipynb`);
-    await expect(nb7.locator('.jp-mf-LinkIndicator')).toHaveAttribute('data-jp-mf-status', 'connected', { timeout: 90000 });
+    await expect(nb7.locator('.jp-mf-LinkIndicator')).toHaveAttribute(
+      'data-jp-mf-status',
+      'connected',
+      { timeout: 90000 }
+    );
     const toolbarButton = async (id: string) => {
       const button = nb7.locator(`.jp-NotebookPanel-toolbar [data-command="${id}"]`);
       if (!(await button.isVisible())) {
-        await nb7.locator('.jp-NotebookPanel-toolbar [data-jp-item-name="toolbar-popup-opener"]').click();
+        await nb7
+          .locator('.jp-NotebookPanel-toolbar [data-jp-item-name="toolbar-popup-opener"]')
+          .click();
       }
       await button.click();
     };
     await toolbarButton('jupyter-metaflow:show-dag');
     const panel = nb7.locator('#jp-mf-dag-panel');
     await expect(panel).toBeVisible();
-    await panel.locator('.jp-mf-DagPanel-toolbar [data-command="jupyter-metaflow:run-all"]').click();
+    await panel
+      .locator('.jp-mf-DagPanel-toolbar [data-command="jupyter-metaflow:run-all"]')
+      .click();
     const end = panel.locator('.jp-mf-DagNode[data-step="end"]');
     await expect(end).toHaveAttribute('data-status', 'done', { timeout: 180000 });
     await panel.locator('.jp-mf-DagNode[data-step="join"]').click();
-    await expect(panel.locator('.jp-mf-Details-artifact[data-artifact="total"]')).toBeVisible({ timeout: 60000 });
+    await expect(panel.locator('.jp-mf-Details-artifact[data-artifact="total"]')).toBeVisible({
+      timeout: 60000
+    });
     await panel.locator('.jp-mf-Details-artifact[data-artifact="total"]').click();
-    await expect(panel.locator('.jp-mf-Details-view .jp-mf-Show')).toContainText('3', { timeout: 60000 });
+    await expect(panel.locator('.jp-mf-Details-view .jp-mf-Show')).toContainText('3', {
+      timeout: 60000
+    });
     await panel.locator('.lm-TabBar-tab', { hasText: 'Runs' }).click();
     await expect(panel.locator('.jp-mf-Runs-run')).toHaveCount(1, { timeout: 60000 });
     await panel.screenshot({ path: `${SHOTS}/notebook7-panel-light.png` });

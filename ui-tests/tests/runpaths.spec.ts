@@ -13,10 +13,17 @@ const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
 const SHOTS = 'test-results/screenshots';
 
 /** Run a JupyterLab command without waiting for it to finish. */
-async function command(page: IJupyterLabPageFixture, id: string, args: Record<string, unknown> = {}): Promise<void> {
-  await page.evaluate(([id, args]) => {
-    void (window as any).jupyterapp.commands.execute(id, args);
-  }, [id, args] as const);
+async function command(
+  page: IJupyterLabPageFixture,
+  id: string,
+  args: Record<string, unknown> = {}
+): Promise<void> {
+  await page.evaluate(
+    ([id, args]) => {
+      void (window as any).jupyterapp.commands.execute(id, args);
+    },
+    [id, args] as const
+  );
 }
 
 function node(page: IJupyterLabPageFixture, step: string): Locator {
@@ -24,7 +31,11 @@ function node(page: IJupyterLabPageFixture, step: string): Locator {
 }
 
 /** Save `target` as NAME-light.png and NAME-dark.png. */
-async function shots(page: IJupyterLabPageFixture, target: Locator | IJupyterLabPageFixture, name: string): Promise<void> {
+async function shots(
+  page: IJupyterLabPageFixture,
+  target: Locator | IJupyterLabPageFixture,
+  name: string
+): Promise<void> {
   await target.screenshot({ path: `${SHOTS}/${name}-light.png` });
   await page.theme.setDarkTheme();
   await target.screenshot({ path: `${SHOTS}/${name}-dark.png` });
@@ -34,7 +45,10 @@ async function shots(page: IJupyterLabPageFixture, target: Locator | IJupyterLab
 test.describe('run paths', () => {
   test.use({ kernels: null });
 
-  test('Run All Steps from the panel runs the module and flow cells first', async ({ page, tmpPath }) => {
+  test('Run All Steps from the panel runs the module and flow cells first', async ({
+    page,
+    tmpPath
+  }) => {
     test.setTimeout(400000);
     const name = 'sklearn_hyperparams.ipynb';
     await page.contents.uploadFile(path.join(EXAMPLES, name), `${tmpPath}/${name}`);
@@ -53,7 +67,9 @@ test.describe('run paths', () => {
     for (const step of ['start', 'train', 'choose', 'end']) {
       await expect(node(page, step)).toHaveAttribute('data-status', 'done', { timeout: 240000 });
     }
-    await expect(page.locator('.jp-Notebook .jp-OutputArea-output', { hasText: 'NameError' })).toHaveCount(0);
+    await expect(
+      page.locator('.jp-Notebook .jp-OutputArea-output', { hasText: 'NameError' })
+    ).toHaveCount(0);
     // the module cell (3) and the flow cell (4) ran, the scratch cell at the end did not
     const counts = await page.evaluate(() => {
       const cells = (window as any).jupyterapp.shell.currentWidget.content.model.cells;
@@ -79,7 +95,10 @@ test.describe('the first execution', () => {
     mockSettings: { ...galata.DEFAULT_SETTINGS, 'jupyter-metaflow:flow': { autoLoad: false } }
   });
 
-  test('runs the steps of an unsaved notebook, the cells reach the kernel first', async ({ page, tmpPath }) => {
+  test('runs the steps of an unsaved notebook, the cells reach the kernel first', async ({
+    page,
+    tmpPath
+  }) => {
     test.setTimeout(300000);
     await openNotebook(page, tmpPath, 'first.ipynb', ['%load_ext jupyter_metaflow']);
     // typed, never saved: the file on disk has no step cells
@@ -91,7 +110,9 @@ test.describe('the first execution', () => {
     await expect(node(page, 'end')).toHaveAttribute('data-status', 'done', { timeout: 60000 });
     await expect(node(page, 'start')).toHaveAttribute('data-status', 'done');
     expect((await page.notebook.getCellTextOutput(2))?.join('')).toContain('42');
-    await expect(page.locator('.jp-Notebook', { hasText: 'cannot see the notebook' })).toHaveCount(0);
+    await expect(page.locator('.jp-Notebook', { hasText: 'cannot see the notebook' })).toHaveCount(
+      0
+    );
     await shots(page, page, 'first-execution-unsaved');
   });
 });
@@ -131,7 +152,10 @@ test.describe('no user name', () => {
 test.describe('a failed step', () => {
   test.use({ kernels: null });
 
-  test('shows its error once; a step after it names a run-order problem', async ({ page, tmpPath }) => {
+  test('shows its error once; a step after it names a run-order problem', async ({
+    page,
+    tmpPath
+  }) => {
     test.setTimeout(300000);
     await openNotebook(page, tmpPath, 'failing.ipynb', [
       '%%step start\nself.x = 1',
@@ -143,8 +167,12 @@ test.describe('a failed step', () => {
     await page.notebook.runCell(1);
     await expect(node(page, 'middle')).toHaveAttribute('data-status', 'failed', { timeout: 60000 });
     const middle = page.locator('.jp-Notebook .jp-Cell').nth(1);
-    await expect(middle.locator('.jp-OutputArea-output', { hasText: 'ZeroDivisionError' })).toHaveCount(1);
-    await expect(middle.locator('.jp-OutputArea-output', { hasText: 'step middle> failed:' })).toHaveCount(0);
+    await expect(
+      middle.locator('.jp-OutputArea-output', { hasText: 'ZeroDivisionError' })
+    ).toHaveCount(1);
+    await expect(
+      middle.locator('.jp-OutputArea-output', { hasText: 'step middle> failed:' })
+    ).toHaveCount(0);
     // the traceback in the output says it: no second copy above it
     await expect(middle.locator('.jp-mf-CellErrors')).toHaveCount(0);
     await page.notebook.runCell(2);
@@ -161,10 +189,13 @@ test.describe('a failed step', () => {
   });
 });
 
-test.describe('a step\'s inputs', () => {
+test.describe("a step's inputs", () => {
   test.use({ kernels: null });
 
-  test('from the node\'s context menu: self reads what the step receives', async ({ page, tmpPath }) => {
+  test("from the node's context menu: self reads what the step receives", async ({
+    page,
+    tmpPath
+  }) => {
     test.setTimeout(300000);
     await openNotebook(page, tmpPath, 'inputs.ipynb', [
       "%%step start\nself.rows = [[1, 2], [3, 4]]\nself.c_values = [0.1, 1.0, 10.0]\nself.next(self.train, foreach='c_values')",
@@ -182,7 +213,10 @@ test.describe('a step\'s inputs', () => {
     await expect(inserted.locator('.jp-OutputArea-output')).toContainText(
       "self now read what step 'train' receives: split [0] of 3: self.input = 0.1, self.index = 0"
     );
-    await page.notebook.addCell('code', 'self.c = self.input\nprint(self.c * len(self.rows), self.index)');
+    await page.notebook.addCell(
+      'code',
+      'self.c = self.input\nprint(self.c * len(self.rows), self.index)'
+    );
     const last = (await page.notebook.getCellCount()) - 1;
     await page.notebook.runCell(last);
     expect((await page.notebook.getCellTextOutput(last))?.join('')).toContain('0.2 0');
@@ -195,15 +229,22 @@ test.describe('a renamed notebook', () => {
 
   test('its badges tell the truth: another name is another flow', async ({ page, tmpPath }) => {
     test.setTimeout(300000);
-    await openNotebook(page, tmpPath, 'analysis.ipynb', ['%%step start\nself.x = 1', '%%step end\nprint(self.x)']);
+    await openNotebook(page, tmpPath, 'analysis.ipynb', [
+      '%%step start\nself.x = 1',
+      '%%step end\nprint(self.x)'
+    ]);
     await command(page, 'jupyter-metaflow:show-dag');
     await page.notebook.runCell(0);
     await page.notebook.runCell(1);
-    const badge = (i: number) => page.locator('.jp-Notebook .jp-Cell').nth(i).locator('.jp-mf-StepBadge');
+    const badge = (i: number) =>
+      page.locator('.jp-Notebook .jp-Cell').nth(i).locator('.jp-mf-StepBadge');
     await expect(badge(1)).toHaveAttribute('data-status', 'done', { timeout: 60000 });
-    await page.evaluate(async ([from, to]) => {
-      await (window as any).jupyterapp.serviceManager.contents.rename(from, to);
-    }, [`${tmpPath}/analysis.ipynb`, `${tmpPath}/analysis-v2.ipynb`] as const);
+    await page.evaluate(
+      async ([from, to]) => {
+        await (window as any).jupyterapp.serviceManager.contents.rename(from, to);
+      },
+      [`${tmpPath}/analysis.ipynb`, `${tmpPath}/analysis-v2.ipynb`] as const
+    );
     await expect(page.locator('#jp-mf-dag-panel')).toContainText('AnalysisV2Flow');
     await expect(badge(0)).toHaveAttribute('data-status', 'none');
     await expect(badge(1)).toHaveAttribute('data-status', 'none');

@@ -40,7 +40,9 @@ test.describe('runtime, switch and cards', () => {
     await expect(frame).toHaveAttribute('sandbox', 'allow-scripts');
     // Metaflow's card app (JavaScript) renders inside the sandbox.
     const card = page.frameLocator('iframe.jp-mf-Card');
-    await expect(card.getByRole('heading', { name: 'Hello from the card' })).toBeVisible({ timeout: 60000 });
+    await expect(card.getByRole('heading', { name: 'Hello from the card' })).toBeVisible({
+      timeout: 60000
+    });
 
     expect(await page.notebook.getCellTextOutput(3)).toEqual([
       "Step 'a' is not on this run's path: the switch in 'start' chose 'b' (mode == 'b'); nothing to run.\n"

@@ -48,7 +48,10 @@ async function showFrame(page: IJupyterLabPageFixture, tmpPath: string, name: st
 test.describe('%mf_show', () => {
   test.use({ kernels: null });
 
-  test('the custom renderer shows a frame and a figure; payloads stay text', async ({ page, tmpPath }) => {
+  test('the custom renderer shows a frame and a figure; payloads stay text', async ({
+    page,
+    tmpPath
+  }) => {
     const frame = await showFrame(page, tmpPath, 'show.ipynb');
     // Our renderer wins over the text/html fallback.
     await expect(frame).toHaveAttribute('data-jp-mf-kind', 'artifact');
@@ -56,13 +59,17 @@ test.describe('%mf_show', () => {
     await expect(frame.locator('.jp-mf-Show-title')).toHaveText('df');
     await expect(frame.locator('.jp-mf-Show-facts')).toContainText('pandas.DataFrame');
     await expect(frame.locator('.jp-mf-Show-facts')).toContainText('step start');
-    await expect(frame.locator('.jp-mf-Show-pathspec')).toHaveText(/^ShowUiFlow\/\d+\/start\/\d+\/df$/);
+    await expect(frame.locator('.jp-mf-Show-pathspec')).toHaveText(
+      /^ShowUiFlow\/\d+\/start\/\d+\/df$/
+    );
     await expect(frame.locator('.jp-mf-Show-pageStatus')).toHaveText('rows 1\u201310 of 1,000');
     await expect(frame.locator('thead th').nth(2)).toContainText(PAYLOAD);
     await expect(frame.locator('tbody tr').first().locator('td').nth(1)).toHaveText(`${PAYLOAD}0`);
     // The last page is embedded in the bundle.
     await frame.locator('button[title="Last page"]').click();
-    await expect(frame.locator('.jp-mf-Show-pageStatus')).toHaveText('rows 991\u20131,000 of 1,000');
+    await expect(frame.locator('.jp-mf-Show-pageStatus')).toHaveText(
+      'rows 991\u20131,000 of 1,000'
+    );
     await expect(frame.locator('tbody tr').last().locator('td').nth(1)).toHaveText(`${PAYLOAD}999`);
     await frame.screenshot({ path: `${SHOTS}/show-frame.png` });
 
@@ -77,7 +84,9 @@ test.describe('%mf_show', () => {
     await page.notebook.runCell(6);
     const step = (await page.notebook.getCellOutputLocator(6))!.locator('.jp-mf-Show');
     await expect(step).toHaveAttribute('data-jp-mf-kind', 'step');
-    await expect(step.locator('tbody tr', { hasText: 'fig' })).toContainText('matplotlib.figure.Figure');
+    await expect(step.locator('tbody tr', { hasText: 'fig' })).toContainText(
+      'matplotlib.figure.Figure'
+    );
 
     // Nothing from a payload became an element or ran.
     await expect(page.locator('.jp-OutputArea img[src="x"]')).toHaveCount(0);
@@ -85,7 +94,10 @@ test.describe('%mf_show', () => {
     await page.screenshot({ path: `${SHOTS}/show-notebook.png` });
   });
 
-  test('the frame pages through the kernel without re-running the cell', async ({ page, tmpPath }) => {
+  test('the frame pages through the kernel without re-running the cell', async ({
+    page,
+    tmpPath
+  }) => {
     const frame = await showFrame(page, tmpPath, 'paging.ipynb');
     const status = frame.locator('.jp-mf-Show-pageStatus');
     const prompt = (await page.notebook.getCellLocator(4))!.locator('.jp-InputArea-prompt');

@@ -64,11 +64,21 @@ test.describe('%mf_show views', () => {
         };
       });
     await expect.poll(async () => (await fit()).frame).toBeGreaterThan(60);
-    await expect.poll(async () => { const f = await fit(); return f.frame - f.content; }).toBe(0);
+    await expect
+      .poll(async () => {
+        const f = await fit();
+        return f.frame - f.content;
+      })
+      .toBe(0);
     await shots(page, model, 'show-estimator');
     await page.theme.setDarkTheme();
     await expect.poll(async () => (await fit()).background).not.toBe('rgb(255, 255, 255)');
-    await expect.poll(async () => { const f = await fit(); return f.frame - f.content; }).toBe(0);
+    await expect
+      .poll(async () => {
+        const f = await fit();
+        return f.frame - f.content;
+      })
+      .toBe(0);
     await page.theme.setLightTheme();
 
     // a metric across splits: one row per split, with the C it was trained with

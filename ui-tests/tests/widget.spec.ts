@@ -17,7 +17,10 @@ function liveNotebook(): string {
   return notebookJson([
     { source: '%load_ext jupyter_metaflow' },
     { source: '%mf_dag' },
-    { source: "self.items = [1, 2, 3]\nself.next(self.work, foreach='items')", tags: ['step:start'] },
+    {
+      source: "self.items = [1, 2, 3]\nself.next(self.work, foreach='items')",
+      tags: ['step:start']
+    },
     { source: 'import time\ntime.sleep(1.5)\nself.w = self.input * 10', tags: ['step:work'] },
     { source: 'self.total = sum(i.w for i in inputs)', tags: ['step:join'] },
     { source: "print('total', self.total)", tags: ['step:end'] }
@@ -63,7 +66,9 @@ test.describe('inline DAG widget', () => {
     await page.notebook.runCell(5);
     await expect(dagNode(page, 'end')).toHaveAttribute('data-status', 'done');
     expect(await page.notebook.getCellTextOutput(5)).toEqual([expect.stringContaining('total 60')]);
-    await expect(widget.locator('.jp-mf-DagWidget-header')).toHaveText(/^LiveFlow: 4 steps · run \d+$/);
+    await expect(widget.locator('.jp-mf-DagWidget-header')).toHaveText(
+      /^LiveFlow: 4 steps · run \d+$/
+    );
     await widget.screenshot({ path: `${SHOTS}/widget-done-light.png` });
     await page.theme.setDarkTheme();
     await widget.screenshot({ path: `${SHOTS}/widget-done-dark.png` });
@@ -120,7 +125,9 @@ test.describe('inline DAG widget', () => {
     expect(await page.notebook.getCellTextOutput(2)).toEqual([expect.stringContaining('x is 42')]);
     // the file on disk still has no tags: the kernel used the cells the frontend sent
     const saved = await page.evaluate(async path => {
-      const reply = await fetch(`${(window as any).jupyterapp.serviceManager.serverSettings.baseUrl}api/contents/${path}`);
+      const reply = await fetch(
+        `${(window as any).jupyterapp.serviceManager.serverSettings.baseUrl}api/contents/${path}`
+      );
       return (await reply.json()).content.cells.map((c: any) => c.metadata.tags ?? []);
     }, `${tmpPath}/tags.ipynb`);
     expect(saved).toEqual([[], [], []]);
@@ -131,15 +138,22 @@ test.describe('inline DAG widget', () => {
     const nb7 = await context.newPage();
     await nb7.goto(`${baseURL}/notebooks/${tmpPath}/nb7.ipynb`);
     // The toolbar indicator leaves "no-kernel" once the kernel is up.
-    await expect(nb7.locator('.jp-mf-LinkIndicator')).toHaveAttribute('data-jp-mf-status', /not-loaded|connected/, {
-      timeout: 60000
-    });
+    await expect(nb7.locator('.jp-mf-LinkIndicator')).toHaveAttribute(
+      'data-jp-mf-status',
+      /not-loaded|connected/,
+      {
+        timeout: 60000
+      }
+    );
     for (const index of [0, 1, 2]) {
       await nb7.locator('.jp-Cell').nth(index).click();
       await nb7.keyboard.press('Shift+Enter');
-      await expect(nb7.locator('.jp-Cell').nth(index).locator('.jp-InputPrompt')).toHaveText(/\[\d+\]:/, {
-        timeout: 60000
-      });
+      await expect(nb7.locator('.jp-Cell').nth(index).locator('.jp-InputPrompt')).toHaveText(
+        /\[\d+\]:/,
+        {
+          timeout: 60000
+        }
+      );
     }
     const widget = nb7.locator('.jp-mf-DagWidget');
     await expect(widget.locator('.jp-mf-DagNode')).toHaveCount(4, { timeout: 30000 });
@@ -147,14 +161,20 @@ test.describe('inline DAG widget', () => {
     // live there too: the foreach body shows running, then done with all splits
     await nb7.locator('.jp-Cell').nth(3).click();
     await nb7.keyboard.press('Shift+Enter');
-    await expect(dagNode(nb7, 'work')).toHaveAttribute('data-status', 'running', { timeout: 30000 });
+    await expect(dagNode(nb7, 'work')).toHaveAttribute('data-status', 'running', {
+      timeout: 30000
+    });
     await expect(dagNode(nb7, 'work')).toHaveAttribute('data-status', 'done', { timeout: 30000 });
-    await expect(dagNode(nb7, 'work').locator('.jp-mf-DagNode-detail')).toHaveText(/^done · 3\/3 · /);
+    await expect(dagNode(nb7, 'work').locator('.jp-mf-DagNode-detail')).toHaveText(
+      /^done · 3\/3 · /
+    );
     await nb7.screenshot({ path: `${SHOTS}/widget-notebook7.png` });
     await nb7.close();
   });
 });
 
 async function activeCellIndex(page: IJupyterLabPageFixture): Promise<number> {
-  return page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex);
+  return page.evaluate(
+    () => (window as any).jupyterapp.shell.currentWidget.content.activeCellIndex
+  );
 }

@@ -20,8 +20,9 @@ import contextlib
 import difflib
 import re
 import weakref
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import metaflow
 from metaflow.exception import MetaflowNamespaceMismatch, MetaflowNotFound
@@ -29,9 +30,7 @@ from metaflow.exception import MetaflowNamespaceMismatch, MetaflowNotFound
 from ..foreach import split_label
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
-_LOCAL = re.compile(
-    rf"^(?P<step>{_IDENT})(?P<index>(?:\[\d+\])+)?(?:\.(?P<artifact>{_IDENT}))?$"
-)
+_LOCAL = re.compile(rf"^(?P<step>{_IDENT})(?P<index>(?:\[\d+\])+)?(?:\.(?P<artifact>{_IDENT}))?$")
 _SELF = re.compile(rf"^self\.(?P<artifact>{_IDENT})$")
 _ARTIFACT = re.compile(rf"^{_IDENT}$")
 
@@ -94,8 +93,9 @@ def parse(text: str) -> Address:
         return Address(text=text, artifact=match["artifact"], last_step=True)
     if "/" not in text:
         local = _parse_local(text, text)
-        return Address(text=text, step=local["step"], index=local["index"],
-                       artifact=local["artifact"])
+        return Address(
+            text=text, step=local["step"], index=local["index"], artifact=local["artifact"]
+        )
     parts = text.split("/")
     if len(parts) < 2 or len(parts) > 5 or not all(parts):
         raise ShowError(
@@ -116,14 +116,22 @@ def parse(text: str) -> Address:
         elif len(rest) == 1 and _ARTIFACT.match(rest[0]):
             artifact = rest[0]
         else:
-            raise ShowError(f"cannot read {text!r}: {rest[0]!r} is neither a task id nor "
-                            "an artifact name")
+            raise ShowError(
+                f"cannot read {text!r}: {rest[0]!r} is neither a task id nor an artifact name"
+            )
     if len(rest) == 2:
         if task is None or not _ARTIFACT.match(rest[1]):
             raise ShowError(f"cannot read {text!r}: expected Flow/Run/step/task/artifact")
         artifact = rest[1]
-    return Address(text=text, flow=flow, run=run, step=local["step"], index=local["index"],
-                   task=task, artifact=artifact or local["artifact"])
+    return Address(
+        text=text,
+        flow=flow,
+        run=run,
+        step=local["step"],
+        index=local["index"],
+        task=task,
+        artifact=artifact or local["artifact"],
+    )
 
 
 def _parse_local(part: str, text: str) -> dict[str, Any]:
@@ -134,9 +142,11 @@ def _parse_local(part: str, text: str) -> dict[str, Any]:
             "'self.artifact' or a pathspec such as MyFlow/1234/train/model"
         )
     index = match["index"]
-    return {"step": match["step"],
-            "index": tuple(int(i) for i in re.findall(r"\d+", index)) if index else None,
-            "artifact": match["artifact"]}
+    return {
+        "step": match["step"],
+        "index": tuple(int(i) for i in re.findall(r"\d+", index)) if index else None,
+        "artifact": match["artifact"],
+    }
 
 
 @contextlib.contextmanager
@@ -162,8 +172,7 @@ def resolve(address: Address, notebook: NotebookRun | None = None) -> Target:
                     "cell first, or name a step (train.model) or a pathspec "
                     "(MyFlow/1234/train/model)"
                 )
-            address = Address(text=address.text, step=notebook.last_step,
-                              artifact=address.artifact)
+            address = Address(text=address.text, step=notebook.last_step, artifact=address.artifact)
         run = _run(address, notebook)
         if address.step is None:
             return Target("run", run=run)
@@ -173,12 +182,23 @@ def resolve(address: Address, notebook: NotebookRun | None = None) -> Target:
             tasks = final_tasks(tasks)
         if address.artifact is None:
             if len(tasks) == 1:
-                return Target("task" if address.task or address.index is not None else "step",
-                              run=run, step=step, task=tasks[0], tasks=tasks)
+                return Target(
+                    "task" if address.task or address.index is not None else "step",
+                    run=run,
+                    step=step,
+                    task=tasks[0],
+                    tasks=tasks,
+                )
             return Target("step", run=run, step=step, tasks=tasks)
         if len(tasks) == 1:
-            return Target("artifact", run=run, step=step, task=tasks[0], tasks=tasks,
-                          artifact=_check_artifact(tasks[0], address.artifact))
+            return Target(
+                "artifact",
+                run=run,
+                step=step,
+                task=tasks[0],
+                tasks=tasks,
+                artifact=_check_artifact(tasks[0], address.artifact),
+            )
         if not any(address.artifact in task for task in tasks):
             _check_artifact(tasks[0], address.artifact)  # raises, naming what exists
         return Target("splits", run=run, step=step, tasks=tasks, artifact=address.artifact)
@@ -194,8 +214,10 @@ def resolve_run(text: str, notebook: NotebookRun | None = None) -> Any:
             raise ShowError(f"--diff takes runs (Flow/Run or a run id), not {text!r}")
     else:
         if not notebook.run_pathspec:
-            raise ShowError(f"--diff {text}: give the run as Flow/{text}; this notebook has "
-                            "no run yet to take the flow name from")
+            raise ShowError(
+                f"--diff {text}: give the run as Flow/{text}; this notebook has "
+                "no run yet to take the flow name from"
+            )
         flow = notebook.run_pathspec.split("/")[0]
         address = Address(text=text, flow=flow, run=text)
     with any_namespace():
@@ -206,7 +228,8 @@ def _run(address: Address, notebook: NotebookRun) -> Any:
     if address.flow is None:
         if not notebook.run_pathspec:
             raise ShowError(
-                f"{address.text + ': ' if address.text else ''}this notebook has no run yet; run a %%step "
+                f"{address.text + ': ' if address.text else ''}this notebook has no run yet; run a "
+                "%%step "
                 "cell first, or give a pathspec such as MyFlow/1234 or MyFlow/1234/train/model"
             )
         return metaflow.Run(notebook.run_pathspec)
@@ -214,16 +237,18 @@ def _run(address: Address, notebook: NotebookRun) -> Any:
         flow = metaflow.Flow(address.flow)
     except (MetaflowNotFound, MetaflowNamespaceMismatch):
         names = [f.id for f in metaflow.Metaflow().flows]
-        raise ShowError(f"no flow {address.flow!r}; {_alternatives('flows', address.flow, names)}"
-                        ) from None
+        raise ShowError(
+            f"no flow {address.flow!r}; {_alternatives('flows', address.flow, names)}"
+        ) from None
     assert address.run is not None  # set whenever the flow is
     try:
         return flow[address.run]
     except (KeyError, MetaflowNotFound, MetaflowNamespaceMismatch):
         runs = [r.id for _, r in zip(range(MAX_LISTED), flow.runs())]
         listed = ", ".join(runs) if runs else "none"
-        raise ShowError(f"flow {address.flow} has no run {address.run!r}; latest runs: {listed}"
-                        ) from None
+        raise ShowError(
+            f"flow {address.flow} has no run {address.run!r}; latest runs: {listed}"
+        ) from None
 
 
 def _step(run: Any, name: str) -> Any:
@@ -231,8 +256,10 @@ def _step(run: Any, name: str) -> Any:
         return run[name]
     except (KeyError, MetaflowNotFound):
         steps = [s.id for s in run]
-        raise ShowError(f"run {run.pathspec} has no step {name!r}; "
-                        f"{_alternatives('steps', name, list(reversed(steps)))}") from None
+        raise ShowError(
+            f"run {run.pathspec} has no step {name!r}; "
+            f"{_alternatives('steps', name, list(reversed(steps)))}"
+        ) from None
 
 
 def _tasks(step: Any, address: Address) -> list[Any]:
@@ -242,8 +269,9 @@ def _tasks(step: Any, address: Address) -> list[Any]:
             return [step[address.task]]
         except (KeyError, MetaflowNotFound):
             ids = sorted((t.id for t in step), key=_numeric)
-            raise ShowError(f"step {step.pathspec} has no task {address.task!r}; tasks: "
-                            f"{_listing(ids)}") from None
+            raise ShowError(
+                f"step {step.pathspec} has no task {address.task!r}; tasks: {_listing(ids)}"
+            ) from None
     tasks = sorted(step, key=lambda t: _numeric(t.id))
     if not tasks:
         raise ShowError(f"step {step.pathspec} has no tasks yet")
@@ -256,10 +284,12 @@ def _tasks(step: Any, address: Address) -> list[Any]:
     if not chosen:
         labels = list(dict.fromkeys(split_label(position(t)) for t in tasks if position(t)))
         if not labels:
-            raise ShowError(f"step {step.id} is not a foreach split; use {step.id}.NAME "
-                            "without [index]")
-        raise ShowError(f"step {step.id} has no split {split_label(address.index)}; splits: "
-                        f"{_listing(labels)}")
+            raise ShowError(
+                f"step {step.id} is not a foreach split; use {step.id}.NAME without [index]"
+            )
+        raise ShowError(
+            f"step {step.id} has no split {split_label(address.index)}; splits: {_listing(labels)}"
+        )
     return chosen
 
 
@@ -339,8 +369,10 @@ def _check_artifact(task: Any, name: str | None) -> str:
         return name
     names = sorted(a.id for a in task)
     failed = "" if task.successful else " (the task did not finish successfully)"
-    raise ShowError(f"task {task.pathspec} has no artifact {name!r}{failed}; "
-                    f"{_alternatives('artifacts', name, names)}")
+    raise ShowError(
+        f"task {task.pathspec} has no artifact {name!r}{failed}; "
+        f"{_alternatives('artifacts', name, names)}"
+    )
 
 
 def _alternatives(what: str, wanted: str, names: Sequence[str]) -> str:

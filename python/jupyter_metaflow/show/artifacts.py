@@ -23,7 +23,7 @@ CACHED_FRAME_BYTES = 256 * 1024 * 1024
 object columns); a larger frame is not kept, so the cache never pins gigabytes for the
 kernel's life."""
 
-_frames: "OrderedDict[str, Any]" = OrderedDict()
+_frames: OrderedDict[str, Any] = OrderedDict()
 _sizes: dict[str, int] = {}
 _lock = threading.Lock()
 """Page requests may be handled on a kernel subshell thread while a cell runs."""

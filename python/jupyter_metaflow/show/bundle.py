@@ -9,12 +9,12 @@ under ``max_bytes`` (JSON + HTML + text, UTF-8): views are rebuilt with halved
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from . import artifacts, fallbacks
 from ..foreach import split_label
-from .address import (ShowError, Target, final_tasks, position, split_index, split_input,
-                      task_labels)
+from . import artifacts, fallbacks
+from .address import ShowError, Target, final_tasks, position, split_index, split_input, task_labels
 from .views import Limits, array_stats, brief, safe_repr, type_name, view
 
 MIME_TYPE = "application/vnd.jupyter-metaflow.artifact+json"
@@ -36,7 +36,11 @@ def build(target: Target, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
     if target.kind == "artifact":
         return fit(_artifact_data(target), max_bytes)
     builders: dict[str, Callable[[Target, Limits], dict[str, Any]]] = {
-        "splits": _splits_data, "step": _step_data, "task": _step_data, "run": _run_data}
+        "splits": _splits_data,
+        "step": _step_data,
+        "task": _step_data,
+        "run": _run_data,
+    }
     make = builders[target.kind]
     return fit(lambda limits: make(target, limits), max_bytes)
 
@@ -52,21 +56,33 @@ def fit(make: Callable[[Limits], dict[str, Any]], max_bytes: int) -> dict[str, A
         limits = limits.halved()
         data = make(limits)
         data.setdefault("notes", []).append(
-            f"shortened to fit the {max_bytes // 1024} KB output limit")
+            f"shortened to fit the {max_bytes // 1024} KB output limit"
+        )
     bundle = _bundle(data)
     if bundle_size(bundle) <= max_bytes:
         return bundle
-    header = {k: (safe_repr(v, 200) if isinstance(v, str) and len(v) > 200 else v)
-              for k, v in data["header"].items()}
-    return _bundle({"version": BUNDLE_VERSION, "kind": "omitted", "header": header,
-                    "notes": [f"the view does not fit the {max_bytes // 1024} KB output limit; "
-                              "raise it with --max-kb"]})
+    header = {
+        k: (safe_repr(v, 200) if isinstance(v, str) and len(v) > 200 else v)
+        for k, v in data["header"].items()
+    }
+    return _bundle(
+        {
+            "version": BUNDLE_VERSION,
+            "kind": "omitted",
+            "header": header,
+            "notes": [
+                f"the view does not fit the {max_bytes // 1024} KB output limit; "
+                "raise it with --max-kb"
+            ],
+        }
+    )
 
 
 def bundle_size(bundle: dict[str, Any]) -> int:
     """Bytes of a bundle as it is stored in the notebook."""
-    return sum(len((v if isinstance(v, str) else json.dumps(v)).encode("utf-8"))
-               for v in bundle.values())
+    return sum(
+        len((v if isinstance(v, str) else json.dumps(v)).encode("utf-8")) for v in bundle.values()
+    )
 
 
 def _bundle(data: dict[str, Any]) -> dict[str, Any]:
@@ -79,16 +95,27 @@ def _artifact_data(target: Target) -> Callable[[Limits], dict[str, Any]]:
     artifact = task[name]
     value = artifacts.load(artifact)
     header = {
-        "title": name, "name": name, "type": type_name(value), "size": artifacts.size(artifact),
-        "flow": target.run.parent.id, "run": target.run.id, "step": target.step.id,
-        "task": task.id, "index": _index(target), "pathspec": artifact.pathspec,
+        "title": name,
+        "name": name,
+        "type": type_name(value),
+        "size": artifacts.size(artifact),
+        "flow": target.run.parent.id,
+        "run": target.run.id,
+        "step": target.step.id,
+        "task": task.id,
+        "index": _index(target),
+        "pathspec": artifact.pathspec,
     }
 
     unfinished = _unfinished_note([task])
 
     def make(limits: Limits) -> dict[str, Any]:
-        data: dict[str, Any] = {"version": BUNDLE_VERSION, "kind": "artifact",
-                                "header": dict(header), "view": view(value, limits)}
+        data: dict[str, Any] = {
+            "version": BUNDLE_VERSION,
+            "kind": "artifact",
+            "header": dict(header),
+            "view": view(value, limits),
+        }
         if data["view"]["kind"] == "dataframe":
             data["page"] = {"pathspec": task.pathspec, "artifact": name}
         if unfinished:
@@ -109,18 +136,37 @@ def _splits_data(target: Target, limits: Limits) -> dict[str, Any]:
     splits = []
     for task, label in zip(shown, task_labels(shown)):
         if name not in task:  # set in some splits only (an if in the step)
-            splits.append({"index": split_index(task), "label": label, "task": task.id,
-                           "input": split_input(task),
-                           "pathspec": task.pathspec, "size": None, "type": "not set",
-                           "view": {"kind": "repr", "text": f"this task did not set {name!r}"}})
+            splits.append(
+                {
+                    "index": split_index(task),
+                    "label": label,
+                    "task": task.id,
+                    "input": split_input(task),
+                    "pathspec": task.pathspec,
+                    "size": None,
+                    "type": "not set",
+                    "view": {"kind": "repr", "text": f"this task did not set {name!r}"},
+                }
+            )
             continue
         artifact = task[name]
         stored = artifacts.size(artifact)
-        split = {"index": split_index(task), "label": label, "task": task.id,
-                 "input": split_input(task), "pathspec": artifact.pathspec, "size": stored}
+        split = {
+            "index": split_index(task),
+            "label": label,
+            "task": task.id,
+            "input": split_input(task),
+            "pathspec": artifact.pathspec,
+            "size": stored,
+        }
         if stored is not None and stored > SPLIT_LOAD_MAX_BYTES:
-            split.update(type="?", view={"kind": "repr", "text": (
-                f"large ({stored:,} bytes stored): show it with {artifact.pathspec}")})
+            split.update(
+                type="?",
+                view={
+                    "kind": "repr",
+                    "text": (f"large ({stored:,} bytes stored): show it with {artifact.pathspec}"),
+                },
+            )
         else:
             value = artifacts.load(artifact)
             split.update(type=type_name(value), view=view(value, limits.halved().halved()))
@@ -130,16 +176,25 @@ def _splits_data(target: Target, limits: Limits) -> dict[str, Any]:
     types = {s["type"] for s in splits}
     inputs = {s["input"]["var"] for s in splits if s["input"]}
     # the title names the step: the header's pathspec is the run's, said once
-    header = {"title": f"{target.step.id}.{name}", "name": name, "flow": target.run.parent.id,
-              "run": target.run.id, "step": target.step.id, "pathspec": target.run.pathspec,
-              "splits": len(target.tasks)}
+    header = {
+        "title": f"{target.step.id}.{name}",
+        "name": name,
+        "flow": target.run.parent.id,
+        "run": target.run.id,
+        "step": target.step.id,
+        "pathspec": target.run.pathspec,
+        "splits": len(target.tasks),
+    }
     if len(types) == 1:
         header["type"] = types.pop()
     if len(inputs) == 1:
         header["over"] = inputs.pop()
     data = {
-        "version": BUNDLE_VERSION, "kind": "splits", "header": header,
-        "splits": splits, "omitted": len(target.tasks) - len(shown),
+        "version": BUNDLE_VERSION,
+        "kind": "splits",
+        "header": header,
+        "splits": splits,
+        "omitted": len(target.tasks) - len(shown),
     }
     unfinished = _unfinished_note(shown)
     if unfinished:
@@ -153,9 +208,15 @@ def _unfinished_note(tasks: list[Any]) -> str | None:
     bad = [t for t in tasks if not t.successful]
     if not bad:
         return None
-    which = "this task" if len(tasks) == 1 else f"{len(bad)} of these tasks ({', '.join(t.id for t in bad)})"
-    return (f"{which} did not finish successfully (failed or still running): the values are what "
-            "it stored before stopping; earlier runs keep the last successful ones")
+    which = (
+        "this task"
+        if len(tasks) == 1
+        else f"{len(bad)} of these tasks ({', '.join(t.id for t in bad)})"
+    )
+    return (
+        f"{which} did not finish successfully (failed or still running): the values are what "
+        "it stored before stopping; earlier runs keep the last successful ones"
+    )
 
 
 # -- a step or a task: its artifacts ---------------------------------------------------------
@@ -167,21 +228,35 @@ def _step_data(target: Target, limits: Limits) -> dict[str, Any]:
     listing = [_artifact_row(a, limits) for a in sorted(task, key=lambda a: a.id)]
     title = target.step.id if target.kind == "step" else f"{target.step.id}/{task.id}"
     return {
-        "version": BUNDLE_VERSION, "kind": target.kind,
-        "header": {"title": title, "flow": target.run.parent.id, "run": target.run.id,
-                   "step": target.step.id, "task": task.id if target.kind == "task" else None,
-                   "pathspec": task.pathspec if target.kind == "task" else
-                   target.step.pathspec, "tasks": len(tasks)},
-        "tasks": rows, "tasks_omitted": len(tasks) - len(rows),
-        "artifacts_of": task.pathspec, "artifacts": listing[: limits.items * 2],
+        "version": BUNDLE_VERSION,
+        "kind": target.kind,
+        "header": {
+            "title": title,
+            "flow": target.run.parent.id,
+            "run": target.run.id,
+            "step": target.step.id,
+            "task": task.id if target.kind == "task" else None,
+            "pathspec": task.pathspec if target.kind == "task" else target.step.pathspec,
+            "tasks": len(tasks),
+        },
+        "tasks": rows,
+        "tasks_omitted": len(tasks) - len(rows),
+        "artifacts_of": task.pathspec,
+        "artifacts": listing[: limits.items * 2],
         "artifacts_omitted": max(0, len(listing) - limits.items * 2),
     }
 
 
 def _task_row(task: Any, label: str) -> dict[str, Any]:
-    return {"task": task.id, "index": split_index(task), "label": label, "input": split_input(task),
-            "pathspec": task.pathspec,
-            "finished": bool(task.finished), "successful": bool(task.successful)}
+    return {
+        "task": task.id,
+        "index": split_index(task),
+        "label": label,
+        "input": split_input(task),
+        "pathspec": task.pathspec,
+        "finished": bool(task.finished),
+        "successful": bool(task.successful),
+    }
 
 
 def _artifact_row(artifact: Any, limits: Limits) -> dict[str, Any]:
@@ -208,16 +283,28 @@ def _run_data(target: Target, limits: Limits) -> dict[str, Any]:
         tasks = list(step)
         first = tasks[0] if tasks else None
         names = sorted(a.id for a in first) if first is not None else []
-        steps.append({
-            "step": step.id, "pathspec": step.pathspec, "tasks": len(tasks),
-            "status": _status(tasks), "artifacts": names[: limits.items],
-            "artifacts_omitted": max(0, len(names) - limits.items),
-        })
+        steps.append(
+            {
+                "step": step.id,
+                "pathspec": step.pathspec,
+                "tasks": len(tasks),
+                "status": _status(tasks),
+                "artifacts": names[: limits.items],
+                "artifacts_omitted": max(0, len(names) - limits.items),
+            }
+        )
     return {
-        "version": BUNDLE_VERSION, "kind": "run",
-        "header": {"title": run.pathspec, "flow": run.parent.id, "run": run.id,
-                   "pathspec": run.pathspec, "status": _run_status(run),
-                   "created_at": _time(run.created_at), "finished_at": _time(run.finished_at)},
+        "version": BUNDLE_VERSION,
+        "kind": "run",
+        "header": {
+            "title": run.pathspec,
+            "flow": run.parent.id,
+            "run": run.id,
+            "pathspec": run.pathspec,
+            "status": _run_status(run),
+            "created_at": _time(run.created_at),
+            "finished_at": _time(run.finished_at),
+        },
         "steps": steps,
     }
 
@@ -241,20 +328,28 @@ def _time(value: Any) -> str | None:
 
 
 # -- run comparison --------------------------------------------------------------------------
-def diff(run_a: Any, run_b: Any, step: str | None, artifact: str | None,
-         max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
+def diff(
+    run_a: Any,
+    run_b: Any,
+    step: str | None,
+    artifact: str | None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> dict[str, Any]:
     """Which artifacts differ between two runs (by content hash), with values or deltas."""
     steps_a = {s.id: s for s in run_a}
     steps_b = {s.id: s for s in run_b}
     if step is not None:
         for run, steps in ((run_a, steps_a), (run_b, steps_b)):
             if step not in steps:
-                raise ShowError(f"run {run.pathspec} has no step {step!r}; steps: "
-                                f"{', '.join(reversed(list(steps)))}")
+                raise ShowError(
+                    f"run {run.pathspec} has no step {step!r}; steps: "
+                    f"{', '.join(reversed(list(steps)))}"
+                )
         names = [step]
     else:
-        order = list(reversed(list(steps_a))) + [s for s in reversed(list(steps_b))
-                                                   if s not in steps_a]
+        order = list(reversed(list(steps_a))) + [
+            s for s in reversed(list(steps_b)) if s not in steps_a
+        ]
         names = order
     pairs = []
     for name in names:
@@ -269,47 +364,64 @@ def diff(run_a: Any, run_b: Any, step: str | None, artifact: str | None,
             compared.append((name, split, key, arts_a.get(key), arts_b.get(key)))
     if artifact and not any(a or b for *_, a, b in compared):
         raise ShowError(f"neither run has an artifact {artifact!r} in step {step!r}")
-    header = {"title": f"{run_a.pathspec} \u2192 {run_b.pathspec}", "run_a": run_a.pathspec,
-              "run_b": run_b.pathspec, "pathspec": run_b.pathspec,
-              "scope": ".".join(p for p in (step, artifact) if p) or "all steps"}
+    header = {
+        "title": f"{run_a.pathspec} \u2192 {run_b.pathspec}",
+        "run_a": run_a.pathspec,
+        "run_b": run_b.pathspec,
+        "pathspec": run_b.pathspec,
+        "scope": ".".join(p for p in (step, artifact) if p) or "all steps",
+    }
     return fit(lambda limits: _diff_data(header, compared, detailed, limits), max_bytes)
 
 
 def _task_pairs(name: str, step_a: Any, step_b: Any) -> list[tuple[str, str | None, Any, Any]]:
     """Tasks of one step in both runs, matched by foreach position (``[1][2]``; None for a
     step outside any foreach); a recursive step by its last iteration, which later steps read."""
+
     def by_position(step: Any) -> dict[tuple[int, ...], Any]:
         return {position(t): t for t in final_tasks(list(step))} if step is not None else {}
 
     tasks_a, tasks_b = by_position(step_a), by_position(step_b)
-    return [(name, split_label(key) or None, tasks_a.get(key), tasks_b.get(key))
-            for key in sorted(set(tasks_a) | set(tasks_b))]
+    return [
+        (name, split_label(key) or None, tasks_a.get(key), tasks_b.get(key))
+        for key in sorted(set(tasks_a) | set(tasks_b))
+    ]
 
 
-def _diff_data(header: dict[str, Any], compared: list[tuple], detailed: bool,
-               limits: Limits) -> dict[str, Any]:
+def _diff_data(
+    header: dict[str, Any], compared: list[tuple], detailed: bool, limits: Limits
+) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     same = 0
     for step, split, _name, art_a, art_b in compared:
         if art_a is not None and art_b is not None and art_a.sha == art_b.sha:
             same += 1
             continue
-        row: dict[str, Any] = {"step": step, "split": split,
-                               "artifact": (art_a or art_b).id,
-                               "status": "added" if art_a is None else
-                               "removed" if art_b is None else "changed",
-                               "size_a": artifacts.size(art_a) if art_a else None,
-                               "size_b": artifacts.size(art_b) if art_b else None}
+        row: dict[str, Any] = {
+            "step": step,
+            "split": split,
+            "artifact": (art_a or art_b).id,
+            "status": "added" if art_a is None else "removed" if art_b is None else "changed",
+            "size_a": artifacts.size(art_a) if art_a else None,
+            "size_b": artifacts.size(art_b) if art_b else None,
+        }
         if len(rows) < limits.items * 2:
             _diff_values(row, art_a, art_b, detailed, limits)
         rows.append(row)
     shown = rows[: limits.items * 2]
-    return {"version": BUNDLE_VERSION, "kind": "diff", "header": dict(header), "rows": shown,
-            "rows_omitted": len(rows) - len(shown), "unchanged": same}
+    return {
+        "version": BUNDLE_VERSION,
+        "kind": "diff",
+        "header": dict(header),
+        "rows": shown,
+        "rows_omitted": len(rows) - len(shown),
+        "unchanged": same,
+    }
 
 
-def _diff_values(row: dict[str, Any], art_a: Any, art_b: Any, detailed: bool,
-                 limits: Limits) -> None:
+def _diff_values(
+    row: dict[str, Any], art_a: Any, art_b: Any, detailed: bool, limits: Limits
+) -> None:
     """Values or summary deltas of a changed row; a value that cannot be loaded here becomes
     the row's note (the rest of the diff still shows)."""
     try:
@@ -318,8 +430,9 @@ def _diff_values(row: dict[str, Any], art_a: Any, art_b: Any, detailed: bool,
         row["note"] = str(exc)
 
 
-def _load_diff_values(row: dict[str, Any], art_a: Any, art_b: Any, detailed: bool,
-                      limits: Limits) -> None:
+def _load_diff_values(
+    row: dict[str, Any], art_a: Any, art_b: Any, detailed: bool, limits: Limits
+) -> None:
     sizes = [s for s in (row["size_a"], row["size_b"]) if s is not None]
     biggest = max(sizes) if sizes else 0
     if biggest <= DIFF_VALUE_MAX_BYTES:
@@ -334,8 +447,11 @@ def _load_diff_values(row: dict[str, Any], art_a: Any, art_b: Any, detailed: boo
         return
     summaries = [_summary(artifacts.load(a)) if a is not None else {} for a in (art_a, art_b)]
     keys = list(dict.fromkeys([*summaries[0], *summaries[1]]))
-    row["changes"] = [[k, summaries[0].get(k, "\u2014"), summaries[1].get(k, "\u2014")]
-                      for k in keys if summaries[0].get(k) != summaries[1].get(k)]
+    row["changes"] = [
+        [k, summaries[0].get(k, "\u2014"), summaries[1].get(k, "\u2014")]
+        for k in keys
+        if summaries[0].get(k) != summaries[1].get(k)
+    ]
 
 
 def _summary(value: Any) -> dict[str, str]:
@@ -371,7 +487,8 @@ def _facts(value: Any, out: dict[str, str]) -> None:
             for i, column in enumerate(list(numeric.columns)[:20]):
                 mean = numeric.iloc[:, i].mean()  # by position: column names may repeat
                 out[f"mean[{safe_repr(column, 40)}]"] = (
-                    f"{mean:.6g}" if isinstance(mean, (int, float, complex)) else str(mean))
+                    f"{mean:.6g}" if isinstance(mean, (int, float, complex)) else str(mean)
+                )
     elif type(value).__name__ == "ndarray":
         stats = array_stats(value) or {}
         for key in ("min", "max", "mean", "std", "nan"):

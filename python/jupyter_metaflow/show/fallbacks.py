@@ -7,8 +7,9 @@ not included here, only their parameters and text.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
-from typing import Any, Iterable
+from typing import Any
 
 _STYLE = "font-family:var(--jp-code-font-family,monospace);font-size:12px"
 
@@ -54,14 +55,18 @@ def human_bytes(count: int) -> str:
 
 def _header_html(data: dict[str, Any]) -> str:
     header = data["header"]
-    return (f"<div><b>{escape(str(header.get('title', '')))}</b> "
-            f"<span style=\"opacity:.7\">{escape(_describe(header))}</span></div>")
+    return (
+        f"<div><b>{escape(str(header.get('title', '')))}</b> "
+        f'<span style="opacity:.7">{escape(_describe(header))}</span></div>'
+    )
 
 
 def _table(head: Iterable[Any], rows: Iterable[Iterable[Any]]) -> str:
     cells = "".join(f"<th>{escape(str(h))}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{escape('' if c is None else str(c))}</td>"
-                                    for c in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape('' if c is None else str(c))}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -80,7 +85,10 @@ def view_html(v: dict[str, Any]) -> list[str]:
     if kind == "dataframe":
         head = [v["index_name"] or ""] + [f"{c} ({t})" for c, t in zip(v["columns"], v["dtypes"])]
         rows = _frame_rows(v)
-        out = [f"<p>{v['shape'][0]:,} rows \u00d7 {v['shape'][1]:,} columns</p>", _table(head, rows)]
+        out = [
+            f"<p>{v['shape'][0]:,} rows \u00d7 {v['shape'][1]:,} columns</p>",
+            _table(head, rows),
+        ]
         if v["columns_omitted"]:
             out.append(f"<p>{v['columns_omitted']:,} more columns</p>")
         return out
@@ -132,13 +140,18 @@ def _tree_lines(node: dict[str, Any], depth: int, key: str | None = None) -> lis
 def _view_text(v: dict[str, Any]) -> list[str]:
     kind = v["kind"]
     if kind == "dataframe":
-        lines = [f"{v['shape'][0]:,} rows x {v['shape'][1]:,} columns",
-                 "columns: " + ", ".join(f"{c} ({t})" for c, t in zip(v["columns"], v["dtypes"]))]
+        lines = [
+            f"{v['shape'][0]:,} rows x {v['shape'][1]:,} columns",
+            "columns: " + ", ".join(f"{c} ({t})" for c, t in zip(v["columns"], v["dtypes"])),
+        ]
         lines.extend("  ".join(row) for row in _frame_rows(v))
         return lines
     if kind == "ndarray":
-        return [f"shape {tuple(v['shape'])}, dtype {v['dtype']}", f"stats {v.get('stats')}",
-                v["preview"]]
+        return [
+            f"shape {tuple(v['shape'])}, dtype {v['dtype']}",
+            f"stats {v.get('stats')}",
+            v["preview"],
+        ]
     if kind == "image":
         return [f"image {v.get('detail', '')}"]
     if kind == "text":
@@ -163,7 +176,7 @@ def _split_caption(split: dict[str, Any]) -> str:
     """``[1] · c_values = 0.01 · float``: which split, what its foreach gave it, the type."""
     given = split.get("input")
     parts = [split["label"]] + ([f"{given['var']} = {given['value']}"] if given else [])
-    return " \u00b7 ".join(parts + [split["type"]])
+    return " \u00b7 ".join([*parts, split["type"]])
 
 
 def _splits_html(data: dict[str, Any]) -> list[str]:
@@ -179,27 +192,52 @@ def _splits_html(data: dict[str, Any]) -> list[str]:
 def _step_html(data: dict[str, Any]) -> list[str]:
     out = []
     if len(data["tasks"]) > 1:
-        out.append(_table(["task", "position", "status"], [
-            [t["task"], t["label"], "ok" if t["successful"] else "not successful"]
-            for t in data["tasks"]]))
+        out.append(
+            _table(
+                ["task", "position", "status"],
+                [
+                    [t["task"], t["label"], "ok" if t["successful"] else "not successful"]
+                    for t in data["tasks"]
+                ],
+            )
+        )
     out.append(f"<p>artifacts of {escape(data['artifacts_of'])}</p>")
-    out.append(_table(["name", "type", "size", "preview"], [
-        [a["name"], a["type"] or "", human_bytes(a["size"]) if a["size"] is not None else "",
-         a["preview"]] for a in data["artifacts"]]))
+    out.append(
+        _table(
+            ["name", "type", "size", "preview"],
+            [
+                [
+                    a["name"],
+                    a["type"] or "",
+                    human_bytes(a["size"]) if a["size"] is not None else "",
+                    a["preview"],
+                ]
+                for a in data["artifacts"]
+            ],
+        )
+    )
     return out
 
 
 def _run_html(data: dict[str, Any]) -> list[str]:
     header = data["header"]
-    return [f"<p>{escape(header['status'])}, started {escape(str(header['created_at']))}</p>",
-            _table(["step", "tasks", "status", "artifacts"], [
+    return [
+        f"<p>{escape(header['status'])}, started {escape(str(header['created_at']))}</p>",
+        _table(
+            ["step", "tasks", "status", "artifacts"],
+            [
                 [s["step"], s["tasks"], s["status"], ", ".join(s["artifacts"])]
-                for s in data["steps"]])]
+                for s in data["steps"]
+            ],
+        ),
+    ]
 
 
 def _diff_html(data: dict[str, Any]) -> list[str]:
-    return [f"<p>{data['unchanged']:,} artifacts unchanged</p>",
-            _table(["step", "artifact", "status", "A", "B"], _diff_rows(data))]
+    return [
+        f"<p>{data['unchanged']:,} artifacts unchanged</p>",
+        _table(["step", "artifact", "status", "A", "B"], _diff_rows(data)),
+    ]
 
 
 def _diff_rows(data: dict[str, Any]) -> list[list[str]]:
@@ -215,17 +253,27 @@ def _diff_rows(data: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-_BODY_HTML = {"artifact": _artifact_html, "splits": _splits_html, "step": _step_html,
-              "task": _step_html, "run": _run_html, "diff": _diff_html}
+_BODY_HTML = {
+    "artifact": _artifact_html,
+    "splits": _splits_html,
+    "step": _step_html,
+    "task": _step_html,
+    "run": _run_html,
+    "diff": _diff_html,
+}
 
 _BODY_TEXT = {
     "artifact": lambda d: _view_text(d["view"]),
-    "splits": lambda d: [f"{_split_caption(s)}: " + " | ".join(_view_text(s["view"])[:2])
-                         for s in d["splits"]],
+    "splits": lambda d: [
+        f"{_split_caption(s)}: " + " | ".join(_view_text(s["view"])[:2]) for s in d["splits"]
+    ],
     "step": lambda d: [f"{a['name']}: {a['type'] or '?'} {a['preview']}" for a in d["artifacts"]],
     "task": lambda d: [f"{a['name']}: {a['type'] or '?'} {a['preview']}" for a in d["artifacts"]],
-    "run": lambda d: [f"{s['step']}: {s['status']}, {s['tasks']} task(s), "
-                      + ", ".join(s["artifacts"]) for s in d["steps"]],
-    "diff": lambda d: [f"{d['unchanged']:,} unchanged"] + ["  ".join(map(str, r))
-                                                          for r in _diff_rows(d)],
+    "run": lambda d: [
+        f"{s['step']}: {s['status']}, {s['tasks']} task(s), " + ", ".join(s["artifacts"])
+        for s in d["steps"]
+    ],
+    "diff": lambda d: (
+        [f"{d['unchanged']:,} unchanged"] + ["  ".join(map(str, r)) for r in _diff_rows(d)]
+    ),
 }

@@ -45,18 +45,31 @@ def notebook_run() -> NotebookRun:
 class ShowMagics(Magics):
     """``%mf_show``; ``c.ShowMagics.max_kb`` sets the default output bound."""
 
-    max_kb = Integer(DEFAULT_MAX_BYTES // 1024,
-                     help="Largest %mf_show output (JSON + HTML + text) in KB.").tag(config=True)
+    max_kb = Integer(
+        DEFAULT_MAX_BYTES // 1024, help="Largest %mf_show output (JSON + HTML + text) in KB."
+    ).tag(config=True)
 
     @magic_arguments()
-    @argument("--diff", nargs=2, metavar=("RUN_A", "RUN_B"),
-              help="compare two runs (Flow/Run, or run ids of the notebook's flow); the "
-                   "address then narrows it to a step or step.artifact")
-    @argument("--max-kb", type=int, default=None,
-              help="largest output in KB (default: ShowMagics.max_kb, 100)")
-    @argument("address", nargs="?", default="",
-              help="self.NAME, STEP, STEP.NAME, STEP[i].NAME, nothing (the whole run), or a "
-                   "pathspec: Flow/Run[/STEP[/TASK]][/NAME]")
+    @argument(
+        "--diff",
+        nargs=2,
+        metavar=("RUN_A", "RUN_B"),
+        help="compare two runs (Flow/Run, or run ids of the notebook's flow); the "
+        "address then narrows it to a step or step.artifact",
+    )
+    @argument(
+        "--max-kb",
+        type=int,
+        default=None,
+        help="largest output in KB (default: ShowMagics.max_kb, 100)",
+    )
+    @argument(
+        "address",
+        nargs="?",
+        default="",
+        help="self.NAME, STEP, STEP.NAME, STEP[i].NAME, nothing (the whole run), or a "
+        "pathspec: Flow/Run[/STEP[/TASK]][/NAME]",
+    )
     @line_magic
     def mf_show(self, line: str) -> None:
         """Show an artifact, a step, a run, or the difference between two runs."""
@@ -95,8 +108,11 @@ def on_artifact_page(payload: dict[str, Any], link: Any, opened: Any) -> None:
     """``artifact_page`` -> ``artifact_page_result``: rows of a frame artifact."""
     import metaflow
 
-    reply: dict[str, Any] = {"request_id": payload["request_id"],
-                             "pathspec": payload["pathspec"], "artifact": payload["artifact"]}
+    reply: dict[str, Any] = {
+        "request_id": payload["request_id"],
+        "pathspec": payload["pathspec"],
+        "artifact": payload["artifact"],
+    }
     limit = max(0, min(int(payload["limit"]), MAX_PAGE_ROWS))
     try:
         with any_namespace():
@@ -119,12 +135,16 @@ def check_pageable(artifact: Any) -> None:
 
     stored_type, stored_size = stored_artifact_facts(artifact)
     if not _STORED_FRAME.match(stored_type or ""):
-        raise ShowError(f"{artifact.pathspec} is {stored_type or 'of an unrecorded type'}, not a "
-                        "pandas DataFrame or Series: only frames are paged")
+        raise ShowError(
+            f"{artifact.pathspec} is {stored_type or 'of an unrecorded type'}, not a "
+            "pandas DataFrame or Series: only frames are paged"
+        )
     if stored_size is not None and stored_size > MAX_PAGED_BYTES:
-        raise ShowError(f"{artifact.pathspec} is {stored_size / 2 ** 30:.1f} GB pickled, more than "
-                        f"a page request loads ({MAX_PAGED_BYTES >> 30} GB); show it with "
-                        "%mf_show in a cell")
+        raise ShowError(
+            f"{artifact.pathspec} is {stored_size / 2**30:.1f} GB pickled, more than "
+            f"a page request loads ({MAX_PAGED_BYTES >> 30} GB); show it with "
+            "%mf_show in a cell"
+        )
 
 
 def register(shell: Any, link: Any) -> ShowMagics:

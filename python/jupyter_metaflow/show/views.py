@@ -14,8 +14,9 @@ import base64
 import io
 import math
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 STATS_SAMPLE = 10_000_000
 """Arrays with more elements get statistics from an evenly strided sample."""
@@ -41,13 +42,18 @@ class Limits:
     own_html_chars: int = 60_000
     """Largest object-provided HTML (estimators, ``_repr_html_``) kept."""
 
-    def halved(self) -> "Limits":
+    def halved(self) -> Limits:
         return Limits(
-            rows=max(1, self.rows // 2), columns=max(2, self.columns // 2),
-            cell_chars=max(12, self.cell_chars // 2), items=max(2, self.items // 2),
-            depth=max(1, self.depth - 1), nodes=max(8, self.nodes // 2),
-            text_chars=max(80, self.text_chars // 2), repr_chars=max(60, self.repr_chars // 2),
-            image_px=max(32, self.image_px // 2), own_html_chars=self.own_html_chars // 2,
+            rows=max(1, self.rows // 2),
+            columns=max(2, self.columns // 2),
+            cell_chars=max(12, self.cell_chars // 2),
+            items=max(2, self.items // 2),
+            depth=max(1, self.depth - 1),
+            nodes=max(8, self.nodes // 2),
+            text_chars=max(80, self.text_chars // 2),
+            repr_chars=max(60, self.repr_chars // 2),
+            image_px=max(32, self.image_px // 2),
+            own_html_chars=self.own_html_chars // 2,
         )
 
 
@@ -98,8 +104,11 @@ def view(value: Any, limits: Limits = Limits()) -> dict[str, Any]:
     try:
         return _typed_view(value, limits)
     except Exception as exc:
-        return {"kind": "repr", "text": safe_repr(value, limits.repr_chars)
-                + f"\n(no {type_name(value)} view: {safe_repr(exc, limits.repr_chars)})"}
+        return {
+            "kind": "repr",
+            "text": safe_repr(value, limits.repr_chars)
+            + f"\n(no {type_name(value)} view: {safe_repr(exc, limits.repr_chars)})",
+        }
 
 
 def _typed_view(value: Any, limits: Limits) -> dict[str, Any]:
@@ -140,7 +149,8 @@ def frame_view(value: Any, limits: Limits) -> dict[str, Any]:
         "columns": [_text(c, limits.cell_chars) for c in frame.columns[:shown]],
         "dtypes": [str(t) for t in frame.dtypes.iloc[:shown]],
         "columns_omitted": int(columns - shown),
-        "index_name": _text(frame.index.name, limits.cell_chars) if frame.index.name is not None
+        "index_name": _text(frame.index.name, limits.cell_chars)
+        if frame.index.name is not None
         else None,
         "memory_bytes": int(frame.memory_usage(deep=False, index=True).sum()),
         "page_size": limits.rows,
@@ -163,8 +173,11 @@ def frame_rows(frame: Any, start: int, end: int, limits: Limits) -> dict[str, An
     part = frame.iloc[start:end, : limits.columns]
     columns = [part.iloc[:, i].tolist() for i in range(part.shape[1])]
     cells = [[_text(col[r], limits.cell_chars) for col in columns] for r in range(len(part))]
-    return {"start": int(start), "index": [_text(i, limits.cell_chars) for i in part.index],
-            "cells": cells}
+    return {
+        "start": int(start),
+        "index": [_text(i, limits.cell_chars) for i in part.index],
+        "cells": cells,
+    }
 
 
 def _as_frame(value: Any) -> Any:
@@ -187,7 +200,8 @@ def _text(value: Any, limit: int) -> str:
 def _plain_str(value: Any) -> bool:
     """Types whose ``str`` is the natural cell text (numbers, timestamps, bools)."""
     return isinstance(value, (int, bool)) or type(value).__module__.startswith(
-        ("pandas", "numpy", "datetime", "decimal"))
+        ("pandas", "numpy", "datetime", "decimal")
+    )
 
 
 # -- numpy -----------------------------------------------------------------------------------
@@ -197,15 +211,21 @@ def array_view(array: Any, limits: Limits) -> dict[str, Any]:
     import numpy as np
 
     out: dict[str, Any] = {
-        "kind": "ndarray", "shape": [int(n) for n in array.shape], "dtype": str(array.dtype),
-        "size": int(array.size), "nbytes": int(array.nbytes), "stats": array_stats(array),
+        "kind": "ndarray",
+        "shape": [int(n) for n in array.shape],
+        "dtype": str(array.dtype),
+        "size": int(array.size),
+        "nbytes": int(array.nbytes),
+        "stats": array_stats(array),
     }
     try:
-        with np.printoptions(threshold=max(10, limits.items), edgeitems=3,
-                             linewidth=100, precision=6):
+        with np.printoptions(
+            threshold=max(10, limits.items), edgeitems=3, linewidth=100, precision=6
+        ):
             # array2string prints a masked array's hidden values (as inf); its str shows --
-            preview = str(array) if np.ma.isMaskedArray(array) else \
-                np.array2string(array, separator=", ")
+            preview = (
+                str(array) if np.ma.isMaskedArray(array) else np.array2string(array, separator=", ")
+            )
     except Exception as exc:  # an object array holding a value whose repr() raises
         preview = f"(no preview: printing the array failed: {type(exc).__name__}: {exc})"
     out["preview"] = truncate(preview, limits.text_chars)
@@ -222,8 +242,7 @@ def array_stats(array: Any) -> dict[str, Any] | None:
     """min/max/mean/std over finite values and the NaN count of a numeric array."""
     import numpy as np
 
-    if array.size == 0 or not (np.issubdtype(array.dtype, np.number)
-                               or array.dtype == np.bool_):
+    if array.size == 0 or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         return None
     flat = array.reshape(-1)
     sampled = flat.size > STATS_SAMPLE
@@ -237,8 +256,12 @@ def array_stats(array: Any) -> dict[str, Any] | None:
     good = data[finite] if not finite.all() else data
     result: dict[str, Any] = {"nan": nan, "sampled": sampled}
     if good.size:
-        result.update(min=float(good.min()), max=float(good.max()), mean=float(good.mean()),
-                      std=float(good.std()))
+        result.update(
+            min=float(good.min()),
+            max=float(good.max()),
+            mean=float(good.mean()),
+            std=float(good.std()),
+        )
     return result
 
 
@@ -261,8 +284,11 @@ def _looks_like_image(shape: tuple[int, ...]) -> bool:
 def _is_plain_numeric(array: Any) -> bool:
     import numpy as np
 
-    return (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_) \
-        and not np.iscomplexobj(array) and not np.ma.isMaskedArray(array)
+    return (
+        (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_)
+        and not np.iscomplexobj(array)
+        and not np.ma.isMaskedArray(array)
+    )
 
 
 def _array_png(array: Any, max_px: int) -> dict[str, Any] | None:
@@ -280,9 +306,13 @@ def _array_png(array: Any, max_px: int) -> dict[str, Any] | None:
     if array.dtype != np.uint8:
         finite = data[np.isfinite(data)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        if 0.0 <= low and high <= 1.0:
+        if low >= 0.0 and high <= 1.0:
             low, high = 0.0, 1.0
-        data = (np.nan_to_num(data, nan=low, posinf=high, neginf=low) - low) / ((high - low) or 1.0) * 255.0
+        data = (
+            (np.nan_to_num(data, nan=low, posinf=high, neginf=low) - low)
+            / ((high - low) or 1.0)
+            * 255.0
+        )
     pixels = np.clip(data, 0, 255).astype(np.uint8)
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
@@ -305,13 +335,20 @@ def _array_grid(array: Any, stats: dict[str, Any] | None, limits: Limits) -> dic
     def part(start: int, end: int) -> dict[str, Any]:
         block = np.asarray(array[start:end, :shown])
         values = block.astype(np.float64)
-        shades = [[round((v - low) / span, 3) if math.isfinite(v) else None for v in row]
-                  for row in values.tolist()]
+        shades = [
+            [round((v - low) / span, 3) if math.isfinite(v) else None for v in row]
+            for row in values.tolist()
+        ]
         cells = [[_text(v, limits.cell_chars) for v in row] for row in block.tolist()]
         return {"start": int(start), "cells": cells, "shades": shades}
 
-    return {"columns_omitted": int(columns - shown), "low": low, "high": high,
-            "head": part(0, head_end), "tail": part(tail_start, rows)}
+    return {
+        "columns_omitted": int(columns - shown),
+        "low": low,
+        "high": high,
+        "head": part(0, head_end),
+        "tail": part(tail_start, rows),
+    }
 
 
 # -- images, figures -------------------------------------------------------------------------
@@ -322,14 +359,23 @@ def image_view(value: Any, limits: Limits) -> dict[str, Any]:
         dpi = min(100.0, limits.image_px / max(width, height, 0.1))
         buffer = io.BytesIO()
         value.savefig(buffer, format="png", dpi=dpi)
-        out = {"kind": "image", "source": "matplotlib",
-               "image": {"png": base64.b64encode(buffer.getvalue()).decode("ascii"),
-                         "width": int(round(width * dpi)), "height": int(round(height * dpi))}}
+        out = {
+            "kind": "image",
+            "source": "matplotlib",
+            "image": {
+                "png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+                "width": round(width * dpi),
+                "height": round(height * dpi),
+            },
+        }
         out["detail"] = f"{len(value.axes)} axes, {width:g}\u00d7{height:g} in"
         return out
-    return {"kind": "image", "source": "PIL", "detail":
-            f"{value.width}\u00d7{value.height} px, mode {value.mode}",
-            "image": _png(value, limits.image_px)}
+    return {
+        "kind": "image",
+        "source": "PIL",
+        "detail": f"{value.width}\u00d7{value.height} px, mode {value.mode}",
+        "image": _png(value, limits.image_px),
+    }
 
 
 def _png(image: Any, max_px: int) -> dict[str, Any]:
@@ -340,8 +386,11 @@ def _png(image: Any, max_px: int) -> dict[str, Any]:
         image.thumbnail((max_px, max_px))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
-    return {"png": base64.b64encode(buffer.getvalue()).decode("ascii"),
-            "width": int(image.width), "height": int(image.height)}
+    return {
+        "png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+        "width": int(image.width),
+        "height": int(image.height),
+    }
 
 
 def _is_figure(value: Any) -> bool:
@@ -362,8 +411,10 @@ def estimator_view(value: Any, limits: Limits) -> dict[str, Any]:
     params = value.get_params(deep=False)
     out: dict[str, Any] = {
         "kind": "estimator",
-        "params": [[_text(k, limits.cell_chars), safe_repr(v, limits.repr_chars)]
-                   for k, v in sorted(params.items())],
+        "params": [
+            [_text(k, limits.cell_chars), safe_repr(v, limits.repr_chars)]
+            for k, v in sorted(params.items())
+        ],
         "text": safe_repr(value, limits.repr_chars),
     }
     try:
@@ -377,19 +428,30 @@ def estimator_view(value: Any, limits: Limits) -> dict[str, Any]:
 
 def _is_estimator(value: Any) -> bool:
     base = sys.modules.get("sklearn.base")
-    return base is not None and isinstance(value, base.BaseEstimator) and not isinstance(value, type)
+    return (
+        base is not None and isinstance(value, base.BaseEstimator) and not isinstance(value, type)
+    )
 
 
 # -- text ------------------------------------------------------------------------------------
 def text_view(value: str | bytes | bytearray, limits: Limits) -> dict[str, Any]:
     """Length and the first ``limits.text_chars`` characters (bytes: escaped)."""
     if isinstance(value, str):
-        return {"kind": "text", "type": "str", "length": len(value),
-                "lines": value.count("\n") + 1, "preview": truncate(value, limits.text_chars)}
+        return {
+            "kind": "text",
+            "type": "str",
+            "length": len(value),
+            "lines": value.count("\n") + 1,
+            "preview": truncate(value, limits.text_chars),
+        }
     head = bytes(value[: limits.text_chars // 4])
     preview = repr(head)[2:-1]
-    return {"kind": "text", "type": type(value).__name__, "length": len(value),
-            "preview": preview + ("\u2026" if len(value) > len(head) else "")}
+    return {
+        "kind": "text",
+        "type": type(value).__name__,
+        "length": len(value),
+        "preview": preview + ("\u2026" if len(value) > len(head) else ""),
+    }
 
 
 # -- containers ------------------------------------------------------------------------------
@@ -455,5 +517,8 @@ def rich_view(value: Any, limits: Limits) -> dict[str, Any] | None:
 
 def _plain(data: dict[str, Any], value: Any, limits: Limits) -> str:
     text = data.get("text/plain")
-    return truncate(text, limits.repr_chars) if isinstance(text, str) else \
-        safe_repr(value, limits.repr_chars)
+    return (
+        truncate(text, limits.repr_chars)
+        if isinstance(text, str)
+        else safe_repr(value, limits.repr_chars)
+    )

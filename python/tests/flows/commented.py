@@ -1,4 +1,5 @@
 from metaflow import FlowSpec, catch, project, retry, step
+
 # the decorators the steps use
 
 # a standalone comment between the imports and the class
@@ -27,7 +28,9 @@ class CommentedFlow(FlowSpec):
     @step
     def end(self):
         pass
+
     # the class's last comment
+
 
 # the file's last comment
 if __name__ == "__main__":

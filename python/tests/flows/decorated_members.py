@@ -10,7 +10,7 @@ class DecoratedMembersFlow(FlowSpec):
 
     @step
     def start(self):
-        @functools.lru_cache(maxsize=None)
+        @functools.cache
         def square(x):
             return x * x
 
@@ -18,12 +18,15 @@ class DecoratedMembersFlow(FlowSpec):
         self.next(self.middle)
 
     @step
-    def middle(self): self.double = self.value * 2; self.next(self.end)
+    def middle(self):
+        self.double = self.value * 2
+        self.next(self.end)
 
     @step
     def end(self):
         """The last step."""
-        @functools.lru_cache(maxsize=None)
+
+        @functools.cache
         def total():
             return self.double + self.value
 

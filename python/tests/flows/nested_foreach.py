@@ -1,5 +1,7 @@
 """Grid search in the style of Metaflow's tutorials: nested foreach and helper code."""
+
 import math
+
 from metaflow import FlowSpec, Parameter, card, current, step
 
 LEARNING_RATES = (0.1, 0.01)

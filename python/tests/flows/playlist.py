@@ -1,4 +1,4 @@
-from metaflow import FlowSpec, step, IncludeFile, Parameter
+from metaflow import FlowSpec, IncludeFile, Parameter, step
 
 
 def script_path(filename):
@@ -34,9 +34,7 @@ class PlayListFlow(FlowSpec):
         default=script_path("movies.csv"),
     )
 
-    genre = Parameter(
-        "genre", help="Filter movies for a particular genre.", default="Sci-Fi"
-    )
+    genre = Parameter("genre", help="Filter movies for a particular genre.", default="Sci-Fi")
 
     recommendations = Parameter(
         "recommendations",
@@ -84,9 +82,7 @@ class PlayListFlow(FlowSpec):
         # Find all the movies that are not in the provided genre.
         movies = [
             (movie, genres)
-            for movie, genres in zip(
-                self.dataframe["movie_title"], self.dataframe["genres"]
-            )
+            for movie, genres in zip(self.dataframe["movie_title"], self.dataframe["genres"])
             if self.genre.lower() not in genres.lower()
         ]
 
@@ -106,9 +102,7 @@ class PlayListFlow(FlowSpec):
         # Find all the movies titles in the specified genre.
         self.movies = [
             movie
-            for movie, genres in zip(
-                self.dataframe["movie_title"], self.dataframe["genres"]
-            )
+            for movie, genres in zip(self.dataframe["movie_title"], self.dataframe["genres"])
             if self.genre.lower() in genres.lower()
         ]
 
@@ -135,13 +129,13 @@ class PlayListFlow(FlowSpec):
         Print out the playlist and bonus movie.
 
         """
-        print("Playlist for movies in genre '%s'" % self.genre)
+        print(f"Playlist for movies in genre '{self.genre}'")
         for pick, movie in enumerate(self.playlist, start=1):
-            print("Pick %d: '%s'" % (pick, movie))
+            print(f"Pick {pick}: '{movie}'")
             if pick >= self.recommendations:
                 break
 
-        print("Bonus Pick: '%s' from '%s'" % (self.bonus[0], self.bonus[1]))
+        print(f"Bonus Pick: '{self.bonus[0]}' from '{self.bonus[1]}'")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-from metaflow import FlowSpec, step, IncludeFile, catch, retry, resources
+from metaflow import FlowSpec, IncludeFile, catch, resources, retry, step
 
 
 def script_path(filename):
@@ -56,7 +56,7 @@ class MovieStatsFlow(FlowSpec):
         # The genre currently being processed is a class property called
         # 'input'.
         self.genre = self.input
-        print("Computing statistics for %s" % self.genre)
+        print(f"Computing statistics for {self.genre}")
 
         selected = [row for row in self.rows if self.genre in row[2].split("|")]
         grosses = sorted(int(row[3]) for row in selected)
@@ -74,8 +74,7 @@ class MovieStatsFlow(FlowSpec):
         """
         # Merge results from the genre-specific computations.
         self.genre_stats = {
-            inp.genre.lower(): {"quartiles": inp.quartiles, "count": inp.count}
-            for inp in inputs
+            inp.genre.lower(): {"quartiles": inp.quartiles, "count": inp.count} for inp in inputs
         }
 
         self.next(self.end)

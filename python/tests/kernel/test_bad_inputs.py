@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import nbformat
 import pytest
+from inprocess import ok, set_notebook
 
 from jupyter_metaflow import protocol
 from jupyter_metaflow.cli import main
 from jupyter_metaflow.errors import DatastoreError
-from inprocess import ok, set_notebook
 
 GOOD = (
     "%%flow CorpusFlow\nSIZE = 3",
@@ -71,13 +70,25 @@ CELLS = [
     ("%%step next\nself.y = 1", ["reserved word", "cell 3"]),
     ("%%step middle\nself.y = (", ["Syntax error", "cell 3, line 2"]),
     ("%%step middle\nself.next(self.nowhere)", ["nowhere", "cell 3"]),
-    ("%%step middle\nif self.x:\n    self.next(self.end)\nself.y = 2", ["last statement", "cell 3, line 3"]),
-    ("%%step middle\nself.next(self.end, foreach=names)", ["not a transition Metaflow supports", "cell 3, line 2"]),
+    (
+        "%%step middle\nif self.x:\n    self.next(self.end)\nself.y = 2",
+        ["last statement", "cell 3, line 3"],
+    ),
+    (
+        "%%step middle\nself.next(self.end, foreach=names)",
+        ["not a transition Metaflow supports", "cell 3, line 2"],
+    ),
     ("%%step middle\n@retry(times=3\nself.y = 1", ["decorator", "cell 3"]),
     ("%%step middle\n!ls\nself.y = 1", ["shell commands cannot run", "cell 3, line 2"]),
     ("%%step middle\nself.y = 1 / 0", ["Step 'middle' in cell 3", "ZeroDivisionError", "line 2"]),
-    ("%%step middle\nself.y = undefined_thing", ["Step 'middle' in cell 3", "NameError", "undefined_thing"]),
-    ("%%step middle\nimport threading\nself.lock = threading.Lock()", ["self.lock cannot be pickled", "cell 3"]),
+    (
+        "%%step middle\nself.y = undefined_thing",
+        ["Step 'middle' in cell 3", "NameError", "undefined_thing"],
+    ),
+    (
+        "%%step middle\nimport threading\nself.lock = threading.Lock()",
+        ["self.lock cannot be pickled", "cell 3"],
+    ),
     ("%%step middle\nreturn\nself.next(self.end)", ["cell 3"]),
     ("%%step start\nself.y = 2", ["start", "cell"]),  # two cells for one step
 ]
@@ -103,7 +114,9 @@ def test_bad_step_cells(ip, capsys, source, words):
     still_readable(run_id)
 
 
-@pytest.mark.parametrize("source, words", FLOW_CELLS, ids=[f"flow-{i}" for i in range(len(FLOW_CELLS))])
+@pytest.mark.parametrize(
+    "source, words", FLOW_CELLS, ids=[f"flow-{i}" for i in range(len(FLOW_CELLS))]
+)
 def test_bad_flow_cells(ip, capsys, source, words):
     run_id = good_run(ip)
     capsys.readouterr()
@@ -125,7 +138,9 @@ MAGIC_LINES = [
 ]
 
 
-@pytest.mark.parametrize("line, words", MAGIC_LINES, ids=[f"magic-{i}" for i in range(len(MAGIC_LINES))])
+@pytest.mark.parametrize(
+    "line, words", MAGIC_LINES, ids=[f"magic-{i}" for i in range(len(MAGIC_LINES))]
+)
 def test_bad_magic_lines(ip, capsys, line, words):
     run_id = good_run(ip)
     capsys.readouterr()
@@ -141,9 +156,26 @@ NOTEBOOK_FILES = [
     ("notjson.ipynb", b"{not json", ["not valid JSON"]),
     ("list.ipynb", b"[1, 2]", ["has no 'nbformat' field"]),
     ("old.ipynb", json.dumps({"nbformat": 1, "cells": 3}).encode(), ["nbformat version 1"]),
-    ("numbers.ipynb", json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
-        {"cell_type": "code", "source": 7, "metadata": {}, "outputs": [], "execution_count": None}]}).encode(),
-     ["not a valid notebook"]),
+    (
+        "numbers.ipynb",
+        json.dumps(
+            {
+                "nbformat": 4,
+                "nbformat_minor": 5,
+                "metadata": {},
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "source": 7,
+                        "metadata": {},
+                        "outputs": [],
+                        "execution_count": None,
+                    }
+                ],
+            }
+        ).encode(),
+        ["not a valid notebook"],
+    ),
     ("binary.ipynb", b"\xff\xfe\x00garbage", ["Cannot read the notebook"]),
     ("empty.ipynb", b"", ["not valid JSON"]),
     ("nosteps.ipynb", None, ["start"]),
@@ -171,11 +203,20 @@ def test_bad_notebook_files(tmp_path, capsys, name, data, words):
 FLOW_FILES = [
     ("broken.py", "class F(FlowSpec:\n", ["line 1"]),
     ("noflow.py", "x = 1\n", ["FlowSpec"]),
-    ("two.py", "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    @step\n    def start(self):\n"
-     "        self.next(self.end)\n    @step\n    def end(self):\n        pass\nclass B(A):\n    pass\n", ["two"]),
+    (
+        "two.py",
+        "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    @step\n    def start(self):\n"
+        "        self.next(self.end)\n    @step\n    def end(self):\n        pass\nclass B(A):\n"
+        "    pass\n",
+        ["two"],
+    ),
     ("binary.py", "\udcff", ["binary.py"]),
-    ("badnext.py", "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    @step\n    def start(self):\n"
-     "        self.next(self.nowhere)\n    @step\n    def end(self):\n        pass\n", ["nowhere"]),
+    (
+        "badnext.py",
+        "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    @step\n    def start(self):\n"
+        "        self.next(self.nowhere)\n    @step\n    def end(self):\n        pass\n",
+        ["nowhere"],
+    ),
 ]
 
 
@@ -196,15 +237,52 @@ def test_bad_flow_files_for_import(tmp_path, capsys, name, text, words):
 COMM_MESSAGES = [
     ("not an object", "malformed message"),
     ({"protocol": "9.0", "type": "flow", "payload": {}}, "protocol"),
-    ({"protocol": protocol.PROTOCOL_VERSION, "type": "flow", "payload": {"path": "x.ipynb"}}, "flow"),
-    ({"protocol": protocol.PROTOCOL_VERSION, "type": "flow", "payload": {
-        "path": "x.ipynb", "cells": [{"index": "0", "id": None, "cell_type": "code", "source": "", "tags": []}]}},
-     "flow"),
+    (
+        {"protocol": protocol.PROTOCOL_VERSION, "type": "flow", "payload": {"path": "x.ipynb"}},
+        "flow",
+    ),
+    (
+        {
+            "protocol": protocol.PROTOCOL_VERSION,
+            "type": "flow",
+            "payload": {
+                "path": "x.ipynb",
+                "cells": [
+                    {"index": "0", "id": None, "cell_type": "code", "source": "", "tags": []}
+                ],
+            },
+        },
+        "flow",
+    ),
     ({"protocol": protocol.PROTOCOL_VERSION, "type": "export", "payload": {"path": 3}}, "export"),
-    ({"protocol": protocol.PROTOCOL_VERSION, "type": "artifact_page", "payload": {
-        "request_id": "p", "pathspec": "../../etc/passwd", "artifact": "x", "offset": 0, "limit": 5}}, "p"),
-    ({"protocol": protocol.PROTOCOL_VERSION, "type": "artifact_page", "payload": {
-        "request_id": "q", "pathspec": "NoFlow/1/start/1", "artifact": "df", "offset": -5, "limit": 10 ** 9}}, "q"),
+    (
+        {
+            "protocol": protocol.PROTOCOL_VERSION,
+            "type": "artifact_page",
+            "payload": {
+                "request_id": "p",
+                "pathspec": "../../etc/passwd",
+                "artifact": "x",
+                "offset": 0,
+                "limit": 5,
+            },
+        },
+        "p",
+    ),
+    (
+        {
+            "protocol": protocol.PROTOCOL_VERSION,
+            "type": "artifact_page",
+            "payload": {
+                "request_id": "q",
+                "pathspec": "NoFlow/1/start/1",
+                "artifact": "df",
+                "offset": -5,
+                "limit": 10**9,
+            },
+        },
+        "q",
+    ),
 ]
 
 
@@ -216,9 +294,14 @@ def test_bad_comm_messages_get_an_error_and_the_kernel_keeps_serving(kernel):
     for number, (data, word) in enumerate(COMM_MESSAGES):
         consumed = {id(m) for m in kernel.iopub}
         kernel.comm_send(comm_id, data)
-        reply = kernel.wait_for(lambda m: id(m) not in consumed
-                                and m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id
-                                and m["content"]["data"]["type"] in ("error", "artifact_page_result"))
+        reply = kernel.wait_for(
+            lambda m, consumed=consumed: (
+                id(m) not in consumed
+                and m["msg_type"] == "comm_msg"
+                and m["content"]["comm_id"] == comm_id
+                and m["content"]["data"]["type"] in ("error", "artifact_page_result")
+            )
+        )
         payload = reply["content"]["data"]["payload"]
         message = payload.get("message") or payload.get("error") or ""
         assert message and "Traceback" not in message, (number, payload)
@@ -234,9 +317,11 @@ def test_bad_comm_messages_get_an_error_and_the_kernel_keeps_serving(kernel):
 def small_disk(ip, tmp_path):
     """``.metaflow`` on a 2 MB tmpfs (mounting needs root; the corpus says so when it cannot)."""
     mount = tmp_path / ".metaflow"
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+    )
     if done.returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root): %s" % done.stderr.decode().strip())
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
@@ -288,7 +373,9 @@ def test_datastore_damaged_run(ip, capsys, tmp_path):
     run_id = good_run(ip)
     notebook_session._session = None  # a new kernel re-attaches from the datastore
     set_notebook(*GOOD, path="corpus.ipynb")
-    middle = next((tmp_path / ".metaflow" / "CorpusFlow" / run_id / "middle").glob("*/_meta/_self.json"))
+    middle = next(
+        (tmp_path / ".metaflow" / "CorpusFlow" / run_id / "middle").glob("*/_meta/_self.json")
+    )
     saved = middle.read_bytes()
     middle.write_text("{damaged")
     try:
@@ -318,7 +405,9 @@ def test_datastore_run_of_another_kernel_that_died(ip, capsys, tmp_path):
     from jupyter_metaflow import session as notebook_session
 
     run_id = good_run(ip)
-    ok_files = list((tmp_path / ".metaflow" / "CorpusFlow" / run_id / "middle").glob("*/_meta/*attempt_ok*"))
+    ok_files = list(
+        (tmp_path / ".metaflow" / "CorpusFlow" / run_id / "middle").glob("*/_meta/*attempt_ok*")
+    )
     aside = [(p, p.read_bytes()) for p in ok_files]
     for p in ok_files:
         p.unlink()
@@ -333,7 +422,9 @@ def test_datastore_run_of_another_kernel_that_died(ip, capsys, tmp_path):
     still_readable(run_id)
 
 
-def test_an_unreadable_notebook_file_is_named_not_taken_for_absent(ip, capsys, tmp_path, monkeypatch):
+def test_an_unreadable_notebook_file_is_named_not_taken_for_absent(
+    ip, capsys, tmp_path, monkeypatch
+):
     """Headless (no frontend), the kernel reads the notebook file jupyter-server names; a file
     that is not JSON is reported with its reason, not as 'cannot see the notebook'."""
     run_id = good_run(ip)
@@ -344,6 +435,8 @@ def test_an_unreadable_notebook_file_is_named_not_taken_for_absent(ip, capsys, t
     notebook_session._session = None
     monkeypatch.setenv("JPY_SESSION_NAME", str(broken))
     text = shown(ip, GOOD[3], capsys)
-    assert "The notebook file cannot be read" in text and "broken.ipynb is not a notebook" in text, text
+    assert (
+        "The notebook file cannot be read" in text and "broken.ipynb is not a notebook" in text
+    ), text
     assert "cannot see the notebook" not in text
     still_readable(run_id)

@@ -10,12 +10,12 @@ import sys
 
 import nbformat
 import pytest
-
-from jupyter_metaflow import browse, protocol
-from jupyter_metaflow.show.address import ShowError
-from jupyter_metaflow.export import export_notebook
 from inprocess import ok, set_notebook
 from sync_helpers import Frontend, cell
+
+from jupyter_metaflow import browse, protocol
+from jupyter_metaflow.export import export_notebook
+from jupyter_metaflow.show.address import ShowError
 
 SWITCH_IN_FOREACH = [
     "%%step start\nself.numbers = [1, 2, 3, 4, 5]\nself.next(self.classify, foreach='numbers')",
@@ -44,9 +44,16 @@ def test_runs_details_tasks_logs_and_views_of_a_switch_inside_a_foreach(ip, tmp_
     details = browse.run_details({"run": run["pathspec"]})
     steps = details["steps"]
     assert steps["classify"]["switch_counts"] == {"odd": 3, "even": 2}
-    assert steps["classify"]["num_splits"] == 5 and steps["classify"]["done_splits"] == [0, 1, 2, 3, 4]
+    assert steps["classify"]["num_splits"] == 5 and steps["classify"]["done_splits"] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
     assert {s: v["state"] for s, v in steps.items()} == dict.fromkeys(
-        ["start", "classify", "odd", "even", "tally", "gather", "end"], "done")
+        ["start", "classify", "odd", "even", "tally", "gather", "end"], "done"
+    )
     assert "switch_counts" not in steps["start"]
 
     tasks = browse.step_details({"step": "classify"})["tasks"]
@@ -75,12 +82,21 @@ def test_the_run_browser_lists_runs_of_the_exported_file_and_diffs_two_runs(ip, 
     flow_py = tmp_path / "parity.py"
     flow_py.write_text(export_notebook(notebook))
     env = {**os.environ, "METAFLOW_USER": "tester", "USER": "tester"}
-    done = subprocess.run([sys.executable, str(flow_py), "--quiet", "run", "--tag", "nightly"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(flow_py), "--quiet", "run", "--tag", "nightly"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
     runs = browse.list_runs({})["runs"]
-    assert [(r["origin"], r["status"]) for r in runs] == [("script", "successful"), ("notebook", "successful")]
+    assert [(r["origin"], r["status"]) for r in runs] == [
+        ("script", "successful"),
+        ("notebook", "successful"),
+    ]
     assert "nightly" in runs[0]["tags"]
     script_run = browse.run_details({"run": runs[0]["pathspec"]})
     assert script_run["steps"]["classify"]["switch_counts"] == {"odd": 3, "even": 2}
@@ -95,7 +111,10 @@ def test_the_run_browser_lists_runs_of_the_exported_file_and_diffs_two_runs(ip, 
 
 def test_requests_over_the_comm_are_answered_and_follow_the_schema(kernel):
     fe = Frontend(kernel)
-    fe.send("flow", {"path": "parity.ipynb", "cells": [cell(i, s) for i, s in enumerate(SWITCH_IN_FOREACH)]})
+    fe.send(
+        "flow",
+        {"path": "parity.ipynb", "cells": [cell(i, s) for i, s in enumerate(SWITCH_IN_FOREACH)]},
+    )
     fe.wait("flow_model")
     for source in SWITCH_IN_FOREACH:
         assert fe.run_cell(source)["content"]["status"] == "ok"
@@ -107,7 +126,8 @@ def test_requests_over_the_comm_are_answered_and_follow_the_schema(kernel):
     assert [t["input"] for t in tasks] == ["1", "2", "3", "4", "5"]
     fe.send("run_details", {"request_id": "r3", "run": run["pathspec"]})
     assert fe.wait("run_details_result", lambda p: p["request_id"] == "r3")["steps"]["classify"][
-        "switch_counts"] == {"odd": 3, "even": 2}
+        "switch_counts"
+    ] == {"odd": 3, "even": 2}
     # a request that cannot be served is answered with an error text, not silence
     fe.send("step_details", {"request_id": "r4", "step": "nope"})
     answer = fe.wait("step_details_result", lambda p: p["request_id"] == "r4")
@@ -118,14 +138,16 @@ def test_requests_over_the_comm_are_answered_and_follow_the_schema(kernel):
 
 
 def test_after_a_restart_the_steps_a_switch_ruled_out_stay_skipped(tmp_path):
-    from jupyter_client.manager import start_new_kernel
-
     import headless
     from conftest import KernelHarness
+    from jupyter_client.manager import start_new_kernel
 
     sources = [
-        ("self.mode = 'small'\nself.next({'small': self.small, 'large': self.large}, condition='mode')",
-         "step:start"),
+        (
+            "self.mode = 'small'\nself.next({'small': self.small, 'large': self.large}, "
+            "condition='mode')",
+            "step:start",
+        ),
         ("self.size = 1\nself.next(self.end)", "step:small"),
         ("self.size = 100\nself.next(self.end)", "step:large"),
         ("print('done')", "step:end"),
@@ -174,5 +196,5 @@ def test_a_past_run_can_be_made_the_notebooks_current_run(ip, tmp_path):
     assert get_session().restorable_run() == first
     assert f"{sync.flow}/{sync.run_id}" == first
     assert {s: v["state"] for s, v in sync.run_state()["steps"].items()}["end"] == "done"
-    with pytest.raises(ShowError, match="not a run of this notebook.s ParityFlow"):
+    with pytest.raises(ShowError, match=r"not a run of this notebook.s ParityFlow"):
         browse.use_run({"run": "OtherFlow/1"})

@@ -3,8 +3,6 @@ iframe, and Metaflow's own ``card get`` finds it (what ``card view`` opens)."""
 
 from __future__ import annotations
 
-import pytest
-
 import base64
 import html
 import json
@@ -12,6 +10,8 @@ import os
 import re
 import subprocess
 import sys
+
+import pytest
 
 from jupyter_metaflow import cards
 from jupyter_metaflow import session as notebook_session
@@ -27,10 +27,13 @@ def card_data(card_html: str) -> dict:
 
 def run_cells(ip, monkeypatch, sources: list[str], count: int) -> list[dict]:
     """Run the first ``count`` of the notebook ``sources`` (card_nb.ipynb); what they displayed."""
-    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(sources)],
-                                "card_nb.ipynb")
+    notebook_session.set_notebook_cells(
+        [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(sources)], "card_nb.ipynb"
+    )
     displayed: list[dict] = []
-    monkeypatch.setattr(ip.display_pub, "publish", lambda data, metadata=None, **kw: displayed.append(data))
+    monkeypatch.setattr(
+        ip.display_pub, "publish", lambda data, metadata=None, **kw: displayed.append(data)
+    )
     for source in sources[:count]:
         assert ip.run_cell(source).success
     return displayed
@@ -42,7 +45,8 @@ def test_card_step_renders_shows_inline_and_card_get_finds_it(ip, tmp_path, monk
 
     sources = [
         "from metaflow.cards import Markdown",
-        "%%step start\n@card\nself.score = 0.93\ncurrent.card.append(Markdown('# Score <b>&\"x\"</b>'))",
+        '%%step start\n@card\nself.score = 0.93\ncurrent.card.append(Markdown(\'# Score <b>&"x"'
+        "</b>'))",
         "%%step end\npass",
     ]
     displayed = run_cells(ip, monkeypatch, sources, len(sources))
@@ -52,7 +56,7 @@ def test_card_step_renders_shows_inline_and_card_get_finds_it(ip, tmp_path, monk
     assert len(found) == 1 and found[0].type == "default"
     card_html = found[0].get()
     data = json.dumps(card_data(card_html))
-    assert "# Score <b>&\\\"x\\\"</b>" in data and "score" in data
+    assert '# Score <b>&\\"x\\"</b>' in data and "score" in data
 
     frames = [d for d in displayed if "text/html" in d and "jp-mf-Card" in d["text/html"]]
     assert len(frames) == 1
@@ -67,7 +71,10 @@ def test_card_step_renders_shows_inline_and_card_get_finds_it(ip, tmp_path, monk
     assert flow_file.exists()
     got = subprocess.run(
         [sys.executable, str(flow_file), "card", "get", "/".join(task.pathspec.split("/")[1:])],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "METAFLOW_USER": "tester"},
     )
     assert got.returncode == 0, got.stderr
@@ -79,7 +86,7 @@ def test_card_iframe_escapes_hostile_html():
     frame = cards.card_iframe('<script>alert("x")</script>"><img src=x onerror=1>', 'a"b<c>')
     assert frame.count("<iframe") == 1 and frame.count("<script") == 0 and "<img" not in frame
     assert 'title="a&quot;b&lt;c&gt;"' in frame
-    assert "sandbox=\"allow-scripts\"" in frame and "allow-same-origin" not in frame
+    assert 'sandbox="allow-scripts"' in frame and "allow-same-origin" not in frame
 
 
 def test_every_foreach_split_renders_its_card(ip, monkeypatch):

@@ -61,8 +61,9 @@ def test_malformed_message_gets_an_error_reply(kernel):
     kernel.wait_for(_is_comm("comm_msg", comm_id=comm_id))
     kernel.comm_send(comm_id, {"protocol": "1.0", "type": "hello", "payload": {"side": 3}})
     error = kernel.wait_for(
-        lambda m: _is_comm("comm_msg", comm_id=comm_id)(m)
-        and m["content"]["data"]["type"] == "error"
+        lambda m: (
+            _is_comm("comm_msg", comm_id=comm_id)(m) and m["content"]["data"]["type"] == "error"
+        )
     )
     assert "malformed 'hello' payload" in error["content"]["data"]["payload"]["message"]
 
@@ -70,7 +71,9 @@ def test_malformed_message_gets_an_error_reply(kernel):
 def test_load_ext_twice_keeps_one_link(kernel):
     kernel.execute("%load_ext jupyter_metaflow")
     kernel.execute("%reload_ext jupyter_metaflow")
-    reply = kernel.execute("import jupyter_metaflow; assert jupyter_metaflow.get_link() is not None")
+    reply = kernel.execute(
+        "import jupyter_metaflow; assert jupyter_metaflow.get_link() is not None"
+    )
     assert reply["content"]["status"] == "ok"
 
 
@@ -78,7 +81,9 @@ def test_kernel_opened_comm_is_not_answered_twice_and_gets_the_run_state(kernel)
     kernel.execute("%load_ext jupyter_metaflow")
     opened = kernel.wait_for(_is_comm("comm_open", target=protocol.COMM_TARGET))
     comm_id = opened["content"]["comm_id"]
-    kernel.comm_send(comm_id, protocol.envelope("hello", {"side": "frontend", "package_version": "0.1.0"}))
+    kernel.comm_send(
+        comm_id, protocol.envelope("hello", {"side": "frontend", "package_version": "0.1.0"})
+    )
     reply = kernel.execute(
         "import jupyter_metaflow; print(len(jupyter_metaflow.get_link().frontends))"
     )
@@ -87,7 +92,11 @@ def test_kernel_opened_comm_is_not_answered_twice_and_gets_the_run_state(kernel)
     assert printed["content"]["text"].strip() == "1"
     # no second hello, but the snapshot a connecting frontend gets (the kernel side of JupyterLab
     # after a restart, where %load_ext opens the comm, showed no restored step statuses)
-    sent = [m["content"]["data"]["type"] for m in kernel.iopub if _is_comm("comm_msg", comm_id=comm_id)(m)]
+    sent = [
+        m["content"]["data"]["type"]
+        for m in kernel.iopub
+        if _is_comm("comm_msg", comm_id=comm_id)(m)
+    ]
     assert sent == ["run_state"]
 
 
@@ -98,17 +107,31 @@ def test_a_failing_handler_answers_the_request_it_failed_on(kernel):
     hello = protocol.envelope("hello", {"side": "frontend", "package_version": "0.1.0"})
     comm_id = kernel.open_comm(protocol.COMM_TARGET, hello)
     kernel.wait_for(_is_comm("comm_msg", comm_id=comm_id))
-    kernel.execute("import jupyter_metaflow\n"
-                   "jupyter_metaflow.get_link().on('runs', lambda payload, comm: {}['missing'])")
+    kernel.execute(
+        "import jupyter_metaflow\n"
+        "jupyter_metaflow.get_link().on('runs', lambda payload, comm: {}['missing'])"
+    )
     kernel.comm_send(comm_id, protocol.envelope("runs", {"flow": "F", "request_id": "r-1"}))
-    kernel.comm_send(comm_id, {"protocol": protocol.PROTOCOL_VERSION, "type": "export",
-                               "payload": {"path": 3, "request_id": "x-2"}})
+    kernel.comm_send(
+        comm_id,
+        {
+            "protocol": protocol.PROTOCOL_VERSION,
+            "type": "export",
+            "payload": {"path": 3, "request_id": "x-2"},
+        },
+    )
     errors = {}
     for _ in range(2):
-        msg = kernel.wait_for(lambda m: _is_comm("comm_msg", comm_id=comm_id)(m)
-                              and m["content"]["data"]["type"] == "error"
-                              and m["content"]["data"]["payload"].get("request_id") not in errors)
+        msg = kernel.wait_for(
+            lambda m: (
+                _is_comm("comm_msg", comm_id=comm_id)(m)
+                and m["content"]["data"]["type"] == "error"
+                and m["content"]["data"]["payload"].get("request_id") not in errors
+            )
+        )
         payload = protocol.validate(msg["content"]["data"])["payload"]
         errors[payload["request_id"]] = payload
-    assert errors["r-1"]["message"] == "KeyError: 'missing'" and errors["r-1"]["in_reply_to"] == "runs"
+    assert (
+        errors["r-1"]["message"] == "KeyError: 'missing'" and errors["r-1"]["in_reply_to"] == "runs"
+    )
     assert "malformed 'export' payload" in errors["x-2"]["message"]

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from inprocess import ok, set_notebook
 
 from jupyter_metaflow import _metaflow, errors
 from jupyter_metaflow import session as notebook_session
-from inprocess import set_notebook, ok
 
 
 def notebook(*sources: str, path: str = "demo_nb.ipynb") -> list[str]:
@@ -32,7 +32,8 @@ def latest(flow: str):
 
 LINEAR = (
     "%%flow LinearFlow\nK = 7",
-    "%%step start\nprint('hello from', current.pathspec)\nself.ids = (current.run_id, current.step_name, current.task_id)\nself.x = 1\nlocal_only = 'leak?'",
+    "%%step start\nprint('hello from', current.pathspec)\nself.ids = (current.run_id, "
+    "current.step_name, current.task_id)\nself.x = 1\nlocal_only = 'leak?'",
     "%%step middle\nself.x += 1",
     "%%step end\nprint('x is', self.x)",
 )
@@ -50,7 +51,7 @@ def test_linear_flow_is_a_real_run(ip, capsys):
     assert run["start"].task.data.K == 7 and run["end"].task.data.K == 7
     run_id, step_name, task_id = run["start"].task.data.ids
     assert (run_id, step_name, task_id) == (run.id, "start", run["start"].task.id)
-    assert "hello from LinearFlow/%s/start/" % run.id in run["start"].task.stdout
+    assert f"hello from LinearFlow/{run.id}/start/" in run["start"].task.stdout
     assert "user:tester" in run.system_tags and "jupyter-metaflow:notebook" in run.system_tags
     assert [t.id for t in run["middle"].task.parent_tasks] == [run["start"].task.id]
     assert "local_only" not in ip.user_ns
@@ -110,7 +111,8 @@ def test_branch_and_join_with_merge_artifacts(ip):
         "%%step start\nself.common = 'c'\nself.next(self.a, self.b)",
         "%%step a\nself.v = 'from a'\nself.next(self.join)",
         "%%step b\nself.v = 'from b'\nself.next(self.join)",
-        "%%step join\nself.vs = sorted(i.v for i in inputs)\nself.merge_artifacts(inputs, exclude=['v'])",
+        "%%step join\nself.vs = sorted(i.v for i in inputs)\nself.merge_artifacts(inputs, "
+        "exclude=['v'])",
         "%%step end\npass",
     )
     for c in cells:
@@ -143,14 +145,21 @@ def test_foreach_runs_every_split_and_joins(ip, capsys):
     out = capsys.readouterr().out
     assert out.index("split 1 of 3") < out.index("split 0 aaa") < out.index("split 2 of 3")
     assert [(e.status, e.split_index) for e in events if e.status != "queued"] == [
-        ("running", 0), ("done", 0), ("running", 1), ("done", 1), ("running", 2), ("done", 2)
+        ("running", 0),
+        ("done", 0),
+        ("running", 1),
+        ("done", 1),
+        ("running", 2),
+        ("done", 2),
     ]
     done = [e for e in events if e.status == "done"]
     assert all(e.duration > 0 and e.artifact_count >= 1 and e.num_splits == 3 for e in done)
     from jupyter_metaflow import protocol
 
     payload = protocol.envelope("step_status", done[0].to_json())["payload"]
-    assert payload["state"] == "done" and payload["source"] == cells[2] and payload["split_index"] == 0
+    assert (
+        payload["state"] == "done" and payload["source"] == cells[2] and payload["split_index"] == 0
+    )
     ok(ip, cells[3])
     ok(ip, cells[4])
     run = latest("FanFlow")
@@ -164,7 +173,8 @@ def test_nested_foreach(ip, capsys):
     cells = notebook(
         "%%flow NestFlow",
         "%%step start\nself.rows = [1, 2]\nself.next(self.row, foreach='rows')",
-        "%%step row\nself.r = self.input\nself.cols = [10, 20, 30]\nself.next(self.cell, foreach='cols')",
+        "%%step row\nself.r = self.input\nself.cols = [10, 20, 30]\n"
+        "self.next(self.cell, foreach='cols')",
         "%%step cell\nself.v = self.r * self.input",
         "%%step join_cols\nself.row_total = sum(i.v for i in inputs)\nself.r = inputs[0].r",
         "%%step join_rows\nself.totals = [(i.r, i.row_total) for i in inputs]",
@@ -175,7 +185,9 @@ def test_nested_foreach(ip, capsys):
     for c in cells:
         ok(ip, c)
     # the inner body's one execution runs 6 tasks: progress counts all 6, each task is told apart
-    done = [(e.split_index, e.num_splits) for e in events if e.step == "cell" and e.status == "done"]
+    done = [
+        (e.split_index, e.num_splits) for e in events if e.step == "cell" and e.status == "done"
+    ]
     assert done == [(i, 6) for i in range(6)]
     out = capsys.readouterr().out
     assert "── cell · split 1 of 3 · task 4 of 6 ──" in out
@@ -190,8 +202,10 @@ def test_parameters_defaults_and_magic_line_conversion(ip):
         "\nalpha = Parameter('alpha', default=0.5)\ncount = Parameter('count', default=2)"
         "\nconf = Parameter('conf', type=JSONType, default='{\"k\": 1}')\nLABEL = 'v1'"
     )
-    steps = ("%%step start\nself.seen = (self.alpha, self.count, self.conf, self.LABEL)",
-             "%%step end\npass")
+    steps = (
+        "%%step start\nself.seen = (self.alpha, self.count, self.conf, self.LABEL)",
+        "%%step end\npass",
+    )
     cells = notebook("%%flow ParamFlow" + body, *steps)
     ok(ip, cells[0])
     ok(ip, cells[1])
@@ -204,16 +218,22 @@ def test_parameters_defaults_and_magic_line_conversion(ip):
 
 
 def test_bad_parameter_value_shows_usage(ip):
-    cells = notebook("%%flow ParamFlow --count many\ncount = Parameter('count', default=2)",
-                     "%%step start\npass", "%%step end\npass")
+    cells = notebook(
+        "%%flow ParamFlow --count many\ncount = Parameter('count', default=2)",
+        "%%step start\npass",
+        "%%step end\npass",
+    )
     result = run(ip, cells[0])
     message = str(result.error_in_exec)
     assert "Invalid value for '--count': many is not a valid integer" in message
     assert "--count INTEGER" in message
     result = run(ip, cells[1])
     assert "not a valid integer" in str(result.error_in_exec)
-    cells = notebook("%%flow ParamFlow --colour red\ncount = Parameter('count', default=2)",
-                     "%%step start\npass", "%%step end\npass")
+    cells = notebook(
+        "%%flow ParamFlow --colour red\ncount = Parameter('count', default=2)",
+        "%%step start\npass",
+        "%%step end\npass",
+    )
     assert "no such option: --colour" in str(run(ip, cells[0]).error_in_exec)
 
 
@@ -226,7 +246,10 @@ def test_bad_magic_arguments_give_usage_with_cell_and_fix(ip):
     source = "%%flow F --n '3\nn = Parameter('n', default=1)"
     notebook(source, "%%step start\npass", "%%step end\npass")
     message = str(run(ip, source).error_in_exec)
-    assert "cell 1, line 1: Cannot read the %%flow line: No closing quotation. Write %%flow NAME" in message
+    assert (
+        "cell 1, line 1: Cannot read the %%flow line: No closing quotation. Write %%flow NAME"
+        in message
+    )
 
 
 def test_failed_step_keeps_last_good_run(ip, capfd):
@@ -234,7 +257,9 @@ def test_failed_step_keeps_last_good_run(ip, capfd):
     for c in cells[:3]:
         ok(ip, c)
     good = latest("LinearFlow")
-    broken = cells[2].replace("self.x += 1", "self.x += 1\nself.y = [1]\n\nraise ValueError('boom')")
+    broken = cells[2].replace(
+        "self.x += 1", "self.x += 1\nself.y = [1]\n\nraise ValueError('boom')"
+    )
     capfd.readouterr()
     result = run(ip, broken)
     error = result.error_in_exec
@@ -262,7 +287,9 @@ def test_failed_step_keeps_last_good_run(ip, capfd):
     error = run(ip, cells[3]).error_in_exec
     message = str(error)
     # a run-order problem, not a flaw in the flow's definition
-    assert isinstance(error, errors.RunOrderError) and not isinstance(error, errors.FlowDefinitionError)
+    assert isinstance(error, errors.RunOrderError) and not isinstance(
+        error, errors.FlowDefinitionError
+    )
     assert "'middle', which failed in the current run" in message
     assert "execute cell 3 (%%step middle) again first" in message
     ok(ip, cells[2])
@@ -271,16 +298,20 @@ def test_failed_step_keeps_last_good_run(ip, capfd):
 
 
 def test_unpicklable_artifact_is_named(ip):
-    cells = notebook("%%step start\nimport threading\nself.lock = threading.Lock()\nself.next(self.end)",
-                     "%%step end\npass")
+    cells = notebook(
+        "%%step start\nimport threading\nself.lock = threading.Lock()\nself.next(self.end)",
+        "%%step end\npass",
+    )
     error = run(ip, cells[0]).error_in_exec
     assert isinstance(error, errors.StepFailed)
     assert "artifact self.lock cannot be pickled" in str(error)
 
 
 def test_artifact_name_colliding_with_flowspec(ip):
-    cells = notebook("%%step start\nself.x = 1\nself.index = 3\nself.end = 4\nself.next(self.end)",
-                     "%%step end\npass")
+    cells = notebook(
+        "%%step start\nself.x = 1\nself.index = 3\nself.end = 4\nself.next(self.end)",
+        "%%step end\npass",
+    )
     error = str(run(ip, cells[0]).error_in_exec)
     assert "cell 1 (%%step start), line 3: self.index is FlowSpec's own attribute" in error
     assert "cell 1 (%%step start), line 4: self.end is the name of step 'end'" in error
@@ -288,16 +319,36 @@ def test_artifact_name_colliding_with_flowspec(ip):
 
 def test_structural_errors_name_cell_and_line(ip):
     cases = [
-        (("%%step start\nx = = 1\nself.next(self.end)", "%%step end\npass"),
-         "cell 1, line 2: Syntax error"),
-        (("%%step start\nself.next(self.nowhere)", "%%step end\npass"), "'nowhere', which no step cell"),
-        (("%%step start\npass", "%%step start\npass", "%%step end\npass"), "already defined in cell 1"),
-        (("%%step start\nself.next(self.a)", "%%step a\nself.next(self.start)", "%%step end\npass"),
-         "loop"),
+        (
+            ("%%step start\nx = = 1\nself.next(self.end)", "%%step end\npass"),
+            "cell 1, line 2: Syntax error",
+        ),
+        (
+            ("%%step start\nself.next(self.nowhere)", "%%step end\npass"),
+            "'nowhere', which no step cell",
+        ),
+        (
+            ("%%step start\npass", "%%step start\npass", "%%step end\npass"),
+            "already defined in cell 1",
+        ),
+        (
+            (
+                "%%step start\nself.next(self.a)",
+                "%%step a\nself.next(self.start)",
+                "%%step end\npass",
+            ),
+            "loop",
+        ),
         (("%%step start\npass",), "no 'end' step"),
         (("%%step begin\npass", "%%step end\npass"), "no 'start' step"),
-        (("%%step start\nself.x = [1]\nself.next(self.a, foreach='x')", "%%step a\nself.next(self.end)",
-          "%%step end\npass"), "cell 3 (%%step end), line 1:\nThe terminal step *end*"),
+        (
+            (
+                "%%step start\nself.x = [1]\nself.next(self.a, foreach='x')",
+                "%%step a\nself.next(self.end)",
+                "%%step end\npass",
+            ),
+            "cell 3 (%%step end), line 1:\nThe terminal step *end*",
+        ),
     ]
     for sources, expected in cases:
         cells = notebook(*sources)
@@ -307,9 +358,12 @@ def test_structural_errors_name_cell_and_line(ip):
 
 
 def test_scratch_only_names_warn_once(ip, capsys):
-    cells = notebook("df = [1, 2]\nprint(df)", "scale = 3\nrows = df * scale\nprint(rows)",
-                     "%%step start\nself.n = len(df) * scale + len(rows)\nself.next(self.end)",
-                     "%%step end\npass")
+    cells = notebook(
+        "df = [1, 2]\nprint(df)",
+        "scale = 3\nrows = df * scale\nprint(rows)",
+        "%%step start\nself.n = len(df) * scale + len(rows)\nself.next(self.end)",
+        "%%step end\npass",
+    )
     ok(ip, cells[0])
     ok(ip, cells[1])
     ok(ip, cells[2])
@@ -317,7 +371,8 @@ def test_scratch_only_names_warn_once(ip, capsys):
     assert warnings == [
         "Warning: step 'start' uses names only scratch cells define: df (cell 1), rows (cell 2), "
         "scale (cell 2); the exported flow would fail with NameError. Move them into a module cell "
-        "(imports, def/class, literal constants) or tag cells 1, 2 'module'."]
+        "(imports, def/class, literal constants) or tag cells 1, 2 'module'."
+    ]
     assert latest("DemoNbFlow")["start"].task.data.n == 2 * 3 + 6
 
 
@@ -404,8 +459,11 @@ def test_a_debug_split_run_is_invisible_to_the_client(ip, capsys):
 
 
 def test_restart_after_mf_run_reattaches_to_the_mf_run_run(ip, capsys):
-    cells = notebook("%%flow RunFlow\nn = Parameter('n', default=1)",
-                     "%%step start\nself.v = self.n * 10", "%%step end\nself.seen = self.v")
+    cells = notebook(
+        "%%flow RunFlow\nn = Parameter('n', default=1)",
+        "%%step start\nself.v = self.n * 10",
+        "%%step end\nself.seen = self.v",
+    )
     for c in cells:
         ok(ip, c)
     ok(ip, "mf = %mf_run --n 7")  # Metaflow's runtime makes this run, from demo_nb.nbflow.py
@@ -416,7 +474,9 @@ def test_restart_after_mf_run_reattaches_to_the_mf_run_run(ip, capsys):
     capsys.readouterr()
     ok(ip, "%mf_show start.v")  # was: "this notebook has no run yet"
     assert f"RunFlow/{made.id}/start/" in capsys.readouterr().out
-    assert notebook_session.get_session().restorable_run() == f"RunFlow/{made.id}"  # %mf_resume's origin
+    assert (
+        notebook_session.get_session().restorable_run() == f"RunFlow/{made.id}"
+    )  # %mf_resume's origin
     ok(ip, cells[2])
     session = notebook_session.get_session()
     assert session.current_run != f"RunFlow/{made.id}"  # re-executing end made a new run...
@@ -426,8 +486,11 @@ def test_restart_after_mf_run_reattaches_to_the_mf_run_run(ip, capsys):
 def test_project_flow_runs_carry_the_project_system_tags(ip):
     from metaflow import Flow
 
-    cells = notebook("%%flow ProjFlow\n@project(name='demo_proj')", "%%step start\npass",
-                     "%%step end\nself.branch = current.branch_name")
+    cells = notebook(
+        "%%flow ProjFlow\n@project(name='demo_proj')",
+        "%%step start\npass",
+        "%%step end\nself.branch = current.branch_name",
+    )
     for c in cells:
         ok(ip, c)
     ok(ip, cells[2])  # a re-execution: a new run cloning start
@@ -439,7 +502,10 @@ def test_project_flow_runs_carry_the_project_system_tags(ip):
     cells = notebook("%%flow ProjFlow\n@project(name='Bad Name')", *cells[1:])
     error = run(ip, cells[1]).error_in_exec  # was Metaflow's internal traceback
     assert isinstance(error, errors.FlowDefinitionError)
-    assert "A flow decorator in cell 1 (%%flow) failed: MetaflowException: The @project name" in str(error)
+    assert (
+        "A flow decorator in cell 1 (%%flow) failed: MetaflowException: The @project name"
+        in str(error)
+    )
     assert len(list(Flow("ProjFlow"))) == 2  # no run registered
     cells = notebook("%%flow ProjFlow\n@project(name='other_proj')", *cells[1:])
     for c in cells:
@@ -450,10 +516,17 @@ def test_project_flow_runs_carry_the_project_system_tags(ip):
 
 
 def test_step_reading_a_flow_constant_bare_is_told_to_write_self(ip, capsys):
-    cells = notebook("%%flow ConstFlow\nLABELS = {'a': 1}", "%%step start\nself.n = len(LABELS)", "%%step end")
+    cells = notebook(
+        "%%flow ConstFlow\nLABELS = {'a': 1}", "%%step start\nself.n = len(LABELS)", "%%step end"
+    )
     ok(ip, cells[0])
-    assert isinstance(run(ip, cells[1]).error_in_exec, errors.StepFailed)  # NameError, as in flow.py
-    assert "Step 'start' uses 'LABELS', which the flow cell defines as a class attribute" in capsys.readouterr().err
+    assert isinstance(
+        run(ip, cells[1]).error_in_exec, errors.StepFailed
+    )  # NameError, as in flow.py
+    assert (
+        "Step 'start' uses 'LABELS', which the flow cell defines as a class attribute"
+        in capsys.readouterr().err
+    )
 
 
 def test_without_the_notebook_steps_wait_for_the_flow_then_keep_their_place(ip, capsys):
@@ -477,24 +550,38 @@ def test_syntax_only_the_compiler_rejects_names_the_cell_and_line(ip):
 
 
 def test_a_step_that_never_reaches_self_next_fails(ip):
-    for body in ("self.a = 1\nif self.a:\n    return\nself.next(self.end)", "self.a = 1\nyield 5\nself.next(self.end)"):
+    for body in (
+        "self.a = 1\nif self.a:\n    return\nself.next(self.end)",
+        "self.a = 1\nyield 5\nself.next(self.end)",
+    ):
         cells = notebook("%%step start\n" + body, "%%step end\nprint(self.a)")
-        error = run(ip, cells[0]).error_in_exec  # was 'done', then end: "start went to [], not 'end'"
+        error = run(
+            ip, cells[0]
+        ).error_in_exec  # was 'done', then end: "start went to [], not 'end'"
         assert isinstance(error, errors.StepFailed)
         assert "it ended without calling self.next(...)" in str(error)
-        assert "which failed in the current run: fix and execute cell 1" in str(run(ip, cells[1]).error_in_exec)
+        assert "which failed in the current run: fix and execute cell 1" in str(
+            run(ip, cells[1]).error_in_exec
+        )
 
 
 def test_module_cell_names_are_visible_in_steps(ip):
-    cells = notebook("import math\ndef double(v):\n    return 2 * v",
-                     "%%step start\nself.v = double(math.pi)\nself.next(self.end)", "%%step end\npass")
+    cells = notebook(
+        "import math\ndef double(v):\n    return 2 * v",
+        "%%step start\nself.v = double(math.pi)\nself.next(self.end)",
+        "%%step end\npass",
+    )
     ok(ip, cells[0])
     ok(ip, cells[1])
     assert latest("DemoNbFlow")["start"].task.data.v == pytest.approx(2 * 3.141592653589793)
 
 
 def test_implied_transitions_and_flow_name_from_notebook(ip):
-    cells = notebook("%%step start\nself.a = 1", "%%step end\nprint(self.a)", path=os.path.join("x", "my model.ipynb"))
+    cells = notebook(
+        "%%step start\nself.a = 1",
+        "%%step end\nprint(self.a)",
+        path=os.path.join("x", "my model.ipynb"),
+    )
     ok(ip, cells[0])
     ok(ip, cells[1])
     assert latest("MyModelFlow").successful
@@ -505,21 +592,26 @@ def test_large_artifact_is_stored_uncompressed_and_reads_back(ip, tmp_path):
 
     payload = os.urandom(_metaflow.RAW_BLOB_BYTES + 1)
     ip.user_ns["PAYLOAD"] = payload
-    cells = notebook("%%step start\nself.big = PAYLOAD\nself.small = 'x' * 100\nself.next(self.end)",
-                     "%%step end\npass")
+    cells = notebook(
+        "%%step start\nself.big = PAYLOAD\nself.small = 'x' * 100\nself.next(self.end)",
+        "%%step end\npass",
+    )
     ok(ip, cells[0])
     task = latest("DemoNbFlow")["start"].task
     assert task.data.big == payload and task.data.small == "x" * 100
     data_dir = tmp_path / ".metaflow" / "DemoNbFlow" / "data"
     big_sha, small_sha = task["big"].sha, task["small"].sha
     assert json.loads((data_dir / big_sha[:2] / f"{big_sha}_meta").read_text())["cas_raw"] is True
-    assert json.loads((data_dir / small_sha[:2] / f"{small_sha}_meta").read_text())["cas_raw"] is False
+    assert (
+        json.loads((data_dir / small_sha[:2] / f"{small_sha}_meta").read_text())["cas_raw"] is False
+    )
 
 
 def test_switch_runs_the_chosen_branch_and_skips_the_other(ip, capsys):
     cells = notebook(
         "%%flow SwitchFlow",
-        "%%step start\nself.choice = 'b'\nself.next({'a': self.a, 'b': self.b}, condition='choice')",
+        "%%step start\nself.choice = 'b'\nself.next({'a': self.a, 'b': self.b}, "
+        "condition='choice')",
         "%%step a\nself.r = 'A'\nself.next(self.end)",
         "%%step b\nself.r = 'B'\nself.next(self.end)",
         "%%step end\nprint('got', self.r)",
@@ -538,8 +630,11 @@ def test_switch_runs_the_chosen_branch_and_skips_the_other(ip, capsys):
 
 def test_include_file_is_read_like_the_cli(ip, tmp_path):
     (tmp_path / "notes.txt").write_text("some text\n")
-    cells = notebook("%%flow IncludeFlow\nnotes = IncludeFile('notes', default='notes.txt')",
-                     "%%step start\nself.length = len(self.notes)\nself.next(self.end)", "%%step end\npass")
+    cells = notebook(
+        "%%flow IncludeFlow\nnotes = IncludeFile('notes', default='notes.txt')",
+        "%%step start\nself.length = len(self.notes)\nself.next(self.end)",
+        "%%step end\npass",
+    )
     ok(ip, cells[0])
     ok(ip, cells[1])
     task = latest("IncludeFlow")["start"].task
@@ -547,8 +642,11 @@ def test_include_file_is_read_like_the_cli(ip, tmp_path):
 
 
 def test_config_default_is_an_artifact_like_in_a_run(ip):
-    cells = notebook("%%flow ConfigFlow\ncfg = Config('cfg', default_value={'lr': 0.1, 'layers': [8, 4]})",
-                     "%%step start\nself.lr_seen = self.cfg.lr\nself.next(self.end)", "%%step end\npass")
+    cells = notebook(
+        "%%flow ConfigFlow\ncfg = Config('cfg', default_value={'lr': 0.1, 'layers': [8, 4]})",
+        "%%step start\nself.lr_seen = self.cfg.lr\nself.next(self.end)",
+        "%%step end\npass",
+    )
     for source in cells:
         ok(ip, source)
     run = latest("ConfigFlow")
@@ -558,12 +656,16 @@ def test_config_default_is_an_artifact_like_in_a_run(ip):
 
 def test_config_options_on_the_flow_line_like_on_the_command_line(ip, tmp_path):
     (tmp_path / "settings.json").write_text('{"lr": 0.5, "layers": [16]}')
-    flow_cell = ("%%flow ConfigFlow --config cfg settings.json --config-value extra '{\"tag\": \"x\"}'\n"
-                 "cfg = Config('cfg', default_value={'lr': 0.1})\n"
-                 "extra = Config('extra', default_value={'tag': 'default'})")
-    cells = notebook(flow_cell,
-                     "%%step start\nself.lr_seen = self.cfg.lr\nself.tag = self.extra.tag\nself.next(self.end)",
-                     "%%step end\npass")
+    flow_cell = (
+        '%%flow ConfigFlow --config cfg settings.json --config-value extra \'{"tag": "x"}\'\n'
+        "cfg = Config('cfg', default_value={'lr': 0.1})\n"
+        "extra = Config('extra', default_value={'tag': 'default'})"
+    )
+    cells = notebook(
+        flow_cell,
+        "%%step start\nself.lr_seen = self.cfg.lr\nself.tag = self.extra.tag\nself.next(self.end)",
+        "%%step end\npass",
+    )
     for source in cells:
         ok(ip, source)
     run = latest("ConfigFlow")
@@ -579,26 +681,37 @@ def test_config_options_on_the_flow_line_like_on_the_command_line(ip, tmp_path):
 def test_decorator_arguments_from_config_expr_resolve_in_the_kernel(ip, capsys):
     from metaflow import Flow
 
-    flow_cell = ("%%flow CfgDecoFlow\n@project(name=config_expr('cfg.project'))\n"
-                 "cfg = Config('cfg', default_value={'project': 'cfg_proj', 'retries': 0, 'cpu': 2, 'lr': 0.3})\n"
-                 "lr = Parameter('lr', default=config_expr('cfg.lr'))\n"
-                 "rate = Parameter('rate', default=config_expr('cfg.lr'))")
-    cells = notebook(flow_cell.replace("%%flow CfgDecoFlow", "%%flow CfgDecoFlow --rate 0.9"),
-                     "%%step start\n@resources(cpu=config_expr('cfg.cpu'))\n@retry(times=config_expr('cfg.retries'))\n"
-                     "self.project = current.project_name\nself.next(self.end)",
-                     "%%step end\npass")
-    for source in cells:  # was 'Config object can only be used directly in the FlowSpec defining them'
+    flow_cell = (
+        "%%flow CfgDecoFlow\n@project(name=config_expr('cfg.project'))\n"
+        "cfg = Config('cfg', default_value={'project': 'cfg_proj', 'retries': 0, 'cpu': 2, 'lr': "
+        "0.3})\n"
+        "lr = Parameter('lr', default=config_expr('cfg.lr'))\n"
+        "rate = Parameter('rate', default=config_expr('cfg.lr'))"
+    )
+    cells = notebook(
+        flow_cell.replace("%%flow CfgDecoFlow", "%%flow CfgDecoFlow --rate 0.9"),
+        "%%step start\n@resources(cpu=config_expr('cfg.cpu'))\n"
+        "@retry(times=config_expr('cfg.retries'))\n"
+        "self.project = current.project_name\nself.next(self.end)",
+        "%%step end\npass",
+    )
+    for (
+        source
+    ) in cells:  # was 'Config object can only be used directly in the FlowSpec defining them'
         ok(ip, source)
     made = latest("CfgDecoFlow")
     assert made["start"].task.data.project == "cfg_proj" and "project:cfg_proj" in made.system_tags
     assert (made["start"].task.data.lr, made["start"].task.data.rate) == (0.3, 0.9)
-    # the routing reads the resolved value: @retry(times=2) from the Config sends start to the runtime
+    # the routing reads the resolved value: @retry(times=2) from the Config sends start to the
+    # runtime
     cells = notebook(flow_cell.replace("'retries': 0", "'retries': 2"), *cells[1:])
     ok(ip, cells[0])
     capsys.readouterr()
     ok(ip, cells[1])  # was TypeError: int() argument must be ... not 'DelayEvaluator'
-    assert ("Step 'start' runs under Metaflow's runtime, not in the kernel: "
-            "@retry(times=2) relaunches a failed task.") in capsys.readouterr().out
+    assert (
+        "Step 'start' runs under Metaflow's runtime, not in the kernel: "
+        "@retry(times=2) relaunches a failed task."
+    ) in capsys.readouterr().out
     assert Flow("CfgDecoFlow").latest_run.successful
 
 
@@ -615,8 +728,14 @@ def test_flow_mutator_and_user_step_decorator_from_a_module_cell(ip):
         "    yield\n"
     )
     ok(ip, module_cell)
-    cells = notebook("%%flow MutantFlow\n@catch_all", "%%step start\n@stamped\nself.v = 1 / 0", "%%step end\npass")
-    for source in cells:  # a bare @catch_all left the mutator object as the flow class: AttributeError
+    cells = notebook(
+        "%%flow MutantFlow\n@catch_all",
+        "%%step start\n@stamped\nself.v = 1 / 0",
+        "%%step end\npass",
+    )
+    for (
+        source
+    ) in cells:  # a bare @catch_all left the mutator object as the flow class: AttributeError
         ok(ip, source)
     task = latest("MutantFlow")["start"].task
     assert "ZeroDivisionError" in str(task.data.problem) and task.data.stamp == "around start"
@@ -624,9 +743,15 @@ def test_flow_mutator_and_user_step_decorator_from_a_module_cell(ip):
 
 def test_file_names_the_notebook_for_code_written_for_a_flow_file(ip, tmp_path):
     (tmp_path / "rows.txt").write_text("a\nb\n")
-    helper = "import os\ndef beside(name):\n    return os.path.join(os.path.dirname(__file__), name)"
-    cells = notebook(helper, "%%step start\nself.rows = open(beside('rows.txt')).read().split()", "%%step end",
-                     path=str(tmp_path / "first.ipynb"))
+    helper = (
+        "import os\ndef beside(name):\n    return os.path.join(os.path.dirname(__file__), name)"
+    )
+    cells = notebook(
+        helper,
+        "%%step start\nself.rows = open(beside('rows.txt')).read().split()",
+        "%%step end",
+        path=str(tmp_path / "first.ipynb"),
+    )
     ok(ip, cells[0])
     ok(ip, cells[1])  # was NameError: name '__file__' is not defined
     assert latest("FirstFlow")["start"].task.data.rows == ["a", "b"]
@@ -642,8 +767,10 @@ def test_file_names_the_notebook_for_code_written_for_a_flow_file(ip, tmp_path):
 def test_catch_works_and_runtime_only_decorators_are_noted(ip, capsys):
     # @retry(times=0) stays in the kernel; with retries the step goes to Metaflow's runtime
     # (test_native_runtime.py)
-    cells = notebook("%%step start\n@catch(var='problem')\n@retry(times=0)\nself.v = 1 / 0\nself.next(self.end)",
-                     "%%step end\npass")
+    cells = notebook(
+        "%%step start\n@catch(var='problem')\n@retry(times=0)\nself.v = 1 / 0\nself.next(self.end)",
+        "%%step end\npass",
+    )
     ok(ip, cells[0])
     assert "@retry on step 'start' takes effect under Metaflow's runtime" in capsys.readouterr().err
     task = latest("DemoNbFlow")["start"].task
@@ -657,13 +784,17 @@ def test_interrupted_step_is_recorded_failed_and_reraised(ip):
     result = run(ip, cells[2].replace("self.x += 1", "self.x += 1\nraise KeyboardInterrupt"))
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     # shown with the step's own frames and line numbers, not the executor's
-    assert "Step 'middle' in cell 3 (%%step middle) was interrupted in run" in str(result.error_in_exec)
+    assert "Step 'middle' in cell 3 (%%step middle) was interrupted in run" in str(
+        result.error_in_exec
+    )
     assert "Cell 3 (%%step middle), line 3, in middle" in result.error_in_exec.user_traceback
     assert "jupyter_metaflow" not in result.error_in_exec.user_traceback
     session = notebook_session.get_session()
     assert session.current_run == first and "middle" in session.run.failed
     ok(ip, cells[2])
-    assert notebook_session.get_session().current_run != first  # a re-run: a new run, never the same one
+    assert (
+        notebook_session.get_session().current_run != first
+    )  # a re-run: a new run, never the same one
     assert latest("LinearFlow")["middle"].task.data.x == 2
 
 
@@ -773,7 +904,6 @@ def test_branch_arm_falling_through_is_a_clear_error(ip):
     assert "self.next" in str(error)
 
 
-
 def test_multi_line_f_string_keeps_its_text_as_in_the_exported_flow(ip):
     # from Python 3.12 an f-string is several tokens: its lines must still not be re-indented
     cells = notebook(
@@ -786,7 +916,9 @@ def test_multi_line_f_string_keeps_its_text_as_in_the_exported_flow(ip):
     assert latest("FStringFlow")["start"].task.data.msg == "first\n  2 second\nlast  2"
 
 
-def test_a_notebook_file_with_a_utf8_bom_is_read_as_the_exporter_reads_it(ip, tmp_path, monkeypatch):
+def test_a_notebook_file_with_a_utf8_bom_is_read_as_the_exporter_reads_it(
+    ip, tmp_path, monkeypatch
+):
     import nbformat
 
     sources = ("%%flow FromFileFlow", "%%step start\nself.x = 1", "%%step end\nprint(self.x)")

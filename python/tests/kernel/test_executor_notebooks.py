@@ -10,11 +10,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import headless
 import nbformat
 import pytest
 from jupyter_client.manager import start_new_kernel
-
-import headless
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 FLOW_NOTEBOOKS = ["linear", "branch_join", "foreach", "parameters", "sklearn_hyperparams"]
@@ -26,8 +25,11 @@ def execute_notebook(path: Path) -> nbformat.NotebookNode:
 
 def stream_text(nb: nbformat.NotebookNode) -> str:
     return "".join(
-        out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-        for out in cell.get("outputs", []) if out.get("output_type") == "stream"
+        out.get("text", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream"
     )
 
 
@@ -53,7 +55,7 @@ def test_example_runs_headless_as_a_real_run(name, workdir):
     if name == "linear":
         run = Flow("LinearFlow").latest_run
         assert run["end"].task.data.total == 285
-        assert "10 numbers in LinearFlow/%s/start/" % run.id in run["start"].task.stdout
+        assert f"10 numbers in LinearFlow/{run.id}/start/" in run["start"].task.stdout
     elif name == "branch_join":
         run = Flow("BranchJoinFlow").latest_run
         assert run["join"].task.data.results == {"METAFLOW IN A NOTEBOOK", "metaflow in a notebook"}
@@ -61,7 +63,9 @@ def test_example_runs_headless_as_a_real_run(name, workdir):
     elif name == "foreach":
         run = Flow("ForeachFlow").latest_run
         assert run["join_letters"].task.data.all_words == {
-            "a": ["a", "aa", "aaa"], "b": ["b", "bb", "bbb"]}
+            "a": ["a", "aa", "aaa"],
+            "b": ["b", "bb", "bbb"],
+        }
         assert len(list(run["repeat"])) == 6
         assert "repeat · split 3 of 3" in printed
     elif name == "parameters":
@@ -89,7 +93,9 @@ def test_restart_reattaches_to_the_latest_notebook_run(workdir):
     load, start, square, end = sources[:4]
 
     def run_in_fresh_kernel(*cells: str) -> None:
-        km, kc = start_new_kernel(kernel_name="python3", cwd=str(workdir), env=headless.kernel_env())
+        km, kc = start_new_kernel(
+            kernel_name="python3", cwd=str(workdir), env=headless.kernel_env()
+        )
         try:
             for source in cells:
                 reply = kc.execute_interactive(source, timeout=120)
@@ -110,11 +116,15 @@ def test_restart_reattaches_to_the_latest_notebook_run(workdir):
 def test_failing_step_shows_the_cells_traceback_in_a_kernel(workdir):
     """The error output a frontend gets: the cell's line numbers, not the magic's frames."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in (
-        "%load_ext jupyter_metaflow",
-        "%%step start\nvalue = 1\nraise RuntimeError('bad value %d' % value)\nself.next(self.end)",
-        "%%step end\npass",
-    )]
+    nb.cells = [
+        nbformat.v4.new_code_cell(s)
+        for s in (
+            "%load_ext jupyter_metaflow",
+            "%%step start\nvalue = 1\nraise RuntimeError('bad value %d' % value)\n"
+            "self.next(self.end)",
+            "%%step end\npass",
+        )
+    ]
     path = workdir / "failing.ipynb"
     nbformat.write(nb, path)
     headless.execute(nb, path, timeout=120, allow_errors=True)

@@ -14,20 +14,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import headless
 import nbformat
 import pytest
 
-import headless
 from jupyter_metaflow.assembly import assemble
 from jupyter_metaflow.cells import CellInput
 from jupyter_metaflow.export import export_notebook
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 FLOW_NOTEBOOKS = sorted(
-    p.stem for p in EXAMPLES.glob("*.ipynb")
+    p.stem
+    for p in EXAMPLES.glob("*.ipynb")
     if "%%step" in p.read_text()
     # documented but not run here (e.g. needs a Kubernetes deployment)
-    and nbformat.read(p, as_version=4).metadata.get("jupyter_metaflow", {}).get("execute_in_ci", True)
+    and nbformat.read(p, as_version=4)
+    .metadata.get("jupyter_metaflow", {})
+    .get("execute_in_ci", True)
 )
 
 
@@ -70,8 +73,12 @@ def test_notebook_and_exported_flow_give_equal_artifacts(name, workdir):
     shutil.copy(EXAMPLES / path.name, path)
     env = headless.kernel_env(METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir))
 
-    nb = headless.execute(nbformat.read(path, as_version=4), path, timeout=300,
-                          METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir))
+    nb = headless.execute(
+        nbformat.read(path, as_version=4),
+        path,
+        timeout=300,
+        METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir),
+    )
     model = assemble([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], path.name)
     namespace(None)
     notebook_run = Flow(model.name).latest_run
@@ -82,7 +89,11 @@ def test_notebook_and_exported_flow_give_equal_artifacts(name, workdir):
     params = model.flow_cell.param_args if model.flow_cell else []
     result = subprocess.run(
         [sys.executable, str(exported), "--no-pylint", "run", *params],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     exported_run = Flow(model.name).latest_run
@@ -93,8 +104,11 @@ def test_notebook_and_exported_flow_give_equal_artifacts(name, workdir):
 
 TUTORIALS = {"01-playlist": "playlist.py", "02-statistics": "stats.py"}
 RANDOM = {  # artifacts the tutorial draws at random (random.choice, random.shuffle, unseeded)
-    "01-playlist": {"movies": lambda v: sorted(v[1]), "playlist": lambda v: sorted(v[1]),
-                    "bonus": lambda pick: pick[0]},
+    "01-playlist": {
+        "movies": lambda v: sorted(v[1]),
+        "playlist": lambda v: sorted(v[1]),
+        "bonus": lambda pick: pick[0],
+    },
 }
 
 
@@ -115,8 +129,13 @@ def test_metaflow_tutorial_imported_as_a_notebook_runs_like_the_flow_file(tutori
     path = flow_file.with_suffix(".ipynb")
     nbformat.write(nbformat.from_dict(import_flow_file(flow_file)), path)
     same_sets = {"PYTHONHASHSEED": "0"}  # stats.py splits over list(set(...)): one order for both
-    nb = headless.execute(nbformat.read(path, as_version=4), path, timeout=300,
-                          METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir), **same_sets)
+    nb = headless.execute(
+        nbformat.read(path, as_version=4),
+        path,
+        timeout=300,
+        METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir),
+        **same_sets,
+    )
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors  # was NameError: name '__file__' is not defined
     model = assemble([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], path.name)
@@ -124,15 +143,25 @@ def test_metaflow_tutorial_imported_as_a_notebook_runs_like_the_flow_file(tutori
     notebook_run = Flow(model.name).latest_run
 
     env = headless.kernel_env(METAFLOW_DATASTORE_SYSROOT_LOCAL=str(workdir), **same_sets)
-    result = subprocess.run([sys.executable, flow_file.name, "--no-pylint", "run"], cwd=workdir,
-                            env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, flow_file.name, "--no-pylint", "run"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     file_run = Flow(model.name).latest_run
     assert file_run.id != notebook_run.id
-    assert_equal_artifacts(notebook_run, file_run, {s.name for s in model.steps}, RANDOM.get(tutorial, {}))
+    assert_equal_artifacts(
+        notebook_run, file_run, {s.name for s in model.steps}, RANDOM.get(tutorial, {})
+    )
 
 
-def assert_equal_artifacts(run_a, run_b, step_names: set[str], loose: dict[str, Any] | None = None) -> None:
+def assert_equal_artifacts(
+    run_a, run_b, step_names: set[str], loose: dict[str, Any] | None = None
+) -> None:
     """Both runs succeeded with the same steps, tasks and artifact values (``loose``: what to
     compare of a random artifact's normalized value)."""
     assert run_a.successful and run_b.successful
@@ -145,4 +174,6 @@ def assert_equal_artifacts(run_a, run_b, step_names: set[str], loose: dict[str, 
             assert sorted(a) == sorted(b), (step, i)
             for artifact in a:
                 same = (loose or {}).get(artifact, lambda value: value)
-                assert same(a[artifact]) == same(b[artifact]), "%s task %d: artifact %r differs" % (step, i, artifact)
+                assert same(a[artifact]) == same(b[artifact]), (
+                    f"{step} task {i}: artifact {artifact!r} differs"
+                )

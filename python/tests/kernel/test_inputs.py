@@ -4,10 +4,10 @@ IPython shell against real notebook runs; nothing set on them is stored."""
 from __future__ import annotations
 
 import pytest
+from inprocess import ok, set_notebook
 from IPython.core.error import UsageError
 
 from jupyter_metaflow import errors
-from inprocess import ok, set_notebook
 
 CELLS = (
     "%%flow InputsFlow\nC_VALUES = [0.1, 1.0, 10.0]",
@@ -30,14 +30,19 @@ def test_self_reads_what_a_split_receives_and_stores_nothing(ip, capsys):
     out = capsys.readouterr().out
     assert "self now read what step 'train' receives: split [2] of 3: self.input = 10.0" in out
     me = ip.user_ns["self"]
-    assert (me.input, me.index, me.rows, me.C_VALUES) == (10.0, 2, [[1, 2], [3, 4]], [0.1, 1.0, 10.0])
+    assert (me.input, me.index, me.rows, me.C_VALUES) == (
+        10.0,
+        2,
+        [[1, 2], [3, 4]],
+        [0.1, 1.0, 10.0],
+    )
     # the step body, line by line in scratch cells
     ok(ip, "self.c = self.input\nself.score = self.c * len(self.rows)")
     assert ip.user_ns["self"].score == 20.0
     start = Flow("InputsFlow").latest_run["start"].task
     assert "score" not in start and "c" not in start  # nothing was stored
     with pytest.raises(AttributeError, match="has no artifact 'nope'"):
-        me.nope
+        _ = me.nope
 
 
 def test_inputs_of_a_join_and_errors_that_say_what_to_do(ip):
@@ -52,7 +57,7 @@ def test_inputs_of_a_join_and_errors_that_say_what_to_do(ip):
     ok(ip, "best = max(i.score for i in inputs)")
     assert ip.user_ns["best"] == 20.0
     with pytest.raises(AttributeError, match="a join's self holds nothing"):
-        ip.user_ns["self"].score
+        _ = ip.user_ns["self"].score
     ip.user_ns["self"].merge_artifacts(inputs, include=["rows"])
     assert ip.user_ns["self"].rows == [[1, 2], [3, 4]]
     with pytest.raises(UsageError, match="no step 'trian'"):

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import headless
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
-
-import headless
 
 CELLS = [
     "%load_ext jupyter_metaflow",
@@ -43,16 +42,20 @@ def test_mf_run_split_resume_and_kubernetes_option(workdir):
     from metaflow import Flow, Run
 
     path = workdir / "squares.ipynb"
-    nb = execute(path, [
-        "run = %mf_run --n 4 --tag nightly --max-workers 2\nrun",
-        "from jupyter_metaflow.session import get_session\nprint('current', get_session().current_run)",
-        "%mf_split square --value 3",
-        "resumed = %mf_resume join",
-        "%mf_run --with kubernetes",
-        "%mf_run --n notanumber",
-    ])
+    nb = execute(
+        path,
+        [
+            "run = %mf_run --n 4 --tag nightly --max-workers 2\nrun",
+            "from jupyter_metaflow.session import get_session\nprint('current', "
+            "get_session().current_run)",
+            "%mf_split square --value 3",
+            "resumed = %mf_resume join",
+            "%mf_run --with kubernetes",
+            "%mf_run --n notanumber",
+        ],
+    )
     cells = [c for c in nb.cells]
-    run_cell, current_cell, split_cell, resume_cell, k8s_cell, bad_cell = cells[len(CELLS):]
+    run_cell, current_cell, split_cell, resume_cell, k8s_cell, bad_cell = cells[len(CELLS) :]
 
     # %mf_run: a real run of the exported flow through Metaflow's runtime
     out = text_of(run_cell)
@@ -60,9 +63,11 @@ def test_mf_run_split_resume_and_kubernetes_option(workdir):
     assert "Task is starting." in out and "Foreach yields 4 child steps." in out
     assert "] total 14" in out
     progress = [o for o in run_cell.outputs if o.output_type == "display_data"]
-    assert progress and progress[0].data["text/plain"].endswith("start ✓  square ✓ 4  join ✓  end ✓")
+    assert progress and progress[0].data["text/plain"].endswith(
+        "start ✓  square ✓ 4  join ✓  end ✓"
+    )
     assert progress[0].data["text/html"].startswith("<div class='jp-mf-RunProgress'>")
-    result = [o for o in run_cell.outputs if o.output_type == "execute_result"][0]
+    result = next(o for o in run_cell.outputs if o.output_type == "execute_result")
     run_id = result.data["text/plain"].split("/")[1].rstrip("')")
     run = Run(f"SquaresFlow/{run_id}")
     assert run.successful and "nightly" in run.tags and "user:tester" in run.system_tags
@@ -107,8 +112,10 @@ def ip(workdir, monkeypatch):
     start_ipython()
     shell = IPython.get_ipython()
     shell.run_line_magic("load_ext", "jupyter_metaflow")
-    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(CELLS)],
-                                str(workdir / "squares.ipynb"))
+    notebook_session.set_notebook_cells(
+        [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(CELLS)],
+        str(workdir / "squares.ipynb"),
+    )
     yield shell
     notebook_session._session = None
 
@@ -126,7 +133,9 @@ def test_bad_magic_input_gets_clear_errors(ip):
     assert "execute the steps up to 'start' first" in error("%mf_split square 0")
     for source in CELLS[1:3]:
         assert ip.run_cell(source).success
-    assert "has splits 0 to 2 in the current run; 7 is not one of them" in error("%mf_split square 7")
+    assert "has splits 0 to 2 in the current run; 7 is not one of them" in error(
+        "%mf_split square 7"
+    )
     assert "no split of 'square' has the value '9'" in error("%mf_split square --value 9")
     message = error("%mf_run --max-workers lots")
     assert "invalid int value: 'lots'" in message and "Usage: %mf_run [--with DECO]" in message
@@ -145,7 +154,8 @@ def test_mf_split_counts_splits_as_the_step_cell_labels_them(ip, capsys):
 NESTED = [
     "%%flow GridFlow",
     "%%step start\nself.rows = ['a', 'b']\nself.next(self.row, foreach='rows')",
-    "%%step row\nself.cols = [self.input + str(i) for i in range(3)]\nself.next(self.cell, foreach='cols')",
+    "%%step row\nself.cols = [self.input + str(i) for i in range(3)]\n"
+    "self.next(self.cell, foreach='cols')",
     "%%step cell\nself.word = self.input.upper()",
     "%%step join_cols\nself.words = [i.word for i in inputs]",
     "%%step join_rows\nself.all = [w for i in inputs for w in i.words]",
@@ -160,8 +170,10 @@ def test_mf_split_inside_nested_foreach_runs_the_split_named_by_its_indices(ip, 
     from jupyter_metaflow import session as notebook_session
     from jupyter_metaflow.cells import CellInput
 
-    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(NESTED)],
-                                str(workdir / "grid.ipynb"))
+    notebook_session.set_notebook_cells(
+        [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(NESTED)],
+        str(workdir / "grid.ipynb"),
+    )
     for source in NESTED[:3]:
         assert ip.run_cell(source).success
 
@@ -177,7 +189,10 @@ def test_mf_split_inside_nested_foreach_runs_the_split_named_by_its_indices(ip, 
         (task,) = store.get_task_datastores(run_id=run_id, steps=["cell"])
         return task["word"], tuple(f.index for f in task["_foreach_stack"])
 
-    assert debug_word("%mf_split cell 1 2") == ("B2", (1, 2))  # ran the first row's split: ('A2', (0, 2))
+    assert debug_word("%mf_split cell 1 2") == (
+        "B2",
+        (1, 2),
+    )  # ran the first row's split: ('A2', (0, 2))
     assert debug_word("%mf_split cell --value b0") == ("B0", (1, 0))
     capsys.readouterr()
     assert ip.run_cell("%mf_split cell 1 2").success
@@ -188,25 +203,36 @@ def test_mf_split_inside_nested_foreach_runs_the_split_named_by_its_indices(ip, 
         assert not result.success, line
         return str(result.error_in_exec)
 
-    assert ("Step 'cell' is inside 2 nested foreach steps: give one index per foreach, outermost "
-            "first (%mf_split cell 1 2 runs split [1][2])") in error("%mf_split cell 2")
-    assert "Step 'cell' has no split [2][0] in the current run; its splits: [0][0], [0][1]" in error("%mf_split cell 2 0")
-    assert "no split of 'cell' has the value 'z9'; values: 'a0', 'a1', 'a2', 'b0'" in error("%mf_split cell --value z9")
+    assert (
+        "Step 'cell' is inside 2 nested foreach steps: give one index per foreach, outermost "
+        "first (%mf_split cell 1 2 runs split [1][2])"
+    ) in error("%mf_split cell 2")
+    assert (
+        "Step 'cell' has no split [2][0] in the current run; its splits: [0][0], [0][1]"
+        in error("%mf_split cell 2 0")
+    )
+    assert "no split of 'cell' has the value 'z9'; values: 'a0', 'a1', 'a2', 'b0'" in error(
+        "%mf_split cell --value z9"
+    )
 
 
 def test_mf_split_with_a_value_several_splits_share_runs_the_first_and_says_so(ip, capsys, workdir):
     from jupyter_metaflow import session as notebook_session
     from jupyter_metaflow.cells import CellInput
 
-    cells = [NESTED[0], NESTED[1].replace("['a', 'b']", "['x', 'x']")] + NESTED[2:]
-    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)],
-                                str(workdir / "grid.ipynb"))
+    cells = [NESTED[0], NESTED[1].replace("['a', 'b']", "['x', 'x']"), *NESTED[2:]]
+    notebook_session.set_notebook_cells(
+        [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], str(workdir / "grid.ipynb")
+    )
     for source in cells[:3]:
         assert ip.run_cell(source).success
     capsys.readouterr()
     assert ip.run_cell("%mf_split cell --value x1").success
     out = capsys.readouterr().out
-    assert "'x1' is the value of splits [0][1], [1][1]; running [0][1] (name another by its indices: %mf_split cell 1 1)" in out
+    assert (
+        "'x1' is the value of splits [0][1], [1][1]; running [0][1] (name another by its indices: "
+        "%mf_split cell 1 1)" in out
+    )
 
 
 def test_mf_run_leaves_the_sigint_handler_as_it_was(ip):
@@ -224,14 +250,21 @@ def test_mf_run_reads_quoted_values_as_a_shell_does(ip, capsys, workdir):
     from jupyter_metaflow import session as notebook_session
     from jupyter_metaflow.cells import CellInput
 
-    notebook_session.set_notebook_cells([CellInput(i, f"c{i}", "code", s) for i, s in enumerate(CELLS)],
-                                str(workdir / "my squares.ipynb"))
-    result = ip.run_cell("made = %mf_run --tag 'two words' --n '2'")  # quotes were kept: tag "'two words'"
+    notebook_session.set_notebook_cells(
+        [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(CELLS)],
+        str(workdir / "my squares.ipynb"),
+    )
+    result = ip.run_cell(
+        "made = %mf_run --tag 'two words' --n '2'"
+    )  # quotes were kept: tag "'two words'"
     assert result.success, result.error_in_exec
     made = ip.user_ns["made"]
     assert "two words" in made.tags and made["start"].task.data.n == 2
     out = capsys.readouterr().out  # a command that can be pasted into a shell
-    assert "Running `python 'my squares.nbflow.py' run --tag 'two words' --n 2` with Metaflow's runtime" in out
+    assert (
+        "Running `python 'my squares.nbflow.py' run --tag 'two words' --n 2` with Metaflow's "
+        "runtime" in out
+    )
 
 
 def test_interrupting_mf_run_stops_metaflows_processes(kernel, tmp_path):
@@ -241,16 +274,24 @@ def test_interrupting_mf_run_stops_metaflows_processes(kernel, tmp_path):
     (tmp_path / ".metaflow").mkdir(exist_ok=True)
     cells = ["%%step start\nimport time\ntime.sleep(60)", "%%step end\npass"]
     setup = (
-        "from jupyter_metaflow import session as notebook_session\nfrom jupyter_metaflow.cells import CellInput\n"
-        f"notebook_session.set_notebook_cells([CellInput(i, f'c{{i}}', 'code', s) for i, s in enumerate({cells!r})],"
+        "from jupyter_metaflow import session as notebook_session\n"
+        "from jupyter_metaflow.cells import CellInput\n"
+        f"notebook_session.set_notebook_cells([CellInput(i, f'c{{i}}', 'code', s) for i, s in "
+        f"enumerate({cells!r})],"
         f" {str(tmp_path / 'sleepy.ipynb')!r})\n"
     )
     for code in ("%load_ext jupyter_metaflow", setup):
         assert kernel.execute(code)["content"]["status"] == "ok"
     msg_id = kernel.kc.execute("%mf_run")
     deadline = time.monotonic() + 60
+
     def running() -> bool:  # any process whose command line names the generated flow file
-        return subprocess.run(["pgrep", "-f", str(tmp_path / "sleepy.nbflow.py")], capture_output=True).returncode == 0
+        return (
+            subprocess.run(
+                ["pgrep", "-f", str(tmp_path / "sleepy.nbflow.py")], capture_output=True
+            ).returncode
+            == 0
+        )
 
     while not running():
         assert time.monotonic() < deadline, "the run did not start"

@@ -4,12 +4,10 @@ generated flow file via ``metaflow.Runner``), and their run becomes the notebook
 from __future__ import annotations
 
 import pytest
-
-
+from inprocess import ok, set_notebook
 
 from jupyter_metaflow import flowbuild, native_runtime
 from jupyter_metaflow import session as notebook_session
-from inprocess import set_notebook, ok
 
 
 def notebook(*sources: str, path: str = "rt_nb.ipynb") -> list[str]:
@@ -18,8 +16,20 @@ def notebook(*sources: str, path: str = "rt_nb.ipynb") -> list[str]:
 
 @pytest.mark.unit
 def test_which_decorators_need_the_runtime():
-    from metaflow import (FlowSpec, batch, card, catch, environment, kubernetes, parallel, pypi,
-                          resources, retry, step, timeout)
+    from metaflow import (
+        FlowSpec,
+        batch,
+        card,
+        catch,
+        environment,
+        kubernetes,
+        parallel,
+        pypi,
+        resources,
+        retry,
+        step,
+        timeout,
+    )
 
     class RoutingFlow(FlowSpec):
         @card
@@ -65,13 +75,20 @@ def test_which_decorators_need_the_runtime():
         def end(self):
             pass
 
-    reasons = {name: native_runtime.runtime_reasons(RoutingFlow, name) for name in RoutingFlow._graph.nodes}
+    reasons = {
+        name: native_runtime.runtime_reasons(RoutingFlow, name) for name in RoutingFlow._graph.nodes
+    }
     assert reasons["start"] == [] and reasons["join"] == [] and reasons["end"] == []
     assert reasons["a"] == ["@retry(times=3) relaunches a failed task"]
-    assert set(reasons["b"]) == {"@timeout is enforced on the task process",
-                                 "@environment sets the task process's environment"}
+    assert set(reasons["b"]) == {
+        "@timeout is enforced on the task process",
+        "@environment sets the task process's environment",
+    }
     assert reasons["c"] == ["@kubernetes launches the task on Kubernetes"]
-    assert set(reasons["d"]) == {"@batch launches the task on AWS Batch", "@pypi builds the step's PyPI environment"}
+    assert set(reasons["d"]) == {
+        "@batch launches the task on AWS Batch",
+        "@pypi builds the step's PyPI environment",
+    }
     assert reasons["e"] == ["@parallel starts a control task and its workers"]
 
 
@@ -89,8 +106,10 @@ def test_retry_step_runs_in_the_runtime_and_joins_the_notebook_run(ip, tmp_path,
     notebook_run = Flow("RtNbFlow").latest_run.id
     ok(ip, cells[1])
     out = capsys.readouterr().out
-    assert ("Step 'flaky' runs under Metaflow's runtime, not in the kernel: "
-            "@retry(times=2) relaunches a failed task.") in out
+    assert (
+        "Step 'flaky' runs under Metaflow's runtime, not in the kernel: "
+        "@retry(times=2) relaunches a failed task."
+    ) in out
     assert f"`python rt_nb.nbflow.py resume flaky --origin-run-id {notebook_run}`" in out
     assert "RuntimeError: flaky on purpose" in out and "Task is starting (retry)." in out
     assert "The runtime also ran end; executing those cells runs them again in the kernel" in out
@@ -114,15 +133,18 @@ def test_a_step_mutator_adding_retries_sends_the_step_to_the_runtime(ip, capsys)
         "class flaky_ok(StepMutator):\n"
         "    def mutate(self, mutable_step):\n"
         "        mutable_step.add_decorator('retry', deco_kwargs={'times': 2})\n",
-        "%%step start\n@flaky_ok\nif current.retry_count < 1:\n    raise RuntimeError('flaky on purpose')\n"
+        "%%step start\n@flaky_ok\nif current.retry_count < 1:\n    raise RuntimeError('flaky on "
+        "purpose')\n"
         "self.attempts = current.retry_count + 1",
         "%%step end\npass",
     )
     ok(ip, cells[0])
     capsys.readouterr()
     ok(ip, cells[1])  # ran once in the kernel and failed: the mutator's @retry was not seen
-    assert ("Step 'start' runs under Metaflow's runtime, not in the kernel: "
-            "@retry(times=2) relaunches a failed task.") in capsys.readouterr().out
+    assert (
+        "Step 'start' runs under Metaflow's runtime, not in the kernel: "
+        "@retry(times=2) relaunches a failed task."
+    ) in capsys.readouterr().out
     assert Flow("RtNbFlow").latest_run["start"].task.data.attempts == 2
 
 
@@ -164,8 +186,13 @@ def test_pypi_step_runs_in_metaflows_pypi_environment(ip, capsys):
     captured = capsys.readouterr()
     out = captured.out + captured.err
     assert "@pypi builds the step's PyPI environment" in out
-    assert f"Running `python rt_nb.nbflow.py --environment=pypi resume deps --origin-run-id {before}`" in out
-    assert "Bootstrapping virtual environment" in out  # was: @pypi decorator requires --environment=...
+    assert (
+        f"Running `python rt_nb.nbflow.py --environment=pypi resume deps --origin-run-id {before}`"
+        in out
+    )
+    assert (
+        "Bootstrapping virtual environment" in out
+    )  # was: @pypi decorator requires --environment=...
     if result.success:  # a machine with micromamba (or its download) at hand
         assert Flow("RtNbFlow").latest_run["deps"].task.data.v == "1.16.0"
     else:
@@ -173,7 +200,10 @@ def test_pypi_step_runs_in_metaflows_pypi_environment(ip, capsys):
         assert "icromamba" in out
         assert notebook_session.get_session().current_run == f"RtNbFlow/{before}"
     ip.run_cell("%mf_run")
-    assert "Running `python rt_nb.nbflow.py --environment=pypi run` with Metaflow's runtime." in capsys.readouterr().out
+    assert (
+        "Running `python rt_nb.nbflow.py --environment=pypi run` with Metaflow's runtime."
+        in capsys.readouterr().out
+    )
 
 
 def test_flow_line_configs_reach_metaflows_runtime(ip, capsys, tmp_path):
@@ -182,7 +212,8 @@ def test_flow_line_configs_reach_metaflows_runtime(ip, capsys, tmp_path):
     (tmp_path / "settings.json").write_text('{"lr": 0.5}')
     cells = notebook(
         "%%flow CfgRtFlow --config cfg settings.json --config-value extra '{\"k\": 2}' --n 3\n"
-        "cfg = Config('cfg', default_value={'lr': 0.1})\nextra = Config('extra', default_value={'k': 1})\n"
+        "cfg = Config('cfg', default_value={'lr': 0.1})\nextra = Config('extra', "
+        "default_value={'k': 1})\n"
         "n = Parameter('n', default=1, type=int)",
         "%%step start\n@retry(times=1)\nself.seen = (self.cfg.lr, self.extra.k, self.n)",
         "%%step end\npass",
@@ -191,11 +222,15 @@ def test_flow_line_configs_reach_metaflows_runtime(ip, capsys, tmp_path):
     capsys.readouterr()
     ok(ip, cells[1])  # ran with the default Configs under the runtime
     out = capsys.readouterr().out
-    assert ("Running `python rt_nb.nbflow.py --config cfg settings.json --config-value extra "
-            "'{\"k\": 2}' run --n 3`") in out
+    assert (
+        "Running `python rt_nb.nbflow.py --config cfg settings.json --config-value extra "
+        "'{\"k\": 2}' run --n 3`"
+    ) in out
     assert Flow("CfgRtFlow").latest_run["start"].task.data.seen == (0.5, 2, 3)
     ok(ip, "%mf_run")
-    assert "--config-value extra '{\"k\": 2}' run` with Metaflow's runtime" in capsys.readouterr().out
+    assert (
+        "--config-value extra '{\"k\": 2}' run` with Metaflow's runtime" in capsys.readouterr().out
+    )
     assert Flow("CfgRtFlow").latest_run["start"].task.data.seen == (0.5, 2, 3)
 
 
@@ -203,7 +238,9 @@ def test_pypi_base_sends_every_step_to_the_runtime(ip):
     notebook("%%flow BaseFlow\n@pypi_base(python='3.11')", "%%step start\npass", "%%step end\npass")
     built = flowbuild.build_flow(notebook_session.get_session().notebook_model(), ip.user_ns)
     for step in ("start", "end"):
-        assert native_runtime.runtime_reasons(built.cls, step) == ["@pypi_base builds every step's PyPI environment"]
+        assert native_runtime.runtime_reasons(built.cls, step) == [
+            "@pypi_base builds every step's PyPI environment"
+        ]
     assert native_runtime.environment_option(built.cls) == {"environment": "pypi"}
 
 
@@ -217,5 +254,7 @@ def test_generated_file_never_replaces_a_foreign_file(ip, tmp_path):
     mine.write_text("# my own file\n")
     ok(ip, cells[0])
     result = ip.run_cell(cells[1])
-    assert not result.success and "was not generated by jupyter-metaflow" in str(result.error_in_exec)
+    assert not result.success and "was not generated by jupyter-metaflow" in str(
+        result.error_in_exec
+    )
     assert mine.read_text() == "# my own file\n"

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from inprocess import ok, set_notebook
 
 from jupyter_metaflow.show import artifacts
 from jupyter_metaflow.show.magics import on_artifact_page
-from inprocess import ok, set_notebook
 
 
 class Link:
@@ -21,14 +21,20 @@ class Link:
         self.sent.append((msg_type, payload))
 
 
-CELLS = ("%%step start\nimport pandas as pd\nself.items = [1, 2, 3]\n"
-         "self.df = pd.DataFrame({'a': range(10)})", "%%step end\npass")
+CELLS = (
+    "%%step start\nimport pandas as pd\nself.items = [1, 2, 3]\n"
+    "self.df = pd.DataFrame({'a': range(10)})",
+    "%%step end\npass",
+)
 
 
 def page(pathspec: str, artifact: str) -> dict:
     link = Link()
-    on_artifact_page({"request_id": "r", "pathspec": pathspec, "artifact": artifact,
-                      "offset": 0, "limit": 5}, link, None)
+    on_artifact_page(
+        {"request_id": "r", "pathspec": pathspec, "artifact": artifact, "offset": 0, "limit": 5},
+        link,
+        None,
+    )
     ((kind, payload),) = link.sent
     assert kind == "artifact_page_result"
     return payload

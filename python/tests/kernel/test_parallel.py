@@ -154,13 +154,16 @@ def test_nested_foreach_and_switch_inside_splits(ip, capsys):
         "import os",
         "%%flow NestSwitchFlow",
         "%%step start\nself.rows = [1, 2]\nself.next(self.row, foreach='rows')",
-        "%%step row\nself.r = self.input\nself.cols = [1, 2, 3]\nself.next(self.cell, foreach='cols')",
-        "%%step cell\nself.pid = os.getpid()\nself.v = self.r * self.input\nself.kind = 'even' if self.v % 2 == 0 else 'odd'\n"
+        "%%step row\nself.r = self.input\nself.cols = [1, 2, 3]\n"
+        "self.next(self.cell, foreach='cols')",
+        "%%step cell\nself.pid = os.getpid()\nself.v = self.r * self.input\n"
+        "self.kind = 'even' if self.v % 2 == 0 else 'odd'\n"
         "self.next({'even': self.even, 'odd': self.odd}, condition='kind')",
         "%%step even\nself.tag = 'E'\nself.next(self.after)",
         "%%step odd\nself.tag = 'O'\nself.next(self.after)",
         "%%step after\nself.next(self.join_cols)",
-        "%%step join_cols\nself.tags = [i.tag for i in inputs]\nself.r = inputs[0].r\nself.next(self.join_rows)",
+        "%%step join_cols\nself.tags = [i.tag for i in inputs]\nself.r = inputs[0].r\n"
+        "self.next(self.join_rows)",
         "%%step join_rows\nself.all = [(i.r, i.tags) for i in inputs]\nself.next(self.end)",
         "%%step end\npass",
         path="nest.ipynb",
@@ -186,5 +189,3 @@ def test_nested_foreach_and_switch_inside_splits(ip, capsys):
     assert run.successful
     assert run["join_rows"].task.data.all == [(1, ["O", "E", "O"]), (2, ["E", "E", "E"])]
     assert os.getpid() not in {t.data.pid for t in run["cell"]}
-
-

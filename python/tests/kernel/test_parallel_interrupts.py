@@ -95,7 +95,8 @@ def test_interrupt_stops_every_worker_and_fails_the_step(notebook_kernel):
     kernel, path = notebook_kernel
     warm_up(kernel)
     never = (
-        "%%step body\nif self.input == 2:\n    open('stuck', 'w').write(str(os.getpid()))\n    while True:\n"
+        "%%step body\nif self.input == 2:\n    open('stuck', 'w').write(str(os.getpid()))\n"
+        "    while True:\n"
         "        time.sleep(0.1)\ntime.sleep(1)\nself.v = self.input\nself.next(self.join)"
     )
     save(path, cells(never))

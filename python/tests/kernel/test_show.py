@@ -12,12 +12,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import IPython
 import pytest
 from IPython.testing.globalipapp import start_ipython
+from show_fixtures import FLOW, RICHOBJ
 
 from jupyter_metaflow import _metaflow
 from jupyter_metaflow import session as notebook_session
@@ -26,8 +26,6 @@ from jupyter_metaflow.show import artifacts
 from jupyter_metaflow.show.address import NotebookRun, ShowError, parse, resolve
 from jupyter_metaflow.show.bundle import MIME_TYPE, bundle_size
 from jupyter_metaflow.show.magics import ShowMagics
-
-from show_fixtures import FLOW, RICHOBJ
 
 PAYLOAD = '<img src=x onerror="window.__pwned=1">'
 
@@ -48,12 +46,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     root = tmp_path_factory.mktemp("show")
     (root / "flow.py").write_text(FLOW)
     (root / "richobj.py").write_text(RICHOBJ)
-    env = {**os.environ, "METAFLOW_USER": "tester", "USER": "tester",
-           "PYTHONPATH": str(root), "MPLBACKEND": "Agg"}
+    env = {
+        **os.environ,
+        "METAFLOW_USER": "tester",
+        "USER": "tester",
+        "PYTHONPATH": str(root),
+        "MPLBACKEND": "Agg",
+    }
     runs = []
     for scale in ("1", "2"):
-        done = subprocess.run([sys.executable, "flow.py", "run", "--scale", scale], cwd=root,
-                              env=env, capture_output=True, text=True, timeout=240)
+        done = subprocess.run(
+            [sys.executable, "flow.py", "run", "--scale", scale],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         runs.append((root / ".metaflow" / "ShowFlow" / "latest_run").read_text().strip())
     with pytest.MonkeyPatch.context() as mp:
@@ -68,12 +77,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
         shell = IPython.get_ipython()
         shell.run_line_magic("load_ext", "jupyter_metaflow")
         notebook_session.set_notebook_cells(
-            [CellInput(i, f"cell{i}", "code", s) for i, s in enumerate(NOTEBOOK)], "nb.ipynb")
+            [CellInput(i, f"cell{i}", "code", s) for i, s in enumerate(NOTEBOOK)], "nb.ipynb"
+        )
         for source in NOTEBOOK[:-1]:
             result = shell.run_cell(source)
             assert result.success, result.error_in_exec
-        yield {"root": root, "a": f"ShowFlow/{runs[0]}", "b": f"ShowFlow/{runs[1]}",
-               "shell": shell}
+        yield {"root": root, "a": f"ShowFlow/{runs[0]}", "b": f"ShowFlow/{runs[1]}", "shell": shell}
         notebook_session._session = None
         _metaflow.forget_datastore_root()
 
@@ -89,25 +98,36 @@ def data(bundle: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- parsing ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, expected", [
-    ("", {}),
-    ("self.model", {"artifact": "model", "last_step": True}),
-    ("train", {"step": "train"}),
-    ("train.model", {"step": "train", "artifact": "model"}),
-    ("train[3].model", {"step": "train", "index": (3,), "artifact": "model"}),
-    ("train[3]", {"step": "train", "index": (3,)}),
-    ("cell[1][2].word", {"step": "cell", "index": (1, 2), "artifact": "word"}),
-    ("MyFlow/1234", {"flow": "MyFlow", "run": "1234"}),
-    ("MyFlow/1234/train", {"flow": "MyFlow", "run": "1234", "step": "train"}),
-    ("MyFlow/1234/train/model", {"flow": "MyFlow", "run": "1234", "step": "train",
-                                 "artifact": "model"}),
-    ("MyFlow/1234/train/5678", {"flow": "MyFlow", "run": "1234", "step": "train",
-                                "task": "5678"}),
-    ("MyFlow/1234/train/5678/model", {"flow": "MyFlow", "run": "1234", "step": "train",
-                                      "task": "5678", "artifact": "model"}),
-    ("MyFlow/1234/train[2].model", {"flow": "MyFlow", "run": "1234", "step": "train",
-                                    "index": (2,), "artifact": "model"}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", {}),
+        ("self.model", {"artifact": "model", "last_step": True}),
+        ("train", {"step": "train"}),
+        ("train.model", {"step": "train", "artifact": "model"}),
+        ("train[3].model", {"step": "train", "index": (3,), "artifact": "model"}),
+        ("train[3]", {"step": "train", "index": (3,)}),
+        ("cell[1][2].word", {"step": "cell", "index": (1, 2), "artifact": "word"}),
+        ("MyFlow/1234", {"flow": "MyFlow", "run": "1234"}),
+        ("MyFlow/1234/train", {"flow": "MyFlow", "run": "1234", "step": "train"}),
+        (
+            "MyFlow/1234/train/model",
+            {"flow": "MyFlow", "run": "1234", "step": "train", "artifact": "model"},
+        ),
+        (
+            "MyFlow/1234/train/5678",
+            {"flow": "MyFlow", "run": "1234", "step": "train", "task": "5678"},
+        ),
+        (
+            "MyFlow/1234/train/5678/model",
+            {"flow": "MyFlow", "run": "1234", "step": "train", "task": "5678", "artifact": "model"},
+        ),
+        (
+            "MyFlow/1234/train[2].model",
+            {"flow": "MyFlow", "run": "1234", "step": "train", "index": (2,), "artifact": "model"},
+        ),
+    ],
+)
 @pytest.mark.unit
 def test_parse_every_form(text: str, expected: dict[str, Any]) -> None:
     address = parse(text)
@@ -115,8 +135,20 @@ def test_parse_every_form(text: str, expected: dict[str, Any]) -> None:
     assert fields == expected
 
 
-@pytest.mark.parametrize("text", ["train.", "1train", "a b", "train[x].m", "self.", "F/1//x",
-                                  "F/1/s/t-1", "F/1/s/2/3/4", "F/1/s[1].a/2"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "train.",
+        "1train",
+        "a b",
+        "train[x].m",
+        "self.",
+        "F/1//x",
+        "F/1/s/t-1",
+        "F/1/s/2/3/4",
+        "F/1/s[1].a/2",
+    ],
+)
 @pytest.mark.unit
 def test_parse_rejects_malformed_addresses(text: str) -> None:
     with pytest.raises(ShowError, match="cannot read"):
@@ -146,18 +178,20 @@ def test_foreach_every_split_and_one_split(world: Any) -> None:
     d = data(show("work.out"))
     assert d["kind"] == "splits" and d["header"]["splits"] == 3
     assert [(s["index"], s["label"], s["view"]["preview"]) for s in d["splits"]] == [
-        (0, "[0]", "aa"), (1, "[1]", "bb"), (2, "[2]", "cc")]
+        (0, "[0]", "aa"),
+        (1, "[1]", "bb"),
+        (2, "[2]", "cc"),
+    ]
     # which value came from which input, the run said once in the header
     assert [s["input"] for s in d["splits"]] == [{"var": "xs", "value": v} for v in "abc"]
     run = d["header"]["pathspec"]
     assert run.count("/") == 1 and (d["header"]["over"], d["header"]["type"]) == ("xs", "str")
     text = show("work.out")["text/plain"]
     assert "[1] \u00b7 xs = b \u00b7 str: str of length 2 | bb" in text and text.count(run) == 1
-    assert [t["input"] for t in data(show("work"))["tasks"]][0] == {"var": "xs", "value": "a"}
+    assert next(t["input"] for t in data(show("work"))["tasks"]) == {"var": "xs", "value": "a"}
     one = data(show("work[1].out"))
     assert one["kind"] == "artifact" and one["header"]["index"] == 1
-    assert one["view"] == {"kind": "text", "type": "str", "length": 2, "lines": 1,
-                           "preview": "bb"}
+    assert one["view"] == {"kind": "text", "type": "str", "length": 2, "lines": 1, "preview": "bb"}
 
 
 def test_step_table(world: Any) -> None:
@@ -171,8 +205,11 @@ def test_step_table(world: Any) -> None:
 
 
 def test_errors_say_what_exists(world: Any) -> None:
-    with pytest.raises(ShowError, match=r"no step 'wrk'; did you mean 'work'\? steps: start, "
-                                        r"work, join"):
+    with pytest.raises(
+        ShowError,
+        match=r"no step 'wrk'; did you mean 'work'\? steps: start, "
+        r"work, join",
+    ):
         show("wrk.out")
     with pytest.raises(ShowError, match=r"no artifact 'notes'; did you mean 'note'\?.*xs"):
         show("start.notes")
@@ -190,10 +227,15 @@ def test_errors_say_what_exists(world: Any) -> None:
 
 def test_no_notebook_run_yet(world: Any) -> None:
     for address in ("", "train.x", "self.x"):
-        with pytest.raises(ShowError, match="no (run|step has run) in this notebook yet|"
-                                            "this notebook has no run yet"):
+        with pytest.raises(
+            ShowError,
+            match=r"no (run|step has run) in this notebook yet|"
+            "this notebook has no run yet",
+        ):
             resolve(parse(address), NotebookRun())
-    with pytest.raises(ShowError, match="^this notebook has no run yet"):  # %mf_show adds "%mf_show: "
+    with pytest.raises(
+        ShowError, match=r"^this notebook has no run yet"
+    ):  # %mf_show adds "%mf_show: "
         resolve(parse(""), NotebookRun())
 
 
@@ -224,8 +266,7 @@ def test_dataframe_view(world: Any) -> None:
     assert v["head"]["start"] == 0 and v["head"]["index"][:2] == ["0", "1"]
     assert v["tail"]["start"] == 1000 - v["page_size"] and v["tail"]["index"][-1] == "999"
     assert v["head"]["cells"][1] == ["1", PAYLOAD, "0.001001"]
-    assert d["page"] == {"pathspec": f"{world['a']}/start/{d['header']['task']}",
-                         "artifact": "df"}
+    assert d["page"] == {"pathspec": f"{world['a']}/start/{d['header']['task']}", "artifact": "df"}
 
 
 def test_series_view(world: Any) -> None:
@@ -237,8 +278,14 @@ def test_series_view(world: Any) -> None:
 def test_ndarray_view_with_stats_and_image(world: Any) -> None:
     v = data(show(f"{world['a']}/start/arr"))["view"]
     assert v["shape"] == [3, 4] and v["dtype"] == "float64"
-    assert v["stats"] == {"nan": 0, "sampled": False, "min": 0.0, "max": 11.0, "mean": 5.5,
-                          "std": pytest.approx(3.452, abs=1e-3)}
+    assert v["stats"] == {
+        "nan": 0,
+        "sampled": False,
+        "min": 0.0,
+        "max": 11.0,
+        "mean": 5.5,
+        "std": pytest.approx(3.452, abs=1e-3),
+    }
     assert "image" not in v and "[ 8.,  9., 10., 11.]" in v["preview"]
     img = data(show(f"{world['a']}/start/img"))["view"]
     assert img["image"]["width"] == 30 and img["image"]["height"] == 40
@@ -286,8 +333,11 @@ def test_str_and_bytes(world: Any) -> None:
 
 def test_own_html_and_safe_repr_fallback(world: Any) -> None:
     rich = data(show(f"{world['a']}/start/rich"))["view"]
-    assert rich["kind"] == "rich" and rich["html"].startswith("<b onclick") and \
-        rich["text"] == "Rich()"
+    assert (
+        rich["kind"] == "rich"
+        and rich["html"].startswith("<b onclick")
+        and rich["text"] == "Rich()"
+    )
     broken = data(show(f"{world['a']}/start/broken"))
     assert broken["view"]["kind"] == "repr"
     assert "repr() failed: RuntimeError: no repr for you" in broken["view"]["text"]
@@ -296,8 +346,21 @@ def test_own_html_and_safe_repr_fallback(world: Any) -> None:
 # -- bounds ----------------------------------------------------------------------------------
 def test_every_bundle_fits_the_default_limit(world: Any) -> None:
     run = world["a"]
-    for name in ("df", "series", "big", "arr", "img", "photo", "fig", "model", "nested",
-                 "words", "blob", "rich", "broken"):
+    for name in (
+        "df",
+        "series",
+        "big",
+        "arr",
+        "img",
+        "photo",
+        "fig",
+        "model",
+        "nested",
+        "words",
+        "blob",
+        "rich",
+        "broken",
+    ):
         bundle = show(f"{run}/start/{name}")
         assert bundle_size(bundle) <= 100 * 1024, name
     big = data(show(f"{run}/start/big"))["view"]
@@ -326,8 +389,9 @@ def test_html_fallback_escapes_everything(world: Any, name: str) -> None:
 def test_magic_displays_one_bundle(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     shell = world["shell"]
     shown: list[dict[str, Any]] = []
-    monkeypatch.setattr(shell.display_pub, "publish",
-                        lambda data, metadata=None, **kw: shown.append(data))
+    monkeypatch.setattr(
+        shell.display_pub, "publish", lambda data, metadata=None, **kw: shown.append(data)
+    )
     assert shell.run_cell(f"%mf_show --max-kb 50 {world['a']}/start/arr").success
     assert len(shown) == 1 and set(shown[0]) == {MIME_TYPE, "text/html", "text/plain"}
     result = shell.run_cell("%mf_show start.nope")
@@ -371,8 +435,11 @@ def resolve_run_without_notebook(run_id: str) -> Any:
 def test_unloadable_artifact_says_why(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(world["root"])])
     monkeypatch.delitem(sys.modules, "richobj", raising=False)
-    with pytest.raises(ShowError, match=r"cannot load .*/start/\d+/rich: ModuleNotFoundError: "
-                                        r"No module named 'richobj'.*importable"):
+    with pytest.raises(
+        ShowError,
+        match=r"cannot load .*/start/\d+/rich: ModuleNotFoundError: "
+        r"No module named 'richobj'.*importable",
+    ):
         show(f"{world['a']}/start/rich")
     rows = {a["name"]: a for a in data(show(f"{world['a']}/start"))["artifacts"]}
     assert rows["rich"]["type"] is None and "No module named 'richobj'" in rows["rich"]["preview"]
@@ -399,7 +466,9 @@ def test_values_of_a_failed_task_are_marked(ip) -> None:
     (note,) = splits["notes"]
     assert note.startswith("1 of these tasks (") and "did not finish successfully" in note
     failed = data(show("mid[1].b"))
-    assert failed["view"]["text"] == "20" and failed["notes"][0].startswith("this task did not finish")
+    assert failed["view"]["text"] == "20" and failed["notes"][0].startswith(
+        "this task did not finish"
+    )
     assert "did not finish successfully" in show("mid[1].b")["text/plain"]
     assert "notes" not in data(show("mid[0].b")) and "notes" not in data(show("start.items"))
 
@@ -409,7 +478,8 @@ def test_nested_foreach_split_by_one_index_per_foreach(ip) -> None:
 
     cells = set_notebook(
         "%%step start\nself.rows = ['a', 'b']\nself.next(self.row, foreach='rows')",
-        "%%step row\nself.cols = [self.input + str(i) for i in range(3)]\nself.next(self.cell, foreach='cols')",
+        "%%step row\nself.cols = [self.input + str(i) for i in range(3)]\n"
+        "self.next(self.cell, foreach='cols')",
         "%%step cell\nself.word = self.input.upper()",
         "%%step join_cols\nself.next(self.join_rows)",
         "%%step join_rows\nself.next(self.end)",
@@ -421,7 +491,10 @@ def test_nested_foreach_split_by_one_index_per_foreach(ip) -> None:
     one = data(show("cell[1][2].word"))
     assert one["kind"] == "artifact" and one["view"]["preview"] == "B2"
     inner = data(show("cell[2].word"))  # one index: the innermost, in every row
-    assert [(s["label"], s["view"]["preview"]) for s in inner["splits"]] == [("[0][2]", "A2"), ("[1][2]", "B2")]
+    assert [(s["label"], s["view"]["preview"]) for s in inner["splits"]] == [
+        ("[0][2]", "A2"),
+        ("[1][2]", "B2"),
+    ]
     with pytest.raises(ShowError, match=r"no split \[2\]\[0\]; splits: \[0\]\[0\], \[0\]\[1\], "):
         show("cell[2][0].word")
 
@@ -430,12 +503,19 @@ def test_nested_foreach_split_by_one_index_per_foreach(ip) -> None:
     from jupyter_metaflow.session import get_session
 
     first = get_session().current_run
-    cells = set_notebook(*cells[:2], cells[2].replace("upper()", "lower()"), *cells[3:], path="grid_nb.ipynb")
+    cells = set_notebook(
+        *cells[:2], cells[2].replace("upper()", "lower()"), *cells[3:], path="grid_nb.ipynb"
+    )
     ok(ip, cells[2])
     rows = data(show("cell.word", diff=[first, get_session().current_run]))["rows"]
     assert [(r["split"], r["value_a"], r["value_b"]) for r in rows] == [
-        ("[0][0]", "'A0'", "'a0'"), ("[0][1]", "'A1'", "'a1'"), ("[0][2]", "'A2'", "'a2'"),
-        ("[1][0]", "'B0'", "'b0'"), ("[1][1]", "'B1'", "'b1'"), ("[1][2]", "'B2'", "'b2'")]
+        ("[0][0]", "'A0'", "'a0'"),
+        ("[0][1]", "'A1'", "'a1'"),
+        ("[0][2]", "'A2'", "'a2'"),
+        ("[1][0]", "'B0'", "'b0'"),
+        ("[1][1]", "'B1'", "'b1'"),
+        ("[1][2]", "'B2'", "'b2'"),
+    ]
 
 
 def test_artifact_set_in_some_splits_only(ip) -> None:
@@ -451,18 +531,26 @@ def test_artifact_set_in_some_splits_only(ip) -> None:
     ok(ip, cells[0])
     ok(ip, cells[1])
     splits = data(show("mid.found"))  # was: "task .../mid/N has no artifact 'found'"
-    assert [(s["label"], s["type"], s["view"]["text"] if s["type"] == "not set" else
-             s["view"]["preview"]) for s in splits["splits"]] == [
-        ("[0]", "not set", "this task did not set 'found'"), ("[1]", "str", "split one"),
-        ("[2]", "not set", "this task did not set 'found'")]
+    assert [
+        (
+            s["label"],
+            s["type"],
+            s["view"]["text"] if s["type"] == "not set" else s["view"]["preview"],
+        )
+        for s in splits["splits"]
+    ] == [
+        ("[0]", "not set", "this task did not set 'found'"),
+        ("[1]", "str", "split one"),
+        ("[2]", "not set", "this task did not set 'found'"),
+    ]
     with pytest.raises(ShowError, match=r"mid/\d+ has no artifact 'fond'"):  # in no split
         show("mid.fond")
 
 
 def test_frame_splits_name_their_task_for_the_pager(ip) -> None:
     import metaflow
-
     from inprocess import ok, set_notebook
+
     from jupyter_metaflow.show.address import any_namespace
 
     cells = set_notebook(

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 import nbformat
+from inprocess import ok, set_notebook
 
 from jupyter_metaflow import session as notebook_session
 from jupyter_metaflow.cells import CellInput
 from jupyter_metaflow.export import export_notebook
-from inprocess import set_notebook, ok
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -36,7 +36,9 @@ def test_example_top_to_bottom_has_the_shape_of_flow_py_run(ip, tmp_path, capsys
 
     nb_path = tmp_path / "switch.ipynb"
     nb_path.write_text((EXAMPLES / "switch.ipynb").read_text())
-    sources = [c.source for c in nbformat.read(nb_path, as_version=4).cells if c.cell_type == "code"]
+    sources = [
+        c.source for c in nbformat.read(nb_path, as_version=4).cells if c.cell_type == "code"
+    ]
     notebook_session.set_notebook_cells(
         [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(sources)], str(nb_path)
     )
@@ -55,24 +57,45 @@ def test_example_top_to_bottom_has_the_shape_of_flow_py_run(ip, tmp_path, capsys
     flow_py = tmp_path / "switch_flow.py"
     flow_py.write_text(export_notebook(nb_path))
     env = {**os.environ, "METAFLOW_USER": "tester", "USER": "tester"}
-    done = subprocess.run([sys.executable, str(flow_py), "--quiet", "run", "--run-id-file", "rid"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, str(flow_py), "--quiet", "run", "--run-id-file", "rid"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     runtime = Run(f"SwitchDemoFlow/{(tmp_path / 'rid').read_text().strip()}")
 
-    assert shape(in_kernel) == shape(runtime) == {
-        "start": 1, "small": 1, "grow": 7, "fanout": 1, "classify": 5, "odd": 3, "even": 2,
-        "tally": 5, "join": 1, "end": 1,
-    }
+    assert (
+        shape(in_kernel)
+        == shape(runtime)
+        == {
+            "start": 1,
+            "small": 1,
+            "grow": 7,
+            "fanout": 1,
+            "classify": 5,
+            "odd": 3,
+            "even": 2,
+            "tally": 5,
+            "join": 1,
+            "end": 1,
+        }
+    )
     for step in ("grow", "join", "end"):
         a, b = in_kernel[step].task.data, runtime[step].task.data
         assert a.total == b.total == 1920
-    assert in_kernel["join"].task.data.pairs == runtime["join"].task.data.pairs == [
-        (1, "odd", 4), (2, "even", 1), (3, "odd", 10), (4, "even", 2), (5, "odd", 16)]
+    assert (
+        in_kernel["join"].task.data.pairs
+        == runtime["join"].task.data.pairs
+        == [(1, "odd", 4), (2, "even", 1), (3, "odd", 10), (4, "even", 2), (5, "odd", 16)]
+    )
     # each iteration is fed by the previous one, as the runtime chains them
     for run in (in_kernel, runtime):
         totals = [t.data.total for t in sorted(run["grow"], key=lambda t: int(t.id))]
-        assert totals == [30 * 2 ** k for k in range(7)]
+        assert totals == [30 * 2**k for k in range(7)]
 
 
 SKIP_CHAIN = (
@@ -96,8 +119,10 @@ def test_not_chosen_step_and_its_descendants_note_and_run_nothing(ip, capsys):
         assert result.result is None
     notes = capsys.readouterr().out.strip().splitlines()
     assert notes == [
-        "Step 'a' is not on this run's path: the switch in 'start' chose 'b' (mode == 'b'); nothing to run.",
-        "Step 'a2' is not on this run's path: the switch in 'start' chose 'b' (mode == 'b'); nothing to run.",
+        "Step 'a' is not on this run's path: the switch in 'start' chose 'b' (mode == 'b'); "
+        "nothing to run.",
+        "Step 'a2' is not on this run's path: the switch in 'start' chose 'b' (mode == 'b'); "
+        "nothing to run.",
     ]
     run = Flow("SwitchNbFlow").latest_run
     assert [s.id for s in run] == ["start"]
@@ -120,7 +145,8 @@ def test_switch_inside_a_branch(ip):
 
     cells = notebook(
         "%%step start\nself.next(self.left, self.right)",
-        "%%step left\nself.pick = 'up'\nself.next({'up': self.up, 'down': self.down}, condition='pick')",
+        "%%step left\nself.pick = 'up'\nself.next({'up': self.up, 'down': self.down}, "
+        "condition='pick')",
         "%%step up\nself.side = 'left-up'\nself.next(self.after)",
         "%%step down\nself.side = 'left-down'\nself.next(self.after)",
         "%%step after\nself.next(self.join)",
@@ -180,7 +206,10 @@ def test_show_recursive_step_final_iteration_and_labels(ip):
     assert last[MIME_TYPE]["kind"] == "artifact" and last[MIME_TYPE]["view"]["text"] == "3"
     every = show("grow.n")
     assert [(s["label"], s["view"]["text"]) for s in every[MIME_TYPE]["splits"]] == [
-        ("iteration 1", "1"), ("iteration 2", "2"), ("iteration 3", "3")]
+        ("iteration 1", "1"),
+        ("iteration 2", "2"),
+        ("iteration 3", "3"),
+    ]
     assert "iteration 3 · int: 3" in every["text/plain"]
     table = show("grow")[MIME_TYPE]
     assert [t["label"] for t in table["tasks"]] == ["iteration 1", "iteration 2", "iteration 3"]
@@ -205,4 +234,8 @@ def test_show_labels_nested_foreach_positions(ip):
         ok(ip, c)
     splits = ShowMagics.bundle("leaf.v", None, 100 * 1024)[MIME_TYPE]["splits"]
     assert [(s["label"], s["view"]["text"]) for s in splits] == [
-        ("[0][0]", "10"), ("[0][1]", "20"), ("[1][0]", "10"), ("[1][1]", "20")]
+        ("[0][0]", "10"),
+        ("[0][1]", "20"),
+        ("[1][0]", "10"),
+        ("[1][1]", "20"),
+    ]

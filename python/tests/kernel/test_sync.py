@@ -7,12 +7,12 @@ import json
 import os
 import time
 
+import headless
 import nbformat
 import pytest
-import headless
+from sync_helpers import Frontend, cell
 
 from jupyter_metaflow import protocol
-from sync_helpers import Frontend, cell
 
 FOREACH_CELLS = [
     cell(0, "%load_ext jupyter_metaflow"),
@@ -25,7 +25,14 @@ FOREACH_CELLS = [
 
 @pytest.mark.unit
 def test_protocol_messages_of_this_feature_are_in_the_schema():
-    assert {"flow", "flow_model", "step_status", "run_state", "export", "export_result"} <= protocol.MESSAGE_TYPES
+    assert {
+        "flow",
+        "flow_model",
+        "step_status",
+        "run_state",
+        "export",
+        "export_result",
+    } <= protocol.MESSAGE_TYPES
     with pytest.raises(protocol.ProtocolError, match="malformed 'step_status' payload"):
         protocol.envelope("step_status", {"run_id": "1", "step": "a", "state": "exploded"})
     with pytest.raises(protocol.ProtocolError, match="malformed 'flow' payload"):
@@ -36,11 +43,18 @@ def test_flow_is_answered_with_the_model_cell_errors_and_metaflow_lint(kernel):
     fe = Frontend(kernel)
     assert fe.messages("run_state") == [{"flow": None, "run_id": None, "steps": {}}]
 
-    fe.send("flow", {"path": "work/My Flow.ipynb", "request_id": "r1", "cells": [
-        cell(0, "# Title", cell_type="markdown"),
-        cell(1, "self.next(self.nowhere)", ("step:start",)),
-        cell(2, "%%step end\npass"),
-    ]})
+    fe.send(
+        "flow",
+        {
+            "path": "work/My Flow.ipynb",
+            "request_id": "r1",
+            "cells": [
+                cell(0, "# Title", cell_type="markdown"),
+                cell(1, "self.next(self.nowhere)", ("step:start",)),
+                cell(2, "%%step end\npass"),
+            ],
+        },
+    )
     answer = fe.wait("flow_model", lambda p: p.get("request_id") == "r1")
     model = answer["model"]
     assert answer["path"] == "work/My Flow.ipynb" and answer["lint_errors"] == []
@@ -50,38 +64,61 @@ def test_flow_is_answered_with_the_model_cell_errors_and_metaflow_lint(kernel):
     assert error["cell_id"] == "c1" and error["line"] == 1 and "nowhere" in error["message"]
 
     # cells.py accepts this graph; Metaflow's own lint rejects it (the foreach is never joined)
-    fe.send("flow", {"path": "nb.ipynb", "request_id": "r2", "cells": [
-        cell(0, "%%step start\nself.items = [1]\nself.next(self.body, foreach='items')"),
-        cell(1, "%%step body\nself.y = self.input"),
-        cell(2, "%%step end"),
-    ]})
+    fe.send(
+        "flow",
+        {
+            "path": "nb.ipynb",
+            "request_id": "r2",
+            "cells": [
+                cell(0, "%%step start\nself.items = [1]\nself.next(self.body, foreach='items')"),
+                cell(1, "%%step body\nself.y = self.input"),
+                cell(2, "%%step end"),
+            ],
+        },
+    )
     answer = fe.wait("flow_model", lambda p: p.get("request_id") == "r2")
     assert answer["model"]["errors"] == []
     (lint,) = answer["lint_errors"]
     assert lint["code"] == "lint" and lint["cell_id"] == "c2" and "joined" in lint["message"]
 
     # a body edit keeps the verdict; joining the foreach clears it
-    fe.send("flow", {"path": "nb.ipynb", "request_id": "r3", "cells": [
-        cell(0, "%%step start\nself.items = [2]\nself.next(self.body, foreach='items')"),
-        cell(1, "%%step body\nself.y = self.input"),
-        cell(2, "%%step end"),
-    ]})
+    fe.send(
+        "flow",
+        {
+            "path": "nb.ipynb",
+            "request_id": "r3",
+            "cells": [
+                cell(0, "%%step start\nself.items = [2]\nself.next(self.body, foreach='items')"),
+                cell(1, "%%step body\nself.y = self.input"),
+                cell(2, "%%step end"),
+            ],
+        },
+    )
     assert fe.wait("flow_model", lambda p: p.get("request_id") == "r3")["lint_errors"] == [lint]
-    fe.send("flow", {"path": "nb.ipynb", "request_id": "r4", "cells": [
-        cell(0, "%%step start\nself.items = [1]\nself.next(self.body, foreach='items')"),
-        cell(1, "%%step body\nself.y = self.input"),
-        cell(2, "%%step join\nself.ys = [i.y for i in inputs]"),
-        cell(3, "%%step end"),
-    ]})
+    fe.send(
+        "flow",
+        {
+            "path": "nb.ipynb",
+            "request_id": "r4",
+            "cells": [
+                cell(0, "%%step start\nself.items = [1]\nself.next(self.body, foreach='items')"),
+                cell(1, "%%step body\nself.y = self.input"),
+                cell(2, "%%step join\nself.ys = [i.y for i in inputs]"),
+                cell(3, "%%step end"),
+            ],
+        },
+    )
     assert fe.wait("flow_model", lambda p: p.get("request_id") == "r4")["lint_errors"] == []
 
 
 def test_a_tagged_flow_cell_defines_the_flow_and_its_parameters(kernel):
     fe = Frontend(kernel)
-    cells = [cell(0, "%load_ext jupyter_metaflow"),
-             cell(1, "greeting = Parameter('greeting', default='hi')", ("flow:HelloFlow",)),
-             cell(2, "self.message = self.greeting.upper()", ("step:start",)),
-             cell(3, "print(self.message)", ("step:end",))]
+    cells = [
+        cell(0, "%load_ext jupyter_metaflow"),
+        cell(1, "greeting = Parameter('greeting', default='hi')", ("flow:HelloFlow",)),
+        cell(2, "self.message = self.greeting.upper()", ("step:start",)),
+        cell(3, "print(self.message)", ("step:end",)),
+    ]
     fe.send("flow", {"path": "hello.ipynb", "cells": cells})
     fe.wait("flow_model")
     replies = [fe.run_cell(c["source"], c["id"]) for c in cells[1:]]
@@ -106,11 +143,21 @@ def test_tagged_cells_run_as_steps_and_report_status(kernel):
 
     square = fe.statuses("square", parent=replies["square"])
     states = [(s["state"], s.get("split_index")) for s in square]
-    assert states == [("queued", 0), ("queued", 1), ("queued", 2),
-                      ("running", 0), ("done", 0), ("running", 1), ("done", 1),
-                      ("running", 2), ("done", 2)]
+    assert states == [
+        ("queued", 0),
+        ("queued", 1),
+        ("queued", 2),
+        ("running", 0),
+        ("done", 0),
+        ("running", 1),
+        ("done", 1),
+        ("running", 2),
+        ("done", 2),
+    ]
     done = [s for s in square if s["state"] == "done"]
-    assert all(s["num_splits"] == 3 and s["duration_ms"] > 0 and s["artifact_count"] >= 1 for s in done)
+    assert all(
+        s["num_splits"] == 3 and s["duration_ms"] > 0 and s["artifact_count"] >= 1 for s in done
+    )
     assert all(s["source"] == FOREACH_CELLS[2]["source"] and s["cell_id"] == "c2" for s in square)
     run_id = square[0]["run_id"]
     assert {s["run_id"] for s in fe.statuses()} == {run_id}
@@ -120,23 +167,32 @@ def test_tagged_cells_run_as_steps_and_report_status(kernel):
     snapshot = Frontend(kernel).snapshot
     assert snapshot["flow"] == "SquaresFlow" and snapshot["run_id"] == run_id
     assert {k: v["state"] for k, v in snapshot["steps"].items()} == dict.fromkeys(
-        ["start", "square", "gather", "end"], "done")
+        ["start", "square", "gather", "end"], "done"
+    )
     whole = snapshot["steps"]["square"]  # the foreach step as a whole, not its last split
-    assert "split_index" not in whole and whole["done_splits"] == [0, 1, 2] and whole["num_splits"] == 3
+    assert (
+        "split_index" not in whole
+        and whole["done_splits"] == [0, 1, 2]
+        and whole["num_splits"] == 3
+    )
     assert whole["duration_ms"] == round(sum(s["duration_ms"] for s in done), 1)
 
     # the run is a real, successful Metaflow run
-    reply = fe.run_cell("from metaflow import Flow, namespace\nnamespace(None)\n"
-                        "r = Flow('SquaresFlow')[%r]\nprint(r.successful, r['gather'].task.data.total)" % run_id)
+    reply = fe.run_cell(
+        "from metaflow import Flow, namespace\nnamespace(None)\n"
+        f"r = Flow('SquaresFlow')[{run_id!r}]\nprint(r.successful, r['gather'].task.data.total)"
+    )
     assert "True 14" in fe.output_text(reply["msg_id"])
 
 
 def test_edits_and_reruns_mark_steps_and_descendants_stale(kernel):
     fe = Frontend(kernel)
-    cells = [cell(0, "%load_ext jupyter_metaflow"),
-             cell(1, "%%step start\nself.x = 1"),
-             cell(2, "%%step middle\nself.y = self.x + 1"),
-             cell(3, "%%step end\nprint(self.y)")]
+    cells = [
+        cell(0, "%load_ext jupyter_metaflow"),
+        cell(1, "%%step start\nself.x = 1"),
+        cell(2, "%%step middle\nself.y = self.x + 1"),
+        cell(3, "%%step end\nprint(self.y)"),
+    ]
     fe.send("flow", {"path": "chain.ipynb", "cells": cells})
     fe.wait("flow_model")
     for c in cells[1:]:
@@ -154,14 +210,20 @@ def test_edits_and_reruns_mark_steps_and_descendants_stale(kernel):
     # undoing the edit makes them done again
     fe.send("flow", {"path": "chain.ipynb", "cells": cells})
     fe.barrier()
-    assert [(s["step"], s["state"]) for s in fe.statuses()[seen:]] == [("middle", "done"), ("end", "done")]
+    assert [(s["step"], s["state"]) for s in fe.statuses()[seen:]] == [
+        ("middle", "done"),
+        ("end", "done"),
+    ]
     seen = len(fe.statuses())
 
     # renaming middle: what follows it (end) is stale; the renamed step never ran
     renamed = [*cells[:2], cell(2, "%%step center\nself.y = self.x + 1"), cells[3]]
     fe.send("flow", {"path": "chain.ipynb", "cells": renamed})
     fe.barrier()
-    assert {s["step"]: s["state"] for s in fe.statuses()[seen:]} == {"middle": "stale", "end": "stale"}
+    assert {s["step"]: s["state"] for s in fe.statuses()[seen:]} == {
+        "middle": "stale",
+        "end": "stale",
+    }
     fe.send("flow", {"path": "chain.ipynb", "cells": cells})
     fe.barrier()
     seen = len(fe.statuses())
@@ -175,10 +237,12 @@ def test_edits_and_reruns_mark_steps_and_descendants_stale(kernel):
 
 def test_editing_the_flow_cell_marks_every_step_that_ran_stale(kernel):
     fe = Frontend(kernel)
-    cells = [cell(0, "%load_ext jupyter_metaflow"),
-             cell(1, "%%flow ParamFlow --n 2\nn = Parameter('n', default=1)"),
-             cell(2, "%%step start\nself.x = self.n"),
-             cell(3, "%%step end\nprint(self.x)")]
+    cells = [
+        cell(0, "%load_ext jupyter_metaflow"),
+        cell(1, "%%flow ParamFlow --n 2\nn = Parameter('n', default=1)"),
+        cell(2, "%%step start\nself.x = self.n"),
+        cell(3, "%%step end\nprint(self.x)"),
+    ]
     fe.send("flow", {"path": "param.ipynb", "cells": cells})
     fe.wait("flow_model")
     for c in cells[1:]:
@@ -186,29 +250,44 @@ def test_editing_the_flow_cell_marks_every_step_that_ran_stale(kernel):
     seen = len(fe.statuses())
 
     # new parameter values (even a bad one): what ran used the old flow cell
-    edited = [cells[0], cell(1, "%%flow ParamFlow --n many\nn = Parameter('n', default=1)"), *cells[2:]]
+    edited = [
+        cells[0],
+        cell(1, "%%flow ParamFlow --n many\nn = Parameter('n', default=1)"),
+        *cells[2:],
+    ]
     fe.send("flow", {"path": "param.ipynb", "cells": edited})
     fe.barrier()
-    assert [(s["step"], s["state"]) for s in fe.statuses()[seen:]] == [("start", "stale"), ("end", "stale")]
+    assert [(s["step"], s["state"]) for s in fe.statuses()[seen:]] == [
+        ("start", "stale"),
+        ("end", "stale"),
+    ]
     seen = len(fe.statuses())
 
     fe.send("flow", {"path": "param.ipynb", "cells": cells})
     fe.barrier()
-    assert [(s["step"], s["state"]) for s in fe.statuses()[seen:]] == [("start", "done"), ("end", "done")]
+    assert [(s["step"], s["state"]) for s in fe.statuses()[seen:]] == [
+        ("start", "done"),
+        ("end", "done"),
+    ]
 
 
 def test_a_recursive_switch_and_foreach_splits_leave_no_step_stale(kernel):
     # One execution of a recursive step runs several tasks in the same run (as a foreach
     # body does): that is not a re-execution, so neither it nor what follows is stale.
     fe = Frontend(kernel)
-    cells = [cell(0, "%load_ext jupyter_metaflow"),
-             cell(1, "%%step start\nself.n = 0\nself.next(self.grow)"),
-             cell(2, "%%step grow\nself.n += 1\nself.status = 'again' if self.n < 3 else 'done'\n"
-                     "self.next({'again': self.grow, 'done': self.fan}, condition='status')"),
-             cell(3, "%%step fan\nself.items = [1, 2]\nself.next(self.body, foreach='items')"),
-             cell(4, "%%step body\nself.sq = self.input ** 2"),
-             cell(5, "%%step join\nself.total = sum(i.sq for i in inputs)"),
-             cell(6, "%%step end\nprint(self.total)")]
+    cells = [
+        cell(0, "%load_ext jupyter_metaflow"),
+        cell(1, "%%step start\nself.n = 0\nself.next(self.grow)"),
+        cell(
+            2,
+            "%%step grow\nself.n += 1\nself.status = 'again' if self.n < 3 else 'done'\n"
+            "self.next({'again': self.grow, 'done': self.fan}, condition='status')",
+        ),
+        cell(3, "%%step fan\nself.items = [1, 2]\nself.next(self.body, foreach='items')"),
+        cell(4, "%%step body\nself.sq = self.input ** 2"),
+        cell(5, "%%step join\nself.total = sum(i.sq for i in inputs)"),
+        cell(6, "%%step end\nprint(self.total)"),
+    ]
     fe.send("flow", {"path": "loop.ipynb", "cells": cells})
     fe.wait("flow_model")
     for c in cells[1:]:
@@ -221,14 +300,22 @@ def test_a_recursive_switch_and_foreach_splits_leave_no_step_stale(kernel):
     seen = len(fe.statuses())
     assert fe.run_cell(cells[2]["source"], "c2")["content"]["status"] == "ok"
     after = {s["step"]: s["state"] for s in fe.statuses()[seen:]}
-    assert after == {"grow": "done", "fan": "stale", "body": "stale", "join": "stale", "end": "stale"}
+    assert after == {
+        "grow": "done",
+        "fan": "stale",
+        "body": "stale",
+        "join": "stale",
+        "end": "stale",
+    }
 
 
 def test_a_failing_tagged_step_reports_failed_with_the_error(kernel):
     fe = Frontend(kernel)
-    cells = [cell(0, "%load_ext jupyter_metaflow"),
-             cell(1, "self.x = 1", ("step:start",)),
-             cell(2, "raise ValueError('<b>no</b> good')", ("step:end",))]
+    cells = [
+        cell(0, "%load_ext jupyter_metaflow"),
+        cell(1, "self.x = 1", ("step:start",)),
+        cell(2, "raise ValueError('<b>no</b> good')", ("step:end",)),
+    ]
     fe.send("flow", {"path": "bad.ipynb", "cells": cells})
     fe.wait("flow_model")
     assert fe.run_cell(cells[1]["source"], "c1")["content"]["status"] == "ok"
@@ -238,27 +325,41 @@ def test_a_failing_tagged_step_reports_failed_with_the_error(kernel):
     (failed,) = [s for s in fe.statuses("end") if s["state"] == "failed"]
     assert failed["error"] == "ValueError: <b>no</b> good" and failed["cell_id"] == "c2"
     # an exception without a message (as KeyboardInterrupt from an interrupt) is named alone
-    fe.send("flow", {"path": "bad.ipynb", "cells": [*cells[:2], cell(2, "raise KeyError()", ("step:end",))]})
+    fe.send(
+        "flow",
+        {"path": "bad.ipynb", "cells": [*cells[:2], cell(2, "raise KeyError()", ("step:end",))]},
+    )
     fe.barrier()
     reply = fe.run_cell("raise KeyError()", "c2")
-    assert [s["error"] for s in fe.statuses("end", reply["msg_id"]) if s["state"] == "failed"] == ["KeyError"]
+    assert [s["error"] for s in fe.statuses("end", reply["msg_id"]) if s["state"] == "failed"] == [
+        "KeyError"
+    ]
 
 
 def test_a_failed_split_keeps_its_step_failed_with_its_error(kernel):
     fe = Frontend(kernel)
-    cells = [cell(0, "%load_ext jupyter_metaflow"),
-             cell(1, "self.items = [0, 1, 2]\nself.next(self.work, foreach='items')", ("step:start",)),
-             cell(2, "assert self.input != 0, 'split zero breaks'", ("step:work",)),
-             cell(3, "pass", ("step:join",)), cell(4, "pass", ("step:end",))]
+    cells = [
+        cell(0, "%load_ext jupyter_metaflow"),
+        cell(1, "self.items = [0, 1, 2]\nself.next(self.work, foreach='items')", ("step:start",)),
+        cell(2, "assert self.input != 0, 'split zero breaks'", ("step:work",)),
+        cell(3, "pass", ("step:join",)),
+        cell(4, "pass", ("step:end",)),
+    ]
     fe.send("flow", {"path": "splits.ipynb", "cells": cells})
     fe.wait("flow_model")
     assert fe.run_cell(cells[1]["source"], "c1")["content"]["status"] == "ok"
     reply = fe.run_cell(cells[2]["source"], "c2")
     assert reply["content"]["status"] == "error"
     work = fe.statuses("work", reply["msg_id"])
-    assert work[-1]["state"] == "failed" and "split zero breaks" in work[-1]["error"]  # was: skipped
+    assert (
+        work[-1]["state"] == "failed" and "split zero breaks" in work[-1]["error"]
+    )  # was: skipped
     whole = Frontend(kernel).snapshot["steps"]["work"]
-    assert whole["state"] == "failed" and "split zero breaks" in whole["error"] and whole["done_splits"] == []
+    assert (
+        whole["state"] == "failed"
+        and "split zero breaks" in whole["error"]
+        and whole["done_splits"] == []
+    )
 
 
 def test_untagged_cells_are_left_alone(kernel):
@@ -273,14 +374,20 @@ def test_untagged_cells_are_left_alone(kernel):
 def test_export_request_writes_the_flow_file_and_never_overwrites(kernel, tmp_path):
     fe = Frontend(kernel)
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c["source"], metadata={"tags": c["tags"]})
-                for c in FOREACH_CELLS]
+    nb.cells = [
+        nbformat.v4.new_code_cell(c["source"], metadata={"tags": c["tags"]}) for c in FOREACH_CELLS
+    ]
     nbformat.write(nb, tmp_path / "squares.ipynb")
 
     fe.send("export", {"path": "sub/squares.ipynb", "request_id": "e1"})
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e1")
-    assert result == {"ok": True, "output_path": "sub/squares.py", "written": True, "exists": False,
-                      "request_id": "e1"}
+    assert result == {
+        "ok": True,
+        "output_path": "sub/squares.py",
+        "written": True,
+        "exists": False,
+        "request_id": "e1",
+    }
     text = (tmp_path / "squares.py").read_text()
     assert "class SquaresFlow(FlowSpec):" in text and "def gather(self, inputs):" in text
 
@@ -289,27 +396,45 @@ def test_export_request_writes_the_flow_file_and_never_overwrites(kernel, tmp_pa
     fe.send("flow", {"path": "sub/squares.ipynb", "cells": live})
     fe.send("export", {"path": "sub/squares.ipynb", "request_id": "e2"})
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e2")
-    assert result["ok"] is False and result["exists"] is True and "already exists" in result["error"]
+    assert (
+        result["ok"] is False and result["exists"] is True and "already exists" in result["error"]
+    )
     assert result["output_path"] == "sub/squares.py"
     assert "grand total" not in (tmp_path / "squares.py").read_text()
-    fe.send("export", {"path": "sub/squares.ipynb", "force": True, "output": "out/flow.py", "request_id": "e3"})
+    fe.send(
+        "export",
+        {"path": "sub/squares.ipynb", "force": True, "output": "out/flow.py", "request_id": "e3"},
+    )
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e3")
     assert result["ok"] is False and "out" in result["error"]  # no such directory: a clear error
     assert result["exists"] is False
     os.mkdir(tmp_path / "out")
     fe.send("export", {"path": "sub/squares.ipynb", "output": "out/flow.py", "request_id": "e4"})
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e4")
-    assert result == {"ok": True, "output_path": "sub/out/flow.py", "written": True, "exists": False,
-                      "request_id": "e4"}
+    assert result == {
+        "ok": True,
+        "output_path": "sub/out/flow.py",
+        "written": True,
+        "exists": False,
+        "request_id": "e4",
+    }
     assert "grand total" in (tmp_path / "out" / "flow.py").read_text()
     # the same flow again: nothing to write, and the answer says so
     fe.send("export", {"path": "sub/squares.ipynb", "output": "out/flow.py", "request_id": "e4b"})
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e4b")
-    assert result == {"ok": True, "output_path": "sub/out/flow.py", "written": False, "exists": False,
-                      "request_id": "e4b"}
+    assert result == {
+        "ok": True,
+        "output_path": "sub/out/flow.py",
+        "written": False,
+        "exists": False,
+        "request_id": "e4b",
+    }
 
     # a broken flow is refused with the cell and the fix
-    fe.send("flow", {"path": "sub/squares.ipynb", "cells": [cell(0, "%%step start\nself.next(self.nope)")]})
+    fe.send(
+        "flow",
+        {"path": "sub/squares.ipynb", "cells": [cell(0, "%%step start\nself.next(self.nope)")]},
+    )
     fe.send("export", {"path": "sub/squares.ipynb", "force": True, "request_id": "e5"})
     result = fe.wait("export_result", lambda p: p.get("request_id") == "e5")
     assert result["ok"] is False and "cell 1" in result["error"] and "nope" in result["error"]
@@ -319,11 +444,15 @@ def test_export_request_writes_the_flow_file_and_never_overwrites(kernel, tmp_pa
 def test_tagged_cells_run_headless_from_the_notebook_file(tmp_path):
     """nbclient sends no cellId: the kernel finds the notebook file and its tags itself."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c["source"], metadata={"tags": c["tags"]})
-                for c in FOREACH_CELLS]
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "from metaflow import Flow\nr = Flow('SquaresFlow').latest_run\n"
-        "print(r.successful, r['gather'].task.data.total, len(list(r['square'])))"))
+    nb.cells = [
+        nbformat.v4.new_code_cell(c["source"], metadata={"tags": c["tags"]}) for c in FOREACH_CELLS
+    ]
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "from metaflow import Flow\nr = Flow('SquaresFlow').latest_run\n"
+            "print(r.successful, r['gather'].task.data.total, len(list(r['square'])))"
+        )
+    )
     path = tmp_path / "squares.ipynb"
     nbformat.write(nb, path)
     headless.execute(nb, path)
@@ -334,13 +463,13 @@ def test_tagged_cells_run_headless_from_the_notebook_file(tmp_path):
 
 def test_a_restarted_kernel_reports_the_run_it_will_reattach_to(tmp_path):
     """Kernel 1 runs the flow; kernel 2 (same folder) sends the run's steps in run_state."""
+    from conftest import KernelHarness
     from jupyter_client.manager import start_new_kernel
 
-    from conftest import KernelHarness
-
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c["source"], metadata={"tags": c["tags"]})
-                for c in FOREACH_CELLS]
+    nb.cells = [
+        nbformat.v4.new_code_cell(c["source"], metadata={"tags": c["tags"]}) for c in FOREACH_CELLS
+    ]
     path = tmp_path / "squares.ipynb"
     nbformat.write(nb, path)
     env = headless.kernel_env(JPY_SESSION_NAME=str(path))  # JupyterLab's kernel: the server sets it
@@ -361,7 +490,8 @@ def test_a_restarted_kernel_reports_the_run_it_will_reattach_to(tmp_path):
     restored = snapshots[1]
     assert restored["flow"] == "SquaresFlow" and restored["run_id"] == run_id
     assert {k: v["state"] for k, v in restored["steps"].items()} == dict.fromkeys(
-        ["start", "square", "gather", "end"], "done")
+        ["start", "square", "gather", "end"], "done"
+    )
     assert restored["steps"]["square"]["num_splits"] == 3
     assert all(v["duration_ms"] > 0 and "source" not in v for v in restored["steps"].values())
 
@@ -369,8 +499,10 @@ def test_a_restarted_kernel_reports_the_run_it_will_reattach_to(tmp_path):
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
     try:
         fe = Frontend(KernelHarness(km, kc))
-        reply = fe.run_cell("from jupyter_metaflow.widget import dag_widget\n"
-                            "w = dag_widget()\nprint(len(w.status['square']['done_splits']), w.run_id)")
+        reply = fe.run_cell(
+            "from jupyter_metaflow.widget import dag_widget\n"
+            "w = dag_widget()\nprint(len(w.status['square']['done_splits']), w.run_id)"
+        )
         assert fe.output_text(reply["msg_id"]).split() == ["3", run_id]
     finally:
         kc.stop_channels()
@@ -380,12 +512,14 @@ def test_a_restarted_kernel_reports_the_run_it_will_reattach_to(tmp_path):
 def test_a_step_the_kernel_died_in_is_restored_failed_not_done(tmp_path):
     """Kernel 1 is shut down while a step runs; kernel 2 reports that step failed (the executor
     will not re-attach to its unfinished task either), the finished one done."""
+    from conftest import KernelHarness
     from jupyter_client.manager import start_new_kernel
 
-    from conftest import KernelHarness
-
-    sources = [("self.x = 1", "step:start"), ("import time\ntime.sleep(120)", "step:slow"),
-               ("pass", "step:end")]
+    sources = [
+        ("self.x = 1", "step:start"),
+        ("import time\ntime.sleep(120)", "step:slow"),
+        ("pass", "step:end"),
+    ]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(s, metadata={"tags": [t]}) for s, t in sources]
     path = tmp_path / "killed.ipynb"
@@ -410,7 +544,10 @@ def test_a_step_the_kernel_died_in_is_restored_failed_not_done(tmp_path):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-    assert {k: v["state"] for k, v in restored["steps"].items()} == {"start": "done", "slow": "failed"}
+    assert {k: v["state"] for k, v in restored["steps"].items()} == {
+        "start": "done",
+        "slow": "failed",
+    }
     assert "did not finish" in restored["steps"]["slow"]["error"]
 
 
@@ -418,15 +555,28 @@ def test_cells_sent_ahead_of_the_first_step_cell_reach_the_kernel_before_it(kern
     """JupyterLab right after a kernel was chosen: no comm yet, no notebook file; the frontend
     sends the cells in a silent execute request just before the step cell's own request."""
     cells = [
-        {"index": 0, "id": "s", "cell_type": "code", "source": "%%step start\nself.x = 41",
-         "tags": []},
-        {"index": 1, "id": "e", "cell_type": "code", "source": "%%step end\nprint(self.x + 1)",
-         "tags": []},
+        {
+            "index": 0,
+            "id": "s",
+            "cell_type": "code",
+            "source": "%%step start\nself.x = 41",
+            "tags": [],
+        },
+        {
+            "index": 1,
+            "id": "e",
+            "cell_type": "code",
+            "source": "%%step end\nprint(self.x + 1)",
+            "tags": [],
+        },
     ]
     message = json.dumps(protocol.envelope("flow", {"path": "Untitled.ipynb", "cells": cells}))
     kernel.kc.execute(
         '__import__("jupyter_metaflow").receive_notebook(__import__("IPython").get_ipython(), '
-        f"{json.dumps(message)})", silent=True, store_history=False)
+        f"{json.dumps(message)})",
+        silent=True,
+        store_history=False,
+    )
     reply = kernel.execute(cells[0]["source"], timeout=120)
     assert reply["content"]["status"] == "ok", reply["content"]
     reply = kernel.execute(cells[1]["source"], timeout=120)
@@ -437,8 +587,10 @@ def test_cells_sent_ahead_of_the_first_step_cell_reach_the_kernel_before_it(kern
 
 def test_cells_sent_ahead_are_checked_like_comm_messages(kernel):
     bad = json.dumps({"protocol": "1.0", "type": "export", "payload": {"path": "x"}})
-    reply = kernel.execute('__import__("jupyter_metaflow").receive_notebook('
-                           f'__import__("IPython").get_ipython(), {json.dumps(bad)})')
+    reply = kernel.execute(
+        '__import__("jupyter_metaflow").receive_notebook('
+        f'__import__("IPython").get_ipython(), {json.dumps(bad)})'
+    )
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "ProtocolError"
 
@@ -446,26 +598,40 @@ def test_cells_sent_ahead_are_checked_like_comm_messages(kernel):
 def test_without_a_user_name_the_step_fails_in_one_line_and_its_node_is_failed(tmp_path):
     """Root in a container: no $USER. Metaflow refuses an unknown user; the cell says so in
     one line (as `python flow.py run` does), with no frames, and the DAG node turns failed."""
+    from conftest import KernelHarness
     from jupyter_client.manager import start_new_kernel
 
-    from conftest import KernelHarness
-
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("USER", "METAFLOW_USER", "USERNAME", "SUDO_USER", "LOGNAME")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("USER", "METAFLOW_USER", "USERNAME", "SUDO_USER", "LOGNAME")
+    }
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
     try:
         front = Frontend(KernelHarness(km, kc))
         start = "%%step start\nself.x = 1"
-        front.send("flow", {"path": "nouser.ipynb",
-                            "cells": [cell(0, start), cell(1, "%%step end\nprint(self.x)")]})
+        front.send(
+            "flow",
+            {
+                "path": "nouser.ipynb",
+                "cells": [cell(0, start), cell(1, "%%step end\nprint(self.x)")],
+            },
+        )
         front.barrier()
         reply = front.run_cell(start, cell_id="c0")
         assert reply["content"]["status"] == "error"
         shown = "\n".join(reply["content"]["traceback"])
-        assert shown.startswith("Step 'start' could not run: Unknown user: Metaflow could not "
-                                "determine your user name") and "\n" not in shown.strip()
+        assert (
+            shown.startswith(
+                "Step 'start' could not run: Unknown user: Metaflow could not "
+                "determine your user name"
+            )
+            and "\n" not in shown.strip()
+        )
         assert "Traceback" not in shown and ".py" not in shown
-        status = front.wait("step_status", lambda p: p["step"] == "start" and p["state"] == "failed")
+        status = front.wait(
+            "step_status", lambda p: p["step"] == "start" and p["state"] == "failed"
+        )
         assert status["error"].startswith("Unknown user:")
         assert front.run_cell("%env USER=analyst")["content"]["status"] == "ok"
         assert front.run_cell(start, cell_id="c0")["content"]["status"] == "ok"
@@ -478,9 +644,15 @@ def test_without_a_user_name_the_step_fails_in_one_line_and_its_node_is_failed(t
 def test_a_switch_inside_a_foreach_reports_how_many_splits_chose_each_case(kernel):
     front = Frontend(kernel)
     cells = [
-        cell(0, "%%step start\nself.items = [1, 2, 3, 4, 5]\nself.next(self.classify, foreach='items')"),
-        cell(1, "%%step classify\nself.kind = 'odd' if self.input % 2 else 'even'\n"
-                "self.next({'odd': self.odd, 'even': self.even}, condition='kind')"),
+        cell(
+            0,
+            "%%step start\nself.items = [1, 2, 3, 4, 5]\nself.next(self.classify, foreach='items')",
+        ),
+        cell(
+            1,
+            "%%step classify\nself.kind = 'odd' if self.input % 2 else 'even'\n"
+            "self.next({'odd': self.odd, 'even': self.even}, condition='kind')",
+        ),
         cell(2, "%%step odd\nself.next(self.gather)"),
         cell(3, "%%step even\nself.next(self.gather)"),
         cell(4, "%%step gather\nself.n = len(inputs)\nself.next(self.end)"),

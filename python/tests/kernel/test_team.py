@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
-
-import nbformat
-import pytest
 
 import headless
+import nbformat
+import pytest
 import servers
+
 from jupyter_metaflow.assembly import assemble
 from jupyter_metaflow.cells import CellInput
 from jupyter_metaflow.export import export_notebook
@@ -115,7 +115,7 @@ def test_example_notebook_runs_in_the_team_deployment_like_its_export(name, team
     nb, path = execute_notebook(team, name, workdir)
     assert not cell_errors(nb)
     model = assemble([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], path.name)
-    latest = "result = Flow({!r}).latest_run.pathspec".format(model.name)
+    latest = f"result = Flow({model.name!r}).latest_run.pathspec"
     notebook_run = servers.client_view(team.env, latest, workdir)
 
     exported = workdir / "exported.py"
@@ -351,7 +351,7 @@ class Notebook:
         )
         self.env = headless.kernel_env(path, **env)
 
-    def __enter__(self) -> "Notebook":
+    def __enter__(self) -> Notebook:
         self._kernel = self.client.setup_kernel(env=self.env)
         self._kernel.__enter__()
         return self

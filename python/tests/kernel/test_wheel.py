@@ -13,8 +13,18 @@ def test_wheel_contains_the_labextension(tmp_path):
     import jupyter_metaflow
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-build-isolation", "--no-deps",
-         "-w", str(tmp_path), str(REPO_ROOT / "python")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-build-isolation",
+            "--no-deps",
+            "-w",
+            str(tmp_path),
+            str(REPO_ROOT / "python"),
+        ],
         check=True,
     )
     (wheel,) = tmp_path.glob("jupyter_metaflow-*.whl")

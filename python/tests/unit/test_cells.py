@@ -35,33 +35,38 @@ def cells_from(case_cells):
 
 def assert_subset(expected, actual, path="$"):
     if isinstance(expected, dict):
-        assert isinstance(actual, dict), "%s: expected an object, got %r" % (path, actual)
+        assert isinstance(actual, dict), f"{path}: expected an object, got {actual!r}"
         for key, value in expected.items():
-            assert key in actual, "%s: missing key %r" % (path, key)
-            assert_subset(value, actual[key], "%s.%s" % (path, key))
+            assert key in actual, f"{path}: missing key {key!r}"
+            assert_subset(value, actual[key], f"{path}.{key}")
     elif isinstance(expected, list):
-        assert isinstance(actual, list), "%s: expected a list, got %r" % (path, actual)
-        assert len(expected) == len(actual), "%s: expected %d items, got %r" % (
-            path,
-            len(expected),
-            actual,
+        assert isinstance(actual, list), f"{path}: expected a list, got {actual!r}"
+        assert len(expected) == len(actual), (
+            f"{path}: expected {len(expected)} items, got {actual!r}"
         )
         for i, (e, a) in enumerate(zip(expected, actual)):
-            assert_subset(e, a, "%s[%d]" % (path, i))
+            assert_subset(e, a, f"{path}[{i}]")
     else:
-        assert expected == actual, "%s: expected %r, got %r" % (path, expected, actual)
+        assert expected == actual, f"{path}: expected {expected!r}, got {actual!r}"
 
 
 def test_vectors_cover_every_error_code():
-    codes = {
-        err["code"]
-        for case in VECTORS["cases"]
-        for err in case["expected"].get("errors", [])
-    }
+    codes = {err["code"] for case in VECTORS["cases"] for err in case["expected"].get("errors", [])}
     assert codes >= {
-        "duplicate-step", "unknown-target", "missing-start", "missing-end", "no-steps",
-        "two-flow-cells", "flow-after-step", "bad-magic", "syntax-error", "cycle",
-        "bad-step-name", "bad-transition", "end-has-next", "no-next",
+        "duplicate-step",
+        "unknown-target",
+        "missing-start",
+        "missing-end",
+        "no-steps",
+        "two-flow-cells",
+        "flow-after-step",
+        "bad-magic",
+        "syntax-error",
+        "cycle",
+        "bad-step-name",
+        "bad-transition",
+        "end-has-next",
+        "no-next",
     }
     assert len(VECTORS["cases"]) >= 25
 
@@ -77,10 +82,18 @@ def test_vector(case):
 
 
 def test_from_nbformat_reads_list_sources_tags_and_id():
-    cell = {"cell_type": "code", "id": "abc", "metadata": {"tags": ["module"]}, "source": ["x = 1\n", "y = 2"]}
+    cell = {
+        "cell_type": "code",
+        "id": "abc",
+        "metadata": {"tags": ["module"]},
+        "source": ["x = 1\n", "y = 2"],
+    }
     ci = CellInput.from_nbformat(3, cell)
     assert ci == CellInput(3, "abc", "code", "x = 1\ny = 2", ("module",))
-    assert CellInput.from_nbformat(0, {"cell_type": "markdown", "metadata": {}, "source": "# x"}).tags == ()
+    assert (
+        CellInput.from_nbformat(0, {"cell_type": "markdown", "metadata": {}, "source": "# x"}).tags
+        == ()
+    )
 
 
 @pytest.mark.parametrize(
@@ -112,7 +125,10 @@ def test_classify_non_code():
 
 
 def test_step_body_line_mapping_is_exact():
-    src = "%%step train\n@retry(times=2)\n@resources(\n    cpu=2,\n)\nimport os\n\nself.a = 1\nself.next(self.end)\n"
+    src = (
+        "%%step train\n@retry(times=2)\n@resources(\n    cpu=2,\n)\nimport os\n\n"
+        "self.a = 1\nself.next(self.end)\n"
+    )
     step = parse_step_cell(CellInput(0, "x", "code", src, ()))
     cell_lines = src.splitlines()
     for k, line in enumerate(step.body.splitlines(), 1):
@@ -124,7 +140,9 @@ def test_step_body_line_mapping_is_exact():
 
 
 def test_step_body_is_dedented():
-    step = parse_step_cell(CellInput(0, None, "code", "%%step start\n    x = 1\n    if x:\n        y = 2\n", ()))
+    step = parse_step_cell(
+        CellInput(0, None, "code", "%%step start\n    x = 1\n    if x:\n        y = 2\n", ())
+    )
     assert step.body == "x = 1\nif x:\n    y = 2\n"
 
 
@@ -137,7 +155,9 @@ def test_transition_to_source_round_trips():
         "self.next({'x': self.a, 2: self.b}, condition='c')",
     ]:
         t = parse_step_cell(CellInput(0, None, "code", "%%step s\n" + src, ())).transition
-        again = parse_step_cell(CellInput(0, None, "code", "%%step s\n" + t.to_source(), ())).transition
+        again = parse_step_cell(
+            CellInput(0, None, "code", "%%step s\n" + t.to_source(), ())
+        ).transition
         assert again.to_json() == t.to_json()
 
 
@@ -150,12 +170,24 @@ def test_syntax_error_line_is_in_cell_coordinates():
 
 def test_flow_cell_param_args():
     fc = parse_flow_cell(
-        CellInput(0, None, "code",
-                  "%%flow PlayListFlow --genre 'Sci Fi' --recommendations=3 --verbose --no-dry-run\n"
-                  "genre = Parameter('genre')\nrecommendations = Parameter('recommendations')\n"
-                  "verbose = Parameter('verbose', type=bool)\ndry_run = Parameter('dry-run', type=bool)\n", ())
+        CellInput(
+            0,
+            None,
+            "code",
+            "%%flow PlayListFlow --genre 'Sci Fi' --recommendations=3 --verbose --no-dry-run\n"
+            "genre = Parameter('genre')\nrecommendations = Parameter('recommendations')\n"
+            "verbose = Parameter('verbose', type=bool)\ndry_run = Parameter('dry-run', type=bool)\n"
+            "",
+            (),
+        )
     )
-    assert fc.param_args == ["--genre", "Sci Fi", "--recommendations=3", "--verbose", "--no-dry-run"]
+    assert fc.param_args == [
+        "--genre",
+        "Sci Fi",
+        "--recommendations=3",
+        "--verbose",
+        "--no-dry-run",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -191,11 +223,19 @@ def test_assemble_1000_cells():
     cells.append(CellInput(1, "s", "code", "%%step start\nself.x = 0\n", ()))
     for i in range(2, 999):
         if i % 3 == 0:
-            cells.append(CellInput(i, None, "markdown", "doc %d" % i, ()))
+            cells.append(CellInput(i, None, "markdown", f"doc {i}", ()))
         elif i % 3 == 1:
-            cells.append(CellInput(i, None, "code", "%%%%step s%d\n@retry(times=2)\nself.x += 1\ny = [k for k in range(3)]\n" % i, ()))
+            cells.append(
+                CellInput(
+                    i,
+                    None,
+                    "code",
+                    f"%%step s{i}\n@retry(times=2)\nself.x += 1\ny = [k for k in range(3)]\n",
+                    (),
+                )
+            )
         else:
-            cells.append(CellInput(i, None, "code", "print(%d)\n" % i, ()))
+            cells.append(CellInput(i, None, "code", f"print({i})\n", ()))
     cells.append(CellInput(999, None, "code", "%%step end\nprint(self.x)\n", ()))
     model = assemble(cells)
     assert not model.errors

@@ -18,8 +18,12 @@ FLOWS = Path(__file__).parents[1] / "flows"
 
 def jupyter(*args, cwd):
     return subprocess.run(
-        [str(BIN / "jupyter"), *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-        env={"PATH": "%s:/usr/bin:/bin" % BIN, "HOME": str(cwd), "METAFLOW_USER": "tester"},
+        [str(BIN / "jupyter"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(cwd), "METAFLOW_USER": "tester"},
     )
 
 
@@ -67,7 +71,9 @@ def test_export_import_and_check_through_the_jupyter_command(tmp_path):
     assert result.returncode == 0, result.stderr
     back = nbformat.read(str(tmp_path / "back.ipynb"), as_version=4)
     assert [c.source.splitlines()[0] for c in back.cells if c.source.startswith("%%")] == [
-        "%%flow TrainModelFlow", "%%step start", "%%step end",
+        "%%flow TrainModelFlow",
+        "%%step start",
+        "%%step end",
     ]
     result = jupyter("metaflow", "import", "train_model.py", "-o", "back.ipynb", cwd=tmp_path)
     assert result.returncode == 0 and "already up to date" in result.stderr
@@ -76,12 +82,21 @@ def test_export_import_and_check_through_the_jupyter_command(tmp_path):
 @pytest.mark.kernel
 def test_nbconvert_to_metaflow(tmp_path):
     nb = good_notebook(tmp_path)
-    result = jupyter("nbconvert", "--to", "metaflow", nb.name, "--output", "via_nbconvert", cwd=tmp_path)
+    result = jupyter(
+        "nbconvert", "--to", "metaflow", nb.name, "--output", "via_nbconvert", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     main(["export", str(nb), "-o", str(tmp_path / "via_cli.py")])
     assert (tmp_path / "via_nbconvert.py").read_text() == (tmp_path / "via_cli.py").read_text()
     result = jupyter(
-        "nbconvert", "--to", "metaflow", "--MetaflowExporter.cell_ids=True", nb.name, "--output", "ids", cwd=tmp_path
+        "nbconvert",
+        "--to",
+        "metaflow",
+        "--MetaflowExporter.cell_ids=True",
+        nb.name,
+        "--output",
+        "ids",
+        cwd=tmp_path,
     )
     assert result.returncode == 0 and "# cell: " in (tmp_path / "ids.py").read_text()
 
@@ -91,15 +106,21 @@ def test_nbconvert_keeps_a_different_existing_file_unless_forced(tmp_path):
     nb = good_notebook(tmp_path)
     mine = tmp_path / f"{nb.stem}.py"
     mine.write_text("# my hand-written flow\n")
-    result = jupyter("nbconvert", "--to", "metaflow", nb.name, cwd=tmp_path)  # nbconvert's writer replaced it
+    result = jupyter(
+        "nbconvert", "--to", "metaflow", nb.name, cwd=tmp_path
+    )  # nbconvert's writer replaced it
     assert result.returncode == 1 and "already exists and differs from the export" in result.stderr
     assert mine.read_text() == "# my hand-written flow\n"
     result = jupyter("nbconvert", "--to", "metaflow", nb.name, "--stdout", cwd=tmp_path)
     assert result.returncode == 0 and "class " in result.stdout  # no file written: nothing to keep
     result = jupyter("nbconvert", "--to", "metaflow", nb.name, "--output-dir", "out", cwd=tmp_path)
-    assert result.returncode == 0 and (tmp_path / "out" / mine.name).read_text().startswith("# Exported from")
+    assert result.returncode == 0 and (tmp_path / "out" / mine.name).read_text().startswith(
+        "# Exported from"
+    )
     for _ in range(2):  # then an unchanged export over its own output is fine
-        result = jupyter("nbconvert", "--to", "metaflow", nb.name, "--MetaflowExporter.force=True", cwd=tmp_path)
+        result = jupyter(
+            "nbconvert", "--to", "metaflow", nb.name, "--MetaflowExporter.force=True", cwd=tmp_path
+        )
         assert result.returncode == 0, result.stderr
         result = jupyter("nbconvert", "--to", "metaflow", nb.name, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
@@ -108,7 +129,9 @@ def test_nbconvert_keeps_a_different_existing_file_unless_forced(tmp_path):
 
 BAD_NOTEBOOKS = {
     "not-json": "{oops",
-    "future-version": json.dumps({"nbformat": 99, "nbformat_minor": 0, "metadata": {}, "cells": []}),
+    "future-version": json.dumps(
+        {"nbformat": 99, "nbformat_minor": 0, "metadata": {}, "cells": []}
+    ),
 }
 
 
@@ -123,7 +146,10 @@ BAD_NOTEBOOKS = {
         ("missing-end", "no 'end' step"),
         ("two-flow-cells", "second flow cell"),
         ("scratch-name", "only scratch cell 1 defines"),
-        ("compile-error", "cell 2, line 2: Syntax error: 'await' outside async function."),  # was a traceback
+        (
+            "compile-error",
+            "cell 2, line 2: Syntax error: 'await' outside async function.",
+        ),  # was a traceback
     ],
 )
 def test_export_bad_input_exits_2_and_writes_nothing(case, expected, tmp_path, capsys):
@@ -154,7 +180,8 @@ def test_export_bad_input_exits_2_and_writes_nothing(case, expected, tmp_path, c
     [
         ("import os\n", "defines no FlowSpec class"),
         (
-            "from metaflow import FlowSpec\nclass A(FlowSpec):\n    pass\nclass B(FlowSpec):\n    pass\n",
+            "from metaflow import FlowSpec\nclass A(FlowSpec):\n    pass\nclass B(FlowSpec):\n"
+            "    pass\n",
             "defines 2 FlowSpec classes",
         ),
     ],
@@ -173,9 +200,9 @@ def test_files_given_to_the_wrong_command_say_which_command_to_use(tmp_path, cap
     flow.write_text((FLOWS / "helloworld.py").read_text())
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(["export", str(flow)]) == 2  # said 'the output is the notebook itself'
-    assert "jupyter metaflow import %s" % flow in capsys.readouterr().err
+    assert f"jupyter metaflow import {flow}" in capsys.readouterr().err
     assert main(["import", str(nb)]) == 2  # said 'defines no FlowSpec class'
-    assert "jupyter metaflow export %s" % nb in capsys.readouterr().err
+    assert f"jupyter metaflow export {nb}" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
@@ -183,7 +210,10 @@ def test_check_advice_is_a_command_that_can_be_pasted(tmp_path, monkeypatch, cap
     monkeypatch.chdir(tmp_path)
     good_notebook(tmp_path).rename(tmp_path / "my model.ipynb")
     assert main(["export", "my model.ipynb", "-o", "my flow.py", "--check"]) == 1
-    assert "\n  jupyter metaflow export 'my model.ipynb' -o 'my flow.py' --force\n" in capsys.readouterr().err
+    assert (
+        "\n  jupyter metaflow export 'my model.ipynb' -o 'my flow.py' --force\n"
+        in capsys.readouterr().err
+    )
     assert main(["export", "my model.ipynb", "--check"]) == 1  # no 'my model.py' yet
     assert "my model.py does not exist; to write it, run:" in capsys.readouterr().err
 
@@ -199,7 +229,9 @@ def test_export_refuses_to_write_over_the_notebook(tmp_path, capsys):
 def test_import_refuses_to_write_over_the_flow_file(tmp_path, capsys):
     flow = tmp_path / "helloworld.py"
     flow.write_text((FLOWS / "helloworld.py").read_text())
-    assert main(["import", str(flow), "-o", str(flow), "--force"]) == 2  # replaced the code with JSON
+    assert (
+        main(["import", str(flow), "-o", str(flow), "--force"]) == 2
+    )  # replaced the code with JSON
     assert "the flow file itself" in capsys.readouterr().err
     assert flow.read_text() == (FLOWS / "helloworld.py").read_text()
     other = tmp_path / "other.py"
@@ -208,8 +240,18 @@ def test_import_refuses_to_write_over_the_flow_file(tmp_path, capsys):
     assert "pass -o FILE.ipynb" in capsys.readouterr().err and other.read_text() == "keep = 1\n"
     nb = good_notebook(tmp_path)
     before = nb.read_text()
-    assert main(["export", str(make_notebook(tmp_path / "a.ipynb", "%%step start", "%%step end")), "-o", str(nb),
-                 "--force"]) == 2  # wrote Python into the other notebook
+    assert (
+        main(
+            [
+                "export",
+                str(make_notebook(tmp_path / "a.ipynb", "%%step start", "%%step end")),
+                "-o",
+                str(nb),
+                "--force",
+            ]
+        )
+        == 2
+    )  # wrote Python into the other notebook
     assert "pass -o FILE.py" in capsys.readouterr().err and nb.read_text() == before
 
 
@@ -239,7 +281,9 @@ def test_export_to_an_unwritable_output_exits_2(output, tmp_path, capsys):
     nb = good_notebook(tmp_path)
     (tmp_path / "a_folder").mkdir()
     before = sorted(str(p) for p in tmp_path.rglob("*"))
-    assert main(["export", str(nb), "-o", str(tmp_path / output), "--force"]) == 2  # was a traceback
+    assert (
+        main(["export", str(nb), "-o", str(tmp_path / output), "--force"]) == 2
+    )  # was a traceback
     assert capsys.readouterr().err.startswith("error: Cannot write ")
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
 

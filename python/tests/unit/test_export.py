@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from jupyter_metaflow.assembly import assemble
 from jupyter_metaflow.cells import CellInput
 from jupyter_metaflow.export import (
     ExportError,
@@ -23,7 +24,6 @@ from jupyter_metaflow.export import (
 from jupyter_metaflow.nameguard import find_undefined_names
 from jupyter_metaflow.notebook_io import read_notebook
 from jupyter_metaflow.pysource import indent_code
-from jupyter_metaflow.assembly import assemble
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -35,15 +35,21 @@ def nb_cells(*sources, tags=None):
         kind = "code"
         if src.startswith("MD:"):
             kind, src = "markdown", src[3:]
-        cells.append(CellInput(i, "c%d" % i, kind, src, tuple((tags or {}).get(i, ()))))
+        cells.append(CellInput(i, f"c{i}", kind, src, tuple((tags or {}).get(i, ()))))
     return cells
 
 
 def run_check(flow_file: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, METAFLOW_USER="tester", METAFLOW_DATASTORE_SYSROOT_LOCAL=str(flow_file.parent))
+    env = dict(
+        os.environ, METAFLOW_USER="tester", METAFLOW_DATASTORE_SYSROOT_LOCAL=str(flow_file.parent)
+    )
     return subprocess.run(
         [sys.executable, str(flow_file), "--no-pylint", "check"],
-        cwd=flow_file.parent, env=env, capture_output=True, text=True, timeout=120,
+        cwd=flow_file.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -54,7 +60,8 @@ FOREACH_NB = nb_cells(
     "%%flow SquaresFlow --count 4\ncount = Parameter('count', default=3, type=int)",
     "print('scratch', OFFSET)",
     "MD:Make the items.",
-    "%%step start\n@retry(times=2)\nself.items = list(range(self.count))\nself.next(self.square, foreach='items')",
+    "%%step start\n@retry(times=2)\nself.items = list(range(self.count))\n"
+    "self.next(self.square, foreach='items')",
     "%%step square\nself.value = square(self.input) + OFFSET",
     "%%step gather\nself.total = sum(i.value for i in inputs)",
     "%%step end\nprint(self.total, math.pi)",
@@ -104,7 +111,7 @@ class SquaresFlow(FlowSpec):
 
 if __name__ == "__main__":
     SquaresFlow()
-'''
+'''  # noqa: E501 (the header line the exporter writes)
 
 
 def test_export_text_is_exactly_the_documented_layout():
@@ -125,7 +132,14 @@ def test_exported_flow_passes_metaflow_check(tmp_path):
 def test_cell_ids_mark_every_exported_cell():
     text = export_cells(FOREACH_NB, "squares.ipynb", cell_ids=True)
     lines = text.splitlines()
-    for marker in ("# cell: c2", "# cell: c3", "    # cell: c6", "    # cell: c7", "    # cell: c8", "    # cell: c9"):
+    for marker in (
+        "# cell: c2",
+        "# cell: c3",
+        "    # cell: c6",
+        "    # cell: c7",
+        "    # cell: c8",
+        "    # cell: c9",
+    ):
         assert marker in lines, marker
     assert lines[lines.index("    # cell: c6") + 1] == "    @retry(times=2)"
     assert "# cell: c4" not in text  # scratch cells are never exported
@@ -173,7 +187,9 @@ def test_multiline_strings_keep_their_content(tmp_path):
     )
     text = export_cells(cells)
     tree = ast.parse(text)
-    values = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    values = [
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    ]
     assert "\nSELECT *\n  FROM t\n" in values and "a\n" in values
 
 
@@ -210,30 +226,41 @@ def test_guard_names_scratch_and_undefined_names_with_cells_and_lines():
     errors = {e.message.split("'")[3]: e for e in info.value.errors}
     assert set(errors) == {"df", "missing_name"}
     assert (errors["df"].cell_index, errors["df"].line) == (2, 2)
-    assert "only scratch cell 2 defines" in errors["df"].message and "step 'start'" in errors["df"].message.lower()
+    assert (
+        "only scratch cell 2 defines" in errors["df"].message
+        and "step 'start'" in errors["df"].message.lower()
+    )
     assert (errors["missing_name"].line, errors["missing_name"].code) == (3, "undefined-name")
     assert "tag cell 2 'module'" in errors["df"].fix
     assert "cell 3, line 2" in str(info.value)
 
 
 def test_guard_tells_a_step_reading_a_flow_constant_bare_to_write_self():
-    cells = nb_cells("%%flow F\nLABELS = {'a': 1}", "%%step start\nself.n = len(LABELS)", "%%step end")
+    cells = nb_cells(
+        "%%flow F\nLABELS = {'a': 1}", "%%step start\nself.n = len(LABELS)", "%%step end"
+    )
     with pytest.raises(ExportError) as info:
         export_cells(cells)
     (error,) = info.value.errors
     assert (error.cell_index, error.line) == (1, 2)
-    assert "which the flow cell defines as a class attribute" in error.message  # was "which no cell defines"
+    assert (
+        "which the flow cell defines as a class attribute" in error.message
+    )  # was "which no cell defines"
     assert error.fix == "Write self.LABELS."
 
 
 def test_guard_ignores_locals_comprehensions_inputs_and_metaflow_names():
     cells = nb_cells(
         "import os",
-        "%%step start\nimport json\nfrom collections import Counter\ndata = [x * 2 for x in range(3)]\n"
+        "%%step start\nimport json\nfrom collections import Counter\n"
+        "data = [x * 2 for x in range(3)]\n"
         "f = lambda y: y + len(data)\ndef helper(z):\n    return z + f(1)\nclass K:\n    pass\n"
-        "for i, j in enumerate(data):\n    pass\ntry:\n    pass\nexcept ValueError as exc:\n    print(exc)\n"
-        "def counter():\n    global COUNTER\n    COUNTER = 1\n    return COUNTER\nmatch data:\n    case [first, *rest]:\n        pass\n"
-        "self.c = Counter(json.dumps(data)) + counter() + first\nprint(current.run_id, os.sep, K, helper(1))\n"
+        "for i, j in enumerate(data):\n    pass\ntry:\n    pass\nexcept ValueError as exc:\n"
+        "    print(exc)\n"
+        "def counter():\n    global COUNTER\n    COUNTER = 1\n    return COUNTER\nmatch data:\n"
+        "    case [first, *rest]:\n        pass\n"
+        "self.c = Counter(json.dumps(data)) + counter() + first\n"
+        "print(current.run_id, os.sep, K, helper(1))\n"
         "self.next(self.a, self.b)",
         "%%step a\nself.next(self.join)",
         "%%step b\nself.next(self.join)",
@@ -302,7 +329,9 @@ def test_cell_rule_errors_stop_the_export(sources, code):
 
 def test_a_magic_below_a_comment_is_named_with_its_cell_and_line():
     with pytest.raises(ExportError) as info:
-        export_cells(nb_cells("%%step start", "x = 1", "# the last step\n%%step end\nprint('done')"))
+        export_cells(
+            nb_cells("%%step start", "x = 1", "# the last step\n%%step end\nprint('done')")
+        )
     first = info.value.errors[0]
     assert (first.code, first.cell_index, first.line) == ("misplaced-magic", 2, 2)
     assert "Move the %%step line to the top of the cell" in first.fix
@@ -310,7 +339,10 @@ def test_a_magic_below_a_comment_is_named_with_its_cell_and_line():
         export_cells(nb_cells("\n  %%step start", "%%step end"))
     first = info.value.errors[0]
     assert (first.code, first.line) == ("misplaced-magic", 2)
-    assert "%%step start is indented" in first.message and first.fix == "Remove the spaces before %%step."
+    assert (
+        "%%step start is indented" in first.message
+        and first.fix == "Remove the spaces before %%step."
+    )
 
 
 def test_metaflow_lint_errors_are_mapped_to_cells():
@@ -338,10 +370,13 @@ def test_lint_line_points_at_the_cells_transition():
     assert err.code in ("cycle", "lint") and err.cell_index == 0 and err.line == 4
 
 
-@pytest.mark.parametrize("body, line", [
-    ("self.x = 1\nawait self.x", 3),
-    ("nonlocal x\nself.next(self.end)", 2),
-])
+@pytest.mark.parametrize(
+    "body, line",
+    [
+        ("self.x = 1\nawait self.x", 3),
+        ("nonlocal x\nself.next(self.end)", 2),
+    ],
+)
 def test_code_only_the_compiler_rejects_in_a_step_is_located(body, line):
     cells = nb_cells("%%step start\n" + body, "%%step end")
     with pytest.raises(ExportError) as info:
@@ -357,7 +392,12 @@ def test_module_cell_tagged_with_syntax_error_is_reported():
 
 
 def test_crlf_markdown_gives_no_carriage_returns_and_check_stays_current(tmp_path):
-    cells = nb_cells("MD:# Title\r\nline two\r\n", "MD:Step doc\r\nsecond", "%%step start\r\nself.x = 1\r\n", "%%step end")
+    cells = nb_cells(
+        "MD:# Title\r\nline two\r\n",
+        "MD:Step doc\r\nsecond",
+        "%%step start\r\nself.x = 1\r\n",
+        "%%step end",
+    )
     text = export_cells(cells, "crlf.ipynb")
     assert "\r" not in text and '    """# Title\n    line two\n    """' in text
     flow = tmp_path / "crlf.py"
@@ -374,7 +414,10 @@ def test_future_imports_go_first_and_the_file_runs(tmp_path):
         "%%step end",
     )
     text = export_cells(cells, "future.ipynb")
-    assert text.splitlines()[1:3] == ["from __future__ import annotations", "from metaflow import FlowSpec, current, step"]
+    assert text.splitlines()[1:3] == [
+        "from __future__ import annotations",
+        "from metaflow import FlowSpec, current, step",
+    ]
     flow = tmp_path / "future.py"
     flow.write_text(text)
     result = run_check(flow)
@@ -384,9 +427,19 @@ def test_future_imports_go_first_and_the_file_runs(tmp_path):
 @pytest.mark.parametrize(
     "sources,tags,where,message",
     [
-        (("import os\nfrom __future__ import annotations",), {}, (0, 2), "Syntax error in a module cell: from __future__"),
+        (
+            ("import os\nfrom __future__ import annotations",),
+            {},
+            (0, 2),
+            "Syntax error in a module cell: from __future__",
+        ),
         (("x = 1\nreturn x",), {0: ("module",)}, (0, 2), "'return' outside function"),
-        (("%%flow F\nx = 1\n\nyield x",), {}, (0, 4), "Syntax error in the flow cell: 'yield' outside function"),
+        (
+            ("%%flow F\nx = 1\n\nyield x",),
+            {},
+            (0, 4),
+            "Syntax error in the flow cell: 'yield' outside function",
+        ),
     ],
 )
 def test_code_only_the_compiler_rejects_in_module_and_flow_cells(sources, tags, where, message):
@@ -419,17 +472,31 @@ def test_read_notebook_bad_inputs(tmp_path):
     (tmp_path / "list.ipynb").write_text("[1, 2]")
     with pytest.raises(ExportError, match="no 'nbformat'"):
         read_notebook(tmp_path / "list.ipynb")
-    (tmp_path / "future.ipynb").write_text(json.dumps({"nbformat": 99, "nbformat_minor": 0, "cells": [], "metadata": {}}))
+    (tmp_path / "future.ipynb").write_text(
+        json.dumps({"nbformat": 99, "nbformat_minor": 0, "cells": [], "metadata": {}})
+    )
     with pytest.raises(ExportError, match="version 99, which cannot be upgraded"):
         read_notebook(tmp_path / "future.ipynb")
-    (tmp_path / "v1.ipynb").write_text(json.dumps({"nbformat": 1, "nbformat_minor": 0, "metadata": {}}))
+    (tmp_path / "v1.ipynb").write_text(
+        json.dumps({"nbformat": 1, "nbformat_minor": 0, "metadata": {}})
+    )
     with pytest.raises(ExportError, match="version 1, which cannot be upgraded"):
         read_notebook(tmp_path / "v1.ipynb")
-    (tmp_path / "ints.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": [1], "metadata": {}}))
+    (tmp_path / "ints.ipynb").write_text(
+        json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": [1], "metadata": {}})
+    )
     with pytest.raises(ExportError, match="is not a valid notebook"):
         read_notebook(tmp_path / "ints.ipynb")
-    cell = {"cell_type": "code", "source": 5, "metadata": {}, "outputs": [], "execution_count": None}
-    (tmp_path / "src.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "cells": [cell], "metadata": {}}))
+    cell = {
+        "cell_type": "code",
+        "source": 5,
+        "metadata": {},
+        "outputs": [],
+        "execution_count": None,
+    }
+    (tmp_path / "src.ipynb").write_text(
+        json.dumps({"nbformat": 4, "nbformat_minor": 4, "cells": [cell], "metadata": {}})
+    )
     with pytest.raises(ExportError, match="cell 1 has no text source"):
         read_notebook(tmp_path / "src.ipynb")
 
@@ -442,11 +509,30 @@ def test_read_notebook_accepts_a_utf8_bom(tmp_path):
 
 def test_read_notebook_upgrades_v3(tmp_path):
     v3 = {
-        "nbformat": 3, "nbformat_minor": 0, "metadata": {"name": ""},
-        "worksheets": [{"cells": [
-            {"cell_type": "code", "input": "%%step start\nself.x = 1", "language": "python", "outputs": [], "metadata": {}},
-            {"cell_type": "code", "input": "%%step end", "language": "python", "outputs": [], "metadata": {}},
-        ], "metadata": {}}],
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "metadata": {"name": ""},
+        "worksheets": [
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "input": "%%step start\nself.x = 1",
+                        "language": "python",
+                        "outputs": [],
+                        "metadata": {},
+                    },
+                    {
+                        "cell_type": "code",
+                        "input": "%%step end",
+                        "language": "python",
+                        "outputs": [],
+                        "metadata": {},
+                    },
+                ],
+                "metadata": {},
+            }
+        ],
     }
     path = tmp_path / "old_style.ipynb"
     path.write_text(json.dumps(v3))
@@ -485,7 +571,9 @@ def test_write_atomic_refuses_a_dangling_symbolic_link(tmp_path):
     link = tmp_path / "flow.py"
     link.symlink_to(target)
     for force in (False, True):
-        with pytest.raises(ExportError, match="symbolic link to .*created.txt, which does not exist"):
+        with pytest.raises(
+            ExportError, match=r"symbolic link to .*created\.txt, which does not exist"
+        ):
             write_atomic(link, "new\n", force=force)
     assert not target.exists() and link.is_symlink()
 

@@ -30,21 +30,27 @@ BIN = Path(sys.executable).parent
 def write_hostile(folder: Path, name: str) -> tuple[Path, Path]:
     """The notebook ``name`` (and the files beside it) in ``folder``; its marker path."""
     spec = NOTEBOOKS[name]
-    marker = folder / ("%s.marker" % name)
+    marker = folder / (f"{name}.marker")
     for filename, text in spec["files"].items():
         (folder / filename).write_text(text.replace("{marker}", repr(str(marker))))
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c["source"].replace("{marker}", repr(str(marker))))
-                for c in spec["cells"]]
-    path = folder / ("%s.ipynb" % name)
+    nb.cells = [
+        nbformat.v4.new_code_cell(c["source"].replace("{marker}", repr(str(marker))))
+        for c in spec["cells"]
+    ]
+    path = folder / (f"{name}.ipynb")
     nbformat.write(nb, str(path))
     return path, marker
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(BIN / args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True, timeout=180,
-        env={"PATH": "%s:/usr/bin:/bin" % BIN, "HOME": str(cwd), "METAFLOW_USER": "tester"},
+        [str(BIN / args[0]), *args[1:]],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(cwd), "METAFLOW_USER": "tester"},
     )
 
 
@@ -54,10 +60,17 @@ def payload_calls(text: str) -> list[tuple[str, ...]]:
 
     def walk(node: ast.AST, scope: tuple[str, ...]) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) \
-                    and child.func.attr == "write_text":
+            if (
+                isinstance(child, ast.Call)
+                and isinstance(child.func, ast.Attribute)
+                and child.func.attr == "write_text"
+            ):
                 found.append(scope)
-            inner = scope + (child.name,) if isinstance(child, (ast.ClassDef, ast.FunctionDef)) else scope
+            inner = (
+                (*scope, child.name)
+                if isinstance(child, (ast.ClassDef, ast.FunctionDef))
+                else scope
+            )
             walk(child, inner)
 
     walk(ast.parse(text), ())
@@ -97,13 +110,25 @@ def test_star_import_names_are_read_without_importing(tmp_path):
 @pytest.mark.kernel
 def test_cli_export_paths_run_no_notebook_code(name, tmp_path):
     notebook, marker = write_hostile(tmp_path, name)
-    for args in (["-o", "-"], ["--check", "-o", "flow.py"], ["-o", "flow.py"],
-                 ["--check", "-o", "flow.py"]):
+    for args in (
+        ["-o", "-"],
+        ["--check", "-o", "flow.py"],
+        ["-o", "flow.py"],
+        ["--check", "-o", "flow.py"],
+    ):
         result = run("jupyter", "metaflow", "export", notebook.name, *args, cwd=tmp_path)
         assert result.returncode in (0, 1), result.stderr
         assert not marker.exists(), (args, marker.read_text())
-    result = run("jupyter", "nbconvert", "--to", "metaflow", notebook.name, "--output", "via_nbconvert",
-                 cwd=tmp_path)
+    result = run(
+        "jupyter",
+        "nbconvert",
+        "--to",
+        "metaflow",
+        notebook.name,
+        "--output",
+        "via_nbconvert",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert not marker.exists(), marker.read_text()
     assert (tmp_path / "via_nbconvert.py").read_text() == (tmp_path / "flow.py").read_text()
@@ -117,19 +142,38 @@ def test_kernel_lint_and_export_run_no_notebook_code(kernel, tmp_path):
     comm_id = kernel.open_comm(protocol.COMM_TARGET, hello)
     for number, name in enumerate(sorted(NOTEBOOKS)):
         notebook, marker = write_hostile(tmp_path, name)
-        cells = [{"index": i, "id": c.get("id"), "cell_type": "code", "source": c["source"], "tags": []}
-                 for i, c in enumerate(nbformat.read(str(notebook), as_version=4).cells)]
-        kernel.comm_send(comm_id, protocol.envelope(
-            "flow", {"path": notebook.name, "cells": cells, "request_id": "lint-%d" % number}))
-        answer = kernel.wait_for(lambda m: m["msg_type"] == "comm_msg"
-                                 and m["content"]["data"].get("type") == "flow_model"
-                                 and m["content"]["data"]["payload"].get("request_id") == "lint-%d" % number)
+        cells = [
+            {"index": i, "id": c.get("id"), "cell_type": "code", "source": c["source"], "tags": []}
+            for i, c in enumerate(nbformat.read(str(notebook), as_version=4).cells)
+        ]
+        kernel.comm_send(
+            comm_id,
+            protocol.envelope(
+                "flow", {"path": notebook.name, "cells": cells, "request_id": f"lint-{number}"}
+            ),
+        )
+        answer = kernel.wait_for(
+            lambda m, number=number: (
+                m["msg_type"] == "comm_msg"
+                and m["content"]["data"].get("type") == "flow_model"
+                and m["content"]["data"]["payload"].get("request_id") == f"lint-{number}"
+            )
+        )
         assert answer["content"]["data"]["payload"]["lint_errors"] == []
-        kernel.comm_send(comm_id, protocol.envelope(
-            "export", {"path": notebook.name, "output": "%s_flow.py" % name, "request_id": "x-%d" % number}))
-        result = kernel.wait_for(lambda m: m["msg_type"] == "comm_msg"
-                                 and m["content"]["data"].get("type") == "export_result"
-                                 and m["content"]["data"]["payload"].get("request_id") == "x-%d" % number)
+        kernel.comm_send(
+            comm_id,
+            protocol.envelope(
+                "export",
+                {"path": notebook.name, "output": f"{name}_flow.py", "request_id": f"x-{number}"},
+            ),
+        )
+        result = kernel.wait_for(
+            lambda m, number=number: (
+                m["msg_type"] == "comm_msg"
+                and m["content"]["data"].get("type") == "export_result"
+                and m["content"]["data"]["payload"].get("request_id") == f"x-{number}"
+            )
+        )
         assert result["content"]["data"]["payload"]["ok"], result["content"]["data"]["payload"]
         assert not marker.exists(), (name, marker.read_text())
 
@@ -142,7 +186,10 @@ def poison_datastore(root: Path, marker: Path) -> int:
 
     class Payload:
         def __reduce__(self):
-            return (exec, ("import pathlib; pathlib.Path(%r).write_text('unpickled')" % str(marker),))
+            return (
+                exec,
+                (f"import pathlib; pathlib.Path({str(marker)!r}).write_text('unpickled')",),
+            )
 
     blob = pickle.dumps(Payload(), protocol=4)
     count = 0
@@ -160,10 +207,9 @@ def test_a_connecting_frontend_gets_run_state_without_unpickling(tmp_path):
     """The datastore beside a notebook is untrusted until the user runs something: the run
     state a frontend gets on connecting comes from Metaflow's metadata, never from loading an
     artifact (``_success``, ``_task_ok``), so a crafted ``.metaflow`` cannot run code."""
-    from jupyter_client.manager import start_new_kernel
-
     import headless
     from conftest import KernelHarness
+    from jupyter_client.manager import start_new_kernel
     from sync_helpers import Frontend
 
     sources = [("self.x = 1", "step:start"), ("self.y = 2", "step:middle"), ("pass", "step:end")]
@@ -189,4 +235,6 @@ def test_a_connecting_frontend_gets_run_state_without_unpickling(tmp_path):
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     assert not marker.exists()
-    assert {k: v["state"] for k, v in restored["steps"].items()} == dict.fromkeys(["start", "middle", "end"], "done")
+    assert {k: v["state"] for k, v in restored["steps"].items()} == dict.fromkeys(
+        ["start", "middle", "end"], "done"
+    )

@@ -11,8 +11,10 @@ and the same step code as ``f``.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import io
+import operator
 import re
 import shutil
 import tokenize
@@ -43,10 +45,14 @@ def load_flow_class(path: Path):
     """Load a flow file as Metaflow does (module from file, FlowSpec subclass)."""
     from metaflow import FlowSpec
 
-    spec = importlib.util.spec_from_file_location("jmf_test_%s_%d" % (path.stem, abs(hash(path))), path)
+    spec = importlib.util.spec_from_file_location(f"jmf_test_{path.stem}_{abs(hash(path))}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    classes = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, FlowSpec) and v is not FlowSpec]
+    classes = [
+        v
+        for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, FlowSpec) and v is not FlowSpec
+    ]
     assert len(classes) == 1
     return classes[0]
 
@@ -77,11 +83,13 @@ def step_code(path: Path) -> dict[str, tuple[list[str], str]]:
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef))
     out = {}
     for fn in cls.body:
-        if not isinstance(fn, ast.FunctionDef) or not any(ast.unparse(d) == "step" for d in fn.decorator_list):
+        if not isinstance(fn, ast.FunctionDef) or not any(
+            ast.unparse(d) == "step" for d in fn.decorator_list
+        ):
             continue
         body = fn.body[1:] if ast.get_docstring(fn) is not None else fn.body
         if len(fn.args.args) == 2 and fn.args.args[1].arg != "inputs":
-            alias = ast.parse("%s = inputs" % fn.args.args[1].arg).body
+            alias = ast.parse(f"{fn.args.args[1].arg} = inputs").body
             body = alias + body
         decorators = [ast.unparse(d) for d in fn.decorator_list if ast.unparse(d) != "step"]
         out[fn.name] = (decorators, ast.dump(ast.Module(body=body, type_ignores=[])))
@@ -116,7 +124,11 @@ def test_export_of_import_keeps_graph_decorators_and_code(flow_file, tmp_path):
 
 
 def _comments(text: str) -> list[str]:
-    return [t.string for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type == tokenize.COMMENT]
+    return [
+        t.string
+        for t in tokenize.generate_tokens(io.StringIO(text).readline)
+        if t.type == tokenize.COMMENT
+    ]
 
 
 @pytest.mark.parametrize(
@@ -130,11 +142,15 @@ def test_every_comment_survives_import_and_export(flow_file):
     nb = import_flow_file(flow_file)
     code = [c for c in nb.cells if c.cell_type == "code"]
     raw = [c for c in nb.cells if c.cell_type == "raw"]
-    in_cells = sorted(sum((_comments(c.source) for c in code + raw), []))
+    in_cells = sorted(
+        functools.reduce(operator.iadd, (_comments(c.source) for c in code + raw), [])
+    )
     assert in_cells == sorted(_comments(flow_file.read_text()))
-    text = export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], flow_file.stem + ".ipynb")
+    text = export_cells(
+        [CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], flow_file.stem + ".ipynb"
+    )
     exported = _comments(text)
-    for comment in sum((_comments(c.source) for c in code), []):
+    for comment in functools.reduce(operator.iadd, (_comments(c.source) for c in code), []):
         assert comment in exported, comment
         exported.remove(comment)
 
@@ -155,7 +171,11 @@ def test_import_puts_docstrings_in_markdown_and_decorators_under_magic():
     sources = [c.source for c in nb.cells]
     assert sources[0].startswith("A flow to generate some statistics about the movie genres.")
     step = next(s for s in sources if s.startswith("%%step compute_statistics"))
-    assert step.splitlines()[1:4] == ['@catch(var="compute_failed")', "@retry(times=1)", "@resources(memory=1024, cpu=1)"]
+    assert step.splitlines()[1:4] == [
+        '@catch(var="compute_failed")',
+        "@retry(times=1)",
+        "@resources(memory=1024, cpu=1)",
+    ]
     index = sources.index(step)
     assert nb.cells[index - 1].cell_type == "markdown"
     assert nb.cells[index - 1].source == "Compute statistics for a single genre."
@@ -177,9 +197,14 @@ def test_nested_flow_helpers_and_renamed_join_argument():
 
 def test_own_export_round_trips_byte_for_byte(tmp_path):
     source = (FLOWS / "playlist.py").read_text()
-    cells = [CellInput.from_nbformat(i, c) for i, c in enumerate(import_flow(source, "playlist.py").cells)]
+    cells = [
+        CellInput.from_nbformat(i, c)
+        for i, c in enumerate(import_flow(source, "playlist.py").cells)
+    ]
     first = export_cells(cells, "playlist.ipynb", cell_ids=True)
-    cells2 = [CellInput.from_nbformat(i, c) for i, c in enumerate(import_flow(first, "playlist.py").cells)]
+    cells2 = [
+        CellInput.from_nbformat(i, c) for i, c in enumerate(import_flow(first, "playlist.py").cells)
+    ]
     assert export_cells(cells2, "playlist.ipynb", cell_ids=True) == first
     assert [c.id for c in cells2] == [c.id for c in cells]
 
@@ -192,38 +217,60 @@ def test_future_imports_round_trip_byte_for_byte():
     ]
     first = export_cells(cells, "future.ipynb")
     nb = import_flow(first, "future.py")
-    assert [c.source for c in nb.cells[1:3]] == ["from __future__ import annotations", "import math"]
-    assert export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "future.ipynb") == first
+    assert [c.source for c in nb.cells[1:3]] == [
+        "from __future__ import annotations",
+        "import math",
+    ]
+    assert (
+        export_cells(
+            [CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "future.ipynb"
+        )
+        == first
+    )
 
 
 def test_form_feeds_and_line_separators_do_not_shift_lines():
     src = (
         "from metaflow import FlowSpec, step\n\x0c\n\ndef helper():\n    return 'a\u2028b'\n\n\n"
-        "class PagedFlow(FlowSpec):\n    @step\n    def start(self):\n        self.s = helper() + 'c\x0cd'\n"
+        "class PagedFlow(FlowSpec):\n    @step\n    def start(self):\n"
+        "        self.s = helper() + 'c\x0cd'\n"
         "        self.next(self.end)\n\x0c\n    @step\n    def end(self):\n        pass\n"
     )
     nb = import_flow(src, "paged.py")
     sources = [c.source for c in nb.cells]
     assert "def helper():\n    return 'a\u2028b'" in sources
     assert "%%step start\nself.s = helper() + 'c\x0cd'\nself.next(self.end)" in sources
-    text = export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "paged.ipynb")
+    text = export_cells(
+        [CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "paged.ipynb"
+    )
     assert "        self.s = helper() + 'c\x0cd'\n" in text
 
 
-@pytest.mark.parametrize("main,kept", [
-    ("if __name__ == '__main__':\n    MainFlow()\n", False),
-    ("if __name__ == '__main__':\n    logging.basicConfig(level=logging.INFO)\n    MainFlow()\n", True),
-])
+@pytest.mark.parametrize(
+    "main,kept",
+    [
+        ("if __name__ == '__main__':\n    MainFlow()\n", False),
+        (
+            "if __name__ == '__main__':\n    logging.basicConfig(level=logging.INFO)\n"
+            "    MainFlow()\n",
+            True,
+        ),
+    ],
+)
 def test_a_main_block_doing_more_than_running_the_flow_is_kept_as_a_raw_cell(main, kept):
     src = (
-        "import logging\nfrom metaflow import FlowSpec, step\n\n\nclass MainFlow(FlowSpec):\n    @step\n"
-        "    def start(self):\n        self.next(self.end)\n\n    @step\n    def end(self):\n        pass\n\n\n" + main
+        "import logging\nfrom metaflow import FlowSpec, step\n\n\nclass MainFlow(FlowSpec):\n"
+        "    @step\n"
+        "    def start(self):\n        self.next(self.end)\n\n    @step\n    def end(self):\n"
+        "        pass\n\n\n" + main
     )
     nb = import_flow(src, "main.py")
     raw = [c.source for c in nb.cells if c.cell_type == "raw"]
     assert raw == ([main.rstrip("\n")] if kept else [])
-    text = export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "main.ipynb")
-    assert text.endswith("if __name__ == \"__main__\":\n    MainFlow()\n")
+    text = export_cells(
+        [CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "main.ipynb"
+    )
+    assert text.endswith('if __name__ == "__main__":\n    MainFlow()\n')
 
 
 def test_cell_markers_keep_module_cells_with_blank_lines_whole():
@@ -241,8 +288,10 @@ def test_cell_markers_keep_module_cells_with_blank_lines_whole():
 
 def test_non_module_statements_get_the_module_tag():
     src = (
-        "import os\nfrom metaflow import FlowSpec, step\n\n\nDATA_DIR = os.environ.get('X', '.')\n\n\n"
-        "class F(FlowSpec):\n    @step\n    def start(self):\n        self.d = DATA_DIR\n        self.next(self.end)\n\n"
+        "import os\nfrom metaflow import FlowSpec, step\n\n\nDATA_DIR = os.environ.get('X', '.')\n"
+        "\n\n"
+        "class F(FlowSpec):\n    @step\n    def start(self):\n        self.d = DATA_DIR\n"
+        "        self.next(self.end)\n\n"
         "    @step\n    def end(self):\n        pass\n"
     )
     nb = import_flow(src, "f.py")
@@ -257,24 +306,30 @@ def test_non_module_statements_get_the_module_tag():
     [
         ("import os\n", "defines no FlowSpec class"),
         (
-            "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    @step\n    def start(self):\n        self.next(self.end)\n"
+            "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    @step\n"
+            "    def start(self):\n        self.next(self.end)\n"
             "    @step\n    def end(self):\n        pass\nclass B(FlowSpec):\n    pass\n",
             "defines 2 FlowSpec classes (A, B)",
         ),
         (
-            "import metaflow\nfrom metaflow import step\nclass Base(metaflow.FlowSpec):\n    pass\nclass Child(Base):\n"
-            "    @step\n    def start(self):\n        self.next(self.end)\n    @step\n    def end(self):\n        pass\n",
+            "import metaflow\nfrom metaflow import step\nclass Base(metaflow.FlowSpec):\n    pass\n"
+            "class Child(Base):\n"
+            "    @step\n    def start(self):\n        self.next(self.end)\n    @step\n"
+            "    def end(self):\n        pass\n",
             "Child must derive from FlowSpec directly (bases: Base)",
         ),
         (
-            "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    @step\n    def start(self):\n        self.next(self.Up)\n"
-            "    @step\n    def Up(self):\n        self.next(self.end)\n    @step\n    def end(self):\n        pass\n",
+            "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    @step\n"
+            "    def start(self):\n        self.next(self.Up)\n"
+            "    @step\n    def Up(self):\n        self.next(self.end)\n    @step\n"
+            "    def end(self):\n        pass\n",
             "bad.py does not follow Metaflow's rules: line 7: The step has the invalid name 'Up'.",
         ),
         ("def broken(:\n", "syntax error"),
         ("from metaflow import FlowSpec\nclass A(FlowSpec):\n    x = 1\n", "no @step methods"),
         (
-            "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    @step\n    def start(self):\n        self.next(self.nowhere)\n"
+            "from metaflow import FlowSpec, step\nclass A(FlowSpec):\n    @step\n"
+            "    def start(self):\n        self.next(self.nowhere)\n"
             "    @step\n    def end(self):\n        pass\n",
             "nowhere",
         ),
@@ -299,35 +354,56 @@ def test_import_unreadable_file(tmp_path):
 
 def test_flow_line_parameter_values_survive_export_and_import():
     cells = [
-        CellInput(0, "f", "code", "%%flow GreetFlow --greeting 'Hi there' --repeat 3\n"
-                  "greeting = Parameter('greeting', default='Hello')\nrepeat = Parameter('repeat', default=1)", ()),
+        CellInput(
+            0,
+            "f",
+            "code",
+            "%%flow GreetFlow --greeting 'Hi there' --repeat 3\n"
+            "greeting = Parameter('greeting', default='Hello')\nrepeat = Parameter('repeat', "
+            "default=1)",
+            (),
+        ),
         CellInput(1, "s", "code", "%%step start\nself.m = self.greeting * self.repeat", ()),
         CellInput(2, "e", "code", "%%step end", ()),
     ]
     text = export_cells(cells, "greet.ipynb")
-    assert "\n# notebook parameters: --greeting 'Hi there' --repeat 3\nclass GreetFlow(FlowSpec):\n" in text
+    assert (
+        "\n# notebook parameters: --greeting 'Hi there' --repeat 3\nclass GreetFlow(FlowSpec):\n"
+        in text
+    )
     nb = import_flow(text, "greet.py")
     flow_line = next(c.source.splitlines()[0] for c in nb.cells if c.source.startswith("%%flow"))
     assert flow_line == "%%flow GreetFlow --greeting 'Hi there' --repeat 3"
-    again = export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "greet.ipynb")
+    again = export_cells(
+        [CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "greet.ipynb"
+    )
     assert again == text
 
 
 def test_multiline_class_decorators_comments_and_step_docs_without_a_flow_doc():
     src = (
         "from metaflow import FlowSpec, step, project, resources\n\n\n"
-        "@project(\n    name=\"multi_deco\",\n)\nclass MultiDecoFlow(FlowSpec):\n"
+        '@project(\n    name="multi_deco",\n)\nclass MultiDecoFlow(FlowSpec):\n'
         "    # a comment in the class body\n    LIMIT = 3\n\n"
-        "    @resources(\n        cpu=1,\n        memory=512,\n    )\n    @step\n    def start(self):\n"
+        "    @resources(\n        cpu=1,\n        memory=512,\n    )\n    @step\n"
+        "    def start(self):\n"
         "        # first comment\n        self.x = 1\n        self.next(self.end)\n\n"
-        "    @step\n    def end(self):\n        \"\"\"Only a docstring.\"\"\"\n"
+        '    @step\n    def end(self):\n        """Only a docstring."""\n'
     )
     nb = import_flow(src, "multi_deco.py")
     sources = [c.source for c in nb.cells]
     assert sources[0] == "# MultiDecoFlow"
-    assert '%%flow MultiDecoFlow\n@project(\n    name="multi_deco",\n)\n# a comment in the class body\nLIMIT = 3' in sources
-    assert "%%step start\n@resources(\n    cpu=1,\n    memory=512,\n)\n# first comment\nself.x = 1\nself.next(self.end)" in sources
-    text = export_cells([CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "multi_deco.ipynb")
+    assert (
+        '%%flow MultiDecoFlow\n@project(\n    name="multi_deco",\n)\n'
+        "# a comment in the class body\nLIMIT = 3" in sources
+    )
+    assert (
+        "%%step start\n@resources(\n    cpu=1,\n    memory=512,\n)\n# first comment\nself.x = 1\n"
+        "self.next(self.end)" in sources
+    )
+    text = export_cells(
+        [CellInput.from_nbformat(i, c) for i, c in enumerate(nb.cells)], "multi_deco.ipynb"
+    )
     tree = ast.parse(text)
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef))
     end = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "end")

@@ -40,8 +40,10 @@ def imported_modules(name: str, path: Path, modules: set[str]) -> set[str]:
             else:
                 origin = node.module or ""
             # `from . import x`: the module x if it is one, else a name of the package
-            targets = [f"{origin}.{alias.name}" if f"{origin}.{alias.name}" in modules else origin
-                       for alias in node.names]
+            targets = [
+                f"{origin}.{alias.name}" if f"{origin}.{alias.name}" in modules else origin
+                for alias in node.names
+            ]
         else:
             continue
         for target in targets:

@@ -83,7 +83,7 @@ def test_notebook_paths_on_a_command_line():
 def test_papermills_injected_cell_becomes_command_line_options():
     values = injected.parse_injected_cell(
         '# Parameters\ngenre = "Comedy"\nrecommendations = 3\n'
-        'flag = True\nnums = [1, 2]\nskip = None\n'
+        "flag = True\nnums = [1, 2]\nskip = None\n"
     )
     assert values == {
         "genre": "Comedy",

@@ -22,8 +22,10 @@ def test_envelope_round_trip():
         ({"type": "hello", "payload": {}}, "'protocol' is a required property"),
         ({"protocol": "1", "type": "hello", "payload": {}}, "does not match"),
         ({"protocol": "99.0", "type": "hello", "payload": {}}, "not compatible"),
-        ({"protocol": protocol.PROTOCOL_VERSION, "type": "hello", "payload": {"side": "x"}},
-         "malformed 'hello' payload"),
+        (
+            {"protocol": protocol.PROTOCOL_VERSION, "type": "hello", "payload": {"side": "x"}},
+            "malformed 'hello' payload",
+        ),
     ],
 )
 def test_invalid_messages_are_rejected(message, fragment):
@@ -66,8 +68,13 @@ def _example(schema, root, depth=0):
         return {k: _example(props.get(k, {}), root, depth + 1) for k in schema.get("required", [])}
     if kind == "array":
         return [_example(schema.get("items", {}), root, depth + 1)] * schema.get("minItems", 0)
-    return {"string": "1.0" if "pattern" in schema else "x", "integer": schema.get("minimum", 0),
-            "number": schema.get("minimum", 0.5), "boolean": True, "null": None}[kind]
+    return {
+        "string": "1.0" if "pattern" in schema else "x",
+        "integer": schema.get("minimum", 0),
+        "number": schema.get("minimum", 0.5),
+        "boolean": True,
+        "null": None,
+    }[kind]
 
 
 def test_the_fast_validators_agree_with_jsonschema():
@@ -88,7 +95,9 @@ def test_the_fast_validators_agree_with_jsonschema():
         mutations = [example]
         for key in list(example) if isinstance(example, dict) else []:
             mutations.append({k: v for k, v in example.items() if k != key})
-            mutations += [{**example, key: other} for other in (None, True, 1, 1.5, "x", [], {}, -1)]
+            mutations += [
+                {**example, key: other} for other in (None, True, 1, 1.5, "x", [], {}, -1)
+            ]
         if isinstance(example, dict):
             mutations.append({**example, "unknown_property": 1})
         for instance in mutations:
@@ -108,15 +117,17 @@ def test_checking_messages_leaves_the_schema_as_it_was():
     protocol.envelope("hello", {"side": "frontend", "package_version": "0.1.0"})
     with pytest.raises(protocol.ProtocolError):
         protocol.validate({"protocol": protocol.PROTOCOL_VERSION, "type": "hello", "payload": {}})
-    assert protocol.SCHEMA == json.loads(protocol.SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert json.loads(protocol.SCHEMA_PATH.read_text(encoding="utf-8")) == protocol.SCHEMA
 
 
 def test_a_message_is_checked_without_importing_jsonschema():
     import subprocess
     import sys
 
-    code = ("import sys; from jupyter_metaflow import protocol; "
-            "protocol.envelope('hello', {'side': 'frontend', 'package_version': '0.1.0'}); "
-            "print('jsonschema' in sys.modules)")
+    code = (
+        "import sys; from jupyter_metaflow import protocol; "
+        "protocol.envelope('hello', {'side': 'frontend', 'package_version': '0.1.0'}); "
+        "print('jsonschema' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

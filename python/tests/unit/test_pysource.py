@@ -14,8 +14,8 @@ from jupyter_metaflow.flowbuild import compile_step
 from jupyter_metaflow.pysource import indent_code, metaflow_names, string_continuation_lines
 
 FSTRING_STEP = (
-    '%%step start\n'
-    'n = 2\n'
+    "%%step start\n"
+    "n = 2\n"
     'self.msg = f"""first\n'
     "  {n} indented {f'''inner\n"
     "nested {n}'''}\n"
@@ -57,7 +57,7 @@ def test_the_kernel_compiles_a_step_as_the_export_writes_it():
     exported = export_cells(cells, "fstrings.ipynb").splitlines(True)
     start = exported.index("    def start(self):\n")
     assert kernel[0] == "    def start(self):\n"
-    assert kernel[1:] == exported[start + 1:start + len(kernel)]
+    assert kernel[1:] == exported[start + 1 : start + len(kernel)]
 
 
 def test_metaflow_names_are_its_public_non_module_names():
@@ -71,5 +71,8 @@ def test_on_312_the_f_string_is_tokenized_in_parts():
     import io
     import tokenize
 
-    kinds = {tokenize.tok_name[t.type] for t in tokenize.generate_tokens(io.StringIO(FSTRING_STEP).readline)}
+    kinds = {
+        tokenize.tok_name[t.type]
+        for t in tokenize.generate_tokens(io.StringIO(FSTRING_STEP).readline)
+    }
     assert {"FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END"} <= kinds

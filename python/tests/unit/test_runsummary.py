@@ -21,9 +21,7 @@ from jupyter_metaflow.runsummary import (
     switch_choice,
 )
 
-VECTORS = json.loads(
-    (Path(__file__).parents[1] / "vectors" / "runsummary.json").read_text("utf-8")
-)
+VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "runsummary.json").read_text("utf-8"))
 
 
 def model_of(cells):
@@ -66,7 +64,11 @@ def test_foreach_progress(case):
         splits = None
         if "num_splits" in whole:
             splits = {"done": len(whole["done_splits"]), "total": whole["num_splits"]}
-        summary = {"state": whole["state"], "splits": splits, "duration_ms": whole.get("duration_ms")}
+        summary = {
+            "state": whole["state"],
+            "splits": splits,
+            "duration_ms": whole.get("duration_ms"),
+        }
         assert summary == expected
 
 
@@ -75,11 +77,13 @@ def test_vectors_cover_each_rule():
 
 
 def test_downstream_follows_transitions_and_stops_at_unknown_steps():
-    model = {"steps": [
-        {"name": "start", "transition": {"targets": ["a", "b"]}},
-        {"name": "a", "transition": {"targets": ["join"]}},
-        {"name": "b", "transition": {"targets": ["gone"]}},
-        {"name": "join", "transition": None},
-    ]}
+    model = {
+        "steps": [
+            {"name": "start", "transition": {"targets": ["a", "b"]}},
+            {"name": "a", "transition": {"targets": ["join"]}},
+            {"name": "b", "transition": {"targets": ["gone"]}},
+            {"name": "join", "transition": None},
+        ]
+    }
     assert downstream(model, {"a"}) == {"join"}
     assert downstream(model, {"start"}) == {"a", "b", "join"}

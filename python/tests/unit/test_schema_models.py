@@ -12,13 +12,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import REPO_ROOT
 
 from jupyter_metaflow.assembly import assemble
 from jupyter_metaflow.cells import CellInput
 from jupyter_metaflow.notebook_io import read_notebook
 from jupyter_metaflow.protocol import SCHEMA
-
-from conftest import REPO_ROOT
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "assembly.json").read_text("utf-8"))
 EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.ipynb"))
@@ -35,8 +34,7 @@ FLOW_MODEL = _validator("flowModel")
 
 def _errors(model: dict) -> list[str]:
     return [
-        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-        for e in FLOW_MODEL.iter_errors(model)
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in FLOW_MODEL.iter_errors(model)
     ]
 
 
@@ -57,8 +55,10 @@ def test_example_models_follow_the_schema(path):
 
 
 def test_the_schema_rejects_a_model_with_a_malformed_step():
-    cells = [CellInput(0, "a", "code", "%%step start\nself.next(self.end)"),
-             CellInput(1, "b", "code", "%%step end\npass")]
+    cells = [
+        CellInput(0, "a", "code", "%%step start\nself.next(self.end)"),
+        CellInput(1, "b", "code", "%%step end\npass"),
+    ]
     model = assemble(cells).to_json()
     assert _errors(model) == []
     model["steps"][0]["transition"]["kind"] = "loop"

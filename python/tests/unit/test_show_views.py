@@ -13,9 +13,15 @@ LIMIT = 100 * 1024
 
 
 def bundled(value: object, max_bytes: int = LIMIT) -> dict:
-    bundle = fit(lambda limits: {"version": 1, "kind": "artifact",
-                                 "header": {"title": "v", "type": type(value).__name__},
-                                 "view": view(value, limits)}, max_bytes)
+    bundle = fit(
+        lambda limits: {
+            "version": 1,
+            "kind": "artifact",
+            "header": {"title": "v", "type": type(value).__name__},
+            "view": view(value, limits),
+        },
+        max_bytes,
+    )
     assert bundle_size(bundle) <= max_bytes
     return bundle[MIME_TYPE]
 
@@ -33,22 +39,39 @@ def deep(levels: int) -> list:
     return value
 
 
-@pytest.mark.parametrize("value", [
-    pd.DataFrame(np.zeros((3, 5000))),
-    pd.DataFrame({"s": ["x" * 100_000] * 30}),
-    {f"key{i}": i for i in range(200_000)},
-    set(range(100_000)),
-    self_containing(),
-    deep(5000),
-    "y" * 5_000_000,
-    b"\x00" * 5_000_000,
-    np.zeros((4000, 4000, 3), dtype=np.uint8),
-    np.array([object(), None, "s"], dtype=object),
-    np.arange(24).reshape(2, 3, 4),
-    np.float64(3.5),
-    np.array(7),
-], ids=["wide-frame", "long-cells", "big-dict", "big-set", "self-containing", "deep",
-        "long-str", "long-bytes", "big-image", "object-array", "3d", "np-scalar", "0d"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        pd.DataFrame(np.zeros((3, 5000))),
+        pd.DataFrame({"s": ["x" * 100_000] * 30}),
+        {f"key{i}": i for i in range(200_000)},
+        set(range(100_000)),
+        self_containing(),
+        deep(5000),
+        "y" * 5_000_000,
+        b"\x00" * 5_000_000,
+        np.zeros((4000, 4000, 3), dtype=np.uint8),
+        np.array([object(), None, "s"], dtype=object),
+        np.arange(24).reshape(2, 3, 4),
+        np.float64(3.5),
+        np.array(7),
+    ],
+    ids=[
+        "wide-frame",
+        "long-cells",
+        "big-dict",
+        "big-set",
+        "self-containing",
+        "deep",
+        "long-str",
+        "long-bytes",
+        "big-image",
+        "object-array",
+        "3d",
+        "np-scalar",
+        "0d",
+    ],
+)
 def test_awkward_values_stay_bounded(value: object) -> None:
     data = bundled(value)
     assert data["kind"] in ("artifact", "omitted")
@@ -89,12 +112,16 @@ class RaisingRepr:
         raise ValueError("<b>no repr</b>")
 
 
-@pytest.mark.parametrize("array", [np.array([1, RaisingRepr()], dtype=object),
-                                   np.array(RaisingRepr(), dtype=object)], ids=["1d", "0d"])
+@pytest.mark.parametrize(
+    "array",
+    [np.array([1, RaisingRepr()], dtype=object), np.array(RaisingRepr(), dtype=object)],
+    ids=["1d", "0d"],
+)
 def test_object_array_whose_item_repr_raises(array: np.ndarray) -> None:
     v = bundled(array)["view"]
-    assert v["kind"] == "ndarray" and v["preview"].startswith("(no preview: printing the array "
-                                                              "failed: ValueError")
+    assert v["kind"] == "ndarray" and v["preview"].startswith(
+        "(no preview: printing the array failed: ValueError"
+    )
 
 
 def test_all_infinite_image_array_warns_nothing() -> None:
@@ -106,23 +133,27 @@ def test_all_infinite_image_array_warns_nothing() -> None:
         assert view(np.full((10, 3), np.inf))["grid"]["head"]["shades"][0] == [None] * 3
 
 
-@pytest.mark.parametrize("frame, key, expected", [
-    (pd.DataFrame(np.ones((3, 2)), columns=["a", "a"]), "mean['a']", "1"),
-    (pd.DataFrame({"t": pd.to_timedelta([1, 3], unit="s")}), "mean['t']", "0 days 00:00:02"),
-], ids=["repeated-column-names", "timedelta-column"])
+@pytest.mark.parametrize(
+    "frame, key, expected",
+    [
+        (pd.DataFrame(np.ones((3, 2)), columns=["a", "a"]), "mean['a']", "1"),
+        (pd.DataFrame({"t": pd.to_timedelta([1, 3], unit="s")}), "mean['t']", "0 days 00:00:02"),
+    ],
+    ids=["repeated-column-names", "timedelta-column"],
+)
 def test_diff_summary_of_awkward_frames(frame: pd.DataFrame, key: str, expected: str) -> None:
     from jupyter_metaflow.show.bundle import _summary
 
     assert _summary(frame)[key] == expected
 
 
-
 def test_html_fallback_escapes_the_type_name_of_a_bytes_subclass() -> None:
     from jupyter_metaflow.show.fallbacks import html as fallback_html
 
     named = type('<img src=x onerror="alert(1)">', (bytes,), {})
-    html = fallback_html({"version": 1, "kind": "artifact", "header": {"title": "v"},
-                          "view": view(named(b"abc"))})
+    html = fallback_html(
+        {"version": 1, "kind": "artifact", "header": {"title": "v"}, "view": view(named(b"abc"))}
+    )
     assert "<img" not in html and "&lt;img src=x" in html
 
 
@@ -155,10 +186,15 @@ def empty_figure() -> object:
     return plt.figure(figsize=(0, 0))
 
 
-@pytest.mark.parametrize("make, error", [
-    (KeyErrorAttributes, "KeyError"), (broken_estimator, "AttributeError"),
-    (empty_figure, "ValueError"),
-], ids=["getattr-keyerror", "estimator-get-params-raises", "zero-size-figure"])
+@pytest.mark.parametrize(
+    "make, error",
+    [
+        (KeyErrorAttributes, "KeyError"),
+        (broken_estimator, "AttributeError"),
+        (empty_figure, "ValueError"),
+    ],
+    ids=["getattr-keyerror", "estimator-get-params-raises", "zero-size-figure"],
+)
 def test_a_failing_typed_view_falls_back_to_a_safe_repr(make: object, error: str) -> None:
     v = bundled(make())["view"]
     assert v["kind"] == "repr" and f"view: {error}(" in v["text"]
@@ -175,8 +211,9 @@ class UnknownDimension:
     shape = (None, 3)  # a lazy frame's row count is not known
 
 
-@pytest.mark.parametrize("value", [KeyErrorAttributes(), UnknownDimension()],
-                         ids=["getattr-keyerror", "shape-with-none"])
+@pytest.mark.parametrize(
+    "value", [KeyErrorAttributes(), UnknownDimension()], ids=["getattr-keyerror", "shape-with-none"]
+)
 def test_diff_summary_of_values_whose_facts_cannot_be_read(value: object) -> None:
     from jupyter_metaflow.show.bundle import _summary
 
@@ -211,9 +248,10 @@ def test_small_or_elongated_2d_arrays_are_grids(shape: tuple[int, int]) -> None:
 
 
 def test_picture_arrays_are_images_stretched_to_full_contrast() -> None:
-    from PIL import Image
     import base64
     import io
+
+    from PIL import Image
 
     digit = np.zeros((64, 64), dtype=np.int64)
     digit[16:48, 16:48] = 16  # 0..16 counts: white square on black, not near-black

@@ -2,12 +2,12 @@
 
 import json
 import re
+
 import tomllib
+from conftest import REPO_ROOT
 
 import jupyter_metaflow
 from jupyter_metaflow import protocol
-
-from conftest import REPO_ROOT
 
 
 def _ts_constant(path: str, name: str) -> str:
