@@ -42,7 +42,9 @@ def notebook_kernel(tmp_path: Path):
     (tmp_path / ".metaflow").mkdir()
     path = tmp_path / "sleepy.ipynb"
     save(path, cells(BODY_OK))
-    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=kernel_env(path))
+    km, kc = start_new_kernel(
+        kernel_name="python3", cwd=str(tmp_path), env=kernel_env(JPY_SESSION_NAME=str(path))
+    )
     try:
         yield KernelHarness(km, kc), path
     finally:

@@ -349,7 +349,7 @@ class Notebook:
             allow_errors=True,
             resources={"metadata": {"path": str(path.parent)}},
         )
-        self.env = headless.kernel_env(path, **env)
+        self.env = headless.kernel_env(**env)  # headless: the kernel finds the notebook itself
 
     def __enter__(self) -> Notebook:
         self._kernel = self.client.setup_kernel(env=self.env)
