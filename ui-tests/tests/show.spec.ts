@@ -84,9 +84,10 @@ test.describe('%mf_show', () => {
     await page.notebook.runCell(6);
     const step = (await page.notebook.getCellOutputLocator(6))!.locator('.jp-mf-Show');
     await expect(step).toHaveAttribute('data-jp-mf-kind', 'step');
-    await expect(step.locator('tbody tr', { hasText: 'fig' })).toContainText(
-      'matplotlib.figure.Figure'
-    );
+    // The class name in the row, the dotted name in its tooltip.
+    const figType = step.locator('tbody tr', { hasText: 'fig' }).locator('.jp-mf-Show-typeName');
+    await expect(figType).toHaveText('Figure');
+    await expect(figType).toHaveAttribute('title', 'matplotlib.figure.Figure');
 
     // Nothing from a payload became an element or ran.
     await expect(page.locator('.jp-OutputArea img[src="x"]')).toHaveCount(0);
