@@ -14,9 +14,9 @@ thread (ipykernel's ZMQ, heartbeat and comm threads are not in the child).
 
 The kernel talks to a worker over a socket pair (``multiprocessing.connection`` framing):
 
-kernel -> worker: ``("build", key, cells)``, ``("task", job)``, ``("ping", t)``, ``("exit",)``
+kernel -> worker: ``("build", key, cells)``, ``("task", job)``, ``("ping", n, sent)``, ``("exit",)``
 worker -> kernel: ``("ready", pid, time)``, ``("built", key, seconds, error)``,
-``("out", stream, text)``, ``("pong", t)``, ``("done", result)``
+``("out", stream, text)``, ``("pong", n, sent, received)``, ``("done", result)``
 
 Output a task writes with ``print``/``sys.stdout``/``sys.stderr`` travels as ``out`` messages
 before its ``done`` (so it belongs to that task), at most :data:`OUTPUT_LIMIT` characters per
@@ -86,7 +86,6 @@ class Worker:
     """The notebook version it is building."""
     build_error: str | None = None
     tasks: int = 0
-    ping_sent: float | None = None
 
     @property
     def pid(self) -> int:
@@ -204,18 +203,14 @@ class WorkerPool:
         if kind == "ready":
             worker.ready = True
             self.startup_seconds = max(0.0, message[2] - worker.spawned)
-            worker.ping_sent = time.perf_counter()
-            worker.send(("ping", 0))
+            worker.send(("ping", 0, time.time()))
         elif kind == "pong":
-            if worker.ping_sent is not None:
-                rtt = time.perf_counter() - worker.ping_sent
-                self.ping_seconds = (
-                    rtt if self.ping_seconds is None else min(self.ping_seconds, rtt)
-                )
-                worker.ping_sent = None
-                if message[1] < PINGS - 1:  # the fastest of a few (one can meet a busy CPU)
-                    worker.ping_sent = time.perf_counter()
-                    worker.send(("ping", message[1] + 1))
+            # twice the one-way time the worker saw (the kernel may read the pong much later)
+            _, count, sent, received = message
+            rtt = 2 * max(0.0, received - sent)
+            self.ping_seconds = rtt if self.ping_seconds is None else min(self.ping_seconds, rtt)
+            if count < PINGS - 1:  # the fastest of a few (one can meet a busy CPU)
+                worker.send(("ping", count + 1, time.time()))
         elif kind == "built":
             _, key, seconds, error = message
             worker.building = None
@@ -409,7 +404,7 @@ def serve(fd: int) -> None:
         if message[0] == "exit":
             break
         if message[0] == "ping":
-            channel.send(("pong", message[1]))
+            channel.send(("pong", message[1], message[2], time.time()))
             continue
         if message[0] == "build":
             try:

@@ -100,8 +100,9 @@ def test_failing_split_fails_the_step_with_its_cells_traceback(ip, warm_pool):
     assert "%mf_split body 2" in str(error)
     assert "Cell 4 (%%step body), line 4" in error.user_traceback
     assert "ValueError: bad split" in error.user_traceback
-    finished = [t for t in latest()["body"] if t.successful]
-    assert sorted(t.data.sq for t in finished) == [1, 4, 16]  # the others stay readable
+    # no split starts after the failure; those that ran (at least split 1) stay readable
+    finished = sorted(t.data.sq for t in latest()["body"] if t.successful)
+    assert finished and set(finished) <= {1, 4, 16} and 1 in finished
 
 
 def test_unpicklable_artifact_in_a_worker(ip, warm_pool):
