@@ -3,51 +3,11 @@
  * the kernel, stale marking, commands, export, and untrusted text staying text.
  */
 import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
-import type { Locator } from '@playwright/test';
 
-import { expectNotification, openNotebook, type ICellSpec } from './notebooks';
+import { expectNotification, type ICellSpec } from './notebooks';
+import { command, connected, node, openFlow, SHOTS } from './lab';
 
 const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
-const SHOTS = 'test-results/screenshots';
-
-/** Upload a notebook built from `cells`, open it and show the DAG panel. */
-async function openFlow(
-  page: IJupyterLabPageFixture,
-  tmpPath: string,
-  name: string,
-  cells: ICellSpec[]
-): Promise<void> {
-  await openNotebook(page, tmpPath, name, cells);
-  await command(page, 'jupyter-metaflow:show-dag');
-  await expect(page.locator('#jp-mf-dag-panel')).toBeVisible();
-}
-
-/** Run a JupyterLab command without waiting for it to finish. */
-async function command(
-  page: IJupyterLabPageFixture,
-  id: string,
-  args: Record<string, unknown> = {}
-): Promise<void> {
-  await page.evaluate(
-    ([id, args]) => {
-      void (window as any).jupyterapp.commands.execute(id, args);
-    },
-    [id, args] as const
-  );
-}
-
-function node(page: IJupyterLabPageFixture, step: string): Locator {
-  return page.locator(`#jp-mf-dag-panel .jp-mf-DagNode[data-step="${step}"]`);
-}
-
-async function connected(page: IJupyterLabPageFixture): Promise<void> {
-  // No %load_ext in these notebooks: the frontend loads the kernel side because they hold step cells.
-  await expect(page.locator('#jp-main-statusbar .jp-mf-LinkStatus')).toHaveAttribute(
-    'data-jp-mf-status',
-    'connected',
-    { timeout: 90000 }
-  );
-}
 
 /** Execution counts of the active notebook's cells. */
 async function executionCounts(page: IJupyterLabPageFixture): Promise<Array<number | null>> {

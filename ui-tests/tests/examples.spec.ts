@@ -5,9 +5,9 @@
  */
 import * as path from 'path';
 import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { node, SHOTS } from './lab';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
-const SHOTS = 'test-results/screenshots';
 
 /** Upload examples/NAME, open it, show the DAG panel and run every cell. */
 async function runExample(
@@ -24,11 +24,6 @@ async function runExample(
   await expect(page.locator('#jp-mf-dag-panel')).toBeVisible();
   await page.notebook.run();
   await page.waitForSelector('#jp-main-statusbar >> text=Idle');
-}
-
-/** The DAG node of STEP in the panel. */
-function node(page: IJupyterLabPageFixture, step: string) {
-  return page.locator(`#jp-mf-dag-panel .jp-mf-DagNode[data-step="${step}"]`);
 }
 
 /** The panel shows exactly STEPS, every one `done` and none stale. */

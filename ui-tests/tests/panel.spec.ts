@@ -5,59 +5,9 @@
  * after a restart, keyboard access; light and dark screenshots.
  */
 import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
-import type { Locator } from '@playwright/test';
 
-import { notebookJson, openNotebook, saveTrustedNotebook, type ICellSpec } from './notebooks';
-
-const SHOTS = 'test-results/screenshots';
-
-async function command(
-  page: IJupyterLabPageFixture,
-  id: string,
-  args: Record<string, unknown> = {}
-): Promise<void> {
-  await page.evaluate(
-    ([id, args]) => {
-      void (window as any).jupyterapp.commands.execute(id, args);
-    },
-    [id, args] as const
-  );
-}
-
-async function openFlow(
-  page: IJupyterLabPageFixture,
-  tmpPath: string,
-  name: string,
-  cells: ICellSpec[]
-): Promise<Locator> {
-  await openNotebook(page, tmpPath, name, cells);
-  await command(page, 'jupyter-metaflow:show-dag');
-  const panel = page.locator('#jp-mf-dag-panel');
-  await expect(panel).toBeVisible();
-  return panel;
-}
-
-function node(page: IJupyterLabPageFixture, step: string): Locator {
-  return page.locator(`#jp-mf-dag-panel .jp-mf-DagNode[data-step="${step}"]`);
-}
-
-async function connected(page: IJupyterLabPageFixture): Promise<void> {
-  await expect(page.locator('#jp-main-statusbar .jp-mf-LinkStatus')).toHaveAttribute(
-    'data-jp-mf-status',
-    'connected',
-    {
-      timeout: 90000
-    }
-  );
-}
-
-/** Light then dark screenshots of `target`. */
-async function shots(page: IJupyterLabPageFixture, target: Locator, name: string): Promise<void> {
-  await target.screenshot({ path: `${SHOTS}/${name}-light.png` });
-  await page.theme.setDarkTheme();
-  await target.screenshot({ path: `${SHOTS}/${name}-dark.png` });
-  await page.theme.setLightTheme();
-}
+import { notebookJson, saveTrustedNotebook, type ICellSpec } from './notebooks';
+import { command, connected, node, openFlow, shots, SHOTS } from './lab';
 
 /** Every node's box lies inside the scrollable drawing of the panel (nothing cut off or floating). */
 async function allNodesReachable(page: IJupyterLabPageFixture): Promise<void> {
@@ -81,6 +31,17 @@ async function allNodesReachable(page: IJupyterLabPageFixture): Promise<void> {
     return bad;
   });
   expect(outside).toEqual([]);
+}
+
+/** The widget the saved workspace shows in the right sidebar (what a reload restores). */
+async function savedSidebarCurrent(page: IJupyterLabPageFixture): Promise<string | null> {
+  return page.evaluate(async () => {
+    const config = JSON.parse(document.getElementById('jupyter-config-data')!.textContent!);
+    const url = `${config.baseUrl}lab/api/workspaces/${config.workspace}`;
+    const saved = await (await fetch(url)).json();
+    const right = saved?.data?.['layout-restorer:data']?.right;
+    return right && !right.collapsed ? (right.current ?? null) : null;
+  });
 }
 
 const BRANCHES: ICellSpec[] = [
@@ -186,6 +147,10 @@ test.describe('DAG panel, without a kernel', () => {
     await expect(panel.locator('.jp-mf-DagPanel-canvas')).toBeHidden();
     await shots(page, panel, 'panel-empty');
 
+    // a reload restores what JupyterLab saved: wait until the workspace holds the open panel
+    await expect
+      .poll(() => savedSidebarCurrent(page), { timeout: 60000 })
+      .toBe('jupyter-metaflow-dag-panel');
     await page.reload({ waitForIsReady: false } as any);
     await expect(page.locator('#jp-mf-dag-panel')).toBeVisible({ timeout: 60000 });
   });

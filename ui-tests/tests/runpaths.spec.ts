@@ -4,43 +4,12 @@
  * notebook. Each state the user sees is saved as a light and a dark screenshot.
  */
 import * as path from 'path';
-import { expect, galata, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { expect, galata, test } from '@jupyterlab/galata';
 
 import { openNotebook } from './notebooks';
-import type { Locator } from '@playwright/test';
+import { command, node, shots } from './lab';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
-const SHOTS = 'test-results/screenshots';
-
-/** Run a JupyterLab command without waiting for it to finish. */
-async function command(
-  page: IJupyterLabPageFixture,
-  id: string,
-  args: Record<string, unknown> = {}
-): Promise<void> {
-  await page.evaluate(
-    ([id, args]) => {
-      void (window as any).jupyterapp.commands.execute(id, args);
-    },
-    [id, args] as const
-  );
-}
-
-function node(page: IJupyterLabPageFixture, step: string): Locator {
-  return page.locator(`#jp-mf-dag-panel .jp-mf-DagNode[data-step="${step}"]`);
-}
-
-/** Save `target` as NAME-light.png and NAME-dark.png. */
-async function shots(
-  page: IJupyterLabPageFixture,
-  target: Locator | IJupyterLabPageFixture,
-  name: string
-): Promise<void> {
-  await target.screenshot({ path: `${SHOTS}/${name}-light.png` });
-  await page.theme.setDarkTheme();
-  await target.screenshot({ path: `${SHOTS}/${name}-dark.png` });
-  await page.theme.setLightTheme();
-}
 
 test.describe('run paths', () => {
   test.use({ kernels: null });

@@ -6,9 +6,9 @@
 import * as path from 'path';
 import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
+import { shots } from './lab';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
-const SHOTS = 'test-results/screenshots';
 
 /** Append a cell with SOURCE, run it and return its %mf_show output. */
 async function showCell(page: IJupyterLabPageFixture, source: string): Promise<Locator> {
@@ -18,16 +18,6 @@ async function showCell(page: IJupyterLabPageFixture, source: string): Promise<L
   const out = (await page.notebook.getCellOutputLocator(index))!.locator('.jp-mf-Show');
   await expect(out).toBeVisible();
   return out;
-}
-
-/** Save `target` as NAME-light.png and NAME-dark.png (the theme is light again after). */
-async function shots(page: IJupyterLabPageFixture, target: Locator, name: string): Promise<void> {
-  await target.scrollIntoViewIfNeeded();
-  await target.screenshot({ path: `${SHOTS}/${name}-light.png` });
-  await page.theme.setDarkTheme();
-  await target.scrollIntoViewIfNeeded();
-  await target.screenshot({ path: `${SHOTS}/${name}-dark.png` });
-  await page.theme.setLightTheme();
 }
 
 test.describe('%mf_show views', () => {

@@ -1,0 +1,69 @@
+/** Driving JupyterLab and the DAG panel the way the specs need it: shared by the UI specs. */
+import { expect, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import type { Locator } from '@playwright/test';
+
+import { openNotebook, type ICellSpec } from './notebooks';
+
+/** Where the specs save their light and dark screenshots. */
+export const SHOTS = 'test-results/screenshots';
+
+/** Run a JupyterLab command without waiting for it to finish. */
+export async function command(
+  page: IJupyterLabPageFixture,
+  id: string,
+  args: Record<string, unknown> = {}
+): Promise<void> {
+  await page.evaluate(
+    ([id, args]) => {
+      void (window as any).jupyterapp.commands.execute(id, args);
+    },
+    [id, args] as const
+  );
+}
+
+/** Save a notebook of `cells` (trusted), open it and show the DAG panel; returns the panel. */
+export async function openFlow(
+  page: IJupyterLabPageFixture,
+  tmpPath: string,
+  name: string,
+  cells: ICellSpec[]
+): Promise<Locator> {
+  await openNotebook(page, tmpPath, name, cells);
+  await command(page, 'jupyter-metaflow:show-dag');
+  const panel = page.locator('#jp-mf-dag-panel');
+  await expect(panel).toBeVisible();
+  return panel;
+}
+
+/** The DAG panel's node of `step`. */
+export function node(page: IJupyterLabPageFixture, step: string): Locator {
+  return page.locator(`#jp-mf-dag-panel .jp-mf-DagNode[data-step="${step}"]`);
+}
+
+/** Wait until the status bar says the kernel side is connected. */
+export async function connected(page: IJupyterLabPageFixture): Promise<void> {
+  await expect(page.locator('#jp-main-statusbar .jp-mf-LinkStatus')).toHaveAttribute(
+    'data-jp-mf-status',
+    'connected',
+    { timeout: 90000 }
+  );
+}
+
+/** Save `target` as NAME-light.png and NAME-dark.png (the theme is light again after). */
+export async function shots(
+  page: IJupyterLabPageFixture,
+  target: Locator | IJupyterLabPageFixture,
+  name: string
+): Promise<void> {
+  const scroll = async () => {
+    if (target !== page) {
+      await (target as Locator).scrollIntoViewIfNeeded();
+    }
+  };
+  await scroll();
+  await target.screenshot({ path: `${SHOTS}/${name}-light.png` });
+  await page.theme.setDarkTheme();
+  await scroll();
+  await target.screenshot({ path: `${SHOTS}/${name}-dark.png` });
+  await page.theme.setLightTheme();
+}
