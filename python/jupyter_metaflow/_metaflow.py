@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import pickle
 import re
 import signal
 import sys
@@ -55,6 +56,7 @@ __all__ = [
     "Backend",
     "LintWarn",
     "MetaflowCommandFailed",
+    "NotPlainData",
     "Storage",
     "StorageError",
     "TaskOutcome",
@@ -76,6 +78,7 @@ __all__ = [
     "new_run",
     "parameter_values",
     "persist_parameters",
+    "plain_artifact_value",
     "prepare_flow_class",
     "read_task_state",
     "resolve_storage",
@@ -855,10 +858,8 @@ def task_outcome(task: Any) -> tuple[bool | None, float]:
     return (False if raised else None), duration
 
 
-def stored_artifact_facts(artifact: Any) -> tuple[str | None, int | None]:
-    """The type (``str(type(value))`` when it was saved) and pickled size Metaflow recorded
-    for a Client ``DataArtifact`` in its task's ``data.json``, read without loading (so
-    without unpickling) the value. ``(None, None)`` when the datastore does not record them."""
+def _client_task_datastore(artifact: Any) -> Any:
+    """The task datastore behind a Client ``DataArtifact``, through the Client's own cache."""
     from metaflow.client import core
     from metaflow.client.filecache import FileCache
 
@@ -866,7 +867,7 @@ def stored_artifact_facts(artifact: Any) -> tuple[str | None, int | None]:
         core.filecache = FileCache()
     cache = core.filecache
     obj = artifact._object
-    flow, run, step, task, name = artifact.path_components
+    flow, run, step, task, _name = artifact.path_components
     location = obj["location"]
     if location.startswith(":root:"):
         root = location[6:]
@@ -874,12 +875,75 @@ def stored_artifact_facts(artifact: Any) -> tuple[str | None, int | None]:
         root = cache._get_datastore_storage_impl(obj["ds_type"]).get_datastore_root_from_location(
             location, flow
         )
-    task_ds = cache._get_task_datastore(
-        obj["ds_type"], root, flow, run, step, task, artifact._attempt
-    )
-    info = task_ds._info.get(name) or {}
+    return cache._get_task_datastore(obj["ds_type"], root, flow, run, step, task, artifact._attempt)
+
+
+def stored_artifact_facts(artifact: Any) -> tuple[str | None, int | None]:
+    """The type (``str(type(value))`` when it was saved) and pickled size Metaflow recorded
+    for a Client ``DataArtifact`` in its task's ``data.json``, read without loading (so
+    without unpickling) the value. ``(None, None)`` when the datastore does not record them."""
+    info = _client_task_datastore(artifact)._info.get(artifact.path_components[-1]) or {}
     size = info.get("size")
     return info.get("type"), size if isinstance(size, int) else None
+
+
+class NotPlainData(Exception):
+    """An artifact's pickle names something other than plain data; the message is its type."""
+
+
+# What plain values pickle to besides opcodes: nothing here runs code of the datastore's
+# choosing when it is called with the pickle's arguments.
+_PLAIN_GLOBALS = frozenset(
+    {
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "complex"),
+        ("builtins", "bytearray"),
+        ("collections", "OrderedDict"),
+        ("datetime", "date"),
+        ("datetime", "datetime"),
+        ("datetime", "time"),
+        ("datetime", "timedelta"),
+        ("datetime", "timezone"),
+        ("decimal", "Decimal"),
+    }
+)
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _PLAIN_GLOBALS:
+            return super().find_class(module, name)
+        if (module, name) == ("__main__", "ForeachFrame"):
+            # Metaflow pickles its foreach frames under __main__; the kernel's __main__ is
+            # the user's namespace, so the class is taken from Metaflow itself
+            from metaflow.tuple_util import ForeachFrame
+
+            return ForeachFrame
+        raise NotPlainData(f"{module}.{name}")
+
+
+def plain_artifact_value(artifact: Any, max_bytes: int = 1 << 20) -> Any:
+    """The value of a Client ``DataArtifact`` when its pickle holds only plain data (numbers,
+    strings, containers, dates, Metaflow's foreach frames) and is at most ``max_bytes``:
+    what the DAG panel shows of a run (parameters, switch choices, split inputs) without a
+    click running code a datastore from elsewhere put in a pickle. Raises
+    :class:`NotPlainData` (its message the recorded type) for anything else."""
+    name = artifact.path_components[-1]
+    ds = _client_task_datastore(artifact)
+    info = ds._info.get(name) or {}
+    kind = str(info.get("type") or "value").removeprefix("<class '").removesuffix("'>")
+    size = info.get("size")
+    if "pickle" not in str(info.get("encoding", "gzip+pickle-v2")) or not isinstance(size, int):
+        raise NotPlainData(kind)
+    if size > max_bytes:
+        raise NotPlainData(f"{kind} of {size / 2**20:.1f} MB")
+    for loaded in ds._ca_store.load_blobs([ds._objects[name]]):
+        try:
+            return _PlainUnpickler(io.BytesIO(loaded[1])).load()
+        except NotPlainData:
+            raise NotPlainData(kind) from None
+    raise NotPlainData(kind)
 
 
 def unpicklable_artifact(exc: BaseException) -> tuple[str, BaseException] | None:

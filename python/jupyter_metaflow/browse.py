@@ -210,7 +210,7 @@ def run_details(payload: dict[str, Any]) -> dict[str, Any]:
             task = run["_parameters"].task
             names = [a.id for a in task if not a.id.startswith("_") and a.id != "name"]
             for name in sorted(names):
-                parameters[name] = brief(task[name].data, 200)
+                parameters[name] = brief(_plain_value(task[name]), 200)
         except KeyError:
             pass
         summary = run_summary(run, run_origin(run, _generated_script(_session())))
@@ -274,9 +274,15 @@ def step_details(payload: dict[str, Any]) -> dict[str, Any]:
                 if value is not None:
                     row["input"] = value
             if ok == "True" and "_transition" in task:
-                transition = task["_transition"].data
-                if transition and len(transition[0]) == 1 and transition[1] is None:
-                    row["next"] = transition[0][0]
+                transition = _plain_value(task["_transition"])
+                if (
+                    isinstance(transition, tuple)
+                    and transition
+                    and isinstance(transition[0], list)
+                    and len(transition[0]) == 1
+                    and transition[1] is None
+                ):
+                    row["next"] = str(transition[0][0])
             if ok == "False":
                 exc = task.exception
                 if exc is not None:
@@ -297,11 +303,32 @@ def _split_input(task: Any) -> str | None:
     """The value of the innermost foreach's item this task got (``self.input``), as Metaflow
     recorded it in the foreach stack."""
     try:
-        frames = task["_foreach_stack"].data
+        frames = _plain_value(task["_foreach_stack"])
     except KeyError:
         return None
-    value = getattr(frames[-1], "value", None) if frames else None
+    value = getattr(frames[-1], "value", None) if isinstance(frames, list) and frames else None
     return None if value is None else str(value)[:200]
+
+
+def _plain_value(artifact: Any) -> Any:
+    """An artifact's value when it is plain data, else a note naming its type: the panel
+    reads runs (also runs of others in a shared datastore) without unpickling objects."""
+    from ._metaflow import NotPlainData, plain_artifact_value
+
+    try:
+        return plain_artifact_value(artifact)
+    except NotPlainData as exc:
+        return NotShown(str(exc))
+
+
+class NotShown:
+    """What the panel shows for an artifact that is not plain data."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"<{self.kind}: not shown, not plain data>"
 
 
 def _has_cards(tasks: list[Any]) -> bool:

@@ -198,3 +198,58 @@ def test_a_past_run_can_be_made_the_notebooks_current_run(ip, tmp_path):
     assert {s: v["state"] for s, v in sync.run_state()["steps"].items()}["end"] == "done"
     with pytest.raises(ShowError, match=r"not a run of this notebook.s ParityFlow"):
         browse.use_run({"run": "OtherFlow/1"})
+
+
+class _RunsCode:
+    """Pickles to a call of ``open(path, 'w')``: loading it creates ``path``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_the_panel_reads_runs_without_unpickling_objects(ip, tmp_path, monkeypatch):
+    """A datastore from elsewhere (a shared one, a folder someone sent) may hold pickles that
+    run code when loaded: the details pane and the run browser show parameters, switch
+    choices and split inputs only when they are plain data, and name the rest."""
+    import gzip
+    import pickle
+
+    from metaflow import Flow, namespace
+    from metaflow.client import core as client_core
+    from metaflow.client.filecache import FileCache
+
+    from jupyter_metaflow._metaflow import _client_task_datastore
+
+    cells = set_notebook(
+        "%%flow ParityFlow\ngroup = Parameter('group', default='nightly')",
+        *SWITCH_IN_FOREACH,
+        path=str(tmp_path / "parity.ipynb"),
+    )
+    for source in cells:
+        ok(ip, source)
+    namespace(None)
+    run = Flow("ParityFlow").latest_run
+    before = browse.run_details({"run": run.pathspec})
+    assert before["parameters"] == {"group": "'nightly'"}
+
+    marker = tmp_path / "ran"
+    payload = gzip.compress(pickle.dumps(_RunsCode(str(marker))))
+    planted = [run["_parameters"].task["group"], next(iter(run["classify"]))["_transition"]]
+    for artifact in planted:
+        ds = _client_task_datastore(artifact)
+        key = ds._objects[artifact.path_components[-1]]
+        blob = tmp_path / ".metaflow" / "ParityFlow" / "data" / key[:2] / key
+        assert blob.is_file()
+        blob.write_bytes(payload)
+    # a new Client cache: what a teammate's kernel reading the shared datastore would see
+    monkeypatch.setattr(client_core, "filecache", FileCache(cache_dir=str(tmp_path / "cache")))
+
+    details = browse.run_details({"run": run.pathspec})
+    assert details["parameters"] == {"group": "<str: not shown, not plain data>"}
+    tasks = browse.step_details({"step": "classify", "run": run.pathspec})["tasks"]
+    assert sum("next" not in t for t in tasks) >= 1
+    assert [t["input"] for t in tasks] == ["1", "2", "3", "4", "5"]
+    assert not marker.exists()
