@@ -19,7 +19,8 @@ class StepEvent:
     ``split_index``/``num_splits`` are set for foreach splits; ``duration`` (seconds) and
     ``artifact_count`` once the task finished; ``message`` explains ``failed``/``skipped``;
     ``source``/``cell_id`` are the step cell's text and id the run used; ``switch_counts``, for
-    a switch step, how many of its tasks in the run so far chose each target.
+    a switch step, how many of its tasks in the run so far chose each target; ``done_splits``,
+    for a whole foreach step read back from a run, the indices of its finished splits.
     """
 
     status: str
@@ -35,6 +36,7 @@ class StepEvent:
     source: str | None = None
     cell_id: str | None = None
     switch_counts: dict[str, int] | None = None
+    done_splits: list[int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The protocol's ``step_status`` payload (optional fields only when set)."""
@@ -54,6 +56,7 @@ class StepEvent:
             "source": self.source,
             "cell_id": self.cell_id,
             "switch_counts": self.switch_counts,
+            "done_splits": self.done_splits,
         }
         payload.update({k: v for k, v in optional.items() if v is not None})
         return payload

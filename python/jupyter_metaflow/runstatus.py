@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .events import StepEvent
+
 __all__ = ["run_statuses", "run_statuses_and_splits", "switch_targets"]
 
 
@@ -30,7 +32,7 @@ def run_statuses_and_splits(
     from ._metaflow import task_outcome
 
     flow = run.parent.id
-    out: dict[str, dict[str, Any]] = {}
+    events: dict[str, StepEvent] = {}
     splits: dict[str, dict[int, float]] = {}
     tasks_of: dict[str, int] = {}
     for step in run:
@@ -44,31 +46,31 @@ def run_statuses_and_splits(
             state = "done"
         else:
             state = "running"
-        status: dict[str, Any] = {
-            "flow": flow,
-            "run_id": run.id,
-            "step": step.id,
-            "state": state,
-            "duration_ms": round(sum(ms for _, ms in outcomes), 1),
-        }
+        event = StepEvent(
+            status=state,
+            step=step.id,
+            flow=flow,
+            run_id=run.id,
+            duration=sum(ms for _, ms in outcomes) / 1000,
+        )
         if state == "failed":
-            status["error"] = "a task raised an exception (select the step for its error and logs)"
+            event.message = "a task raised an exception (select the step for its error and logs)"
         if len(outcomes) > 1:
-            status["num_splits"] = len(outcomes)
-            status["done_splits"] = [i for i, (ok, _) in enumerate(outcomes) if ok]
+            event.num_splits = len(outcomes)
+            event.done_splits = [i for i, (ok, _) in enumerate(outcomes) if ok]
             splits[step.id] = {i: ms for i, (ok, ms) in enumerate(outcomes) if ok}
-        out[step.id] = status
+        events[step.id] = event
     for switch, targets in (switches or {}).items():
-        switch_status = out.get(switch)
-        if switch_status is None or switch_status["state"] != "done":
+        switch_event = events.get(switch)
+        if switch_event is None or switch_event.status != "done":
             continue
         counts = {t: tasks_of.get(t, 0) for t in targets if t != switch}
         if switch in targets:  # a recursive switch: every task that did not leave chose itself
             counts[switch] = tasks_of[switch] - sum(counts.values())
         counts = {t: n for t, n in counts.items() if n > 0}
         if counts:
-            switch_status["switch_counts"] = counts
-    return out, splits
+            switch_event.switch_counts = counts
+    return {step: event.to_json() for step, event in events.items()}, splits
 
 
 def switch_targets(model: dict[str, Any]) -> dict[str, list[str]]:
