@@ -7,13 +7,15 @@ The same flow, N splits of t seconds of CPU each (t = 0: trivial splits), run
   (c) with ``python flow.py run`` on the exported file (Metaflow's runtime, its defaults),
 
 each notebook in a fresh kernel (nbclient, the notebook file named as jupyter-server names it)
-that executes start, the foreach body, the join and end twice: the first pass ("cold") includes
-starting the worker processes, the second ("warm") reuses them, as re-executing a cell does.
-Every time is measured by the flow itself: ``end``'s ``time.time()`` minus ``start``'s.
+that executes start, the foreach body, the join and end, then again: the first pass ("cold")
+includes starting the worker processes, the later ones ("warm", the median of ``--warm`` passes,
+default 1, 5 for trivial splits whose times are a few hundred milliseconds) reuse them, as
+re-executing a cell does. Every time is measured by the flow itself: ``end``'s ``time.time()``
+minus ``start``'s.
 Printed: each time, the machine's limit N x t / cores, and the ratios. The load average is
 printed before and after (the machine is shared: compare ratios of one invocation only).
 
-    python bench/foreach_bench.py [--splits 8 32] [--seconds 1 0.1 0] [--repeat 1]
+    python bench/foreach_bench.py [--splits 8 32] [--seconds 1 0.1 0] [--repeat 1] [--warm N]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,9 +68,9 @@ def elapsed(run) -> float:
 
 
 def in_notebook(
-    workdir: Path, splits: int, seconds: float, max_workers: int | None
+    workdir: Path, splits: int, seconds: float, max_workers: int | None, warm: int
 ) -> tuple[float, float]:
-    """(cold, warm) seconds from start to end in a fresh kernel."""
+    """(cold, median of ``warm`` warm passes) seconds from start to end in a fresh kernel."""
     from metaflow import Flow, namespace
 
     path = workdir / f"bench_{splits}_{seconds}_{max_workers}.ipynb"
@@ -80,12 +83,13 @@ def in_notebook(
     with client.setup_kernel(env=env):
         for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)
-        for index, cell in enumerate(nb.cells):  # start .. end again: the warm pass
-            if cell.source.startswith("%%step"):
-                client.execute_cell(cell, index)
+        for _ in range(warm):  # start .. end again: the warm passes
+            for index, cell in enumerate(nb.cells):
+                if cell.source.startswith("%%step"):
+                    client.execute_cell(cell, index)
     namespace(None)
-    runs = list(Flow("ForeachBench"))[:2]  # newest first
-    return elapsed(runs[1]), elapsed(runs[0])
+    runs = list(Flow("ForeachBench"))[: warm + 1]  # newest first
+    return elapsed(runs[-1]), statistics.median(elapsed(r) for r in runs[:-1])
 
 
 def with_runtime(workdir: Path, splits: int, seconds: float) -> float:
@@ -131,6 +135,7 @@ def main() -> None:
     parser.add_argument("--splits", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--seconds", type=float, nargs="+", default=[1.0, 0.1, 0.0])
     parser.add_argument("--repeat", type=int, default=1, help="best of this many")
+    parser.add_argument("--warm", type=int, default=None, help="warm passes (median)")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     print(f"{cores} cores; load average {loadavg()} (1, 5, 15 min)")
@@ -146,10 +151,11 @@ def main() -> None:
                     from jupyter_metaflow import _metaflow
 
                     _metaflow.forget_datastore_root()
-                    cold, warm = in_notebook(workdir, splits, seconds, None)
+                    passes = args.warm or (5 if seconds == 0 else 1)
+                    cold, warm = in_notebook(workdir, splits, seconds, None, passes)
                     results.setdefault("parallel cold", []).append(cold)
                     results.setdefault("parallel warm", []).append(warm)
-                    cold1, warm1 = in_notebook(workdir, splits, seconds, 1)
+                    cold1, warm1 = in_notebook(workdir, splits, seconds, 1, passes)
                     results.setdefault("kernel cold", []).append(cold1)
                     results.setdefault("kernel warm", []).append(warm1)
                     results.setdefault("flow.py run", []).append(

@@ -64,6 +64,10 @@ export interface IFlowMessage {
   path: string;
   cells: INotebookCell[];
   request_id?: string;
+  /**
+   * The JupyterLab setting 'Maximum workers': at most this many worker processes run a step's tasks (foreach splits) at once, unless the %%flow line says --max-workers; null when the setting is not set (then METAFLOW_RUN_MAX_WORKERS, else the machine's cores). Since 1.8.
+   */
+  max_workers?: number | null;
 }
 /**
  * One notebook cell as the frontend sees it: 'index' is its 0-based position, 'id' the nbformat cell id, 'tags' the cell's metadata tags.
@@ -406,8 +410,8 @@ export const PROTOCOL_SCHEMA: { [key: string]: unknown } = {
   $id: 'https://github.com/jupyter-metaflow/jupyter-metaflow/protocol/schema.json',
   title: 'jupyter-metaflow frontend <-> kernel protocol',
   description:
-    "Every message on the 'jupyter_metaflow' comm is one envelope {protocol, type, payload}. 'protocol' is MAJOR.MINOR: peers with the same MAJOR talk; a MINOR bump only adds optional fields or message types, which receivers ignore when unknown. Either side may open the comm: the kernel when %load_ext jupyter_metaflow runs, the frontend when it finds a kernel. The opener sends 'hello' as the comm_open data; the other side answers 'hello' back on the comm. New message types and optional fields are added here with a MINOR bump. 1.1 adds the live flow: 'flow' -> 'flow_model', 'step_status', 'run_state', 'export' -> 'export_result'. 1.2 adds paging of %mf_show frames: 'artifact_page' -> 'artifact_page_result'. 1.3 adds 'written' to 'export_result'. 1.4 adds 'done_splits' to a foreach step's status in 'run_state'. 1.5 adds the DAG panel's requests, each answered with its '_result' (or an untrusted 'error' text): 'runs', 'run_details', 'step_details', 'task_logs', 'show', 'task_cards'; and 'switch_counts' to a switch step's status. 1.6 adds 'exists' to 'export_result' and defines the flow model's steps and transitions. 1.7 adds 'use_run' -> 'use_run_result': make a run of the flow the notebook's current run.",
-  version: '1.7',
+    "Every message on the 'jupyter_metaflow' comm is one envelope {protocol, type, payload}. 'protocol' is MAJOR.MINOR: peers with the same MAJOR talk; a MINOR bump only adds optional fields or message types, which receivers ignore when unknown. Either side may open the comm: the kernel when %load_ext jupyter_metaflow runs, the frontend when it finds a kernel. The opener sends 'hello' as the comm_open data; the other side answers 'hello' back on the comm. New message types and optional fields are added here with a MINOR bump. 1.1 adds the live flow: 'flow' -> 'flow_model', 'step_status', 'run_state', 'export' -> 'export_result'. 1.2 adds paging of %mf_show frames: 'artifact_page' -> 'artifact_page_result'. 1.3 adds 'written' to 'export_result'. 1.4 adds 'done_splits' to a foreach step's status in 'run_state'. 1.5 adds the DAG panel's requests, each answered with its '_result' (or an untrusted 'error' text): 'runs', 'run_details', 'step_details', 'task_logs', 'show', 'task_cards'; and 'switch_counts' to a switch step's status. 1.6 adds 'exists' to 'export_result' and defines the flow model's steps and transitions. 1.7 adds 'use_run' -> 'use_run_result': make a run of the flow the notebook's current run. 1.8 adds 'max_workers' (the JupyterLab setting) to 'flow'.",
+  version: '1.8',
   definitions: {
     envelope: {
       type: 'object',
@@ -465,7 +469,12 @@ export const PROTOCOL_SCHEMA: { [key: string]: unknown } = {
       properties: {
         path: { type: 'string', description: 'Notebook path relative to the server root.' },
         cells: { type: 'array', items: { $ref: '#/definitions/notebookCell' } },
-        request_id: { type: 'string' }
+        request_id: { type: 'string' },
+        max_workers: {
+          description:
+            "The JupyterLab setting 'Maximum workers': at most this many worker processes run a step's tasks (foreach splits) at once, unless the %%flow line says --max-workers; null when the setting is not set (then METAFLOW_RUN_MAX_WORKERS, else the machine's cores). Since 1.8.",
+          oneOf: [{ type: 'integer', minimum: 1 }, { type: 'null' }]
+        }
       }
     },
     cellError: {

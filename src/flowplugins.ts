@@ -20,7 +20,7 @@ import { Widget } from '@lumino/widgets';
 import { CellDecorations } from './celldecorations';
 import { addCommands, CommandIDs, type IDagPanelAccess } from './commands';
 import { flowDagIcon } from './icons';
-import { FlowStates, IFlowStates } from './model';
+import { FlowStates, IFlowStates, maxWorkersSetting } from './model';
 import { DagPanel } from './panel';
 import { IKernelLinks } from './tokens';
 
@@ -45,15 +45,24 @@ export const flowPlugin: JupyterFrontEndPlugin<IFlowStates> = {
     settings: ISettingRegistry | null
   ): IFlowStates => {
     let autoLoad = true;
+    let maxWorkers: number | null = null;
+    const states = new FlowStates(tracker, links, {
+      autoLoad: () => autoLoad,
+      maxWorkers: () => maxWorkers
+    });
     settings
       ?.load(flowPlugin.id)
       .then(s => {
-        const read = () => (autoLoad = s.get('autoLoad').composite !== false);
+        const read = () => {
+          autoLoad = s.get('autoLoad').composite !== false;
+          maxWorkers = maxWorkersSetting(s.get('maxWorkers').composite);
+          states.settingsChanged();
+        };
         read();
         s.changed.connect(read);
       })
       .catch(err => console.warn('jupyter-metaflow: cannot read settings', err));
-    return new FlowStates(tracker, links, { autoLoad: () => autoLoad });
+    return states;
   }
 };
 

@@ -19,6 +19,7 @@ import type {
   ICellError,
   IEnvelope,
   IExportResult,
+  IFlow,
   IFlowModelMessage,
   INotebookCell,
   IRunState,
@@ -284,12 +285,19 @@ export function notebookTrusted(cells: Iterable<ICellModel>): boolean {
   return true;
 }
 
+/** The setting Maximum workers as the kernel takes it: a positive integer, or null (0: not set). */
+export function maxWorkersSetting(value: unknown): number | null {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? value : null;
+}
+
 /** Options of a {@link FlowState}. */
 export interface IFlowStateOptions {
   /** Wait this long after the last edit before assembling again (ms). */
   debounceMs?: number;
   /** Whether to run `%load_ext jupyter_metaflow` when the notebook holds step cells. */
   autoLoad?: () => boolean;
+  /** The setting Maximum workers, sent with the cells (null: not set). */
+  maxWorkers?: () => number | null;
 }
 
 /** The live flow of one notebook panel. */
@@ -301,6 +309,7 @@ export class FlowState implements IDisposable {
   ) {
     this._debounceMs = options.debounceMs ?? 50;
     this._autoLoad = options.autoLoad ?? (() => true);
+    this._maxWorkers = options.maxWorkers ?? (() => null);
     const model = panel.content.model;
     model?.contentChanged.connect(this._schedule, this);
     model?.cells.changed.connect(this._schedule, this);
@@ -444,9 +453,7 @@ export class FlowState implements IDisposable {
     if (!model.steps.some(s => s.cell_id === cellId) && model.flow?.cell_id !== cellId) {
       return;
     }
-    const message = JSON.stringify(
-      envelope('flow', { path: this.panel.context.path, cells: this._cells })
-    );
+    const message = JSON.stringify(envelope('flow', this._flowPayload()));
     kernel.requestExecute({
       code:
         '__import__("jupyter_metaflow").receive_notebook(' +
@@ -598,7 +605,7 @@ export class FlowState implements IDisposable {
     if (!link || link.state !== 'connected' || (!force && this._consent === null)) {
       return;
     }
-    const payload = { path: this.panel.context.path, cells: this._cells };
+    const payload = this._flowPayload();
     const key = JSON.stringify(payload);
     if (!force && key === this._lastSent) {
       return;
@@ -606,6 +613,16 @@ export class FlowState implements IDisposable {
     if (link.send('flow', payload)) {
       this._lastSent = key;
     }
+  }
+
+  /** The `flow` message: the cells, and the settings a step execution reads. */
+  private _flowPayload(): IFlow {
+    return { path: this.panel.context.path, cells: this._cells, max_workers: this._maxWorkers() };
+  }
+
+  /** A setting sent with the cells changed: send them again (when the kernel has them). */
+  settingsChanged(): void {
+    this._sendFlow();
   }
 
   private _onMessage(_: IKernelLink, message: IEnvelope): void {
@@ -730,6 +747,7 @@ export class FlowState implements IDisposable {
   private _timer: ReturnType<typeof setTimeout> | null = null;
   private _debounceMs: number;
   private _autoLoad: () => boolean;
+  private _maxWorkers: () => number | null;
   private _consent: KernelConsent = null;
   private _trustWatched = new WeakSet<ICellModel>();
   /** The kernel the extension was last auto-loaded into (reset by restarts). */
@@ -797,6 +815,11 @@ export class FlowStates implements IFlowStates {
 
   get currentChanged(): ISignal<this, FlowState | null> {
     return this._currentChanged;
+  }
+
+  /** A setting sent with the cells changed: every notebook's kernel gets it. */
+  settingsChanged(): void {
+    this._states.forEach(state => state.settingsChanged());
   }
 
   private async _track(panel: NotebookPanel): Promise<void> {

@@ -7,15 +7,18 @@ The rule (:func:`workers_pay`), from what this kernel measured:
 * ``s``: a worker's start (spawn to ready), measured when one last started; ``b``: building the
   flow in a worker (module cells, step cells), measured; ``c``: a worker task's overhead as the
   kernel sees it (its wall time minus the task's own), median of the recent ones, or a ping's
-  round trip before any worker task ran.
+  round trip before any worker task ran; ``k``: the kernel's own work per worker task
+  (allocating its id, its events, reading its result), median of the recent ones (0 before any).
 
 The remaining ``m`` tasks go to ``W = min(max workers, m)`` workers when
-``b + T < 0.8 * m * d``, ``T`` the time the ``m`` tasks of ``d + c`` seconds take on ``W``
-workers, the ready ones free now, the others after ``s``. While nothing is known about workers
+``b + max(T, m * k) < 0.8 * m * d``, ``T`` the time the ``m`` tasks of ``d + c`` seconds take on
+``W`` workers, the ready ones free now, the others after ``s`` (the kernel dispatches one task
+at a time: ``m * k`` bounds how soon they can end). While nothing is known about workers
 (the kernel's first foreach), one worker starts in the background and the splits keep running
 in the kernel, the rule re-checked after each one; when ``W`` ready workers would pay but
 starting them now would not, they start in the background (later tasks, or the step's next
-execution, use them).
+execution, use them; only on measured overheads). A choice made on a ping's round trip alone is
+checked against the overheads measured as the first worker tasks end (:meth:`Planner.keep_going`).
 
 Output: the tasks' output reaches the cell in task order, each under the header a sequential
 run prints (``── train · split 2 of 4 ──``); the earliest unfinished task's output streams
@@ -44,8 +47,8 @@ __all__ = [
     "Measurements",
     "ParallelOutcome",
     "Planner",
-    "configured_max_workers",
     "default_max_workers",
+    "max_workers_limit",
     "measurements",
     "run_in_workers",
     "workers_pay",
@@ -69,19 +72,24 @@ def default_max_workers() -> int:
         return os.cpu_count() or 1
 
 
-def configured_max_workers() -> int:
-    """``METAFLOW_RUN_MAX_WORKERS`` when set (to a positive integer), else the machine's cores."""
+def max_workers_limit(line: int | None, setting: int | None) -> tuple[int, str]:
+    """How many workers a step's tasks may use, and where that comes from: the ``%%flow``
+    line's ``--max-workers``, else the JupyterLab setting, else ``METAFLOW_RUN_MAX_WORKERS``
+    (when a positive integer), else the machine's cores."""
+    if line is not None:
+        return line, "the %%flow line's --max-workers"
+    if setting is not None:
+        return setting, "the JupyterLab setting Maximum workers"
     value = os.environ.get(MAX_WORKERS_VARIABLE, "").strip()
-    if not value:
-        return default_max_workers()
     if re.fullmatch(r"[0-9]+", value) and int(value) >= 1:
-        return int(value)
-    print(
-        f"Warning: {MAX_WORKERS_VARIABLE}={value!r} is not a positive integer; using the machine's "
-        f"{default_max_workers()} cores.",
-        file=sys.stderr,
-    )
-    return default_max_workers()
+        return int(value), MAX_WORKERS_VARIABLE
+    if value:
+        print(
+            f"Warning: {MAX_WORKERS_VARIABLE}={value!r} is not a positive integer; using the "
+            f"machine's {default_max_workers()} cores.",
+            file=sys.stderr,
+        )
+    return default_max_workers(), "the machine's cores"
 
 
 # -- what this kernel measured ----------------------------------------------------------------
@@ -91,12 +99,18 @@ class Measurements:
     """``(flow, step)`` -> median task time of the step's previous execution."""
     overhead: deque = field(default_factory=lambda: deque(maxlen=32))
     """Recent worker-task overheads (kernel wall time minus the worker's)."""
+    dispatch: deque = field(default_factory=lambda: deque(maxlen=32))
+    """The kernel's own time for recent worker tasks (id, events, result)."""
 
     def overhead_seconds(self, pool: WorkerPool) -> float | None:
         """The median recent overhead; before any worker task, a ping's round trip."""
         if self.overhead:
             return statistics.median(self.overhead)
         return pool.ping_seconds
+
+    def dispatch_seconds(self) -> float:
+        """The median of the kernel's own time per recent worker task (0 before any)."""
+        return statistics.median(self.dispatch) if self.dispatch else 0.0
 
 
 _measurements = Measurements()
@@ -115,6 +129,7 @@ def workers_pay(
     startup: float | None,
     build: float | None,
     overhead: float | None,
+    dispatch: float = 0.0,
 ) -> bool | None:
     """Whether the remaining tasks finish sooner in workers (the rule in the module docstring);
     None when a needed worker cost is not measured yet."""
@@ -124,7 +139,8 @@ def workers_pay(
     if overhead is None or (startup is None and ready < workers):
         return None
     available = [0.0] * min(ready, workers) + [startup or 0.0] * (workers - min(ready, workers))
-    parallel = (build or 0.0) + makespan(available, remaining, task_seconds + overhead)
+    tasks_end = makespan(available, remaining, task_seconds + overhead)
+    parallel = (build or 0.0) + max(tasks_end, remaining * dispatch)
     return parallel < MARGIN * remaining * task_seconds
 
 
@@ -149,10 +165,13 @@ class Planner:
         blocked: str | None,
         build: tuple[str, dict[str, Any]],
         kernel_build_seconds: float,
+        limit_source: str = "",
     ) -> None:
         self.key = key
         self.total = total
         self.max_workers = max_workers
+        self.limit_source = limit_source
+        """Where ``max_workers`` comes from (:func:`max_workers_limit`), for the cell's note."""
         self.blocked = blocked
         """Why the tasks must stay in the kernel (said once, when workers would have paid)."""
         self.build_key, self.build_spec = build
@@ -160,6 +179,9 @@ class Planner:
         self.kernel_times: list[float] = []
         self.worker_times: list[float] = []
         self._said = False
+        self._checked = False
+        self._provisional = False
+        """Workers were chosen before any worker task's overhead was measured."""
 
     def hand_off(self, remaining: int) -> bool:
         """Whether the ``remaining`` tasks go to workers now."""
@@ -173,18 +195,33 @@ class Planner:
         if seconds is None:
             return False  # the first task runs here and is timed
         pool = get_pool()
+        if not self._checked:  # once per execution
+            self._checked = True
+            pool.check_environment()
         pool.poll()
         ready = [w for w in pool.live() if w.ready]
         wanted = min(self.max_workers, remaining)
         built = sum(1 for w in ready if w.build_key == self.build_key)
         build = 0.0 if built >= wanted else (pool.build_seconds or self.kernel_build_seconds)
         overhead = _measurements.overhead_seconds(pool)
+        dispatch = _measurements.dispatch_seconds()
         pays = workers_pay(
-            remaining, seconds, self.max_workers, len(ready), pool.startup_seconds, build, overhead
+            remaining,
+            seconds,
+            self.max_workers,
+            len(ready),
+            pool.startup_seconds,
+            build,
+            overhead,
+            dispatch,
         )
         if pays is False:
-            if self.blocked is None and workers_pay(
-                remaining, seconds, self.max_workers, wanted, 0.0, build, overhead
+            if (
+                self.blocked is None
+                and _measurements.overhead  # not on a ping's optimism: workers cost CPU to start
+                and workers_pay(
+                    remaining, seconds, self.max_workers, wanted, 0.0, build, overhead, dispatch
+                )
             ):
                 pool.ensure(wanted)  # they would pay once started: start them, meanwhile here
             return False
@@ -203,7 +240,33 @@ class Planner:
         for worker in ready:  # build the flow ahead of the tasks
             if not worker.busy:
                 pool.build(worker, self.build_key, self.build_spec)
+        self._provisional = bool(pays) and not _measurements.overhead
         return bool(pays)
+
+    def keep_going(self, remaining: int) -> bool:
+        """Whether workers still take the ``remaining`` tasks, checked as worker tasks end: a
+        choice made on a ping's round trip (no worker task measured before) is checked against
+        the overheads measured, until each worker has run a task (a ping misses the kernel's
+        share of a task, and one task's overhead can be the lucky one)."""
+        if not self._provisional or not _measurements.overhead:
+            return True
+        if len(self.worker_times) >= self.max_workers:
+            self._provisional = False
+        seconds = statistics.median(self.kernel_times or self.worker_times)
+        pool = get_pool()
+        return (
+            workers_pay(
+                max(remaining, 2),  # the last task: on a free worker unless workers are slower
+                seconds,
+                self.max_workers,
+                self.max_workers,
+                pool.startup_seconds,
+                0.0,
+                _measurements.overhead_seconds(pool),
+                _measurements.dispatch_seconds(),
+            )
+            is not False
+        )
 
     def kernel_task(self, seconds: float) -> None:
         self.kernel_times.append(seconds)
@@ -238,7 +301,8 @@ class ParallelOutcome:
     unrun: list[Job] = field(default_factory=list)
     """Jobs never started (after a failure, or all of them when workers could not be used)."""
     fallback: str | None = None
-    """Why the tasks could not run in workers (the caller runs ``unrun`` in the kernel)."""
+    """Why the tasks could not run in workers (the caller runs ``unrun`` in the kernel); None
+    with ``unrun`` when measured costs said the kernel runs them sooner."""
     interrupted: bool = False
 
 
@@ -315,13 +379,16 @@ def run_in_workers(
     start: Callable[[Job], str],
     finish: Callable[[Job, dict[str, Any]], list[Job]],
     skip: Callable[[Job], None],
+    keep_going: Callable[[int], bool] = lambda remaining: True,
 ) -> ParallelOutcome:
     """Run ``jobs`` on up to ``max_workers`` workers of ``pool``.
 
     ``start(job)`` is called as a job is sent (returns its task id, allocated by the caller);
     ``finish(job, result)`` with the worker's result (``failure`` set when the task failed) and
     returns follow-up jobs (a recursive switch's next iteration); ``skip(job)`` for jobs not run
-    after a failure. After the first failure no new job starts; the running ones finish. An
+    after a failure; ``keep_going(remaining)`` after each finished job: when False, no new job
+    starts and the rest are returned in ``unrun``. After the first failure no new job starts;
+    the running ones finish. An
     interrupt (``KeyboardInterrupt``) interrupts every busy worker, reports their tasks through
     ``finish`` and returns ``interrupted``. When no worker can start or build the flow, nothing
     ran and ``fallback`` says why.
@@ -329,15 +396,16 @@ def run_in_workers(
     queue = sorted(jobs, key=lambda j: j.index)
     output = _OrderedOutput(sys.stdout, sys.stderr)
     wanted = max(1, min(max_workers, len(queue)))
-    running: dict[int, tuple[Job, float]] = {}  # worker pid -> (job, sent at)
+    running: dict[int, tuple[Job, float, float]] = {}  # worker pid -> (job, sent at, kernel's time)
     outcome = ParallelOutcome()
-    state = {"stop": False}  # no new jobs: a task failed, or interrupted
+    state = {"stop": False, "back": False}  # stop: a task failed, or interrupted; back: to kernel
     start_errors: list[str] = []
 
     def dispatch(worker: Worker) -> None:
         if (
             not queue
             or state["stop"]
+            or state["back"]
             or outcome.fallback
             or worker.busy
             or not worker.ready
@@ -347,12 +415,14 @@ def run_in_workers(
         if worker.build_key != build_key:
             pool.build(worker, build_key, build_spec)
             return
+        began = time.perf_counter()
         job = queue.pop(0)
         job.payload["task_id"] = start(job)
         job.payload["build_key"] = build_key
         output.add(job)
         worker.busy = True
-        running[worker.pid] = (job, time.perf_counter())
+        sent = time.perf_counter()
+        running[worker.pid] = (job, sent, sent - began)
         if not worker.send(("task", job.payload)):
             worker_died(worker)
 
@@ -370,7 +440,8 @@ def run_in_workers(
         }
 
     def complete(worker: Worker, job: Job, result: dict[str, Any]) -> None:
-        sent = running.pop(worker.pid)[1]
+        began = time.perf_counter()
+        _, sent, kernel_seconds = running.pop(worker.pid)
         worker.busy = False
         worker.tasks += 1
         if "wall" in result:
@@ -386,6 +457,9 @@ def run_in_workers(
             state["stop"] = True
         queue.extend(finish(job, result))
         queue.sort(key=lambda j: j.index)
+        _measurements.dispatch.append(kernel_seconds + time.perf_counter() - began)
+        if queue and not state["stop"] and not keep_going(len(queue)):
+            state["back"] = True
         if result.get("retire"):
             pool.discard(worker)
 
@@ -436,8 +510,10 @@ def run_in_workers(
             dispatch(worker)
 
     try:
-        while running or (queue and not state["stop"] and outcome.fallback is None):
-            if queue and not state["stop"] and outcome.fallback is None:
+        while running or (
+            queue and not state["stop"] and not state["back"] and outcome.fallback is None
+        ):
+            if queue and not state["stop"] and not state["back"] and outcome.fallback is None:
                 if len(start_errors) >= wanted and not any(w.ready for w in pool.live()):
                     outcome.fallback = "; ".join(start_errors)
                     break
@@ -466,7 +542,7 @@ def run_in_workers(
             )
     finally:
         output.close()
-    if outcome.fallback is not None and not state["stop"]:
+    if (outcome.fallback is not None or state["back"]) and not state["stop"]:
         outcome.unrun = queue
     else:
         for job in queue:

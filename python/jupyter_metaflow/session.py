@@ -57,6 +57,7 @@ from .flowbuild import (
     located_message,
 )
 from .foreach import no_such_split
+from .nameguard import NameProblem, find_undefined_names
 from .notebook_source import NotebookSource
 from .planning import RunRecord, StepNotOnPath, TaskSpec
 from .task_errors import event_message, step_failed, transition_error
@@ -82,6 +83,8 @@ class NotebookSession:
         """Where the notebook's cells come from."""
         self._kernel_build_seconds = 0.0
         """How long building the flow took in the kernel (a worker's build takes about as long)."""
+        self.max_workers_setting: int | None = None
+        """The frontend's setting Maximum workers (sent with the notebook's cells), if set."""
         self._chosen_run: str | None = None
         """A run the user made current (:meth:`use_run`) until the start step begins another."""
         self._waiting: list[tuple[str, Any]] = []
@@ -338,7 +341,8 @@ class NotebookSession:
                 "Check the step cells' self.next calls: every branch of a split must end in "
                 "an explicit self.next to its join."
             ) from None
-        self._warn_scratch_names(built, name, user_ns)
+        undefined = find_undefined_names(built.model, self.notebook.last_cells)
+        self._warn_scratch_names(undefined, name, user_ns)
         runtime = native_runtime.runtime_reasons(built.cls, name)
         if not runtime:
             _warn_runtime_decorators(built, name)
@@ -385,7 +389,7 @@ class NotebookSession:
                     run = self._clone_run(backend, built, run, name)
                     specs = planning.task_specs(built, run, name)
             self.run = run
-            self._execute(backend, built, run, name, specs, script)
+            self._execute(backend, built, run, name, specs, script, undefined)
             if cards.has_card(built.cls._graph, name):
                 cards.display_cards(backend.flow_name, run.run_id, name, os.path.basename(script))
         return run
@@ -623,9 +627,11 @@ class NotebookSession:
         step: str,
         specs: list[TaskSpec],
         script: str,
+        undefined: list[NameProblem] | None = None,
     ) -> None:
         """Run the step's tasks: in the kernel, one after another, or the remaining ones in
-        worker processes when :mod:`.parallel`'s rule says that finishes sooner."""
+        worker processes when :mod:`.parallel`'s rule says that finishes sooner (``undefined``:
+        the export guard's findings for the notebook, when already computed)."""
         cell = built.steps[step].cell
         source = next(
             (c.source for c in self.notebook.last_cells if c.index == cell.cell_index), None
@@ -696,10 +702,10 @@ class NotebookSession:
             self._emit(StepEvent("queued", **splits(spec), **base))
         run.tasks.pop(step, None)
         run.failed.discard(step)
-        planner = self._planner(built, backend, step, specs)
+        planner = self._planner(built, backend, step, specs, undefined)
         pending = list(specs)
         while pending:
-            if planner.hand_off(len(pending)):
+            if planner is not None and planner.hand_off(len(pending)):
                 pending = self._execute_in_workers(
                     backend,
                     built,
@@ -740,7 +746,8 @@ class NotebookSession:
                     )
                 )
                 raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
-            planner.kernel_task(time.perf_counter() - started)
+            if planner is not None:
+                planner.kernel_task(time.perf_counter() - started)
             error = transition_error(built, step, outcome)
             event = StepEvent(
                 "done" if error is None else "failed",
@@ -786,27 +793,43 @@ class NotebookSession:
                 )
             if follow is not None:
                 pending.insert(0, follow)
-        planner.done()
+        if planner is not None:
+            planner.done()
 
     def _planner(
-        self, built: BuiltFlow, backend: mf.Backend, step: str, specs: list[TaskSpec]
-    ) -> parallel.Planner:
-        """Whether (and how widely) this step's tasks may go to worker processes."""
-        blocked = None
-        if len(specs) > 1:
-            names = self._scratch_names(built, step)
-            if names:
-                blocked = (
-                    f"it reads {', '.join(names)}, which the module cells do not define (the "
-                    "exported flow would not either)"
-                )
+        self,
+        built: BuiltFlow,
+        backend: mf.Backend,
+        step: str,
+        specs: list[TaskSpec],
+        undefined: list[NameProblem] | None,
+    ) -> parallel.Planner | None:
+        """Whether (and how widely) this step's tasks may go to worker processes; None when
+        they all run in the kernel anyway (one task, or one worker allowed)."""
+        if len(specs) < 2:
+            return None
+        max_workers, source = parallel.max_workers_limit(
+            built.max_workers, self.max_workers_setting
+        )
+        if max_workers < 2:
+            return None
+        if undefined is None:
+            undefined = find_undefined_names(built.model, self.notebook.last_cells)
+        names = sorted({p.name for p in undefined if p.where == f"step {step!r}"})
+        blocked = (
+            f"it reads {', '.join(names)}, which the module cells do not define (the exported "
+            "flow would not either)"
+            if names
+            else None
+        )
         return parallel.Planner(
             (backend.flow_name, step),
             len(specs),
-            built.max_workers or parallel.configured_max_workers(),
+            max_workers,
             blocked,
             self._build_spec(),
             self._kernel_build_seconds,
+            limit_source=source,
         )
 
     def _build_spec(self) -> tuple[str, dict[str, Any]]:
@@ -888,6 +911,12 @@ class NotebookSession:
             )
 
         key, spec = self._build_spec()
+        what = "splits" if all(s.split_index is not None for s in pending) else "tasks"
+        print(
+            f"[{len(pending)} {what} of {step!r} in {min(planner.max_workers, len(pending))} "
+            f"worker processes; at most {planner.max_workers}: {planner.limit_source}]",
+            flush=True,
+        )
         outcome = parallel.run_in_workers(
             workers.get_pool(),
             [job(s, (order[id(s)], s.iteration)) for s in pending],
@@ -897,14 +926,16 @@ class NotebookSession:
             start,
             finish,
             skip,
+            planner.keep_going,
         )
         if outcome.unrun:
-            print(
-                f"Note: the tasks of {step!r} run in the kernel: {outcome.fallback}.",
-                file=sys.stderr,
-                flush=True,
-            )
-            planner.blocked = outcome.fallback
+            if outcome.fallback is not None:
+                print(
+                    f"Note: the tasks of {step!r} run in the kernel: {outcome.fallback}.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                planner.blocked = outcome.fallback
             return [item.spec for item in outcome.unrun]
         if outcome.interrupted:
             raise StepInterrupted(
@@ -936,25 +967,15 @@ class NotebookSession:
             raise cls(message, failure["user_traceback"])
         return []
 
-    def _scratch_names(self, built: BuiltFlow, step: str) -> list[str]:
-        """Names the step reads that the module cells do not define (a worker lacks them)."""
-        from .nameguard import find_undefined_names
-
-        return sorted(
-            {
-                p.name
-                for p in find_undefined_names(built.model, self.notebook.last_cells)
-                if p.where == f"step {step!r}"
-            }
-        )
-
-    def _warn_scratch_names(self, built: BuiltFlow, step: str, user_ns: dict[str, Any]) -> None:
-        """The export guard, as one warning: the step reads globals only scratch cells define
-        (all named in one line), or a flow-cell constant as a bare name (a NameError follows)."""
-        from .nameguard import find_undefined_names
-
+    @staticmethod
+    def _warn_scratch_names(
+        undefined: list[NameProblem], step: str, user_ns: dict[str, Any]
+    ) -> None:
+        """The export guard's findings (``undefined``), as one warning: the step reads globals
+        only scratch cells define (all named in one line), or a flow-cell constant as a bare
+        name (a NameError follows)."""
         scratch: dict[str, int] = {}
-        for problem in find_undefined_names(built.model, self.notebook.last_cells):
+        for problem in undefined:
             if problem.where != f"step {step!r}":
                 continue
             if problem.scratch_cell is not None and problem.name in user_ns:

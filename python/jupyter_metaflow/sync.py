@@ -130,6 +130,7 @@ class FlowSync:
         self.model = model.to_json()
         self.lint_errors = [] if model.errors else self._graph_errors(model)
         self.session.set_notebook_cells(cells, self.notebook_file(self.path))
+        self.session.max_workers_setting = payload.get("max_workers")
         answer: dict[str, Any] = {
             "path": self.path,
             "model": self.model,

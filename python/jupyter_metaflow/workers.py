@@ -155,12 +155,16 @@ class WorkerPool:
         )
         return (os.getcwd(), sys.executable, env)
 
-    def live(self) -> list[Worker]:
-        """Workers not known to have ended (checks exited processes)."""
+    def check_environment(self) -> None:
+        """Stop the workers when the environment they were started in changed (once per step
+        execution: reading the environment costs milliseconds)."""
         key = self.environment_key()
         if self._key != key:
             self.shutdown()
             self._key = key
+
+    def live(self) -> list[Worker]:
+        """Workers not known to have ended (checks exited processes)."""
         for worker in self.workers:
             if not worker.dead and worker.proc.poll() is not None and not worker.busy:
                 worker.dead = True
@@ -178,6 +182,8 @@ class WorkerPool:
         return started
 
     def _spawn(self) -> Worker:
+        if not self.workers:  # the environment the pool's workers start in
+            self._key = self.environment_key()
         parent, child = socket.socketpair()
         try:
             proc = subprocess.Popen(

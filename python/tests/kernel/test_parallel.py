@@ -87,6 +87,46 @@ def test_splits_run_in_workers_as_real_tasks_of_the_run(ip, warm_pool, capsys):
     assert {t.data.pid for t in in_kernel} == {os.getpid()}
 
 
+def test_the_jupyterlab_setting_limits_workers_and_the_flow_line_overrides_it(
+    ip, warm_pool, capsys
+):
+    from jupyter_metaflow import protocol, sync
+
+    def send(sources: list[str], max_workers: int | None) -> None:
+        """What the frontend sends: the cells and its setting Maximum workers."""
+        cells = [
+            {"index": i, "id": f"cell{i}", "cell_type": "code", "source": s, "tags": []}
+            for i, s in enumerate(sources)
+        ]
+        message = {"path": "sweep.ipynb", "cells": cells, "max_workers": max_workers}
+        sync.get_sync().on_flow(protocol.envelope("flow", message)["payload"])
+
+    cells = notebook("self.sq = square(self.input)\nself.pid = os.getpid()")
+    send(cells, 1)  # one worker: every split in the kernel
+    for cell in cells:
+        ok(ip, cell)
+    assert {t.data.pid for t in latest()["body"]} == {os.getpid()}
+    assert "worker processes" not in capsys.readouterr().out
+    send(cells, 3)
+    ok(ip, cells[3])
+    out = capsys.readouterr().out
+    note = "[4 splits of 'body' in 3 worker processes; at most 3: the JupyterLab setting Maximum"
+    assert note in out
+    assert os.getpid() not in {t.data.pid for t in latest()["body"]}
+    assert len(warm_pool.live()) == 3
+    # the %%flow line's --max-workers wins over the setting
+    parallel.measurements().task_seconds[("SweepFlow", "body")] = 5.0
+    cells = notebook("self.sq = self.input", flow="%%flow SweepFlow --max-workers 2")
+    send(cells, 3)
+    ok(ip, cells[1])
+    ok(ip, cells[2])
+    ok(ip, cells[3])
+    out = capsys.readouterr().out
+    assert "in 2 worker processes; at most 2: the %%flow line's --max-workers]" in out
+    with pytest.raises(protocol.ProtocolError, match="malformed 'flow' payload"):
+        protocol.envelope("flow", {"path": "x.ipynb", "cells": [], "max_workers": 0})
+
+
 def test_failing_split_fails_the_step_with_its_cells_traceback(ip, warm_pool):
     cells = notebook(
         "self.sq = square(self.input)\nif self.input == 3:\n    raise ValueError('bad split')"

@@ -666,3 +666,19 @@ def test_a_switch_inside_a_foreach_reports_how_many_splits_chose_each_case(kerne
     assert len(done) == 5
     assert done[-1]["switch_counts"] == {"odd": 3, "even": 2}
     assert done[0]["switch_counts"] == {"odd": 1}
+
+
+def test_the_setting_maximum_workers_reaches_the_step_execution(kernel):
+    fe = Frontend(kernel)
+    fe.send("flow", {"path": "squares.ipynb", "cells": FOREACH_CELLS, "max_workers": 3})
+    fe.wait("flow_model")
+    check = (
+        "from jupyter_metaflow import parallel, session\n"
+        "print(parallel.max_workers_limit(None, session.get_session().max_workers_setting))"
+    )
+    reply = fe.run_cell(check, "check")
+    assert "(3, 'the JupyterLab setting Maximum workers')" in fe.output_text(reply["msg_id"])
+    # not set any more (shell messages run in order: the cell sees the new flow message)
+    fe.send("flow", {"path": "squares.ipynb", "cells": FOREACH_CELLS, "max_workers": None})
+    reply = fe.run_cell(check, "check")
+    assert "the JupyterLab setting" not in fe.output_text(reply["msg_id"])

@@ -18,6 +18,9 @@ def test_workers_pay_by_measured_costs():
     assert parallel.workers_pay(8, 0.01, 2, 2, 0.5, 0.1, 0.005) is False
     # starting the workers first costs more than it saves
     assert parallel.workers_pay(4, 0.5, 2, 0, 2.0, 0.0, 0.01) is False
+    # the kernel dispatches one task at a time: its own work per task bounds the gain
+    assert parallel.workers_pay(8, 0.02, 2, 2, 0.5, 0.0, 0.001) is True
+    assert parallel.workers_pay(8, 0.02, 2, 2, 0.5, 0.0, 0.001, 0.018) is False
     # a worker's costs not measured yet
     assert parallel.workers_pay(8, 1.0, 2, 0, None, 0.0, 0.01) is None
     assert parallel.workers_pay(8, 1.0, 2, 2, 0.5, 0.0, None) is None
@@ -26,14 +29,18 @@ def test_workers_pay_by_measured_costs():
     assert parallel.workers_pay(1, 9.0, 4, 4, 0.5, 0.0, 0.01) is False
 
 
-def test_max_workers_from_metaflows_variable(monkeypatch, capsys):
+def test_max_workers_precedence(monkeypatch, capsys):
+    cores = parallel.default_max_workers()
+    monkeypatch.delenv("METAFLOW_RUN_MAX_WORKERS", raising=False)
+    assert parallel.max_workers_limit(None, None) == (cores, "the machine's cores")
     monkeypatch.setenv("METAFLOW_RUN_MAX_WORKERS", "3")
-    assert parallel.configured_max_workers() == 3
+    assert parallel.max_workers_limit(None, None) == (3, "METAFLOW_RUN_MAX_WORKERS")
+    # the JupyterLab setting over the variable, the %%flow line over both
+    assert parallel.max_workers_limit(None, 5) == (5, "the JupyterLab setting Maximum workers")
+    assert parallel.max_workers_limit(1, 5) == (1, "the %%flow line's --max-workers")
     monkeypatch.setenv("METAFLOW_RUN_MAX_WORKERS", "lots")
-    assert parallel.configured_max_workers() == parallel.default_max_workers()
+    assert parallel.max_workers_limit(None, None) == (cores, "the machine's cores")
     assert "METAFLOW_RUN_MAX_WORKERS='lots' is not a positive integer" in capsys.readouterr().err
-    monkeypatch.delenv("METAFLOW_RUN_MAX_WORKERS")
-    assert parallel.configured_max_workers() == parallel.default_max_workers()
 
 
 def test_ordered_output_streams_the_head_and_holds_the_rest(capsys):
@@ -74,3 +81,22 @@ def test_mf_run_takes_max_workers_from_the_flow_line():
     assert (
         RunMagics._options(Namespace(tags=[], max_workers=None, max_num_splits=None), built) == {}
     )
+
+
+def test_a_choice_made_on_a_ping_is_checked_against_measured_overheads(monkeypatch):
+    measured = parallel.Measurements()
+    monkeypatch.setattr(parallel, "_measurements", measured)
+
+    def planner(task_seconds: float) -> parallel.Planner:
+        chosen = parallel.Planner(("F", "body"), 32, 2, None, ("key", {}), 0.0)
+        chosen._provisional = True  # workers chosen on a ping's round trip
+        chosen.worker_task(task_seconds)
+        return chosen
+
+    # trivial tasks: 40 ms of measured overhead each against 10 ms of work: back to the kernel
+    measured.overhead.append(0.04)
+    assert planner(0.01).keep_going(30) is False
+    # one-second tasks: the same overhead is nothing
+    assert planner(1.0).keep_going(30) is True
+    # not provisional (overheads were measured when workers were chosen): never re-checked
+    assert parallel.Planner(("F", "b"), 32, 2, None, ("k", {}), 0.0).keep_going(30) is True
