@@ -28,7 +28,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -838,18 +838,32 @@ def read_task_state(backend: Backend, run_id: str, step: str, task: Any) -> Task
     )
 
 
-def task_outcome(task: Any) -> tuple[bool | None, float]:
+def task_outcome(task: Any, _clone_hops: int = 3) -> tuple[bool | None, float]:
     """Whether a Client ``Task`` succeeded (False: its code raised; None: it never finished)
     and how long it took (ms), from Metaflow's metadata alone (the ``attempt_ok`` record
     Metaflow's task code and its clones write, the names of its artifacts). Artifacts are
     never loaded: a datastore found beside a notebook is
-    untrusted input until the user runs something, and loading an artifact unpickles it."""
+    untrusted input until the user runs something, and loading an artifact unpickles it.
+    A clone's duration is its origin's (followed up to ``_clone_hops`` clones back)."""
     records = sorted(task.metadata, key=lambda m: m.created_at)
     outcome = [m for m in records if m.name == "attempt_ok"]
     if not outcome:
         return None, 0.0
-    started, finished = records[0].created_at, outcome[-1].created_at
-    duration = float(max(finished - started, 0))
+    origin = {m.name: m.value for m in records if m.name in ("origin-run-id", "origin-task-id")}
+    if outcome[-1].value == "True" and "origin-task-id" in origin and _clone_hops > 0:
+        # a clone (re-execution, resume) took no time of its own: the time is its origin's
+        from metaflow.client import Task
+
+        flow, _run, step, _task = task.path_components
+        pathspec = f"{flow}/{origin['origin-run-id']}/{step}/{origin['origin-task-id']}"
+        try:
+            return True, task_outcome(Task(pathspec, _namespace_check=False), _clone_hops - 1)[1]
+        except Exception:  # the origin is gone: the clone's own time
+            pass
+    # the records of the last attempt: a clone also holds records its origin's run wrote
+    attempts = [m for m in records if m.name == "attempt"]
+    started = (attempts[-1] if attempts else records[0]).created_at
+    duration = float(max(outcome[-1].created_at - started, 0))
     if outcome[-1].value == "True":
         return True, duration
     # ``attempt_ok`` is False after an exception (Metaflow then records ``_exception``) and
@@ -974,22 +988,27 @@ class TaskOutcome:
     task is complete (record it), then stop."""
 
 
-_TASK_FAILED_LINE = re.compile(r"<flow \w+ step \w+> failed:")
-"""What ``MetaflowTask.run_step`` prints before re-raising a step's exception: kept in the
-task's log as Metaflow's runtime keeps it, not shown in the cell (the step's error follows)."""
-
-
 class _Tee(io.TextIOBase):
-    """Writes to the cell's stream and keeps a copy for ``Task.stdout`` / ``Task.stderr``."""
+    """Writes to the cell's stream and keeps a copy for ``Task.stdout`` / ``Task.stderr``.
 
-    def __init__(self, target: Any) -> None:
+    ``hidden_line`` gives the line ``MetaflowTask.run_step`` prints before re-raising a
+    step's exception (``<flow F step S[i] (input: x)> failed:``): kept in the task's log as
+    Metaflow's runtime keeps it, not shown in the cell (the step's error follows)."""
+
+    def __init__(self, target: Any, hidden_line: Callable[[], str] | None = None) -> None:
         self.target = target
         self.copy = io.StringIO()
+        self._hidden_line = hidden_line
         self._hid_line = False
 
     def write(self, text: str) -> int:
         self.copy.write(text)
-        if _TASK_FAILED_LINE.fullmatch(text.rstrip("\n")):
+        line = text.rstrip("\n")
+        if (
+            self._hidden_line is not None
+            and line.endswith(" failed:")
+            and line == self._hidden_line()
+        ):
             self._hid_line = not text.endswith("\n")  # print() writes the newline apart
             return len(text)
         if self._hid_line and text == "\n":
@@ -1072,7 +1091,7 @@ def run_task(
         backend.monitor,
         None,
     )
-    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    out, err = _Tee(sys.stdout), _Tee(sys.stderr, hidden_line=lambda: f"{flow} failed:")
     error: BaseException | None = None
     sys.argv[0] = script_name
     started = time.perf_counter()

@@ -253,3 +253,25 @@ def test_the_panel_reads_runs_without_unpickling_objects(ip, tmp_path, monkeypat
     assert sum("next" not in t for t in tasks) >= 1
     assert [t["input"] for t in tasks] == ["1", "2", "3", "4", "5"]
     assert not marker.exists()
+
+
+def test_a_cloned_step_reports_its_origins_duration(ip, tmp_path):
+    """Re-executing a step clones the steps before it into a new run: after a restart the
+    panel reads their durations back from metadata, which must be the time the step took,
+    not the time since it ran."""
+    import time
+
+    cells = set_notebook(
+        "%%step start\nimport time\ntime.sleep(0.3)\nself.next(self.middle)",
+        "%%step middle\nself.x = 1\nself.next(self.end)",
+        "%%step end\npass",
+        path=str(tmp_path / "clones.ipynb"),
+    )
+    for source in cells:
+        ok(ip, source)
+    time.sleep(2)
+    ok(ip, cells[1])  # a new run: start is a clone of the first run's
+    runs = browse.list_runs({})["runs"]
+    assert len(runs) == 2
+    steps = browse.run_details({"run": runs[0]["pathspec"]})["steps"]
+    assert 300 <= steps["start"]["duration_ms"] < 1500

@@ -252,6 +252,23 @@ def test_bad_magic_arguments_give_usage_with_cell_and_fix(ip):
     )
 
 
+def test_a_failing_split_shows_its_error_without_metaflows_failed_line(ip, capfd):
+    cells = notebook(
+        "%%step start\nself.items = ['a', 'b', 'c']\nself.next(self.body, foreach='items')",
+        "%%step body\nif self.input == 'b':\n    raise ValueError('bad item')\n"
+        "self.next(self.join)",
+        "%%step join\nself.next(self.end)",
+        "%%step end\npass",
+    )
+    ok(ip, cells[0])
+    capfd.readouterr()
+    error = run(ip, cells[1]).error_in_exec
+    assert isinstance(error, errors.StepFailed)
+    # Metaflow's "<flow F step body[1] (input: b)> failed:" stays in the task's log
+    assert "failed:" not in capfd.readouterr().err
+    assert "ValueError: bad item" in error.user_traceback
+
+
 def test_failed_step_keeps_last_good_run(ip, capfd):
     cells = notebook(*LINEAR)
     for c in cells[:3]:
