@@ -60,7 +60,9 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.register_magics(DeployMagics)
     from .session import get_session
 
-    get_session().provide_file(ipython.user_ns)  # for module cells written for a flow file
+    session = get_session()
+    session.provide_file(ipython.user_ns)  # for module cells written for a flow file
+    session.notebook.recall_injected(list(ipython.history_manager.input_hist_raw))
     if _sync is None:  # the live flow: comm handlers, tagged cells, %mf_dag, the panel's requests
         from . import browse, sync, widget
 

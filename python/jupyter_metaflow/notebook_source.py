@@ -129,6 +129,18 @@ class NotebookSource:
         if len(self._executed) > MAX_REMEMBERED_CELLS:
             del self._executed[next(iter(self._executed))]
 
+    def recall_injected(self, history: list[str]) -> None:
+        """papermill's injected cell among the cells run before the kernel side loaded:
+        without a cell tagged ``parameters`` papermill puts it at the top of the notebook,
+        above ``%load_ext``, where :meth:`record_executed` never sees it."""
+        if self._injected is not None:
+            return
+        for source in reversed(history):
+            values = injected_parameters.parse_injected_cell(source)
+            if values is not None:
+                self._injected = (values, source)
+                return
+
     @staticmethod
     def _cell_key(source: str, cell_id: str | None) -> str:
         """How an executed cell is matched to a notebook cell: by id, else a flow cell to the

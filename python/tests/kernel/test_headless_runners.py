@@ -265,6 +265,24 @@ def test_papermill_parameters_set_the_flows_parameters_like_the_command_line(tmp
     assert run_artifacts_in(flow, monkeypatch, "GreetingFlow") == ours
 
 
+def test_papermill_parameters_apply_when_no_cell_is_tagged_parameters(tmp_path):
+    """Without a ``parameters`` tag papermill injects its cell at the top of the notebook,
+    before ``%load_ext``: its values still set the flow's Parameters (never silently the
+    ``%%flow`` line's)."""
+    job = job_tree(tmp_path, "untagged", EXAMPLES / "parameters.ipynb")
+    path = job / "notebooks" / "parameters.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("tags", None)
+    nbformat.write(nb, path)
+    done, nb = papermill(job, "-p", "greeting", "Bonjour", "-p", "repeat", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert nb.cells[0].metadata.get("tags") == ["injected-parameters"]  # papermill's top cell
+    assert not errors_of(nb), errors_of(nb)
+    assert text_of(step_cell(nb, "start")).startswith("Bonjour Bonjour!"), errors_of(nb)
+    assert text_of(step_cell(nb, "end")).strip() == "int 2"
+
+
 @pytest.mark.parametrize(
     "option, expected",
     [
