@@ -69,6 +69,7 @@ class _Process:
     def __init__(self, argv: list[str], port: int, probe: str) -> None:
         self.argv, self.port, self.probe = argv, port, probe
         self.proc: subprocess.Popen | None = None
+        self.env: dict[str, str] | None = None
 
     @property
     def url(self) -> str:
@@ -77,7 +78,7 @@ class _Process:
     def start(self) -> None:
         # the server's log goes to a file: a pipe nobody reads fills up and blocks the server
         log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop(), after the server)
-        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         self.proc.log = log  # type: ignore[attr-defined]
         _wait_for_http(self.url + self.probe, self.proc)
 
@@ -102,13 +103,59 @@ class _Process:
 
 
 class S3Server(_Process):
-    """moto's S3 server; :meth:`create_bucket` makes a bucket with the test credentials."""
+    """moto's S3 server; :meth:`create_bucket` makes a bucket with the test credentials.
 
-    def __init__(self, port: int | None = None) -> None:
+    ``authenticated``: the server checks every request's credentials and signature (moto's
+    IAM authentication) once :meth:`start` has made an IAM user allowed everything and an
+    access key for it (:attr:`access_key`, :attr:`secret_key`); other keys are refused.
+    """
+
+    BOOTSTRAP_ACTIONS = 4
+    """Requests moto serves before it authenticates: the readiness probe and three IAM calls."""
+
+    def __init__(self, port: int | None = None, authenticated: bool = False) -> None:
         port = port or free_port()
         super().__init__(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port, "/"
         )
+        self.authenticated = authenticated
+        self.access_key, self.secret_key = ACCESS_KEY, SECRET_KEY
+        if authenticated:
+            self.env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(self.BOOTSTRAP_ACTIONS)}
+
+    def start(self) -> None:
+        super().start()
+        if self.authenticated:
+            self.access_key, self.secret_key = self.new_access_key(create_user=True)
+
+    def iam(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "iam",
+            endpoint_url=self.url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=REGION,
+        )
+
+    def new_access_key(self, create_user: bool = False) -> tuple[str, str]:
+        """A new access key of the test user (created, allowed everything, first)."""
+        iam = self.iam()
+        if create_user:
+            iam.create_user(UserName="scientist")
+            iam.put_user_policy(
+                UserName="scientist",
+                PolicyName="everything",
+                PolicyDocument=json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+                    }
+                ),
+            )
+        key = iam.create_access_key(UserName="scientist")["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
 
     def client(self) -> Any:
         import boto3
@@ -116,8 +163,8 @@ class S3Server(_Process):
         return boto3.client(
             "s3",
             endpoint_url=self.url,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
             region_name=REGION,
         )
 
@@ -132,8 +179,8 @@ class S3Server(_Process):
 
         kw = dict(
             endpoint_url=self.url,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
             region_name=REGION,
         )
         ec2 = boto3.client("ec2", **kw)
@@ -223,9 +270,7 @@ def team_profile(
     (home / ".metaflowconfig").mkdir(parents=True, exist_ok=True)
     (home / ".metaflowconfig" / f"config_{profile}.json").write_text(json.dumps(config, indent=2))
     (home / ".aws").mkdir(exist_ok=True)
-    (home / ".aws" / "credentials").write_text(
-        f"[default]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
-    )
+    write_credentials(home, s3.access_key, s3.secret_key)
     (home / ".aws" / "config").write_text(
         f"[default]\nregion = {REGION}\n"
         + (f"endpoint_url = {aws_endpoint}\n" if aws_endpoint else "")
@@ -237,6 +282,14 @@ def team_profile(
     }
     env.update(HOME=str(home), METAFLOW_PROFILE=profile, USER="tester", METAFLOW_USER="tester")
     return env
+
+
+def write_credentials(home: Path, access_key: str, secret_key: str) -> None:
+    """``~/.aws/credentials`` with the default profile's key, as ``aws configure`` writes it."""
+    (home / ".aws").mkdir(exist_ok=True)
+    (home / ".aws" / "credentials").write_text(
+        f"[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n"
+    )
 
 
 def client_view(env: dict[str, str], code: str, cwd: Path) -> Any:

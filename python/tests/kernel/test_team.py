@@ -256,6 +256,84 @@ result = {r.id: dict(tags=sorted(r.system_tags), steps=sorted(s.id for s in r),
     assert latest[0] not in view and latest[2] == "O" and "body" in latest[1]
 
 
+SAME_OBJECTS = """
+import gzip, json
+import boto3
+from metaflow import metaflow_config
+from metaflow.datastore import FlowDataStore
+from metaflow.plugins.datastores.s3_storage import S3Storage
+from jupyter_metaflow import _metaflow as mf
+from same_flow import SameFlow
+
+def write(flow_ds):
+    ds = flow_ds.get_task_datastore('7', 'start', '3', attempt=0, mode='w')
+    ds.init_task()
+    values = [('x', 1), ('same', 1), ('text', 't' * 100), ('many', list(range(5000)))]
+    ds.save_artifacts(iter(values), len_hint=len(values))
+    ds.save_metadata({{'task_begin': {{'retry_count': 0}}}})
+    ds.save_logs('task', {{'stdout': b'out\\n'}})
+    ds.done()
+
+root = metaflow_config.DATASTORE_SYSROOT_S3
+with mf.metaflow_state('s3', root + '/kernel', 'local') as storage:
+    backend = mf.Backend(SameFlow, storage)
+    with backend.deferred_writes():
+        write(backend.flow_datastore)
+write(FlowDataStore('SameFlow', storage_impl=S3Storage, ds_root=root + '/reference'))
+
+s3 = boto3.client('s3', endpoint_url=metaflow_config.S3_ENDPOINT_URL)
+bucket, prefix = root[5:].split('/', 1)
+
+def objects(tree):
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f'{{prefix}}/{{tree}}/')['Contents']
+    out = {{}}
+    for item in listed:
+        got = s3.get_object(Bucket=bucket, Key=item['Key'])
+        body, meta = got['Body'].read(), got['Metadata']
+        name = item['Key'].split(f'/{{tree}}/', 1)[1]
+        if json.loads(meta.get('metaflow-user-attributes', '{{}}')).get('cas_raw') is False:
+            body = gzip.decompress(body)  # the gzip header holds the time
+        if name.endswith('attempt.json'):
+            body = sorted(json.loads(body))  # the time the attempt started
+        out[name] = [repr(body), meta, got.get('ContentType')]
+    return out
+
+reader = FlowDataStore('SameFlow', storage_impl=S3Storage, ds_root=root + '/kernel')
+task = reader.get_task_datastore('7', 'start', '3')
+result = dict(kernel=objects('kernel'), reference=objects('reference'),
+              read={{name: repr(task[name]) for name, _ in task.items()}},
+              log=task.load_logs(['task'], 'stdout')[0][1].decode())
+"""
+
+
+def test_kernel_s3_storage_writes_what_metaflows_writes(team_local_metadata, tmp_path):
+    """The kernel's S3 storage (one client, a thread pool, writes deferred to the task's
+    ``DONE``) stores exactly the objects Metaflow's ``S3Storage`` stores for the same task --
+    keys, bodies, user metadata, content type -- and Metaflow reads them back."""
+    (tmp_path / "same_flow.py").write_text(
+        "from metaflow import FlowSpec, step\n\n\nclass SameFlow(FlowSpec):\n"
+        "    @step\n    def start(self):\n        self.next(self.end)\n\n"
+        "    @step\n    def end(self):\n        pass\n"
+    )
+    view = servers.client_view(team_local_metadata.env, SAME_OBJECTS.format(), tmp_path)
+    assert view["kernel"] == view["reference"]
+    assert sorted(view["kernel"]) == sorted(
+        [
+            *(f"SameFlow/7/start/3/0.{n}" for n in ("DONE.lock", "attempt.json", "data.json")),
+            *(f"SameFlow/7/start/3/0.{n}" for n in ("task_begin", "task_stdout.log")),
+        ]
+        + [k for k in view["kernel"] if k.startswith("SameFlow/data/")]
+    )
+    assert len([k for k in view["kernel"] if k.startswith("SameFlow/data/")]) == 3
+    assert view["read"] == {
+        "x": "1",
+        "same": "1",
+        "text": repr("t" * 100),
+        "many": repr(list(range(5000))),
+    }
+    assert view["log"].endswith("out\n")
+
+
 DEPLOY_CELLS = [
     "%load_ext jupyter_metaflow",
     "%%flow DeployFlow\nalpha = Parameter('alpha', default=0.5)",
@@ -391,6 +469,45 @@ def test_service_gone_between_two_steps_then_back(team, tmp_path):
         workdir,
     )
     assert seen == [True, 42, 1]
+
+
+def test_wrong_credentials_then_fixed(tmp_path):
+    """S3 checks credentials (moto's IAM authentication). After a complete run, the user's
+    access key is replaced (a new one made, the old one deleted, as an admin rotates keys):
+    the next step fails in one line naming the AWS credentials to fix, before its code runs;
+    with the new key in ``~/.aws/credentials`` the same cell, in the same kernel, runs again
+    (in a new run cloning the finished steps, as after any failed step); every run reads back
+    through the Client."""
+    with (
+        servers.S3Server(authenticated=True) as s3,
+        servers.team_deployment(tmp_path, s3, with_service=False) as team,
+    ):
+        workdir = tmp_path / "nb"
+        workdir.mkdir()
+        cells = [c.format(options="") for c in BAD_CELLS]
+        cells[3] = "%%step end\nprint('end runs')\nself.y = self.x + 1\nprint('y is', self.y)"
+        with Notebook(workdir / "creds.ipynb", cells, team.env) as nb:
+            for i in range(4):
+                assert "Error" not in nb.run(i)
+            assert "Error" not in nb.run(2)  # start again: a second run
+            old_key = s3.access_key
+            new_key = s3.new_access_key()
+            s3.access_key, s3.secret_key = new_key
+            s3.iam().delete_access_key(UserName="scientist", AccessKeyId=old_key)
+            failed = nb.run(3)
+            assert "refused the AWS credentials" in failed and "~/.aws/credentials" in failed
+            assert "end runs" not in failed and "Traceback" not in failed
+            assert len(failed.strip().splitlines()) == 1, failed
+            servers.write_credentials(team.home, *new_key)
+            assert "y is 42" in nb.run(3)
+        seen = servers.client_view(
+            team.env,
+            "runs = list(Flow('BadFlow'))\n"
+            "result = [[r.successful, r.data.y if r.successful else None] for r in runs]",
+            workdir,
+        )
+        # newest first: the continued run, the run whose step failed, the first run
+        assert seen == [[True, 42], [False, None], [True, 42]]
 
 
 def test_missing_bucket_then_created_and_unreachable_endpoint(team_local_metadata, tmp_path):
