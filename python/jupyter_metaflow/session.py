@@ -876,6 +876,7 @@ class NotebookSession:
                     "split_index": None if spec.iteration else spec.split_index,
                     "script": script,
                     "root": root,
+                    "storage": built.storage_options,
                 },
                 spec,
             )

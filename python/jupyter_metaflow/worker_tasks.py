@@ -84,7 +84,8 @@ class TaskRunner:
         assert built is not None and job["build_key"] == self.build_key
         started = time.perf_counter()
         try:
-            with mf.metaflow_state() as storage:
+            # the %%flow line's --datastore/--datastore-root/--metadata, as in the kernel
+            with mf.metaflow_state(**job["storage"]) as storage:
                 root = storage.root
                 if root != job["root"]:
                     return _failed(

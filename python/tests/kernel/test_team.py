@@ -334,6 +334,50 @@ def test_kernel_s3_storage_writes_what_metaflows_writes(team_local_metadata, tmp
     assert view["log"].endswith("out\n")
 
 
+SWEEP_CELLS = [
+    "%load_ext jupyter_metaflow\nimport os\nprint('kernel', os.getpid())",
+    "%%flow TeamSweep --datastore s3 --datastore-root s3://{bucket}/sweep --metadata local"
+    " --max-workers 2\n# no parameters",
+    "%%step start\nself.items = list(range(8))\nself.next(self.body, foreach='items')",
+    "%%step body\nimport os, time\ntime.sleep(1.5)\nself.sq = self.input ** 2\n"
+    "self.pid = os.getpid()\nprint('square', self.sq)\nself.next(self.join)",
+    "%%step join\nself.total = sum(i.sq for i in inputs)\nself.next(self.end)",
+    "%%step end\nprint('total', self.total)",
+]
+
+
+def test_foreach_splits_in_workers_on_the_flow_lines_datastore(team_local_metadata, tmp_path):
+    """``%%flow --datastore s3 --datastore-root ... --metadata local`` with splits handed to
+    worker processes: the workers use the %%flow line's storage (not their own configuration,
+    whose root differs), and the run on that root is complete through the Client."""
+    team = team_local_metadata
+    workdir = tmp_path / "nb"
+    workdir.mkdir()
+    cells = [c.format(bucket=team.bucket) for c in SWEEP_CELLS]
+    with Notebook(workdir / "sweep.ipynb", cells, team.env) as nb:
+        kernel_pid = int(nb.run(0).split()[-1])
+        for i in range(1, 6):
+            assert "Error" not in nb.run(i), i
+        # the step again: its splits' time is known now, a worker is up: they go to workers
+        body = nb.run(3)
+        assert "square 49" in body and "Error" not in body, body
+        assert "Error" not in nb.run(4)
+        assert "total 140" in nb.run(5)
+    seen = servers.client_view(
+        team.env,
+        """
+r = Flow('TeamSweep').latest_run
+result = dict(ok=r.successful, total=r['end'].task.data.total,
+              pids=sorted({t.data.pid for t in r['body']}),
+              ds=sorted({t.metadata_dict.get('ds-root') for t in r['body']}))
+""",
+        workdir,
+    )
+    assert seen["ok"] and seen["total"] == 140
+    assert seen["ds"] == [f"s3://{team.bucket}/sweep"]
+    assert set(seen["pids"]) - {kernel_pid}, "no split ran in a worker"
+
+
 DEPLOY_CELLS = [
     "%load_ext jupyter_metaflow",
     "%%flow DeployFlow\nalpha = Parameter('alpha', default=0.5)",
