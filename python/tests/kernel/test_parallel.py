@@ -156,6 +156,10 @@ def test_unpicklable_artifact_in_a_worker(ip, warm_pool):
 
 
 def test_split_killed_by_the_os(ip, warm_pool):
+    for cell in notebook("self.sq = self.input"):  # an earlier run, complete
+        ok(ip, cell)
+    earlier = latest()
+    parallel.measurements().task_seconds[("SweepFlow", "body")] = 5.0
     cells = notebook(
         "if self.input == 2:\n    os.kill(os.getpid(), signal.SIGKILL)\nself.sq = self.input"
     )
@@ -164,6 +168,8 @@ def test_split_killed_by_the_os(ip, warm_pool):
     error = ip.run_cell(cells[3]).error_in_exec
     assert isinstance(error, StepFailed)
     assert "split 2 of 4" in str(error) and "was killed by SIGKILL" in str(error)
+    ok(ip, "1 + 1")  # the kernel is alive
+    assert earlier.successful and earlier["join"].task.data.values == [1, 2, 3, 4]  # untouched
     cells = notebook("self.sq = self.input")
     ok(ip, cells[3])  # a new worker replaces the killed one
     ok(ip, cells[4])

@@ -130,19 +130,28 @@ def test_interrupt_stops_every_worker_and_fails_the_step(notebook_kernel):
 
 
 def test_worker_killed_by_the_os_fails_the_step_clearly(notebook_kernel):
-    kernel, _path = notebook_kernel
+    kernel, path = notebook_kernel
     warm_up(kernel)
-    slow = BODY_OK.replace("time.sleep(1)", "time.sleep(3)")
+    slow = (
+        "%%step body\nopen(f'running-{os.getpid()}', 'w').close()\ntime.sleep(3)\n"
+        "self.v = self.input\nself.next(self.join)"
+    )
+    save(path, cells(slow))
     msg_id = kernel.kc.execute(slow)
-    deadline = time.monotonic() + 30
-    while len(workers_of(kernel.km)) < 2:
-        assert time.monotonic() < deadline
+    deadline = time.monotonic() + 300
+    while True:  # a split is running in a worker (it says so with a file named by its pid)
+        started = {int(p.name.split("-")[1]) for p in path.parent.glob("running-*")}
+        in_workers = sorted(started & set(workers_of(kernel.km)))
+        if in_workers:
+            break
+        assert time.monotonic() < deadline, "no split started in a worker"
         time.sleep(0.2)
-    time.sleep(1.5)  # both workers are inside a split now
-    os.kill(workers_of(kernel.km)[0], signal.SIGKILL)
+    os.kill(in_workers[0], signal.SIGKILL)
     reply = reply_to(kernel, msg_id)
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "StepFailed"
     assert "was killed by SIGKILL" in reply["content"]["evalue"]
+    assert f"(pid {in_workers[0]})" in reply["content"]["evalue"]
     assert kernel.execute("1 + 1")["content"]["status"] == "ok"
+    save(path, cells(BODY_OK))
     assert kernel.execute(BODY_OK, timeout=180)["content"]["status"] == "ok"  # a new worker
