@@ -234,6 +234,7 @@ export class DagPanel extends Panel {
     this.node.setAttribute('data-steps', String(model.steps.length));
     this._view.node.setAttribute('aria-label', `Steps of ${model.name}`);
     this._updateDetails();
+    this._followRuns(state);
   }
 
   protected onAfterShow(): void {
@@ -302,13 +303,16 @@ export class DagPanel extends Panel {
 
   private _follow(state: FlowState | null): void {
     this._state?.changed.disconnect(this.redraw, this);
+    this._state?.link?.stateChanged.disconnect(this._onLinkState, this);
     this._state?.panel.content.activeCellChanged.disconnect(this._onActiveCell, this);
     this._state = state;
     this._layoutKey = null;
     this._dagLayout = null;
     state?.changed.connect(this.redraw, this);
+    state?.link?.stateChanged.connect(this._onLinkState, this);
     state?.panel.content.activeCellChanged.connect(this._onActiveCell, this);
     this._runs.setLink(state?.link ?? null);
+    this._runsKey = null;
     this.redraw();
     this._onActiveCell();
     this._view.fit();
@@ -373,6 +377,31 @@ export class DagPanel extends Panel {
     this._view.zoomBy(factor, host.clientWidth / 2, host.clientHeight / 2);
   }
 
+  private _onLinkState(): void {
+    if (this._state) {
+      this._followRuns(this._state);
+    }
+  }
+
+  /**
+   * Have the run browser list the runs again when the link connects or a step of the
+   * notebook's run settles in another state or run (a re-executed step begins a new run).
+   */
+  private _followRuns(state: FlowState): void {
+    const book = state.book;
+    const settled = book.steps().flatMap(step => {
+      const record = book.get(step);
+      return record && record.state !== 'running' && record.state !== 'queued'
+        ? [[step, record.runId, record.state]]
+        : [];
+    });
+    const key = JSON.stringify([state.link?.state ?? null, settled]);
+    if (this._runsKey !== null && key !== this._runsKey) {
+      this._runs.runsChanged();
+    }
+    this._runsKey = key;
+  }
+
   private _refresh(): void {
     this._state?.refresh();
     void this._runs.reload();
@@ -394,6 +423,7 @@ export class DagPanel extends Panel {
   private _tabs: TabPanel;
   private _viewedBook: StatusBook | null = null;
   private _detailsKey = '';
+  private _runsKey: string | null = null;
   private _consent: HTMLDivElement;
   private _dagLayout: ILayout | null = null;
   private _layoutKey: string | null = null;

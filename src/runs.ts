@@ -89,6 +89,18 @@ export class RunBrowser extends Widget {
     }
   }
 
+  /**
+   * The notebook's runs changed (a step ended, a new run began, the kernel side connected):
+   * list them again now when shown, else when next shown.
+   */
+  runsChanged(): void {
+    if (this.isVisible) {
+      void this.reload();
+    } else {
+      this._stale = true;
+    }
+  }
+
   /** List the runs again. */
   async reload(): Promise<void> {
     this._stale = false;

@@ -385,6 +385,46 @@ test.describe('DAG panel, with a kernel', () => {
     await expect(panel).not.toHaveAttribute('data-viewing', /./);
   });
 
+  test('the run browser follows the notebook: listed once connected, a new run listed as it begins', async ({
+    page,
+    tmpPath
+  }) => {
+    // no %load_ext: the Runs tab is open while the kernel side is still loading
+    const panel = await openFlow(page, tmpPath, 'follow.ipynb', [
+      { source: '%%step start\nself.x = 1' },
+      { source: '%%step end\nprint(self.x)' }
+    ]);
+    await panel.locator('.lm-TabBar-tab', { hasText: 'Runs' }).click();
+    await connected(page);
+    const status = panel.locator('.jp-mf-Runs-status');
+    await expect(status).toHaveText('No runs of FollowFlow yet: run the start step.');
+
+    await command(page, 'jupyter-metaflow:run-all');
+    await expect(node(page, 'end')).toHaveAttribute('data-status', 'done', { timeout: 180000 });
+    const runs = panel.locator('.jp-mf-Runs-run');
+    await expect(runs).toHaveCount(1);
+    await expect(runs.first()).toContainText('successful');
+
+    // re-executing end begins a new run: listed, and current, without pressing Refresh
+    const first = await runs.first().getAttribute('data-run');
+    await page.notebook.runCell(1);
+    await expect(runs).toHaveCount(2);
+    await expect(runs.first()).not.toHaveAttribute('data-run', first!);
+    await expect(runs.first().locator('.jp-mf-Runs-current')).toBeVisible();
+    await expect(runs.first()).toContainText('successful');
+    // at the sidebar's default width the badge wraps rather than leaving the panel
+    const badgeInside = await runs
+      .first()
+      .locator('.jp-mf-Runs-current')
+      .evaluate(badge => {
+        const browser = badge.closest('.jp-mf-Runs') as HTMLElement;
+        const right = browser.getBoundingClientRect().left + browser.clientWidth;
+        return badge.getBoundingClientRect().right <= right;
+      });
+    expect(badgeInside).toBe(true);
+    await shots(page, panel, 'panel-runs-follow');
+  });
+
   test('export names the file it writes and offers to open it; %mf_dag has no horizontal scrollbar', async ({
     page,
     tmpPath
