@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 STEPS = ["start", "a", "b", "c", "d", "end"]
 
@@ -77,41 +78,53 @@ def plain_calls(repeat: int) -> list[float]:
     return times
 
 
-def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple:
-    """(a) every step cell executed through the magics, first with the listeners
-    ``%load_ext`` installs (comm status updates), then without; also the large-artifact step."""
+def kernel_shell(cells: list[str]) -> Any:
+    """An IPython shell in this process with the extension loaded, ``cells`` as the notebook's
+    cells and the first (``%%flow``) executed."""
     import IPython
     from IPython.testing.globalipapp import start_ipython
 
     from jupyter_metaflow import session as notebook_session
     from jupyter_metaflow.cells import CellInput
 
-    os.chdir(workdir)
     start_ipython()
     shell = IPython.get_ipython()
     shell.run_line_magic("load_ext", "jupyter_metaflow")
-    cells = step_cells()
     notebook_session.set_notebook_cells(
         [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], "bench.ipynb"
     )
     assert shell.run_cell(cells[0]).success
+    return shell
 
-    def passes() -> tuple[list[float], list[float]]:
-        times, cpu = [], []
-        for _ in range(repeat + 1):  # the first pass warms imports and caches
-            for source in cells[1:]:
-                t0, c0 = time.perf_counter(), time.process_time()
-                result = shell.run_cell(source)
-                times.append(time.perf_counter() - t0)
-                cpu.append(time.process_time() - c0)
-                assert result.success, result.error_in_exec
-        return times[len(STEPS) :], cpu[len(STEPS) :]
 
-    with_listeners, _ = passes()
+def time_step_cells(shell: Any, cells: list[str], repeat: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of each of ``cells`` executed ``repeat`` times, after one pass that
+    warms imports and caches."""
+    times, cpu = [], []
+    for _ in range(repeat + 1):
+        for source in cells:
+            t0, c0 = time.perf_counter(), time.process_time()
+            result = shell.run_cell(source)
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            assert result.success, result.error_in_exec
+    return times[len(cells) :], cpu[len(cells) :]
+
+
+def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple:
+    """(a) every step cell executed through the magics, first with the listeners
+    ``%load_ext`` installs (comm status updates), then without; also the large-artifact step."""
+    from jupyter_metaflow import session as notebook_session
+    from jupyter_metaflow.cells import CellInput
+
+    os.chdir(workdir)
+    cells = step_cells()
+    shell = kernel_shell(cells)
+    with_listeners, _ = time_step_cells(shell, cells[1:], repeat)
     session = notebook_session.get_session()
     for listener in session.listeners:
         session.remove_listener(listener)
-    times, cpu_times = passes()
+    times, cpu_times = time_step_cells(shell, cells[1:], repeat)
 
     import numpy as np
 

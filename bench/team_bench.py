@@ -1,7 +1,7 @@
 """A team deployment on loopback: moto's S3 server + the metadata service (metaflow-local-service),
-selected by a Metaflow profile, as in python/tests/test_team.py.
+selected by a Metaflow profile, as in python/tests/kernel/test_team.py.
 
-Measures, with the same configuration and the same trivial four-step flow,
+Measures, with the same configuration and executor_bench.py's trivial six-step flow,
 
   (a) a trivial step executed in the kernel (IPython shell, ``%%step`` cells), per step;
   (b) ``python flow.py run`` of the exported flow, per task (wall time / tasks);
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import statistics
 import subprocess
@@ -27,56 +28,23 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "python" / "tests"))
+sys.path.insert(0, str(HERE))
 
-STEPS = ["start", "a", "b", "end"]
-
-
-def flow_file() -> str:
-    lines = ["from metaflow import FlowSpec, step", "", "", "class TeamBenchFlow(FlowSpec):"]
-    for i, name in enumerate(STEPS):
-        lines += ["    @step", f"    def {name}(self):", f"        self.x{i} = {i}"]
-        if name != "end":
-            lines.append(f"        self.next(self.{STEPS[i + 1]})")
-        lines.append("")
-    lines += ["", 'if __name__ == "__main__":', "    TeamBenchFlow()", ""]
-    return "\n".join(lines)
-
-
-def step_cells() -> list[str]:
-    cells = ["%%flow TeamBenchFlow\n# no parameters"]
-    for i, name in enumerate(STEPS):
-        nxt = f"\nself.next(self.{STEPS[i + 1]})" if name != "end" else ""
-        cells.append(f"%%step {name}\nself.x{i} = {i}{nxt}")
-    return cells
+from executor_bench import STEPS, flow_file, kernel_shell, step_cells, time_step_cells  # noqa: E402
 
 
 def child(repeat: int, big_mb: int) -> dict:
     """Runs with the team profile in its environment: the in-kernel measurements and boto3."""
     import boto3
-    import IPython
     import numpy as np
-    from IPython.testing.globalipapp import start_ipython
     from metaflow import metaflow_config
 
     from jupyter_metaflow import session as notebook_session
     from jupyter_metaflow.cells import CellInput
 
-    start_ipython()
-    shell = IPython.get_ipython()
-    shell.run_line_magic("load_ext", "jupyter_metaflow")
     cells = step_cells()
-    notebook_session.set_notebook_cells(
-        [CellInput(i, f"c{i}", "code", s) for i, s in enumerate(cells)], "team_bench.ipynb"
-    )
-    assert shell.run_cell(cells[0]).success
-    times = []
-    for _ in range(repeat + 1):  # the first pass warms imports and connections
-        for source in cells[1:]:
-            t0 = time.perf_counter()
-            result = shell.run_cell(source)
-            times.append(time.perf_counter() - t0)
-            assert result.success, result.error_in_exec
-    step_times = times[len(STEPS) :]
+    shell = kernel_shell(cells)
+    step_times, _ = time_step_cells(shell, cells[1:], repeat)
 
     big_cells = [
         "%%flow TeamBigFlow\n# no parameters",
@@ -157,7 +125,8 @@ def main() -> None:
     step = statistics.median(result["step"])
     big, put = statistics.median(result["big"]), statistics.median(result["put"])
     where = "S3 + local metadata" if args.no_service else "S3 + metadata service"
-    print(f"team deployment on loopback ({where}), median of {args.repeat}:")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"team deployment on loopback ({where}), median of {args.repeat}, load average {load}:")
     print(f"  (a) in-kernel trivial step        {step * 1000:8.0f} ms")
     print(f"  (b) python flow.py run, per task  {per_task * 1000:8.0f} ms")
     print(f"      ratio (b)/(a)                 {per_task / step:8.1f}x   (target >= 20x)")

@@ -797,7 +797,11 @@ class _KernelS3Storage(S3Storage):
             extra["ServerSideEncryption"] = encryption
         if isinstance(body, str):
             body = body.encode("utf-8")
-        size = len(body) if isinstance(body, bytes) else body.getbuffer().nbytes
+        if isinstance(body, bytes):
+            size = len(body)
+        else:
+            with body.getbuffer() as view:
+                size = view.nbytes
 
         def upload(client: Any, _: Any) -> None:
             if isinstance(body, bytes):
