@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import _metaflow as mf
 from .errors import StepFailed, StepInterrupted
 from .flowbuild import BuiltFlow, user_traceback
+from .nameguard import defined_names
 
 __all__ = ["NoTransition", "event_message", "step_failed", "transition_error"]
 
@@ -60,5 +61,22 @@ def step_failed(built: BuiltFlow, step: str, run: str, error: BaseException) -> 
             f"Step {step!r} in {where} was interrupted in run {run}. {kept}", user_traceback(error)
         )
     return StepFailed(
-        f"Step {step!r} in {where} failed in run {run}. {kept}", user_traceback(error)
+        f"Step {step!r} in {where} failed in run {run}.{_unrun_module_cell(built, error)} {kept}",
+        user_traceback(error),
     )
+
+
+def _unrun_module_cell(built: BuiltFlow, error: BaseException) -> str:
+    """For a ``NameError`` of a name a module cell defines (the kernel restarted and the
+    user executed a step cell first): which cell to run."""
+    name = getattr(error, "name", None) if isinstance(error, NameError) else None
+    if not name:
+        return ""
+    for cell in built.model.module_cells:
+        if name in (defined_names(cell.source) or ()):
+            return (
+                f" {name!r} is defined by cell {cell.index + 1} (a module cell), which has not "
+                "run in this kernel: run it (Run Step and Run to Here run the module cells "
+                "first), then execute this step again."
+            )
+    return ""

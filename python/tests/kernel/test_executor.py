@@ -269,6 +269,26 @@ def test_a_failing_split_shows_its_error_without_metaflows_failed_line(ip, capfd
     assert "ValueError: bad item" in error.user_traceback
 
 
+def test_a_name_only_an_unrun_module_cell_defines_names_that_cell(ip):
+    """After a kernel restart, Shift+Enter on a step whose import sits in a module cell the
+    kernel has not run yet: the error says which cell defines the name and what to do."""
+    cells = notebook(
+        "import fractions\n\nHALF = 0.5",
+        "%%step start\nself.x = fractions.Fraction(1, 3)",
+        "%%step end\npass",
+    )
+    error = run(ip, cells[1]).error_in_exec
+    assert isinstance(error, errors.StepFailed)
+    assert "NameError: name 'fractions' is not defined" in error.user_traceback
+    assert (
+        "'fractions' is defined by cell 1 (a module cell), which has not run in this kernel: "
+        "run it (Run Step and Run to Here run the module cells first), then execute this "
+        "step again." in str(error)
+    )
+    ok(ip, cells[0])
+    ok(ip, cells[1])
+
+
 def test_failed_step_keeps_last_good_run(ip, capfd):
     cells = notebook(*LINEAR)
     for c in cells[:3]:
