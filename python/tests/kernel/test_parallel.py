@@ -29,10 +29,27 @@ def notebook(
     )
 
 
+def long_tasks_history(flow: str, *steps: str) -> None:
+    """A history saying the steps' tasks take 5 s each and worker tasks were measured cheap:
+    the rule then sends them to workers and does not re-check its choice as they end (the
+    workers' start and ping are measured for real)."""
+    measured = parallel.measurements()
+    for step in steps:
+        measured.task_seconds[(flow, step)] = 5.0
+    if not measured.overhead:
+        measured.overhead.append(0.001)
+
+
+def forget_history() -> None:
+    measured = parallel.measurements()
+    measured.task_seconds.clear()
+    measured.overhead.clear()
+    measured.dispatch.clear()
+
+
 @pytest.fixture
 def warm_pool():
-    """Two ready workers, and a history saying the body's splits take 5 s each: the rule then
-    sends them to workers (measured worker costs are real)."""
+    """Two ready workers, and a history of long body tasks (:func:`long_tasks_history`)."""
     pool = workers.get_pool()
     pool.ensure(2)
     deadline = time.time() + 120
@@ -40,9 +57,9 @@ def warm_pool():
         assert time.time() < deadline, "workers did not start"
         pool.poll()
         time.sleep(0.05)
-    parallel.measurements().task_seconds[("SweepFlow", "body")] = 5.0
+    long_tasks_history("SweepFlow", "body")
     yield pool
-    parallel.measurements().task_seconds.clear()
+    forget_history()
     pool.shutdown()
 
 
@@ -115,7 +132,7 @@ def test_the_jupyterlab_setting_limits_workers_and_the_flow_line_overrides_it(
     assert os.getpid() not in {t.data.pid for t in latest()["body"]}
     assert len(warm_pool.live()) == 3
     # the %%flow line's --max-workers wins over the setting
-    parallel.measurements().task_seconds[("SweepFlow", "body")] = 5.0
+    long_tasks_history("SweepFlow", "body")
     cells = notebook("self.sq = self.input", flow="%%flow SweepFlow --max-workers 2")
     send(cells, 3)
     ok(ip, cells[1])
@@ -159,7 +176,7 @@ def test_split_killed_by_the_os(ip, warm_pool):
     for cell in notebook("self.sq = self.input"):  # an earlier run, complete
         ok(ip, cell)
     earlier = latest()
-    parallel.measurements().task_seconds[("SweepFlow", "body")] = 5.0
+    long_tasks_history("SweepFlow", "body")
     cells = notebook(
         "if self.input == 2:\n    os.kill(os.getpid(), signal.SIGKILL)\nself.sq = self.input"
     )
@@ -220,13 +237,12 @@ def test_nested_foreach_and_switch_inside_splits(ip, capsys):
     while pool.ready_count() < 2 or pool.ping_seconds is None:
         pool.poll()
         time.sleep(0.05)
-    for step in ("cell", "even", "odd", "after"):
-        parallel.measurements().task_seconds[("NestSwitchFlow", step)] = 5.0
+    long_tasks_history("NestSwitchFlow", "cell", "even", "odd", "after")
     try:
         for cell in cells:
             ok(ip, cell)
     finally:
-        parallel.measurements().task_seconds.clear()
+        forget_history()
         pool.shutdown()
     out = capsys.readouterr().out
     assert "── cell · split 3 of 3 · task 6 of 6 ──" in out
