@@ -147,6 +147,7 @@ export class DetailsPane extends Widget {
         : (node?.status ?? 'not run');
     const facts: HTMLElement[] = [h('span', 'jp-mf-Details-status', status)];
     facts[0].setAttribute('data-status', node?.status ?? 'none');
+    facts[0].toggleAttribute('data-stale', !node?.broken && !!node?.stale);
     const detail = nodeDetail(
       node ? { ...node, status: null, stale: false, broken: false } : undefined
     );

@@ -5,6 +5,7 @@
  * after a restart, keyboard access; light and dark screenshots.
  */
 import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import type { Locator } from '@playwright/test';
 
 import { notebookJson, saveTrustedNotebook, type ICellSpec } from './notebooks';
 import { command, connected, node, openFlow, shots, SHOTS } from './lab';
@@ -385,7 +386,7 @@ test.describe('DAG panel, with a kernel', () => {
     await expect(panel).not.toHaveAttribute('data-viewing', /./);
   });
 
-  test('the run browser follows the notebook: listed once connected, a new run listed as it begins', async ({
+  test('the run browser follows the notebook: listed once connected, a new run listed as it begins; stale in the details', async ({
     page,
     tmpPath
   }) => {
@@ -423,6 +424,16 @@ test.describe('DAG panel, with a kernel', () => {
       });
     expect(badgeInside).toBe(true);
     await shots(page, panel, 'panel-runs-follow');
+
+    // an edited step reads "stale" in the details pane in the colour of its badge
+    await page.notebook.setCell(0, 'code', '%%step start\nself.x = 2');
+    await node(page, 'start').click();
+    const detailsStatus = panel.locator('.jp-mf-Details-status');
+    await expect(detailsStatus).toHaveText('stale');
+    const badgeStatus = page.locator('.jp-mf-StepBadge[data-stale] .jp-mf-StepBadge-status');
+    await expect(badgeStatus.first()).toBeVisible();
+    const colour = (l: Locator) => l.evaluate(e => getComputedStyle(e).color);
+    expect(await colour(detailsStatus)).toBe(await colour(badgeStatus.first()));
   });
 
   test('export names the file it writes and offers to open it; %mf_dag has no horizontal scrollbar', async ({
