@@ -478,9 +478,9 @@ class _KernelServiceRequests:
       its ``DONE`` marker -- first waits for them, so once Metaflow's ``done()`` returns the
       service holds everything, as after Metaflow's own requests in sequence.
     * A step is created once per run (Metaflow asks for it before each task).
-    * The task heartbeat is a thread posting what Metaflow's heartbeat sidecar posts (at
-      start, every interval the service asks for, at the end), not a process per task; the
-      service version it checks is asked once.
+    * The task heartbeat is one thread for the provider posting what Metaflow's heartbeat
+      sidecar posts (at start, every interval the service asks for, at the end), not a process
+      per task; the service version it checks is asked once.
     """
 
     _versions: ClassVar[dict[str, str | None]] = {}
@@ -488,6 +488,7 @@ class _KernelServiceRequests:
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self._steps: dict[tuple[str, str], Any] = {}
+        self._heartbeats = _Heartbeats()
         self._queue: Any = None
         self._queued: list[Any] = []
         self._defer = 0
@@ -558,50 +559,82 @@ class _KernelServiceRequests:
             self._versions[service] = self.version()  # type: ignore[attr-defined]
         version = self._versions[service]
         beats = version is not None and version_parse(version) >= version_parse("2.0.4")
-        self.sidecar = _Heartbeat(url if beats else None)
+        self.sidecar = self._heartbeats.start(url if beats else None)
 
 
-class _Heartbeat:
-    """What Metaflow's heartbeat sidecar does for one task or run, in a thread: posts to
-    ``url`` at once, then every interval the service answers (10 s by default), and once more
-    when terminated; failures are retried with growing pauses and never stop the task.
-    ``url`` None: no heartbeat (a service too old for them)."""
+class _Heartbeats:
+    """What Metaflow's heartbeat sidecar does, from one thread for every task of a provider:
+    posts to a task's (or run's) heartbeat URL when it starts, then every interval the service
+    answers (10 s by default), and once more when it ends; failures are retried with growing
+    pauses and never stop the task. :meth:`start` returns the handle Metaflow terminates."""
 
-    def __init__(self, url: str | None) -> None:
-        self.url = url
-        self._stop = threading.Event()
-        self._thread = None
+    def __init__(self) -> None:
+        import queue
+
+        self._commands: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self, url: str | None) -> Any:
+        """Beat for ``url`` (None: no heartbeat, a service too old for them)."""
         if url is not None:
-            self._thread = threading.Thread(target=self._run, name="mf-heartbeat", daemon=True)
-            self._thread.start()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="mf-heartbeat", daemon=True)
+                self._thread.start()
+            self._commands.put(url)
+        return _HeartbeatHandle(self if url is not None else None)
 
-    def _beat(self) -> float | None:
+    def stop(self) -> None:
+        self._commands.put(None)
+
+    @staticmethod
+    def _beat(url: str) -> float | None:
         import json
 
         import requests
         from metaflow.metaflow_config import SERVICE_HEADERS
 
-        assert self.url is not None
-        response = requests.post(url=self.url, data="{}", headers=SERVICE_HEADERS.copy())
+        response = requests.post(url=url, data="{}", headers=SERVICE_HEADERS.copy())
         if response.status_code != 200:
-            raise OSError(f"heartbeat {self.url}: {response.status_code}")
+            raise OSError(f"heartbeat {url}: {response.status_code}")
         return json.loads(response.json()).get("wait_time_in_seconds")
 
     def _run(self) -> None:
+        import queue
+
+        url: str | None = None
+        wait: float | None = None
         failures = 0
-        while not self._stop.is_set():
+        while True:
             try:
-                wait = self._beat() or 10
+                command = self._commands.get(timeout=wait)
+            except queue.Empty:  # the interval passed: beat again
+                command = url
+            else:
+                if command is None and url is not None:  # the task ended: a last beat
+                    with contextlib.suppress(Exception):
+                        self._beat(url)
+                failures = 0
+            url = command
+            if url is None:
+                wait = None
+                continue
+            try:
+                wait = self._beat(url) or 10
                 failures = 0
             except Exception:  # best effort, as the sidecar: retry later
                 failures += 1
                 wait = 1.5**failures
-            self._stop.wait(wait)
-        with contextlib.suppress(Exception):
-            self._beat()
+
+
+@dataclass
+class _HeartbeatHandle:
+    """The ``sidecar`` Metaflow's provider terminates when its task ends."""
+
+    heartbeats: _Heartbeats | None
 
     def terminate(self) -> None:
-        self._stop.set()
+        if self.heartbeats is not None:
+            self.heartbeats.stop()
 
 
 RAW_BLOB_BYTES = 16 * 1024 * 1024
