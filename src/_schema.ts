@@ -162,10 +162,14 @@ export interface IStepStatusMessage {
   split_index?: number;
   num_splits?: number;
   /**
-   * In 'run_state' only (since 1.4): the indices of a foreach step's finished splits; the status is then the step's as a whole (no 'split_index'; 'duration_ms' is the splits' total).
+   * In 'run_state' only (since 1.4): the indices of a foreach step's finished splits; the status is then the step's as a whole (no 'split_index'; 'duration_ms' is its wall time: from its first split's start to its last split's end).
    */
   done_splits?: number[];
   duration_ms?: number;
+  /**
+   * Since 1.9, for a task of a step with several tasks (foreach splits): the time from the start of the step's execution to this task's end, so the step's wall time once its last task ends (splits may run side by side; 'duration_ms' is this task's own time).
+   */
+  elapsed_ms?: number;
   artifact_count?: number;
   source?: string;
   cell_id?: string | null;
@@ -410,8 +414,8 @@ export const PROTOCOL_SCHEMA: { [key: string]: unknown } = {
   $id: 'https://github.com/jupyter-metaflow/jupyter-metaflow/protocol/schema.json',
   title: 'jupyter-metaflow frontend <-> kernel protocol',
   description:
-    "Every message on the 'jupyter_metaflow' comm is one envelope {protocol, type, payload}. 'protocol' is MAJOR.MINOR: peers with the same MAJOR talk; a MINOR bump only adds optional fields or message types, which receivers ignore when unknown. Either side may open the comm: the kernel when %load_ext jupyter_metaflow runs, the frontend when it finds a kernel. The opener sends 'hello' as the comm_open data; the other side answers 'hello' back on the comm. New message types and optional fields are added here with a MINOR bump. 1.1 adds the live flow: 'flow' -> 'flow_model', 'step_status', 'run_state', 'export' -> 'export_result'. 1.2 adds paging of %mf_show frames: 'artifact_page' -> 'artifact_page_result'. 1.3 adds 'written' to 'export_result'. 1.4 adds 'done_splits' to a foreach step's status in 'run_state'. 1.5 adds the DAG panel's requests, each answered with its '_result' (or an untrusted 'error' text): 'runs', 'run_details', 'step_details', 'task_logs', 'show', 'task_cards'; and 'switch_counts' to a switch step's status. 1.6 adds 'exists' to 'export_result' and defines the flow model's steps and transitions. 1.7 adds 'use_run' -> 'use_run_result': make a run of the flow the notebook's current run. 1.8 adds 'max_workers' (the JupyterLab setting) to 'flow'.",
-  version: '1.8',
+    "Every message on the 'jupyter_metaflow' comm is one envelope {protocol, type, payload}. 'protocol' is MAJOR.MINOR: peers with the same MAJOR talk; a MINOR bump only adds optional fields or message types, which receivers ignore when unknown. Either side may open the comm: the kernel when %load_ext jupyter_metaflow runs, the frontend when it finds a kernel. The opener sends 'hello' as the comm_open data; the other side answers 'hello' back on the comm. New message types and optional fields are added here with a MINOR bump. 1.1 adds the live flow: 'flow' -> 'flow_model', 'step_status', 'run_state', 'export' -> 'export_result'. 1.2 adds paging of %mf_show frames: 'artifact_page' -> 'artifact_page_result'. 1.3 adds 'written' to 'export_result'. 1.4 adds 'done_splits' to a foreach step's status in 'run_state'. 1.5 adds the DAG panel's requests, each answered with its '_result' (or an untrusted 'error' text): 'runs', 'run_details', 'step_details', 'task_logs', 'show', 'task_cards'; and 'switch_counts' to a switch step's status. 1.6 adds 'exists' to 'export_result' and defines the flow model's steps and transitions. 1.7 adds 'use_run' -> 'use_run_result': make a run of the flow the notebook's current run. 1.8 adds 'max_workers' (the JupyterLab setting) to 'flow'. 1.9 adds 'elapsed_ms' to the status of a task of a step with several tasks (the step's wall time so far).",
+  version: '1.9',
   definitions: {
     envelope: {
       type: 'object',
@@ -599,11 +603,17 @@ export const PROTOCOL_SCHEMA: { [key: string]: unknown } = {
         num_splits: { type: 'integer', minimum: 0 },
         done_splits: {
           description:
-            "In 'run_state' only (since 1.4): the indices of a foreach step's finished splits; the status is then the step's as a whole (no 'split_index'; 'duration_ms' is the splits' total).",
+            "In 'run_state' only (since 1.4): the indices of a foreach step's finished splits; the status is then the step's as a whole (no 'split_index'; 'duration_ms' is its wall time: from its first split's start to its last split's end).",
           type: 'array',
           items: { type: 'integer', minimum: 0 }
         },
         duration_ms: { type: 'number', minimum: 0 },
+        elapsed_ms: {
+          description:
+            "Since 1.9, for a task of a step with several tasks (foreach splits): the time from the start of the step's execution to this task's end, so the step's wall time once its last task ends (splits may run side by side; 'duration_ms' is this task's own time).",
+          type: 'number',
+          minimum: 0
+        },
         artifact_count: { type: 'integer', minimum: 0 },
         source: { type: 'string' },
         cell_id: { type: ['string', 'null'] },

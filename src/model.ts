@@ -97,14 +97,14 @@ export class StatusBook {
       (previous && previous.runId !== status.run_id) ||
       (!isSplit && status.state === 'queued')
     ) {
-      splits = { done: new Set(), failed: new Set(), total: null, durationMs: 0 };
+      splits = { done: new Set(), failed: new Set(), total: null, durationMs: 0, elapsedMs: null };
       this._splits.set(status.step, splits);
     }
     if (typeof status.num_splits === 'number') {
       splits.total = status.num_splits;
     }
     if (!isSplit && status.done_splits) {
-      // a snapshot's foreach step as a whole: which splits finished, and their total time
+      // a snapshot's foreach step as a whole: which splits finished, and its wall time
       splits.done = new Set(status.done_splits);
       splits.durationMs = status.duration_ms ?? 0;
     }
@@ -120,6 +120,10 @@ export class StatusBook {
       } else if (status.state === 'failed') {
         splits.failed.add(index);
       }
+      if (typeof status.elapsed_ms === 'number') {
+        // the execution's wall time so far (its splits may run side by side): the latest
+        splits.elapsedMs = status.elapsed_ms;
+      }
       if (splits.failed.size) {
         state = 'failed';
       } else if (status.state === 'queued' && !splits.done.size) {
@@ -134,7 +138,7 @@ export class StatusBook {
       stale,
       runId: status.run_id ?? null,
       durationMs: isSplit
-        ? splits.durationMs || previous?.durationMs || null
+        ? (splits.elapsedMs ?? splits.durationMs) || previous?.durationMs || null
         : (status.duration_ms ?? (stale ? (previous?.durationMs ?? null) : null)),
       artifactCount: status.artifact_count ?? previous?.artifactCount ?? null,
       splits: splits.total !== null ? { done: splits.done.size, total: splits.total } : null,
@@ -152,7 +156,13 @@ export class StatusBook {
   private _records = new Map<string, IStepRecord>();
   private _splits = new Map<
     string,
-    { done: Set<number>; failed: Set<number>; total: number | null; durationMs: number }
+    {
+      done: Set<number>;
+      failed: Set<number>;
+      total: number | null;
+      durationMs: number;
+      elapsedMs: number | null;
+    }
   >();
 }
 

@@ -54,7 +54,7 @@ export type {
 } from './_schema';
 
 /** The protocol version this frontend speaks (MAJOR.MINOR). */
-export const PROTOCOL_VERSION = '1.8';
+export const PROTOCOL_VERSION = '1.9';
 
 /** The comm target name, registered on both sides. */
 export const COMM_TARGET = 'jupyter_metaflow';

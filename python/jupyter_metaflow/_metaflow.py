@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from metaflow import FlowSpec, decorators, parameters
 from metaflow._vendor import click
@@ -1430,7 +1430,7 @@ def read_task_state(backend: Backend, run_id: str, step: str, task: Any) -> Task
     (``None`` if it never finished). The outcome comes from metadata (:func:`task_outcome`),
     never from unpickling ``_task_ok``; a successful task's ``_transition`` and foreach
     artifacts are read from its datastore, which happens only when the user runs a step."""
-    ok, _ = task_outcome(task)
+    ok = task_outcome(task).ok
     if ok is None:
         return None
     if not ok:
@@ -1452,38 +1452,48 @@ def read_task_state(backend: Backend, run_id: str, step: str, task: Any) -> Task
     )
 
 
-def task_outcome(task: Any, _clone_hops: int = 3) -> tuple[bool | None, float]:
-    """Whether a Client ``Task`` succeeded (False: its code raised; None: it never finished)
-    and how long it took (ms), from Metaflow's metadata alone (the ``attempt_ok`` record
+class RecordedOutcome(NamedTuple):
+    """How a task ended, from metadata: ``ok`` (False: its code raised; None: it never
+    finished), how long it took (``duration_ms``) and when it ended (``ended_ms``, epoch ms;
+    None when it never finished)."""
+
+    ok: bool | None
+    duration_ms: float
+    ended_ms: float | None
+
+
+def task_outcome(task: Any, _clone_hops: int = 3) -> RecordedOutcome:
+    """How a Client ``Task`` ended, from Metaflow's metadata alone (the ``attempt_ok`` record
     Metaflow's task code and its clones write, the names of its artifacts). Artifacts are
-    never loaded: a datastore found beside a notebook is
-    untrusted input until the user runs something, and loading an artifact unpickles it.
-    A clone's duration is its origin's (followed up to ``_clone_hops`` clones back)."""
+    never loaded: a datastore found beside a notebook is untrusted input until the user runs
+    something, and loading an artifact unpickles it. A clone (re-execution, resume) took no
+    time of its own: its times are its origin's (followed up to ``_clone_hops`` clones back)."""
     records = sorted(task.metadata, key=lambda m: m.created_at)
     outcome = [m for m in records if m.name == "attempt_ok"]
     if not outcome:
-        return None, 0.0
+        return RecordedOutcome(None, 0.0, None)
     origin = {m.name: m.value for m in records if m.name in ("origin-run-id", "origin-task-id")}
     if outcome[-1].value == "True" and "origin-task-id" in origin and _clone_hops > 0:
-        # a clone (re-execution, resume) took no time of its own: the time is its origin's
         from metaflow.client import Task
 
         flow, _run, step, _task = task.path_components
         pathspec = f"{flow}/{origin['origin-run-id']}/{step}/{origin['origin-task-id']}"
         try:
-            return True, task_outcome(Task(pathspec, _namespace_check=False), _clone_hops - 1)[1]
+            original = task_outcome(Task(pathspec, _namespace_check=False), _clone_hops - 1)
+            return original._replace(ok=True)
         except Exception:  # the origin is gone: the clone's own time
             pass
     # the records of the last attempt: a clone also holds records its origin's run wrote
     attempts = [m for m in records if m.name == "attempt"]
     started = (attempts[-1] if attempts else records[0]).created_at
-    duration = float(max(outcome[-1].created_at - started, 0))
+    ended = float(outcome[-1].created_at)
+    duration = float(max(ended - started, 0))
     if outcome[-1].value == "True":
-        return True, duration
+        return RecordedOutcome(True, duration, ended)
     # ``attempt_ok`` is False after an exception (Metaflow then records ``_exception``) and
     # after an interrupt, which stops the task before it finished
     raised = any(artifact.id == "_exception" for artifact in task)
-    return (False if raised else None), duration
+    return RecordedOutcome(False if raised else None, duration, ended)
 
 
 def _client_task_datastore(artifact: Any) -> Any:

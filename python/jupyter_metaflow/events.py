@@ -20,7 +20,10 @@ class StepEvent:
     ``artifact_count`` once the task finished; ``message`` explains ``failed``/``skipped``;
     ``source``/``cell_id`` are the step cell's text and id the run used; ``switch_counts``, for
     a switch step, how many of its tasks in the run so far chose each target; ``done_splits``,
-    for a whole foreach step read back from a run, the indices of its finished splits.
+    for a whole foreach step read back from a run, the indices of its finished splits;
+    ``elapsed`` (seconds), for a task of a step with several tasks, the time from the start of
+    the step's execution to this task's end: the step's wall time once its last task ends
+    (its splits may have run side by side).
     """
 
     status: str
@@ -37,6 +40,7 @@ class StepEvent:
     cell_id: str | None = None
     switch_counts: dict[str, int] | None = None
     done_splits: list[int] | None = None
+    elapsed: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The protocol's ``step_status`` payload (optional fields only when set)."""
@@ -57,6 +61,7 @@ class StepEvent:
             "cell_id": self.cell_id,
             "switch_counts": self.switch_counts,
             "done_splits": self.done_splits,
+            "elapsed_ms": None if self.elapsed is None else round(self.elapsed * 1000, 1),
         }
         payload.update({k: v for k, v in optional.items() if v is not None})
         return payload

@@ -17,7 +17,7 @@ def run_statuses(
 ) -> dict[str, dict[str, Any]]:
     """step -> its status in ``run`` (``step_status`` shape; a foreach step as a whole with
     ``num_splits``/``done_splits``, a switch step with ``switch_counts``), from metadata only
-    (see :func:`run_statuses_and_splits`)."""
+    (see :func:`run_statuses_and_splits`). A step's ``duration_ms`` is its wall time."""
     return run_statuses_and_splits(run, switches)[0]
 
 
@@ -40,25 +40,21 @@ def run_statuses_and_splits(
             continue
         outcomes = [task_outcome(t) for t in step]
         tasks_of[step.id] = len(outcomes)
-        if any(ok is False for ok, _ in outcomes):
+        if any(o.ok is False for o in outcomes):
             state = "failed"
-        elif all(ok for ok, _ in outcomes):
+        elif all(o.ok for o in outcomes):
             state = "done"
         else:
             state = "running"
         event = StepEvent(
-            status=state,
-            step=step.id,
-            flow=flow,
-            run_id=run.id,
-            duration=sum(ms for _, ms in outcomes) / 1000,
+            status=state, step=step.id, flow=flow, run_id=run.id, duration=_wall_ms(outcomes) / 1000
         )
         if state == "failed":
             event.message = "a task raised an exception (select the step for its error and logs)"
         if len(outcomes) > 1:
             event.num_splits = len(outcomes)
-            event.done_splits = [i for i, (ok, _) in enumerate(outcomes) if ok]
-            splits[step.id] = {i: ms for i, (ok, ms) in enumerate(outcomes) if ok}
+            event.done_splits = [i for i, o in enumerate(outcomes) if o.ok]
+            splits[step.id] = {i: o.duration_ms for i, o in enumerate(outcomes) if o.ok}
         events[step.id] = event
     for switch, targets in (switches or {}).items():
         switch_event = events.get(switch)
@@ -71,6 +67,15 @@ def run_statuses_and_splits(
         if counts:
             switch_event.switch_counts = counts
     return {step: event.to_json() for step, event in events.items()}, splits
+
+
+def _wall_ms(outcomes: list[Any]) -> float:
+    """A step's time from its first task's start to its last task's end (its tasks may have
+    run side by side), from their recorded outcomes."""
+    ended = [(o.ended_ms, o.duration_ms) for o in outcomes if o.ended_ms is not None]
+    if not ended:
+        return 0.0
+    return max(end for end, _ in ended) - min(end - ms for end, ms in ended)
 
 
 def switch_targets(model: dict[str, Any]) -> dict[str, list[str]]:

@@ -86,12 +86,14 @@ def switch_choice(
 class _Splits:
     run_id: str | None
     done: dict[int, float] = field(default_factory=dict)  # split index -> its duration (ms)
-    snapshot_ms: float | None = None  # a snapshot's total time, when the splits are not known
+    snapshot_ms: float | None = None  # a snapshot's wall time, when the splits are not known
+    elapsed_ms: float | None = None  # the execution's wall time at its latest finished split
 
 
 class ForeachProgress:
     """Folds ``step_status`` payloads, as the kernel sends them, into each foreach step's
-    progress: which splits finished, in which run, and their total time."""
+    progress: which splits finished, in which run, and the step's wall time (the splits may
+    have run side by side: their total would overstate what the user waited)."""
 
     def __init__(self) -> None:
         self._steps: dict[str, _Splits] = {}
@@ -111,10 +113,15 @@ class ForeachProgress:
             splits.snapshot_ms = status.get("duration_ms")
         elif index is not None and status["state"] == "done":
             splits.done[index] = status.get("duration_ms", 0.0)
+        if index is not None and status.get("elapsed_ms") is not None:
+            splits.elapsed_ms = status["elapsed_ms"]  # the execution's wall time so far
 
-    def restore(self, step: str, run_id: str | None, done: Mapping[int, float]) -> None:
-        """Progress read back from a stored run: ``done`` maps split index -> duration (ms)."""
-        self._steps[step] = _Splits(run_id, dict(done))
+    def restore(
+        self, step: str, run_id: str | None, done: Mapping[int, float], wall_ms: float | None
+    ) -> None:
+        """Progress read back from a stored run: ``done`` maps split index -> duration (ms),
+        ``wall_ms`` is the step's wall time as the run recorded it."""
+        self._steps[step] = _Splits(run_id, dict(done), snapshot_ms=wall_ms)
 
     def done(self, step: str) -> list[int]:
         """The indices of the step's finished splits, in order."""
@@ -122,15 +129,18 @@ class ForeachProgress:
         return sorted(splits.done) if splits else []
 
     def whole(self, status: Mapping[str, Any]) -> dict[str, Any]:
-        """A foreach step's last status as the step's as a whole: ``done_splits`` and their
-        total time instead of the last split's, and ``running`` until every split is done.
-        Other steps' statuses come back as they are."""
+        """A foreach step's last status as the step's as a whole: ``done_splits`` and the
+        step's wall time instead of the last split's, and ``running`` until every split is
+        done. Other steps' statuses come back as they are."""
         if "num_splits" not in status:
             return dict(status)
         splits = self._steps.get(status["step"])
         whole = {k: v for k, v in status.items() if k != "split_index"}
         whole["done_splits"] = self.done(status["step"])
-        if splits is not None and splits.snapshot_ms is not None:
+        whole.pop("elapsed_ms", None)
+        if splits is not None and splits.elapsed_ms is not None:
+            whole["duration_ms"] = splits.elapsed_ms
+        elif splits is not None and splits.snapshot_ms is not None:
             whole["duration_ms"] = splits.snapshot_ms
         elif splits is not None and splits.done:
             whole["duration_ms"] = round(sum(splits.done.values()), 1)

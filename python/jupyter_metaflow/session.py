@@ -671,10 +671,14 @@ class NotebookSession:
                 what.append(f"iteration {spec.iteration + 1}")
             return f"── {step} · {' · '.join(what)} ──" if what else None
 
+        began = time.perf_counter()
+
         def finished(
             spec: TaskSpec, state: mf.TaskState, error: BaseException | None, event: StepEvent
         ) -> TaskSpec | None:
             """Record a finished task; the recursive switch's next iteration, if any."""
+            if initial > 1:
+                event.elapsed = time.perf_counter() - began
             if error is not None:
                 run.failed.add(step)
                 self._emit(event)

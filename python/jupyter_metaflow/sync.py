@@ -340,7 +340,7 @@ class FlowSync:
         self.flow, self.run_id = name, run.id
         self.run_status.update(restored)
         for step, done in splits.items():
-            self.progress.restore(step, run.id, done)
+            self.progress.restore(step, run.id, done, restored[step].get("duration_ms"))
         self.publish()
         return None
 

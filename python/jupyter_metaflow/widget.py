@@ -62,7 +62,7 @@ class DagWidget(DOMWidget):
     model = Dict(help="the graph: FlowModel.to_json() (steps, transitions, joins)").tag(sync=True)
     status = Dict(
         help="step -> its step_status; foreach steps add done_splits (the finished "
-        "split indices) and show the splits' total duration"
+        "split indices) and show the step's wall time"
     ).tag(sync=True)
     errors = List(Dict(), help="the flow's cell-rule and lint errors (CellError JSON)").tag(
         sync=True

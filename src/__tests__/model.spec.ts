@@ -49,6 +49,23 @@ describe('StatusBook', () => {
     });
   });
 
+  it("shows a foreach step's wall time when its splits ran side by side", () => {
+    const book = new StatusBook();
+    const split = (i: number, elapsed: number) =>
+      status('work', 'done', {
+        split_index: i,
+        num_splits: 3,
+        duration_ms: 1000,
+        elapsed_ms: elapsed
+      });
+    book.apply(split(1, 1020));
+    book.apply(split(0, 1030));
+    expect(book.get('work')).toMatchObject({ state: 'running', durationMs: 1030 });
+    book.apply(split(2, 2050));
+    // three splits of 1 s on two workers: 2.05 s waited, not the splits' 3 s
+    expect(book.get('work')).toMatchObject({ state: 'done', durationMs: 2050 });
+  });
+
   it('marks a step failed when a split fails, and keeps its error', () => {
     const book = new StatusBook();
     book.apply(status('work', 'done', { split_index: 0, num_splits: 2 }));

@@ -252,3 +252,28 @@ def test_nested_foreach_and_switch_inside_splits(ip, capsys):
     assert run.successful
     assert run["join_rows"].task.data.all == [(1, ["O", "E", "O"]), (2, ["E", "E", "E"])]
     assert os.getpid() not in {t.data.pid for t in run["cell"]}
+
+
+def test_a_parallel_step_reports_the_time_waited_not_its_splits_total(ip, warm_pool):
+    """Four splits of 0.5 s on two workers: the DAG shows about 1 s (live and read back from
+    the run after a restart), not the 2 s their durations add up to."""
+    from jupyter_metaflow import browse, session
+    from jupyter_metaflow.runstatus import run_statuses
+
+    cells = notebook("import time\ntime.sleep(0.5)\nself.sq = square(self.input)")
+    events = []
+    session.get_session().add_listener(events.append)
+    for cell in cells:
+        ok(ip, cell)
+    done = [e for e in events if e.step == "body" and e.status == "done"]
+    assert len(done) == 4 and all(e.elapsed is not None for e in done)
+    total = sum(e.duration for e in done)
+    assert total >= 2.0
+    waited = max(e.elapsed for e in done)
+    assert waited < total
+    assert [e.elapsed for e in done] == sorted(e.elapsed for e in done)
+    read_back = run_statuses(latest())["body"]["duration_ms"] / 1000
+    assert read_back < total
+    assert browse.run_details({"run": latest().pathspec})["steps"]["body"]["duration_ms"] < (
+        total * 1000
+    )
