@@ -32,7 +32,9 @@ def jest_counts(path: Path) -> tuple[int, int]:
 
 
 def playwright_counts(path: Path) -> tuple[int, int]:
-    """Passed includes tests that failed once and passed on their one CI retry (named below)."""
+    """Passed includes tests that failed once and passed on their one CI retry (named below).
+    An error outside the tests (the web server did not start, a spec did not compile) stopped
+    the run: each counts as a failure."""
     data = json.loads(path.read_text())
     stats = data["stats"]
     if stats.get("flaky"):
@@ -40,7 +42,10 @@ def playwright_counts(path: Path) -> tuple[int, int]:
             f"playwright: {stats['flaky']} flaky (passed on retry): "
             + ", ".join(_flaky_titles(data))
         )
-    return stats["expected"] + stats.get("flaky", 0), stats["unexpected"]
+    errors = data.get("errors", [])
+    for error in errors:
+        print("playwright: " + error.get("message", "an error outside the tests").splitlines()[0])
+    return stats["expected"] + stats.get("flaky", 0), stats["unexpected"] + len(errors)
 
 
 def _flaky_titles(data: dict) -> list[str]:
