@@ -798,14 +798,17 @@ class _KernelS3Storage(S3Storage):
 
     def _op(self, op: Any, url: str) -> Any:
         """``op(client, None)``'s result, through ``S3._one_boto_op``. When S3 refuses the
-        credentials, the client is made again by the next request: fixed credentials (a new
-        key in ``~/.aws/credentials``) then work without restarting the kernel."""
+        credentials, the client is made again by the next request, and so are the Client's
+        (its file cache keeps an S3 client per flow): fixed credentials (a new key in
+        ``~/.aws/credentials``) then work without restarting the kernel."""
+        from metaflow.client import core
         from metaflow.plugins.datatools.s3.s3 import MetaflowS3AccessDenied
 
         try:
             return self._s3()._one_boto_op(op, url, create_tmp_file=False)[1]
         except MetaflowS3AccessDenied:
             self.s3_client._s3_client = None  # made on first use, not now: before the fix
+            core.filecache = None
             raise
 
     def _head(self, path: str) -> dict[str, Any] | None:

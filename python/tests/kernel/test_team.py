@@ -520,8 +520,8 @@ def test_wrong_credentials_then_fixed(tmp_path):
     access key is replaced (a new one made, the old one deleted, as an admin rotates keys):
     the next step fails in one line naming the AWS credentials to fix, before its code runs;
     with the new key in ``~/.aws/credentials`` the same cell, in the same kernel, runs again
-    (in a new run cloning the finished steps, as after any failed step); every run reads back
-    through the Client."""
+    (in a new run cloning the finished steps, as after any failed step), and the Client in the
+    kernel reads the first run again; every run reads back through the Client."""
     with (
         servers.S3Server(authenticated=True) as s3,
         servers.team_deployment(tmp_path, s3, with_service=False) as team,
@@ -530,8 +530,12 @@ def test_wrong_credentials_then_fixed(tmp_path):
         workdir.mkdir()
         cells = [c.format(options="") for c in BAD_CELLS]
         cells[3] = "%%step end\nprint('end runs')\nself.y = self.x + 1\nprint('y is', self.y)"
+        cells.append(
+            "from metaflow import Flow\nfirst = list(Flow('BadFlow'))[-1]\n"
+            "print('first y', first['end'].task.data.y)"
+        )
         with Notebook(workdir / "creds.ipynb", cells, team.env) as nb:
-            for i in range(4):
+            for i in range(5):
                 assert "Error" not in nb.run(i)
             assert "Error" not in nb.run(2)  # start again: a second run
             old_key = s3.access_key
@@ -544,6 +548,10 @@ def test_wrong_credentials_then_fixed(tmp_path):
             assert len(failed.strip().splitlines()) == 1, failed
             servers.write_credentials(team.home, *new_key)
             assert "y is 42" in nb.run(3)
+            # the Client in the kernel reads the first run, an artifact it never loaded too
+            nb.nb.cells[4].source += "\nprint('first x', first['start'].task.data.x)"
+            seen_again = nb.run(4)
+            assert "first y 42" in seen_again and "first x 41" in seen_again, seen_again
         seen = servers.client_view(
             team.env,
             "runs = list(Flow('BadFlow'))\n"
