@@ -147,7 +147,11 @@ export class StatusBook {
         (previous && previous.runId === status.run_id ? previous.switchCounts : null),
       source: status.source ?? previous?.source ?? null,
       cellId: status.cell_id ?? previous?.cellId ?? null,
-      error: status.error ?? (state === 'failed' ? (previous?.error ?? null) : null)
+      // the splits skipped after a failed one must not hide its error
+      error:
+        isSplit && status.state === 'skipped' && previous?.runId === status.run_id && previous.error
+          ? previous.error
+          : (status.error ?? (state === 'failed' ? (previous?.error ?? null) : null))
     };
     this._records.set(status.step, record);
     return record;

@@ -73,6 +73,16 @@ describe('StatusBook', () => {
     expect(book.get('work')).toMatchObject({ state: 'failed', error: 'boom' });
   });
 
+  it('keeps a failed split error when the splits after it are skipped', () => {
+    const book = new StatusBook();
+    book.apply(status('work', 'failed', { split_index: 0, num_splits: 3, error: 'boom' }));
+    // a split running beside it (in another worker) ends after it; the rest never start
+    book.apply(status('work', 'done', { split_index: 1, num_splits: 3 }));
+    const skipped = { num_splits: 3, error: 'an earlier task failed' };
+    book.apply(status('work', 'skipped', { split_index: 2, ...skipped }));
+    expect(book.get('work')).toMatchObject({ state: 'failed', error: 'boom' });
+  });
+
   it('starts over on a new run and on a run_state snapshot', () => {
     const book = new StatusBook();
     book.apply(status('work', 'done', { split_index: 0, num_splits: 2 }));
