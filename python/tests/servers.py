@@ -126,7 +126,11 @@ class S3Server(_Process):
     def start(self) -> None:
         super().start()
         if self.authenticated:
-            self.access_key, self.secret_key = self.new_access_key(create_user=True)
+            try:
+                self.access_key, self.secret_key = self.new_access_key(create_user=True)
+            except BaseException:
+                self.stop()  # __exit__ does not run when __enter__ fails
+                raise
 
     def iam(self) -> Any:
         import boto3
