@@ -28,6 +28,8 @@ export interface IDetailsTarget {
   /** The step's cell (1-based), for the "Go to cell" action; null when unknown. */
   cellNumber: number | null;
   link: IKernelLink | null;
+  /** The step ends in a switch: its tasks' next steps are choices worth a column. */
+  switchStep: boolean;
 }
 
 /** Callbacks of a {@link DetailsPane}. */
@@ -214,6 +216,7 @@ export class DetailsPane extends Widget {
   }
 
   private _renderTasks(tasks: ITaskSummary[], omitted: number): void {
+    const switchStep = this._target?.switchStep ?? false;
     const rows = tasks.map(t => {
       const row = h(
         'tr',
@@ -221,7 +224,7 @@ export class DetailsPane extends Widget {
         h('td', 'jp-mf-Details-taskLabel', t.label),
         h('td', 'jp-mf-Details-taskInput', t.input ?? ''),
         h('td', 'jp-mf-Details-taskState', t.state),
-        h('td', '', t.next ? `→ ${t.next}` : ''),
+        h('td', '', t.next && switchStep ? `→ ${t.next}` : ''),
         h(
           'td',
           'jp-mf-Details-taskTime',
@@ -247,7 +250,7 @@ export class DetailsPane extends Widget {
       return row;
     });
     const hasInput = tasks.some(t => t.input !== undefined);
-    const hasNext = tasks.some(t => t.next !== undefined);
+    const hasNext = switchStep && tasks.some(t => t.next !== undefined);
     const head = h(
       'tr',
       '',

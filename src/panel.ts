@@ -353,7 +353,14 @@ export class DagPanel extends Panel {
     this._detailsKey = key;
     const index = state.cellIndexOf(step);
     this._details.setTarget(
-      { step, run, node, cellNumber: index >= 0 ? index + 1 : null, link: state.link },
+      {
+        step,
+        run,
+        node,
+        cellNumber: index >= 0 ? index + 1 : null,
+        link: state.link,
+        switchStep: state.drawnModel.steps.find(s => s.name === step)?.transition?.kind === 'switch'
+      },
       changed && node?.status !== 'running' && node?.status !== 'queued'
     );
   }

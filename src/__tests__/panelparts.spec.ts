@@ -351,7 +351,8 @@ describe('details pane', () => {
       run: null,
       node: state({ status: 'done', switchCounts: { odd: 2, even: 1 } }),
       cellNumber: 2,
-      link
+      link,
+      switchStep: true
     });
     await until(() => !!pane.node.querySelector('.jp-mf-Details-stdout'));
     const rows = Array.from(pane.node.querySelectorAll('.jp-mf-Details-task'));
@@ -389,10 +390,37 @@ describe('details pane', () => {
     pane.node.remove();
   });
 
+  it('shows what a task chose only for a switch step', async () => {
+    const pane = new DetailsPane();
+    document.body.appendChild(pane.node);
+    // a foreach body's splits all go on to the join: nothing was chosen
+    pane.setTarget({
+      step: 'work',
+      run: null,
+      node: state({ status: 'done' }),
+      cellNumber: 2,
+      link: kernel(),
+      switchStep: false
+    });
+    await until(() => pane.node.querySelectorAll('.jp-mf-Details-task').length === 3);
+    expect(pane.node.querySelector('.jp-mf-Details-tasks thead')!.textContent).not.toContain(
+      'chose'
+    );
+    expect(pane.node.querySelector('.jp-mf-Details-tasks tbody')!.textContent).not.toContain('→');
+    pane.node.remove();
+  });
+
   it('says what to do for a step that has not run, and has an empty state', () => {
     const pane = new DetailsPane();
     expect(pane.node.textContent).toContain('No step selected');
-    pane.setTarget({ step: 'end', run: null, node: state({}), cellNumber: 5, link: kernel() });
+    pane.setTarget({
+      step: 'end',
+      run: null,
+      node: state({}),
+      cellNumber: 5,
+      link: kernel(),
+      switchStep: false
+    });
     expect(pane.node.textContent).toContain('has not run yet');
   });
 });
