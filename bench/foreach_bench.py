@@ -10,7 +10,8 @@ each notebook in a fresh kernel (nbclient, the notebook file named as jupyter-se
 that executes start, the foreach body, the join and end, then again: the first pass ("cold")
 includes starting the worker processes, the later ones ("warm", the median of ``--warm`` passes,
 default 1, 5 for trivial splits whose times are a few hundred milliseconds) reuse them, as
-re-executing a cell does. Every time is measured by the flow itself: ``end``'s ``time.time()``
+re-executing a cell does. The two kernels run at once and take turns, pass by pass: on a shared
+machine both see the same load. Every time is measured by the flow itself: ``end``'s ``time.time()``
 minus ``start``'s.
 Printed: each time, the machine's limit N x t / cores, and the ratios. The load average is
 printed before and after (the machine is shared: compare ratios of one invocation only).
@@ -21,6 +22,7 @@ printed before and after (the machine is shared: compare ratios of one invocatio
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -32,7 +34,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-MODULE_CELL = """import time
+MODULE_CELL = """import os
+import time
 
 
 def burn(seconds):
@@ -42,9 +45,10 @@ def burn(seconds):
         pass"""
 
 STEP_CELLS = [
-    "%%step start\nself.t0 = time.time()\nself.items = list(range(self.splits))\n"
-    "self.next(self.work, foreach='items')",
-    "%%step work\nburn(self.seconds)\nself.value = self.input\nself.next(self.join)",
+    "%%step start\nself.t0 = time.time()\nself.kernel_pid = os.getpid()\n"
+    "self.items = list(range(self.splits))\nself.next(self.work, foreach='items')",
+    "%%step work\nburn(self.seconds)\nself.value = self.input\nself.pid = os.getpid()\n"
+    "self.next(self.join)",
     "%%step join\nself.values = [i.value for i in inputs]\nself.next(self.end)",
     "%%step end\nself.t1 = time.time()",
 ]
@@ -67,29 +71,66 @@ def elapsed(run) -> float:
     return run["end"].task["t1"].data - run["start"].task["t0"].data
 
 
-def in_notebook(
-    workdir: Path, splits: int, seconds: float, max_workers: int | None, warm: int
-) -> tuple[float, float]:
-    """(cold, median of ``warm`` warm passes) seconds from start to end in a fresh kernel."""
-    from metaflow import Flow, namespace
+class NotebookKernel:
+    """One notebook of the flow in its own fresh kernel (nbclient, the notebook file named as
+    jupyter-server names it), run pass by pass."""
 
-    path = workdir / f"bench_{splits}_{seconds}_{max_workers}.ipynb"
-    nb = notebook(splits, seconds, max_workers)
-    nbformat.write(nb, path)
-    env = {**os.environ, "METAFLOW_USER": "bench", "USER": "bench", "JPY_SESSION_NAME": str(path)}
-    client = NotebookClient(
-        nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
-    )
-    with client.setup_kernel(env=env):
-        for index, cell in enumerate(nb.cells):
-            client.execute_cell(cell, index)
-        for _ in range(warm):  # start .. end again: the warm passes
-            for index, cell in enumerate(nb.cells):
-                if cell.source.startswith("%%step"):
-                    client.execute_cell(cell, index)
-    namespace(None)
-    runs = list(Flow("ForeachBench"))[: warm + 1]  # newest first
-    return elapsed(runs[-1]), statistics.median(elapsed(r) for r in runs[:-1])
+    def __init__(self, workdir: Path, splits: int, seconds: float, max_workers: int | None):
+        path = workdir / f"bench_{splits}_{seconds}_{max_workers}.ipynb"
+        self.nb = notebook(splits, seconds, max_workers)
+        nbformat.write(self.nb, path)
+        self.env = {
+            **os.environ,
+            "METAFLOW_USER": "bench",
+            "USER": "bench",
+            "JPY_SESSION_NAME": str(path),
+        }
+        self.client = NotebookClient(
+            self.nb,
+            timeout=1800,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(workdir)}},
+        )
+        self.passes = 0
+        self.in_workers = 0
+        """How many splits of the last pass ran in worker processes."""
+
+    def run_pass(self) -> float:
+        """Execute start .. end (every cell the first time); seconds from start to end."""
+        from metaflow import Flow, namespace
+
+        for index, cell in enumerate(self.nb.cells):
+            if self.passes == 0 or cell.source.startswith("%%step"):
+                self.client.execute_cell(cell, index)
+        self.passes += 1
+        namespace(None)
+        run = Flow("ForeachBench").latest_run
+        kernel = run["start"].task["kernel_pid"].data
+        self.in_workers = sum(task["pid"].data != kernel for task in run["work"])
+        return elapsed(run)
+
+
+def in_notebooks(
+    workdir: Path, splits: int, seconds: float, warm: int
+) -> dict[str, tuple[float, float, int]]:
+    """(cold, median of ``warm`` warm passes, splits in workers in the last pass) of the notebook
+    with parallel splits and of the one with ``--max-workers 1``, each in its own fresh kernel.
+    The passes alternate between the two kernels: on a shared machine both see the same load."""
+    kernels = {
+        "parallel": NotebookKernel(workdir, splits, seconds, None),
+        "kernel": NotebookKernel(workdir, splits, seconds, 1),
+    }
+    times: dict[str, list[float]] = {name: [] for name in kernels}
+    with contextlib.ExitStack() as stack:
+        for kernel in kernels.values():
+            stack.enter_context(kernel.client.setup_kernel(env=kernel.env))
+        for _ in range(warm + 1):
+            for name, kernel in kernels.items():
+                times[name].append(kernel.run_pass())
+    return {
+        name: (t[0], statistics.median(t[1:]), kernels[name].in_workers)
+        for name, t in times.items()
+    }
 
 
 def with_runtime(workdir: Path, splits: int, seconds: float) -> float:
@@ -142,6 +183,7 @@ def main() -> None:
     for seconds in args.seconds:
         for splits in args.splits:
             results: dict[str, list[float]] = {}
+            placed: dict[str, int] = {}
             for _ in range(args.repeat):
                 workdir = Path(tempfile.mkdtemp(prefix="foreach_bench_"))
                 (workdir / ".metaflow").mkdir()
@@ -152,12 +194,11 @@ def main() -> None:
 
                     _metaflow.forget_datastore_root()
                     passes = args.warm or (5 if seconds == 0 else 1)
-                    cold, warm = in_notebook(workdir, splits, seconds, None, passes)
-                    results.setdefault("parallel cold", []).append(cold)
-                    results.setdefault("parallel warm", []).append(warm)
-                    cold1, warm1 = in_notebook(workdir, splits, seconds, 1, passes)
-                    results.setdefault("kernel cold", []).append(cold1)
-                    results.setdefault("kernel warm", []).append(warm1)
+                    timed = in_notebooks(workdir, splits, seconds, passes)
+                    for name, (cold, warm, in_workers) in timed.items():
+                        results.setdefault(f"{name} cold", []).append(cold)
+                        results.setdefault(f"{name} warm", []).append(warm)
+                        placed[name] = in_workers
                     results.setdefault("flow.py run", []).append(
                         with_runtime(workdir, splits, seconds)
                     )
@@ -170,6 +211,7 @@ def main() -> None:
             print(f"\nN = {splits} splits of {kind}; limit N x t / cores = {limit:.2f} s")
             for name, value in best.items():
                 print(f"  {name:<14} {value:7.2f} s")
+            print(f"  splits in workers (last warm pass): {placed['parallel']} of {splits}")
             a, b, c = best["parallel warm"], best["kernel warm"], best["flow.py run"]
             if limit:
                 print(

@@ -10,15 +10,16 @@ The rule (:func:`workers_pay`), from what this kernel measured:
   round trip before any worker task ran; ``k``: the kernel's own work per worker task
   (allocating its id, its events, reading its result), median of the recent ones (0 before any).
 
-The remaining ``m`` tasks go to ``W = min(max workers, m)`` workers when
-``b + max(T, m * k) < 0.8 * m * d``, ``T`` the time the ``m`` tasks of ``d + c`` seconds take on
-``W`` workers, the ready ones free now, the others after ``s`` (the kernel dispatches one task
-at a time: ``m * k`` bounds how soon they can end). While nothing is known about workers
-(the kernel's first foreach), one worker starts in the background and the splits keep running
-in the kernel, the rule re-checked after each one; when ``W`` ready workers would pay but
-starting them now would not, they start in the background (later tasks, or the step's next
-execution, use them; only on measured overheads). A choice made on a ping's round trip alone is
-checked against the overheads measured as the first worker tasks end (:meth:`Planner.keep_going`).
+The remaining ``m`` tasks go to ``W = min(max workers, m)`` workers when ``b + max(T, m * k) < 0.8 *
+m * d``, ``T`` the time the ``m`` tasks of ``d + c`` seconds take on ``W`` workers, the ready ones
+free now, the others after ``s`` (the kernel dispatches one task at a time: ``m * k`` bounds how
+soon they can end). While nothing is known about workers (the kernel's first foreach), one worker
+starts in the background as the first split runs in the kernel, and the splits keep running in the
+kernel, the rule re-checked after each one; when ``W`` ready workers would pay but starting them now
+would not, they start in the background (later tasks, or the step's next execution, use them; on a
+ping alone only when the work left outweighs a worker's start). A choice made on a ping's round trip
+alone is checked against the overheads measured as the first worker tasks end
+(:meth:`Planner.keep_going`).
 
 Output: the tasks' output reaches the cell in task order, each under the header a sequential
 run prints (``── train · split 2 of 4 ──``); the earliest unfinished task's output streams
@@ -187,17 +188,19 @@ class Planner:
         """Whether the ``remaining`` tasks go to workers now."""
         if self.total < 2 or remaining < 2 or self.max_workers < 2:
             return False
+        pool = get_pool()
+        if not self._checked:  # once per execution
+            self._checked = True
+            pool.check_environment()
         seconds = (
             statistics.median(self.kernel_times)
             if self.kernel_times
             else _measurements.task_seconds.get(self.key)
         )
-        if seconds is None:
-            return False  # the first task runs here and is timed
-        pool = get_pool()
-        if not self._checked:  # once per execution
-            self._checked = True
-            pool.check_environment()
+        if seconds is None:  # the first task runs here and is timed
+            if self.blocked is None and _measurements.overhead_seconds(pool) is None:
+                pool.ensure(1)  # meanwhile, a worker starts on the idle core to be measured
+            return False
         pool.poll()
         ready = [w for w in pool.live() if w.ready]
         wanted = min(self.max_workers, remaining)
@@ -218,7 +221,8 @@ class Planner:
         if pays is False:
             if (
                 self.blocked is None
-                and _measurements.overhead  # not on a ping's optimism: workers cost CPU to start
+                # on a ping's optimism only when the work left outweighs a worker's start
+                and (_measurements.overhead or remaining * seconds > (pool.startup_seconds or 0))
                 and workers_pay(
                     remaining, seconds, self.max_workers, wanted, 0.0, build, overhead, dispatch
                 )
@@ -246,11 +250,12 @@ class Planner:
     def keep_going(self, remaining: int) -> bool:
         """Whether workers still take the ``remaining`` tasks, checked as worker tasks end: a
         choice made on a ping's round trip (no worker task measured before) is checked against
-        the overheads measured, until each worker has run a task (a ping misses the kernel's
-        share of a task, and one task's overhead can be the lucky one)."""
+        the overheads measured, for the first two tasks per worker (a ping misses the kernel's
+        share of a task, and the first tasks' overheads can be lucky ones: the others were not
+        running yet)."""
         if not self._provisional or not _measurements.overhead:
             return True
-        if len(self.worker_times) >= self.max_workers:
+        if len(self.worker_times) >= 2 * self.max_workers:
             self._provisional = False
         seconds = statistics.median(self.kernel_times or self.worker_times)
         pool = get_pool()
