@@ -740,10 +740,12 @@ class NotebookSession:
                     None if spec.iteration else spec.split_index,
                     script,
                 )
-            except OSError as exc:  # the task's id, logs or artifact index could not be written
-                if mf.storage_problem(exc):  # S3 or the metadata service: run_step words it
-                    raise
-                run.failed.add(step)
+            except Exception as exc:  # the task's id, writes, logs or artifact index failed
+                run.failed.add(
+                    step
+                )  # executing the step again starts a new run, as after a failure
+                if mf.storage_problem(exc) or not isinstance(exc, OSError):
+                    raise  # S3 or the metadata service: run_step words it
                 self._emit(
                     StepEvent(
                         "failed", **splits(spec), message=f"{type(exc).__name__}: {exc}", **base
