@@ -1,5 +1,6 @@
 import * as path from 'path';
-import { expect, test } from '@jupyterlab/galata';
+import { expect } from '@jupyterlab/galata';
+import { test } from './lab';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
 

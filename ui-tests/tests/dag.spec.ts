@@ -2,10 +2,10 @@
  * The live flow in real JupyterLab: DAG panel, step statuses from real runs in
  * the kernel, stale marking, commands, export, and untrusted text staying text.
  */
-import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { expect, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 
 import { expectNotification, type ICellSpec } from './notebooks';
-import { command, connected, node, openFlow, SHOTS } from './lab';
+import { command, connected, node, openFlow, SHOTS, test } from './lab';
 
 const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
 

@@ -4,8 +4,8 @@
  * %mf_show rendered by the extension's own renderer).
  */
 import * as path from 'path';
-import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
-import { node, SHOTS } from './lab';
+import { expect, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { node, SHOTS, test } from './lab';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
 

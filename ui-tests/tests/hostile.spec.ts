@@ -8,9 +8,10 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { expect, test } from '@jupyterlab/galata';
+import { expect } from '@jupyterlab/galata';
 
 import { notebookJson } from './notebooks';
+import { test } from './lab';
 
 interface IHostile {
   name: string;

@@ -1,8 +1,29 @@
 /** Driving JupyterLab and the DAG panel the way the specs need it: shared by the UI specs. */
-import { expect, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { expect, test as galataTest, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
 
 import { openNotebook, type ICellSpec } from './notebooks';
+
+/** How long JupyterLab may take to start in a test page (a loaded machine takes over 15 s). */
+const APP_START_MS = 90000;
+
+/**
+ * Galata's `test`, waiting for JupyterLab to start as Galata does (splash gone, Launcher
+ * active) but as long as a busy machine needs: Galata's own wait gives up after 15 s.
+ */
+export const test = galataTest.extend({
+  waitForApplication: async ({}, use) => {
+    await use(async (page, helpers) => {
+      await page
+        .locator('#jupyterlab-splash')
+        .waitFor({ state: 'detached', timeout: APP_START_MS });
+      await helpers.waitForCondition(() => helpers.activity.isTabActive('Launcher'), APP_START_MS);
+      if (!(await helpers.isInSimpleMode())) {
+        await helpers.activity.activateTab('Launcher');
+      }
+    });
+  }
+});
 
 /** Where the specs save their light and dark screenshots. */
 export const SHOTS = 'test-results/screenshots';

@@ -3,9 +3,9 @@
  * foreach's splits then run in that many worker processes (the cell says so and where the
  * limit comes from), and with 1 every split runs in the kernel itself.
  */
-import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { expect, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 
-import { command } from './lab';
+import { command, test } from './lab';
 import { openNotebook } from './notebooks';
 
 const NAME = 'sweep.ipynb';

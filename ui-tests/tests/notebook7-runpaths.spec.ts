@@ -2,9 +2,10 @@
  * Notebook 7: Run All Steps runs the module cell first, and %mf_show draws a data matrix as
  * a shaded grid and a metric across foreach splits one row per split with its input.
  */
-import { expect, test } from '@jupyterlab/galata';
+import { expect } from '@jupyterlab/galata';
 
 import { notebookJson } from './notebooks';
+import { test } from './lab';
 
 const SHOTS = 'test-results/screenshots';
 

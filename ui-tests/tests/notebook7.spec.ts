@@ -1,8 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { expect, test } from '@jupyterlab/galata';
+import { expect } from '@jupyterlab/galata';
 
 import { saveTrustedJson } from './notebooks';
+import { test } from './lab';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
 

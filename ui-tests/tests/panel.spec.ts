@@ -4,11 +4,11 @@
  * restore after reload, the details pane, the run browser, switch choices
  * after a restart, keyboard access; light and dark screenshots.
  */
-import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { expect, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
 
 import { notebookJson, saveTrustedNotebook, type ICellSpec } from './notebooks';
-import { command, connected, node, openFlow, shots, SHOTS } from './lab';
+import { command, connected, node, openFlow, shots, SHOTS, test } from './lab';
 
 /** Every node's box lies inside the scrollable drawing of the panel (nothing cut off or floating). */
 async function allNodesReachable(page: IJupyterLabPageFixture): Promise<void> {

@@ -4,10 +4,10 @@
  * notebook. Each state the user sees is saved as a light and a dark screenshot.
  */
 import * as path from 'path';
-import { expect, galata, test } from '@jupyterlab/galata';
+import { expect, galata } from '@jupyterlab/galata';
 
 import { openNotebook } from './notebooks';
-import { command, node, shots } from './lab';
+import { command, node, shots, test } from './lab';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
 

@@ -2,9 +2,10 @@
  * Part two in real JupyterLab: a @card step's card rendered inside its sandboxed iframe after
  * the step, a switch's "not on this run's path" note, and %mf_run's progress line.
  */
-import { expect, test } from '@jupyterlab/galata';
+import { expect } from '@jupyterlab/galata';
 
 import { openNotebook } from './notebooks';
+import { test } from './lab';
 
 const SHOTS = 'test-results/screenshots';
 

@@ -3,9 +3,10 @@
  * shows a frame whose pager fetches rows from the kernel, a matplotlib figure,
  * and HTML/JS payloads in column names and cells as inert text.
  */
-import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { expect, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 
 import { openNotebook } from './notebooks';
+import { test } from './lab';
 
 const PAYLOAD = '<img src=x onerror="window.__pwned=1">';
 const SHOTS = 'test-results/screenshots';

@@ -4,9 +4,9 @@
  * in the light and the dark theme.
  */
 import * as path from 'path';
-import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { expect, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
-import { shots } from './lab';
+import { shots, test } from './lab';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
 

@@ -3,10 +3,11 @@
  * the notebook's flow and follows real step runs in the kernel (tagged cells,
  * no %%step line) while they run.
  */
-import { expect, test, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { expect, type IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { Locator, Page } from '@playwright/test';
 
 import { notebookJson } from './notebooks';
+import { test } from './lab';
 
 const SHOTS = 'test-results/screenshots';
 
