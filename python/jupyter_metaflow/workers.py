@@ -66,6 +66,8 @@ OUTPUT_LIMIT = 1 << 20
 PINGS = 3
 """Round trips timed when a worker becomes ready (the fastest one counts)."""
 _FLUSH_SECONDS = 0.05
+_IDLE_COLLECT_SECONDS = 0.05
+"""A worker collects garbage after a task when no next task came within this long."""
 
 
 # -- kernel side ----------------------------------------------------------------------------
@@ -384,6 +386,8 @@ def serve(fd: int) -> None:
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     from . import worker_tasks  # Metaflow and the flow builder, before announcing ready
 
+    gc.freeze()  # the imported modules live as long as the worker: collections skip them
+
     streams = {"stdout": _OutStream(channel, "stdout"), "stderr": _OutStream(channel, "stderr")}
     sys.stdout, sys.stderr = streams["stdout"], streams["stderr"]
 
@@ -437,5 +441,6 @@ def serve(fd: int) -> None:
         channel.send(("done", result))
         if result["retire"]:
             break
-        gc.collect()  # the task's cycles, while the kernel handles the result
+        if not channel.conn.poll(_IDLE_COLLECT_SECONDS):  # no next task waits for a collection
+            gc.collect()  # the task's cycles
     channel.conn.close()
