@@ -7,7 +7,6 @@ its own Metaflow configuration).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -102,11 +101,7 @@ ALL_EXAMPLES = sorted(
 )
 
 
-# One example in CI (foreach and join, a few minutes against the servers); all of them with
-# MF_TEAM_EXAMPLES=all.
-@pytest.mark.parametrize(
-    "name", ALL_EXAMPLES if os.environ.get("MF_TEAM_EXAMPLES") == "all" else ["foreach"]
-)
+@pytest.mark.parametrize("name", ALL_EXAMPLES)
 def test_example_notebook_runs_in_the_team_deployment_like_its_export(name, team, tmp_path):
     """The notebook's in-kernel run lives in the S3 datastore and the metadata service, and
     holds what ``python exported.py run`` with the same profile gives."""
