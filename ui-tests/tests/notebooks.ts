@@ -82,7 +82,12 @@ export async function openNotebook(
   } else {
     await page.contents.uploadContent(notebookJson(cells), 'text', `${tmpPath}/${name}`);
   }
-  await page.notebook.openByPath(`${tmpPath}/${name}`);
+  // opened by JupyterLab's document manager, as a double click would: Galata's openByPath
+  // clicks through the file browser, whose listing may show a new file only after the 15 s
+  // Galata waits for it
+  await page.evaluate(async path => {
+    await (window as any).jupyterapp.commands.execute('docmanager:open', { path });
+  }, `${tmpPath}/${name}`);
   await page.notebook.activate(name);
 }
 
