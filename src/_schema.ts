@@ -263,7 +263,7 @@ export interface IRunsResultMessage {
   error?: string;
 }
 /**
- * One run as the run browser lists it (metadata only). 'origin': 'notebook' (steps run in a kernel), 'runtime' (%mf_run or a runtime-path step), 'script' (Metaflow's runtime on a flow file). 'status': the end task's outcome, 'unfinished' without one. Times are ISO 8601.
+ * One run as the run browser lists it (metadata only). 'origin': 'notebook' (steps run in a kernel), 'runtime' (%mf_run or a runtime-path step), 'script' (Metaflow's runtime on a flow file). 'status': 'successful' when the end task succeeded, 'failed' when any task raised (as the run's DAG shows), else 'unfinished'. Times are ISO 8601.
  */
 export interface IRunSummary {
   pathspec: string;
@@ -708,7 +708,7 @@ export const PROTOCOL_SCHEMA: { [key: string]: unknown } = {
     },
     run_summary: {
       description:
-        "One run as the run browser lists it (metadata only). 'origin': 'notebook' (steps run in a kernel), 'runtime' (%mf_run or a runtime-path step), 'script' (Metaflow's runtime on a flow file). 'status': the end task's outcome, 'unfinished' without one. Times are ISO 8601.",
+        "One run as the run browser lists it (metadata only). 'origin': 'notebook' (steps run in a kernel), 'runtime' (%mf_run or a runtime-path step), 'script' (Metaflow's runtime on a flow file). 'status': 'successful' when the end task succeeded, 'failed' when any task raised (as the run's DAG shows), else 'unfinished'. Times are ISO 8601.",
       type: 'object',
       required: ['pathspec', 'id', 'origin', 'status'],
       properties: {

@@ -1531,9 +1531,10 @@ def task_outcome(task: Any, _clone_hops: int = 3) -> RecordedOutcome:
     duration = float(max(ended - started, 0))
     if outcome[-1].value == "True":
         return RecordedOutcome(True, duration, ended)
-    # ``attempt_ok`` is False after an exception (Metaflow then records ``_exception``) and
-    # after an interrupt, which stops the task before it finished
-    raised = any(artifact.id == "_exception" for artifact in task)
+    # ``attempt_ok`` is False after an exception (Metaflow then records ``_exception``, which
+    # iterating a Client ``Task`` leaves out) and after an interrupt, which stops the task
+    # before it finished
+    raised = "_exception" in task
     return RecordedOutcome(False if raised else None, duration, ended)
 
 

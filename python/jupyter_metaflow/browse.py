@@ -2,7 +2,7 @@
 browser), answered from Metaflow's Client API without inserting cells in the notebook.
 
 * ``runs`` -> ``runs_result``: the flow's runs, newest first, from metadata only (tags, times,
-  the ``end`` task's ``attempt_ok``): notebook runs, ``%mf_run`` runs, and runs of the
+  the tasks' ``attempt_ok``): notebook runs, ``%mf_run`` runs, and runs of the
   exported file by ``python flow.py run``; ``%mf_split`` debug runs are left out;
 * ``run_details`` -> ``run_details_result``: one run's parameters and step statuses (in
   ``step_status`` shape, so the panel draws the run's DAG states);
@@ -151,11 +151,16 @@ def run_origin(run: Any, generated_script: str | None) -> str:
 
 
 def run_summary(run: Any, origin: str) -> dict[str, Any]:
-    """A run as the run browser lists it, from metadata only."""
+    """A run as the run browser lists it, from metadata only: successful when its ``end``
+    task succeeded, failed when any of its tasks raised (as its DAG shows), else unfinished."""
     end = _end_task(run)
-    ok = end.metadata_dict.get("attempt_ok") if end is not None else None
-    status = {"True": "successful", "False": "failed"}.get(ok or "", "unfinished")
-    finished = end.finished_at if end is not None and ok is not None else None
+    status, finished = "unfinished", None
+    if end is not None and end.metadata_dict.get("attempt_ok") == "True":
+        status, finished = "successful", end.finished_at
+    else:
+        failed = _failed_task(run)
+        if failed is not None:
+            status, finished = "failed", failed.finished_at
     created = run.created_at
     summary: dict[str, Any] = {
         "pathspec": run.pathspec,
@@ -178,6 +183,18 @@ def _end_task(run: Any) -> Any:
         return run["end"].task
     except (KeyError, MetaflowNotFound):
         return None
+
+
+def _failed_task(run: Any) -> Any:
+    """The first task of ``run`` found to have raised, or None (read only for runs whose
+    ``end`` did not succeed: a successful run is read from its ``end`` task alone)."""
+    from ._metaflow import task_outcome
+
+    for step in run:
+        for task in step:
+            if task.metadata_dict.get("attempt_ok") == "False" and task_outcome(task).ok is False:
+                return task
+    return None
 
 
 def _time(value: Any) -> str | None:

@@ -275,3 +275,37 @@ def test_a_cloned_step_reports_its_origins_duration(ip, tmp_path):
     assert len(runs) == 2
     steps = browse.run_details({"run": runs[0]["pathspec"]})["steps"]
     assert 300 <= steps["start"]["duration_ms"] < 1500
+
+
+def test_a_run_whose_split_or_middle_step_failed_is_listed_failed(ip, tmp_path):
+    """The run browser calls a run failed when any of its tasks raised, as the run's DAG does,
+    not only when ``end`` failed: a failed foreach split, a failed middle step."""
+    cells = set_notebook(
+        "%%step start\nself.items = [1, 0, 2]\nself.next(self.divide, foreach='items')",
+        "%%step divide\nself.q = 1 / self.input\nself.next(self.join)",
+        "%%step join\nself.qs = [i.q for i in inputs]\nself.next(self.end)",
+        "%%step end\npass",
+        path=str(tmp_path / "divide.ipynb"),
+    )
+    ok(ip, cells[0])
+    assert not ip.run_cell(cells[1]).success
+    (run,) = browse.list_runs({"flow": "DivideFlow"})["runs"]
+    details = browse.run_details({"run": run["pathspec"]})
+    assert details["steps"]["divide"]["state"] == "failed"
+    assert run["status"] == "failed" and details["summary"]["status"] == "failed"
+    assert run["finished_at"] is not None
+
+    cells = set_notebook(
+        "%%step start\nself.next(self.middle)",
+        "%%step middle\nraise ValueError('no')\nself.next(self.end)",
+        "%%step end\npass",
+        path=str(tmp_path / "middle.ipynb"),
+    )
+    ok(ip, cells[0])
+    assert not ip.run_cell(cells[1]).success
+    (run,) = browse.list_runs({"flow": "MiddleFlow"})["runs"]
+    assert run["status"] == "failed"
+
+    ok(ip, "%%step middle\nself.next(self.end)")
+    runs = browse.list_runs({"flow": "MiddleFlow"})["runs"]
+    assert [r["status"] for r in runs] == ["unfinished", "failed"]
