@@ -1,17 +1,26 @@
 """How a failed task is reported: the error its cell raises and its ``step_status`` message.
 
-One implementation for tasks run in the kernel (:mod:`.session`) and in worker processes
-(:mod:`.worker_tasks`, which sends the text back).
+One implementation for tasks run in the kernel (:mod:`.step_tasks`) and in worker processes
+(:mod:`.worker_tasks`, which sends the text back); also the one line for a step that could
+not run at all (Metaflow or the environment refused, :func:`environment_reason`).
 """
 
 from __future__ import annotations
 
 from . import _metaflow as mf
 from .errors import StepFailed, StepInterrupted
-from .flowbuild import BuiltFlow, user_traceback
+from .flowbuild import CELL_FILE_PREFIX, BuiltFlow, user_traceback
 from .nameguard import defined_names
 
-__all__ = ["NoTransition", "event_message", "step_failed", "transition_error"]
+__all__ = [
+    "NoTransition",
+    "environment_reason",
+    "event_message",
+    "os_error_behind",
+    "raised_in_cell",
+    "step_failed",
+    "transition_error",
+]
 
 
 class NoTransition(Exception):
@@ -80,3 +89,44 @@ def _unrun_module_cell(built: BuiltFlow, error: BaseException) -> str:
                 "first), then execute this step again."
             )
     return ""
+
+
+def environment_reason(exc: Exception) -> str:
+    """One line for a failure of Metaflow or the environment, as ``python flow.py run``
+    words it (Metaflow's headline and message), with the fix when there is a known one."""
+    from metaflow.exception import MetaflowException, MetaflowUnknownUser
+
+    problem = mf.storage_problem(exc)
+    if problem is not None:
+        return problem
+    if isinstance(exc, MetaflowUnknownUser):
+        return (
+            f"{exc.headline}: {exc.message}. Run %env USER=<your name> in the notebook, or "
+            "set METAFLOW_USER in the environment Jupyter starts in, then execute the step "
+            "again."
+        )
+    if isinstance(exc, MetaflowException):
+        return f"{exc.headline}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def os_error_behind(error: BaseException) -> OSError | None:
+    """``error`` if it is an ``OSError``, else the first one in its causes and contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def raised_in_cell(error: BaseException) -> bool:
+    """Whether ``error``'s traceback passes through a notebook cell's code."""
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith(CELL_FILE_PREFIX):
+            return True
+        tb = tb.tb_next
+    return False

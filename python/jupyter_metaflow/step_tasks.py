@@ -1,0 +1,404 @@
+"""Running one step's tasks: in the kernel one after another, or the remaining ones in worker
+processes when :mod:`.parallel`'s measured rule says that finishes sooner.
+
+The session (:mod:`.session`) picks the run and plans the tasks
+(:func:`.planning.task_specs`); this module runs them, reports every task's status as a
+:class:`~.events.StepEvent` and raises in the step's cell as a failed task deserves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from . import _metaflow as mf
+from . import cells as cellrules
+from . import parallel, switches, workers
+from .errors import DatastoreError, StepFailed, StepInterrupted
+from .events import Listener, StepEvent, emit
+from .flowbuild import BuiltFlow
+from .nameguard import NameProblem, find_undefined_names
+from .planning import RunRecord, TaskSpec
+from .task_errors import event_message, raised_in_cell, step_failed, transition_error
+
+__all__ = ["StepTaskRunner"]
+
+
+class StepTaskRunner:
+    """Runs a step's tasks for the session, with what it needs of the notebook and settings."""
+
+    def __init__(
+        self,
+        cells: list[cellrules.CellInput],
+        notebook_path: str | None,
+        listeners: list[Listener],
+        max_workers_setting: int | None,
+        kernel_build_seconds: float,
+    ) -> None:
+        self.cells = cells
+        """The notebook cells the flow was built from (a worker builds it from them too)."""
+        self.notebook_path = notebook_path
+        self.listeners = listeners
+        self.max_workers_setting = max_workers_setting
+        """The frontend's setting Maximum workers, if set."""
+        self.kernel_build_seconds = kernel_build_seconds
+        """How long building the flow took in the kernel (a worker's build takes about as long)."""
+
+    def _emit(self, event: StepEvent) -> None:
+        emit(self.listeners, event)
+
+    def execute(
+        self,
+        backend: mf.Backend,
+        built: BuiltFlow,
+        run: RunRecord,
+        step: str,
+        specs: list[TaskSpec],
+        script: str,
+        undefined: list[NameProblem] | None = None,
+    ) -> None:
+        """Run the step's tasks: in the kernel, one after another, or the remaining ones in
+        worker processes when :mod:`.parallel`'s rule says that finishes sooner (``undefined``:
+        the export guard's findings for the notebook, when already computed)."""
+        cell = built.steps[step].cell
+        source = next((c.source for c in self.cells if c.index == cell.cell_index), None)
+        base: dict[str, Any] = dict(
+            step=step,
+            flow=backend.flow_name,
+            run_id=run.run_id,
+            source=source,
+            cell_id=cell.cell_id,
+        )
+        # a nested foreach body runs the splits of every outer split at once: its events then
+        # number the tasks of this execution (progress over all of them), not the inner splits
+        nested = (
+            sum(s.split_index is not None for s in specs) > (specs[0].num_splits or 0)
+            if specs
+            else False
+        )
+        number = {id(s): i for i, s in enumerate(specs)}  # a recursive switch's iterations share it
+        initial = len(specs)
+        recursive = switches.is_recursive(built.cls._graph, step)
+
+        def splits(spec: TaskSpec) -> dict[str, Any]:
+            if nested:
+                return {"split_index": number[id(spec)], "num_splits": initial}
+            return {"split_index": spec.split_index, "num_splits": spec.num_splits}
+
+        def header(spec: TaskSpec) -> str | None:
+            what = (
+                [f"split {spec.split_index + 1} of {spec.num_splits}"]
+                if spec.split_index is not None
+                else []
+            )
+            if nested or (not what and initial > 1):
+                what.append(f"task {number[id(spec)] + 1} of {initial}")
+            if recursive:
+                what.append(f"iteration {spec.iteration + 1}")
+            return f"── {step} · {' · '.join(what)} ──" if what else None
+
+        began = time.perf_counter()
+
+        def finished(
+            spec: TaskSpec, state: mf.TaskState, error: BaseException | None, event: StepEvent
+        ) -> TaskSpec | None:
+            """Record a finished task; the recursive switch's next iteration, if any."""
+            if initial > 1:
+                event.elapsed = time.perf_counter() - began
+            if error is not None:
+                run.failed.add(step)
+                self._emit(event)
+                return None
+            run.tasks.setdefault(step, []).append(state)
+            if built.cls._graph[step].type == "split-switch":  # "3 → odd, 2 → even" in a foreach
+                event.switch_counts = dict(
+                    Counter(t.next_steps[0] for t in run.tasks[step] if t.next_steps)
+                )
+            self._emit(event)
+            if recursive and state.next_steps == [step]:
+                path = f"{run.run_id}/{step}/{state.task_id}"
+                follow = TaskSpec(
+                    [path],
+                    spec.split_index,
+                    spec.num_splits,
+                    spec.iteration + 1,
+                    spec.split_position,
+                )
+                number[id(follow)] = number[id(spec)]
+                return follow
+            return None
+
+        for spec in specs:
+            self._emit(StepEvent("queued", **splits(spec), **base))
+        run.tasks.pop(step, None)
+        run.failed.discard(step)
+        planner = self._planner(built, backend, step, specs, undefined)
+        pending = list(specs)
+        while pending:
+            if planner is not None and planner.hand_off(len(pending)):
+                pending = self._execute_in_workers(
+                    backend,
+                    built,
+                    run,
+                    step,
+                    pending,
+                    script,
+                    planner,
+                    splits,
+                    header,
+                    finished,
+                    base,
+                )
+                continue
+            spec = pending.pop(0)
+            label = header(spec)
+            if label:
+                print(label, flush=True)
+            self._emit(StepEvent("running", **splits(spec), **base))
+            started = time.perf_counter()
+            try:
+                outcome = mf.run_task(
+                    backend,
+                    built.cls,
+                    run.run_id,
+                    step,
+                    spec.input_paths,
+                    None if spec.iteration else spec.split_index,
+                    script,
+                )
+            except Exception as exc:  # the task's id, writes, logs or artifact index failed
+                run.failed.add(
+                    step
+                )  # executing the step again starts a new run, as after a failure
+                if mf.storage_problem(exc) or not isinstance(exc, OSError):
+                    raise  # S3 or the metadata service: run_step words it
+                self._emit(
+                    StepEvent(
+                        "failed", **splits(spec), message=f"{type(exc).__name__}: {exc}", **base
+                    )
+                )
+                raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
+            if planner is not None:
+                planner.kernel_task(time.perf_counter() - started)
+            error = transition_error(built, step, outcome)
+            event = StepEvent(
+                "done" if error is None else "failed",
+                task_id=outcome.state.task_id,
+                **splits(spec),
+                duration=outcome.duration,
+                artifact_count=outcome.artifact_count,
+                **base,
+            )
+            if error is not None and mf.storage_problem(error):
+                run.failed.add(step)
+                raise error  # the step's code is not at fault: one line, see run_step
+            if error is not None:
+                event.message = event_message(error)
+            follow = finished(spec, outcome.state, error, event)
+            if error is not None:
+                for rest in pending:
+                    self._emit(
+                        StepEvent(
+                            "skipped", **splits(rest), message="an earlier task failed", **base
+                        )
+                    )
+                if isinstance(error, OSError) and not raised_in_cell(error):
+                    # Metaflow's own saving of the task (artifacts, logs) failed
+                    raise DatastoreError.from_os_error(error, backend.datastore_root) from None
+                raise step_failed(
+                    built, step, f"{backend.flow_name}/{run.run_id}", error
+                ) from error
+            if outcome.interrupted_after:
+                if follow is not None:
+                    pending.insert(0, follow)
+                if pending:  # the step is not complete: it runs again as a whole
+                    run.failed.add(step)
+                for other in pending:
+                    self._emit(StepEvent("skipped", **splits(other), message="interrupted", **base))
+                where = built.steps[step].ref.where(None)
+                left = f" ({len(pending)} of its tasks did not run)" if pending else ""
+                raise StepInterrupted(
+                    f"Interrupted after step {step!r} in {where} finished a task in run "
+                    f"{run.run_id}: "
+                    f"the task is kept{left}.",
+                    "",
+                )
+            if follow is not None:
+                pending.insert(0, follow)
+        if planner is not None:
+            planner.done()
+
+    def _planner(
+        self,
+        built: BuiltFlow,
+        backend: mf.Backend,
+        step: str,
+        specs: list[TaskSpec],
+        undefined: list[NameProblem] | None,
+    ) -> parallel.Planner | None:
+        """Whether (and how widely) this step's tasks may go to worker processes; None when
+        they all run in the kernel anyway (one task, or one worker allowed)."""
+        if len(specs) < 2:
+            return None
+        max_workers, source = parallel.max_workers_limit(
+            built.max_workers, self.max_workers_setting
+        )
+        if max_workers < 2:
+            return None
+        if undefined is None:
+            undefined = find_undefined_names(built.model, self.cells)
+        names = sorted({p.name for p in undefined if p.where == f"step {step!r}"})
+        blocked = (
+            f"it reads {', '.join(names)}, which the module cells do not define (the exported "
+            "flow would not either)"
+            if names
+            else None
+        )
+        return parallel.Planner(
+            (backend.flow_name, step),
+            len(specs),
+            max_workers,
+            blocked,
+            self._build_spec(),
+            self.kernel_build_seconds,
+            limit_source=source,
+        )
+
+    def _build_spec(self) -> tuple[str, dict[str, Any]]:
+        """What a worker builds the flow from (the cells this execution used), and its key."""
+        path = self.notebook_path
+        spec = {
+            "cells": [(c.index, c.id, c.cell_type, c.source, list(c.tags)) for c in self.cells],
+            "path": path,
+            "file": os.path.abspath(path) if path else None,
+        }
+        return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest(), spec
+
+    def _execute_in_workers(
+        self,
+        backend: mf.Backend,
+        built: BuiltFlow,
+        run: RunRecord,
+        step: str,
+        pending: list[TaskSpec],
+        script: str,
+        planner: parallel.Planner,
+        splits: Callable,
+        header: Callable,
+        finished: Callable,
+        base: dict[str, Any],
+    ) -> list[TaskSpec]:
+        """Run tasks in worker processes (see :mod:`.parallel`); raises as the kernel path does.
+        Returns the tasks left to the kernel when workers cannot be used."""
+        root = backend.datastore_root
+        failures: list[tuple[Any, TaskSpec, dict[str, Any]]] = []
+        order = {id(s): i for i, s in enumerate(pending)}
+
+        def job(spec: TaskSpec, index: tuple) -> parallel.Job:
+            return parallel.Job(
+                index,
+                header(spec),
+                {
+                    "run_id": run.run_id,
+                    "step": step,
+                    "input_paths": spec.input_paths,
+                    "split_index": None if spec.iteration else spec.split_index,
+                    "script": script,
+                    "root": root,
+                    "storage": built.storage_options,
+                },
+                spec,
+            )
+
+        def start(item: parallel.Job) -> str:
+            self._emit(StepEvent("running", **splits(item.spec), **base))
+            return backend.new_task_id(run.run_id, step)
+
+        def finish(item: parallel.Job, result: dict[str, Any]) -> list[parallel.Job]:
+            spec, failure = item.spec, result.get("failure")
+            state = mf.TaskState(**result["state"])
+            if "wall" in result:
+                planner.worker_task(result["wall"])
+            event = StepEvent(
+                "done" if failure is None else "failed",
+                task_id=state.task_id,
+                **splits(spec),
+                duration=result.get("duration"),
+                artifact_count=result.get("artifact_count"),
+                **base,
+            )
+            if failure is not None:
+                event.message = failure["event"]
+                failures.append((item.index, spec, failure))
+            follow = finished(
+                spec, state, None if failure is None else StepFailed(failure["message"], ""), event
+            )
+            return [] if follow is None else [job(follow, (item.index[0], spec.iteration + 1))]
+
+        def skip(item: parallel.Job) -> None:
+            self._emit(
+                StepEvent("skipped", **splits(item.spec), message="an earlier task failed", **base)
+            )
+
+        key, spec = self._build_spec()
+        what = "splits" if all(s.split_index is not None for s in pending) else "tasks"
+        print(
+            f"[{len(pending)} {what} of {step!r} in {min(planner.max_workers, len(pending))} "
+            f"worker processes; at most {planner.max_workers}: {planner.limit_source}]",
+            flush=True,
+        )
+        outcome = parallel.run_in_workers(
+            workers.get_pool(),
+            [job(s, (order[id(s)], s.iteration)) for s in pending],
+            planner.max_workers,
+            key,
+            spec,
+            start,
+            finish,
+            skip,
+            planner.keep_going,
+        )
+        if outcome.unrun:
+            if outcome.fallback is not None:
+                print(
+                    f"Note: the tasks of {step!r} run in the kernel: {outcome.fallback}.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                planner.blocked = outcome.fallback
+            return [item.spec for item in outcome.unrun]
+        if outcome.interrupted:
+            raise StepInterrupted(
+                f"Step {step!r} in {built.steps[step].ref.where(None)} was interrupted in run "
+                f"{backend.flow_name}/{run.run_id}; every worker stopped. Earlier runs and their "
+                "artifacts are unchanged.",
+                "",
+            )
+        if failures:
+            failures.sort(key=lambda f: f[0])
+            _, failed_spec, failure = failures[0]
+            message = failure["message"]
+            if (
+                failed_spec.split_position
+                and built.cls._graph[step].in_funcs
+                and any(
+                    built.cls._graph[p].type == "foreach" for p in built.cls._graph[step].in_funcs
+                )
+            ):
+                message += (
+                    f" The split ran in a worker process: to debug it with %debug, re-run it "
+                    f"in the kernel with %mf_split {step} "
+                    f"{' '.join(map(str, failed_spec.split_position))}."
+                )
+            others = len(failures) - 1
+            if others:
+                message += f" {others} other task(s) of the step failed too."
+            cls = StepInterrupted if failure["interrupted"] else StepFailed
+            raise cls(message, failure["user_traceback"])
+        return []
