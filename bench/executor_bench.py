@@ -20,6 +20,7 @@ disk it lives on.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pickle
 import shutil
@@ -155,6 +156,38 @@ def in_kernel(workdir: Path, repeat: int, big_mb: int, big_repeat: int) -> tuple
     return with_listeners, times, cpu_times, big_times, statistics.median(trivial), raw
 
 
+def headless_child(workdir: Path, repeat: int) -> None:
+    """(a') the step cells in a kernel no frontend told the notebook: the extension finds
+    ``bench.ipynb`` in the working directory, as under nbconvert or papermill. Runs in its own
+    interpreter (no notebook cells set) and prints the step times as JSON."""
+    import IPython
+    import nbformat
+    from IPython.testing.globalipapp import start_ipython
+
+    os.chdir(workdir)
+    cells = step_cells()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in cells])
+    nbformat.write(notebook, str(workdir / "bench.ipynb"))
+    start_ipython()
+    shell = IPython.get_ipython()
+    shell.run_line_magic("load_ext", "jupyter_metaflow")
+    assert shell.run_cell(cells[0]).success
+    times, cpu = time_step_cells(shell, cells[1:], repeat)
+    print(json.dumps({"times": times, "cpu": cpu}))
+
+
+def headless(workdir: Path, repeat: int) -> tuple[list[float], list[float]]:
+    workdir.mkdir()
+    out = subprocess.run(
+        [sys.executable, __file__, "--headless-child", str(workdir), "--repeat", str(repeat)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["times"], result["cpu"]
+
+
 def raw_pickle_write(data, target: Path) -> float:
     """pickle.dumps + write (+ flush) of ``data`` to ``target``: the baseline for persisting."""
     t0 = time.perf_counter()
@@ -194,9 +227,13 @@ def main() -> None:
         help="where the flow and its .metaflow datastore live (default: a temporary "
         "directory; e.g. /dev/shm to take disk latency out)",
     )
+    parser.add_argument("--headless-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("METAFLOW_USER", "bench")
     os.environ.setdefault("USER", os.environ["METAFLOW_USER"])
+    if args.headless_child:
+        headless_child(Path(args.headless_child), args.repeat)
+        return
     load = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="mf-bench-", dir=args.dir))
     try:
@@ -209,6 +246,7 @@ def main() -> None:
             root, args.repeat, args.big_mb, args.big_repeat
         )
 
+        headless_times, headless_cpu = headless(root / "headless", args.repeat)
         run_times = [cli(root, "run") for _ in range(args.run_repeat)]
         spin_times = [cli(root, "spin", name) for _ in range(args.spin_repeat) for name in STEPS]
     finally:
@@ -232,6 +270,12 @@ def main() -> None:
     print(
         f"      same, with the comm listeners %load_ext installs: "
         f"{(statistics.median(listened) - plain_step) * 1000:.2f} ms"
+    )
+    headless_step = statistics.median(headless_times) - plain_step
+    print(
+        f"  (a') headless           {headless_step * 1000:9.2f} ms   (no frontend: the kernel "
+        f"found bench.ipynb in its working directory; CPU "
+        f"{statistics.median(headless_cpu) * 1000:.2f} ms; {headless_step / kernel:.2f}x (a))"
     )
     print(f"  (b) spin per step       {spin * 1000:9.2f} ms   ({len(spin_times)} spins)")
     print(
