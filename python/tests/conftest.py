@@ -6,8 +6,8 @@ Tests live in ``unit/`` (pure: no kernel, no Metaflow run, no subprocess but a q
 the CLI and exported flows as processes). A test's directory gives its marker (``unit`` or
 ``kernel``, so ``pytest -m unit`` runs the fast layer) unless the test names its layer itself
 (``@pytest.mark.kernel`` on a test of a mostly pure module). Helpers shared by both layers
-(``inprocess.py``, ``sync_helpers.py``, ``show_fixtures.py``, ``headless.py``), ``flows/``
-and the shared ``vectors/`` sit here, beside this file, which puts them on ``sys.path``.
+(``inprocess.py``, ``sync_helpers.py``, ``show_fixtures.py``, ``headless.py``, ``run_compare.py``),
+``flows/`` and the shared ``vectors/`` sit here, beside this file, which puts them on ``sys.path``.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import headless
 import nbformat
 import pytest
 from core_graphs import GraphNotebook, graph_notebooks
-from test_fidelity import assert_equal_artifacts
+from run_compare import assert_equal_artifacts
 
 from jupyter_metaflow.export import export_notebook
 
@@ -52,14 +52,7 @@ def graph_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     def run_exported(g: GraphNotebook) -> subprocess.CompletedProcess:
         flow_file = folder / f"{_stem(g)}_flow.py"
         flow_file.write_text(export_notebook(folder / f"{_stem(g)}.ipynb"))
-        return subprocess.run(
-            [sys.executable, flow_file.name, "--no-pylint", "run"],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        return headless.run_flow_file(flow_file, "run", env=env)
 
     with ThreadPoolExecutor(3) as pool:
         exported = dict(zip(map(_stem, NOTEBOOKS), pool.map(run_exported, NOTEBOOKS), strict=True))

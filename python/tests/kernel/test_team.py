@@ -8,8 +8,6 @@ its own Metaflow configuration).
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +21,6 @@ from jupyter_metaflow.assembly import assemble
 from jupyter_metaflow.cells import CellInput
 from jupyter_metaflow.export import export_notebook
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 TESTS = Path(__file__).resolve().parent
 
 
@@ -47,22 +44,11 @@ def team_local_metadata(tmp_path: Path, s3: servers.S3Server) -> Iterator[server
         yield deployment
 
 
-def run_flow_file(team: servers.Team, flow_file: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, flow_file.name, "--no-pylint", *args],
-        cwd=flow_file.parent,
-        env=team.env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def execute_notebook(
     team: servers.Team, name: str, workdir: Path, **env: str
 ) -> tuple[nbformat.NotebookNode, Path]:
     path = workdir / f"{name}.ipynb"
-    shutil.copy(EXAMPLES / path.name, path)
+    shutil.copy(headless.EXAMPLES / path.name, path)
     nb = headless.execute(
         nbformat.read(path, as_version=4), path, timeout=600, **{**team.env, **env}
     )
@@ -81,7 +67,7 @@ def cell_errors(nb: nbformat.NotebookNode) -> list[str]:
 COMPARE = """
 import os, sys
 sys.path[:0] = [{tests!r}, os.path.dirname({tests!r})]
-from test_fidelity import assert_equal_artifacts, run_artifacts
+from run_compare import assert_equal_artifacts
 a, b = Run({a!r}), Run({b!r})
 assert_equal_artifacts(a, b, set({steps!r}))
 meta = [a['start'].task.metadata_dict, b['start'].task.metadata_dict]
@@ -91,17 +77,7 @@ result = dict(ds=[m.get('ds-type') for m in meta],
 """
 
 
-ALL_EXAMPLES = sorted(
-    p.stem
-    for p in EXAMPLES.glob("*.ipynb")
-    if "%%step" in p.read_text()
-    and nbformat.read(p, as_version=4)
-    .metadata.get("jupyter_metaflow", {})
-    .get("execute_in_ci", True)
-)
-
-
-@pytest.mark.parametrize("name", ALL_EXAMPLES)
+@pytest.mark.parametrize("name", headless.CI_EXAMPLES)
 def test_example_notebook_runs_in_the_team_deployment_like_its_export(name, team, tmp_path):
     """The notebook's in-kernel run lives in the S3 datastore and the metadata service, and
     holds what ``python exported.py run`` with the same profile gives."""
@@ -116,7 +92,7 @@ def test_example_notebook_runs_in_the_team_deployment_like_its_export(name, team
     exported = workdir / "exported.py"
     exported.write_text(export_notebook(path))
     params = model.flow_cell.param_args if model.flow_cell else []
-    result = run_flow_file(team, exported, "run", *params)
+    result = headless.run_flow_file(exported, "run", *params, env=team.env)
     assert result.returncode == 0, result.stdout + result.stderr
     exported_run = servers.client_view(team.env, latest, workdir)
     assert exported_run != notebook_run
