@@ -13,7 +13,8 @@ import type { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
 import type { ISignal } from '@lumino/signaling';
 
-import { assemble, classify, type IFlowModel, type IStepModel } from './assembly';
+import { assemble, type IFlowModel, type IStepModel } from './assembly';
+import { classify } from './cellrules';
 import type { INodeState } from './dagview';
 import type {
   ICellError,

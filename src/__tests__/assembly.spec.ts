@@ -3,12 +3,12 @@ import * as path from 'path';
 
 import {
   assemble,
-  classify,
   descendants,
   flowNameFromPath,
   topologicalOrder,
   upstreamInOrder
 } from '../assembly';
+import { classify } from '../cellrules';
 import type { INotebookCell } from '../protocol';
 
 /** The shared vectors, also read by python/tests/unit/test_cells.py (no copy here). */
