@@ -221,7 +221,7 @@ def test_the_panel_reads_runs_without_unpickling_objects(ip, tmp_path, monkeypat
     from metaflow.client import core as client_core
     from metaflow.client.filecache import FileCache
 
-    from jupyter_metaflow._metaflow import _client_task_datastore
+    from jupyter_metaflow._metaflow.artifacts import client_task_datastore
 
     cells = set_notebook(
         "%%flow ParityFlow\ngroup = Parameter('group', default='nightly')",
@@ -239,7 +239,7 @@ def test_the_panel_reads_runs_without_unpickling_objects(ip, tmp_path, monkeypat
     payload = gzip.compress(pickle.dumps(_RunsCode(str(marker))))
     planted = [run["_parameters"].task["group"], next(iter(run["classify"]))["_transition"]]
     for artifact in planted:
-        ds = _client_task_datastore(artifact)
+        ds = client_task_datastore(artifact)
         key = ds._objects[artifact.path_components[-1]]
         blob = tmp_path / ".metaflow" / "ParityFlow" / "data" / key[:2] / key
         assert blob.is_file()

@@ -627,7 +627,7 @@ def test_implied_transitions_and_flow_name_from_notebook(ip):
 def test_large_artifact_is_stored_uncompressed_and_reads_back(ip, tmp_path):
     import json
 
-    payload = os.urandom(_metaflow.RAW_BLOB_BYTES + 1)
+    payload = os.urandom(_metaflow.datastore.RAW_BLOB_BYTES + 1)
     ip.user_ns["PAYLOAD"] = payload
     cells = notebook(
         "%%step start\nself.big = PAYLOAD\nself.small = 'x' * 100\nself.next(self.end)",
@@ -840,7 +840,9 @@ def test_an_interrupt_while_a_finished_tasks_logs_are_saved_keeps_the_task(ip, m
     the run record, so the next step runs in the same run and the step is not run twice."""
     import signal
 
-    save_logs = _metaflow._save_logs
+    from jupyter_metaflow._metaflow import tasks
+
+    save_logs = tasks._save_logs
 
     def interrupted_while_saving(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)  # what Interrupt Kernel sends, at that moment
@@ -848,9 +850,9 @@ def test_an_interrupt_while_a_finished_tasks_logs_are_saved_keeps_the_task(ip, m
 
     cells = notebook(*LINEAR)
     ok(ip, cells[1])
-    monkeypatch.setattr(_metaflow, "_save_logs", interrupted_while_saving)
+    monkeypatch.setattr(tasks, "_save_logs", interrupted_while_saving)
     result = run(ip, cells[2])
-    monkeypatch.setattr(_metaflow, "_save_logs", save_logs)
+    monkeypatch.setattr(tasks, "_save_logs", save_logs)
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     assert "the task is kept" in str(result.error_in_exec)
     first = notebook_session.get_session().current_run

@@ -1,0 +1,109 @@
+"""Every call into Metaflow's private internals, in one package (metaflow>=2.19,<2.20).
+
+The notebook session (``session.py``) runs steps in the kernel process the way Metaflow's
+own ``step`` command does: ``MetaflowTask.run_step`` against the datastore and metadata
+provider ``python flow.py run`` would use. The private pieces that needs, one module each:
+
+* :mod:`.flowclass` -- the flow class as Metaflow's CLI prepares it; ``--param value``
+  options parsed by the same click options ``python flow.py run`` builds;
+* :mod:`.storage` -- where runs live (:class:`Storage`, :func:`resolve_storage`) and
+  :func:`metaflow_state`, which saves and restores Metaflow's process-global state around each
+  operation so the kernel stays usable for ordinary code;
+* :mod:`.metadata`, :mod:`.datastore` -- Metaflow's metadata provider and datastores made to
+  serve the many tasks of one long-lived process;
+* :mod:`.backend` -- environment, metadata provider and flow datastore of one flow
+  (:class:`Backend`); :func:`new_run`, :func:`persist_parameters`, :func:`clone_task`: what
+  ``NativeRuntime`` and ``resume`` do, minus the subprocesses;
+* :mod:`.tasks` -- :func:`run_task`, one task in the kernel; :mod:`.taskstate` and
+  :mod:`.artifacts` -- finished tasks and their artifacts read back;
+* :mod:`.commands` -- ``metaflow.Runner`` and the deploy commands from a kernel.
+
+No other module of the package touches Metaflow's private internals: they import what they
+need from here. Nothing here knows about cells or notebooks.
+"""
+
+from __future__ import annotations
+
+from metaflow.lint import LintWarn
+
+from .artifacts import (
+    NotPlainData,
+    plain_artifact_value,
+    stored_artifact_facts,
+    task_artifacts,
+    unpicklable_artifact,
+)
+from .backend import (
+    DEBUG_SYS_TAG,
+    NOTEBOOK_SYS_TAG,
+    Backend,
+    clone_task,
+    new_run,
+    persist_parameters,
+    run_task_ids,
+)
+from .commands import MetaflowCommandFailed, airflow_create, create_options, deploy, kernel_runner
+from .flowclass import (
+    config_options,
+    config_parameter_names,
+    decorated_flow_class,
+    decorator_attribute,
+    flow_decorator_names,
+    flowspec_attribute_names,
+    lint,
+    parameter_values,
+    prepare_flow_class,
+)
+from .storage import (
+    Storage,
+    StorageError,
+    forget_datastore_root,
+    metaflow_state,
+    resolve_storage,
+    storage_problem,
+    unreachable_storage,
+)
+from .tasks import TaskOutcome, run_task
+from .taskstate import TaskState, read_task_state, task_outcome
+
+__all__ = [
+    "DEBUG_SYS_TAG",
+    "NOTEBOOK_SYS_TAG",
+    "Backend",
+    "LintWarn",
+    "MetaflowCommandFailed",
+    "NotPlainData",
+    "Storage",
+    "StorageError",
+    "TaskOutcome",
+    "TaskState",
+    "airflow_create",
+    "clone_task",
+    "config_options",
+    "config_parameter_names",
+    "create_options",
+    "decorated_flow_class",
+    "decorator_attribute",
+    "deploy",
+    "flow_decorator_names",
+    "flowspec_attribute_names",
+    "forget_datastore_root",
+    "kernel_runner",
+    "lint",
+    "metaflow_state",
+    "new_run",
+    "parameter_values",
+    "persist_parameters",
+    "plain_artifact_value",
+    "prepare_flow_class",
+    "read_task_state",
+    "resolve_storage",
+    "run_task",
+    "run_task_ids",
+    "storage_problem",
+    "stored_artifact_facts",
+    "task_artifacts",
+    "task_outcome",
+    "unpicklable_artifact",
+    "unreachable_storage",
+]
