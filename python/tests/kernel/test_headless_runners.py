@@ -28,7 +28,7 @@ from typing import Any
 import headless
 import nbformat
 import pytest
-from test_fidelity import run_artifacts
+from run_compare import run_artifacts
 
 from jupyter_metaflow.export import export_notebook
 
