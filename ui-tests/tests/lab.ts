@@ -1,29 +1,27 @@
 /** Driving JupyterLab and the DAG panel the way the specs need it: shared by the UI specs. */
 import { expect, test as galataTest, type IJupyterLabPageFixture } from '@jupyterlab/galata';
+import * as galataUtils from '@jupyterlab/galata/lib/utils';
 import type { Locator } from '@playwright/test';
 
 import { openNotebook, type ICellSpec } from './notebooks';
 
-/** How long JupyterLab may take to start in a test page (a loaded machine takes over 15 s). */
-const APP_START_MS = 90000;
-
 /**
- * Galata's `test`, waiting for JupyterLab to start as Galata does (splash gone, Launcher
- * active) but as long as a busy machine needs: Galata's own wait gives up after 15 s.
+ * How long a Galata helper may wait for a state when it names no timeout of its own.
+ *
+ * Galata's helpers (JupyterLab's start in every test page and after a reload, the Launcher
+ * tab, file browser listings) wait through `waitForCondition`, which gives up after a fixed
+ * 15 s; JupyterLab takes longer than that to start on a busy machine. The test's own timeout
+ * still bounds every test.
  */
-export const test = galataTest.extend({
-  waitForApplication: async ({}, use) => {
-    await use(async (page, helpers) => {
-      await page
-        .locator('#jupyterlab-splash')
-        .waitFor({ state: 'detached', timeout: APP_START_MS });
-      await helpers.waitForCondition(() => helpers.activity.isTabActive('Launcher'), APP_START_MS);
-      if (!(await helpers.isInSimpleMode())) {
-        await helpers.activity.activateTab('Launcher');
-      }
-    });
-  }
-});
+const HELPER_WAIT_MS = 90000;
+const galataWait = galataUtils.waitForCondition;
+(galataUtils as { waitForCondition: typeof galataWait }).waitForCondition = (
+  condition,
+  timeout = HELPER_WAIT_MS
+) => galataWait(condition, timeout);
+
+/** Galata's `test`; import it from here so that the longer helper wait applies. */
+export const test = galataTest;
 
 /** Where the specs save their light and dark screenshots. */
 export const SHOTS = 'test-results/screenshots';
