@@ -328,6 +328,14 @@ class _OrderedOutput:
         self.headers[job.index] = job.header
         self.held.setdefault(job.index, [])
 
+    def remove(self, index: int) -> None:
+        """Forget a job that never began (it runs elsewhere, or not at all)."""
+        if index in self.order:
+            self.order.remove(index)
+        self.headers.pop(index, None)
+        self.held.pop(index, None)
+        self._advance()
+
     def _head(self) -> int | None:
         return self.order[0] if self.order else None
 
@@ -375,6 +383,21 @@ class _OrderedOutput:
         self._advance()
 
 
+@dataclass
+class _Sent:
+    """A job sent to a worker: it runs it after the ones sent before."""
+
+    job: Job
+    sent: float
+    """``time.perf_counter()`` when it was sent."""
+    kernel_seconds: float
+    """The kernel's own time to send it (its task id, its events)."""
+    begun: bool = False
+    """The worker said it began the task (its ``begin`` message was read)."""
+    cancelled: bool = False
+    """A cancel was sent: the worker skips it unless it began it already."""
+
+
 def run_in_workers(
     pool: WorkerPool,
     jobs: list[Job],
@@ -382,18 +405,24 @@ def run_in_workers(
     build_key: str,
     build_spec: dict[str, Any],
     start: Callable[[Job], str],
+    began: Callable[[Job], None],
     finish: Callable[[Job, dict[str, Any]], list[Job]],
     skip: Callable[[Job], None],
     keep_going: Callable[[int], bool] = lambda remaining: True,
+    prefetch: bool = True,
 ) -> ParallelOutcome:
     """Run ``jobs`` on up to ``max_workers`` workers of ``pool``.
 
     ``start(job)`` is called as a job is sent (returns its task id, allocated by the caller);
-    ``finish(job, result)`` with the worker's result (``failure`` set when the task failed) and
-    returns follow-up jobs (a recursive switch's next iteration); ``skip(job)`` for jobs not run
-    after a failure; ``keep_going(remaining)`` after each finished job: when False, no new job
-    starts and the rest are returned in ``unrun``. After the first failure no new job starts;
-    the running ones finish. An
+    ``began(job)`` when the worker begins it; ``finish(job, result)`` with the worker's result
+    (``failure`` set when the task failed) and returns follow-up jobs (a recursive switch's next
+    iteration); ``skip(job)`` for jobs not run after a failure; ``keep_going(remaining)`` after
+    each finished job: when False, no new job starts and the rest are returned in ``unrun``.
+
+    With ``prefetch`` (the caller's task ids can be dropped unused), a busy worker is sent its
+    next job while it runs one, so it begins it without waiting for the kernel; a job sent but
+    not begun is cancelled when the step stops (the worker skips it) and handed back when its
+    worker exits. After the first failure no new job begins; the running ones finish. An
     interrupt (``KeyboardInterrupt``) interrupts every busy worker, reports their tasks through
     ``finish`` and returns ``interrupted``. When no worker can start or build the flow, nothing
     ran and ``fallback`` says why.
@@ -401,35 +430,55 @@ def run_in_workers(
     queue = sorted(jobs, key=lambda j: j.index)
     output = _OrderedOutput(sys.stdout, sys.stderr)
     wanted = max(1, min(max_workers, len(queue)))
-    running: dict[int, tuple[Job, float, float]] = {}  # worker pid -> (job, sent at, kernel's time)
+    inflight: dict[int, deque[_Sent]] = {}  # worker pid -> the jobs sent to it, in order
+    last_read: dict[int, float] = {}  # worker pid -> when its last result was read
     outcome = ParallelOutcome()
     state = {"stop": False, "back": False}  # stop: a task failed, or interrupted; back: to kernel
     start_errors: list[str] = []
 
+    def open_for_more() -> bool:
+        return bool(queue) and not state["stop"] and not state["back"] and not outcome.fallback
+
+    def sent_to(worker: Worker) -> deque[_Sent]:
+        return inflight.setdefault(worker.pid, deque())
+
     def dispatch(worker: Worker) -> None:
-        if (
-            not queue
-            or state["stop"]
-            or state["back"]
-            or outcome.fallback
-            or worker.busy
-            or not worker.ready
-            or worker.dead
-        ):
+        """Send the worker a job when it is free (or, with ``prefetch``, its next one)."""
+        sent_jobs = sent_to(worker)
+        if not open_for_more() or not worker.ready or worker.dead:
             return
         if worker.build_key != build_key:
-            pool.build(worker, build_key, build_spec)
+            if not sent_jobs:
+                pool.build(worker, build_key, build_spec)
             return
-        began = time.perf_counter()
+        # a next job waits at a busy worker only while every worker has one to come
+        if sent_jobs and not (prefetch and len(sent_jobs) < 2 and len(queue) >= wanted):
+            return
+        began_at = time.perf_counter()
         job = queue.pop(0)
         job.payload["task_id"] = start(job)
         job.payload["build_key"] = build_key
         output.add(job)
+        now = time.perf_counter()
+        sent_jobs.append(_Sent(job, now, now - began_at))
         worker.busy = True
-        sent = time.perf_counter()
-        running[worker.pid] = (job, sent, sent - began)
         if not worker.send(("task", job.payload)):
             worker_died(worker)
+
+    def take_back(entry: _Sent) -> None:
+        """A job that never began goes back to the queue (run elsewhere, or skipped)."""
+        output.remove(entry.job.index)
+        queue.append(entry.job)
+        queue.sort(key=lambda j: j.index)
+
+    def cancel_waiting() -> None:
+        """No new job begins: cancel those sent but not begun."""
+        for pid, sent_jobs in inflight.items():
+            worker = next((w for w in pool.workers if w.pid == pid), None)
+            for entry in sent_jobs:
+                if not entry.begun and not entry.cancelled and worker is not None:
+                    entry.cancelled = True
+                    worker.send(("cancel", entry.job.payload["task_id"]))
 
     def failure_result(job: Job, interrupted: bool, event: str, message: str) -> dict[str, Any]:
         return {
@@ -444,40 +493,65 @@ def run_in_workers(
             },
         }
 
-    def complete(worker: Worker, job: Job, result: dict[str, Any]) -> None:
-        began = time.perf_counter()
-        _, sent, kernel_seconds = running.pop(worker.pid)
-        worker.busy = False
+    def head(worker: Worker, task_id: str) -> _Sent | None:
+        sent_jobs = sent_to(worker)
+        if sent_jobs and sent_jobs[0].job.payload["task_id"] == task_id:
+            return sent_jobs[0]
+        return None
+
+    def complete(worker: Worker, result: dict[str, Any]) -> None:
+        read_at = time.perf_counter()
+        entry = sent_to(worker).popleft()
+        worker.busy = bool(sent_to(worker))
         worker.tasks += 1
-        if "wall" in result:
-            _measurements.overhead.append(max(0.0, time.perf_counter() - sent - result["wall"]))
+        if "wall" in result:  # from when the worker could begin it to when its result was read
+            could_begin = max(entry.sent, last_read.get(worker.pid, entry.sent))
+            _measurements.overhead.append(max(0.0, read_at - could_begin - result["wall"]))
+        last_read[worker.pid] = read_at
         notes = [
             f"[{result[f'{s}_dropped']:,} more characters of {s} than the cell shows (limit "
             f"{OUTPUT_LIMIT:,} per task); the task's log keeps all of it]"
             for s in ("stdout", "stderr")
             if result.get(f"{s}_dropped")
         ]
-        output.finish(job.index, "\n".join(notes) or None)
-        if result.get("failure") is not None:
+        output.finish(entry.job.index, "\n".join(notes) or None)
+        if result.get("failure") is not None and not state["stop"]:
             state["stop"] = True
-        queue.extend(finish(job, result))
+            cancel_waiting()
+        queue.extend(finish(entry.job, result))
         queue.sort(key=lambda j: j.index)
-        _measurements.dispatch.append(kernel_seconds + time.perf_counter() - began)
-        if queue and not state["stop"] and not keep_going(len(queue)):
+        _measurements.dispatch.append(entry.kernel_seconds + time.perf_counter() - read_at)
+        if open_for_more() and not keep_going(len(queue)):
             state["back"] = True
-        if result.get("retire"):
+            cancel_waiting()
+        if result.get("retire"):  # it exits: what it was sent next goes to another worker
+            for waiting in sent_to(worker):
+                take_back(waiting)
+            inflight.pop(worker.pid, None)
+            worker.busy = False
             pool.discard(worker)
 
     def worker_died(worker: Worker) -> None:
+        try:  # what it said before it ended (which task it began, or finished)
+            while worker.conn.poll(0):
+                message = pool.receive(worker, worker.conn.recv())
+                if message is not None:
+                    process(worker, message)
+        except (EOFError, OSError):
+            pass
         reason = worker.exit_reason()
+        worker.busy = False
         pool.discard(worker)
-        if worker.pid in running:
-            job = running.pop(worker.pid)[0]
-            state["stop"] = True
+        sent_jobs = inflight.pop(worker.pid, deque())
+        if sent_jobs and sent_jobs[0].begun:
+            job = sent_jobs.popleft().job
             what = (
                 job.header.strip("─ ") if job.header else f"a task of step {job.payload['step']!r}"
             )
             output.finish(job.index)
+            if not state["stop"]:
+                state["stop"] = True
+                cancel_waiting()
             queue.extend(
                 finish(
                     job,
@@ -486,12 +560,13 @@ def run_in_workers(
                         False,
                         f"worker {reason}",
                         f"The worker process running {what} (pid {worker.pid}) {reason}; its task "
-                        "did not "
-                        "finish. The step's other tasks are unaffected.",
+                        "did not finish. The step's other tasks are unaffected.",
                     ),
                 )
             )
-        elif not worker.ready:
+        for waiting in sent_jobs:  # never begun: another worker (or nobody, after a failure)
+            take_back(waiting)
+        if not worker.ready:
             start_errors.append(f"a worker process {reason} before it was ready")
 
     def handle(worker: Worker) -> None:
@@ -506,45 +581,65 @@ def run_in_workers(
                     "the flow cannot be built from the module and step cells alone "
                     f"(as the exported flow file would be): {worker.build_error}"
                 )
-            dispatch(worker)
-        elif message[0] == "out":
-            if worker.pid in running:
-                output.write(running[worker.pid][0].index, message[1], message[2])
-        elif message[0] == "done" and worker.pid in running:
-            complete(worker, running[worker.pid][0], message[1])
+        else:
+            process(worker, message)
+        if not worker.dead:
             dispatch(worker)
 
+    def process(worker: Worker, message: tuple) -> None:
+        """A message about one of the worker's tasks."""
+        if message[0] == "out":
+            sent_jobs = sent_to(worker)
+            if sent_jobs:
+                output.write(sent_jobs[0].job.index, message[1], message[2])
+        elif message[0] == "begin":
+            entry = head(worker, message[1])
+            if entry is not None:
+                entry.begun = True
+                began(entry.job)
+        elif message[0] == "cancelled":
+            entry = head(worker, message[1])
+            if entry is not None:
+                sent_to(worker).popleft()
+                worker.busy = bool(sent_to(worker))
+                take_back(entry)
+        elif message[0] == "done" and head(worker, message[1]["state"]["task_id"]) is not None:
+            complete(worker, message[1])
+
     try:
-        while running or (
-            queue and not state["stop"] and not state["back"] and outcome.fallback is None
-        ):
-            if queue and not state["stop"] and not state["back"] and outcome.fallback is None:
+        while any(inflight.values()) or open_for_more():
+            if open_for_more():
                 if len(start_errors) >= wanted and not any(w.ready for w in pool.live()):
                     outcome.fallback = "; ".join(start_errors)
                     break
                 pool.ensure(wanted)  # first use, or replacing retired workers
             workers = pool.live()
-            for worker in workers:
-                dispatch(worker)
+            for _ in range(2):  # a job for every free worker first, then the next ones
+                for worker in workers:
+                    dispatch(worker)
             for conn in wait([w.conn for w in workers], timeout=1.0):
                 ready = next((w for w in workers if w.conn is conn), None)
                 if ready is not None and not ready.dead:
                     handle(ready)
     except KeyboardInterrupt:
         outcome.interrupted = state["stop"] = True
-        _stop_after_interrupt(pool, running, handle)
-        for pid in list(running):
-            job = running.pop(pid)[0]
-            output.finish(job.index)
-            finish(
-                job,
-                failure_result(
-                    job,
-                    True,
-                    "KeyboardInterrupt",
-                    "the worker did not stop after the interrupt and was killed",
-                ),
-            )
+        cancel_waiting()
+        _stop_after_interrupt(pool, inflight, handle)
+        for sent_jobs in inflight.values():
+            for entry in sent_jobs:
+                if not entry.begun:
+                    take_back(entry)
+                    continue
+                output.finish(entry.job.index)
+                finish(
+                    entry.job,
+                    failure_result(
+                        entry.job,
+                        True,
+                        "KeyboardInterrupt",
+                        "the worker did not stop after the interrupt and was killed",
+                    ),
+                )
     finally:
         output.close()
     if (outcome.fallback is not None or state["back"]) and not state["stop"]:
@@ -556,17 +651,16 @@ def run_in_workers(
 
 
 def _stop_after_interrupt(
-    pool: WorkerPool, running: dict, handle: Callable[[Worker], None]
+    pool: WorkerPool, inflight: dict[int, deque[_Sent]], handle: Callable[[Worker], None]
 ) -> None:
-    """Interrupt every busy worker; let them report for a moment, then kill the rest. A second
-    interrupt kills at once."""
-    busy = [w for w in pool.live() if w.pid in running]
-    for worker in busy:
+    """Interrupt every busy worker (after cancelling what they were sent next); let them report
+    for a moment, then kill the rest. A second interrupt kills at once."""
+    for worker in [w for w in pool.live() if inflight.get(w.pid)]:
         worker.interrupt()
     deadline = time.perf_counter() + INTERRUPT_GRACE_SECONDS
     try:
-        while running and time.perf_counter() < deadline:
-            workers = [w for w in pool.live() if w.pid in running]
+        while any(inflight.values()) and time.perf_counter() < deadline:
+            workers = [w for w in pool.live() if inflight.get(w.pid)]
             for conn in wait([w.conn for w in workers], timeout=0.1):
                 worker = next(w for w in workers if w.conn is conn)
                 try:
@@ -575,6 +669,6 @@ def _stop_after_interrupt(
                     raise
     except KeyboardInterrupt:
         pass
-    for worker in [w for w in pool.workers if w.pid in running]:
+    for worker in [w for w in pool.workers if inflight.get(w.pid)]:
         worker.busy = False
         pool.discard(worker)

@@ -317,8 +317,12 @@ class StepTaskRunner:
             )
 
         def start(item: parallel.Job) -> str:
+            task_id, registered = backend.claim_task_id(run.run_id, step)
+            item.payload["claimed"] = not registered
+            return task_id
+
+        def began(item: parallel.Job) -> None:
             self._emit(StepEvent("running", **splits(item.spec), **base))
-            return backend.new_task_id(run.run_id, step)
 
         def finish(item: parallel.Job, result: dict[str, Any]) -> list[parallel.Job]:
             spec, failure = item.spec, result.get("failure")
@@ -360,9 +364,11 @@ class StepTaskRunner:
             key,
             spec,
             start,
+            began,
             finish,
             skip,
             planner.keep_going,
+            prefetch=backend.claims_task_ids,
         )
         if outcome.unrun:
             if outcome.fallback is not None:

@@ -107,6 +107,7 @@ class TaskRunner:
                     job["split_index"],
                     job["script"],
                     task_id=job["task_id"],
+                    claimed=job.get("claimed", False),
                 )
         except Exception as exc:  # Metaflow's bookkeeping of the task (ids, logs) failed
             return _failed(

@@ -14,9 +14,14 @@ thread (ipykernel's ZMQ, heartbeat and comm threads are not in the child).
 
 The kernel talks to a worker over a socket pair (``multiprocessing.connection`` framing):
 
-kernel -> worker: ``("build", key, cells)``, ``("task", job)``, ``("ping", n, sent)``, ``("exit",)``
+kernel -> worker: ``("build", key, cells)``, ``("task", job)``, ``("cancel", task_id)``,
+``("ping", n, sent)``, ``("exit",)``
 worker -> kernel: ``("ready", pid, time)``, ``("built", key, seconds, error)``,
-``("out", stream, text)``, ``("pong", n, sent, received)``, ``("done", result)``
+``("begin", task_id)``, ``("out", stream, text)``, ``("done", result)``,
+``("cancelled", task_id)``, ``("pong", n, sent, received)``
+
+The kernel may send a busy worker its next task; the worker reads it when the current one
+ends, and skips it (``cancelled``) when a ``cancel`` for it arrived by then.
 
 Output a task writes with ``print``/``sys.stdout``/``sys.stderr`` travels as ``out`` messages
 before its ``done`` (so it belongs to that task), at most :data:`OUTPUT_LIMIT` characters per
@@ -25,7 +30,9 @@ descriptors (a C library, a subprocess) goes to the kernel's, which Jupyter show
 
 A worker exits when the kernel closes the connection or dies, after :data:`IDLE_EXIT_SECONDS`
 without work, after :data:`MAX_TASKS` tasks, or when its resident memory after a task exceeds
-:data:`RECYCLE_RSS_BYTES` (the pool starts another when one is needed): memory comes back.
+:data:`RECYCLE_RSS_BYTES` (the pool starts another when one is needed): memory comes back. When
+the machine runs out of memory, the system's out-of-memory killer picks a worker before the
+kernel (:data:`OOM_SCORE_ADJ`).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -47,6 +55,7 @@ from typing import Any
 __all__ = [
     "IDLE_EXIT_SECONDS",
     "MAX_TASKS",
+    "OOM_SCORE_ADJ",
     "OUTPUT_LIMIT",
     "RECYCLE_RSS_BYTES",
     "Worker",
@@ -61,6 +70,9 @@ MAX_TASKS = 200
 """A worker exits after this many tasks (a fresh one replaces it when needed)."""
 RECYCLE_RSS_BYTES = 1 << 30
 """A worker whose resident memory exceeds this after a task exits after reporting it."""
+OOM_SCORE_ADJ = 500
+"""Added to a worker's out-of-memory score (Linux; -1000..1000): when memory runs out, the
+system kills a worker (the step fails with a message) rather than the kernel."""
 OUTPUT_LIMIT = 1 << 20
 """Characters of one stream of one task sent to the cell; the rest stays in the task's log."""
 PINGS = 3
@@ -379,8 +391,16 @@ def _rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _first_to_go_when_memory_runs_out() -> None:
+    """Make the out-of-memory killer pick a worker before the kernel: a killed worker fails
+    one split (and is replaced); a killed kernel loses the notebook's state."""
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as adj:
+        adj.write(str(OOM_SCORE_ADJ))
+
+
 def serve(fd: int) -> None:
     """A worker's main loop (the process entry point)."""
+    _first_to_go_when_memory_runs_out()
     channel = _Channel(Connection(fd))
     guard = _TaskGuard()
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
@@ -403,18 +423,34 @@ def serve(fd: int) -> None:
     threading.Thread(target=flusher, daemon=True).start()
     runner = worker_tasks.TaskRunner()
     channel.send(("ready", os.getpid(), time.time()))
+    waiting: deque[tuple] = deque()  # messages read ahead of their turn
+
+    def next_message(timeout: float) -> tuple | None:
+        if waiting:
+            return waiting.popleft()
+        return channel.conn.recv() if channel.conn.poll(timeout) else None
+
+    def read_ahead() -> bool:
+        """Read what already arrived (False: the kernel closed the connection)."""
+        try:
+            while channel.conn.poll(0):
+                waiting.append(channel.conn.recv())
+        except (EOFError, OSError):
+            return False
+        return True
+
     tasks = 0
     while True:
         try:
-            if not channel.conn.poll(IDLE_EXIT_SECONDS):
-                break
-            message = channel.conn.recv()
+            message = next_message(IDLE_EXIT_SECONDS)
         except (EOFError, OSError, KeyboardInterrupt):
             break
-        if message[0] == "exit":
+        if message is None or message[0] == "exit":
             break
         if message[0] == "ping":
             channel.send(("pong", message[1], message[2], time.time()))
+            continue
+        if message[0] == "cancel":  # of a task that ran already
             continue
         if message[0] == "build":
             try:
@@ -422,13 +458,27 @@ def serve(fd: int) -> None:
             except worker_tasks.BuildError as exc:
                 channel.send(("built", message[1], 0.0, str(exc)))
             continue
-        for stream in streams.values():
-            stream.new_task()
-        guard.active = True
+        job, begun = message[1], False
+        guard.active = True  # from here an interrupt stops the task, or keeps it from beginning
         try:
-            result = runner.run(message[1])
-        except KeyboardInterrupt:  # between the task's end and here
-            result = runner.interrupted(message[1])
+            if not read_ahead():  # a cancel sent after the task is read before it begins
+                break
+            cancel = ("cancel", job["task_id"])
+            if cancel in waiting:
+                waiting.remove(cancel)
+                channel.send(("cancelled", job["task_id"]))
+                continue
+            channel.send(("begin", job["task_id"]))
+            begun = True
+            for stream in streams.values():
+                stream.new_task()
+            result = runner.run(job)
+        except KeyboardInterrupt:  # before the task began, or between its end and here
+            if not begun:
+                guard.active = False
+                channel.send(("cancelled", job["task_id"]))
+                continue
+            result = runner.interrupted(job)
         finally:
             guard.active = False
         for name, stream in streams.items():
@@ -441,6 +491,12 @@ def serve(fd: int) -> None:
         channel.send(("done", result))
         if result["retire"]:
             break
-        if not channel.conn.poll(_IDLE_COLLECT_SECONDS):  # no next task waits for a collection
-            gc.collect()  # the task's cycles
+        if result["failure"] is not None:  # the step stops: what waits here does not begin
+            if not read_ahead():
+                break
+            for skipped in [m for m in waiting if m[0] == "task"]:
+                waiting.remove(skipped)
+                channel.send(("cancelled", skipped[1]["task_id"]))
+        if not waiting and not channel.conn.poll(_IDLE_COLLECT_SECONDS):
+            gc.collect()  # the task's cycles, when no next task waits for the collection
     channel.conn.close()

@@ -99,9 +99,21 @@ class Backend:
             self.metadata._task_id_seq = max(self.metadata._task_id_seq, max(existing))
 
     def new_task_id(self, run_id: str, step: str) -> str:
-        """Allocate a task id in ``run_id`` (and register it), as Metaflow's runtime does
-        before it launches a task elsewhere (a worker process)."""
+        """Allocate a task id in ``run_id`` (and register it)."""
         return self.metadata.new_task_id(run_id, step)
+
+    @property
+    def claims_task_ids(self) -> bool:
+        """Whether :meth:`claim_task_id` leaves nothing in the run for a task that never
+        starts (the local provider; the metadata service registers ids as it hands them out)."""
+        return getattr(self.metadata, "TYPE", None) == "local"
+
+    def claim_task_id(self, run_id: str, step: str) -> tuple[str, bool]:
+        """A task id in ``run_id`` for a task a worker process runs, as Metaflow's runtime
+        allocates one before it launches a task elsewhere; and whether it is registered
+        already (a local id is registered by the task, see :func:`.tasks.run_task`'s
+        ``claimed``)."""
+        return self.metadata.claim_task_id(run_id, step)
 
     def reset_sticky_tags(self) -> None:
         """Drop the tags flow decorators made sticky for an earlier task or run (a task

@@ -102,11 +102,13 @@ def run_task(
     split_index: int | None,
     script_name: str,
     task_id: str | None = None,
+    claimed: bool = False,
 ) -> TaskOutcome:
     """Run one task of ``step`` in this process with Metaflow's task code.
 
     ``input_paths`` are ``run/step/task`` pathspecs (may point into other runs); ``task_id``
-    one :meth:`Backend.new_task_id` allocated (by the kernel for a worker), else a new one. Output
+    one :meth:`Backend.claim_task_id` gave (by the kernel for a worker; ``claimed``: not
+    registered yet, the task registers it), else a new one. Output
     goes to the cell (the current ``sys.stdout``/``sys.stderr``) and into the task's logs.
     Exceptions from the user's code (``KeyboardInterrupt`` and ``SystemExit`` too) are returned in
     :attr:`TaskOutcome.error`, not raised: the task is then recorded as failed.
@@ -132,7 +134,13 @@ def run_task(
             decorators._init_step_decorators(
                 flow, flow._graph, backend.environment, backend.flow_datastore, quiet_echo
             )
-    task_id = task_id or backend.new_task_id(run_id, step)
+    # the task's system metadata (script name, git info) describe the flow's script, as
+    # in a task process of Metaflow's runtime
+    sys.argv[0] = script_name
+    if task_id is None:
+        task_id = backend.new_task_id(run_id, step)
+    elif claimed:
+        backend.metadata.register_claimed(run_id, step, task_id)
     # a foreach join's TaskDataStoreSet leaves its own blob cache on the store: a task
     # process starts without it
     backend.flow_datastore.ca_store.set_blob_cache(backend.blob_cache)
@@ -148,7 +156,6 @@ def run_task(
     )
     out, err = _Tee(sys.stdout), _Tee(sys.stderr, hidden_line=lambda: f"{flow} failed:")
     error: BaseException | None = None
-    sys.argv[0] = script_name
     started = time.perf_counter()
     with backend.deferred_writes():
         try:

@@ -101,6 +101,10 @@ def test_splits_run_in_workers_as_real_tasks_of_the_run(ip, warm_pool, capsys):
     ok(ip, cells[3])
     in_kernel = sorted(latest()["body"], key=lambda t: t.index)
     assert {a.id for a in in_kernel[0]} == names
+    # and the same metadata (Metaflow caches git info per process: this one's is pytest's)
+    kernel_meta, worker_meta = in_kernel[0].metadata_dict, tasks[0].metadata_dict
+    assert set(kernel_meta) - {"git-info"} == set(worker_meta) - {"git-info"}
+    assert kernel_meta["script-name"] == worker_meta["script-name"] == "sweep.py"
     assert {t.data.pid for t in in_kernel} == {os.getpid()}
 
 
@@ -160,6 +164,55 @@ def test_failing_split_fails_the_step_with_its_cells_traceback(ip, warm_pool):
     # no split starts after the failure; those that ran (at least split 1) stay readable
     finished = sorted(t.data.sq for t in latest()["body"] if t.successful)
     assert finished and set(finished) <= {1, 4, 16} and 1 in finished
+
+
+def test_splits_sent_ahead_do_not_begin_after_a_failure(ip, warm_pool):
+    """Each worker is sent its next split while it runs one; after a split fails, those not
+    begun are skipped and leave no task in the run."""
+    events = []
+    from jupyter_metaflow import session
+
+    session.get_session().add_listener(events.append)
+    cells = notebook(
+        "if self.input == 1:\n    raise ValueError('the first split fails')\n"
+        "threading.Event().wait(1.0)\nself.sq = square(self.input)",
+        items="list(range(1, 9))",
+    )
+    for cell in cells[:3]:
+        ok(ip, cell)
+    error = ip.run_cell(cells[3]).error_in_exec
+    assert isinstance(error, StepFailed) and "the first split fails" in error.user_traceback
+    body = [(e.status, e.split_index, e.task_id) for e in events if e.step == "body"]
+    ran = {i for s, i, _ in body if s == "running"}
+    skipped = {i for s, i, _ in body if s == "skipped"}
+    assert 0 in ran and len(ran) <= 2 and ran | skipped == set(range(8)) and not ran & skipped
+    # the run holds the tasks that began, nothing for those sent ahead and skipped
+    tasks = {t.index: t for t in latest()["body"]}
+    assert set(tasks) == ran
+    assert not tasks[0].successful and all(tasks[i].successful for i in ran - {0})
+
+
+def test_a_worker_grown_past_the_memory_limit_is_replaced_and_its_memory_returned(ip, warm_pool):
+    """A split leaves its worker holding more than the recycling limit: the worker reports the
+    split and exits (its memory goes back to the machine); the split sent to it next runs in
+    another worker, and the step completes."""
+    grow = workers.RECYCLE_RSS_BYTES + (64 << 20)
+    cells = notebook(
+        f"if self.input == 1:\n    import builtins\n    builtins.kept = bytearray({grow})\n"
+        "threading.Event().wait(0.3)\nself.pid = os.getpid()\nself.sq = square(self.input)",
+        items="list(range(1, 7))",
+    )
+    for cell in cells:
+        ok(ip, cell)
+    tasks = sorted(latest()["body"], key=lambda t: t.index)
+    assert [t.data.sq for t in tasks] == [1, 4, 9, 16, 25, 36]
+    grown = tasks[0].data.pid
+    assert grown != os.getpid()
+    assert grown not in [w.pid for w in warm_pool.live()]
+    with pytest.raises(ProcessLookupError):  # exited and reaped: its memory is the machine's
+        os.kill(grown, 0)
+    assert grown not in [t.data.pid for t in tasks[1:]]  # what it was sent next ran elsewhere
+    ok(ip, cells[3])  # the pool starts another worker when needed
 
 
 def test_unpicklable_artifact_in_a_worker(ip, warm_pool):

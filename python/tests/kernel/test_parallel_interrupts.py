@@ -1,8 +1,9 @@
 """Foreach splits in worker processes of a real kernel: interrupting from the kernel manager
-(as JupyterLab's Interrupt does) and a worker killed by the OS."""
+(as JupyterLab's Interrupt does), a worker killed by the OS, and one killed for memory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -155,3 +156,84 @@ def test_worker_killed_by_the_os_fails_the_step_clearly(notebook_kernel):
     assert kernel.execute("1 + 1")["content"]["status"] == "ok"
     save(path, cells(BODY_OK))
     assert kernel.execute(BODY_OK, timeout=180)["content"]["status"] == "ok"  # a new worker
+
+
+def _own_memory_cgroup() -> tuple[Path, str] | None:
+    """This process's memory cgroup folder and the file that limits a child group's memory
+    (cgroup v1's memory controller, or v2 with memory enabled for children), or None."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            folder = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            if (folder / "cgroup.procs").exists():
+                return folder, "memory.limit_in_bytes"
+        if controllers == "":
+            for mount in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
+                folder = mount / path.lstrip("/")
+                control = folder / "cgroup.subtree_control"
+                if control.exists() and "memory" in control.read_text().split():
+                    return folder, "memory.max"
+    return None
+
+
+@pytest.fixture
+def memory_limited_group():
+    """A new memory cgroup limited to 300 MB (skipped where none can be made: no root, no
+    memory controller); its processes go back to this process's group afterwards."""
+    own = _own_memory_cgroup()
+    if own is None:
+        pytest.skip("no memory cgroup to make a limited group in")
+    parent, limit_file = own
+    group = parent / f"jupyter-metaflow-oom-{os.getpid()}"
+    try:
+        group.mkdir()
+        (group / limit_file).write_text(str(300 << 20))
+    except OSError as exc:
+        pytest.skip(f"cannot make a memory-limited cgroup here: {exc}")
+    try:
+        yield group
+    finally:
+        for pid in (group / "cgroup.procs").read_text().split():
+            with contextlib.suppress(OSError):
+                (parent / "cgroup.procs").write_text(pid)
+        group.rmdir()
+
+
+def _oom_kills(group: Path) -> int:
+    for name in ("memory.oom_control", "memory.events"):
+        if (group / name).exists():
+            for line in (group / name).read_text().splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    return 0
+
+
+def test_worker_killed_for_memory_fails_the_step_and_the_kernel_lives(
+    notebook_kernel, memory_limited_group
+):
+    """A real out-of-memory kill: the kernel and its workers in a cgroup with 300 MB for new
+    memory, a split allocating 1 GiB. The system kills the worker (it volunteers before the
+    kernel), the step fails naming the split, the kernel and the earlier run are untouched."""
+    kernel, path = notebook_kernel
+    warm_up(kernel)
+    earlier = kernel.execute(
+        "from metaflow import Flow\nearlier = next(r for r in Flow('SleepyFlow') if r.successful)\n"
+        "assert earlier['join'].task.data.values == [0, 1, 2, 3]"
+    )
+    assert earlier["content"]["status"] == "ok"
+    for pid in [kernel.km.provisioner.process.pid, *workers_of(kernel.km)]:
+        (memory_limited_group / "cgroup.procs").write_text(str(pid))
+    hog = (
+        "%%step body\nif self.input == 2:\n    hog = bytearray(1 << 30)\ntime.sleep(1)\n"
+        "self.v = self.input\nself.next(self.join)"
+    )
+    save(path, cells(hog))
+    reply = kernel.execute(hog, timeout=300)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "StepFailed"
+    message = reply["content"]["evalue"]
+    assert "split 3 of 4" in message
+    assert "was killed by SIGKILL (the system's out-of-memory killer sends it)" in message
+    assert _oom_kills(memory_limited_group) >= 1  # the system's out-of-memory killer did it
+    alive = kernel.execute("assert earlier['join'].task.data.values == [0, 1, 2, 3]")
+    assert alive["content"]["status"] == "ok"  # the kernel and the earlier run are untouched
