@@ -57,6 +57,9 @@ __all__ = [
 
 MARGIN = 0.8
 """Workers are used only when they are expected to take at most this share of the kernel's time."""
+PING_WAIT_SECONDS = 0.5
+"""How long the rule waits for a newly ready worker's first round trip (an idle worker answers
+in milliseconds) rather than deciding without it."""
 INTERRUPT_GRACE_SECONDS = 3.0
 """After an interrupt, how long workers get to report their interrupted task before SIGKILL."""
 
@@ -203,6 +206,8 @@ class Planner:
             return False
         pool.poll()
         ready = [w for w in pool.live() if w.ready]
+        if ready and _measurements.overhead_seconds(pool) is None:
+            pool.await_ping(PING_WAIT_SECONDS)  # a ready worker's cost is a round trip away
         wanted = min(self.max_workers, remaining)
         built = sum(1 for w in ready if w.build_key == self.build_key)
         build = 0.0 if built >= wanted else (pool.build_seconds or self.kernel_build_seconds)

@@ -49,7 +49,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 __all__ = [
@@ -258,6 +258,21 @@ class WorkerPool:
                     self.receive(worker, worker.conn.recv())
             except (EOFError, OSError):
                 worker.dead = True
+
+    def await_ping(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for the first round trip to a ready worker: the
+        ping it was sent when it became ready, answered at once by an idle worker."""
+        deadline = time.perf_counter() + timeout
+        while self.ping_seconds is None and time.perf_counter() < deadline:
+            idle = [w for w in self.live() if w.ready and not w.busy]
+            if not idle:
+                return
+            for conn in wait([w.conn for w in idle], deadline - time.perf_counter()):
+                worker = next(w for w in idle if w.conn is conn)
+                try:
+                    self.receive(worker, worker.conn.recv())
+                except (EOFError, OSError):
+                    worker.dead = True
 
     def ready_count(self) -> int:
         return sum(1 for w in self.live() if w.ready)
