@@ -473,33 +473,24 @@ class KernelFlowDataStore(FlowDataStore):
         spin_artifacts=None,
         persist=True,
     ):
-        if orig_flow_datastore is not None:
-            return super().get_task_datastore(
-                run_id,
-                step_name,
-                task_id,
-                attempt=attempt,
-                data_metadata=data_metadata,
-                mode=mode,
-                allow_not_done=allow_not_done,
-                join_type=join_type,
-                orig_flow_datastore=orig_flow_datastore,
-                spin_artifacts=spin_artifacts,
-                persist=persist,
-            )
-        if mode == "w":
+        """Metaflow's, but a task written here reports when it is done and a task known
+        finished is built from what was recorded; a spin task's (``orig_flow_datastore``) is
+        left to Metaflow entirely."""
+        own = orig_flow_datastore is None
+        if own and mode == "w":
             return _KernelTaskDataStore(
                 self, run_id, step_name, task_id, attempt=attempt, mode=mode, persist=persist
             )
         known = self._done.get((run_id, step_name, task_id))
         if (
-            mode == "r"
+            own
+            and mode == "r"
             and known is not None
             and data_metadata is None
             and attempt in (None, known[0])
         ):
             attempt, data_metadata = known
-        remember = mode == "r" and attempt is None and not allow_not_done
+        remember = own and mode == "r" and attempt is None and not allow_not_done
         ds = super().get_task_datastore(
             run_id,
             step_name,
@@ -508,6 +499,9 @@ class KernelFlowDataStore(FlowDataStore):
             data_metadata=data_metadata,
             mode=mode,
             allow_not_done=allow_not_done,
+            join_type=join_type,
+            orig_flow_datastore=orig_flow_datastore,
+            spin_artifacts=spin_artifacts,
             persist=persist,
         )
         if remember and ds.attempt is not None:
