@@ -299,7 +299,7 @@ export class DetailsPane extends Widget {
         return;
       }
       const data = result.data as unknown as IShowData;
-      const rows = (data.artifacts ?? []).filter(a => !a.name.startsWith('_') && a.name !== 'name');
+      const rows = data.artifacts ?? [];
       const view = h('div', 'jp-mf-Details-view');
       const list = h('ul', 'jp-mf-Details-artifacts');
       list.setAttribute('aria-label', title);

@@ -225,8 +225,7 @@ def run_details(payload: dict[str, Any]) -> dict[str, Any]:
         parameters: dict[str, str] = {}
         try:
             task = run["_parameters"].task
-            names = [a.id for a in task if not a.id.startswith("_") and a.id != "name"]
-            for name in sorted(names):
+            for name in sorted(_parameter_names(task)):
                 parameters[name] = brief(_plain_value(task[name]), 200)
         except KeyError:
             pass
@@ -237,6 +236,18 @@ def run_details(payload: dict[str, Any]) -> dict[str, Any]:
             "parameters": parameters,
             "steps": run_statuses(run, switch_steps()),
         }
+
+
+def _parameter_names(task: Any) -> list[str]:
+    """The run's Parameters (Configs too), from the ``_graph_info`` Metaflow stores in the
+    ``_parameters`` task, which also holds the flow's class constants; every artifact of that
+    task when ``_graph_info`` is not plain data."""
+    from ._metaflow import is_user_artifact
+
+    info = _plain_value(task["_graph_info"]) if "_graph_info" in task else None
+    if isinstance(info, dict) and isinstance(info.get("parameters"), list):
+        return [str(p["name"]) for p in info["parameters"] if isinstance(p, dict) and "name" in p]
+    return [a.id for a in task if is_user_artifact(a.id)]
 
 
 def switch_steps() -> dict[str, list[str]]:

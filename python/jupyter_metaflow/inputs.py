@@ -14,6 +14,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_magic, magics_class
 
+from ._metaflow import is_user_artifact
 from .errors import RunOrderError
 from .foreach import split_label
 
@@ -81,7 +82,7 @@ class StepInputs:
     def artifact_names(self) -> list[str]:
         """The parent task's artifacts this object reads."""
         task = self._task
-        return [] if task is None else sorted(a.id for a in task if not a.id.startswith("_"))
+        return [] if task is None else sorted(a.id for a in task if is_user_artifact(a.id))
 
     def next(self, *args: Any, **kwargs: Any) -> None:
         """``self.next(...)`` does nothing here: the step cell's own run moves the flow on."""
@@ -92,7 +93,7 @@ class StepInputs:
         """Like Metaflow's: the artifacts all inputs agree on become readable from ``self``."""
         names = set.intersection(*(set(i.artifact_names()) for i in inputs)) if inputs else set()
         for name in sorted(names):
-            if (include and name not in include) or name in exclude or name == "name":
+            if (include and name not in include) or name in exclude:
                 continue
             values = [getattr(i, name) for i in inputs]
             if all(_same(values[0], v) for v in values[1:]):

@@ -28,6 +28,7 @@ from metaflow.lint import LintWarn
 
 from .artifacts import (
     NotPlainData,
+    is_user_artifact,
     plain_artifact_value,
     stored_artifact_facts,
     task_artifacts,
@@ -88,6 +89,7 @@ __all__ = [
     "flow_decorator_names",
     "flowspec_attribute_names",
     "forget_datastore_root",
+    "is_user_artifact",
     "kernel_runner",
     "lint",
     "metaflow_state",

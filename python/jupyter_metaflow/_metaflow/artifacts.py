@@ -27,6 +27,12 @@ class UnloadedArtifact:
         return f"<{kind}, {self.size / 2**20:.1f} MB pickled: not loaded for this preview>"
 
 
+def is_user_artifact(name: str) -> bool:
+    """Whether a task's artifact is the flow's data rather than Metaflow's bookkeeping: names
+    starting with ``_`` and ``name`` (the flow's name, which every task stores) are Metaflow's."""
+    return not name.startswith("_") and name != "name"
+
+
 def task_artifacts(
     backend: Backend, run_id: str, step: str, task_id: str, max_bytes: int | None = None
 ) -> dict[str, Any]:
@@ -37,7 +43,7 @@ def task_artifacts(
     ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, mode="r")
     out: dict[str, Any] = {}
     for name, _ in ds.items():
-        if name.startswith("_") or name == "name":
+        if not is_user_artifact(name):
             continue
         info = ds._info.get(name) or {}
         size = info.get("size")

@@ -22,6 +22,7 @@ from metaflow.mflog import TASK_LOG_SOURCE
 from metaflow.mflog.mflog import decorate
 from metaflow.task import MetaflowTask
 
+from .artifacts import is_user_artifact
 from .backend import Backend
 from .flowclass import fresh_subclass, quiet_echo
 from .taskstate import TaskState, stack_key
@@ -175,9 +176,7 @@ def run_task(
             artifacts = 0
             if error is None:
                 ds = backend.flow_datastore.get_task_datastore(run_id, step, task_id, mode="r")
-                artifacts = sum(
-                    1 for name, _ in ds.items() if not name.startswith("_") and name != "name"
-                )
+                artifacts = sum(1 for name, _ in ds.items() if is_user_artifact(name))
     transition = getattr(flow, "_transition", None) if error is None else None
     next_steps, foreach_var = (list(transition[0]), transition[1]) if transition else ([], None)
     state = TaskState(

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from .._metaflow import is_user_artifact
 from ..foreach import split_label
 from . import artifacts, fallbacks
 from .address import ShowError, Target, final_tasks, position, split_index, split_input, task_labels
@@ -225,7 +226,8 @@ def _step_data(target: Target, limits: Limits) -> dict[str, Any]:
     task = target.task or final_tasks(tasks)[0]
     shown = tasks[: limits.items]
     rows = [_task_row(t, label) for t, label in zip(shown, task_labels(shown))]
-    listing = [_artifact_row(a, limits) for a in sorted(task, key=lambda a: a.id)]
+    own = sorted((a for a in task if is_user_artifact(a.id)), key=lambda a: a.id)
+    listing = [_artifact_row(a, limits) for a in own]
     title = target.step.id if target.kind == "step" else f"{target.step.id}/{task.id}"
     return {
         "version": BUNDLE_VERSION,
@@ -282,7 +284,7 @@ def _run_data(target: Target, limits: Limits) -> dict[str, Any]:
     for step in reversed(list(run)):
         tasks = list(step)
         first = tasks[0] if tasks else None
-        names = sorted(a.id for a in first) if first is not None else []
+        names = sorted(a.id for a in first if is_user_artifact(a.id)) if first is not None else []
         steps.append(
             {
                 "step": step.id,

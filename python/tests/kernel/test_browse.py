@@ -224,7 +224,7 @@ def test_the_panel_reads_runs_without_unpickling_objects(ip, tmp_path, monkeypat
     from jupyter_metaflow._metaflow.artifacts import client_task_datastore
 
     cells = set_notebook(
-        "%%flow ParityFlow\ngroup = Parameter('group', default='nightly')",
+        "%%flow ParityFlow\ngroup = Parameter('group', default='nightly')\nUNITS = 'cm'",
         *SWITCH_IN_FOREACH,
         path=str(tmp_path / "parity.ipynb"),
     )
@@ -233,7 +233,7 @@ def test_the_panel_reads_runs_without_unpickling_objects(ip, tmp_path, monkeypat
     namespace(None)
     run = Flow("ParityFlow").latest_run
     before = browse.run_details({"run": run.pathspec})
-    assert before["parameters"] == {"group": "'nightly'"}
+    assert before["parameters"] == {"group": "'nightly'"}  # not the constant UNITS
 
     marker = tmp_path / "ran"
     payload = gzip.compress(pickle.dumps(_RunsCode(str(marker))))

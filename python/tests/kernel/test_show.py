@@ -164,6 +164,7 @@ def test_whole_notebook_run(world: Any) -> None:
     assert list(steps) == ["start", "work", "join"]
     assert steps["work"]["tasks"] == 3 and steps["work"]["status"] == "ok"
     assert "note" in steps["start"]["artifacts"]
+    assert "name" not in steps["start"]["artifacts"]  # Metaflow's, not the flow's
 
 
 def test_self_is_the_last_executed_step(world: Any) -> None:
@@ -199,6 +200,7 @@ def test_step_table(world: Any) -> None:
     assert d["kind"] == "step"
     rows = {a["name"]: a for a in d["artifacts"]}
     assert rows["note"]["type"] == "str" and rows["note"]["preview"] == "'from the notebook'"
+    assert "name" not in rows and "\nname: " not in show("start")["text/plain"]
     assert rows["xs"]["size"] > 0
     work = data(show("work"))
     assert [(t["index"], t["label"]) for t in work["tasks"]] == [(0, "[0]"), (1, "[1]"), (2, "[2]")]
