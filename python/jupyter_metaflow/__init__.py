@@ -82,6 +82,8 @@ def receive_notebook(ipython: Any, message: str) -> None:
     from . import protocol
 
     load_ipython_extension(ipython)
+    assert _link is not None
+    _link.announce()  # the frontend that sent this listens, whatever the kernel's environment
     envelope = protocol.validate(json.loads(message))
     if envelope["type"] != "flow":
         raise protocol.ProtocolError(f"expected a 'flow' message, got {envelope['type']!r}")

@@ -1,15 +1,16 @@
 """The kernel end of the ``jupyter_metaflow`` comm: handshake and message dispatch.
 
 One :class:`FrontendLink` per kernel. It registers the comm target (so a frontend can
-open a comm) and opens a comm itself when the extension loads (so an already-open
-frontend learns that the kernel side is there). Later features register handlers for
-their message types with :meth:`FrontendLink.on` and push messages with
-:meth:`FrontendLink.send`.
+open a comm) and opens a comm itself when the extension loads and a frontend may be
+listening (so an already-open frontend learns that the kernel side is there; see
+:func:`frontend_may_listen`). Later features register handlers for their message types
+with :meth:`FrontendLink.on` and push messages with :meth:`FrontendLink.send`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,31 @@ def hello_payload() -> dict[str, Any]:
     }
 
 
+def execute_request() -> dict[str, Any] | None:
+    """The execute_request the kernel is handling, or None (no kernel, other request)."""
+    from IPython import get_ipython
+
+    kernel = getattr(get_ipython(), "kernel", None)
+    if kernel is None or not hasattr(kernel, "get_parent"):
+        return None
+    parent = kernel.get_parent("shell") or {}
+    if (parent.get("header") or {}).get("msg_type") != "execute_request":
+        return None
+    return parent
+
+
+def frontend_may_listen() -> bool:
+    """Whether a frontend may take a comm this kernel opens: the kernel of a notebook that
+    jupyter_server started (JupyterLab, Notebook 7: ``JPY_SESSION_NAME``), or one running a
+    notebook frontend's cell (its ``cellId``). Headless runners (nbclient: nbconvert,
+    papermill, ``jupyter execute``) take none and log a warning for each; a frontend that
+    attaches later opens its own comm."""
+    if os.environ.get("JPY_SESSION_NAME"):
+        return True
+    parent = execute_request()
+    return bool(parent and (parent.get("metadata") or {}).get("cellId"))
+
+
 class FrontendLink:
     """All comms between this kernel and the frontends that talk to it."""
 
@@ -51,9 +77,16 @@ class FrontendLink:
 
     # -- wiring -------------------------------------------------------------------------
     def install(self) -> None:
-        """Register the comm target and announce ourselves to any listening frontend."""
+        """Register the comm target and announce ourselves to a frontend that may listen."""
         manager = comm_module.get_comm_manager()
         manager.register_target(protocol.COMM_TARGET, self._on_open)
+        if frontend_may_listen():
+            self.announce()
+
+    def announce(self) -> None:
+        """Open a comm with our ``hello`` (unless a frontend's comm is already open)."""
+        if self._comms:
+            return
         opened = comm_module.create_comm(
             target_name=protocol.COMM_TARGET,
             data=protocol.envelope("hello", hello_payload()),

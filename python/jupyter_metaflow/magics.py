@@ -74,7 +74,7 @@ class NotebookFlowMagics(Magics):
         if tokens and not tokens[0].startswith("-"):
             parse_argstring(self.flow, line)
         source = self._source("flow", line, cell)
-        print(self.session.define_flow(source, self.shell.user_ns, self._cell_id))
+        self.session.show_flow(source, self.shell.user_ns, self._cell_id)
 
     @magic_arguments()
     @argument("name", help="the step's name (start, end, or any lowercase identifier)")

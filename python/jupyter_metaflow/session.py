@@ -79,6 +79,10 @@ class NotebookSession:
         """A run the user made current (:meth:`use_run`) until the start step begins another."""
         self._waiting: list[tuple[str, Any]] = []
         """Step cells waiting for the flow to be complete: ``(step, its cell's display)``."""
+        self._summarized: BuiltFlow | None = None
+        """The flow the last ``%%flow`` cell executed built (its summary is on display)."""
+        self._summary_display: Any = None
+        """The display of that summary (see :meth:`show_flow`)."""
 
     # -- public API for frontends and other features -------------------------------------
     @property
@@ -158,6 +162,8 @@ class NotebookSession:
     def record_executed(self, source: str, cell_id: str | None) -> None:
         """Remember a cell this kernel executed (:meth:`NotebookSource.record_executed`)."""
         self.notebook.record_executed(source, cell_id)
+        if injected_parameters.is_injected_cell(source):
+            self._update_flow_summary()
 
     def notebook_model(self, source: str | None = None, cell_id: str | None = None) -> FlowModel:
         """Assemble the flow from the freshest cell texts; ``source`` is the executing cell."""
@@ -174,9 +180,38 @@ class NotebookSession:
         if errors:
             raise FlowDefinitionError(format_cell_errors(errors))
         built = flow_cell_class(model, user_ns)
+        summary = self._flow_summary(built)
+        self._summarized = built
+        return summary
+
+    def show_flow(self, source: str, user_ns: dict[str, Any], cell_id: str | None = None) -> None:
+        """Execute a ``%%flow`` cell and display its summary, updated in place (a display
+        update, which nbclient and papermill apply) when papermill's injected cell runs
+        after it: papermill puts that cell below the cell tagged ``parameters``."""
+        from IPython.display import display
+
+        summary = self.define_flow(source, user_ns, cell_id)
+        self._summary_display = display({"text/plain": summary}, raw=True, display_id=True)
+
+    def _update_flow_summary(self) -> None:
+        """papermill's injected cell ran after the shown ``%%flow`` summary: show the values
+        the run gets (left alone when they do not convert: the start step says so)."""
+        if self._summarized is None or self._summary_display is None:
+            return
+        if self.notebook.injected_values() is None:
+            return
+        try:
+            summary = self._flow_summary(self._summarized)
+        except FlowDefinitionError:
+            return
+        self._summary_display.update({"text/plain": summary}, raw=True)
+
+    def _flow_summary(self, built: BuiltFlow) -> str:
         values = self._parameter_values(built)
         shown = ", ".join(f"{k}={_shown_value(v)}" for k, v in values.items())
         summary = f"Flow {built.cls.__name__}" + (f" with parameters {shown}" if shown else "")
+        if self.notebook.injected_values():
+            summary += " (papermill's parameters applied)"
         if self.current_run is not None and self.flow_name == built.cls.__name__:
             summary += (
                 f" (run {self.current_run} keeps the values it started with; "

@@ -36,6 +36,7 @@ from . import export as exporter
 from . import switches
 from ._metaflow import forget_datastore_root
 from .assembly import FlowModel, assemble
+from .comm import execute_request
 from .errors import FlowDefinitionError
 from .events import StepEvent
 from .notebook_io import read_notebook
@@ -462,7 +463,7 @@ class FlowSync:
     def route_tagged_cell(self, lines: list[str]) -> list[str]:
         """Input transformer: a cell tagged ``step:NAME``/``flow:NAME`` becomes a call of
         :func:`run_tagged`, so it runs exactly like a ``%%step``/``%%flow`` cell."""
-        parent = _execute_request()
+        parent = execute_request()
         if parent is None:
             return lines
         code = parent["content"].get("code", "")
@@ -569,20 +570,7 @@ def run_tagged(kind: str, name: str, source: str, cell_id: str | None) -> None:
     if kind == "step":
         session.run_step(name, source, shell.user_ns, cell_id)
     else:
-        print(session.define_flow(source, shell.user_ns, cell_id))
-
-
-def _execute_request() -> dict[str, Any] | None:
-    """The execute_request the kernel is handling, or None (no kernel, other request)."""
-    from IPython import get_ipython
-
-    kernel = getattr(get_ipython(), "kernel", None)
-    if kernel is None or not hasattr(kernel, "get_parent"):
-        return None
-    parent = kernel.get_parent("shell") or {}
-    if (parent.get("header") or {}).get("msg_type") != "execute_request":
-        return None
-    return parent
+        session.show_flow(source, shell.user_ns, cell_id)
 
 
 def _server_path(notebook_path: str, notebook_dir: str, output: str) -> str:

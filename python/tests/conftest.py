@@ -44,9 +44,17 @@ class KernelHarness:
         self.kc = kc
         self.iopub: list[dict[str, Any]] = []
 
-    def execute(self, code: str, timeout: float = 60) -> dict[str, Any]:
-        """Run ``code``; return the execute_reply, collecting iopub messages on the way."""
-        msg_id = self.kc.execute(code)
+    def execute(self, code: str, timeout: float = 60, cell_id: str | None = None) -> dict[str, Any]:
+        """Run ``code`` (as a notebook frontend's cell when ``cell_id`` is given: JupyterLab
+        sends it in the request's metadata); return the execute_reply, collecting iopub
+        messages on the way."""
+        if cell_id is None:
+            msg_id = self.kc.execute(code)
+        else:
+            content = {"code": code, "silent": False, "store_history": True}
+            msg = self.kc.session.msg("execute_request", content, metadata={"cellId": cell_id})
+            self.kc.shell_channel.send(msg)
+            msg_id = msg["header"]["msg_id"]
         self._drain_until_idle(msg_id, timeout)
         reply = self.kc.get_shell_msg(timeout=timeout)
         while reply["parent_header"].get("msg_id") != msg_id:

@@ -82,13 +82,15 @@ class Frontend:
         ]
 
     def output_text(self, msg_id: str) -> str:
-        """Stream and error text a cell execution produced."""
+        """Stream, displayed (``text/plain``) and error text a cell execution produced."""
         parts = []
         for msg in self.kernel.iopub:
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             if msg["msg_type"] == "stream":
                 parts.append(msg["content"]["text"])
+            elif msg["msg_type"] in ("display_data", "execute_result"):
+                parts.append(msg["content"]["data"].get("text/plain", "") + "\n")
             elif msg["msg_type"] == "error":
                 parts.append("\n".join(msg["content"]["traceback"]))
         return "".join(parts)

@@ -1,5 +1,7 @@
 """The handshake over the comm, in a real ipykernel, from both directions."""
 
+import os
+
 import metaflow.metaflow_version
 
 import jupyter_metaflow
@@ -19,7 +21,9 @@ def _is_comm(msg_type, comm_id=None, target=None):
 
 
 def test_load_ext_opens_a_comm_with_the_kernel_hello(kernel):
-    reply = kernel.execute("%load_ext jupyter_metaflow")
+    """A notebook frontend's cell (JupyterLab sends its ``cellId``) loads the extension: the
+    kernel announces itself, so an open frontend connects without asking."""
+    reply = kernel.execute("%load_ext jupyter_metaflow", cell_id="cell-1")
     assert reply["content"]["status"] == "ok"
     opened = kernel.wait_for(_is_comm("comm_open", target=protocol.COMM_TARGET))
     data = opened["content"]["data"]
@@ -30,6 +34,28 @@ def test_load_ext_opens_a_comm_with_the_kernel_hello(kernel):
         "package_version": jupyter_metaflow.__version__,
         "metaflow_version": metaflow.metaflow_version.get_version(),
     }
+
+
+def test_load_ext_opens_no_comm_without_a_frontend(kernel, tmp_path):
+    """nbclient (nbconvert, papermill, ``jupyter execute``) handles no comm and logs "No
+    handler found for comm target" for every comm a kernel opens; a kernel started by
+    jupyter_server (``JPY_SESSION_NAME``) announces itself without a cell id."""
+    from conftest import KernelHarness
+    from jupyter_client.manager import start_new_kernel
+
+    assert kernel.execute("%load_ext jupyter_metaflow")["content"]["status"] == "ok"
+    kernel.execute("pass")
+    assert not [m for m in kernel.iopub if m["msg_type"] == "comm_open"]
+
+    env = {**os.environ, "JPY_SESSION_NAME": str(tmp_path / "nb.ipynb"), "METAFLOW_USER": "tester"}
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    try:
+        served = KernelHarness(km, kc)
+        served.execute("%load_ext jupyter_metaflow")
+        served.wait_for(_is_comm("comm_open", target=protocol.COMM_TARGET))
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
 
 
 def test_frontend_opened_comm_gets_hello_back(kernel):
@@ -78,7 +104,7 @@ def test_load_ext_twice_keeps_one_link(kernel):
 
 
 def test_kernel_opened_comm_is_not_answered_twice_and_gets_the_run_state(kernel):
-    kernel.execute("%load_ext jupyter_metaflow")
+    kernel.execute("%load_ext jupyter_metaflow", cell_id="cell-1")
     opened = kernel.wait_for(_is_comm("comm_open", target=protocol.COMM_TARGET))
     comm_id = opened["content"]["comm_id"]
     kernel.comm_send(

@@ -199,6 +199,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_runner_gives_the_exported_flows_run(runner, cwd, matrix, exported, monkeypatch):
     done, out, job = matrix[(runner, cwd)]
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "No handler found for comm target" not in done.stdout + done.stderr  # no frontend
     nb = nbformat.read(out, as_version=4)
     assert not errors_of(nb), errors_of(nb)
     steps = {c.source.split()[1]: c for c in nb.cells if c.source.startswith("%%step")}
@@ -239,6 +240,8 @@ def test_papermill_parameters_set_the_flows_parameters_like_the_command_line(tmp
     assert not errors_of(nb), errors_of(nb)
     assert text_of(step_cell(nb, "start")).startswith("Bonjour Bonjour!")
     assert text_of(step_cell(nb, "end")).strip() == "int 2"
+    flow_cell = next(c for c in nb.cells if c.source.startswith("%%flow"))
+    assert "with parameters greeting='Bonjour', repeat=2," in text_of(flow_cell)  # not Hi, 3
     ours = run_artifacts_in(job, monkeypatch, "GreetingFlow")
 
     flow = job_tree(tmp_path, "flow", EXAMPLES / "parameters.ipynb")
