@@ -300,8 +300,11 @@ class RunProgress:
 def stream_run(runner: Any, launch: Callable[[], Any], progress: RunProgress) -> Any:
     """Call ``launch()`` (a blocking ``Runner.run``/``resume``) in a thread while this thread
     copies the subprocess's stdout and stderr into the cell line by line and feeds
-    ``progress``. Interrupting the kernel kills the subprocess. Returns the ``ExecutingRun``;
-    raises :class:`RuntimeRunFailed` when the process did not get to start a run."""
+    ``progress``. What Metaflow writes to stderr before the run starts (its banner, "The
+    graph looks good!") is shown as output, above the run's log, as a terminal shows it;
+    it stays error output when no run started (it then holds the reason). Interrupting the
+    kernel kills the subprocess. Returns the ``ExecutingRun``; raises
+    :class:`RuntimeRunFailed` when the process did not get to start a run."""
     result: dict[str, Any] = {}
 
     def target() -> None:
@@ -312,7 +315,12 @@ def stream_run(runner: Any, launch: Callable[[], Any], progress: RunProgress) ->
 
     thread = threading.Thread(target=target, name="jupyter-metaflow-runner", daemon=True)
     thread.start()
-    tails = {"stdout": _Tail(sys.stdout, progress), "stderr": _Tail(sys.stderr, progress)}
+    preamble = _Preamble()
+    # stderr first: its preamble lines go out before the stdout line that starts the run
+    tails = {
+        "stderr": _Tail(sys.stderr, progress, preamble, errors=True),
+        "stdout": _Tail(sys.stdout, progress, preamble),
+    }
     command = None
     progress.show(force=True)
     try:
@@ -330,8 +338,10 @@ def stream_run(runner: Any, launch: Callable[[], Any], progress: RunProgress) ->
         if command is not None:
             command.kill()
         thread.join(10)
+        preamble.release(sys.stderr)
         print("Interrupted: the run's process was stopped.", file=sys.stderr)
         raise
+    preamble.release(sys.stderr)
     progress.show(force=True)
     if "error" in result:
         message = str(result["error"]).strip().splitlines()
@@ -342,12 +352,34 @@ def stream_run(runner: Any, launch: Callable[[], Any], progress: RunProgress) ->
     return result["run"]
 
 
+class _Preamble:
+    """The stderr lines Metaflow's runtime wrote before the run started, held back until it
+    starts (then shown as output: banner and validation) or ends without starting (then as
+    errors: they say why)."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.lines: list[str] = []
+
+    def release(self, stream: Any) -> None:
+        """Write the held lines to ``stream``; later stderr lines go straight to stderr."""
+        self.started = True
+        for line in self.lines:
+            stream.write(line)
+        self.lines = []
+        stream.flush()
+
+
 class _Tail:
     """Copies complete new lines of a growing log file to a stream."""
 
-    def __init__(self, stream: Any, progress: RunProgress) -> None:
+    def __init__(
+        self, stream: Any, progress: RunProgress, preamble: _Preamble, errors: bool = False
+    ) -> None:
         self.stream = stream
         self.progress = progress
+        self.preamble = preamble
+        self.errors = errors
         self.position = 0
         self.partial = ""
 
@@ -364,6 +396,11 @@ class _Tail:
         if final and lines and not lines[-1]:
             lines.pop()
         for line in lines:
+            if self.errors and not self.preamble.started:
+                self.preamble.lines.append(line + "\n")
+                continue
+            if not self.preamble.started and _STARTING.search(line):
+                self.preamble.release(self.stream)
             self.stream.write(line + "\n")
             self.progress.feed(line)
         self.stream.flush()

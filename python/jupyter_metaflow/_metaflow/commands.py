@@ -43,9 +43,11 @@ def _kernel_subprocess_api(flow_file: str) -> Iterator[None]:
 
 def _kernel_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """The kernel's interpreter directory first on the PATH: Metaflow starts some processes
-    (``@parallel`` workers) as plain ``python``."""
+    (``@parallel`` workers) as plain ``python``; and unbuffered output, so the cell shows the
+    runtime's stdout and stderr lines in the order they were written, as a terminal does."""
 
     env = dict(env or {})
+    env["PYTHONUNBUFFERED"] = "1"
     path = env.get("PATH", os.environ.get("PATH", ""))
     env["PATH"] = os.pathsep.join(
         [os.path.dirname(sys.executable), *filter(None, path.split(os.pathsep))]

@@ -62,6 +62,11 @@ def test_mf_run_split_resume_and_kubernetes_option(workdir):
     assert "Running `python squares.nbflow.py run --tag nightly --max-workers 2 --n 4`" in out
     assert "Task is starting." in out and "Foreach yields 4 child steps." in out
     assert "] total 14" in out
+    # Metaflow's banner reads as in a terminal: output, before the run's log, not an error last
+    streams = [(o.name, o.text) for o in run_cell.outputs if o.output_type == "stream"]
+    log = "".join(text for _, text in streams)
+    assert log.index("Metaflow ") < log.index("The graph looks good!") < log.index("Workflow")
+    assert not [text for name, text in streams if name == "stderr"], streams
     progress = [o for o in run_cell.outputs if o.output_type == "display_data"]
     assert progress and progress[0].data["text/plain"].endswith(
         "start ✓  square ✓ 4  join ✓  end ✓"
@@ -92,6 +97,8 @@ def test_mf_run_split_resume_and_kubernetes_option(workdir):
     assert "Running `python squares.nbflow.py run --with kubernetes" in out
     assert "--with kubernetes run" in out  # the command Metaflow was given
     assert "The @kubernetes decorator requires --datastore=s3" in out
+    errors = "".join(o.text for o in k8s_cell.outputs if o.get("name") == "stderr")
+    assert "The @kubernetes decorator requires --datastore=s3" in errors  # no run: an error
     assert "RuntimeRunFailed: Metaflow's runtime stopped before the run started" in out
 
     # parameter values go through the flow's own click options
