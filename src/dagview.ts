@@ -301,8 +301,29 @@ export class DagView {
     const host = this._scrollHost();
     if (host) {
       host.scrollTop = 0;
-      host.scrollLeft = Math.max(0, (host.scrollWidth - host.clientWidth) / 2);
+      host.scrollLeft = this._uncutLeft(Math.max(0, (host.scrollWidth - host.clientWidth) / 2));
     }
+  }
+
+  /**
+   * A scroll offset at or left of `left` at which no node is cut by the visible
+   * area's left edge: a node's name is at its left, so a cut there leaves a
+   * fragment ("er" of "upper"); a node cut on the right keeps its name.
+   */
+  private _uncutLeft(left: number): number {
+    const nodes = this._layout?.nodes ?? [];
+    const { k, x } = this._transform;
+    for (let moved = true, rounds = 0; moved && rounds <= nodes.length; rounds++) {
+      moved = false;
+      for (const n of nodes) {
+        const start = x + n.x * k;
+        if (start < left && start + n.width * k > left) {
+          left = Math.max(0, start - UNCUT_MARGIN);
+          moved = true;
+        }
+      }
+    }
+    return left;
   }
 
   /** Zoom by `factor` around the point (cx, cy) of the visible area. */
@@ -639,6 +660,8 @@ export function stepAt(target: EventTarget | null): string | null {
 export const CONTEXT_STEP_ATTR = 'data-jp-mf-context-step';
 
 const MIN_ZOOM = 0.1;
+/** Space left of a node a fit scrolls to, so its border shows (px). */
+const UNCUT_MARGIN = 4;
 const MAX_ZOOM = 3;
 
 /**

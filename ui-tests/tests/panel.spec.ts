@@ -34,6 +34,21 @@ async function allNodesReachable(page: IJupyterLabPageFixture): Promise<void> {
   expect(outside).toEqual([]);
 }
 
+/** The steps whose name is not wholly inside the visible part of the panel's drawing. */
+async function cutNames(page: IJupyterLabPageFixture): Promise<string[]> {
+  return page.evaluate(() => {
+    const canvas = document.querySelector('#jp-mf-dag-panel .jp-mf-DagPanel-canvas')!;
+    const c = canvas.getBoundingClientRect();
+    const right = c.left + canvas.clientWidth;
+    return Array.from(canvas.querySelectorAll('.jp-mf-DagNode'))
+      .filter(g => {
+        const r = g.querySelector('.jp-mf-DagNode-name')!.getBoundingClientRect();
+        return r.left < c.left - 0.5 || r.right > right + 0.5;
+      })
+      .map(g => g.getAttribute('data-step')!);
+  });
+}
+
 /** The widget the saved workspace shows in the right sidebar (what a reload restores). */
 async function savedSidebarCurrent(page: IJupyterLabPageFixture): Promise<string | null> {
   return page.evaluate(async () => {
@@ -89,6 +104,24 @@ test.describe('DAG panel, without a kernel', () => {
       '%%step join\nself.total = sum(i.x for i in inputs)\nself.next(self.end)'
     );
     await expect(node(page, 'join')).not.toHaveAttribute('data-broken', 'true');
+  });
+
+  test('at the default width a two-branch graph shows every step name; none is cut at the left', async ({
+    page,
+    tmpPath
+  }) => {
+    const panel = await openFlow(page, tmpPath, 'branches.ipynb', BRANCHES);
+    const view = panel.locator('.jp-mf-DagView');
+    await expect(node(page, 'lower')).toBeVisible();
+    expect(Number(await view.getAttribute('data-zoom'))).toBeGreaterThanOrEqual(0.9);
+    const canvas = panel.locator('.jp-mf-DagPanel-canvas');
+    expect(await canvas.evaluate(c => c.scrollWidth > c.clientWidth)).toBe(true); // it scrolls
+    await expect.poll(() => cutNames(page)).toEqual([]);
+    await allNodesReachable(page);
+    await canvas.evaluate(c => (c.scrollLeft = c.scrollWidth));
+    await panel.locator('.jp-mf-DagPanel-fit').click();
+    await expect.poll(() => cutNames(page)).toEqual([]);
+    await shots(page, panel, 'panel-two-branches');
   });
 
   test('text stays readable at the default width; the graph scrolls and refits on resize and notebook switch', async ({
