@@ -380,14 +380,36 @@ export class DagView {
     this._apply();
   }
 
-  /** Move keyboard focus to a step's node. */
+  /**
+   * Move keyboard focus to a step's node, scrolling no more than it takes to
+   * show the node whole (the browser's own scroll on focus centres it, cutting
+   * its neighbours' names).
+   */
   focus(step: string): void {
     const node = this._nodes.get(step);
     if (node) {
       this._tabStop = step;
       this._updateTabStop();
-      node.g.focus();
+      node.g.focus({ preventScroll: true });
+      this._scrollToShow(step);
     }
+  }
+
+  /** Scroll a scrolling view by the least that shows a step's box whole. */
+  private _scrollToShow(step: string): void {
+    const host = this._scrollHost();
+    const n = this._layout?.nodes.find(x => x.name === step);
+    if (!host || !n) {
+      return;
+    }
+    const { k, x, y } = this._transform;
+    const nearest = (start: number, size: number, scroll: number, view: number): number => {
+      const end = start + size + UNCUT_MARGIN;
+      const from = Math.max(0, start - UNCUT_MARGIN);
+      return from < scroll ? from : end > scroll + view ? Math.min(from, end - view) : scroll;
+    };
+    host.scrollLeft = nearest(x + n.x * k, n.width * k, host.scrollLeft, host.clientWidth);
+    host.scrollTop = nearest(y + n.y * k, n.height * k, host.scrollTop, host.clientHeight);
   }
 
   /** The steps upstream (ancestors) and downstream (descendants) of `step`. */
@@ -550,8 +572,10 @@ export class DagView {
     if (next !== null) {
       event.preventDefault();
       event.stopPropagation();
-      this.focus(next);
-      this.reveal(next);
+      this.focus(next); // a scrolling view scrolls just enough to show it
+      if (!this._scrollHost()) {
+        this.reveal(next);
+      }
     }
   };
 

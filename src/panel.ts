@@ -368,14 +368,14 @@ export class DagPanel extends Panel {
   private _selectStep(step: string): void {
     this._tabs.currentWidget = this._details;
     this._updateDetails();
-    this._goToCell(step);
+    this._goToCell(step, false);
   }
 
-  private _goToCell(step: string): void {
+  private _goToCell(step: string, focus = true): void {
     const state = this._state;
     const index = state ? state.cellIndexOf(step) : -1;
     if (state && index >= 0) {
-      selectCell(state.panel, index);
+      selectCell(state.panel, index, focus);
     }
   }
 
@@ -451,14 +451,20 @@ export function consentText(consent: KernelConsent): string {
   }
 }
 
-/** Make a cell the active one and scroll it into view. */
-export function selectCell(panel: NotebookPanel, index: number): void {
+/**
+ * Make a cell the active one and scroll it into view; with `focus` (Go to cell,
+ * running cells) the cell also takes the keyboard focus, as JupyterLab's
+ * scrollToCell gives it. Selecting a node in the graph leaves the focus there.
+ */
+export function selectCell(panel: NotebookPanel, index: number, focus = true): void {
   const notebook = panel.content;
   notebook.deselectAll();
   notebook.activeCellIndex = index;
   const cell = notebook.widgets[index];
-  if (cell) {
+  if (cell && focus) {
     void notebook.scrollToCell(cell, 'start');
+  } else if (cell) {
+    void notebook.scrollToItem(index, 'start');
   }
 }
 

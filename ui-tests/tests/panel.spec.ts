@@ -121,6 +121,11 @@ test.describe('DAG panel, without a kernel', () => {
     await canvas.evaluate(c => (c.scrollLeft = c.scrollWidth));
     await panel.locator('.jp-mf-DagPanel-fit').click();
     await expect.poll(() => cutNames(page)).toEqual([]);
+    // moving along the graph with the keys scrolls only to show a node whole
+    await node(page, 'upper').click();
+    await page.keyboard.press('ArrowDown');
+    await expect(node(page, 'join')).toBeFocused();
+    expect(await cutNames(page)).toEqual([]);
     await shots(page, panel, 'panel-two-branches');
   });
 
@@ -304,6 +309,13 @@ test.describe('DAG panel, without a kernel', () => {
     await page.keyboard.press('Enter');
     await expect(node(page, 'lower')).toHaveAttribute('aria-selected', 'true');
     await expect(panel.locator('.jp-mf-Details-step')).toHaveText('lower');
+    // selecting shows the step's cell but leaves the focus in the graph: the arrows still move
+    await expect(page.locator('.jp-Notebook .jp-Cell.jp-mod-active')).toContainText('%%step lower');
+    await expect(node(page, 'lower')).toBeFocused();
+    await page.keyboard.press('ArrowLeft');
+    await expect(node(page, 'upper')).toBeFocused();
+    await node(page, 'join').click();
+    await expect(node(page, 'join')).toBeFocused();
     await expect(panel.locator('.jp-mf-Details')).toContainText('has not run yet');
     await node(page, 'upper').hover();
     await expect(node(page, 'start')).toHaveAttribute('data-lineage', 'upstream');
