@@ -49,6 +49,27 @@ async function cutNames(page: IJupyterLabPageFixture): Promise<string[]> {
   });
 }
 
+/** Contrast ratio of an element's text colour against its parent's background (rgb colours). */
+async function contrast(text: Locator): Promise<number> {
+  return text.evaluate(el => {
+    const rgb = (css: string) =>
+      css
+        .match(/[\d.]+/g)!
+        .slice(0, 3)
+        .map(Number);
+    const lum = ([r, g, b]: number[]) => {
+      const [R, G, B] = [r, g, b].map(c => {
+        const v = c / 255;
+        return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+      });
+      return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+    };
+    const fg = lum(rgb(getComputedStyle(el).color));
+    const bg = lum(rgb(getComputedStyle(el.parentElement!).backgroundColor));
+    return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+  });
+}
+
 /** The widget the saved workspace shows in the right sidebar (what a reload restores). */
 async function savedSidebarCurrent(page: IJupyterLabPageFixture): Promise<string | null> {
   return page.evaluate(async () => {
@@ -427,6 +448,15 @@ test.describe('DAG panel, with a kernel', () => {
     );
     await expect(page.locator('#jp-mf-dag-panel .jp-mf-DagEdge.jp-mod-taken')).toHaveCount(2);
     await shots(page, panel, 'panel-runs');
+    // the banner's text stays readable in the dark theme (WCAG AA: 4.5:1)
+    await page.theme.setDarkTheme();
+    expect(await contrast(panel.locator('.jp-mf-DagPanel-banner span'))).toBeGreaterThanOrEqual(
+      4.5
+    );
+    await page.theme.setLightTheme();
+    expect(await contrast(panel.locator('.jp-mf-DagPanel-banner span'))).toBeGreaterThanOrEqual(
+      4.5
+    );
     await panel.locator('.jp-mf-DagPanel-banner button').click();
     await expect(panel).not.toHaveAttribute('data-viewing', /./);
   });
