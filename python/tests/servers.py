@@ -63,7 +63,7 @@ def _output(proc: subprocess.Popen) -> str:
     return log.read().decode(errors="replace")[-2000:]
 
 
-class _Process:
+class ServerProcess:
     """A server process on ``127.0.0.1:port``; :meth:`stop` ends it (and only it)."""
 
     def __init__(self, argv: list[str], port: int, probe: str) -> None:
@@ -102,7 +102,7 @@ class _Process:
         self.stop()
 
 
-class S3Server(_Process):
+class S3Server(ServerProcess):
     """moto's S3 server; :meth:`create_bucket` makes a bucket with the test credentials.
 
     ``authenticated``: the server checks every request's credentials and signature (moto's
@@ -217,7 +217,7 @@ class S3Server(_Process):
         return role
 
 
-class MetadataService(_Process):
+class MetadataService(ServerProcess):
     """metaflow-local-service on ``root`` (its ``.metaflow`` tree holds the metadata)."""
 
     def __init__(self, root: Path, port: int | None = None, complete: bool = True) -> None:
