@@ -2,8 +2,12 @@
 
 The rule (:func:`workers_pay`), from what this kernel measured:
 
-* ``d``: a task's time: the median of the step's tasks in its previous execution in this
-  kernel; without one, the first split runs in the kernel and is timed (it stays a kernel task);
+* ``d``: a task's time in the kernel: the median of the step's kernel tasks in this execution,
+  else in its previous one (its worker tasks' when none ran in the kernel); without one, the
+  first split runs in the kernel and is timed (it stays a kernel task); ``d_w``: the same
+  task's time in a worker, measured the same way on the step's worker tasks (``d`` until a
+  worker ran one: a worker's task can take longer than the kernel's, its caches cold and the
+  cores shared);
 * ``s``: a worker's start (spawn to ready), measured when one last started; ``b``: building the
   flow in a worker (module cells, step cells), measured; ``c``: a worker task's overhead as the
   kernel sees it (its wall time minus the task's own), median of the recent ones, or a ping's
@@ -11,7 +15,7 @@ The rule (:func:`workers_pay`), from what this kernel measured:
   (allocating its id, its events, reading its result), median of the recent ones (0 before any).
 
 The remaining ``m`` tasks go to ``W = min(max workers, m)`` workers when ``b + max(T, m * k) < 0.8 *
-m * d``, ``T`` the time the ``m`` tasks of ``d + c`` seconds take on ``W`` workers, the ready ones
+m * d``, ``T`` the time the ``m`` tasks of ``d_w + c`` seconds take on ``W`` workers, the ready ones
 free now, the others after ``s`` (the kernel dispatches one task at a time: ``m * k`` bounds how
 soon they can end). While nothing is known about workers (the kernel's first foreach), one worker
 starts in the background as the first split runs in the kernel, and the splits keep running in the
@@ -100,7 +104,10 @@ def max_workers_limit(line: int | None, setting: int | None) -> tuple[int, str]:
 @dataclass
 class Measurements:
     task_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
-    """``(flow, step)`` -> median task time of the step's previous execution."""
+    """``(flow, step)`` -> median kernel task time of the step's previous execution (its worker
+    tasks' when none ran in the kernel)."""
+    worker_task_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
+    """``(flow, step)`` -> median worker task time of the step's last execution with one."""
     overhead: deque = field(default_factory=lambda: deque(maxlen=32))
     """Recent worker-task overheads (kernel wall time minus the worker's)."""
     dispatch: deque = field(default_factory=lambda: deque(maxlen=32))
@@ -134,16 +141,19 @@ def workers_pay(
     build: float | None,
     overhead: float | None,
     dispatch: float = 0.0,
+    worker_task_seconds: float | None = None,
 ) -> bool | None:
     """Whether the remaining tasks finish sooner in workers (the rule in the module docstring);
-    None when a needed worker cost is not measured yet."""
+    None when a needed worker cost is not measured yet. ``worker_task_seconds`` (``d_w``)
+    defaults to ``task_seconds``."""
     workers = min(max_workers, remaining)
     if workers < 2:
         return False
     if overhead is None or (startup is None and ready < workers):
         return None
     available = [0.0] * min(ready, workers) + [startup or 0.0] * (workers - min(ready, workers))
-    tasks_end = makespan(available, remaining, task_seconds + overhead)
+    each = task_seconds if worker_task_seconds is None else worker_task_seconds
+    tasks_end = makespan(available, remaining, each + overhead)
     parallel = (build or 0.0) + max(tasks_end, remaining * dispatch)
     return parallel < MARGIN * remaining * task_seconds
 
@@ -195,11 +205,7 @@ class Planner:
         if not self._checked:  # once per execution
             self._checked = True
             pool.check_environment()
-        seconds = (
-            statistics.median(self.kernel_times)
-            if self.kernel_times
-            else _measurements.task_seconds.get(self.key)
-        )
+        seconds, worker_seconds = self._task_seconds()
         if seconds is None:  # the first task runs here and is timed
             if self.blocked is None and _measurements.overhead_seconds(pool) is None:
                 pool.ensure(1)  # meanwhile, a worker starts on the idle core to be measured
@@ -222,6 +228,7 @@ class Planner:
             build,
             overhead,
             dispatch,
+            worker_seconds,
         )
         if pays is False:
             if (
@@ -229,7 +236,15 @@ class Planner:
                 # on a ping's optimism only when the work left outweighs a worker's start
                 and (_measurements.overhead or remaining * seconds > (pool.startup_seconds or 0))
                 and workers_pay(
-                    remaining, seconds, self.max_workers, wanted, 0.0, build, overhead, dispatch
+                    remaining,
+                    seconds,
+                    self.max_workers,
+                    wanted,
+                    0.0,
+                    build,
+                    overhead,
+                    dispatch,
+                    worker_seconds,
                 )
             ):
                 pool.ensure(wanted)  # they would pay once started: start them, meanwhile here
@@ -262,21 +277,37 @@ class Planner:
             return True
         if len(self.worker_times) >= 2 * self.max_workers:
             self._provisional = False
-        seconds = statistics.median(self.kernel_times or self.worker_times)
+        seconds, worker_seconds = self._task_seconds()
         pool = get_pool()
         return (
             workers_pay(
                 max(remaining, 2),  # the last task: on a free worker unless workers are slower
-                seconds,
+                seconds if seconds is not None else statistics.median(self.worker_times),
                 self.max_workers,
                 self.max_workers,
                 pool.startup_seconds,
                 0.0,
                 _measurements.overhead_seconds(pool),
                 _measurements.dispatch_seconds(),
+                worker_seconds,
             )
             is not False
         )
+
+    def _task_seconds(self) -> tuple[float | None, float | None]:
+        """``d`` and ``d_w`` of the rule: this execution's kernel and worker task times, else
+        the step's previous execution's."""
+        kernel = (
+            statistics.median(self.kernel_times)
+            if self.kernel_times
+            else _measurements.task_seconds.get(self.key)
+        )
+        worker = (
+            statistics.median(self.worker_times)
+            if self.worker_times
+            else _measurements.worker_task_seconds.get(self.key)
+        )
+        return (worker if kernel is None else kernel), worker
 
     def kernel_task(self, seconds: float) -> None:
         self.kernel_times.append(seconds)
@@ -285,10 +316,12 @@ class Planner:
         self.worker_times.append(seconds)
 
     def done(self) -> None:
-        """Remember the step's task time for its next execution."""
-        times = self.kernel_times + self.worker_times
+        """Remember the step's task times for its next execution."""
+        times = self.kernel_times or self.worker_times
         if times:
             _measurements.task_seconds[self.key] = statistics.median(times)
+        if self.worker_times:  # kept through executions that ran every task in the kernel
+            _measurements.worker_task_seconds[self.key] = statistics.median(self.worker_times)
 
 
 # -- running tasks in workers ---------------------------------------------------------------

@@ -21,6 +21,9 @@ def test_workers_pay_by_measured_costs():
     # the kernel dispatches one task at a time: its own work per task bounds the gain
     assert parallel.workers_pay(8, 0.02, 2, 2, 0.5, 0.0, 0.001) is True
     assert parallel.workers_pay(8, 0.02, 2, 2, 0.5, 0.0, 0.001, 0.018) is False
+    # a worker's own task time when measured: 32 tasks of 8 ms take 12 ms each in a worker
+    assert parallel.workers_pay(32, 0.008, 2, 2, 0.5, 0.0, 0.002, 0.001) is True
+    assert parallel.workers_pay(32, 0.008, 2, 2, 0.5, 0.0, 0.002, 0.001, 0.012) is False
     # a worker's costs not measured yet
     assert parallel.workers_pay(8, 1.0, 2, 0, None, 0.0, 0.01) is None
     assert parallel.workers_pay(8, 1.0, 2, 2, 0.5, 0.0, None) is None
@@ -100,3 +103,34 @@ def test_a_choice_made_on_a_ping_is_checked_against_measured_overheads(monkeypat
     assert planner(1.0).keep_going(30) is True
     # not provisional (overheads were measured when workers were chosen): never re-checked
     assert parallel.Planner(("F", "b"), 32, 2, None, ("k", {}), 0.0).keep_going(30) is True
+
+
+def test_each_side_of_the_rule_uses_its_own_measured_task_times(monkeypatch):
+    measured = parallel.Measurements()
+    monkeypatch.setattr(parallel, "_measurements", measured)
+    key = ("F", "body")
+
+    def execution(kernel: list[float], workers: list[float]) -> parallel.Planner:
+        planner = parallel.Planner(key, 32, 2, None, ("key", {}), 0.0)
+        for seconds in kernel:
+            planner.kernel_task(seconds)
+        for seconds in workers:
+            planner.worker_task(seconds)
+        planner.done()
+        return planner
+
+    assert parallel.Planner(key, 32, 2, None, ("k", {}), 0.0)._task_seconds() == (None, None)
+    # the first split timed in the kernel, the rest in workers, slower there
+    execution([0.008], [0.012, 0.013, 0.011])
+    assert (measured.task_seconds[key], measured.worker_task_seconds[key]) == (0.008, 0.012)
+    assert parallel.Planner(key, 32, 2, None, ("k", {}), 0.0)._task_seconds() == (0.008, 0.012)
+    # an execution all in the kernel keeps what workers measured
+    execution([0.009, 0.007, 0.008], [])
+    assert parallel.Planner(key, 32, 2, None, ("k", {}), 0.0)._task_seconds() == (0.008, 0.012)
+    # one all in workers: its times stand for both (the step's code may have changed)
+    execution([], [0.5, 0.6, 0.4])
+    assert parallel.Planner(key, 32, 2, None, ("k", {}), 0.0)._task_seconds() == (0.5, 0.5)
+    # this execution's own times before the previous one's
+    current = parallel.Planner(key, 32, 2, None, ("k", {}), 0.0)
+    current.kernel_task(0.2)
+    assert current._task_seconds() == (0.2, 0.5)
