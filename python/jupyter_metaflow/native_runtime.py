@@ -42,6 +42,7 @@ from . import cards
 from .cells import TWO_VALUE_FLOW_OPTIONS
 from .events import Listener, StepEvent, emit
 from .export import HEADER, ExportError, export_cells, write_atomic
+from .task_errors import UNKNOWN_USER_FIX
 
 if TYPE_CHECKING:
     from metaflow import FlowSpec
@@ -341,9 +342,17 @@ def stream_run(runner: Any, launch: Callable[[], Any], progress: RunProgress) ->
         preamble.release(sys.stderr)
         print("Interrupted: the run's process was stopped.", file=sys.stderr)
         raise
+    refusal = "".join(preamble.lines)
     preamble.release(sys.stderr)
     progress.show(force=True)
     if "error" in result:
+        from metaflow.exception import MetaflowUnknownUser
+
+        if f"{MetaflowUnknownUser.headline}:" in refusal:
+            raise RuntimeRunFailed(
+                f"Metaflow's runtime could not start the run: {MetaflowUnknownUser.headline} "
+                f"(its output is above). {UNKNOWN_USER_FIX}, then run it again."
+            )
         message = str(result["error"]).strip().splitlines()
         raise RuntimeRunFailed(
             "Metaflow's runtime stopped before the run started (its output is above): "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 from .cells import CellInput
@@ -38,7 +39,9 @@ def read_notebook(path: str | os.PathLike[str]) -> list[CellInput]:
     if not isinstance(raw, dict) or "nbformat" not in raw:
         raise NotebookFileError(f"{path} is not a notebook: it has no 'nbformat' field.")
     try:
-        nb = nbformat.reads(text, as_version=4)
+        with warnings.catch_warnings():  # nbformat's warnings about the file (cells without
+            warnings.simplefilter("ignore")  # ids...) would land in the executing cell's output
+            nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises several unrelated types here
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if raw.get("nbformat") == 4:

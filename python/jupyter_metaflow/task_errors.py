@@ -13,6 +13,7 @@ from .flowbuild import CELL_FILE_PREFIX, BuiltFlow, user_traceback
 from .nameguard import defined_names
 
 __all__ = [
+    "UNKNOWN_USER_FIX",
     "NoTransition",
     "environment_reason",
     "event_message",
@@ -21,6 +22,13 @@ __all__ = [
     "step_failed",
     "transition_error",
 ]
+
+
+UNKNOWN_USER_FIX = (
+    "Run %env USER=<your name> in the notebook, or set METAFLOW_USER in the environment Jupyter "
+    "starts in"
+)
+"""What to do when Metaflow cannot tell who runs it (no ``$USER`` in a container, a service)."""
 
 
 class NoTransition(Exception):
@@ -100,11 +108,7 @@ def environment_reason(exc: Exception) -> str:
     if problem is not None:
         return problem
     if isinstance(exc, MetaflowUnknownUser):
-        return (
-            f"{exc.headline}: {exc.message}. Run %env USER=<your name> in the notebook, or "
-            "set METAFLOW_USER in the environment Jupyter starts in, then execute the step "
-            "again."
-        )
+        return f"{exc.headline}: {exc.message}. {UNKNOWN_USER_FIX}, then execute the step again."
     if isinstance(exc, MetaflowException):
         return f"{exc.headline}: {exc.message}"
     return f"{type(exc).__name__}: {exc}"

@@ -349,3 +349,54 @@ def test_an_invalid_flow_stops_headless_at_its_cell_before_any_step_runs(tmp_pat
     assert errors[0].startswith("cell 4: FlowDefinitionError"), errors  # start's cell
     assert "cell 6, line 3: self.next(...) goes to 'jion', which no step cell defines" in errors[0]
     assert not list((job / ".metaflow").glob("BranchJoinFlow/*/start"))
+
+
+def test_without_a_user_name_steps_and_mf_run_say_the_fix_in_one_line(tmp_path):
+    """Root in a container, a notebook written by a tool that leaves cells without ids:
+    each step cell and ``%mf_run`` fail in one line that says what to do, and nothing of
+    nbformat's complaints about the file reaches a cell."""
+    cells = [
+        "%load_ext jupyter_metaflow",
+        "%%flow NoUserFlow",
+        "%%step start\nself.x = 1\nself.next(self.end)",
+        "%%step end\nprint(self.x)",
+        "%mf_run",
+    ]
+    notebook = {  # nbformat 4.5 without cell ids: what older writers leave
+        "cells": [
+            {"cell_type": "code", "metadata": {}, "source": c, "outputs": []}
+            | {"execution_count": None}
+            for c in cells
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    job = tmp_path / "nouser"
+    (job / "notebooks").mkdir(parents=True)
+    (job / "notebooks" / "nouser.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    env = {
+        k: v
+        for k, v in user_env().items()
+        if k not in ("USER", "METAFLOW_USER", "USERNAME", "SUDO_USER", "LOGNAME")
+    }
+    out = job / "executed.ipynb"
+    done = subprocess.run(
+        runner_command("nbconvert", job / "notebooks" / "nouser.ipynb", out),
+        cwd=job / "notebooks",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    executed = nbformat.read(out, as_version=4)
+    errors = errors_of(executed)
+    fix = "Run %env USER=<your name> in the notebook, or set METAFLOW_USER"
+    assert [e.split(":")[0] for e in errors] == ["cell 3", "cell 4", "cell 5"], errors
+    for error in errors[:2]:
+        assert "could not run: Unknown user" in error and fix in error, error
+    assert "RuntimeRunFailed: Metaflow's runtime could not start the run: Unknown user" in errors[2]
+    assert fix in errors[2] and "run it again" in errors[2], errors[2]
+    shown = "".join(text_of(c) for c in executed.cells)
+    assert "Warning" not in shown and "validator.py" not in shown, shown
