@@ -29,7 +29,7 @@ from typing import Any
 
 from .runstatus import run_statuses, switch_targets
 
-__all__ = ["register", "run_origin", "run_summary"]
+__all__ = ["next_step", "register", "run_origin", "run_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -301,16 +301,9 @@ def step_details(payload: dict[str, Any]) -> dict[str, Any]:
                 value = _split_input(task)
                 if value is not None:
                     row["input"] = value
-            if ok == "True" and "_transition" in task:
-                transition = _plain_value(task["_transition"])
-                if (
-                    isinstance(transition, tuple)
-                    and transition
-                    and isinstance(transition[0], list)
-                    and len(transition[0]) == 1
-                    and transition[1] is None
-                ):
-                    row["next"] = str(transition[0][0])
+            went = next_step(task) if ok == "True" else None
+            if went is not None:
+                row["next"] = went
             if ok == "False":
                 exc = task.exception
                 if exc is not None:
@@ -336,6 +329,21 @@ def _split_input(task: Any) -> str | None:
         return None
     value = getattr(frames[-1], "value", None) if isinstance(frames, list) and frames else None
     return None if value is None else str(value)[:200]
+
+
+def next_step(task: Any) -> str | None:
+    """The one step a finished task went to (a linear step's, a switch's case), from its
+    ``_transition`` read as plain data; None for a split, a foreach, an end or no record."""
+    transition = _plain_value(task["_transition"]) if "_transition" in task else None
+    if (
+        isinstance(transition, tuple)
+        and transition
+        and isinstance(transition[0], list)
+        and len(transition[0]) == 1
+        and transition[1] is None
+    ):
+        return str(transition[0][0])
+    return None
 
 
 def _plain_value(artifact: Any) -> Any:

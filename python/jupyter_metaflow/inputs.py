@@ -15,6 +15,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_magic, magics_class
 
 from ._metaflow import is_user_artifact
+from .browse import next_step
 from .errors import RunOrderError
 from .foreach import split_label
 
@@ -163,6 +164,17 @@ def step_inputs(
     parent = parents[0]
     tasks = tasks_of(parent)
     transition = (steps.get(parent) or {}).get("transition") or {}
+    if transition.get("kind") == "switch":  # only the parent's tasks whose case chose step
+        went = {t.pathspec: next_step(t) for t in tasks}
+        tasks = [t for t in tasks if went[t.pathspec] == step]
+        if not tasks:
+            chosen = sorted({str(w) for w in went.values() if w is not None})
+            raise RunOrderError(
+                f"In {run}, the switch in {parent!r} did not go to {step!r}"
+                + (f" (it went to {', '.join(repr(c) for c in chosen)})" if chosen else "")
+                + f": {step!r} receives nothing in this run. Execute {parent!r} with a value "
+                f"that chooses {step!r}, then %mf_inputs again."
+            )
     foreach = transition.get("kind") == "foreach"
     if foreach:
         outer, index = (split[:-1], split[-1]) if split else ((), 0)
@@ -188,8 +200,14 @@ def step_inputs(
     task = next((t for t in tasks if not split or position(t) == split), None)
     if task is None:
         labels = ", ".join(split_label(position(t)) for t in tasks)
+        which = (
+            f"the splits whose switch went to {step!r}"
+            if transition.get("kind") == "switch"
+            else "its splits"
+        )
         raise UsageError(
-            f"{parent!r} has no task at split {split_label(split)} in {run} (its splits: {labels})."
+            f"{parent!r} has no task at split {split_label(split)} in {run} going to {step!r} "
+            f"({which}: {labels})."
         )
     inner = position(task)
     last = inner[-1] if inner else None

@@ -64,3 +64,48 @@ def test_inputs_of_a_join_and_errors_that_say_what_to_do(ip):
         ip.run_line_magic("mf_inputs", "trian")
     with pytest.raises(UsageError, match="splits 0 to 2"):
         ip.run_line_magic("mf_inputs", "train 5")
+
+
+SWITCH_CELLS = (
+    "%%flow SwitchInputsFlow",
+    "%%step start\nself.items = [1, 2, 3]\nself.next(self.classify, foreach='items')",
+    "%%step classify\nself.n = self.input\nself.kind = 'odd' if self.n % 2 else 'even'\n"
+    "self.next({'odd': self.odd, 'even': self.even}, condition='kind')",
+    "%%step odd\nself.next(self.gather)",
+    "%%step even\nself.next(self.gather)",
+    "%%step gather\nself.ns = sorted(i.n for i in inputs)",
+    "%%step end\nprint(self.ns)",
+)
+
+
+def test_a_case_of_a_switch_reads_only_the_tasks_that_chose_it(ip, capsys):
+    set_notebook(*SWITCH_CELLS, path="switch_inputs.ipynb")
+    for source in SWITCH_CELLS[:3]:
+        ok(ip, source)
+    capsys.readouterr()
+    ok(ip, "%mf_inputs even")  # split [1] (n = 2) is the only one that went to even
+    assert ip.user_ns["self"].n == 2
+    assert "classify/" in capsys.readouterr().out
+    ok(ip, "%mf_inputs odd 2")
+    assert ip.user_ns["self"].n == 3
+    with pytest.raises(UsageError, match=r"going to 'odd' \(the splits whose switch went to "):
+        ip.run_line_magic("mf_inputs", "odd 1")
+
+
+def test_a_case_the_switch_did_not_choose_says_where_it_went(ip):
+    cells = (
+        "%%flow OneCaseFlow",
+        "%%step start\nself.kind = 'even'\n"
+        "self.next({'odd': self.odd, 'even': self.even}, condition='kind')",
+        "%%step odd\nself.next(self.end)",
+        "%%step even\nself.next(self.end)",
+        "%%step end\npass",
+    )
+    set_notebook(*cells, path="one_case.ipynb")
+    ok(ip, cells[0])
+    ok(ip, cells[1])
+    ok(ip, "%mf_inputs even")
+    assert ip.user_ns["self"].kind == "even"
+    went = r"the switch in 'start' did not go to 'odd' \(it went to 'even'\)"
+    with pytest.raises(errors.RunOrderError, match=went):
+        ip.run_line_magic("mf_inputs", "odd")
