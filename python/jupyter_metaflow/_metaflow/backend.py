@@ -31,6 +31,7 @@ from .datastore import (
     MemoryBlobCache,
     kernel_storage_impl,
 )
+from .deferral import Deferring
 from .flowclass import fresh_subclass, quiet_echo
 from .metadata import kernel_metadata
 from .storage import Storage
@@ -88,7 +89,7 @@ class Backend:
         the first failure raised, when it exits."""
         with contextlib.ExitStack() as stack:
             for part in (self.flow_datastore._storage_impl, self.metadata):
-                if hasattr(part, "deferred"):
+                if isinstance(part, Deferring):
                     stack.enter_context(part.deferred())
             yield
 

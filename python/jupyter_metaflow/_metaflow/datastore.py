@@ -8,17 +8,18 @@ objects, keys and metadata written are the ones Metaflow writes.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from metaflow.datastore import FlowDataStore
 from metaflow.datastore.content_addressed_store import BlobCache, ContentAddressedStore
 from metaflow.datastore.task_datastore import TaskDataStore
 from metaflow.plugins.datastores.s3_storage import S3Storage
+
+from .deferral import Deferring, wait_all
 
 RAW_BLOB_BYTES = 16 * 1024 * 1024
 """Artifacts whose pickle is at least this large are stored uncompressed (see below)."""
@@ -113,7 +114,7 @@ class MemoryBlobCache(BlobCache):
                 self._size -= len(dropped)
 
 
-class _KernelS3Storage(S3Storage):
+class _KernelS3Storage(Deferring, S3Storage):
     """Metaflow's S3 datastore storage writing the same objects, keys and metadata, cheaper
     for a long-lived kernel.
 
@@ -138,7 +139,6 @@ class _KernelS3Storage(S3Storage):
         self._s3_object: Any = None
         self._pending: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._defer = 0
 
     # -- plumbing
     @classmethod
@@ -250,29 +250,16 @@ class _KernelS3Storage(S3Storage):
                 waiting = list(self._pending.items())
             else:
                 waiting = [(p, self._pending[p]) for p in paths if p in self._pending]
-        error: BaseException | None = None
-        for path, future in waiting:
-            try:
-                future.result()
-            except BaseException as exc:  # a write failed: report the first
-                error = error or exc
-            with self._lock:
-                if self._pending.get(path) is future:
-                    del self._pending[path]
-        if error is not None:
-            raise error
-
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        """Writes inside go on in the background (see the class); all are done, or the
-        first failure raised, when it exits."""
-        self._defer += 1
         try:
-            yield
+            wait_all(future for _, future in waiting)
         finally:
-            self._defer -= 1
-            if not self._defer:
-                self._wait()
+            with self._lock:
+                for path, future in waiting:
+                    if self._pending.get(path) is future:
+                        del self._pending[path]
+
+    def settle(self) -> None:
+        self._wait()
 
     # -- DataStoreStorage
     def is_file(self, paths):
@@ -313,7 +300,7 @@ class _KernelS3Storage(S3Storage):
                 self._wait([path])  # a task's first write: a storage problem stops it here
         if markers:
             self._wait()
-        elif not self._defer:
+        elif not self.deferring:
             self._wait(written)
         for path, body, metadata in markers:
             self.save_if_absent(path, body, metadata, overwrite=overwrite)
@@ -339,7 +326,7 @@ class _KernelS3Storage(S3Storage):
                 self._put(path, body, metadata)
 
         self._submit(path, job, on_success)
-        if not self._defer:
+        if not self.deferring:
             self._wait([path])
 
     def load_bytes(self, paths):

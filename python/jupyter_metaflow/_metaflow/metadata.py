@@ -13,9 +13,10 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from .deferral import Deferring, wait_all
 
 TASK_ID_CLAIMS = ".jupyter_metaflow_task_ids"
 """Folder in a run's metadata folder where each task id is claimed (one empty folder per id;
@@ -131,7 +132,7 @@ def kernel_metadata(provider: type) -> type:
     return kernel_cls
 
 
-class _KernelServiceRequests:
+class _KernelServiceRequests(Deferring):
     """The metadata service provider's requests, fewer and off a task's critical path.
 
     * Inside :meth:`deferred`, ``register_metadata`` requests go to one background thread in
@@ -152,33 +153,14 @@ class _KernelServiceRequests:
         self._heartbeats = _Heartbeats()
         self._queue: Any = None
         self._queued: list[Any] = []
-        self._defer = 0
 
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        self._defer += 1
-        try:
-            yield
-        finally:
-            self._defer -= 1
-            if not self._defer:
-                self._drain()
-
-    def _drain(self) -> None:
-        """Wait for the queued requests; raise the first failure."""
+    def settle(self) -> None:
         queued, self._queued = self._queued, []
-        error: BaseException | None = None
-        for future in queued:
-            try:
-                future.result()
-            except BaseException as exc:  # a request failed: report the first
-                error = error or exc
-        if error is not None:
-            raise error
+        wait_all(queued)
 
     def register_metadata(self, run_id, step_name, task_id, metadata):
         register = super().register_metadata  # type: ignore[misc]
-        if not self._defer:
+        if not self.deferring:
             return register(run_id, step_name, task_id, metadata)
         if self._queue is None:
             from concurrent.futures import ThreadPoolExecutor
@@ -188,7 +170,7 @@ class _KernelServiceRequests:
         return None
 
     def register_data_artifacts(self, run_id, step_name, task_id, attempt_id, artifacts):
-        self._drain()
+        self.settle()
         return super().register_data_artifacts(  # type: ignore[misc]
             run_id, step_name, task_id, attempt_id, artifacts
         )
