@@ -30,12 +30,12 @@ ConnectListener = Callable[[Any], None]
 
 def hello_payload() -> dict[str, Any]:
     """The kernel's side of the handshake."""
-    import metaflow.metaflow_version
+    import metaflow
 
     return {
         "side": "kernel",
         "package_version": __version__,
-        "metaflow_version": metaflow.metaflow_version.get_version(),
+        "metaflow_version": metaflow.__version__,
     }
 
 

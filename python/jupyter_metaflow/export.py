@@ -222,7 +222,7 @@ def validate_graph(model: FlowModel) -> list[CellError]:
     targets and literal arguments), so its text holds no notebook code. It is loaded from a
     temporary file the way Metaflow loads a flow file. The step bodies are only compiled
     (never run) for errors only the compiler finds (``await`` outside ``async``, ...)."""
-    from metaflow.lint import LintWarn, linter
+    from . import _metaflow as mf
 
     for step in model.steps:
         error = _body_compile_error(model, step)
@@ -257,9 +257,8 @@ def validate_graph(model: FlowModel) -> list[CellError]:
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)  # the generated text above: no notebook code
-            graph = getattr(module, model.name)._graph
-            linter.run_checks(graph)
-        except LintWarn as warn:
+            mf.lint(getattr(module, model.name))
+        except mf.LintWarn as warn:
             located = where.get(getattr(warn, "line_no", None) or -1)
             message = str(warn.message if hasattr(warn, "message") else warn).strip()
             fix = "Fix the flow's transitions as the message says."

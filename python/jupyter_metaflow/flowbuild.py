@@ -208,6 +208,11 @@ class BuiltFlow:
     """Where runs live, from the magic line (``datastore``, ``datastore_root``, ``metadata``);
     the Metaflow configuration decides what is not given. Not part of ``param_args``."""
 
+    @property
+    def graph(self) -> Any:
+        """Metaflow's ``FlowGraph`` of the class: nodes by step name, ``start_step``."""
+        return mf.flow_graph(self.cls)
+
 
 def build_flow(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
     """Compile every step cell and the flow cell into a ``FlowSpec`` subclass.
@@ -306,15 +311,13 @@ def flow_cell_class(model: FlowModel, user_ns: dict[str, Any]) -> BuiltFlow:
 def _prepared(built: BuiltFlow) -> BuiltFlow:
     """Resolve the flow's storage options, Parameters and ``Config`` values (from the
     ``%%flow`` line) once."""
-    from metaflow._vendor import click
-
     built.storage_options, built.param_args = cellrules.split_storage_args(built.param_args)
     if mf.config_parameter_names(built.cls):
         try:
             built.config_options = mf.config_options(
                 built.cls, built.param_args, f"%%flow {built.cls.__name__}"
             )
-        except click.UsageError as exc:
+        except mf.UsageError as exc:
             where = built.flow_ref.where(1) if built.flow_ref else "the %%flow cell"
             raise FlowDefinitionError(f"Bad Config option in {where}: {exc}") from None
     try:

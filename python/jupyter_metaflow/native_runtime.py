@@ -77,7 +77,6 @@ _RUNTIME_ONLY_FLOW = {
     "conda_base": "@conda_base builds every step's Conda environment",
     "pypi_base": "@pypi_base builds every step's PyPI environment",
 }
-_HOOKS = ("runtime_init", "runtime_task_created", "runtime_step_cli", "runtime_finished")
 _ENVIRONMENTS = {"pypi": "pypi", "pypi_base": "pypi", "conda": "conda", "conda_base": "conda"}
 
 
@@ -87,9 +86,7 @@ class RuntimeRunFailed(Exception):
 
 def runtime_reasons(flow_cls: type[FlowSpec], step: str) -> list[str]:
     """Why ``step`` must run under Metaflow's runtime (empty: it can run in the kernel)."""
-    from metaflow.decorators import StepDecorator
-
-    node = flow_cls._graph[step]
+    node = mf.flow_graph(flow_cls)[step]
     reasons = []
     for deco in node.decorators:
         if deco.name in _RUNTIME_ONLY:
@@ -98,9 +95,7 @@ def runtime_reasons(flow_cls: type[FlowSpec], step: str) -> list[str]:
             times = int(mf.decorator_attribute(flow_cls, deco, "times") or 0)
             if times > 0:
                 reasons.append(f"@retry(times={times}) relaunches a failed task")
-        elif getattr(deco, "IS_PARALLEL", False) or any(
-            getattr(type(deco), hook) is not getattr(StepDecorator, hook) for hook in _HOOKS
-        ):
+        elif mf.acts_in_runtime(deco):
             reasons.append(f"@{deco.name} acts in Metaflow's runtime")
     reasons += [
         why for name, why in _RUNTIME_ONLY_FLOW.items() if name in mf.flow_decorator_names(flow_cls)
@@ -112,12 +107,10 @@ def environment_option(flow_cls: type[FlowSpec]) -> dict[str, str]:
     """``--environment`` for a flow with ``@pypi``/``@conda`` (or their ``_base`` forms),
     unless Metaflow's configuration already picks an environment: Metaflow's runtime
     refuses those decorators in its default ``local`` environment."""
-    from metaflow.metaflow_config import DEFAULT_ENVIRONMENT
-
-    if DEFAULT_ENVIRONMENT != "local":
+    if mf.default_environment() != "local":
         return {}
     names = mf.flow_decorator_names(flow_cls) | {
-        d.name for node in flow_cls._graph for d in node.decorators
+        d.name for node in mf.flow_graph(flow_cls) for d in node.decorators
     }
     kinds = {_ENVIRONMENTS[name] for name in names if name in _ENVIRONMENTS}
     return {"environment": "pypi" if kinds == {"pypi"} else "conda"} if kinds else {}
@@ -473,7 +466,7 @@ def run_step_in_runtime(
 def report(built: BuiltFlow, step: str, run: RuntimeRun) -> None:
     """After the run became the notebook's current run: the step's cards, and what happened
     (raises :class:`RuntimeRunFailed` when the run failed)."""
-    if cards.has_card(built.cls._graph, step) and run.status == "successful":
+    if cards.has_card(built.graph, step) and run.status == "successful":
         cards.display_cards(built.cls.__name__, run.run_id, step, run.flow_file.name)
     if run.status != "successful":
         raise RuntimeRunFailed(
@@ -502,11 +495,9 @@ def report(built: BuiltFlow, step: str, run: RuntimeRun) -> None:
 def parameter_kwargs(built: BuiltFlow, args: Sequence[str]) -> dict[str, Any]:
     """Parameter values given as ``--name value`` options, converted by the flow's own click
     options (what ``Runner.run(**kwargs)`` type-checks against); defaults are left to the run."""
-    from metaflow._vendor import click
-
     given = {a[2:].split("=", 1)[0].replace("-", "_").lower() for a in args if a.startswith("--")}
     try:
         values = mf.parameter_values(built.cls, list(args), f"{built.cls.__name__} run")
-    except click.UsageError as exc:
+    except mf.UsageError as exc:
         raise RuntimeRunFailed(f"Bad parameter option: {exc}") from None
     return {k: v for k, v in values.items() if k in given}

@@ -55,7 +55,7 @@ class TaskSpec:
 
 def task_specs(built: BuiltFlow, run: RunRecord, step: str) -> list[TaskSpec]:
     """The tasks ``step`` needs in ``run``, from its parents' finished tasks."""
-    graph = built.cls._graph
+    graph = built.graph
     node = graph[step]
     parents = list(node.in_funcs)
 
@@ -132,7 +132,7 @@ def _check_routed(
     built: BuiltFlow, run: RunRecord, step: str, parents: list[str], routed: Callable
 ) -> None:
     """A parent whose tasks went elsewhere: a switch not taken, or a stale transition."""
-    graph = built.cls._graph
+    graph = built.graph
     if any(routed(p) for p in parents):
         return
     reason = switches.not_taken(graph, run.tasks, step)

@@ -167,7 +167,7 @@ class RunMagics(Magics):
         session = get_session()
         model = session.notebook_model()
         built = build_flow(model, self.shell.user_ns)
-        graph = built.cls._graph
+        graph = built.graph
         if args.step not in built.steps:
             raise UsageError(f"%mf_split: the notebook has no step {args.step!r}")
         parents = [p for p in graph[args.step].in_funcs if graph[p].type == "foreach"]
@@ -315,7 +315,7 @@ def _preview_join(
     session: Any,
 ) -> None:
     """Print what the join of ``split_step``'s foreach would receive (text, never HTML)."""
-    graph = built.cls._graph
+    graph = built.graph
     join = graph[split_step].matching_join
     flow = built.cls.__name__
     # a debug run is not registered (the Client cannot see it): read its task's datastore

@@ -112,7 +112,7 @@ def start_run(
 
 def no_run_yet(built: BuiltFlow, step: str) -> RunOrderError:
     """The error of a step executed before any run of the flow exists."""
-    start = built.model.step(built.cls._graph.start_step)
+    start = built.model.step(built.graph.start_step)
     named = ""
     if built.model.name_source == "notebook":
         named = (
@@ -181,10 +181,10 @@ def latest_notebook_client_run(flow_name: str, notebook_path: str | None) -> Any
 
 def load_run(backend: mf.Backend, run: Any) -> RunRecord | None:
     """The finished and failed tasks of the Client ``run``, with ``backend`` attached to it."""
-    params = backend.flow_datastore.get_task_datastores(run_id=run.id, steps=["_parameters"])
-    if not params:
+    params_task = mf.parameters_task_id(backend, run.id)
+    if params_task is None:
         return None
-    record = RunRecord(run.id, params[0].task_id)
+    record = RunRecord(run.id, params_task)
     for step in run:
         for task in step:
             state = mf.read_task_state(backend, run.id, step.id, task)
@@ -224,7 +224,7 @@ def _clone_tasks(
     tag: str | None,
     debug: bool,
 ) -> RunRecord:
-    stale = planning.descendants(built.cls._graph, step)
+    stale = planning.descendants(built.graph, step)
     new_id = new_run(backend, built, tag, debug)
     params = mf.clone_task(backend, run.run_id, "_parameters", run.params_task, new_id)
     record = RunRecord(new_id, params)

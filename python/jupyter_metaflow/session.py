@@ -225,11 +225,7 @@ class NotebookSession:
         injected = self.notebook.injected_values()
         if not injected:
             return list(built.param_args)
-        declared = {
-            attr: param.name
-            for attr, param in built.cls._get_parameters()
-            if not param.IS_CONFIG_PARAMETER
-        }
+        declared = mf.parameter_names(built.cls)
         unknown = injected_parameters.unknown_names(injected, declared)
         if unknown:
             names = ", ".join(sorted(declared.values())) or "none"
@@ -241,12 +237,10 @@ class NotebookSession:
         return list(built.param_args) + injected_parameters.parameter_options(injected, declared)
 
     def _parameter_values(self, built: BuiltFlow) -> dict[str, Any]:
-        from metaflow._vendor import click
-
         prog = f"%%flow {built.cls.__name__}"
         try:
             return mf.parameter_values(built.cls, self.run_parameter_args(built), prog)
-        except click.UsageError as exc:
+        except mf.UsageError as exc:
             where = built.flow_ref.where(1) if built.flow_ref else "the %%flow cell"
             if self.notebook.injected_values() and _converts(built, prog):
                 where = "papermill's parameters (its injected-parameters cell)"
@@ -376,7 +370,8 @@ class NotebookSession:
             backend.install_globals()
             self.last_step = name
             script = _script_name(self.notebook_path(), built.cls.__name__)
-            if any(d.name == "card" for d in built.cls._graph[name].decorators):
+            graph = built.graph
+            if cards.has_card(graph, name):
                 # @card renders in a subprocess running `python <sys.argv[0]> card create`
                 script = str(
                     native_runtime.generated_flow_file(
@@ -386,7 +381,7 @@ class NotebookSession:
                         os.getcwd(),
                     )
                 )
-            if name == built.cls._graph.start_step:
+            if name == graph.start_step:
                 if runtime:
                     args = self.run_parameter_args(built)
                     return self._run_in_runtime(built, name, runtime, None, args)
@@ -415,7 +410,7 @@ class NotebookSession:
                     specs = planning.task_specs(built, run, name)
             self.run = run
             self._task_runner().execute(backend, built, run, name, specs, script, undefined)
-            if cards.has_card(built.cls._graph, name):
+            if cards.has_card(graph, name):
                 cards.display_cards(backend.flow_name, run.run_id, name, os.path.basename(script))
         return run
 
@@ -582,7 +577,8 @@ RUNTIME_ONLY_DECORATORS = frozenset({"retry"})
 
 
 def _warn_runtime_decorators(built: BuiltFlow, step: str) -> None:
-    names = [d.name for d in built.cls._graph[step].decorators if d.name in RUNTIME_ONLY_DECORATORS]
+    decos = built.graph[step].decorators
+    names = [d.name for d in decos if d.name in RUNTIME_ONLY_DECORATORS]
     if names:
         shown = ", ".join(f"@{n}" for n in names)
         print(
@@ -594,11 +590,9 @@ def _warn_runtime_decorators(built: BuiltFlow, step: str) -> None:
 
 def _converts(built: BuiltFlow, prog: str) -> bool:
     """Do the %%flow line's own options convert (so a failure is papermill's values')?"""
-    from metaflow._vendor import click
-
     try:
         mf.parameter_values(built.cls, built.param_args, prog)
-    except click.UsageError:
+    except mf.UsageError:
         return False
     return True
 

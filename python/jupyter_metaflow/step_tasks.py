@@ -84,7 +84,7 @@ class StepTaskRunner:
         )
         number = {id(s): i for i, s in enumerate(specs)}  # a recursive switch's iterations share it
         initial = len(specs)
-        recursive = switches.is_recursive(built.cls._graph, step)
+        recursive = switches.is_recursive(built.graph, step)
 
         def splits(spec: TaskSpec) -> dict[str, Any]:
             if nested:
@@ -116,7 +116,7 @@ class StepTaskRunner:
                 self._emit(event)
                 return None
             run.tasks.setdefault(step, []).append(state)
-            if built.cls._graph[step].type == "split-switch":  # "3 → odd, 2 → even" in a foreach
+            if built.graph[step].type == "split-switch":  # "3 → odd, 2 → even" in a foreach
                 event.switch_counts = dict(
                     Counter(t.next_steps[0] for t in run.tasks[step] if t.next_steps)
                 )
@@ -392,10 +392,8 @@ class StepTaskRunner:
             message = failure["message"]
             if (
                 failed_spec.split_position
-                and built.cls._graph[step].in_funcs
-                and any(
-                    built.cls._graph[p].type == "foreach" for p in built.cls._graph[step].in_funcs
-                )
+                and built.graph[step].in_funcs
+                and any(built.graph[p].type == "foreach" for p in built.graph[step].in_funcs)
             ):
                 message += (
                     f" The split ran in a worker process: to debug it with %debug, re-run it "

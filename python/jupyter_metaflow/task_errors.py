@@ -38,11 +38,7 @@ class NoTransition(Exception):
 def transition_error(built: BuiltFlow, step: str, outcome: mf.TaskOutcome) -> BaseException | None:
     """The task's error: what its code raised, or :class:`NoTransition` when a step other than
     end ended without calling ``self.next`` (Metaflow's runtime fails such a task too)."""
-    if (
-        outcome.error is None
-        and not outcome.state.next_steps
-        and built.cls._graph[step].type != "end"
-    ):
+    if outcome.error is None and not outcome.state.next_steps and built.graph[step].type != "end":
         return NoTransition("the step ended without calling self.next(...)")
     return outcome.error
 

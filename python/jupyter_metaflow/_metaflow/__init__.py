@@ -4,13 +4,14 @@ The notebook session (``session.py``) runs steps in the kernel process the way M
 own ``step`` command does: ``MetaflowTask.run_step`` against the datastore and metadata
 provider ``python flow.py run`` would use. The private pieces that needs, one module each:
 
-* :mod:`.flowclass` -- the flow class as Metaflow's CLI prepares it; ``--param value``
-  options parsed by the same click options ``python flow.py run`` builds;
+* :mod:`.flowclass` -- the flow class as Metaflow's CLI prepares it, its graph and lint;
+  ``--param value`` options parsed by the same click options ``python flow.py run`` builds;
 * :mod:`.storage` -- where runs live (:class:`Storage`, :func:`resolve_storage`) and
   :func:`metaflow_state`, which saves and restores Metaflow's process-global state around each
   operation so the kernel stays usable for ordinary code;
 * :mod:`.metadata`, :mod:`.datastore` -- Metaflow's metadata provider and datastores made to
-  serve the many tasks of one long-lived process;
+  serve the many tasks of one long-lived process (:mod:`.deferral`: their writes in the
+  background);
 * :mod:`.backend` -- environment, metadata provider and flow datastore of one flow
   (:class:`Backend`); :func:`new_run`, :func:`persist_parameters`, :func:`clone_task`: what
   ``NativeRuntime`` and ``resume`` do, minus the subprocesses;
@@ -18,8 +19,10 @@ provider ``python flow.py run`` would use. The private pieces that needs, one mo
   :mod:`.artifacts` -- finished tasks and their artifacts read back;
 * :mod:`.commands` -- ``metaflow.Runner`` and the deploy commands from a kernel.
 
-No other module of the package touches Metaflow's private internals: they import what they
-need from here. Nothing here knows about cells or notebooks.
+No other module of the package touches Metaflow's private internals (its modules other than
+``metaflow``, ``metaflow.exception`` and ``metaflow.cards``, its underscored names, ``FlowSpec``'s
+graph, the datastores): they import what they need from here, and a layout test fails on any
+that does not. Nothing here knows about cells or notebooks.
 """
 
 from __future__ import annotations
@@ -40,18 +43,30 @@ from .backend import (
     Backend,
     clone_task,
     new_run,
+    parameters_task_id,
     persist_parameters,
     run_task_ids,
 )
-from .commands import MetaflowCommandFailed, airflow_create, create_options, deploy, kernel_runner
+from .commands import (
+    MetaflowCommandFailed,
+    airflow_create,
+    create_options,
+    default_environment,
+    deploy,
+    kernel_runner,
+)
 from .flowclass import (
+    UsageError,
+    acts_in_runtime,
     config_options,
     config_parameter_names,
     decorated_flow_class,
     decorator_attribute,
     flow_decorator_names,
+    flow_graph,
     flowspec_attribute_names,
     lint,
+    parameter_names,
     parameter_values,
     prepare_flow_class,
 )
@@ -78,6 +93,8 @@ __all__ = [
     "StorageError",
     "TaskOutcome",
     "TaskState",
+    "UsageError",
+    "acts_in_runtime",
     "airflow_create",
     "clone_task",
     "config_options",
@@ -85,8 +102,10 @@ __all__ = [
     "create_options",
     "decorated_flow_class",
     "decorator_attribute",
+    "default_environment",
     "deploy",
     "flow_decorator_names",
+    "flow_graph",
     "flowspec_attribute_names",
     "forget_datastore_root",
     "is_user_artifact",
@@ -94,7 +113,9 @@ __all__ = [
     "lint",
     "metaflow_state",
     "new_run",
+    "parameter_names",
     "parameter_values",
+    "parameters_task_id",
     "persist_parameters",
     "plain_artifact_value",
     "prepare_flow_class",

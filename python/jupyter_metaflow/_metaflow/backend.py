@@ -142,6 +142,13 @@ def run_task_ids(backend: Backend, run_id: str) -> list[str]:
     return ids
 
 
+def parameters_task_id(backend: Backend, run_id: str) -> str | None:
+    """The id of the run's finished ``_parameters`` task in the datastore (None: it has none,
+    the run is not one this datastore holds whole)."""
+    done = backend.flow_datastore.get_task_datastores(run_id=run_id, steps=["_parameters"])
+    return done[0].task_id if done else None
+
+
 def new_run(
     backend: Backend, flow_cls: type[FlowSpec], notebook_tag: str | None, debug: bool = False
 ) -> str:

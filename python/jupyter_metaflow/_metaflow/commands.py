@@ -65,6 +65,14 @@ def kernel_runner(flow_file: str, **kwargs: Any) -> Any:
         return Runner(flow_file, env=env, **kwargs)
 
 
+def default_environment() -> str:
+    """The execution environment Metaflow's configuration picks (``METAFLOW_DEFAULT_ENVIRONMENT``,
+    ``local`` unless set), which a command uses when given no ``--environment``."""
+    from metaflow.metaflow_config import DEFAULT_ENVIRONMENT
+
+    return DEFAULT_ENVIRONMENT
+
+
 class MetaflowCommandFailed(Exception):
     """A Metaflow command (deploy, compile) failed; the message is its own output."""
 

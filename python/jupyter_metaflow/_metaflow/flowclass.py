@@ -3,8 +3,9 @@
 The flow cell's decorators and mutators applied (:func:`decorated_flow_class`,
 :func:`prepare_flow_class`), Parameters and Configs resolved, magic-line ``--param value``
 options parsed by the same click options ``python flow.py run`` builds
-(:func:`parameter_values`, :func:`config_options`), Metaflow's own lint; a fresh subclass for
-each task (:func:`fresh_subclass`), on which the task turns Parameters into properties.
+(:func:`parameter_values`, :func:`config_options`), its graph (:func:`flow_graph`) and Metaflow's
+own lint; a fresh subclass for each task (:func:`fresh_subclass`), on which the task turns
+Parameters into properties.
 """
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ from typing import Any, ClassVar
 from metaflow import FlowSpec, decorators, parameters
 from metaflow._vendor import click
 from metaflow.datastore import FlowDataStore
+from metaflow.decorators import StepDecorator
 from metaflow.flowspec import FlowStateItems
+from metaflow.graph import FlowGraph
 from metaflow.lint import linter
 from metaflow.plugins.datastores.local_storage import LocalStorage
+
+UsageError = click.UsageError
+"""What :func:`parameter_values` and :func:`config_options` raise on a bad option."""
+
+_RUNTIME_HOOKS = ("runtime_init", "runtime_task_created", "runtime_step_cli", "runtime_finished")
 
 
 def quiet_echo(*_args: Any, **_kwargs: Any) -> None:
@@ -104,9 +112,30 @@ def decorator_attribute(flow_cls: type[FlowSpec], deco: Any, name: str) -> Any:
         return resolve_delayed_evaluator(deco.attributes.get(name))
 
 
+def flow_graph(flow_cls: type[FlowSpec]) -> FlowGraph:
+    """The class's ``FlowGraph``: its nodes by step name (``type``, ``in_funcs``, ``out_funcs``,
+    ``decorators``, ...) and ``start_step``, as Metaflow parsed them from the step methods."""
+    return flow_cls._graph
+
+
 def lint(flow_cls: type[FlowSpec]) -> None:
     """Metaflow's own validity checks on the class's graph; raises :class:`LintWarn`."""
-    linter.run_checks(flow_cls._graph)
+    linter.run_checks(flow_graph(flow_cls))
+
+
+def acts_in_runtime(deco: Any) -> bool:
+    """Does the step decorator act in Metaflow's runtime: ``@parallel``-like, or overriding one
+    of ``StepDecorator``'s ``runtime_*`` hooks (only ``NativeRuntime`` calls them)?"""
+    return bool(getattr(deco, "IS_PARALLEL", False)) or any(
+        getattr(type(deco), hook) is not getattr(StepDecorator, hook) for hook in _RUNTIME_HOOKS
+    )
+
+
+def parameter_names(flow_cls: type[FlowSpec]) -> dict[str, str]:
+    """The flow's Parameters (``Config`` declarations left out): class attribute -> the
+    Parameter's name, which its ``--name`` option takes."""
+    params = flow_cls._get_parameters()
+    return {attr: param.name for attr, param in params if not param.IS_CONFIG_PARAMETER}
 
 
 def fresh_subclass(flow_cls: type[FlowSpec]) -> type[FlowSpec]:

@@ -2,7 +2,7 @@
 
 import os
 
-import metaflow.metaflow_version
+import metaflow
 
 import jupyter_metaflow
 from jupyter_metaflow import protocol
@@ -32,7 +32,7 @@ def test_load_ext_opens_a_comm_with_the_kernel_hello(kernel):
     assert data["payload"] == {
         "side": "kernel",
         "package_version": jupyter_metaflow.__version__,
-        "metaflow_version": metaflow.metaflow_version.get_version(),
+        "metaflow_version": metaflow.__version__,
     }
 
 

@@ -102,3 +102,147 @@ def test_the_package_has_no_import_cycle():
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+# ---------------------------------------------------------------- Metaflow's private internals
+
+PRIVATE_HOME = f"{PACKAGE}._metaflow"
+PUBLIC_METAFLOW_MODULES = frozenset({"metaflow", "metaflow.exception", "metaflow.cards"})
+"""Metaflow's documented modules; every other ``metaflow.*`` module is its internals."""
+
+PRIVATE_METAFLOW_ATTRIBUTES = frozenset(
+    {
+        # FlowSpec's class internals
+        "_graph",
+        "_steps",
+        "_flow_state",
+        "_flow_cls",
+        "_init_graph",
+        "_get_parameters",
+        "_process_config_decorators",
+        "_set_constants",
+        # datastores, which only the Client API and Metaflow's task code are meant to touch
+        "_datastore",
+        "_flow_datastore",
+        "get_task_datastore",
+        "get_task_datastores",
+        "load_artifacts",
+        "save_artifacts",
+    }
+)
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _is_metaflow_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def metaflow_private_uses(text: str, filename: str) -> list[str]:
+    """``file:line: what`` for each place ``text`` reaches into Metaflow's internals: an import
+    of a ``metaflow.*`` module outside the public ones or of a ``_name`` from Metaflow, a
+    ``metaflow.<internal module>`` attribute, a known private Metaflow attribute (read on
+    anything but ``self``)."""
+    tree = ast.parse(text, filename)
+    aliases = {
+        alias.asname or alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name.split(".")[0] == "metaflow"
+    }
+    found = []
+    for node in ast.walk(tree):
+        what = []
+        if isinstance(node, ast.Import):
+            what = [
+                f"import {a.name}"
+                for a in node.names
+                if a.name.split(".")[0] == "metaflow" and a.name not in PUBLIC_METAFLOW_MODULES
+            ]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            if node.module.split(".")[0] != "metaflow":
+                continue
+            if node.module not in PUBLIC_METAFLOW_MODULES:
+                what = [f"from {node.module} import {', '.join(a.name for a in node.names)}"]
+            else:
+                what = [
+                    f"from {node.module} import {a.name}"
+                    for a in node.names
+                    if _is_private(a.name)
+                    or (
+                        f"{node.module}.{a.name}" not in PUBLIC_METAFLOW_MODULES
+                        and _is_metaflow_module(f"{node.module}.{a.name}")
+                    )
+                ]
+        elif isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                continue  # an object of ours (names such as ``_steps`` are common)
+            if node.attr in PRIVATE_METAFLOW_ATTRIBUTES:
+                what = [f".{node.attr}"]
+            elif (
+                isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and (
+                    _is_private(node.attr)
+                    or (
+                        f"metaflow.{node.attr}" not in PUBLIC_METAFLOW_MODULES
+                        and _is_metaflow_module(f"metaflow.{node.attr}")
+                    )
+                )
+            ):
+                what = [f"{node.value.id}.{node.attr}"]
+        found += [f"{filename}:{node.lineno}: {w}" for w in what]
+    return sorted(found, key=lambda line: (line.split(":")[0], int(line.split(":")[1])))
+
+
+def test_only_the_metaflow_package_touches_metaflow_internals():
+    files = module_files()
+    outside = {n: p for n, p in files.items() if n != PRIVATE_HOME}
+    outside = {n: p for n, p in outside.items() if not n.startswith(PRIVATE_HOME + ".")}
+    assert len(outside) > 20 and any(n.startswith(PRIVATE_HOME + ".") for n in files)
+    root = Path(jupyter_metaflow.__file__).parent.parent
+    offenders = [
+        line
+        for path in outside.values()
+        for line in metaflow_private_uses(
+            path.read_text(encoding="utf-8"), str(path.relative_to(root))
+        )
+    ]
+    assert not offenders, (
+        "Metaflow's private internals used outside jupyter_metaflow._metaflow; move the call "
+        "into jupyter_metaflow._metaflow and import it from there:\n" + "\n".join(offenders)
+    )
+
+
+def test_the_private_use_finder_finds_private_uses():
+    text = "\n".join(
+        [
+            "import metaflow",
+            "import metaflow.metaflow_version as mv",
+            "from metaflow import FlowSpec, Run, decorators, _vendor",
+            "from metaflow.lint import linter",
+            "from metaflow.exception import MetaflowNotFound",
+            "from metaflow.cards import get_cards",
+            "graph = FlowSpec._graph",
+            "version = metaflow.metaflow_version.get_version()",
+            "run = metaflow.Run('F/1')",
+            "version = metaflow.__version__",
+            "ds = backend.flow_datastore.get_task_datastores(run_id='1')",
+            "own = self._steps",
+        ]
+    )
+    assert metaflow_private_uses(text, "m.py") == [
+        "m.py:2: import metaflow.metaflow_version",
+        "m.py:3: from metaflow import decorators",
+        "m.py:3: from metaflow import _vendor",
+        "m.py:4: from metaflow.lint import linter",
+        "m.py:7: ._graph",
+        "m.py:8: metaflow.metaflow_version",
+        "m.py:11: .get_task_datastores",
+    ]
