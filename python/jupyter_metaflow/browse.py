@@ -135,7 +135,7 @@ def run_origin(run: Any, generated_script: str | None) -> str:
     from metaflow import Step
     from metaflow.exception import MetaflowNotFound
 
-    from ._metaflow import DEBUG_SYS_TAG, NOTEBOOK_SYS_TAG
+    from ._metaflow import DEBUG_SYS_TAG, NOTEBOOK_SYS_TAG, in_any_namespace
 
     tags = run.system_tags
     if DEBUG_SYS_TAG in tags:
@@ -143,7 +143,7 @@ def run_origin(run: Any, generated_script: str | None) -> str:
     if NOTEBOOK_SYS_TAG in tags:
         return "notebook"
     try:
-        params = Step(f"{run.pathspec}/_parameters", _namespace_check=False).task
+        params = in_any_namespace(Step, f"{run.pathspec}/_parameters").task
         script = params.metadata_dict.get("script-name") if params is not None else None
     except MetaflowNotFound:
         script = None
@@ -205,6 +205,7 @@ def _run(pathspec: str | None) -> Any:
     """The Client ``Run`` at ``pathspec``, else the notebook's current run."""
     from metaflow import Run
 
+    from ._metaflow import in_any_namespace
     from .show.address import ShowError
 
     pathspec = pathspec or _session().restorable_run()
@@ -212,7 +213,7 @@ def _run(pathspec: str | None) -> Any:
         raise ShowError("the notebook has no run yet: run the start step first")
     if pathspec.count("/") != 1:
         raise ShowError(f"{pathspec!r} is not a run pathspec (Flow/run_id)")
-    return Run(pathspec, _namespace_check=False)
+    return in_any_namespace(Run, pathspec)
 
 
 def run_details(payload: dict[str, Any]) -> dict[str, Any]:
@@ -389,7 +390,7 @@ def task_logs(payload: dict[str, Any]) -> dict[str, Any]:
 
     pathspec = str(payload["pathspec"])
     with any_namespace():
-        task = Task(pathspec, _namespace_check=False)
+        task = Task(pathspec)
         out: dict[str, Any] = {"pathspec": pathspec}
         for stream in ("stdout", "stderr"):
             text = getattr(task, stream) or ""
@@ -422,7 +423,7 @@ def task_cards(payload: dict[str, Any]) -> dict[str, Any]:
     pathspec = str(payload["pathspec"])
     cards = []
     with any_namespace():
-        for card in get_cards(Task(pathspec, _namespace_check=False)):
+        for card in get_cards(Task(pathspec)):
             html = card.get() or ""
             if len(html.encode("utf-8")) > MAX_CARD_BYTES:
                 html = ""

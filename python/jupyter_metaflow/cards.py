@@ -43,8 +43,10 @@ def display_cards(flow: str, run_id: str, step: str, flow_file: str) -> int:
     from metaflow import Step
     from metaflow.cards import get_cards
 
+    from ._metaflow import in_any_namespace
+
     shown = 0
-    for task in Step(f"{flow}/{run_id}/{step}", _namespace_check=False):
+    for task in in_any_namespace(Step, f"{flow}/{run_id}/{step}"):
         for card in get_cards(task):
             label = f"{card.type} card of {task.pathspec}"
             display(

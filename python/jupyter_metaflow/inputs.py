@@ -14,7 +14,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from ._metaflow import is_user_artifact
+from ._metaflow import in_any_namespace, is_user_artifact
 from .browse import next_step
 from .errors import RunOrderError
 from .foreach import split_label
@@ -141,7 +141,7 @@ def step_inputs(
 
     def tasks_of(parent: str) -> list[Any]:
         try:
-            found = sorted(Step(f"{run}/{parent}", _namespace_check=False), key=position)
+            found = sorted(in_any_namespace(Step, f"{run}/{parent}"), key=position)
         except Exception:
             found = []
         if not found:

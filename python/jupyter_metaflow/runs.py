@@ -155,7 +155,7 @@ def latest_notebook_client_run(flow_name: str, notebook_path: str | None) -> Any
         else None
     )
     try:
-        runs = list(Flow(flow_name, _namespace_check=False))
+        runs = list(mf.in_any_namespace(Flow, flow_name))
     except MetaflowNotFound:
         return None
     for run in runs:
@@ -167,7 +167,7 @@ def latest_notebook_client_run(flow_name: str, notebook_path: str | None) -> Any
                 return run
             continue
         try:
-            params = Step(f"{run.pathspec}/_parameters", _namespace_check=False).task
+            params = mf.in_any_namespace(Step, f"{run.pathspec}/_parameters").task
         except MetaflowNotFound:
             continue
         if (

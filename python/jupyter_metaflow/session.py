@@ -105,7 +105,7 @@ class NotebookSession:
         from metaflow import Run
 
         pathspec = self.current_run
-        return None if pathspec is None else Run(pathspec, _namespace_check=False)
+        return None if pathspec is None else mf.in_any_namespace(Run, pathspec)
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(StepEvent)`` on every task status change."""
@@ -136,7 +136,7 @@ class NotebookSession:
         with runs.storage_state(built) as storage:
             backend = self._backend_for(built.cls, storage)
             record = runs.load_run(
-                backend, Run(f"{backend.flow_name}/{run_id}", _namespace_check=False)
+                backend, mf.in_any_namespace(Run, f"{backend.flow_name}/{run_id}")
             )
         if record is not None:
             self.run = record
@@ -497,7 +497,7 @@ class NotebookSession:
 
         if self._chosen_run is not None and self._chosen_run.split("/")[0] == flow_name:
             try:
-                return Run(self._chosen_run, _namespace_check=False)
+                return mf.in_any_namespace(Run, self._chosen_run)
             except MetaflowNotFound:  # deleted since: back to the notebook's latest run
                 self._chosen_run = None
         return runs.latest_notebook_client_run(flow_name, self.notebook_path())

@@ -17,12 +17,13 @@ provider ``python flow.py run`` would use. The private pieces that needs, one mo
   ``NativeRuntime`` and ``resume`` do, minus the subprocesses;
 * :mod:`.tasks` -- :func:`run_task`, one task in the kernel; :mod:`.taskstate` and
   :mod:`.artifacts` -- finished tasks and their artifacts read back;
-* :mod:`.commands` -- ``metaflow.Runner`` and the deploy commands from a kernel.
+* :mod:`.commands` -- ``metaflow.Runner`` and the deploy commands from a kernel;
+* :mod:`.client` -- Client API objects read in any namespace (:func:`in_any_namespace`).
 
 No other module of the package touches Metaflow's private internals (its modules other than
-``metaflow``, ``metaflow.exception`` and ``metaflow.cards``, its underscored names, ``FlowSpec``'s
-graph, the datastores): they import what they need from here, and a layout test fails on any
-that does not. Nothing here knows about cells or notebooks.
+``metaflow``, ``metaflow.exception`` and ``metaflow.cards``, its underscored names and
+arguments, ``FlowSpec``'s graph, the datastores): they import what they need from here, and a
+layout test fails on any that does not. Nothing here knows about cells or notebooks.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from .backend import (
     persist_parameters,
     run_task_ids,
 )
+from .client import in_any_namespace
 from .commands import (
     MetaflowCommandFailed,
     airflow_create,
@@ -108,6 +110,7 @@ __all__ = [
     "flow_graph",
     "flowspec_attribute_names",
     "forget_datastore_root",
+    "in_any_namespace",
     "is_user_artifact",
     "kernel_runner",
     "lint",

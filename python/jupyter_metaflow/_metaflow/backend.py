@@ -25,6 +25,7 @@ from metaflow.plugins.datastores.s3_storage import S3Storage
 from metaflow.system import _system_logger, _system_monitor
 from metaflow.util import write_latest_run_id
 
+from .client import in_any_namespace
 from .datastore import (
     KernelContentAddressedStore,
     KernelFlowDataStore,
@@ -133,7 +134,7 @@ def run_task_ids(backend: Backend, run_id: str) -> list[str]:
     """Every task id in a run (all steps, ``_parameters`` included), from the metadata files."""
     from metaflow.client import Run
 
-    run = Run(f"{backend.flow_name}/{run_id}", _namespace_check=False)
+    run = in_any_namespace(Run, f"{backend.flow_name}/{run_id}")
     ids = [task.id for step in run for task in step]
     params = backend.flow_datastore.get_task_datastores(
         run_id=run_id, steps=["_parameters"], allow_not_done=True

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from metaflow.datastore.exceptions import DataException
 
 from .backend import Backend
+from .client import in_any_namespace
 
 
 @dataclass
@@ -84,7 +85,7 @@ def task_outcome(task: Any, _clone_hops: int = 3) -> RecordedOutcome:
         flow, _run, step, _task = task.path_components
         pathspec = f"{flow}/{origin['origin-run-id']}/{step}/{origin['origin-task-id']}"
         try:
-            original = task_outcome(Task(pathspec, _namespace_check=False), _clone_hops - 1)
+            original = task_outcome(in_any_namespace(Task, pathspec), _clone_hops - 1)
             return original._replace(ok=True)
         except Exception:  # the origin is gone: the clone's own time
             pass

@@ -146,8 +146,9 @@ def _is_metaflow_module(name: str) -> bool:
 def metaflow_private_uses(text: str, filename: str) -> list[str]:
     """``file:line: what`` for each place ``text`` reaches into Metaflow's internals: an import
     of a ``metaflow.*`` module outside the public ones or of a ``_name`` from Metaflow, a
-    ``metaflow.<internal module>`` attribute, a known private Metaflow attribute (read on
-    anything but ``self``)."""
+    ``metaflow.<internal module>`` attribute, a ``_keyword`` argument to one of Metaflow's
+    callables (``Run(p, _namespace_check=False)``), a known private Metaflow attribute (read
+    on anything but ``self``)."""
     tree = ast.parse(text, filename)
     aliases = {
         alias.asname or alias.name.split(".")[0]
@@ -156,10 +157,27 @@ def metaflow_private_uses(text: str, filename: str) -> list[str]:
         for alias in node.names
         if alias.name.split(".")[0] == "metaflow"
     }
+    imported = {  # names bound to Metaflow's functions and classes
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module
+        if node.module.split(".")[0] == "metaflow"
+        for alias in node.names
+    }
     found = []
     for node in ast.walk(tree):
         what = []
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Call) and (
+            (isinstance(node.func, ast.Name) and node.func.id in imported)
+            or (
+                isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in aliases
+            )
+        ):
+            callee = ast.unparse(node.func)
+            what = [f"{callee}({k.arg}=...)" for k in node.keywords if k.arg and _is_private(k.arg)]
+        elif isinstance(node, ast.Import):
             what = [
                 f"import {a.name}"
                 for a in node.names
@@ -225,7 +243,7 @@ def test_the_private_use_finder_finds_private_uses():
         [
             "import metaflow",
             "import metaflow.metaflow_version as mv",
-            "from metaflow import FlowSpec, Run, decorators, _vendor",
+            "from metaflow import FlowSpec, Run, Task, decorators, _vendor",
             "from metaflow.lint import linter",
             "from metaflow.exception import MetaflowNotFound",
             "from metaflow.cards import get_cards",
@@ -235,6 +253,9 @@ def test_the_private_use_finder_finds_private_uses():
             "version = metaflow.__version__",
             "ds = backend.flow_datastore.get_task_datastores(run_id='1')",
             "own = self._steps",
+            "task = Task('F/1/s/2', _namespace_check=False)",
+            "step = metaflow.Step('F/1/s', _namespace_check=False)",
+            "ours = helper('x', _hops=2)",
         ]
     )
     assert metaflow_private_uses(text, "m.py") == [
@@ -245,4 +266,6 @@ def test_the_private_use_finder_finds_private_uses():
         "m.py:7: ._graph",
         "m.py:8: metaflow.metaflow_version",
         "m.py:11: .get_task_datastores",
+        "m.py:13: Task(_namespace_check=...)",
+        "m.py:14: metaflow.Step(_namespace_check=...)",
     ]
