@@ -8,6 +8,7 @@ foreach split, and ``inputs`` (one such object per parent task) for a join — a
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -213,10 +214,26 @@ def step_inputs(
     last = inner[-1] if inner else None
     note = f" (split {split_label(inner)} of {len(tasks)})" if len(tasks) > 1 else ""
     return (
-        StepInputs(step, task, index=last, where=f"in {run}"),
+        StepInputs(step, task, _enclosing_input(task), last, where=f"in {run}"),
         None,
         f"artifacts of {task.pathspec}{note}",
     )
+
+
+def _enclosing_input(task: Any) -> Any:
+    """``self.input`` of a step inside a foreach that is not its body, read as Metaflow reads
+    it: the foreach's artifact at the task's index (unset outside a foreach, or where the
+    artifact is gone, as after an inner join)."""
+    from .show.address import foreach_frame
+
+    frame = foreach_frame(task)
+    if frame is None or frame.var not in task:
+        return _UNSET
+    values = task[frame.var].data
+    try:
+        return values[frame.index]
+    except TypeError:  # no __getitem__: Metaflow falls back to iterating
+        return next(islice(values, frame.index, frame.index + 1))
 
 
 @magics_class

@@ -313,6 +313,13 @@ def position(task: Any) -> tuple[int, ...]:
     return tuple(frame.index for frame in _foreach_frames(task))
 
 
+def foreach_frame(task: Any) -> Any | None:
+    """The task's innermost foreach frame (Metaflow's ``ForeachFrame``: ``var``, ``index``,
+    ...), None outside any foreach."""
+    frames = _foreach_frames(task)
+    return frames[-1] if frames else None
+
+
 def split_input(task: Any) -> dict[str, str] | None:
     """What the task's innermost foreach gave it: ``{"var": "c_values", "value": "0.01"}``
     (Metaflow stores the value as text, cut to ``MAXIMUM_FOREACH_VALUE_CHARS``); None outside a

@@ -84,7 +84,9 @@ def test_a_case_of_a_switch_reads_only_the_tasks_that_chose_it(ip, capsys):
         ok(ip, source)
     capsys.readouterr()
     ok(ip, "%mf_inputs even")  # split [1] (n = 2) is the only one that went to even
-    assert ip.user_ns["self"].n == 2
+    me = ip.user_ns["self"]
+    # inside the foreach, self.input and self.index are the split's, as in Metaflow
+    assert (me.n, me.input, me.index) == (2, 2, 1)
     assert "classify/" in capsys.readouterr().out
     ok(ip, "%mf_inputs odd 2")
     assert ip.user_ns["self"].n == 3
