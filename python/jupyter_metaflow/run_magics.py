@@ -247,6 +247,10 @@ class RunMagics(Magics):
             run = executing.run
             status = executing.status
         adopted = session.adopt_run(built, run.id) is not None
+        if adopted:  # the DAG reads the run whole, as a chosen run: per-case switch counts
+            from .sync import get_sync
+
+            get_sync().reload_run()
         where = (
             "It is now the notebook's current run"
             if adopted

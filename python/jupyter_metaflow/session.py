@@ -140,6 +140,7 @@ class NotebookSession:
             )
         if record is not None:
             self.run = record
+            self._chosen_run = None  # this run, not one chosen before, is the current run
         return record
 
     def remove_listener(self, listener: Listener) -> None:

@@ -309,3 +309,21 @@ def test_a_run_whose_split_or_middle_step_failed_is_listed_failed(ip, tmp_path):
     ok(ip, "%%step middle\nself.next(self.end)")
     runs = browse.list_runs({"flow": "MiddleFlow"})["runs"]
     assert [r["status"] for r in runs] == ["unfinished", "failed"]
+
+
+def test_a_whole_run_by_mf_run_shows_what_each_switch_chose(kernel):
+    """After ``%mf_run`` the DAG shows its run as it shows an in-kernel one: a switch inside a
+    foreach with how many splits took each case, not one case for all of them."""
+    fe = Frontend(kernel)
+    fe.send(
+        "flow",
+        {"path": "parity.ipynb", "cells": [cell(i, s) for i, s in enumerate(SWITCH_IN_FOREACH)]},
+    )
+    fe.wait("flow_model")
+    reply = fe.run_cell("run = %mf_run\nprint('RUN', run.id)", timeout=300)
+    assert reply["content"]["status"] == "ok", fe.output_text(reply["msg_id"])
+    run_id = fe.output_text(reply["msg_id"]).split("RUN ")[-1].split()[0]
+    states = [s for s in fe.messages("run_state") if s["run_id"] == run_id]
+    assert states, "no snapshot of the run %mf_run made"
+    classify = states[-1]["steps"]["classify"]
+    assert classify["state"] == "done" and classify["switch_counts"] == {"odd": 3, "even": 2}
