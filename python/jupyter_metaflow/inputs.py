@@ -212,7 +212,10 @@ def step_inputs(
         )
     inner = position(task)
     last = inner[-1] if inner else None
-    note = f" (split {split_label(inner)} of {len(tasks)})" if len(tasks) > 1 else ""
+    if transition.get("kind") == "switch" and inner:
+        note = f" (split {split_label(inner)}; {len(tasks)} went to {step!r})"
+    else:
+        note = f" (split {split_label(inner)} of {len(tasks)})" if len(tasks) > 1 else ""
     return (
         StepInputs(step, task, _enclosing_input(task), last, where=f"in {run}"),
         None,

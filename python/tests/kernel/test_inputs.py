@@ -87,7 +87,8 @@ def test_a_case_of_a_switch_reads_only_the_tasks_that_chose_it(ip, capsys):
     me = ip.user_ns["self"]
     # inside the foreach, self.input and self.index are the split's, as in Metaflow
     assert (me.n, me.input, me.index) == (2, 2, 1)
-    assert "classify/" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "classify/" in out and "(split [1]; 1 went to 'even')" in out
     ok(ip, "%mf_inputs odd 2")
     assert ip.user_ns["self"].n == 3
     with pytest.raises(UsageError, match=r"going to 'odd' \(the splits whose switch went to "):
