@@ -23,6 +23,7 @@ from . import parallel, switches, workers
 from .errors import DatastoreError, StepFailed, StepInterrupted
 from .events import Listener, StepEvent, emit
 from .flowbuild import BuiltFlow
+from .foreach import split_label
 from .nameguard import NameProblem, find_undefined_names
 from .planning import RunRecord, TaskSpec
 from .task_errors import event_message, raised_in_cell, step_failed, transition_error
@@ -395,10 +396,11 @@ class StepTaskRunner:
                 and built.graph[step].in_funcs
                 and any(built.graph[p].type == "foreach" for p in built.graph[step].in_funcs)
             ):
+                position = failed_spec.split_position
                 message += (
                     f" The split ran in a worker process: to debug it with %debug, re-run it "
-                    f"in the kernel with %mf_split {step} "
-                    f"{' '.join(map(str, failed_spec.split_position))}."
+                    f"in the kernel with %mf_split {step} {' '.join(map(str, position))} "
+                    f"(its index {split_label(position)}; the output's labels count from 1)."
                 )
             others = len(failures) - 1
             if others:

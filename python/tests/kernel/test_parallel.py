@@ -158,7 +158,7 @@ def test_failing_split_fails_the_step_with_its_cells_traceback(ip, warm_pool):
     error = result.error_in_exec
     assert isinstance(error, StepFailed)
     assert "Step 'body' in cell 4 (%%step body) failed in run SweepFlow/" in str(error)
-    assert "%mf_split body 2" in str(error)
+    assert "%mf_split body 2 (its index [2]; the output's labels count from 1)" in str(error)
     assert "Cell 4 (%%step body), line 4" in error.user_traceback
     assert "ValueError: bad split" in error.user_traceback
     # no split starts after the failure; those that ran (at least split 1) stay readable
