@@ -165,7 +165,8 @@ def step_inputs(
     parent = parents[0]
     tasks = tasks_of(parent)
     transition = (steps.get(parent) or {}).get("transition") or {}
-    if transition.get("kind") == "switch":  # only the parent's tasks whose case chose step
+    switch = transition.get("kind") == "switch"
+    if switch:  # only the parent's tasks whose case chose step
         went = {t.pathspec: next_step(t) for t in tasks}
         tasks = [t for t in tasks if went[t.pathspec] == step]
         if not tasks:
@@ -201,18 +202,14 @@ def step_inputs(
     task = next((t for t in tasks if not split or position(t) == split), None)
     if task is None:
         labels = ", ".join(split_label(position(t)) for t in tasks)
-        which = (
-            f"the splits whose switch went to {step!r}"
-            if transition.get("kind") == "switch"
-            else "its splits"
-        )
+        which = f"the splits whose switch went to {step!r}" if switch else "its splits"
         raise UsageError(
             f"{parent!r} has no task at split {split_label(split)} in {run} going to {step!r} "
             f"({which}: {labels})."
         )
     inner = position(task)
     last = inner[-1] if inner else None
-    if transition.get("kind") == "switch" and inner:
+    if switch and inner:
         note = f" (split {split_label(inner)}; {len(tasks)} went to {step!r})"
     else:
         note = f" (split {split_label(inner)} of {len(tasks)})" if len(tasks) > 1 else ""
