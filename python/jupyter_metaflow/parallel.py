@@ -18,7 +18,10 @@ The remaining ``m`` tasks go to ``W = min(max workers, m)`` workers when ``b + m
 m * d``, ``T`` the time the ``m`` tasks of ``d_w + c`` seconds take on ``W`` workers, the ready ones
 free now, the others after ``s`` (the kernel dispatches one task at a time: ``m * k`` bounds how
 soon they can end). While nothing is known about workers (the kernel's first foreach), one worker
-starts in the background as the first split runs in the kernel, and the splits keep running in the
+starts in the background as the first split runs in the kernel, sent the next split meanwhile
+(:class:`HeadStart`): when it is ready before the kernel's split ends, the splits take longer
+than a worker's start and it runs that split beside the kernel's, the rest going to workers;
+else the kernel takes the split back, and the splits keep running in the
 kernel, the rule re-checked after each one; when ``W`` ready workers would pay but starting them now
 would not, they start in the background (later tasks, or the step's next execution, use them; on a
 ping alone only when the work left outweighs a worker's start). A choice made on a ping's round trip
@@ -44,10 +47,11 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any, TextIO
 
-from .workers import OUTPUT_LIMIT, Worker, WorkerPool, get_pool
+from .workers import OUTPUT_LIMIT, Worker, WorkerPool, claim_once, get_pool
 
 __all__ = [
     "MAX_WORKERS_VARIABLE",
+    "HeadStart",
     "Job",
     "Measurements",
     "ParallelOutcome",
@@ -196,6 +200,8 @@ class Planner:
         self._checked = False
         self._provisional = False
         """Workers were chosen before any worker task's overhead was measured."""
+        self.starting: list[Worker] = []
+        """The worker started as the first task runs here (it may take a :class:`HeadStart`)."""
 
     def hand_off(self, remaining: int) -> bool:
         """Whether the ``remaining`` tasks go to workers now."""
@@ -208,7 +214,8 @@ class Planner:
         seconds, worker_seconds = self._task_seconds()
         if seconds is None:  # the first task runs here and is timed
             if self.blocked is None and _measurements.overhead_seconds(pool) is None:
-                pool.ensure(1)  # meanwhile, a worker starts on the idle core to be measured
+                # meanwhile, a worker starts on the idle core to be measured (and head start)
+                self.starting = pool.ensure(1)
             return False
         pool.poll()
         ready = [w for w in pool.live() if w.ready]
@@ -266,6 +273,20 @@ class Planner:
                 pool.build(worker, self.build_key, self.build_spec)
         self._provisional = bool(pays) and not _measurements.overhead
         return bool(pays)
+
+    def head_start_worker(self) -> Worker | None:
+        """The worker that may take a :class:`HeadStart` as the kernel times the first task:
+        the one started for it, still starting (its start is the test of a task's length)."""
+        worker = self.starting[0] if self.starting else None
+        self.starting = []
+        if worker is None or worker.dead or worker.ready or worker.busy:
+            return None
+        return worker
+
+    def adopt_head_start(self) -> None:
+        """The head start's worker began its task: the tasks go to workers, the choice checked
+        as their overheads are measured (:meth:`keep_going`)."""
+        self._provisional = not _measurements.overhead
 
     def keep_going(self, remaining: int) -> bool:
         """Whether workers still take the ``remaining`` tasks, checked as worker tasks end: a
@@ -434,6 +455,53 @@ class _Sent:
     """The worker said it began the task (its ``begin`` message was read)."""
     cancelled: bool = False
     """A cancel was sent: the worker skips it unless it began it already."""
+    timed: bool = True
+    """Its overhead counts (a head start's wait includes the worker's start)."""
+
+
+@dataclass
+class HeadStart:
+    """The next task, sent to a starting worker as the kernel runs (and times) a step's first
+    task. The worker begins it only if it is ready and has built the flow before the kernel
+    takes it back: the kernel's task then takes longer than a worker's start, and the two run
+    side by side. The kernel and the worker each try to claim it (:func:`.workers.claim_once`
+    on the job's ``contested`` marker, a folder): only one of them runs it."""
+
+    worker: Worker
+    job: Job
+    sent: _Sent
+
+    @classmethod
+    def send(
+        cls,
+        pool: WorkerPool,
+        worker: Worker,
+        job: Job,
+        build_key: str,
+        build_spec: dict[str, Any],
+        start: Callable[[Job], str],
+        marker: Callable[[str], str | None],
+    ) -> HeadStart:
+        """Send ``job`` (after the flow's cells) to ``worker``; ``start`` gives its task id,
+        ``marker`` the folder deciding who runs it (None: the worker runs it)."""
+        began_at = time.perf_counter()
+        job.payload["task_id"] = start(job)
+        job.payload["build_key"] = build_key
+        job.payload["contested"] = marker(job.payload["task_id"])
+        pool.build(worker, build_key, build_spec)
+        worker.busy = True
+        worker.send(("task", job.payload))
+        now = time.perf_counter()
+        return cls(worker, job, _Sent(job, now, now - began_at, timed=False))
+
+    def take_back(self) -> bool:
+        """Whether the kernel claimed the task (the worker will skip it); False: the worker
+        began it, and :func:`run_in_workers` (``adopted``) reads its result."""
+        marker = self.job.payload["contested"]
+        if marker is not None and claim_once(marker):
+            self.worker.busy = False
+            return True
+        return False
 
 
 def run_in_workers(
@@ -448,6 +516,7 @@ def run_in_workers(
     skip: Callable[[Job], None],
     keep_going: Callable[[int], bool] = lambda remaining: True,
     prefetch: bool = True,
+    adopted: HeadStart | None = None,
 ) -> ParallelOutcome:
     """Run ``jobs`` on up to ``max_workers`` workers of ``pool``.
 
@@ -463,12 +532,16 @@ def run_in_workers(
     worker exits. After the first failure no new job begins; the running ones finish. An
     interrupt (``KeyboardInterrupt``) interrupts every busy worker, reports their tasks through
     ``finish`` and returns ``interrupted``. When no worker can start or build the flow, nothing
-    ran and ``fallback`` says why.
+    ran and ``fallback`` says why. ``adopted``: a head start the worker began, run with the
+    rest.
     """
     queue = sorted(jobs, key=lambda j: j.index)
     output = _OrderedOutput(sys.stdout, sys.stderr)
-    wanted = max(1, min(max_workers, len(queue)))
+    wanted = max(1, min(max_workers, len(queue) + (adopted is not None)))
     inflight: dict[int, deque[_Sent]] = {}  # worker pid -> the jobs sent to it, in order
+    if adopted is not None:
+        output.add(adopted.job)
+        inflight[adopted.worker.pid] = deque([adopted.sent])
     last_read: dict[int, float] = {}  # worker pid -> when its last result was read
     outcome = ParallelOutcome()
     state = {"stop": False, "back": False}  # stop: a task failed, or interrupted; back: to kernel
@@ -496,6 +569,7 @@ def run_in_workers(
         job = queue.pop(0)
         job.payload["task_id"] = start(job)
         job.payload["build_key"] = build_key
+        job.payload.pop("contested", None)  # a head start the worker gave back: this one runs it
         output.add(job)
         now = time.perf_counter()
         sent_jobs.append(_Sent(job, now, now - began_at))
@@ -542,7 +616,7 @@ def run_in_workers(
         entry = sent_to(worker).popleft()
         worker.busy = bool(sent_to(worker))
         worker.tasks += 1
-        if "wall" in result:  # from when the worker could begin it to when its result was read
+        if "wall" in result and entry.timed:  # from when it could begin to when it was read
             could_begin = max(entry.sent, last_read.get(worker.pid, entry.sent))
             _measurements.overhead.append(max(0.0, read_at - could_begin - result["wall"]))
         last_read[worker.pid] = read_at

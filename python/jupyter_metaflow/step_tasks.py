@@ -8,6 +8,7 @@ The session (:mod:`.session`) picks the run and plans the tasks
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import _metaflow as mf
@@ -29,6 +31,27 @@ from .planning import RunRecord, TaskSpec
 from .task_errors import event_message, raised_in_cell, step_failed, transition_error
 
 __all__ = ["StepTaskRunner"]
+
+
+@dataclass
+class _WorkerJobs:
+    """A step execution's tasks as worker jobs, and the callbacks
+    :func:`.parallel.run_in_workers` reports them through (see
+    :meth:`StepTaskRunner._worker_jobs`)."""
+
+    planner: parallel.Planner
+    run_id: str
+    build_key: str
+    build_spec: dict[str, Any]
+    job: Callable[[TaskSpec], parallel.Job]
+    start: Callable[[parallel.Job], str]
+    began: Callable[[parallel.Job], None]
+    finish: Callable[[parallel.Job, dict[str, Any]], list[parallel.Job]]
+    skip: Callable[[parallel.Job], None]
+    marker: Callable[[str], str | None]
+    """The folder deciding whether the kernel or a worker runs a task (a head start's)."""
+    failures: list[tuple[Any, TaskSpec, dict[str, Any]]]
+    """Failed worker tasks: (job index, task, the worker's failure)."""
 
 
 class StepTaskRunner:
@@ -140,100 +163,175 @@ class StepTaskRunner:
         run.tasks.pop(step, None)
         run.failed.discard(step)
         planner = self._planner(built, backend, step, specs, undefined)
+        jobs = (
+            None
+            if planner is None
+            else self._worker_jobs(
+                backend, built, run, step, script, planner, splits, header, finished, base, number
+            )
+        )
         pending = list(specs)
-        while pending:
+        ahead: parallel.HeadStart | None = None
+        """The next task, sent to a starting worker while the kernel runs its first one."""
+        while pending or ahead is not None:
+            if ahead is not None:  # the kernel's first task ended
+                assert jobs is not None
+                head_start, ahead = ahead, None
+                if head_start.take_back():  # the worker was not ready: the kernel goes on
+                    pending.insert(0, head_start.job.spec)
+                else:  # it runs a task beside the kernel's: the tasks are worth workers
+                    jobs.planner.adopt_head_start()
+                    pending = self._execute_in_workers(
+                        backend, built, step, pending, jobs, head_start
+                    )
+                    continue
             if planner is not None and planner.hand_off(len(pending)):
-                pending = self._execute_in_workers(
+                assert jobs is not None
+                pending = self._execute_in_workers(backend, built, step, pending, jobs)
+                continue
+            spec = pending.pop(0)
+            worker = planner.head_start_worker() if planner is not None else None
+            if worker is not None and pending and backend.claims_task_ids and not recursive:
+                assert jobs is not None
+                ahead = parallel.HeadStart.send(
+                    workers.get_pool(),
+                    worker,
+                    jobs.job(pending.pop(0)),
+                    jobs.build_key,
+                    jobs.build_spec,
+                    jobs.start,
+                    jobs.marker,
+                )
+            try:
+                self._kernel_task(
                     backend,
                     built,
                     run,
                     step,
-                    pending,
+                    spec,
                     script,
                     planner,
+                    pending,
                     splits,
                     header,
                     finished,
                     base,
                 )
-                continue
-            spec = pending.pop(0)
-            label = header(spec)
-            if label:
-                print(label, flush=True)
-            self._emit(StepEvent("running", **splits(spec), **base))
-            started = time.perf_counter()
-            try:
-                outcome = mf.run_task(
-                    backend,
-                    built.cls,
-                    run.run_id,
-                    step,
-                    spec.input_paths,
-                    None if spec.iteration else spec.split_index,
-                    script,
-                )
-            except Exception as exc:  # the task's id, writes, logs or artifact index failed
-                run.failed.add(
-                    step
-                )  # executing the step again starts a new run, as after a failure
-                if mf.storage_problem(exc) or not isinstance(exc, OSError):
-                    raise  # S3 or the metadata service: run_step words it
-                self._emit(
-                    StepEvent(
-                        "failed", **splits(spec), message=f"{type(exc).__name__}: {exc}", **base
+            except BaseException as exc:
+                if ahead is not None:
+                    assert jobs is not None
+                    self._settle_head_start(
+                        backend, built, run, step, jobs, ahead, isinstance(exc, KeyboardInterrupt)
                     )
-                )
-                raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
-            if planner is not None:
-                planner.kernel_task(time.perf_counter() - started)
-            error = transition_error(built, step, outcome)
-            event = StepEvent(
-                "done" if error is None else "failed",
-                task_id=outcome.state.task_id,
-                **splits(spec),
-                duration=outcome.duration,
-                artifact_count=outcome.artifact_count,
-                **base,
-            )
-            if error is not None and mf.storage_problem(error):
-                run.failed.add(step)
-                raise error  # the step's code is not at fault: one line, see run_step
-            if error is not None:
-                event.message = event_message(error)
-            follow = finished(spec, outcome.state, error, event)
-            if error is not None:
-                for rest in pending:
-                    self._emit(
-                        StepEvent(
-                            "skipped", **splits(rest), message="an earlier task failed", **base
-                        )
-                    )
-                if isinstance(error, OSError) and not raised_in_cell(error):
-                    # Metaflow's own saving of the task (artifacts, logs) failed
-                    raise DatastoreError.from_os_error(error, backend.datastore_root) from None
-                raise step_failed(
-                    built, step, f"{backend.flow_name}/{run.run_id}", error
-                ) from error
-            if outcome.interrupted_after:
-                if follow is not None:
-                    pending.insert(0, follow)
-                if pending:  # the step is not complete: it runs again as a whole
-                    run.failed.add(step)
-                for other in pending:
-                    self._emit(StepEvent("skipped", **splits(other), message="interrupted", **base))
-                where = built.steps[step].ref.where(None)
-                left = f" ({len(pending)} of its tasks did not run)" if pending else ""
-                raise StepInterrupted(
-                    f"Interrupted after step {step!r} in {where} finished a task in run "
-                    f"{run.run_id}: "
-                    f"the task is kept{left}.",
-                    "",
-                )
-            if follow is not None:
-                pending.insert(0, follow)
+                raise
         if planner is not None:
             planner.done()
+
+    def _settle_head_start(
+        self,
+        backend: mf.Backend,
+        built: BuiltFlow,
+        run: RunRecord,
+        step: str,
+        jobs: _WorkerJobs,
+        ahead: parallel.HeadStart,
+        interrupted: bool,
+    ) -> None:
+        """The kernel's task failed (or was interrupted): its head start does not begin, or,
+        begun, finishes as a failing step's other tasks do (interrupted with it), its result
+        recorded; the kernel's error is the step's."""
+        if ahead.take_back():
+            run.failed.add(step)  # a task did not run: the step runs again as a whole
+            jobs.skip(ahead.job)
+            return
+        if interrupted:
+            ahead.worker.interrupt()
+        with contextlib.suppress(StepFailed):  # StepInterrupted too
+            self._execute_in_workers(backend, built, step, [], jobs, ahead)
+
+    def _kernel_task(
+        self,
+        backend: mf.Backend,
+        built: BuiltFlow,
+        run: RunRecord,
+        step: str,
+        spec: TaskSpec,
+        script: str,
+        planner: parallel.Planner | None,
+        pending: list[TaskSpec],
+        splits: Callable,
+        header: Callable,
+        finished: Callable,
+        base: dict[str, Any],
+    ) -> None:
+        """Run one task in the kernel; a recursive switch's next iteration goes to the front of
+        ``pending``. Raises in the step's cell as a failed task deserves."""
+        label = header(spec)
+        if label:
+            print(label, flush=True)
+        self._emit(StepEvent("running", **splits(spec), **base))
+        started = time.perf_counter()
+        try:
+            outcome = mf.run_task(
+                backend,
+                built.cls,
+                run.run_id,
+                step,
+                spec.input_paths,
+                None if spec.iteration else spec.split_index,
+                script,
+            )
+        except Exception as exc:  # the task's id, writes, logs or artifact index failed
+            run.failed.add(step)  # executing the step again starts a new run, as after a failure
+            if mf.storage_problem(exc) or not isinstance(exc, OSError):
+                raise  # S3 or the metadata service: run_step words it
+            self._emit(
+                StepEvent("failed", **splits(spec), message=f"{type(exc).__name__}: {exc}", **base)
+            )
+            raise DatastoreError.from_os_error(exc, backend.datastore_root) from None
+        if planner is not None:
+            planner.kernel_task(time.perf_counter() - started)
+        error = transition_error(built, step, outcome)
+        event = StepEvent(
+            "done" if error is None else "failed",
+            task_id=outcome.state.task_id,
+            **splits(spec),
+            duration=outcome.duration,
+            artifact_count=outcome.artifact_count,
+            **base,
+        )
+        if error is not None and mf.storage_problem(error):
+            run.failed.add(step)
+            raise error  # the step's code is not at fault: one line, see run_step
+        if error is not None:
+            event.message = event_message(error)
+        follow = finished(spec, outcome.state, error, event)
+        if error is not None:
+            for rest in pending:
+                self._emit(
+                    StepEvent("skipped", **splits(rest), message="an earlier task failed", **base)
+                )
+            if isinstance(error, OSError) and not raised_in_cell(error):
+                # Metaflow's own saving of the task (artifacts, logs) failed
+                raise DatastoreError.from_os_error(error, backend.datastore_root) from None
+            raise step_failed(built, step, f"{backend.flow_name}/{run.run_id}", error) from error
+        if outcome.interrupted_after:
+            if follow is not None:
+                pending.insert(0, follow)
+            if pending:  # the step is not complete: it runs again as a whole
+                run.failed.add(step)
+            for other in pending:
+                self._emit(StepEvent("skipped", **splits(other), message="interrupted", **base))
+            where = built.steps[step].ref.where(None)
+            left = f" ({len(pending)} of its tasks did not run)" if pending else ""
+            raise StepInterrupted(
+                f"Interrupted after step {step!r} in {where} finished a task in run "
+                f"{run.run_id}: "
+                f"the task is kept{left}.",
+                "",
+            )
+        if follow is not None:
+            pending.insert(0, follow)
 
     def _planner(
         self,
@@ -281,29 +379,28 @@ class StepTaskRunner:
         }
         return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest(), spec
 
-    def _execute_in_workers(
+    def _worker_jobs(
         self,
         backend: mf.Backend,
         built: BuiltFlow,
         run: RunRecord,
         step: str,
-        pending: list[TaskSpec],
         script: str,
         planner: parallel.Planner,
         splits: Callable,
         header: Callable,
         finished: Callable,
         base: dict[str, Any],
-    ) -> list[TaskSpec]:
-        """Run tasks in worker processes (see :mod:`.parallel`); raises as the kernel path does.
-        Returns the tasks left to the kernel when workers cannot be used."""
-        root = backend.datastore_root
+        number: dict[int, int],
+    ) -> _WorkerJobs:
+        """The step's tasks as worker jobs, and the callbacks :func:`.parallel.run_in_workers`
+        reports them through."""
         failures: list[tuple[Any, TaskSpec, dict[str, Any]]] = []
-        order = {id(s): i for i, s in enumerate(pending)}
+        root = backend.datastore_root
 
-        def job(spec: TaskSpec, index: tuple) -> parallel.Job:
+        def job(spec: TaskSpec) -> parallel.Job:
             return parallel.Job(
-                index,
+                (number[id(spec)], spec.iteration),
                 header(spec),
                 {
                     "run_id": run.run_id,
@@ -344,32 +441,62 @@ class StepTaskRunner:
             follow = finished(
                 spec, state, None if failure is None else StepFailed(failure["message"], ""), event
             )
-            return [] if follow is None else [job(follow, (item.index[0], spec.iteration + 1))]
+            return [] if follow is None else [job(follow)]
 
         def skip(item: parallel.Job) -> None:
             self._emit(
                 StepEvent("skipped", **splits(item.spec), message="an earlier task failed", **base)
             )
 
-        key, spec = self._build_spec()
-        what = "splits" if all(s.split_index is not None for s in pending) else "tasks"
+        build_key, build_spec = self._build_spec()
+        return _WorkerJobs(
+            planner,
+            run.run_id,
+            build_key,
+            build_spec,
+            job,
+            start,
+            began,
+            finish,
+            skip,
+            lambda task_id: backend.contest_marker(run.run_id, task_id),
+            failures,
+        )
+
+    def _execute_in_workers(
+        self,
+        backend: mf.Backend,
+        built: BuiltFlow,
+        step: str,
+        pending: list[TaskSpec],
+        jobs: _WorkerJobs,
+        adopted: parallel.HeadStart | None = None,
+    ) -> list[TaskSpec]:
+        """Run tasks in worker processes (see :mod:`.parallel`), with ``adopted`` a head start
+        a worker began; raises as the kernel path does. Returns the tasks left to the kernel
+        when workers cannot be used."""
+        planner = jobs.planner
+        count = len(pending) + (adopted is not None)
+        specs = [*pending, *([adopted.job.spec] if adopted else [])]
+        what = "splits" if all(s.split_index is not None for s in specs) else "tasks"
         print(
-            f"[{len(pending)} {what} of {step!r} in {min(planner.max_workers, len(pending))} "
+            f"[{count} {what} of {step!r} in {min(planner.max_workers, count)} "
             f"worker processes; at most {planner.max_workers}: {planner.limit_source}]",
             flush=True,
         )
         outcome = parallel.run_in_workers(
             workers.get_pool(),
-            [job(s, (order[id(s)], s.iteration)) for s in pending],
+            [jobs.job(s) for s in pending],
             planner.max_workers,
-            key,
-            spec,
-            start,
-            began,
-            finish,
-            skip,
+            jobs.build_key,
+            jobs.build_spec,
+            jobs.start,
+            jobs.began,
+            jobs.finish,
+            jobs.skip,
             planner.keep_going,
             prefetch=backend.claims_task_ids,
+            adopted=adopted,
         )
         if outcome.unrun:
             if outcome.fallback is not None:
@@ -383,10 +510,11 @@ class StepTaskRunner:
         if outcome.interrupted:
             raise StepInterrupted(
                 f"Step {step!r} in {built.steps[step].ref.where(None)} was interrupted in run "
-                f"{backend.flow_name}/{run.run_id}; every worker stopped. Earlier runs and their "
-                "artifacts are unchanged.",
+                f"{backend.flow_name}/{jobs.run_id}; every worker stopped. "
+                "Earlier runs and their artifacts are unchanged.",
                 "",
             )
+        failures = jobs.failures
         if failures:
             failures.sort(key=lambda f: f[0])
             _, failed_spec, failure = failures[0]

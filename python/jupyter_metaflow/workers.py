@@ -21,7 +21,10 @@ worker -> kernel: ``("ready", pid, time)``, ``("built", key, seconds, error)``,
 ``("cancelled", task_id)``, ``("pong", n, sent, received)``
 
 The kernel may send a busy worker its next task; the worker reads it when the current one
-ends, and skips it (``cancelled``) when a ``cancel`` for it arrived by then.
+ends, and skips it (``cancelled``) when a ``cancel`` for it arrived by then. A task the kernel
+may still run itself (``contested``: a folder path) begins only when the worker creates that
+folder first (:func:`claim_once`); else, or when the worker could not build the flow, it is
+``cancelled``.
 
 Output a task writes with ``print``/``sys.stdout``/``sys.stderr`` travels as ``out`` messages
 before its ``done`` (so it belongs to that task), at most :data:`OUTPUT_LIMIT` characters per
@@ -60,6 +63,7 @@ __all__ = [
     "RECYCLE_RSS_BYTES",
     "Worker",
     "WorkerPool",
+    "claim_once",
     "get_pool",
     "serve",
 ]
@@ -80,6 +84,16 @@ PINGS = 3
 _FLUSH_SECONDS = 0.05
 _IDLE_COLLECT_SECONDS = 0.05
 """A worker collects garbage after a task when no next task came within this long."""
+
+
+def claim_once(marker: str) -> bool:
+    """Whether this process is the first to claim ``marker`` (a folder path: ``mkdir`` is
+    atomic, so of the kernel and a worker exactly one runs a contested task)."""
+    try:
+        os.mkdir(marker)
+    except OSError:
+        return False
+    return True
 
 
 # -- kernel side ----------------------------------------------------------------------------
@@ -482,6 +496,10 @@ def serve(fd: int) -> None:
             if cancel in waiting:
                 waiting.remove(cancel)
                 channel.send(("cancelled", job["task_id"]))
+                continue
+            contested = job.get("contested")
+            if contested and (job["build_key"] != runner.build_key or not claim_once(contested)):
+                channel.send(("cancelled", job["task_id"]))  # the kernel runs it
                 continue
             channel.send(("begin", job["task_id"]))
             begun = True

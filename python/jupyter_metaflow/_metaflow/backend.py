@@ -9,6 +9,7 @@ and ``resume`` do, minus the subprocesses. Runs made in a kernel carry
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,6 +117,12 @@ class Backend:
         already (a local id is registered by the task, see :func:`.tasks.run_task`'s
         ``claimed``)."""
         return self.metadata.claim_task_id(run_id, step)
+
+    def contest_marker(self, run_id: str, task_id: str) -> str | None:
+        """A folder path whose creation decides which of two processes runs a claimed task
+        (:func:`.workers.claim_once`); None without local claims."""
+        folder = self.metadata.claim_folder(run_id, task_id)
+        return None if folder is None else os.path.join(folder, "taken")
 
     def reset_sticky_tags(self) -> None:
         """Drop the tags flow decorators made sticky for an earlier task or run (a task

@@ -94,6 +94,13 @@ def kernel_metadata(provider: type) -> type:
                     continue  # another kernel took it
                 return task_id
 
+        def claim_folder(self, run_id: str, task_id: str) -> str | None:
+            """The folder claiming a local task id (None: the service hands out ids)."""
+            if self.TYPE != "local":
+                return None
+            run_meta = self._create_and_get_metadir(self._flow_name, run_id)
+            return os.path.abspath(os.path.join(run_meta, TASK_ID_CLAIMS, task_id))
+
         def claim_task_id(self, run_id: str, step_name: str) -> tuple[str, bool]:
             """A task id for a task another process runs, and whether it is registered
             already: a local id is only claimed (the task's process registers it, so an id

@@ -43,6 +43,7 @@ def long_tasks_history(flow: str, *steps: str) -> None:
 def forget_history() -> None:
     measured = parallel.measurements()
     measured.task_seconds.clear()
+    measured.worker_task_seconds.clear()
     measured.overhead.clear()
     measured.dispatch.clear()
 
@@ -330,3 +331,99 @@ def test_a_parallel_step_reports_the_time_waited_not_its_splits_total(ip, warm_p
     assert browse.run_details({"run": latest().pathspec})["steps"]["body"]["duration_ms"] < (
         total * 1000
     )
+
+
+# -- a head start: the next split in the worker started as the kernel times the first ----------
+@pytest.fixture
+def cold_pool():
+    """No worker and nothing measured, as in a fresh kernel's first foreach."""
+    pool = workers.get_pool()
+    pool.shutdown()
+    forget_history()
+    pool.startup_seconds = pool.ping_seconds = pool.build_seconds = None
+    yield pool
+    forget_history()
+    pool.shutdown()
+
+
+WAIT_FOR_THE_WORKER = (
+    # split 1 (in the kernel, timed) lasts until split 2 began in the worker started meanwhile
+    "if self.input == 1:\n"
+    "    deadline = time.time() + 120\n"
+    "    while not os.path.exists('second-began') and time.time() < deadline:\n"
+    "        time.sleep(0.02)\n"
+    "    assert os.path.exists('second-began'), 'split 2 never began'\n"
+    "if self.input == 2:\n"
+    "    open('second-began', 'w').close()\n"
+    "    time.sleep(0.3)\n"
+)
+
+
+def test_a_worker_started_during_the_first_split_runs_the_next_beside_it(ip, cold_pool, capsys):
+    cells = notebook(
+        WAIT_FOR_THE_WORKER + "print('split', self.input)\nself.sq = square(self.input)\n"
+        "self.pid = os.getpid()"
+    )
+    cells[0] = "import time\n" + cells[0]
+    set_notebook(*cells, path="sweep.ipynb")
+    events = []
+    from jupyter_metaflow import session
+
+    session.get_session().add_listener(events.append)
+    for cell in cells:
+        ok(ip, cell)
+    out = capsys.readouterr().out
+    blocks = [f"── body · split {i + 1} of 4 ──\nsplit {i + 1}\n" for i in range(4)]
+    cores = parallel.default_max_workers()
+    note = (
+        f"[3 splits of 'body' in {min(cores, 3)} worker processes; at most {cores}: the "
+        "machine's cores]\n"
+    )
+    assert blocks[0] + note + "".join(blocks[1:]) in out  # in split order, once each
+    run = latest()
+    assert run.successful
+    tasks = sorted(run["body"], key=lambda t: t.index)
+    assert [t.index for t in tasks] == [0, 1, 2, 3]  # four tasks: none ran twice
+    assert tasks[0].data.pid == os.getpid()
+    assert tasks[1].data.pid != os.getpid()  # began while the kernel's split ran
+    assert run["join"].task.data.values == [1, 4, 9, 16]
+    done = sorted(e.split_index for e in events if e.step == "body" and e.status == "done")
+    assert done == [0, 1, 2, 3]
+
+
+def test_short_splits_take_their_head_start_back(ip, cold_pool):
+    """Splits far shorter than a worker's start: the kernel runs them all (the head start's
+    worker never ran one), each once."""
+    cells = notebook("self.sq = square(self.input)\nself.pid = os.getpid()")
+    for cell in cells:
+        ok(ip, cell)
+    run = latest()
+    assert run.successful
+    tasks = list(run["body"])
+    assert sorted(t.index for t in tasks) == [0, 1, 2, 3]
+    assert {t.data.pid for t in tasks} == {os.getpid()}
+    assert run["join"].task.data.values == [1, 4, 9, 16]
+
+
+def test_the_kernels_failing_split_lets_the_head_start_finish(ip, cold_pool):
+    cells = notebook(
+        WAIT_FOR_THE_WORKER + "if self.input == 1:\n    raise ValueError('first split broke')\n"
+        "self.sq = square(self.input)"
+    )
+    cells[0] = "import time\n" + cells[0]
+    set_notebook(*cells, path="sweep.ipynb")
+    for cell in cells[:3]:
+        ok(ip, cell)
+    result = ip.run_cell(cells[3])
+    assert isinstance(result.error_in_exec, StepFailed)
+    assert "first split broke" in result.error_in_exec.user_traceback
+    run = latest()
+    tasks = {t.index: t for t in run["body"]}
+    assert set(tasks) == {0, 1}  # the kernel's split and the head start; no other began
+    assert not tasks[0].successful
+    assert tasks[1].successful and tasks[1].data.sq == 4
+    # the step runs again as a whole once fixed
+    fixed = notebook("self.sq = square(self.input)")
+    ok(ip, fixed[3])
+    ok(ip, fixed[4])
+    assert latest()["join"].task.data.values == [1, 4, 9, 16]

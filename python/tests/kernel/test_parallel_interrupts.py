@@ -130,6 +130,42 @@ def test_interrupt_stops_every_worker_and_fails_the_step(notebook_kernel):
     assert check["content"]["status"] == "ok"
 
 
+def test_interrupting_the_first_split_stops_the_worker_running_the_next(notebook_kernel):
+    """A fresh kernel's first foreach: split 1 runs in the kernel (timed), split 2 in the
+    worker started meanwhile; Interrupt stops both, and the kernel and the worker are free."""
+    kernel, path = notebook_kernel
+    both = (
+        "%%step body\nif self.input == 1:\n    open('second', 'w').write(str(os.getpid()))\n"
+        "if self.input in (0, 1):\n    while True:\n        time.sleep(0.1)\n"
+        "self.v = self.input\nself.next(self.join)"
+    )
+    for source in cells(both)[:4]:
+        assert kernel.execute(source, timeout=180)["content"]["status"] == "ok", source
+    save(path, cells(both))
+    msg_id = kernel.kc.execute(both)
+    deadline = time.monotonic() + 300
+    second = path.parent / "second"
+    while not second.exists() or not second.read_text():
+        assert time.monotonic() < deadline, "split 2 never began in a worker"
+        time.sleep(0.2)
+    assert int(second.read_text()) in workers_of(kernel.km)
+    kernel.km.interrupt_kernel()
+    reply = reply_to(kernel, msg_id, timeout=60)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "StepInterrupted"
+    state = kernel.execute(
+        "from jupyter_metaflow import workers\n"
+        "assert not any(w.busy for w in workers.get_pool().workers)\n"
+        "from metaflow import Flow\n"
+        "tasks = {t.index: t.successful for t in Flow('SleepyFlow').latest_run['body']}\n"
+        "assert tasks == {0: False, 1: False}, tasks"
+    )
+    assert state["content"]["status"] == "ok", state["content"]
+    save(path, cells(BODY_OK))
+    for source in (BODY_OK, cells(BODY_OK)[5], cells(BODY_OK)[6]):
+        assert kernel.execute(source, timeout=180)["content"]["status"] == "ok"
+
+
 def test_worker_killed_by_the_os_fails_the_step_clearly(notebook_kernel):
     kernel, path = notebook_kernel
     warm_up(kernel)
