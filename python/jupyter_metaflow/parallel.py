@@ -5,9 +5,11 @@ The rule (:func:`workers_pay`), from what this kernel measured:
 * ``d``: a task's time in the kernel: the median of the step's kernel tasks in this execution,
   else in its previous one (its worker tasks' when none ran in the kernel); without one, the
   first split runs in the kernel and is timed (it stays a kernel task); ``d_w``: the same
-  task's time in a worker, measured the same way on the step's worker tasks (``d`` until a
-  worker ran one: a worker's task can take longer than the kernel's, its caches cold and the
-  cores shared);
+  task's time in a worker, the fastest of the step's worker tasks in this execution, else in
+  its last one with any (``d`` until a worker ran one): a worker's task can take longer than the
+  kernel's for reasons every task pays (its caches cold, its inputs loaded anew), while a slower
+  one met a busy core, which the next need not (a median would keep a step in the kernel after
+  one execution on a loaded machine);
 * ``s``: a worker's start (spawn to ready), measured when one last started; ``b``: building the
   flow in a worker (module cells, step cells), measured; ``c``: a worker task's overhead as the
   kernel sees it (its wall time minus the task's own), median of the recent ones, or a ping's
@@ -111,7 +113,7 @@ class Measurements:
     """``(flow, step)`` -> median kernel task time of the step's previous execution (its worker
     tasks' when none ran in the kernel)."""
     worker_task_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
-    """``(flow, step)`` -> median worker task time of the step's last execution with one."""
+    """``(flow, step)`` -> fastest worker task of the step's last execution with one."""
     overhead: deque = field(default_factory=lambda: deque(maxlen=32))
     """Recent worker-task overheads (kernel wall time minus the worker's)."""
     dispatch: deque = field(default_factory=lambda: deque(maxlen=32))
@@ -215,7 +217,7 @@ class Planner:
         if seconds is None:  # the first task runs here and is timed
             if self.blocked is None and _measurements.overhead_seconds(pool) is None:
                 # meanwhile, a worker starts on the idle core to be measured (and head start)
-                self.starting = pool.ensure(1)
+                self.starting = self._start(pool, 1)
             return False
         pool.poll()
         ready = [w for w in pool.live() if w.ready]
@@ -254,7 +256,7 @@ class Planner:
                     worker_seconds,
                 )
             ):
-                pool.ensure(wanted)  # they would pay once started: start them, meanwhile here
+                self._start(pool, wanted)  # they would pay once started: start them, meanwhile here
             return False
         if self.blocked is not None:
             if pays and not self._said:
@@ -267,12 +269,20 @@ class Planner:
                 )
             return False
         if pays is None:  # what a worker costs here is not measured yet: start one, meanwhile here
-            pool.ensure(1)
+            self._start(pool, 1)
         for worker in ready:  # build the flow ahead of the tasks
             if not worker.busy:
                 pool.build(worker, self.build_key, self.build_spec)
         self._provisional = bool(pays) and not _measurements.overhead
         return bool(pays)
+
+    def _start(self, pool: WorkerPool, count: int) -> list[Worker]:
+        """Start workers until ``count`` are alive; the new ones build the flow as soon as they
+        are ready (the cells wait in their connection), not when a task is first sent."""
+        started = pool.ensure(count)
+        for worker in started:
+            pool.build(worker, self.build_key, self.build_spec)
+        return started
 
     def head_start_worker(self) -> Worker | None:
         """The worker that may take a :class:`HeadStart` as the kernel times the first task:
@@ -323,8 +333,10 @@ class Planner:
             if self.kernel_times
             else _measurements.task_seconds.get(self.key)
         )
+        if kernel is None and self.worker_times:
+            kernel = statistics.median(self.worker_times)
         worker = (
-            statistics.median(self.worker_times)
+            min(self.worker_times)
             if self.worker_times
             else _measurements.worker_task_seconds.get(self.key)
         )
@@ -342,7 +354,7 @@ class Planner:
         if times:
             _measurements.task_seconds[self.key] = statistics.median(times)
         if self.worker_times:  # kept through executions that ran every task in the kernel
-            _measurements.worker_task_seconds[self.key] = statistics.median(self.worker_times)
+            _measurements.worker_task_seconds[self.key] = min(self.worker_times)
 
 
 # -- running tasks in workers ---------------------------------------------------------------
@@ -724,7 +736,8 @@ def run_in_workers(
                 if len(start_errors) >= wanted and not any(w.ready for w in pool.live()):
                     outcome.fallback = "; ".join(start_errors)
                     break
-                pool.ensure(wanted)  # first use, or replacing retired workers
+                for worker in pool.ensure(wanted):  # first use, or replacing retired workers
+                    pool.build(worker, build_key, build_spec)
             workers = pool.live()
             for _ in range(2):  # a job for every free worker first, then the next ones
                 for worker in workers:

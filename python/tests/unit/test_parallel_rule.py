@@ -121,16 +121,36 @@ def test_each_side_of_the_rule_uses_its_own_measured_task_times(monkeypatch):
 
     assert parallel.Planner(key, 32, 2, None, ("k", {}), 0.0)._task_seconds() == (None, None)
     # the first split timed in the kernel, the rest in workers, slower there
-    execution([0.008], [0.012, 0.013, 0.011])
+    execution([0.008], [0.012, 0.013, 0.014])
     assert (measured.task_seconds[key], measured.worker_task_seconds[key]) == (0.008, 0.012)
     assert parallel.Planner(key, 32, 2, None, ("k", {}), 0.0)._task_seconds() == (0.008, 0.012)
     # an execution all in the kernel keeps what workers measured
     execution([0.009, 0.007, 0.008], [])
     assert parallel.Planner(key, 32, 2, None, ("k", {}), 0.0)._task_seconds() == (0.008, 0.012)
-    # one all in workers: its times stand for both (the step's code may have changed)
+    # one all in workers: its times stand for both (the step's code may have changed), the
+    # work by their median, a worker's task by the fastest
     execution([], [0.5, 0.6, 0.4])
-    assert parallel.Planner(key, 32, 2, None, ("k", {}), 0.0)._task_seconds() == (0.5, 0.5)
+    assert parallel.Planner(key, 32, 2, None, ("k", {}), 0.0)._task_seconds() == (0.5, 0.4)
     # this execution's own times before the previous one's
     current = parallel.Planner(key, 32, 2, None, ("k", {}), 0.0)
     current.kernel_task(0.2)
-    assert current._task_seconds() == (0.2, 0.5)
+    assert current._task_seconds() == (0.2, 0.4)
+
+
+def test_one_execution_on_a_busy_machine_does_not_keep_a_step_in_the_kernel(monkeypatch):
+    """0.1 s splits whose first worker tasks met a busy core (0.17 s): the next execution
+    still sends them to workers (a worker's task counts at its fastest)."""
+    measured = parallel.Measurements()
+    monkeypatch.setattr(parallel, "_measurements", measured)
+    key = ("F", "body")
+    measured.overhead.append(0.012)
+    first = parallel.Planner(key, 8, 2, None, ("key", {}), 0.0)
+    first.kernel_task(0.101)
+    for seconds in (0.175, 0.170, 0.101):
+        first.worker_task(seconds)
+    first.done()
+    d, d_w = parallel.Planner(key, 8, 2, None, ("k", {}), 0.0)._task_seconds()
+    assert (d, d_w) == (0.101, 0.101)
+    assert parallel.workers_pay(8, d, 2, 2, 0.5, 0.0, 0.012, 0.002, d_w) is True
+    # what the median said: the kernel, for good (its worker tasks never timed again)
+    assert parallel.workers_pay(8, d, 2, 2, 0.5, 0.0, 0.012, 0.002, 0.170) is False
