@@ -41,8 +41,6 @@ class _WorkerJobs:
 
     planner: parallel.Planner
     run_id: str
-    build_key: str
-    build_spec: dict[str, Any]
     job: Callable[[TaskSpec], parallel.Job]
     start: Callable[[parallel.Job], str]
     began: Callable[[parallel.Job], None]
@@ -197,8 +195,8 @@ class StepTaskRunner:
                     workers.get_pool(),
                     worker,
                     jobs.job(pending.pop(0)),
-                    jobs.build_key,
-                    jobs.build_spec,
+                    jobs.planner.build_key,
+                    jobs.planner.build_spec,
                     jobs.start,
                     jobs.marker,
                 )
@@ -364,16 +362,23 @@ class StepTaskRunner:
             len(specs),
             max_workers,
             blocked,
-            self._build_spec(),
+            self._build_spec(built),
             self.kernel_build_seconds,
             limit_source=source,
         )
 
-    def _build_spec(self) -> tuple[str, dict[str, Any]]:
-        """What a worker builds the flow from (the cells this execution used), and its key."""
+    def _build_spec(self, built: BuiltFlow) -> tuple[str, dict[str, Any]]:
+        """What a worker builds the flow from (the cells this execution used), and its key.
+        A scratch cell goes with an empty text (it stays a scratch cell in its place): the
+        worker never runs it, and editing one does not make the workers run the module
+        cells again."""
         path = self.notebook_path
+        scratch = {c.index for c in built.model.scratch_cells}
         spec = {
-            "cells": [(c.index, c.id, c.cell_type, c.source, list(c.tags)) for c in self.cells],
+            "cells": [
+                (c.index, c.id, c.cell_type, "" if c.index in scratch else c.source, list(c.tags))
+                for c in self.cells
+            ],
             "path": path,
             "file": os.path.abspath(path) if path else None,
         }
@@ -448,12 +453,9 @@ class StepTaskRunner:
                 StepEvent("skipped", **splits(item.spec), message="an earlier task failed", **base)
             )
 
-        build_key, build_spec = self._build_spec()
         return _WorkerJobs(
             planner,
             run.run_id,
-            build_key,
-            build_spec,
             job,
             start,
             began,
@@ -488,8 +490,8 @@ class StepTaskRunner:
             workers.get_pool(),
             [jobs.job(s) for s in pending],
             planner.max_workers,
-            jobs.build_key,
-            jobs.build_spec,
+            planner.build_key,
+            planner.build_spec,
             jobs.start,
             jobs.began,
             jobs.finish,

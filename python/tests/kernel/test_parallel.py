@@ -427,3 +427,33 @@ def test_the_kernels_failing_split_lets_the_head_start_finish(ip, cold_pool):
     ok(ip, fixed[3])
     ok(ip, fixed[4])
     assert latest()["join"].task.data.values == [1, 4, 9, 16]
+
+
+def test_editing_a_scratch_cell_does_not_rebuild_the_flow_in_workers(ip, warm_pool):
+    """Workers run the module cells once per version of the cells they use: a scratch cell
+    edited between two executions leaves their module state (here a list) as it was."""
+    cells = [
+        MODULE + "\n\nHITS = []",
+        "%%flow SweepFlow",
+        "%%step start\nself.items = [1, 2, 3, 4]\nself.next(self.body, foreach='items')",
+        "%%step body\nHITS.append(self.input)\nself.hits = len(HITS)\nself.pid = os.getpid()"
+        "\nself.next(self.join)",
+        "%%step join\nself.next(self.end)",
+        "%%step end\npass",
+        "print('a scratch cell')",
+    ]
+    set_notebook(*cells, path="sweep.ipynb")
+    for cell in cells[:6]:
+        ok(ip, cell)
+    first = {t.index: (t.data.pid, t.data.hits) for t in latest()["body"]}
+    assert os.getpid() not in {pid for pid, _ in first.values()}
+    set_notebook(*cells[:6], "print('the scratch cell, edited')", path="sweep.ipynb")
+    ok(ip, "print('the scratch cell, edited')")
+    ok(ip, cells[3])
+    again = [(t.data.pid, t.data.hits) for t in latest()["body"]]
+    before = {}
+    for pid, hits in first.values():
+        before[pid] = max(before.get(pid, 0), hits)
+    assert all(pid in before for pid, _ in again)  # the same workers
+    for pid, hits in again:  # each worker's list kept what the first execution appended
+        assert hits > before[pid], (first, again)
