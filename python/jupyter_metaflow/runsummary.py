@@ -88,6 +88,7 @@ class _Splits:
     done: dict[int, float] = field(default_factory=dict)  # split index -> its duration (ms)
     snapshot_ms: float | None = None  # a snapshot's wall time, when the splits are not known
     elapsed_ms: float | None = None  # the execution's wall time at its latest finished split
+    failed: dict[int, str | None] = field(default_factory=dict)  # split index -> its error
 
 
 class ForeachProgress:
@@ -113,6 +114,8 @@ class ForeachProgress:
             splits.snapshot_ms = status.get("duration_ms")
         elif index is not None and status["state"] == "done":
             splits.done[index] = status.get("duration_ms", 0.0)
+        elif index is not None and status["state"] == "failed":
+            splits.failed.setdefault(index, status.get("error"))
         if index is not None and status.get("elapsed_ms") is not None:
             splits.elapsed_ms = status["elapsed_ms"]  # the execution's wall time so far
 
@@ -130,8 +133,10 @@ class ForeachProgress:
 
     def whole(self, status: Mapping[str, Any]) -> dict[str, Any]:
         """A foreach step's last status as the step's as a whole: ``done_splits`` and the
-        step's wall time instead of the last split's, and ``running`` until every split is
-        done. Other steps' statuses come back as they are."""
+        step's wall time instead of the last split's, ``running`` until every split is done,
+        and ``failed`` (with the error of the first split that failed) once one failed, even
+        when other splits of the failing step end after it. Other steps' statuses come back as
+        they are."""
         if "num_splits" not in status:
             return dict(status)
         splits = self._steps.get(status["step"])
@@ -146,4 +151,10 @@ class ForeachProgress:
             whole["duration_ms"] = round(sum(splits.done.values()), 1)
         if whole["state"] == "done" and len(whole["done_splits"]) < whole["num_splits"]:
             whole["state"] = "running"
+        failed = splits.failed if splits is not None else {}
+        if failed and whole["state"] in ("running", "done", "skipped"):
+            whole["state"] = "failed"
+            error = failed[min(failed)]
+            if error is not None:
+                whole["error"] = error
         return whole

@@ -71,7 +71,8 @@ describe('foreach progress: StatusBook (shared vectors)', () => {
         expect({
           state: record.state,
           splits: record.splits,
-          duration_ms: record.durationMs
+          duration_ms: record.durationMs,
+          ...('error' in (expected as object) ? { error: record.error } : {})
         }).toEqual(expected);
       }
     }

@@ -365,6 +365,41 @@ def test_a_failed_split_keeps_its_step_failed_with_its_error(kernel):
     )
 
 
+def test_a_split_ending_after_the_failed_one_leaves_its_step_failed(kernel):
+    """A fresh kernel's first foreach: the kernel times split 1 while a worker starts and runs
+    split 2 beside it; split 1 fails, split 2 ends after it. A frontend connecting then (a
+    reloaded page) sees the step failed with split 1's error, not running."""
+    fe = Frontend(kernel)
+    wait = (
+        "import os, time\n"
+        "if self.input == 1:\n"
+        "    deadline = time.time() + 120\n"
+        "    while not os.path.exists('second-began') and time.time() < deadline:\n"
+        "        time.sleep(0.02)\n"
+        "    raise ValueError('split one breaks')\n"
+        "open('second-began', 'w').close()\n"
+        "time.sleep(0.5)\n"
+        "self.v = self.input"
+    )
+    cells = [
+        cell(0, "%load_ext jupyter_metaflow"),
+        cell(1, "self.items = [1, 2, 3]\nself.next(self.work, foreach='items')", ("step:start",)),
+        cell(2, wait, ("step:work",)),
+        cell(3, "pass", ("step:join",)),
+        cell(4, "pass", ("step:end",)),
+    ]
+    fe.send("flow", {"path": "splits.ipynb", "cells": cells})
+    fe.wait("flow_model")
+    assert fe.run_cell(cells[1]["source"], "c1")["content"]["status"] == "ok"
+    reply = fe.run_cell(cells[2]["source"], "c2")
+    assert reply["content"]["status"] == "error"
+    done = [s["split_index"] for s in fe.statuses("work", reply["msg_id"]) if s["state"] == "done"]
+    assert done == [1]  # split 2 ran beside the failing split 1, in a worker
+    whole = Frontend(kernel).snapshot["steps"]["work"]
+    assert (whole["state"], whole["done_splits"]) == ("failed", [1])
+    assert "split one breaks" in whole["error"]
+
+
 def test_untagged_cells_are_left_alone(kernel):
     fe = Frontend(kernel)
     fe.send("flow", {"path": "nb.ipynb", "cells": [cell(0, "x = 40 + 2", ("module",))]})
