@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import symtable
 import sys
 import tokenize
@@ -118,6 +119,14 @@ def global_refs(source: str, wrapper: str | None = None) -> dict[str, int] | Non
     """Names ``source`` looks up in the module globals, with the first line using each.
     ``wrapper`` is a ``def``/``class`` line to wrap the code in (scope of a step body or a
     class body); None reads the code as module code. None on a syntax error."""
+    refs = _global_refs(source, wrapper)
+    return None if refs is None else dict(refs)
+
+
+@functools.lru_cache(maxsize=1024)
+def _global_refs(source: str, wrapper: str | None) -> dict[str, int] | None:
+    """:func:`global_refs`, remembered: the kernel checks every cell before each step runs,
+    and cells rarely change between two steps (callers get a copy)."""
     code = _wrapped(source, wrapper)
     offset = 0 if wrapper is None else 1
     try:
@@ -162,6 +171,22 @@ UNKNOWN_STAR = "*"
 def defined_names(source: str, search_dir: str | None = None) -> set[str] | None:
     """Top-level names a module/scratch cell binds (None on a syntax error); holds
     :data:`UNKNOWN_STAR` when a star import's names cannot be read without running code."""
+    bound = _bound_names(source)
+    if bound is None:
+        return None
+    names = set(bound[0])
+    for module, level in bound[1]:  # read each time: the module's file may have changed
+        star = _star_names(module, level, None, search_dir, depth=0)
+        names |= {UNKNOWN_STAR} if star is None else star
+    return names
+
+
+@functools.lru_cache(maxsize=1024)
+def _bound_names(
+    source: str,
+) -> tuple[frozenset[str], tuple[tuple[str | None, int], ...]] | None:
+    """The names ``source`` binds itself, and its star imports (module, level), remembered
+    (see :func:`_global_refs`); None on a syntax error."""
     try:
         table = symtable.symtable(source, "<cell>", "exec")
         tree = ast.parse(source)
@@ -169,11 +194,12 @@ def defined_names(source: str, search_dir: str | None = None) -> set[str] | None
         return None
     names = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
     names.discard(UNKNOWN_STAR)
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
-            star = _star_names(node.module, node.level, None, search_dir, depth=0)
-            names |= {UNKNOWN_STAR} if star is None else star
-    return names
+    stars = tuple(
+        (node.module, node.level)
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
+    )
+    return frozenset(names), stars
 
 
 def _star_names(

@@ -38,6 +38,9 @@ class NotebookSource:
         """papermill's injected parameter values and its cell's text, once that cell ran."""
         self._file: str | None = None
         """The ``__file__`` given to the notebook's namespace (see :meth:`provide_file`)."""
+        self._assembled: tuple[tuple, FlowModel] | None = None
+        """The last assembly and what it was made of (cells, path): every step cell assembles
+        the notebook again, mostly unchanged."""
 
     @property
     def last_cells(self) -> list[cellrules.CellInput]:
@@ -188,7 +191,10 @@ class NotebookSource:
             for i, (cid, src, tags, ctype) in enumerate(merged)
         ]
         self._last_cells = cells
-        return assemble(cells, path)
+        made_of = (tuple(cells), path)
+        if self._assembled is None or self._assembled[0] != made_of:
+            self._assembled = (made_of, assemble(cells, path))
+        return self._assembled[1]
 
 
 _notebook_files: dict[str, tuple[float, list[tuple]]] = {}

@@ -90,6 +90,7 @@ def metaflow_namespace() -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=1)
+@functools.cache
 def metaflow_names() -> frozenset[str]:
-    """The names of :func:`metaflow_namespace`."""
+    """The names of :func:`metaflow_namespace` (the package's, fixed once imported)."""
     return frozenset(metaflow_namespace())

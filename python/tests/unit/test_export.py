@@ -616,3 +616,18 @@ def test_examples_export_and_pass_metaflow_check(notebook, tmp_path):
             (tmp_path / extra.name).write_bytes(extra.read_bytes())
     result = run_check(flow)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_guard_reads_a_star_imported_file_again_when_it_changes(tmp_path):
+    """The checks remember what each cell's text binds, not what a star import brings: the
+    module's file is read each time (an edited helper file is seen)."""
+    module = f"star_helpers_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text("SCALE = 2\n")
+    cells = nb_cells(
+        f"from {module} import *", "%%step start\nself.x = SCALE * OFFSET", "%%step end"
+    )
+    model = assemble(cells)
+    names = {p.name for p in find_undefined_names(model, cells, str(tmp_path))}
+    assert names == {"OFFSET"}
+    (tmp_path / f"{module}.py").write_text("SCALE = 2\nOFFSET = 1\n")
+    assert find_undefined_names(model, cells, str(tmp_path)) == []
