@@ -480,10 +480,12 @@ class StepTaskRunner:
         planner = jobs.planner
         count = len(pending) + (adopted is not None)
         specs = [*pending, *([adopted.job.spec] if adopted else [])]
-        what = "splits" if all(s.split_index is not None for s in specs) else "tasks"
+        what = "split" if all(s.split_index is not None for s in specs) else "task"
+        used = min(planner.max_workers, count)
         print(
-            f"[{count} {what} of {step!r} in {min(planner.max_workers, count)} "
-            f"worker processes; at most {planner.max_workers}: {planner.limit_source}]",
+            f"[{count} {what}{'s' * (count != 1)} of {step!r} in {used} "
+            f"worker process{'es' * (used != 1)}; at most {planner.max_workers}: "
+            f"{planner.limit_source}]",
             flush=True,
         )
         outcome = parallel.run_in_workers(

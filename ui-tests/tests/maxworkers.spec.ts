@@ -85,7 +85,7 @@ test.describe('the setting Maximum workers', () => {
 
     await setMaxWorkers(page, 1);
     output = await runBody(page);
-    expect(output).not.toContain('worker processes');
+    expect(output).not.toContain('worker process');
     expect(pids(output)).toEqual([kernel, kernel, kernel, kernel, kernel, kernel]);
   });
 });

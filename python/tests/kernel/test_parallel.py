@@ -405,7 +405,7 @@ def test_short_splits_take_their_head_start_back(ip, cold_pool):
     assert run["join"].task.data.values == [1, 4, 9, 16]
 
 
-def test_the_kernels_failing_split_lets_the_head_start_finish(ip, cold_pool):
+def test_the_kernels_failing_split_lets_the_head_start_finish(ip, cold_pool, capsys):
     cells = notebook(
         WAIT_FOR_THE_WORKER + "if self.input == 1:\n    raise ValueError('first split broke')\n"
         "self.sq = square(self.input)"
@@ -414,9 +414,16 @@ def test_the_kernels_failing_split_lets_the_head_start_finish(ip, cold_pool):
     set_notebook(*cells, path="sweep.ipynb")
     for cell in cells[:3]:
         ok(ip, cell)
+    capsys.readouterr()
     result = ip.run_cell(cells[3])
     assert isinstance(result.error_in_exec, StepFailed)
     assert "first split broke" in result.error_in_exec.user_traceback
+    cores = parallel.default_max_workers()
+    note = f"[1 split of 'body' in 1 worker process; at most {cores}: the machine's cores]\n"
+    assert (
+        "── body · split 1 of 4 ──\n" + note + "── body · split 2 of 4 ──\n"
+        in capsys.readouterr().out
+    )
     run = latest()
     tasks = {t.index: t for t in run["body"]}
     assert set(tasks) == {0, 1}  # the kernel's split and the head start; no other began
