@@ -19,16 +19,16 @@ The rule (:func:`workers_pay`), from what this kernel measured:
 The remaining ``m`` tasks go to ``W = min(max workers, m)`` workers when ``b + max(T, m * k) < 0.8 *
 m * d``, ``T`` the time the ``m`` tasks of ``d_w + c`` seconds take on ``W`` workers, the ready ones
 free now, the others after ``s`` (the kernel dispatches one task at a time: ``m * k`` bounds how
-soon they can end). While nothing is known about workers (the kernel's first foreach), one worker
-starts in the background as the first split runs in the kernel, sent the next split meanwhile
-(:class:`HeadStart`): when it is ready before the kernel's split ends, the splits take longer
-than a worker's start and it runs that split beside the kernel's, the rest going to workers;
-else the kernel takes the split back, and the splits keep running in the
-kernel, the rule re-checked after each one; when ``W`` ready workers would pay but starting them now
-would not, they start in the background (later tasks, or the step's next execution, use them; on a
-ping alone only when the work left outweighs a worker's start). A choice made on a ping's round trip
-alone is checked against the overheads measured as the first worker tasks end
-(:meth:`Planner.keep_going`).
+soon they can end). While nothing is known about workers (the kernel's first foreach), one
+worker starts in the background as the first split runs in the kernel, sent the next split
+meanwhile (:class:`HeadStart`; idle ready workers get one too, to begin after a worker's start):
+when it is ready before the kernel's split ends, the splits take longer than a worker's start
+and it runs that split beside the kernel's, the rest going to workers; else the kernel takes the
+split back, and the splits keep running in the kernel, the rule re-checked after each one. When
+``W`` ready workers would pay but starting them now would not, they start in the background
+(later tasks, or the step's next execution, use them; on a ping alone only when the work left
+outweighs a worker's start). A choice made on a ping's round trip alone is checked against the
+overheads measured as the first worker tasks end (:meth:`Planner.keep_going`).
 
 Output: the tasks' output reaches the cell in task order, each under the header a sequential
 run prints (``── train · split 2 of 4 ──``); the earliest unfinished task's output streams
@@ -70,6 +70,9 @@ MARGIN = 0.8
 PING_WAIT_SECONDS = 0.5
 """How long the rule waits for a newly ready worker's first round trip (an idle worker answers
 in milliseconds) rather than deciding without it."""
+HEAD_START_WAIT_SECONDS = 0.5
+"""How long an idle worker waits before it may begin a head start, when no worker's start was
+measured (else that start's time)."""
 INTERRUPT_GRACE_SECONDS = 3.0
 """After an interrupt, how long workers get to report their interrupted task before SIGKILL."""
 
@@ -204,6 +207,8 @@ class Planner:
         """Workers were chosen before any worker task's overhead was measured."""
         self.starting: list[Worker] = []
         """The worker started as the first task runs here (it may take a :class:`HeadStart`)."""
+        self._timing = False
+        """The next kernel task is the first one, timed (workers may take head starts)."""
 
     def hand_off(self, remaining: int) -> bool:
         """Whether the ``remaining`` tasks go to workers now."""
@@ -215,6 +220,7 @@ class Planner:
             pool.check_environment()
         seconds, worker_seconds = self._task_seconds()
         if seconds is None:  # the first task runs here and is timed
+            self._timing = self.blocked is None
             if self.blocked is None and _measurements.overhead_seconds(pool) is None:
                 # meanwhile, a worker starts on the idle core to be measured (and head start)
                 self.starting = self._start(pool, 1)
@@ -284,14 +290,21 @@ class Planner:
             pool.build(worker, self.build_key, self.build_spec)
         return started
 
-    def head_start_worker(self) -> Worker | None:
-        """The worker that may take a :class:`HeadStart` as the kernel times the first task:
-        the one started for it, still starting (its start is the test of a task's length)."""
-        worker = self.starting[0] if self.starting else None
-        self.starting = []
-        if worker is None or worker.dead or worker.ready or worker.busy:
-            return None
-        return worker
+    def head_start_workers(self) -> list[tuple[Worker, float]]:
+        """The workers that may take a :class:`HeadStart` as the kernel times the first task,
+        each with how long it waits before it may begin it: the one started for it (its start
+        is the wait) and idle ready ones (they wait what a worker's start takes), up to
+        ``max_workers - 1``. A task that outlasts a worker's start is worth a worker."""
+        starting, self.starting = self.starting, []
+        if not self._timing:
+            return []
+        self._timing = False
+        pool = get_pool()
+        pool.poll()
+        chosen = [(w, 0.0) for w in starting if not (w.dead or w.ready or w.busy)]
+        wait = pool.startup_seconds or HEAD_START_WAIT_SECONDS
+        chosen += [(w, wait) for w in pool.live() if w.ready and not w.busy]
+        return chosen[: self.max_workers - 1]
 
     def adopt_head_start(self) -> None:
         """The head start's worker began its task: the tasks go to workers, the choice checked
@@ -473,11 +486,12 @@ class _Sent:
 
 @dataclass
 class HeadStart:
-    """The next task, sent to a starting worker as the kernel runs (and times) a step's first
-    task. The worker begins it only if it is ready and has built the flow before the kernel
-    takes it back: the kernel's task then takes longer than a worker's start, and the two run
-    side by side. The kernel and the worker each try to claim it (:func:`.workers.claim_once`
-    on the job's ``contested`` marker, a folder): only one of them runs it."""
+    """A next task, sent to a worker as the kernel runs (and times) a step's first task. The
+    worker begins it only if, before the kernel takes it back, it is ready, has built the flow
+    and has waited what a worker's start takes (a starting worker: its start): the kernel's
+    task then takes longer than a worker's start, and they run side by side. The kernel and
+    the worker each try to claim it (:func:`.workers.claim_once` on the job's ``contested``
+    marker, a folder): only one of them runs it."""
 
     worker: Worker
     job: Job
@@ -493,13 +507,17 @@ class HeadStart:
         build_spec: dict[str, Any],
         start: Callable[[Job], str],
         marker: Callable[[str], str | None],
+        wait: float = 0.0,
     ) -> HeadStart:
-        """Send ``job`` (after the flow's cells) to ``worker``; ``start`` gives its task id,
-        ``marker`` the folder deciding who runs it (None: the worker runs it)."""
+        """Send ``job`` (after the flow's cells) to ``worker``, to begin ``wait`` seconds from
+        now at the earliest; ``start`` gives its task id, ``marker`` the folder deciding who
+        runs it (None: the worker runs it)."""
         began_at = time.perf_counter()
         job.payload["task_id"] = start(job)
         job.payload["build_key"] = build_key
         job.payload["contested"] = marker(job.payload["task_id"])
+        if wait:
+            job.payload["not_before"] = time.time() + wait
         pool.build(worker, build_key, build_spec)
         worker.busy = True
         worker.send(("task", job.payload))
@@ -528,7 +546,7 @@ def run_in_workers(
     skip: Callable[[Job], None],
     keep_going: Callable[[int], bool] = lambda remaining: True,
     prefetch: bool = True,
-    adopted: HeadStart | None = None,
+    adopted: list[HeadStart] | None = None,
 ) -> ParallelOutcome:
     """Run ``jobs`` on up to ``max_workers`` workers of ``pool``.
 
@@ -544,16 +562,17 @@ def run_in_workers(
     worker exits. After the first failure no new job begins; the running ones finish. An
     interrupt (``KeyboardInterrupt``) interrupts every busy worker, reports their tasks through
     ``finish`` and returns ``interrupted``. When no worker can start or build the flow, nothing
-    ran and ``fallback`` says why. ``adopted``: a head start the worker began, run with the
+    ran and ``fallback`` says why. ``adopted``: head starts their workers began, run with the
     rest.
     """
+    adopted = adopted or []
     queue = sorted(jobs, key=lambda j: j.index)
     output = _OrderedOutput(sys.stdout, sys.stderr)
-    wanted = max(1, min(max_workers, len(queue) + (adopted is not None)))
+    wanted = max(1, min(max_workers, len(queue) + len(adopted)))
     inflight: dict[int, deque[_Sent]] = {}  # worker pid -> the jobs sent to it, in order
-    if adopted is not None:
-        output.add(adopted.job)
-        inflight[adopted.worker.pid] = deque([adopted.sent])
+    for head_start in adopted:
+        output.add(head_start.job)
+        inflight[head_start.worker.pid] = deque([head_start.sent])
     last_read: dict[int, float] = {}  # worker pid -> when its last result was read
     outcome = ParallelOutcome()
     state = {"stop": False, "back": False}  # stop: a task failed, or interrupted; back: to kernel
@@ -581,7 +600,8 @@ def run_in_workers(
         job = queue.pop(0)
         job.payload["task_id"] = start(job)
         job.payload["build_key"] = build_key
-        job.payload.pop("contested", None)  # a head start the worker gave back: this one runs it
+        for key in ("contested", "not_before"):  # a head start given back: this one runs it
+            job.payload.pop(key, None)
         output.add(job)
         now = time.perf_counter()
         sent_jobs.append(_Sent(job, now, now - began_at))

@@ -169,37 +169,42 @@ class StepTaskRunner:
             )
         )
         pending = list(specs)
-        ahead: parallel.HeadStart | None = None
-        """The next task, sent to a starting worker while the kernel runs its first one."""
-        while pending or ahead is not None:
-            if ahead is not None:  # the kernel's first task ended
+        ahead: list[parallel.HeadStart] = []
+        """The next tasks, sent to workers while the kernel runs its first one."""
+        while pending or ahead:
+            if ahead:  # the kernel's first task ended
                 assert jobs is not None
-                head_start, ahead = ahead, None
-                if head_start.take_back():  # the worker was not ready: the kernel goes on
-                    pending.insert(0, head_start.job.spec)
-                else:  # it runs a task beside the kernel's: the tasks are worth workers
+                begun = [h for h in ahead if not h.take_back()]
+                # the ones no worker began go back to the kernel's list, in their order
+                pending = sorted(
+                    pending + [h.job.spec for h in ahead if h not in begun],
+                    key=lambda s: number[id(s)],
+                )
+                ahead = []
+                if begun:  # they run beside the kernel's task: the tasks are worth workers
                     jobs.planner.adopt_head_start()
-                    pending = self._execute_in_workers(
-                        backend, built, step, pending, jobs, head_start
-                    )
+                    pending = self._execute_in_workers(backend, built, step, pending, jobs, begun)
                     continue
             if planner is not None and planner.hand_off(len(pending)):
                 assert jobs is not None
                 pending = self._execute_in_workers(backend, built, step, pending, jobs)
                 continue
             spec = pending.pop(0)
-            worker = planner.head_start_worker() if planner is not None else None
-            if worker is not None and pending and backend.claims_task_ids and not recursive:
+            if planner is not None and backend.claims_task_ids and not recursive:
                 assert jobs is not None
-                ahead = parallel.HeadStart.send(
-                    workers.get_pool(),
-                    worker,
-                    jobs.job(pending.pop(0)),
-                    jobs.planner.build_key,
-                    jobs.planner.build_spec,
-                    jobs.start,
-                    jobs.marker,
-                )
+                for worker, wait in planner.head_start_workers()[: len(pending)]:
+                    ahead.append(
+                        parallel.HeadStart.send(
+                            workers.get_pool(),
+                            worker,
+                            jobs.job(pending.pop(0)),
+                            jobs.planner.build_key,
+                            jobs.planner.build_spec,
+                            jobs.start,
+                            jobs.marker,
+                            wait,
+                        )
+                    )
             try:
                 self._kernel_task(
                     backend,
@@ -216,7 +221,7 @@ class StepTaskRunner:
                     base,
                 )
             except BaseException as exc:
-                if ahead is not None:
+                if ahead:
                     assert jobs is not None
                     self._settle_head_start(
                         backend, built, run, step, jobs, ahead, isinstance(exc, KeyboardInterrupt)
@@ -232,20 +237,22 @@ class StepTaskRunner:
         run: RunRecord,
         step: str,
         jobs: _WorkerJobs,
-        ahead: parallel.HeadStart,
+        ahead: list[parallel.HeadStart],
         interrupted: bool,
     ) -> None:
-        """The kernel's task failed (or was interrupted): its head start does not begin, or,
-        begun, finishes as a failing step's other tasks do (interrupted with it), its result
+        """The kernel's task failed (or was interrupted): its head starts do not begin, or,
+        begun, finish as a failing step's other tasks do (interrupted with it), their results
         recorded; the kernel's error is the step's."""
-        if ahead.take_back():
-            run.failed.add(step)  # a task did not run: the step runs again as a whole
-            jobs.skip(ahead.job)
-            return
-        if interrupted:
-            ahead.worker.interrupt()
-        with contextlib.suppress(StepFailed):  # StepInterrupted too
-            self._execute_in_workers(backend, built, step, [], jobs, ahead)
+        begun = [h for h in ahead if not h.take_back()]
+        for head_start in ahead:
+            if head_start not in begun:
+                run.failed.add(step)  # a task did not run: the step runs again as a whole
+                jobs.skip(head_start.job)
+        for head_start in begun if interrupted else []:
+            head_start.worker.interrupt()
+        if begun:
+            with contextlib.suppress(StepFailed):  # StepInterrupted too
+                self._execute_in_workers(backend, built, step, [], jobs, begun)
 
     def _kernel_task(
         self,
@@ -472,14 +479,15 @@ class StepTaskRunner:
         step: str,
         pending: list[TaskSpec],
         jobs: _WorkerJobs,
-        adopted: parallel.HeadStart | None = None,
+        adopted: list[parallel.HeadStart] | None = None,
     ) -> list[TaskSpec]:
-        """Run tasks in worker processes (see :mod:`.parallel`), with ``adopted`` a head start
-        a worker began; raises as the kernel path does. Returns the tasks left to the kernel
-        when workers cannot be used."""
+        """Run tasks in worker processes (see :mod:`.parallel`), with ``adopted`` the head
+        starts workers began; raises as the kernel path does. Returns the tasks left to the
+        kernel when workers cannot be used."""
         planner = jobs.planner
-        count = len(pending) + (adopted is not None)
-        specs = [*pending, *([adopted.job.spec] if adopted else [])]
+        adopted = adopted or []
+        specs = [*pending, *(h.job.spec for h in adopted)]
+        count = len(specs)
         what = "split" if all(s.split_index is not None for s in specs) else "task"
         used = min(planner.max_workers, count)
         print(

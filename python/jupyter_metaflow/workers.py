@@ -22,9 +22,9 @@ worker -> kernel: ``("ready", pid, time)``, ``("built", key, seconds, error)``,
 
 The kernel may send a busy worker its next task; the worker reads it when the current one
 ends, and skips it (``cancelled``) when a ``cancel`` for it arrived by then. A task the kernel
-may still run itself (``contested``: a folder path) begins only when the worker creates that
-folder first (:func:`claim_once`); else, or when the worker could not build the flow, it is
-``cancelled``.
+may still run itself (``contested``: a folder path) begins, not before its ``not_before`` time
+if it has one, only when the worker creates that folder first (:func:`claim_once`); else, or
+when the worker could not build the flow, it is ``cancelled``.
 
 Output a task writes with ``print``/``sys.stdout``/``sys.stderr`` travels as ``out`` messages
 before its ``done`` (so it belongs to that task), at most :data:`OUTPUT_LIMIT` characters per
@@ -468,6 +468,17 @@ def serve(fd: int) -> None:
             return False
         return True
 
+    def wait_until(moment: float | None) -> bool:
+        """Wait until ``moment`` (``time.time()``), reading what arrives meanwhile (False: the
+        kernel closed the connection)."""
+        while moment is not None and time.time() < moment:
+            try:
+                if channel.conn.poll(max(0.0, moment - time.time())):
+                    waiting.append(channel.conn.recv())
+            except (EOFError, OSError):
+                return False
+        return True
+
     tasks = 0
     while True:
         try:
@@ -498,6 +509,8 @@ def serve(fd: int) -> None:
                 channel.send(("cancelled", job["task_id"]))
                 continue
             contested = job.get("contested")
+            if contested and not wait_until(job.get("not_before")):
+                break
             if contested and (job["build_key"] != runner.build_key or not claim_once(contested)):
                 channel.send(("cancelled", job["task_id"]))  # the kernel runs it
                 continue

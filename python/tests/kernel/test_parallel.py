@@ -464,3 +464,53 @@ def test_editing_a_scratch_cell_does_not_rebuild_the_flow_in_workers(ip, warm_po
     assert all(pid in before for pid, _ in again)  # the same workers
     for pid, hits in again:  # each worker's list kept what the first execution appended
         assert hits > before[pid], (first, again)
+
+
+@pytest.fixture
+def ready_workers(warm_pool):
+    """Two ready workers, measured, and no history for the body step: its next execution
+    times its first split in the kernel."""
+    parallel.measurements().task_seconds.clear()
+    parallel.measurements().worker_task_seconds.clear()
+    return warm_pool
+
+
+def test_idle_workers_run_the_next_splits_beside_the_first_one_timed(ip, ready_workers):
+    cells = notebook(
+        WAIT_FOR_THE_WORKER + "self.sq = square(self.input)\nself.pid = os.getpid()",
+        flow="%%flow SweepFlow --max-workers 2",
+    )
+    cells[0] = "import time\n" + cells[0]
+    set_notebook(*cells, path="sweep.ipynb")
+    for cell in cells:
+        ok(ip, cell)
+    run = latest()
+    assert run.successful
+    tasks = sorted(run["body"], key=lambda t: t.index)
+    assert [t.index for t in tasks] == [0, 1, 2, 3]
+    assert tasks[0].data.pid == os.getpid()
+    assert tasks[1].data.pid in {w.pid for w in ready_workers.workers}
+    assert run["join"].task.data.values == [1, 4, 9, 16]
+
+
+def test_idle_workers_wait_a_workers_start_before_taking_a_split(ip, ready_workers):
+    """Splits far shorter than a worker's start, on workers that built the flow already: the
+    idle workers' head starts wait that long and the kernel takes them back first; every split
+    runs once, in the kernel."""
+    cells = notebook("self.sq = square(self.input)\nself.pid = os.getpid()")
+    long_tasks_history("SweepFlow", "body")
+    for cell in cells:
+        ok(ip, cell)
+    assert os.getpid() not in {t.data.pid for t in latest()["body"]}  # both workers built it
+    measured = parallel.measurements()
+    measured.task_seconds.clear()
+    measured.worker_task_seconds.clear()
+    measured.overhead.clear()  # a worker task's overhead as measured here under load
+    measured.overhead.append(0.05)
+    for cell in cells[2:]:
+        ok(ip, cell)
+    run = latest()
+    assert run.successful
+    tasks = list(run["body"])
+    assert sorted(t.index for t in tasks) == [0, 1, 2, 3]
+    assert {t.data.pid for t in tasks} == {os.getpid()}
