@@ -132,6 +132,16 @@ class NotebookSource:
         if len(self._executed) > MAX_REMEMBERED_CELLS:
             del self._executed[next(iter(self._executed))]
 
+    def edited_since_run(self, cells: list[cellrules.CellInput]) -> list[cellrules.CellInput]:
+        """The cells among ``cells`` that this kernel executed (known by their id) and whose
+        text changed since: the kernel holds what they defined then, not what they say now."""
+        edited = []
+        for cell in cells:
+            ran = self._executed.get(self._cell_key(cell.source, cell.id)) if cell.id else None
+            if ran is not None and ran[1].strip() != cell.source.strip():
+                edited.append(cell)
+        return edited
+
     def recall_injected(self, history: list[str]) -> None:
         """papermill's injected cell among the cells run before the kernel side loaded:
         without a cell tagged ``parameters`` papermill puts it at the top of the notebook,

@@ -62,6 +62,7 @@ class StepTaskRunner:
         listeners: list[Listener],
         max_workers_setting: int | None,
         kernel_build_seconds: float,
+        edited_since_run: Callable[[list[cellrules.CellInput]], list[cellrules.CellInput]],
     ) -> None:
         self.cells = cells
         """The notebook cells the flow was built from (a worker builds it from them too)."""
@@ -71,6 +72,8 @@ class StepTaskRunner:
         """The frontend's setting Maximum workers, if set."""
         self.kernel_build_seconds = kernel_build_seconds
         """How long building the flow took in the kernel (a worker's build takes about as long)."""
+        self.edited_since_run = edited_since_run
+        """Which of the given cells changed since this kernel executed them."""
 
     def _emit(self, event: StepEvent) -> None:
         emit(self.listeners, event)
@@ -358,12 +361,22 @@ class StepTaskRunner:
         if undefined is None:
             undefined = find_undefined_names(built.model, self.cells)
         names = sorted({p.name for p in undefined if p.where == f"step {step!r}"})
-        blocked = (
-            f"it reads {', '.join(names)}, which the module cells do not define (the exported "
-            "flow would not either)"
-            if names
-            else None
-        )
+        edited = [c.index + 1 for c in self.edited_since_run(built.model.module_cells)]
+        blocked = None
+        if names:
+            blocked = (
+                f"it reads {', '.join(names)}, which the module cells do not define (the "
+                "exported flow would not either)"
+            )
+        elif edited:  # a worker builds the cells' text, the kernel holds what they ran
+            which = ", ".join(map(str, edited))
+            blocked = (
+                f"cell {which} changed since it ran (a worker would build the new text, the "
+                f"kernel has what ran); run cell {which} to use the change"
+                if len(edited) == 1
+                else f"cells {which} changed since they ran (a worker would build the new "
+                f"text, the kernel has what ran); run them to use the change"
+            )
         return parallel.Planner(
             (backend.flow_name, step),
             len(specs),

@@ -400,6 +400,44 @@ def test_a_split_ending_after_the_failed_one_leaves_its_step_failed(kernel):
     assert "split one breaks" in whole["error"]
 
 
+def test_a_helper_edited_since_it_ran_is_the_same_helper_in_every_split(kernel):
+    """A module cell edited but not run again: the kernel holds the helper as it ran, a worker
+    would build the new text. One step must not mix the two (a fresh kernel's first split runs
+    in the kernel while a worker starts and would take the next): the splits stay in the
+    kernel, with a note saying which cell to run."""
+    fe = Frontend(kernel)
+    helper = "def f(x):\n    return x * 10"
+    work = (
+        "import os, time\n"
+        "if self.index == 0:  # long enough for a worker to start and take split 2\n"
+        "    deadline = time.time() + 6\n"
+        "    while not os.path.exists('second-began') and time.time() < deadline:\n"
+        "        time.sleep(0.02)\n"
+        "else:\n"
+        "    open('second-began', 'w').close()\n"
+        "self.v = f(self.input)"
+    )
+    cells = [
+        cell(0, "%load_ext jupyter_metaflow"),
+        cell(1, helper),
+        cell(2, "self.items = [1, 2, 3]\nself.next(self.work, foreach='items')", ("step:start",)),
+        cell(3, work, ("step:work",)),
+        cell(4, "self.values = [i.v for i in inputs]", ("step:join",)),
+        cell(5, "print(self.values)", ("step:end",)),
+    ]
+    fe.send("flow", {"path": "helper.ipynb", "cells": cells})
+    fe.wait("flow_model")
+    for c in cells[1:3]:
+        assert fe.run_cell(c["source"], c["id"])["content"]["status"] == "ok"
+    edited = [cells[0], cell(1, helper.replace("* 10", "* 1000")), *cells[2:]]
+    fe.send("flow", {"path": "helper.ipynb", "cells": edited})
+    fe.barrier()
+    for c in cells[3:5]:
+        assert fe.run_cell(c["source"], c["id"])["content"]["status"] == "ok"
+    reply = fe.run_cell(cells[5]["source"], "c5")
+    assert fe.output_text(reply["msg_id"]) == "[10, 20, 30]\n"  # what the kernel ran, each
+
+
 def test_untagged_cells_are_left_alone(kernel):
     fe = Frontend(kernel)
     fe.send("flow", {"path": "nb.ipynb", "cells": [cell(0, "x = 40 + 2", ("module",))]})
