@@ -209,10 +209,14 @@ class Planner:
         """The worker started as the first task runs here (it may take a :class:`HeadStart`)."""
         self._timing = False
         """The next kernel task is the first one, timed (workers may take head starts)."""
+        self.withdrawn = False
+        """:meth:`keep_going` took the tasks back from workers: the rest of this execution stays
+        in the kernel (the next one decides again), not handed back and forth on figures that
+        differ by their noise."""
 
     def hand_off(self, remaining: int) -> bool:
         """Whether the ``remaining`` tasks go to workers now."""
-        if self.total < 2 or remaining < 2 or self.max_workers < 2:
+        if self.total < 2 or remaining < 2 or self.max_workers < 2 or self.withdrawn:
             return False
         pool = get_pool()
         if not self._checked:  # once per execution
@@ -323,7 +327,7 @@ class Planner:
             self._provisional = False
         seconds, worker_seconds = self._task_seconds()
         pool = get_pool()
-        return (
+        going = (
             workers_pay(
                 max(remaining, 2),  # the last task: on a free worker unless workers are slower
                 seconds if seconds is not None else statistics.median(self.worker_times),
@@ -337,6 +341,8 @@ class Planner:
             )
             is not False
         )
+        self.withdrawn = not going
+        return going
 
     def _task_seconds(self) -> tuple[float | None, float | None]:
         """``d`` and ``d_w`` of the rule: this execution's kernel and worker task times, else

@@ -193,9 +193,13 @@ class StepTaskRunner:
                 pending = self._execute_in_workers(backend, built, step, pending, jobs)
                 continue
             spec = pending.pop(0)
+            claimed: tuple[str, bool] | None = None
             if planner is not None and backend.claims_task_ids and not recursive:
                 assert jobs is not None
-                for worker, wait in planner.head_start_workers()[: len(pending)]:
+                heads = planner.head_start_workers()[: len(pending)]
+                if heads:  # the kernel's task id first: ids follow the splits' order
+                    claimed = backend.claim_task_id(run.run_id, step)
+                for worker, wait in heads:
                     ahead.append(
                         parallel.HeadStart.send(
                             workers.get_pool(),
@@ -222,6 +226,7 @@ class StepTaskRunner:
                     header,
                     finished,
                     base,
+                    claimed,
                 )
             except BaseException as exc:
                 if ahead:
@@ -271,8 +276,10 @@ class StepTaskRunner:
         header: Callable,
         finished: Callable,
         base: dict[str, Any],
+        claimed: tuple[str, bool] | None = None,
     ) -> None:
-        """Run one task in the kernel; a recursive switch's next iteration goes to the front of
+        """Run one task in the kernel (``claimed``: its task id, claimed already, and whether
+        it is registered); a recursive switch's next iteration goes to the front of
         ``pending``. Raises in the step's cell as a failed task deserves."""
         label = header(spec)
         if label:
@@ -288,6 +295,8 @@ class StepTaskRunner:
                 spec.input_paths,
                 None if spec.iteration else spec.split_index,
                 script,
+                task_id=None if claimed is None else claimed[0],
+                claimed=claimed is not None and not claimed[1],
             )
         except Exception as exc:  # the task's id, writes, logs or artifact index failed
             run.failed.add(step)  # executing the step again starts a new run, as after a failure

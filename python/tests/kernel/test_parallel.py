@@ -386,6 +386,8 @@ def test_a_worker_started_during_the_first_split_runs_the_next_beside_it(ip, col
     assert [t.index for t in tasks] == [0, 1, 2, 3]  # four tasks: none ran twice
     assert tasks[0].data.pid == os.getpid()
     assert tasks[1].data.pid != os.getpid()  # began while the kernel's split ran
+    ids = [int(t.id) for t in tasks]
+    assert ids == sorted(ids)  # task ids follow the splits, as Metaflow's runtime gives them
     assert run["join"].task.data.values == [1, 4, 9, 16]
     done = sorted(e.split_index for e in events if e.step == "body" and e.status == "done")
     assert done == [0, 1, 2, 3]

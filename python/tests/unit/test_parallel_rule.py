@@ -154,3 +154,39 @@ def test_one_execution_on_a_busy_machine_does_not_keep_a_step_in_the_kernel(monk
     assert parallel.workers_pay(8, d, 2, 2, 0.5, 0.0, 0.012, 0.002, d_w) is True
     # what the median said: the kernel, for good (its worker tasks never timed again)
     assert parallel.workers_pay(8, d, 2, 2, 0.5, 0.0, 0.012, 0.002, 0.170) is False
+
+
+def test_tasks_taken_back_from_workers_stay_in_the_kernel_for_the_execution(monkeypatch):
+    """keep_going and hand_off weigh slightly different figures (the tasks left, the ready
+    workers): once the first took the tasks back, the second does not hand them over again
+    in the same execution (the cell would print a second worker note, as if it restarted)."""
+    from types import SimpleNamespace
+
+    measured = parallel.Measurements()
+    monkeypatch.setattr(parallel, "_measurements", measured)
+    ready = [SimpleNamespace(ready=True, busy=False, build_key="key") for _ in range(2)]
+    pool = SimpleNamespace(
+        startup_seconds=0.5,
+        build_seconds=0.01,
+        ping_seconds=0.001,
+        check_environment=lambda: None,
+        poll=lambda: None,
+        live=lambda: ready,
+        build=lambda *args: None,
+        ensure=lambda count: [],
+    )
+    monkeypatch.setattr(parallel, "get_pool", lambda: pool)
+
+    def execution() -> parallel.Planner:
+        chosen = parallel.Planner(("F", "body"), 8, 2, None, ("key", {}), 0.0)
+        chosen.kernel_task(3.4)
+        return chosen
+
+    measured.overhead.append(0.01)
+    assert execution().hand_off(7) is True  # 3.4 s tasks: two ready workers pay
+    withdrawn = execution()
+    withdrawn._provisional = True
+    withdrawn.worker_task(9.0)  # a worker met a busy machine: 9 s for the same task
+    assert withdrawn.keep_going(4) is False
+    withdrawn.worker_task(3.5)  # the other worker's task, in flight then, ends: fast again
+    assert withdrawn.hand_off(4) is False
