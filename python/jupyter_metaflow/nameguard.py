@@ -29,6 +29,7 @@ __all__ = [
     "defined_names",
     "find_undefined_names",
     "global_refs",
+    "rebinding_names",
     "strip_magics",
 ]
 
@@ -181,12 +182,21 @@ def defined_names(source: str, search_dir: str | None = None) -> set[str] | None
     return names
 
 
+def rebinding_names(source: str) -> set[str]:
+    """Top-level names a cell binds other than by an import: a scratch cell giving a module
+    cell's name another value (importing the same module again changes nothing). Empty on a
+    syntax error."""
+    bound = _bound_names(source)
+    return set() if bound is None else set(bound[2])
+
+
 @functools.lru_cache(maxsize=1024)
 def _bound_names(
     source: str,
-) -> tuple[frozenset[str], tuple[tuple[str | None, int], ...]] | None:
-    """The names ``source`` binds itself, and its star imports (module, level), remembered
-    (see :func:`_global_refs`); None on a syntax error."""
+) -> tuple[frozenset[str], tuple[tuple[str | None, int], ...], frozenset[str]] | None:
+    """The names ``source`` binds itself, its star imports (module, level), and the names it
+    binds other than by an import, remembered (see :func:`_global_refs`); None on a syntax
+    error."""
     try:
         table = symtable.symtable(source, "<cell>", "exec")
         tree = ast.parse(source)
@@ -199,7 +209,8 @@ def _bound_names(
         for node in tree.body
         if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
     )
-    return frozenset(names), stars
+    assigned = {s.get_name() for s in table.get_symbols() if s.is_assigned()}
+    return frozenset(names), stars, frozenset(assigned - {UNKNOWN_STAR})
 
 
 def _star_names(

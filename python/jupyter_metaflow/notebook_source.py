@@ -132,6 +132,11 @@ class NotebookSource:
         if len(self._executed) > MAX_REMEMBERED_CELLS:
             del self._executed[next(iter(self._executed))]
 
+    def ran_at(self, cell: cellrules.CellInput) -> float | None:
+        """When this kernel last executed ``cell`` (by its id, else its text); None if never."""
+        ran = self._executed.get(self._cell_key(cell.source, cell.id))
+        return None if ran is None else ran[0]
+
     def edited_since_run(self, cells: list[cellrules.CellInput]) -> list[cellrules.CellInput]:
         """The cells among ``cells`` that this kernel executed (known by their id) and whose
         text changed since: the kernel holds what they defined then, not what they say now."""

@@ -519,7 +519,7 @@ class NotebookSession:
             self._listeners,
             self.max_workers_setting,
             self._kernel_build_seconds,
-            self.notebook.edited_since_run,
+            self.notebook,
         )
 
     @staticmethod

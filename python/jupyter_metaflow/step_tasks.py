@@ -26,7 +26,14 @@ from .errors import DatastoreError, StepFailed, StepInterrupted
 from .events import Listener, StepEvent, emit
 from .flowbuild import BuiltFlow
 from .foreach import split_label
-from .nameguard import NameProblem, find_undefined_names
+from .nameguard import (
+    NameProblem,
+    find_undefined_names,
+    global_refs,
+    rebinding_names,
+    strip_magics,
+)
+from .notebook_source import NotebookSource
 from .planning import RunRecord, TaskSpec
 from .task_errors import event_message, raised_in_cell, step_failed, transition_error
 
@@ -62,7 +69,7 @@ class StepTaskRunner:
         listeners: list[Listener],
         max_workers_setting: int | None,
         kernel_build_seconds: float,
-        edited_since_run: Callable[[list[cellrules.CellInput]], list[cellrules.CellInput]],
+        notebook: NotebookSource,
     ) -> None:
         self.cells = cells
         """The notebook cells the flow was built from (a worker builds it from them too)."""
@@ -72,8 +79,8 @@ class StepTaskRunner:
         """The frontend's setting Maximum workers, if set."""
         self.kernel_build_seconds = kernel_build_seconds
         """How long building the flow took in the kernel (a worker's build takes about as long)."""
-        self.edited_since_run = edited_since_run
-        """Which of the given cells changed since this kernel executed them."""
+        self.notebook = notebook
+        """Which cells this kernel executed, when, and with what text."""
 
     def _emit(self, event: StepEvent) -> None:
         emit(self.listeners, event)
@@ -370,12 +377,19 @@ class StepTaskRunner:
         if undefined is None:
             undefined = find_undefined_names(built.model, self.cells)
         names = sorted({p.name for p in undefined if p.where == f"step {step!r}"})
-        edited = [c.index + 1 for c in self.edited_since_run(built.model.module_cells)]
+        edited = [c.index + 1 for c in self.notebook.edited_since_run(built.model.module_cells)]
+        rebound = self._rebound_names(built, step)
         blocked = None
         if names:
             blocked = (
                 f"it reads {', '.join(names)}, which the module cells do not define (the "
                 "exported flow would not either)"
+            )
+        elif rebound:  # a worker has only what the module cells define
+            blocked = "; ".join(
+                f"it reads {name}, which scratch cell {number} set again after the module "
+                f"cells (a worker has only the module cells' {name})"
+                for name, number in sorted(rebound.items())
             )
         elif edited:  # a worker builds the cells' text, the kernel holds what they ran
             which = ", ".join(map(str, edited))
@@ -395,6 +409,27 @@ class StepTaskRunner:
             self.kernel_build_seconds,
             limit_source=source,
         )
+
+    def _rebound_names(self, built: BuiltFlow, step: str) -> dict[str, int]:
+        """Names the step reads that a scratch cell bound after the module cell defining them
+        last ran in this kernel (name -> that scratch cell's number): the kernel's value is not
+        the one a worker builds."""
+        model = built.model
+        node = next(s for s in model.steps if s.name == step)
+        args = "self, inputs" if model.is_join(step) else "self"
+        reads = set(global_refs(node.body, f"def _step({args}):") or ())
+        module_ran: dict[str, float] = {}  # name -> when a module cell defining it last ran
+        for cell in model.module_cells:
+            defined_at = self.notebook.ran_at(cell) or 0.0
+            for name in rebinding_names(strip_magics(cell.source)) & reads:
+                module_ran[name] = max(module_ran.get(name, 0.0), defined_at)
+        rebound: dict[str, int] = {}
+        for cell in model.scratch_cells:
+            set_at = self.notebook.ran_at(cell)
+            for name in rebinding_names(strip_magics(cell.source)) & module_ran.keys():
+                if set_at is not None and set_at > module_ran[name]:
+                    rebound[name] = cell.index + 1
+        return rebound
 
     def _build_spec(self, built: BuiltFlow) -> tuple[str, dict[str, Any]]:
         """What a worker builds the flow from (the cells this execution used), and its key.

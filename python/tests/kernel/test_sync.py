@@ -400,6 +400,19 @@ def test_a_split_ending_after_the_failed_one_leaves_its_step_failed(kernel):
     assert "split one breaks" in whole["error"]
 
 
+HEAD_START_WAIT = (
+    "import os, time\n"
+    "if self.index == 0:  # long enough for a worker to start and take split 2\n"
+    "    deadline = time.time() + 6\n"
+    "    while not os.path.exists('second-began') and time.time() < deadline:\n"
+    "        time.sleep(0.02)\n"
+    "else:\n"
+    "    open('second-began', 'w').close()\n"
+)
+"""A fresh kernel's first foreach: the kernel's split 1 lasts until a worker began split 2
+(at most 6 s, when no worker takes it)."""
+
+
 def test_a_helper_edited_since_it_ran_is_the_same_helper_in_every_split(kernel):
     """A module cell edited but not run again: the kernel holds the helper as it ran, a worker
     would build the new text. One step must not mix the two (a fresh kernel's first split runs
@@ -407,16 +420,7 @@ def test_a_helper_edited_since_it_ran_is_the_same_helper_in_every_split(kernel):
     kernel, with a note saying which cell to run."""
     fe = Frontend(kernel)
     helper = "def f(x):\n    return x * 10"
-    work = (
-        "import os, time\n"
-        "if self.index == 0:  # long enough for a worker to start and take split 2\n"
-        "    deadline = time.time() + 6\n"
-        "    while not os.path.exists('second-began') and time.time() < deadline:\n"
-        "        time.sleep(0.02)\n"
-        "else:\n"
-        "    open('second-began', 'w').close()\n"
-        "self.v = f(self.input)"
-    )
+    work = HEAD_START_WAIT + "self.v = f(self.input)"
     cells = [
         cell(0, "%load_ext jupyter_metaflow"),
         cell(1, helper),
@@ -436,6 +440,28 @@ def test_a_helper_edited_since_it_ran_is_the_same_helper_in_every_split(kernel):
         assert fe.run_cell(c["source"], c["id"])["content"]["status"] == "ok"
     reply = fe.run_cell(cells[5]["source"], "c5")
     assert fe.output_text(reply["msg_id"]) == "[10, 20, 30]\n"  # what the kernel ran, each
+
+
+def test_a_helper_a_scratch_cell_set_again_is_the_kernels_in_every_split(kernel):
+    """A scratch cell gives a module cell's helper another value (trying a variant): the
+    kernel's first split uses it, a worker (module cells only) would not. One step, one
+    helper: the kernel's."""
+    fe = Frontend(kernel)
+    cells = [
+        cell(0, "%load_ext jupyter_metaflow"),
+        cell(1, "def f(x):\n    return x * 10"),
+        cell(2, "f = lambda x: x * 5  # a variant"),
+        cell(3, "self.items = [1, 2, 3]\nself.next(self.work, foreach='items')", ("step:start",)),
+        cell(4, HEAD_START_WAIT + "self.v = f(self.input)", ("step:work",)),
+        cell(5, "self.values = [i.v for i in inputs]", ("step:join",)),
+        cell(6, "print(self.values)", ("step:end",)),
+    ]
+    fe.send("flow", {"path": "variant.ipynb", "cells": cells})
+    fe.wait("flow_model")
+    for c in cells[1:6]:
+        assert fe.run_cell(c["source"], c["id"])["content"]["status"] == "ok"
+    reply = fe.run_cell(cells[6]["source"], "c6")
+    assert fe.output_text(reply["msg_id"]) == "[5, 10, 15]\n"
 
 
 def test_untagged_cells_are_left_alone(kernel):
