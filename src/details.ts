@@ -185,7 +185,16 @@ export class DetailsPane extends Widget {
       );
       return;
     }
-    this._tasks.replaceChildren(h('h4', '', 'Tasks'), h('p', 'jp-mf-Details-note', 'Loading…'));
+    // the kernel reads requests between cells: a running step's tasks wait for its cell's end
+    const busy = target.link?.sessionContext?.session?.kernel?.status === 'busy';
+    this._tasks.replaceChildren(
+      h('h4', '', 'Tasks'),
+      h(
+        'p',
+        'jp-mf-Details-note',
+        busy ? 'Loading… (the kernel answers when the cell it runs ends)' : 'Loading…'
+      )
+    );
     let tasks: ITaskSummary[];
     let cards = false;
     try {

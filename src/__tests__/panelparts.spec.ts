@@ -423,6 +423,23 @@ describe('details pane', () => {
     });
     expect(pane.node.textContent).toContain('has not run yet');
   });
+
+  it('says why the tasks of a running step wait: the kernel answers when its cell ends', () => {
+    const link = kernel();
+    link.sessionContext = { session: { kernel: { status: 'busy' } } };
+    const pane = new DetailsPane();
+    pane.setTarget({
+      step: 'work',
+      run: null,
+      node: state({ status: 'running', splits: { done: 2, total: 8 } }),
+      cellNumber: 2,
+      link,
+      switchStep: false
+    });
+    expect(pane.node.querySelector('.jp-mf-Details-section')!.textContent).toContain(
+      'Loading… (the kernel answers when the cell it runs ends)'
+    );
+  });
 });
 
 describe('run browser', () => {
