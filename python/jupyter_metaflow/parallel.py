@@ -408,7 +408,7 @@ class _OrderedOutput:
         self.streams = {"stdout": out, "stderr": err}
         self.order: list[int] = []
         self.headers: dict[int, str | None] = {}
-        self.held: dict[int, list[tuple[str, str]]] = {}
+        self.held: dict[int, list[tuple[str, tuple]]] = {}
         self.finished: set[int] = set()
         self.shown: set[int] = set()
 
@@ -429,16 +429,27 @@ class _OrderedOutput:
     def _head(self) -> int | None:
         return self.order[0] if self.order else None
 
-    def write(self, index: int, stream: str, text: str) -> None:
+    def write(self, index: int, kind: str, *what: Any) -> None:
+        """A job's ``("out", stream, text)`` or ``("display", data, metadata)``."""
         if index == self._head():
             self._show_header(index)
-            self.streams[stream].write(text)
+            self._emit(kind, what)
         else:
-            self.held[index].append((stream, text))
+            self.held[index].append((kind, what))
+
+    def _emit(self, kind: str, what: tuple) -> None:
+        if kind == "out":
+            self.streams[what[0]].write(what[1])
+            return
+        from IPython.display import publish_display_data
+
+        for stream in self.streams.values():  # the text before it stays before it
+            stream.flush()
+        publish_display_data(*what)
 
     def finish(self, index: int, note: str | None = None) -> None:
         if note:
-            self.held[index].append(("stderr", note + "\n"))
+            self.held[index].append(("out", ("stderr", note + "\n")))
         self.finished.add(index)
         self._advance()
 
@@ -457,8 +468,8 @@ class _OrderedOutput:
             held = self.held.pop(head, [])
             if held or head in self.finished:
                 self._show_header(head)
-            for name, text in held:
-                self.streams[name].write(text)
+            for kind, what in held:
+                self._emit(kind, what)
             self.held[head] = []
             if head not in self.finished:
                 return
@@ -738,10 +749,10 @@ def run_in_workers(
 
     def process(worker: Worker, message: tuple) -> None:
         """A message about one of the worker's tasks."""
-        if message[0] == "out":
+        if message[0] in ("out", "display"):
             sent_jobs = sent_to(worker)
             if sent_jobs:
-                output.write(sent_jobs[0].job.index, message[1], message[2])
+                output.write(sent_jobs[0].job.index, *message)
         elif message[0] == "begin":
             entry = head(worker, message[1])
             if entry is not None:

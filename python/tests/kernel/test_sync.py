@@ -464,6 +464,43 @@ def test_a_helper_a_scratch_cell_set_again_is_the_kernels_in_every_split(kernel)
     assert fe.output_text(reply["msg_id"]) == "[5, 10, 15]\n"
 
 
+def test_display_in_a_split_run_by_a_worker_shows_as_in_the_kernel(kernel):
+    """``display()`` in a foreach body: the split the kernel runs shows the rich output; one a
+    worker runs (the head start here) shows the same, in split order, not the object's repr."""
+    fe = Frontend(kernel)
+    work = (
+        HEAD_START_WAIT
+        + "from IPython.display import Markdown, display\n"
+        + "print('before', self.index)\n"
+        + "display(Markdown(f'**split {self.index}**'))\n"
+        + "print('after', self.index)"
+    )
+    cells = [
+        cell(0, "%load_ext jupyter_metaflow"),
+        cell(1, "self.items = [1, 2]\nself.next(self.work, foreach='items')", ("step:start",)),
+        cell(2, work, ("step:work",)),
+        cell(3, "pass", ("step:join",)),
+        cell(4, "pass", ("step:end",)),
+    ]
+    fe.send("flow", {"path": "shown.ipynb", "cells": cells})
+    fe.wait("flow_model")
+    assert fe.run_cell(cells[1]["source"], "c1")["content"]["status"] == "ok"
+    reply = fe.run_cell(cells[2]["source"], "c2")
+    assert reply["content"]["status"] == "ok"
+    shown = [
+        (m["msg_type"], m["content"].get("text") or m["content"]["data"].get("text/markdown"))
+        for m in fe.kernel.iopub
+        if m["parent_header"].get("msg_id") == reply["msg_id"]
+        and m["msg_type"] in ("stream", "display_data")
+    ]
+    printed = "".join(text for kind, text in shown if kind == "stream")
+    assert "<IPython.core.display.Markdown object>" not in printed  # the repr a worker printed
+    markdown = [text for kind, text in shown if kind == "display_data"]
+    assert markdown == ["**split 0**", "**split 1**"]
+    text = "".join(t if kind == "stream" else f"[{t}]\n" for kind, t in shown)
+    assert "before 1\n[**split 1**]\nafter 1\n" in text  # in order within the split's output
+
+
 def test_untagged_cells_are_left_alone(kernel):
     fe = Frontend(kernel)
     fe.send("flow", {"path": "nb.ipynb", "cells": [cell(0, "x = 40 + 2", ("module",))]})

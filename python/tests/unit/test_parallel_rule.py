@@ -53,13 +53,13 @@ def test_ordered_output_streams_the_head_and_holds_the_rest(capsys):
     jobs = [parallel.Job((i, 0), f"── s · split {i + 1} of 3 ──", {}) for i in range(3)]
     for job in jobs:
         out.add(job)
-    out.write((1, 0), "stdout", "b1\n")
-    out.write((0, 0), "stdout", "a1\n")
+    out.write((1, 0), "out", "stdout", "b1\n")
+    out.write((0, 0), "out", "stdout", "a1\n")
     assert capsys.readouterr().out == "── s · split 1 of 3 ──\na1\n"  # the head, live
     out.finish((2, 0))
-    out.write((0, 0), "stdout", "a2\n")
+    out.write((0, 0), "out", "stdout", "a2\n")
     out.finish((0, 0))
-    out.write((1, 0), "stdout", "b2\n")
+    out.write((1, 0), "out", "stdout", "b2\n")
     out.finish((1, 0))
     out.close()
     assert capsys.readouterr().out == (
