@@ -439,6 +439,25 @@ def _send_displays(channel: _Channel, streams: dict[str, _OutStream]) -> None:
     is imported (by a step or a module cell), not before: importing IPython costs a worker's
     start some 70 ms."""
 
+    formatters: list[Any] = []  # the one formatter, made at the first display()
+
+    def formatter() -> Any:
+        from IPython.core.formatters import DisplayFormatter
+
+        if not formatters:
+            formatters.append(DisplayFormatter())
+        made = formatters[0]
+        if "matplotlib.figure" in sys.modules and not getattr(made, "figures", False):
+            # figures as PNG, as the kernel's inline backend shows them (plt.show() in a
+            # worker of a kernel calls display(): ipykernel's MPLBACKEND is inherited)
+            from types import SimpleNamespace
+
+            from IPython.core.pylabtools import select_figure_formats
+
+            select_figure_formats(SimpleNamespace(display_formatter=made), {"png"})
+            made.figures = True
+        return made
+
     def display(
         *objs: Any,
         include: Any = None,
@@ -447,13 +466,11 @@ def _send_displays(channel: _Channel, streams: dict[str, _OutStream]) -> None:
         raw: bool = False,
         **_: Any,
     ) -> None:
-        from IPython.core.formatters import DisplayFormatter
-
         for obj in objs:
             if raw:
                 data, meta = dict(obj), dict(metadata or {})
             else:
-                data, meta = DisplayFormatter().format(obj, include=include, exclude=exclude)
+                data, meta = formatter().format(obj, include=include, exclude=exclude)
                 meta = {**meta, **(metadata or {})}
             if data:
                 for stream in streams.values():

@@ -466,14 +466,19 @@ def test_a_helper_a_scratch_cell_set_again_is_the_kernels_in_every_split(kernel)
 
 def test_display_in_a_split_run_by_a_worker_shows_as_in_the_kernel(kernel):
     """``display()`` in a foreach body: the split the kernel runs shows the rich output; one a
-    worker runs (the head start here) shows the same, in split order, not the object's repr."""
+    worker runs (the head start here) shows the same, in split order, not the object's repr;
+    a matplotlib figure's ``plt.show()`` too (a PNG, as the kernel's inline backend shows it)."""
     fe = Frontend(kernel)
     work = (
         HEAD_START_WAIT
         + "from IPython.display import Markdown, display\n"
         + "print('before', self.index)\n"
         + "display(Markdown(f'**split {self.index}**'))\n"
-        + "print('after', self.index)"
+        + "print('after', self.index)\n"
+        + "import matplotlib.pyplot as plt\n"
+        + "plt.figure(figsize=(1, 1))\n"
+        + "plt.plot([0, self.input])\n"
+        + "plt.show()"
     )
     cells = [
         cell(0, "%load_ext jupyter_metaflow"),
@@ -495,8 +500,16 @@ def test_display_in_a_split_run_by_a_worker_shows_as_in_the_kernel(kernel):
     ]
     printed = "".join(text for kind, text in shown if kind == "stream")
     assert "<IPython.core.display.Markdown object>" not in printed  # the repr a worker printed
-    markdown = [text for kind, text in shown if kind == "display_data"]
+    markdown = [text for kind, text in shown if kind == "display_data" and text]
     assert markdown == ["**split 0**", "**split 1**"]
+    figures = [
+        m
+        for m in fe.kernel.iopub
+        if m["parent_header"].get("msg_id") == reply["msg_id"]
+        and m["msg_type"] == "display_data"
+        and "image/png" in m["content"]["data"]
+    ]
+    assert len(figures) == 2
     text = "".join(t if kind == "stream" else f"[{t}]\n" for kind, t in shown)
     assert "before 1\n[**split 1**]\nafter 1\n" in text  # in order within the split's output
 
