@@ -29,6 +29,7 @@ __all__ = [
     "defined_names",
     "find_undefined_names",
     "global_refs",
+    "imported_names",
     "rebinding_names",
     "strip_magics",
 ]
@@ -188,6 +189,33 @@ def rebinding_names(source: str) -> set[str]:
     syntax error."""
     bound = _bound_names(source)
     return set() if bound is None else set(bound[2])
+
+
+def imported_names(source: str) -> dict[str, str]:
+    """Top-level names a cell binds by an import, each with what it imports (``"a.b"`` for
+    ``import a.b as x``, ``"a"`` for ``import a.b``, ``"from ..m import n"``): a name another
+    cell imports the same way holds the same object. Empty on a syntax error."""
+    return dict(_imported_names(source))
+
+
+@functools.lru_cache(maxsize=1024)
+def _imported_names(source: str) -> tuple[tuple[str, str], ...]:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return ()
+    names: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                names[bound] = alias.name if alias.asname else bound
+        elif isinstance(node, ast.ImportFrom):
+            where = "." * node.level + (node.module or "")
+            for alias in node.names:
+                if alias.name != "*":
+                    names[alias.asname or alias.name] = f"from {where} import {alias.name}"
+    return tuple(names.items())
 
 
 @functools.lru_cache(maxsize=1024)

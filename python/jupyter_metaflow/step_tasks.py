@@ -30,6 +30,7 @@ from .nameguard import (
     NameProblem,
     find_undefined_names,
     global_refs,
+    imported_names,
     rebinding_names,
     strip_magics,
 )
@@ -413,21 +414,29 @@ class StepTaskRunner:
     def _rebound_names(self, built: BuiltFlow, step: str) -> dict[str, int]:
         """Names the step reads that a scratch cell bound after the module cell defining them
         last ran in this kernel (name -> that scratch cell's number): the kernel's value is not
-        the one a worker builds."""
+        the one a worker builds. Importing what a module cell imports under that name again is
+        no change."""
         model = built.model
         node = next(s for s in model.steps if s.name == step)
         args = "self, inputs" if model.is_join(step) else "self"
         reads = set(global_refs(node.body, f"def _step({args}):") or ())
         module_ran: dict[str, float] = {}  # name -> when a module cell defining it last ran
+        module_value: dict[str, set[str | None]] = {}  # name -> its imports (None: not one)
         for cell in model.module_cells:
             defined_at = self.notebook.ran_at(cell) or 0.0
-            for name in rebinding_names(strip_magics(cell.source)) & reads:
+            source = strip_magics(cell.source)
+            imports = imported_names(source)
+            for name in (rebinding_names(source) | imports.keys()) & reads:
                 module_ran[name] = max(module_ran.get(name, 0.0), defined_at)
+                module_value.setdefault(name, set()).add(imports.get(name))
         rebound: dict[str, int] = {}
         for cell in model.scratch_cells:
             set_at = self.notebook.ran_at(cell)
-            for name in rebinding_names(strip_magics(cell.source)) & module_ran.keys():
-                if set_at is not None and set_at > module_ran[name]:
+            source = strip_magics(cell.source)
+            imports = imported_names(source)
+            for name in (rebinding_names(source) | imports.keys()) & module_ran.keys():
+                same = name in imports and module_value[name] == {imports[name]}
+                if not same and set_at is not None and set_at > module_ran[name]:
                     rebound[name] = cell.index + 1
         return rebound
 

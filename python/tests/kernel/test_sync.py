@@ -464,6 +464,27 @@ def test_a_helper_a_scratch_cell_set_again_is_the_kernels_in_every_split(kernel)
     assert fe.output_text(reply["msg_id"]) == "[5, 10, 15]\n"
 
 
+def test_a_name_a_scratch_cell_imports_from_elsewhere_is_the_kernels_in_every_split(kernel):
+    """A scratch cell importing another object under a module cell's name (trying another
+    model class); importing the same thing again, as notebooks often do, changes nothing."""
+    fe = Frontend(kernel)
+    cells = [
+        cell(0, "%load_ext jupyter_metaflow"),
+        cell(1, "from operator import neg as f\nimport math"),
+        cell(2, "from operator import pos as f  # a variant\nimport math\nprint(f(-1))"),
+        cell(3, "self.items = [1, 2, 3]\nself.next(self.work, foreach='items')", ("step:start",)),
+        cell(4, HEAD_START_WAIT + "self.v = f(self.input) + 0 * math.pi", ("step:work",)),
+        cell(5, "self.values = [i.v for i in inputs]", ("step:join",)),
+        cell(6, "print(self.values)", ("step:end",)),
+    ]
+    fe.send("flow", {"path": "imports.ipynb", "cells": cells})
+    fe.wait("flow_model")
+    for c in cells[1:6]:
+        assert fe.run_cell(c["source"], c["id"])["content"]["status"] == "ok"
+    reply = fe.run_cell(cells[6]["source"], "c6")
+    assert fe.output_text(reply["msg_id"]) == "[1.0, 2.0, 3.0]\n"
+
+
 def test_display_in_a_split_run_by_a_worker_shows_as_in_the_kernel(kernel):
     """``display()`` in a foreach body: the split the kernel runs shows the rich output; one a
     worker runs (the head start here) shows the same, in split order, not the object's repr;

@@ -21,7 +21,7 @@ from jupyter_metaflow.export import (
     export_notebook,
     write_atomic,
 )
-from jupyter_metaflow.nameguard import find_undefined_names
+from jupyter_metaflow.nameguard import find_undefined_names, imported_names, rebinding_names
 from jupyter_metaflow.notebook_io import read_notebook
 from jupyter_metaflow.pysource import indent_code
 
@@ -631,3 +631,20 @@ def test_guard_reads_a_star_imported_file_again_when_it_changes(tmp_path):
     assert names == {"OFFSET"}
     (tmp_path / f"{module}.py").write_text("SCALE = 2\nOFFSET = 1\n")
     assert find_undefined_names(model, cells, str(tmp_path)) == []
+
+
+def test_what_a_cell_binds_by_import_and_otherwise():
+    """What tells a scratch cell's new value for a module cell's name from the same import."""
+    source = (
+        "import os\nimport os.path as osp\nimport xml.dom\nfrom ..pkg import thing as t\n"
+        "from operator import pos\nf = lambda x: x\ndef g():\n    pass\nfor i in []:\n    pass"
+    )
+    assert imported_names(source) == {
+        "os": "os",
+        "osp": "os.path",
+        "xml": "xml",
+        "t": "from ..pkg import thing",
+        "pos": "from operator import pos",
+    }
+    assert rebinding_names(source) == {"f", "g", "i"}
+    assert imported_names("x = (") == {} and rebinding_names("x = (") == set()
