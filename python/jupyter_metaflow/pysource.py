@@ -90,7 +90,6 @@ def metaflow_namespace() -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=1)
-@functools.cache
 def metaflow_names() -> frozenset[str]:
-    """The names of :func:`metaflow_namespace` (the package's, fixed once imported)."""
+    """The names of :func:`metaflow_namespace`."""
     return frozenset(metaflow_namespace())
